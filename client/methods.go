@@ -1,0 +1,212 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+)
+
+// Register creates an account.
+func (c *Client) Register(ctx context.Context, r Registration) (*Account, error) {
+	var a Account
+	return &a, c.Do(ctx, http.MethodPost, "/v1/accounts", r, &a)
+}
+
+// Login opens a session.
+func (c *Client) Login(ctx context.Context, handle, password string) (*Session, error) {
+	var s Session
+	return &s, c.Do(ctx, http.MethodPost, "/v1/sessions", map[string]string{"handle": handle, "password": password}, &s)
+}
+
+// Logout ends the current session.
+func (c *Client) Logout(ctx context.Context) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/sessions/current", nil, nil)
+}
+
+// Me returns the caller's account.
+func (c *Client) Me(ctx context.Context) (*Account, error) {
+	var a Account
+	return &a, c.Do(ctx, http.MethodGet, "/v1/me", nil, &a)
+}
+
+// UpdateMe changes the caller's account.
+func (c *Client) UpdateMe(ctx context.Context, p AccountPatch) (*Account, error) {
+	var a Account
+	return &a, c.Do(ctx, http.MethodPatch, "/v1/me", p, &a)
+}
+
+// DeleteMe deletes the caller's account.
+func (c *Client) DeleteMe(ctx context.Context) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/me", nil, nil)
+}
+
+// Profile returns an account's public profile.
+func (c *Client) Profile(ctx context.Context, handle string) (*Profile, error) {
+	var p Profile
+	return &p, c.Do(ctx, http.MethodGet, "/v1/accounts/"+esc(handle), nil, &p)
+}
+
+// Follow follows an account.
+func (c *Client) Follow(ctx context.Context, handle string) error {
+	return c.Do(ctx, http.MethodPut, "/v1/accounts/"+esc(handle)+"/follow", nil, nil)
+}
+
+// Unfollow unfollows an account.
+func (c *Client) Unfollow(ctx context.Context, handle string) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/accounts/"+esc(handle)+"/follow", nil, nil)
+}
+
+// CreateVideo creates a video owned by the caller.
+func (c *Client) CreateVideo(ctx context.Context, v NewVideo) (*Video, error) {
+	var out Video
+	return &out, c.Do(ctx, http.MethodPost, "/v1/videos", v, &out)
+}
+
+// Video returns a public video with its counters.
+func (c *Client) Video(ctx context.Context, id string) (*Video, error) {
+	var v Video
+	return &v, c.Do(ctx, http.MethodGet, "/v1/videos/"+esc(id), nil, &v)
+}
+
+// AccountVideos lists an account's videos, newest first.
+func (c *Client) AccountVideos(ctx context.Context, handle, before string) (*VideoList, error) {
+	var l VideoList
+	return &l, c.Do(ctx, http.MethodGet, "/v1/accounts/"+esc(handle)+"/videos"+query("before", before), nil, &l)
+}
+
+// Feed lists the newest videos.
+func (c *Client) Feed(ctx context.Context, before string) (*VideoList, error) {
+	var l VideoList
+	return &l, c.Do(ctx, http.MethodGet, "/v1/videos"+query("before", before), nil, &l)
+}
+
+// RecordView records a view of a video.
+func (c *Client) RecordView(ctx context.Context, videoID string, v View) error {
+	return c.Do(ctx, http.MethodPost, "/v1/videos/"+esc(videoID)+"/views", v, nil)
+}
+
+// Like likes a video (idempotent).
+func (c *Client) Like(ctx context.Context, videoID string) error {
+	return c.Do(ctx, http.MethodPut, "/v1/videos/"+esc(videoID)+"/like", nil, nil)
+}
+
+// Unlike removes the caller's like (idempotent).
+func (c *Client) Unlike(ctx context.Context, videoID string) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/videos/"+esc(videoID)+"/like", nil, nil)
+}
+
+// Comment comments on a video.
+func (c *Client) Comment(ctx context.Context, videoID, text string) (*Comment, error) {
+	var out Comment
+	return &out, c.Do(ctx, http.MethodPost, "/v1/videos/"+esc(videoID)+"/comments", map[string]string{"text": text}, &out)
+}
+
+// Comments lists a video's comments, newest first.
+func (c *Client) Comments(ctx context.Context, videoID, before string) (*CommentList, error) {
+	var l CommentList
+	return &l, c.Do(ctx, http.MethodGet, "/v1/videos/"+esc(videoID)+"/comments"+query("before", before), nil, &l)
+}
+
+// DeleteComment deletes one of the caller's comments.
+func (c *Client) DeleteComment(ctx context.Context, id string) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/comments/"+esc(id), nil, nil)
+}
+
+// Save adds a video to the caller's favorites (idempotent).
+func (c *Client) Save(ctx context.Context, videoID string) error {
+	return c.Do(ctx, http.MethodPut, "/v1/videos/"+esc(videoID)+"/save", nil, nil)
+}
+
+// Unsave removes a video from the caller's favorites (idempotent).
+func (c *Client) Unsave(ctx context.Context, videoID string) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/videos/"+esc(videoID)+"/save", nil, nil)
+}
+
+// Saved lists the caller's favorites.
+func (c *Client) Saved(ctx context.Context) (*VideoList, error) {
+	var l VideoList
+	return &l, c.Do(ctx, http.MethodGet, "/v1/me/saved", nil, &l)
+}
+
+// Share shares a video to an external channel or copies its link, and
+// returns its share URL.
+func (c *Client) Share(ctx context.Context, videoID, channel string) (*Share, error) {
+	var s Share
+	return &s, c.Do(ctx, http.MethodPost, "/v1/videos/"+esc(videoID)+"/shares", map[string]string{"channel": channel}, &s)
+}
+
+// Send sends a video by direct message.
+func (c *Client) Send(ctx context.Context, to, videoID, text string) (*Message, error) {
+	var m Message
+	return &m, c.Do(ctx, http.MethodPost, "/v1/messages", map[string]string{"to": to, "video_id": videoID, "text": text}, &m)
+}
+
+// Inbox lists received messages, newest first.
+func (c *Client) Inbox(ctx context.Context) (*MessageList, error) {
+	var l MessageList
+	return &l, c.Do(ctx, http.MethodGet, "/v1/inbox", nil, &l)
+}
+
+// SentMessages lists sent messages, newest first.
+func (c *Client) SentMessages(ctx context.Context) (*MessageList, error) {
+	var l MessageList
+	return &l, c.Do(ctx, http.MethodGet, "/v1/messages/sent", nil, &l)
+}
+
+// OpenMessage opens a received message, which counts a shared view.
+func (c *Client) OpenMessage(ctx context.Context, id string) (*Message, error) {
+	var m Message
+	return &m, c.Do(ctx, http.MethodPost, "/v1/messages/"+esc(id)+"/open", nil, &m)
+}
+
+// Activity lists likes, comments and follows on the caller's videos.
+func (c *Client) Activity(ctx context.Context) ([]Activity, error) {
+	var out struct {
+		Activity []Activity `json:"activity"`
+	}
+	return out.Activity, c.Do(ctx, http.MethodGet, "/v1/activity", nil, &out)
+}
+
+// Notifications lists the caller's notifications.
+func (c *Client) Notifications(ctx context.Context) (*Notifications, error) {
+	var n Notifications
+	return &n, c.Do(ctx, http.MethodGet, "/v1/notifications", nil, &n)
+}
+
+// PrivacyPolicy returns the current privacy policy.
+func (c *Client) PrivacyPolicy(ctx context.Context) (*PrivacyPolicy, error) {
+	var p PrivacyPolicy
+	return &p, c.Do(ctx, http.MethodGet, "/v1/privacy-policy", nil, &p)
+}
+
+// PublishPrivacyPolicy publishes a new version (service token).
+func (c *Client) PublishPrivacyPolicy(ctx context.Context, text string) (*PrivacyPolicy, error) {
+	var p PrivacyPolicy
+	return &p, c.Do(ctx, http.MethodPut, "/v1/privacy-policy", map[string]string{"text": text}, &p)
+}
+
+// CreateApp creates an app token with scopes.
+func (c *Client) CreateApp(ctx context.Context, name string, scopes ...string) (*App, error) {
+	var a App
+	return &a, c.Do(ctx, http.MethodPost, "/v1/apps", map[string]any{"name": name, "scopes": scopes}, &a)
+}
+
+// Apps lists the caller's app tokens.
+func (c *Client) Apps(ctx context.Context) ([]App, error) {
+	var out struct {
+		Apps []App `json:"apps"`
+	}
+	return out.Apps, c.Do(ctx, http.MethodGet, "/v1/apps", nil, &out)
+}
+
+// RevokeApp revokes an app token.
+func (c *Client) RevokeApp(ctx context.Context, id string) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/apps/"+esc(id), nil, nil)
+}
+
+func query(k, v string) string {
+	if v == "" {
+		return ""
+	}
+	return "?" + url.Values{k: {v}}.Encode()
+}

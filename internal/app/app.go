@@ -1,0 +1,220 @@
+// Package app wires Crowd together: it opens the components in dependency
+// order (store, secrets, event log, relay, aggregation, HTTP) and closes them
+// in reverse. Main is the program; tests run it in-process.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crowd-dev/crowd/internal/config"
+	"github.com/crowd-dev/crowd/internal/disclosure"
+	"github.com/crowd-dev/crowd/internal/eventlog"
+	"github.com/crowd-dev/crowd/internal/httpapi"
+	"github.com/crowd-dev/crowd/internal/pseudonym"
+	"github.com/crowd-dev/crowd/internal/relay"
+	"github.com/crowd-dev/crowd/internal/rollup"
+	"github.com/crowd-dev/crowd/internal/security"
+	"github.com/crowd-dev/crowd/internal/store"
+)
+
+// Main is a running Crowd service.
+type Main struct {
+	Config config.Config
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. Tests drive time with it.
+	Now func() time.Time
+	// Passwords overrides the password hashing cost (tests use a cheap one).
+	Passwords security.PasswordParams
+
+	Store     *store.Store
+	Log       *eventlog.Log
+	Relay     *relay.Relay
+	Aggregate *rollup.Aggregator
+	API       *httpapi.Server
+
+	ln     net.Listener
+	http   *http.Server
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errs   chan error
+	once   sync.Once
+}
+
+// SecretsDir is where secrets live: apart from the database, mode 0700.
+func SecretsDir(data string) string { return filepath.Join(data, "secrets") }
+
+// OpenStore opens the configured store (for commands that need only it).
+func OpenStore(ctx context.Context, c config.Config) (*store.Store, error) {
+	return store.Open(ctx, store.Options{Dir: c.Data, PostgresURL: c.PostgresURL})
+}
+
+// Open opens every component and starts serving. On error everything
+// opened so far is closed again.
+func (m *Main) Open(ctx context.Context) (err error) {
+	if err := m.Config.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.DiscardHandler)
+	}
+	if m.Now == nil {
+		m.Now = time.Now
+	}
+	m.errs = make(chan error, 4)
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	if err := os.MkdirAll(m.Config.Data, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	if m.Store, err = store.Open(ctx, store.Options{Dir: m.Config.Data, PostgresURL: m.Config.PostgresURL, Now: m.Now}); err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	pseud, err := pseudonym.Open(SecretsDir(m.Config.Data), m.Now)
+	if err != nil {
+		return fmt.Errorf("open secrets: %w", err)
+	}
+	if err := pseud.PruneSalts(pseudonym.DefaultSaltRetention); err != nil {
+		return fmt.Errorf("prune salts: %w", err)
+	}
+	m.Log, err = eventlog.Open(ctx, eventlog.Config{
+		Dir:    filepath.Join(m.Config.Data, "eventlog"),
+		URL:    m.Config.NATSURL,
+		MaxAge: m.Config.LogRetention,
+		Logger: m.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("open event log: %w", err)
+	}
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.Relay = relay.New(m.Store, m.Log, m.Logger)
+	m.Aggregate = rollup.New(m.Store, m.Log, m.Logger, m.Now)
+	m.goRun("relay", func() error { return m.Relay.Run(runCtx) })
+	m.goRun("aggregate", func() error { return m.Aggregate.Run(runCtx) })
+	m.goRun("housekeeping", func() error { return m.housekeeping(runCtx, pseud) })
+
+	m.ln, err = net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	cfg := m.Config
+	cfg.Addr = m.ln.Addr().String()
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + cfg.Addr
+	}
+	m.API = httpapi.New(httpapi.Deps{
+		Config:    cfg,
+		Store:     m.Store,
+		Pseudonym: pseud,
+		Counter:   disclosure.New(cfg.Disclosure, m.Store),
+		Ready:     []httpapi.Checker{m.Store, m.Log},
+		Wake:      m.Relay.Wake,
+		Logger:    m.Logger,
+		Now:       m.Now,
+		Registry:  prometheus.NewRegistry(),
+		Passwords: m.Passwords,
+	})
+	m.http = &http.Server{
+		Handler:           m.API,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := m.http.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.errs <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	m.Logger.Info("crowd serving", slog.String("addr", cfg.Addr), slog.String("disclosure", cfg.Disclosure), slog.String("store", string(m.Store.Dialect())))
+	return nil
+}
+
+// goRun runs a background component; its failure is reported on Err.
+func (m *Main) goRun(name string, fn func() error) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := fn(); err != nil {
+			m.Logger.Error("component stopped", slog.String("component", name), slog.Any("err", err))
+			m.errs <- fmt.Errorf("%s: %w", name, err)
+		}
+	}()
+}
+
+// housekeeping destroys old viewer salts and forgets old event ids, hourly.
+func (m *Main) housekeeping(ctx context.Context, p *pseudonym.Pseudonymizer) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := p.PruneSalts(pseudonym.DefaultSaltRetention); err != nil {
+			m.Logger.Error("prune salts", slog.Any("err", err))
+		}
+		if err := m.Aggregate.PruneSeen(ctx); err != nil && ctx.Err() == nil {
+			m.Logger.Error("prune seen events", slog.Any("err", err))
+		}
+		if _, err := m.Store.DeleteExpiredSessions(ctx, m.Now()); err != nil && ctx.Err() == nil {
+			m.Logger.Error("delete expired sessions", slog.Any("err", err))
+		}
+	}
+}
+
+// Addr returns the address the HTTP server listens on.
+func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// URL returns the base URL of the HTTP server.
+func (m *Main) URL() string { return "http://" + m.Addr() }
+
+// Err reports the failure of a background component.
+func (m *Main) Err() <-chan error { return m.errs }
+
+// Close shuts down in reverse dependency order: stop taking requests (and
+// let those in flight finish), stop the relay after it drained the outbox,
+// stop aggregation, close the event log, close the database.
+func (m *Main) Close() error {
+	var err error
+	m.once.Do(func() {
+		if m.http != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			err = errors.Join(err, m.http.Shutdown(ctx))
+			cancel()
+		} else if m.ln != nil {
+			err = errors.Join(err, m.ln.Close())
+		}
+		if m.cancel != nil {
+			m.cancel()
+		}
+		m.wg.Wait()
+		if m.Log != nil {
+			err = errors.Join(err, m.Log.Close())
+		}
+		if m.Store != nil {
+			err = errors.Join(err, m.Store.Close())
+		}
+	})
+	return err
+}

@@ -1,0 +1,140 @@
+// Package config holds Crowd's configuration: one struct with defaults,
+// filled from command-line flags and CROWD_* environment variables, and
+// validated once at start. It is passed down as a value, never global.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+// Disclosure modes.
+const (
+	Protected = "protected"
+	Exact     = "exact"
+)
+
+// Config is the configuration of a Crowd process.
+type Config struct {
+	// Addr is the HTTP listen address.
+	Addr string
+	// Data is the data directory: the SQLite database, the embedded event
+	// log and the secrets (kept in their own subdirectory, apart from the
+	// database).
+	Data string
+	// Disclosure is the disclosure mode, protected (the default) or exact.
+	Disclosure string
+	// NATSURL selects an external NATS JetStream cluster for the event log.
+	NATSURL string
+	// PostgresURL selects PostgreSQL instead of SQLite.
+	PostgresURL string
+	// Demo fills an empty data dir with the demo world first.
+	Demo bool
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+	// LogRetention bounds how long the event log keeps events; aggregation
+	// must consume them within it.
+	LogRetention time.Duration
+	// SessionTTL is how long a login session lasts.
+	SessionTTL time.Duration
+	// LoginPerMinute bounds login attempts per client address and per handle.
+	LoginPerMinute int
+	// MaxBodyBytes bounds JSON request bodies.
+	MaxBodyBytes int64
+	// PublicURL is the base of share URLs; empty means http://<Addr>.
+	PublicURL string
+}
+
+// Default returns the default configuration.
+func Default() Config {
+	return Config{
+		Addr:           "127.0.0.1:8080",
+		Data:           "./crowd-data",
+		Disclosure:     Protected,
+		LogLevel:       "info",
+		LogRetention:   7 * 24 * time.Hour,
+		SessionTTL:     30 * 24 * time.Hour,
+		LoginPerMinute: 10,
+		MaxBodyBytes:   64 << 10,
+	}
+}
+
+// Flags registers the flags of the serve command on fs, bound to c.
+func (c *Config) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address")
+	c.DataFlag(fs)
+	fs.StringVar(&c.Disclosure, "disclosure", c.Disclosure, "disclosure mode: protected or exact")
+	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "external NATS JetStream URL (default: embedded server)")
+	fs.StringVar(&c.PostgresURL, "postgres-url", c.PostgresURL, "PostgreSQL URL (default: embedded SQLite)")
+	fs.BoolVar(&c.Demo, "demo", c.Demo, "fill an empty data dir with the demo world first")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
+	fs.DurationVar(&c.LogRetention, "log-retention", c.LogRetention, "how long the event log keeps events")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "login session lifetime")
+	fs.IntVar(&c.LoginPerMinute, "login-per-minute", c.LoginPerMinute, "login attempts allowed per minute per client and per handle")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest JSON request body accepted")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL of share links (default http://ADDR)")
+}
+
+// DataFlag registers only --data, for commands that need nothing else.
+func (c *Config) DataFlag(fs *flag.FlagSet) {
+	fs.StringVar(&c.Data, "data", c.Data, "data directory")
+}
+
+// Parse parses args into fs and then, for every flag not given on the
+// command line, reads CROWD_<FLAG> (upper case, '-' as '_') from getenv.
+func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		name := "CROWD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", name, v, e)
+			}
+		}
+	})
+	return err
+}
+
+// Validate checks the configuration, naming the field and value at fault.
+func (c Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("addr %q: %w", c.Addr, err)
+	}
+	if c.Data == "" {
+		// Even with PostgreSQL and external NATS the data dir holds the
+		// secrets, which must stay apart from the database.
+		return fmt.Errorf("data: required")
+	}
+	if c.Disclosure != Protected && c.Disclosure != Exact {
+		return fmt.Errorf("disclosure %q: must be protected or exact", c.Disclosure)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log-level %q: must be debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogRetention < time.Hour {
+		return fmt.Errorf("log-retention %s: must be at least 1h", c.LogRetention)
+	}
+	if c.SessionTTL < time.Minute {
+		return fmt.Errorf("session-ttl %s: must be at least 1m", c.SessionTTL)
+	}
+	if c.LoginPerMinute < 1 {
+		return fmt.Errorf("login-per-minute %d: must be at least 1", c.LoginPerMinute)
+	}
+	if c.MaxBodyBytes < 1024 {
+		return fmt.Errorf("max-body-bytes %d: must be at least 1024", c.MaxBodyBytes)
+	}
+	return nil
+}

@@ -1,0 +1,96 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/crowd-dev/crowd/internal/platform"
+	"github.com/crowd-dev/crowd/internal/security"
+)
+
+// Token prefixes tell the three kinds of bearer token apart without a
+// database lookup per kind.
+const (
+	prefixSession = "crs"
+	prefixApp     = "cra"
+	prefixService = "crv"
+)
+
+// principal is who is calling.
+type principal struct {
+	role      role
+	account   *platform.Account // roleAccount, and the app's owner for roleApp
+	app       *platform.App
+	serviceID string
+	tokenHash string
+}
+
+func (p *principal) is(r role) bool { return p.role == r }
+
+// authorize resolves the caller's credential and admits it only if its role
+// is among roles. A missing credential on a route that needs one is 401; a
+// valid credential of the wrong kind is 403.
+func (s *Server) authorize(roles role, h func(http.ResponseWriter, *http.Request, *principal)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticate(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if p.role != roleAnyone && roles&p.role == 0 && roles&roleAnyone == 0 {
+			writeCode(w, platform.EFORBIDDEN, "this credential may not use this route")
+			return
+		}
+		if p.role == roleAnyone && roles&roleAnyone == 0 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="crowd"`)
+			writeCode(w, platform.EUNAUTHORIZED, "authentication required: send Authorization: Bearer TOKEN")
+			return
+		}
+		// On public routes a credential of a kind the route does not
+		// admit is ignored, as if anonymous: an app token reads public
+		// pages like anyone else, and acts as nobody.
+		if roles&p.role == 0 {
+			p = &principal{role: roleAnyone}
+		}
+		h(w, r, p)
+	})
+}
+
+// authenticate reads the bearer token, if any.
+func (s *Server) authenticate(r *http.Request) (*principal, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return &principal{role: roleAnyone}, nil
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return nil, platform.Errorf(platform.EUNAUTHORIZED, "Authorization must be Bearer TOKEN")
+	}
+	hash := security.HashToken(token)
+	ctx := r.Context()
+	switch security.TokenPrefix(token) {
+	case prefixSession:
+		a, err := s.Store.SessionAccount(ctx, hash, s.now())
+		if err != nil {
+			return nil, err
+		}
+		return &principal{role: roleAccount, account: a, tokenHash: hash}, nil
+	case prefixApp:
+		app, err := s.Store.AppByToken(ctx, hash)
+		if err != nil {
+			return nil, err
+		}
+		a, err := s.Store.Account(ctx, app.AccountID)
+		if err != nil {
+			return nil, platform.Errorf(platform.EUNAUTHORIZED, "invalid or revoked token")
+		}
+		return &principal{role: roleApp, account: a, app: app, tokenHash: hash}, nil
+	case prefixService:
+		id, err := s.Store.ServiceToken(ctx, hash)
+		if err != nil {
+			return nil, err
+		}
+		return &principal{role: roleService, serviceID: id, tokenHash: hash}, nil
+	}
+	return nil, platform.Errorf(platform.EUNAUTHORIZED, "invalid token")
+}

@@ -1,0 +1,162 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/crowd-dev/crowd/internal/platform"
+)
+
+// Error codes that only the HTTP layer produces.
+const (
+	codeMalformed   = "malformed_request"
+	codeTooLarge    = "too_large"
+	codeUnsupported = "unsupported_media_type"
+	codeNotAllowed  = "method_not_allowed"
+	codeUnavailable = "unavailable"
+)
+
+// statusOf is the one table from error code to HTTP status.
+var statusOf = map[string]int{
+	platform.EINVALID:      http.StatusUnprocessableEntity,
+	platform.ECONFLICT:     http.StatusConflict,
+	platform.ENOTFOUND:     http.StatusNotFound,
+	platform.EFORBIDDEN:    http.StatusForbidden,
+	platform.EUNAUTHORIZED: http.StatusUnauthorized,
+	platform.ERATELIMITED:  http.StatusTooManyRequests,
+	platform.EINTERNAL:     http.StatusInternalServerError,
+	codeMalformed:          http.StatusBadRequest,
+	codeTooLarge:           http.StatusRequestEntityTooLarge,
+	codeUnsupported:        http.StatusUnsupportedMediaType,
+	codeNotAllowed:         http.StatusMethodNotAllowed,
+	codeUnavailable:        http.StatusServiceUnavailable,
+}
+
+// ErrorBody is the JSON shape of every error answer.
+type ErrorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(b)
+	w.Write([]byte{'\n'})
+}
+
+func writeCode(w http.ResponseWriter, code, msg string) {
+	var body ErrorBody
+	body.Error.Code, body.Error.Message = code, msg
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	writeJSON(w, status, body)
+}
+
+// writeError answers with err. Domain errors show their code and message;
+// anything else is logged here, once, and shown as a generic internal error.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := platform.ErrorCode(err)
+	if code == platform.EINTERNAL {
+		s.log.Error("request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+	}
+	writeCode(w, code, platform.ErrorMessage(err))
+}
+
+// decode reads one JSON object from the request body into v, strictly:
+// unknown fields, trailing data, wrong types and oversized bodies are the
+// caller's mistakes and are answered with 4xx here. It reports whether the
+// handler may go on.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			writeCode(w, codeUnsupported, "Content-Type must be application/json")
+			return false
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeCode(w, codeTooLarge, fmt.Sprintf("request body exceeds %d bytes", s.cfg.MaxBodyBytes))
+			return false
+		}
+		writeCode(w, codeMalformed, "could not read request body")
+		return false
+	}
+	if err := decodeJSON(body, v); err != nil {
+		writeCode(w, codeMalformed, err.Error())
+		return false
+	}
+	return true
+}
+
+// decodeJSON decodes exactly one JSON object from b into v and describes any
+// problem in words a client developer can act on.
+func decodeJSON(b []byte, v any) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return errors.New("request body is empty; expected a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return fmt.Errorf("malformed JSON at byte %d", se.Offset)
+		case errors.As(err, &te):
+			if te.Field != "" {
+				return fmt.Errorf("field %q must be %s", te.Field, jsonKind(te.Type.Kind().String()))
+			}
+			return errors.New("request body must be a JSON object")
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return errors.New("malformed JSON: unexpected end of input")
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return fmt.Errorf("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		}
+		return fmt.Errorf("malformed JSON: %v", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.More() {
+		return errors.New("request body must hold exactly one JSON object")
+	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); err != io.EOF {
+		return errors.New("request body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	case "int", "int64", "int32", "uint", "uint64", "float64":
+		return "a number in range"
+	}
+	return "of another type"
+}

@@ -1,0 +1,223 @@
+// Package httpapi is Crowd's JSON API over HTTP: every route in one function,
+// handlers as methods on Server, one error shape, and authorization checked
+// on every route by the role it is registered with.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crowd-dev/crowd/internal/config"
+	"github.com/crowd-dev/crowd/internal/platform"
+	"github.com/crowd-dev/crowd/internal/pseudonym"
+	"github.com/crowd-dev/crowd/internal/security"
+	"github.com/crowd-dev/crowd/internal/store"
+)
+
+// Counter releases the public counters of videos. It is the disclosure
+// layer's job; the API never counts by itself.
+type Counter interface {
+	VideoCounts(ctx context.Context, videoIDs []string) (map[string]platform.Counts, error)
+}
+
+// Checker reports whether a dependency is ready.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
+// Deps are what the API needs.
+type Deps struct {
+	Config    config.Config
+	Store     *store.Store
+	Pseudonym *pseudonym.Pseudonymizer
+	Counter   Counter
+	// Ready lists the dependencies /readyz checks (the store, the event log).
+	Ready []Checker
+	// Wake is called after events were written to the outbox, so the relay
+	// moves them without waiting for its next tick. May be nil.
+	Wake     func()
+	Logger   *slog.Logger
+	Now      func() time.Time
+	Registry *prometheus.Registry
+	// Passwords are the hashing parameters for new passwords.
+	Passwords security.PasswordParams
+}
+
+// Server serves the API.
+type Server struct {
+	Deps
+	cfg     config.Config
+	log     *slog.Logger
+	now     func() time.Time
+	loginIP *security.LoginLimiter
+	loginH  *security.LoginLimiter
+	handler http.Handler
+	metrics *metrics
+}
+
+// New returns a Server.
+func New(d Deps) *Server {
+	s := &Server{Deps: d, cfg: d.Config, log: d.Logger, now: d.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.Wake == nil {
+		s.Wake = func() {}
+	}
+	if s.Passwords == (security.PasswordParams{}) {
+		s.Passwords = security.DefaultPasswordParams
+	}
+	// Login attempts are limited per client address and per handle: the
+	// first stops one client guessing many accounts' passwords, the second
+	// many clients guessing one account's.
+	s.loginIP = security.NewLoginLimiter(s.cfg.LoginPerMinute, s.cfg.LoginPerMinute, s.now)
+	s.loginH = security.NewLoginLimiter(s.cfg.LoginPerMinute, s.cfg.LoginPerMinute, s.now)
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+		s.Registry = d.Registry
+	}
+	s.metrics = newMetrics(s.Registry)
+	s.handler = s.routes()
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Roles a route may admit. A route lists the roles it accepts; any other
+// credential is refused before the handler runs.
+type role int
+
+const (
+	roleAnyone  role = 1 << iota // no credential needed (a valid one is still read)
+	roleAccount                  // a logged-in account (session token)
+	roleApp                      // an app token (scopes checked by the handler's scope)
+	roleService                  // a service token of the platform's servers
+)
+
+// routes lists every route of the API.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, roles role, h func(http.ResponseWriter, *http.Request, *principal)) {
+		mux.Handle(pattern, s.metrics.instrument(pattern, s.authorize(roles, h)))
+	}
+
+	handle("GET /healthz", roleAnyone, s.healthz)
+	handle("GET /readyz", roleAnyone, s.readyz)
+	mux.Handle("GET /metrics", s.metricsHandler())
+	handle("GET /openapi.json", roleAnyone, s.openapi)
+
+	handle("POST /v1/accounts", roleAnyone, s.register)
+	handle("POST /v1/sessions", roleAnyone, s.login)
+	handle("DELETE /v1/sessions/current", roleAccount, s.logout)
+	handle("GET /v1/me", roleAccount, s.me)
+	handle("PATCH /v1/me", roleAccount, s.patchMe)
+	handle("DELETE /v1/me", roleAccount, s.deleteMe)
+	handle("GET /v1/me/saved", roleAccount, s.saved)
+	handle("GET /v1/accounts/{handle}", roleAnyone, s.profile)
+	handle("GET /v1/accounts/{handle}/videos", roleAnyone, s.accountVideos)
+	handle("PUT /v1/accounts/{handle}/follow", roleAccount, s.follow)
+	handle("DELETE /v1/accounts/{handle}/follow", roleAccount, s.unfollow)
+
+	handle("POST /v1/videos", roleAccount, s.createVideo)
+	handle("GET /v1/videos", roleAnyone, s.feed)
+	handle("GET /v1/videos/{id}", roleAnyone, s.getVideo)
+	handle("POST /v1/videos/{id}/views", roleAnyone|roleAccount, s.view)
+	handle("PUT /v1/videos/{id}/like", roleAccount, s.like)
+	handle("DELETE /v1/videos/{id}/like", roleAccount, s.unlike)
+	handle("POST /v1/videos/{id}/comments", roleAccount, s.comment)
+	handle("GET /v1/videos/{id}/comments", roleAnyone, s.comments)
+	handle("DELETE /v1/comments/{id}", roleAccount, s.deleteComment)
+	handle("PUT /v1/videos/{id}/save", roleAccount, s.save)
+	handle("DELETE /v1/videos/{id}/save", roleAccount, s.unsave)
+	handle("POST /v1/videos/{id}/shares", roleAccount, s.share)
+	handle("GET /s/{id}", roleAnyone|roleAccount, s.openShare)
+
+	handle("POST /v1/messages", roleAccount, s.sendMessage)
+	handle("GET /v1/inbox", roleAccount, s.inbox)
+	handle("GET /v1/messages/sent", roleAccount, s.sent)
+	handle("GET /v1/messages/{id}", roleAccount, s.message)
+	handle("POST /v1/messages/{id}/open", roleAccount, s.openMessage)
+
+	handle("GET /v1/activity", roleAccount, s.activity)
+	handle("GET /v1/notifications", roleAccount, s.notifications)
+	handle("POST /v1/notifications/read", roleAccount, s.readNotifications)
+	handle("GET /v1/privacy-policy", roleAnyone, s.privacyPolicy)
+	handle("PUT /v1/privacy-policy", roleService, s.publishPrivacyPolicy)
+
+	handle("POST /v1/apps", roleAccount, s.createApp)
+	handle("GET /v1/apps", roleAccount, s.apps)
+	handle("DELETE /v1/apps/{id}", roleAccount, s.deleteApp)
+
+	return security.Headers(s.recoverer(notFoundJSON(mux)))
+}
+
+// notFoundJSON answers unmatched paths and methods in the JSON error shape
+// instead of the mux's plain text.
+func notFoundJSON(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// Let the mux decide between 404 and 405 (it sets Allow), then
+		// rewrite its answer.
+		rec := &statusRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		if rec.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			writeCode(w, codeNotAllowed, "method "+r.Method+" is not allowed on "+r.URL.Path)
+			return
+		}
+		if rec.status >= 300 && rec.status < 400 {
+			// Path cleaning redirects (e.g. "//v1/me").
+			w.Header().Set("Location", rec.header.Get("Location"))
+			w.WriteHeader(rec.status)
+			return
+		}
+		writeCode(w, platform.ENOTFOUND, "no such route: "+r.Method+" "+r.URL.Path)
+	})
+}
+
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *statusRecorder) Header() http.Header         { return r.header }
+func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *statusRecorder) WriteHeader(code int)        { r.status = code }
+
+// recoverer turns a panic into a logged 500 instead of a dropped connection.
+// A panic is a bug; it must never be the caller's fault.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic serving request", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("panic", v))
+				writeCode(w, platform.EINTERNAL, "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// baseURL is the base of share links.
+func (s *Server) baseURL(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return strings.TrimSuffix(s.cfg.PublicURL, "/")
+	}
+	return "http://" + r.Host
+}

@@ -1,0 +1,140 @@
+// Package relay moves analytics events from the store's transactional outbox
+// to the event log. An action and its event commit together in the outbox;
+// the relay publishes them and deletes them only after the log acknowledged
+// them, so a crash at any point publishes an event again rather than never.
+// Republished events carry the same message id and event ids, so the log's
+// publish dedupe and aggregation's event-id dedupe count them once.
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/crowd-dev/crowd/internal/eventlog"
+	"github.com/crowd-dev/crowd/internal/store"
+)
+
+// Log is the part of the event log the relay uses.
+type Log interface {
+	Publish(ctx context.Context, msgs []eventlog.Message) error
+	Partition(key string) int
+	Subject(partition int) string
+}
+
+// Relay is the outbox relay. Start it with Run; Wake nudges it after a write.
+type Relay struct {
+	store *store.Store
+	log   Log
+	lg    *slog.Logger
+	wake  chan struct{}
+
+	// Batch is how many outbox entries one round publishes. Larger batches
+	// put more events in each log message and share one fsync.
+	Batch int
+	// Interval is how often the relay looks without being woken: a safety
+	// net for wake-ups lost to a crash or another instance's writes.
+	Interval time.Duration
+
+	mu      sync.Mutex
+	relayed int64
+}
+
+// New returns a relay from s to l.
+func New(s *store.Store, l Log, lg *slog.Logger) *Relay {
+	return &Relay{store: s, log: l, lg: lg, wake: make(chan struct{}, 1), Batch: 2000, Interval: 250 * time.Millisecond}
+}
+
+// Wake tells the relay there is something to move. It never blocks.
+func (r *Relay) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Relayed returns how many events the relay has moved.
+func (r *Relay) Relayed() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.relayed
+}
+
+// Run relays until ctx is done, then drains what is left with a short grace
+// period so a clean shutdown leaves nothing behind.
+func (r *Relay) Run(ctx context.Context) error {
+	t := time.NewTicker(r.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return r.Drain(drain)
+		case <-r.wake:
+		case <-t.C:
+		}
+		if err := r.Drain(ctx); err != nil && ctx.Err() == nil {
+			r.lg.Error("relay outbox", slog.Any("err", err))
+			// Back off a little: the log or the database is in trouble.
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// Drain relays until the outbox is empty.
+func (r *Relay) Drain(ctx context.Context) error {
+	for {
+		n, err := r.store.RelayOutbox(ctx, r.Batch, func(es []store.OutboxEntry) error {
+			return r.log.Publish(ctx, r.messages(es))
+		})
+		if err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.relayed += int64(n)
+		r.mu.Unlock()
+		if n < r.Batch {
+			return nil
+		}
+	}
+}
+
+// messages packs entries into one message per partition: the payloads as
+// NDJSON, in outbox order. The message id is a hash of the event ids, so the
+// same entries relayed again after a crash make the same message.
+func (r *Relay) messages(es []store.OutboxEntry) []eventlog.Message {
+	type group struct {
+		data bytes.Buffer
+		ids  []byte
+	}
+	groups := map[int]*group{}
+	var order []int
+	for _, e := range es {
+		p := r.log.Partition(e.PartitionKey)
+		g, ok := groups[p]
+		if !ok {
+			g = &group{}
+			groups[p] = g
+			order = append(order, p)
+		}
+		g.data.Write(e.Payload)
+		g.data.WriteByte('\n')
+		g.ids = append(g.ids, e.EventID...)
+		g.ids = append(g.ids, 0)
+	}
+	msgs := make([]eventlog.Message, 0, len(order))
+	for _, p := range order {
+		g := groups[p]
+		sum := sha256.Sum256(g.ids)
+		msgs = append(msgs, eventlog.Message{Subject: r.log.Subject(p), ID: "ob-" + hex.EncodeToString(sum[:16]), Data: g.data.Bytes()})
+	}
+	return msgs
+}

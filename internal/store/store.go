@@ -1,0 +1,307 @@
+// Package store persists Crowd's domain state in SQLite (the embedded
+// default) or PostgreSQL (scale-out), from one code base: the SQL is written
+// once with '?' placeholders and portable syntax, and rebound for
+// PostgreSQL. Every public method runs in one transaction. Domain actions
+// that produce analytics events write them to the outbox in the same
+// transaction, so an action and its event never get out of step.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/crowd-dev/crowd/internal/platform"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Dialect names the SQL engine behind a Store.
+type Dialect string
+
+// The supported dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// Store is Crowd's database. It is safe for concurrent use.
+type Store struct {
+	dialect Dialect
+	// write is the pool for transactions that write. On SQLite it has one
+	// connection: SQLite allows one writer, and a single writer connection
+	// avoids SQLITE_BUSY_SNAPSHOT, which bypasses busy_timeout.
+	write *sql.DB
+	// read serves read-only queries; on SQLite a separate pool of readers
+	// that WAL lets run beside the writer. On PostgreSQL it is write.
+	read *sql.DB
+	now  func() time.Time
+}
+
+// Options configure Open.
+type Options struct {
+	// Dir is the data directory holding crowd.db (SQLite mode).
+	Dir string
+	// PostgresURL selects PostgreSQL when set.
+	PostgresURL string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Open opens (creating if needed) the database and applies migrations.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	s := &Store{now: o.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if o.PostgresURL != "" {
+		s.dialect = Postgres
+		db, err := sql.Open("pgx", o.PostgresURL)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		db.SetMaxOpenConns(16)
+		db.SetMaxIdleConns(16)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+		s.write, s.read = db, db
+	} else {
+		s.dialect = SQLite
+		if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		path := filepath.Join(o.Dir, "crowd.db")
+		// Pragmas, applied to every connection:
+		//   journal_mode(WAL): readers never block the writer and vice versa.
+		//   synchronous(FULL): a committed transaction survives power loss;
+		//     an acknowledged action must not be lost, and the fsync cost
+		//     is shared by batched writes.
+		//   busy_timeout(10000): wait for locks instead of failing at once.
+		//   foreign_keys(1): enforce references (cascading deletes rely on it).
+		// _txlock=immediate takes the write lock at BEGIN, so a transaction
+		// never fails halfway when it upgrades from reading to writing.
+		pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+		w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		w.SetMaxOpenConns(1)
+		r, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		r.SetMaxOpenConns(8)
+		s.write, s.read = w, r
+	}
+	if err := s.write.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open %s: %w", s.dialect, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.dialect == SQLite {
+		// Make the file private: it holds password hashes and private
+		// profile fields.
+		_ = os.Chmod(filepath.Join(o.Dir, "crowd.db"), 0o600)
+	}
+	return s, nil
+}
+
+// Dialect returns the store's SQL dialect.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Close closes the database.
+func (s *Store) Close() error {
+	var err error
+	if s.read != nil && s.read != s.write {
+		err = s.read.Close()
+	}
+	if s.write != nil {
+		err = errors.Join(err, s.write.Close())
+	}
+	return err
+}
+
+// Check reports whether the database answers.
+func (s *Store) Check(ctx context.Context) error {
+	var one int
+	return s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// DB returns the write pool, for packages (such as aggregation) that keep
+// their own tables in the same database and need transactions spanning them.
+func (s *Store) DB() *sql.DB { return s.write }
+
+// ReadDB returns the read pool.
+func (s *Store) ReadDB() *sql.DB { return s.read }
+
+// Rebind rewrites '?' placeholders for the store's dialect.
+func (s *Store) Rebind(q string) string { return Rebind(s.dialect, q) }
+
+// Rebind rewrites '?' placeholders as $1, $2, … for PostgreSQL. Queries must
+// not contain '?' inside string literals.
+func Rebind(d Dialect, q string) string {
+	if d != Postgres || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 8)
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+// tx is a transaction that rebinds its queries.
+type tx struct {
+	*sql.Tx
+	d Dialect
+}
+
+func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.ExecContext(ctx, Rebind(t.d, q), args...)
+}
+
+func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.QueryContext(ctx, Rebind(t.d, q), args...)
+}
+
+func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.QueryRowContext(ctx, Rebind(t.d, q), args...)
+}
+
+// update runs fn in a write transaction, committing if it returns nil.
+func (s *Store) update(ctx context.Context, fn func(*tx) error) error {
+	t, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return mapErr(err)
+	}
+	if err := fn(&tx{t, s.dialect}); err != nil {
+		_ = t.Rollback()
+		return mapErr(err)
+	}
+	return mapErr(t.Commit())
+}
+
+// view runs fn in a read-only transaction on the read pool, so its reads see
+// one snapshot.
+func (s *Store) view(ctx context.Context, fn func(*tx) error) error {
+	t, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return mapErr(err)
+	}
+	defer t.Rollback()
+	return mapErr(fn(&tx{t, s.dialect}))
+}
+
+// mapErr turns driver errors into domain errors at the store's edge.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *platform.Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return platform.Errorf(platform.ENOTFOUND, "not found")
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return platform.Errorf(platform.ECONFLICT, "already exists")
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return platform.Errorf(platform.ENOTFOUND, "a referenced resource does not exist")
+		}
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch pg.Code {
+		case "23505":
+			return platform.Errorf(platform.ECONFLICT, "already exists")
+		case "23503":
+			return platform.Errorf(platform.ENOTFOUND, "a referenced resource does not exist")
+		}
+	}
+	return err
+}
+
+// migrate applies the embedded migrations of the store's dialect that have
+// not run yet, each in its own transaction.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if s.dialect == Postgres {
+		// Serialize migrations between instances starting together.
+		if _, err := s.write.ExecContext(ctx, `SELECT pg_advisory_lock(727272)`); err != nil {
+			return fmt.Errorf("migrate: lock: %w", err)
+		}
+		defer s.write.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(727272)`)
+	}
+	dir := "migrations/" + string(s.dialect)
+	names, err := fs.Glob(migrations, dir+"/*.sql")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := filepath.Base(name)
+		var n int
+		if err := s.write.QueryRowContext(ctx, s.Rebind(`SELECT COUNT(*) FROM schema_migrations WHERE name = ?`), base).Scan(&n); err != nil {
+			return fmt.Errorf("migrate %s: %w", base, err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", base, err)
+		}
+		err = s.update(ctx, func(t *tx) error {
+			if _, err := t.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := t.exec(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`, base, s.now().UnixMicro())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", base, err)
+		}
+	}
+	return nil
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
