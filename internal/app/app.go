@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -91,10 +92,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("prune salts: %w", err)
 	}
 	m.Log, err = eventlog.Open(ctx, eventlog.Config{
-		Dir:    filepath.Join(m.Config.Data, "eventlog"),
-		URL:    m.Config.NATSURL,
-		MaxAge: m.Config.LogRetention,
-		Logger: m.Logger,
+		Dir:           filepath.Join(m.Config.Data, "eventlog"),
+		URL:           m.Config.NATSURL,
+		Stream:        m.Config.NATSStream,
+		SubjectPrefix: strings.ToLower(m.Config.NATSStream),
+		MaxAge:        m.Config.LogRetention,
+		Logger:        m.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("open event log: %w", err)

@@ -29,6 +29,10 @@ type Config struct {
 	Disclosure string
 	// NATSURL selects an external NATS JetStream cluster for the event log.
 	NATSURL string
+	// NATSStream names the event log's stream; its subjects are
+	// "<lower-case name>.<partition>". Several deployments can share one
+	// NATS cluster with different names.
+	NATSStream string
 	// PostgresURL selects PostgreSQL instead of SQLite.
 	PostgresURL string
 	// Demo fills an empty data dir with the demo world first.
@@ -54,6 +58,7 @@ func Default() Config {
 		Addr:           "127.0.0.1:8080",
 		Data:           "./crowd-data",
 		Disclosure:     Protected,
+		NATSStream:     "CROWD_EVENTS",
 		LogLevel:       "info",
 		LogRetention:   7 * 24 * time.Hour,
 		SessionTTL:     30 * 24 * time.Hour,
@@ -68,6 +73,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	c.DataFlag(fs)
 	fs.StringVar(&c.Disclosure, "disclosure", c.Disclosure, "disclosure mode: protected or exact")
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "external NATS JetStream URL (default: embedded server)")
+	fs.StringVar(&c.NATSStream, "nats-stream", c.NATSStream, "event log stream name")
 	fs.StringVar(&c.PostgresURL, "postgres-url", c.PostgresURL, "PostgreSQL URL (default: embedded SQLite)")
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "fill an empty data dir with the demo world first")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
@@ -123,6 +129,14 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("log-level %q: must be debug, info, warn or error", c.LogLevel)
+	}
+	for _, r := range c.NATSStream {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return fmt.Errorf("nats-stream %q: use letters, digits, '_' and '-'", c.NATSStream)
+		}
+	}
+	if c.NATSStream == "" {
+		return fmt.Errorf("nats-stream: required")
 	}
 	if c.LogRetention < time.Hour {
 		return fmt.Errorf("log-retention %s: must be at least 1h", c.LogRetention)

@@ -216,7 +216,9 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request, _ *principal) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-func (s *Server) follow(w http.ResponseWriter, r *http.Request, p *principal) { s.setFollow(w, r, p, true) }
+func (s *Server) follow(w http.ResponseWriter, r *http.Request, p *principal) {
+	s.setFollow(w, r, p, true)
+}
 
 func (s *Server) unfollow(w http.ResponseWriter, r *http.Request, p *principal) {
 	s.setFollow(w, r, p, false)

@@ -112,8 +112,13 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 // decodeJSON decodes exactly one JSON object from b into v and describes any
 // problem in words a client developer can act on.
 func decodeJSON(b []byte, v any) error {
-	if len(bytes.TrimSpace(b)) == 0 {
+	trimmed := bytes.TrimSpace(b)
+	if len(trimmed) == 0 {
 		return errors.New("request body is empty; expected a JSON object")
+	}
+	if trimmed[0] != '{' {
+		// "null" would decode into a zero struct without complaint.
+		return errors.New("request body must be a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

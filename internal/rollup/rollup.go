@@ -81,11 +81,31 @@ func (a *Aggregator) Run(ctx context.Context) error {
 			slog.Uint64("checkpoint", cp), slog.Uint64("log_last_seq", info.LastSeq))
 		return fmt.Errorf("%w: checkpoint %d, log last sequence %d", ErrCheckpointAhead, cp, info.LastSeq)
 	}
-	err = a.log.Consume(ctx, cp+1, a.apply)
+	err = a.log.Consume(ctx, cp+1, a.applyRetrying)
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
+}
+
+// applyRetrying applies a batch, retrying with backoff while the database
+// fails: the batch is already taken from the log, and skipping it would lose
+// events. It gives up only when ctx is done.
+func (a *Aggregator) applyRetrying(ctx context.Context, batch []eventlog.Delivered) error {
+	wait := 50 * time.Millisecond
+	for {
+		err := a.apply(ctx, batch)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		a.lg.Error("apply events; retrying", slog.Any("err", err), slog.Duration("wait", wait))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // apply applies one batch in one transaction.

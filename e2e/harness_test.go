@@ -1,0 +1,191 @@
+// Package e2e tests Crowd end to end: it builds the real crowd binary,
+// starts it on a temporary data dir, and talks to it only through the Go
+// client and plain HTTP, as an integrator would.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/crowd-dev/crowd/client"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "crowd-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "crowd")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/crowd")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build crowd:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Process is a running crowd binary.
+type Process struct {
+	URL  string
+	Data string
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Start runs "crowd serve" on data with extra flags and waits until /readyz
+// answers 200.
+func Start(t testing.TB, data string, flags ...string) *Process {
+	t.Helper()
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data}, flags...)
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "CROWD_LOG_LEVEL=debug")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &Process{Data: data, cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			p.logs.Write([]byte(line + "\n"))
+			var rec struct {
+				Msg  string `json:"msg"`
+				Addr string `json:"addr"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "crowd serving" {
+				addr <- rec.Addr
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	go func() { p.done <- cmd.Wait() }()
+	select {
+	case a := <-addr:
+		p.URL = "http://" + a
+	case err := <-p.done:
+		t.Fatalf("crowd exited before serving: %v\n%s", err, p.logs)
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("crowd did not start\n%s", p.logs)
+	}
+	t.Cleanup(func() { p.Stop(t) })
+	c := client.New(p.URL)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := c.Do(context.Background(), "GET", "/readyz", nil, nil)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %v\n%s", err, p.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return p
+}
+
+// Stop sends SIGTERM and waits for a clean exit.
+func (p *Process) Stop(t testing.TB) {
+	t.Helper()
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("crowd exited with %v\n%s", err, p.logs)
+		}
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		t.Errorf("crowd did not stop on SIGTERM\n%s", p.logs)
+	}
+}
+
+// Logs returns what the process logged.
+func (p *Process) Logs() string { return p.logs.String() }
+
+// Client returns an anonymous client of p.
+func (p *Process) Client() *client.Client { return client.New(p.URL) }
+
+// ServiceToken runs "crowd token create --service" on p's data dir.
+func ServiceToken(t testing.TB, data string) string {
+	t.Helper()
+	out, err := exec.Command(binary, "token", "create", "--service", "--data", data).Output()
+	if err != nil {
+		t.Fatalf("token create: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// MustUser registers handle and logs in, returning a client with its token.
+func MustUser(t testing.TB, c *client.Client, handle string, reg ...client.Registration) *client.Client {
+	t.Helper()
+	ctx := context.Background()
+	r := client.Registration{Handle: handle, Password: "password-" + handle, BirthDate: "1995-03-04", Gender: "female", Country: "FR"}
+	if len(reg) > 0 {
+		r = reg[0]
+		r.Handle, r.Password = handle, "password-"+handle
+	}
+	if _, err := c.Register(ctx, r); err != nil {
+		t.Fatalf("register %s: %v", handle, err)
+	}
+	s, err := c.Login(ctx, handle, "password-"+handle)
+	if err != nil {
+		t.Fatalf("login %s: %v", handle, err)
+	}
+	return c.WithToken(s.Token)
+}
+
+// Eventually polls cond until it holds or 10 s pass.
+func Eventually(t testing.TB, msg string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %s", msg)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

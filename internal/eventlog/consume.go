@@ -1,0 +1,183 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrSeqAhead means Consume was asked to start beyond the next sequence
+// the stream will assign. A consumer's checkpoint is then ahead of the log:
+// the stream was recreated, or lost its tail. Resuming would silently skip
+// the events that will reuse those sequences, so Consume refuses.
+var ErrSeqAhead = errors.New("start sequence is beyond the end of the log")
+
+// ErrSeqRemoved means messages Consume was asked to deliver were already
+// removed by the stream's retention limits (MaxAge, MaxBytes) before the
+// consumer got to them. The caller decides whether to accept the loss and
+// resume from Info().FirstSeq.
+var ErrSeqRemoved = errors.New("messages from the start sequence were removed by retention")
+
+// Consumption tuning.
+const (
+	// consumeBatch caps the messages handed to fn at once; a caller that
+	// commits once per batch then commits at most this many messages'
+	// work in one transaction.
+	consumeBatch = 1000
+	// consumeLinger is how long a batch keeps collecting once its first
+	// message has arrived. While catching up the buffer is always full and
+	// this never waits; at the head of the log it turns a trickle of
+	// messages into a few batches a second instead of one commit each,
+	// for at most this much extra latency.
+	consumeLinger = 5 * time.Millisecond
+	// consumePrefetch is how many messages the client asks the server for
+	// ahead of fn, so that the next batch is ready when fn returns.
+	consumePrefetch = 2 * consumeBatch
+)
+
+// Delivered is one message read from the log.
+type Delivered struct {
+	// Seq is the message's stream sequence: the consumer's checkpoint.
+	Seq uint64
+	// Subject is the partition subject it was published to.
+	Subject string
+	// Data is the payload. It belongs to the receiver.
+	Data []byte
+	// Time is when the stream stored the message.
+	Time time.Time
+}
+
+// Consume delivers every message with stream sequence >= startSeq to fn, in
+// sequence order and in batches, until ctx is done (it returns an error
+// wrapping ctx.Err()) or fn returns an error (it returns that error
+// unchanged). A startSeq of 0 starts at the oldest message still stored.
+//
+// Consume uses an ordered consumer: ephemeral, unacknowledged and
+// recreated by the client library after any gap or reconnect, resuming
+// after the last message delivered. Nothing is acknowledged; the caller's
+// own checkpoint, stored with the effects of each batch, is the source of
+// truth, and the caller resumes by calling Consume with checkpoint+1.
+//
+// It returns ErrSeqAhead if startSeq is beyond the end of the log and
+// ErrSeqRemoved if messages from startSeq on have already been removed.
+// fn must not retain batch after it returns; the Data slices it holds may
+// be kept.
+func (l *Log) Consume(ctx context.Context, startSeq uint64, fn func(ctx context.Context, batch []Delivered) error) error {
+	if l.closed.Load() {
+		return fmt.Errorf("consume events: %w", ErrClosed)
+	}
+	if err := l.checkStart(ctx, startSeq, false); err != nil {
+		return fmt.Errorf("consume events: %w", err)
+	}
+
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	if startSeq > 1 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = startSeq
+	}
+	cons, err := l.stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("consume events: create consumer: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(consumePrefetch))
+	if err != nil {
+		return fmt.Errorf("consume events: %w", err)
+	}
+	defer it.Stop()
+	// Next watches ctx itself, but while the library recreates the
+	// consumer after a reconnect it only watches the iterator: stopping
+	// the iterator is what makes cancellation reliable.
+	defer context.AfterFunc(ctx, it.Stop)()
+
+	first := true
+	for {
+		batch, err := nextBatch(ctx, it)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("consume events: %w", ctx.Err())
+			}
+			return fmt.Errorf("consume events: %w", err)
+		}
+		if first && startSeq > 0 && batch[0].Seq > startSeq {
+			// Messages may have expired between the check above and
+			// the consumer's creation.
+			if err := l.checkStart(ctx, startSeq, true); err != nil {
+				return fmt.Errorf("consume events: %w", err)
+			}
+		}
+		first = false
+		if err := fn(ctx, batch); err != nil {
+			return err
+		}
+	}
+}
+
+// checkStart compares startSeq with the stream's bounds. With removedOnly
+// it checks only for removed messages (the end of the log has moved on).
+func (l *Log) checkStart(ctx context.Context, startSeq uint64, removedOnly bool) error {
+	if startSeq == 0 {
+		return nil
+	}
+	si, err := l.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("read stream state: %w", err)
+	}
+	st := si.State
+	if !removedOnly && startSeq > st.LastSeq+1 {
+		return fmt.Errorf("%w: start %d, last stored %d", ErrSeqAhead, startSeq, st.LastSeq)
+	}
+	if startSeq < st.FirstSeq {
+		return fmt.Errorf("%w: start %d, first stored %d", ErrSeqRemoved, startSeq, st.FirstSeq)
+	}
+	return nil
+}
+
+// nextBatch blocks until a message is available, then collects up to
+// consumeBatch messages, waiting at most consumeLinger for more.
+func nextBatch(ctx context.Context, it jetstream.MessagesContext) ([]Delivered, error) {
+	msg, err := it.Next(jetstream.NextContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	d, err := delivered(msg)
+	if err != nil {
+		return nil, err
+	}
+	batch := make([]Delivered, 1, consumeBatch)
+	batch[0] = d
+
+	// One timer per batch, not per message.
+	lctx, cancel := context.WithTimeout(ctx, consumeLinger)
+	defer cancel()
+	for len(batch) < consumeBatch {
+		msg, err := it.Next(jetstream.NextContext(lctx))
+		if err != nil {
+			if lctx.Err() != nil && ctx.Err() == nil {
+				break // lingered long enough
+			}
+			return nil, err
+		}
+		d, err := delivered(msg)
+		if err != nil {
+			return nil, err
+		}
+		batch = append(batch, d)
+	}
+	return batch, nil
+}
+
+func delivered(msg jetstream.Msg) (Delivered, error) {
+	md, err := msg.Metadata()
+	if err != nil {
+		return Delivered{}, fmt.Errorf("read message metadata: %w", err)
+	}
+	return Delivered{
+		Seq:     md.Sequence.Stream,
+		Subject: msg.Subject(),
+		Data:    msg.Data(),
+		Time:    md.Timestamp,
+	}, nil
+}

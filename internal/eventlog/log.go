@@ -1,0 +1,385 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrClosed is returned by methods called after Close.
+var ErrClosed = errors.New("event log closed")
+
+// Log attribute keys, constant so that log queries stay stable.
+const (
+	logKeyComponent = "component"
+	logKeyErr       = "err"
+	logKeyURL       = "url"
+	logKeyStream    = "stream"
+)
+
+// metaPartitions is the stream metadata key recording the partition count the
+// stream was created with, so that Open can refuse a different one.
+const metaPartitions = "crowd_partitions"
+
+const (
+	// readyTimeout bounds the embedded server's start-up. JetStream
+	// recovers its store (and rebuilds the dedupe set of the last window)
+	// before it is ready, so this is generous.
+	readyTimeout = 10 * time.Second
+	// drainTimeout bounds how long Close waits for in-flight messages to be
+	// flushed before it closes the connection regardless.
+	drainTimeout = 5 * time.Second
+	// ackTimeout fails an asynchronous publish whose acknowledgement never
+	// arrives (a lost reply during a cluster leader change), so that a
+	// Publish without a context deadline cannot hang forever. With
+	// SyncAlways a full window of 4,000 messages drains in about a second
+	// on a slow disk, so 30 s only fires when something is truly wrong.
+	ackTimeout = 30 * time.Second
+	// maxAsyncPending is the number of unacknowledged asynchronous publishes
+	// allowed per connection (nats.go's default). Enough to keep many
+	// fsyncs in flight; beyond it Publish waits.
+	maxAsyncPending = 4000
+)
+
+// Log is an open event log. Its methods are safe for concurrent use.
+type Log struct {
+	cfg      Config
+	log      *slog.Logger
+	ns       *server.Server // embedded server; nil with an external URL
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	stream   jetstream.Stream
+	subjects []string // subjects[p] is the subject of partition p
+
+	connClosed chan struct{} // closed by the connection's ClosedHandler
+	closed     atomic.Bool
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+// Open starts the embedded server (or connects to the external one), and
+// creates the stream or updates it to match cfg. The caller must Close the
+// returned Log.
+func Open(ctx context.Context, cfg Config) (*Log, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("open event log: %w", err)
+	}
+	l := &Log{
+		cfg:        cfg,
+		log:        cfg.Logger.With(slog.String(logKeyComponent, "eventlog")),
+		subjects:   make([]string, cfg.Partitions),
+		connClosed: make(chan struct{}),
+	}
+	for p := range l.subjects {
+		l.subjects[p] = cfg.SubjectPrefix + "." + strconv.Itoa(p)
+	}
+	if err := l.open(ctx); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("open event log: %w", err)
+	}
+	return l, nil
+}
+
+func (l *Log) open(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	opts := []nats.Option{
+		nats.Name("crowd-eventlog"),
+		// Never give up reconnecting: a Log outlives server restarts and
+		// cluster rolling upgrades. Publishes fail while disconnected
+		// and callers retry them.
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DrainTimeout(drainTimeout),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				l.log.Warn("event log disconnected", slog.Any(logKeyErr, err))
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			l.log.Info("event log reconnected", slog.String(logKeyURL, nc.ConnectedUrlRedacted()))
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			l.log.Warn("event log connection error", slog.Any(logKeyErr, err))
+		}),
+		nats.ClosedHandler(func(*nats.Conn) { close(l.connClosed) }),
+	}
+	var err error
+	if l.cfg.URL == "" {
+		if l.ns, err = startServer(l.cfg, l.log); err != nil {
+			return err
+		}
+		// The in-process connection is a net.Pipe to the server: no TCP
+		// stack, no port, and it works with DontListen.
+		opts = append(opts, nats.InProcessServer(l.ns))
+		l.nc, err = nats.Connect(l.ns.ClientURL(), opts...)
+	} else {
+		l.nc, err = nats.Connect(l.cfg.URL, opts...)
+	}
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+
+	l.js, err = jetstream.New(l.nc,
+		jetstream.WithPublishAsyncMaxPending(maxAsyncPending),
+		jetstream.WithPublishAsyncTimeout(ackTimeout),
+	)
+	if err != nil {
+		return err
+	}
+	return l.ensureStream(ctx)
+}
+
+// startServer starts the embedded nats-server the way nats-server's own main
+// does (NewServer, Start, ReadyForConnections), with the settings that matter
+// when the server shares our process.
+func startServer(cfg Config, log *slog.Logger) (*server.Server, error) {
+	opts := &server.Options{
+		ServerName: "crowd-eventlog",
+		JetStream:  true,
+		// Set explicitly: the default is /tmp/nats/jetstream, shared by
+		// every embedded server on the machine and wiped by tmp cleaners.
+		StoreDir: cfg.Dir,
+		// fsync every message before acknowledging it. Without this an
+		// acknowledged event lives only in the page cache for up to two
+		// minutes and is lost on power failure; see the package comment.
+		SyncAlways: true,
+		// No TCP listener unless asked for: clients use the in-process
+		// connection, and an open port is one more thing to secure.
+		DontListen: cfg.Listen == "",
+		// The server must not install signal handlers: its SIGINT handler
+		// exits the process, bypassing our orderly shutdown.
+		NoSigs: true,
+		// No logger of its own; SetLogger below routes it to slog.
+		NoLog: true,
+		// No monitoring port (HTTPPort 0): Crowd exposes its own health.
+	}
+	if cfg.Listen != "" {
+		host, port, _ := net.SplitHostPort(cfg.Listen) // checked by Validate
+		p, _ := strconv.Atoi(port)
+		if p == 0 {
+			// Port 0 means the server's default 4222; RANDOM_PORT
+			// is how nats-server spells "any free port".
+			p = server.RANDOM_PORT
+		}
+		opts.Host, opts.Port = host, p
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded server: %w", err)
+	}
+	ns.SetLogger(serverLogger{log.With(slog.String(logKeyComponent, "nats-server"))}, false, false)
+	ns.Start()
+	if !ns.ReadyForConnections(readyTimeout) {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, fmt.Errorf("start embedded server: not ready after %v", readyTimeout)
+	}
+	return ns, nil
+}
+
+// ensureStream creates the stream, or updates an existing one to cfg, after
+// checking that its partition count has not changed.
+func (l *Log) ensureStream(ctx context.Context) error {
+	c := l.cfg
+	want := strconv.Itoa(c.Partitions)
+	existing, err := l.js.Stream(ctx, c.Stream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+	case err != nil:
+		return fmt.Errorf("look up stream %s: %w", c.Stream, err)
+	default:
+		// Servers older than 2.10 drop metadata; then there is nothing to
+		// compare and we trust the config.
+		if got, ok := existing.CachedInfo().Config.Metadata[metaPartitions]; ok && got != want {
+			return fmt.Errorf("stream %s was created with Partitions=%s, config has %s: changing it would move videos to other partitions", c.Stream, got, want)
+		}
+	}
+	maxBytes := c.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = -1 // JetStream's "unlimited"
+	}
+	sc := jetstream.StreamConfig{
+		Name:        c.Stream,
+		Description: "Crowd event log",
+		Subjects:    []string{c.SubjectPrefix + ".*"},
+		Retention:   jetstream.LimitsPolicy,
+		// When a limit is hit the oldest events go, as in any log: the
+		// ingest path must keep accepting. A consumer that falls that far
+		// behind finds out from Consume (ErrSeqRemoved).
+		Discard:           jetstream.DiscardOld,
+		Storage:           jetstream.FileStorage,
+		MaxAge:            c.MaxAge,
+		MaxBytes:          maxBytes,
+		MaxMsgs:           -1,
+		MaxMsgsPerSubject: -1,
+		Duplicates:        c.DuplicateWindow,
+		Replicas:          c.Replicas,
+		Metadata:          map[string]string{metaPartitions: want},
+	}
+	l.stream, err = l.js.CreateOrUpdateStream(ctx, sc)
+	if err != nil {
+		return fmt.Errorf("create or update stream %s: %w", c.Stream, err)
+	}
+	l.log.Debug("event log stream ready", slog.String(logKeyStream, c.Stream))
+	return nil
+}
+
+// Close drains the connection, waiting briefly for buffered messages to be
+// flushed, and then shuts the embedded server down cleanly: an abrupt exit
+// can leave JetStream's store needing recovery. Callers should stop
+// publishing and consuming first. Close is idempotent.
+func (l *Log) Close() error {
+	l.closeOnce.Do(func() {
+		l.closed.Store(true)
+		l.closeErr = l.close()
+	})
+	return l.closeErr
+}
+
+func (l *Log) close() error {
+	var errs []error
+	if l.nc != nil {
+		if err := l.nc.Drain(); err != nil {
+			// Already closed, or reconnecting with nothing to drain
+			// to: close outright.
+			if !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrConnectionReconnecting) {
+				errs = append(errs, fmt.Errorf("drain: %w", err))
+			}
+		} else {
+			select {
+			case <-l.connClosed:
+			case <-time.After(drainTimeout + time.Second):
+			}
+		}
+		l.nc.Close() // no-op when the drain finished
+	}
+	if l.ns != nil {
+		l.ns.Shutdown()
+		l.ns.WaitForShutdown()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close event log: %w", err)
+	}
+	return nil
+}
+
+// Check reports whether the log is usable: open, connected, and able to
+// read the stream's state. It is meant for readiness probes.
+func (l *Log) Check(ctx context.Context) error {
+	if l.closed.Load() {
+		return fmt.Errorf("check event log: %w", ErrClosed)
+	}
+	if l.ns != nil && !l.ns.Running() {
+		return errors.New("check event log: embedded server not running")
+	}
+	if s := l.nc.Status(); s != nats.CONNECTED {
+		return fmt.Errorf("check event log: connection %s", s)
+	}
+	if _, err := l.stream.Info(ctx); err != nil {
+		return fmt.Errorf("check event log: %w", err)
+	}
+	return nil
+}
+
+// Info is a snapshot of the stream's state.
+type Info struct {
+	// FirstSeq is the sequence of the oldest message still stored; it
+	// rises as retention removes messages. For an empty stream it is
+	// LastSeq+1.
+	FirstSeq uint64
+	// LastSeq is the sequence of the newest message ever stored.
+	LastSeq uint64
+	// Msgs is the number of messages stored.
+	Msgs uint64
+	// Bytes is the stream's stored size.
+	Bytes uint64
+	// Created is when the stream was created. Sequences restart at 1 in a
+	// recreated stream, so a consumer should store Created next to its
+	// checkpoint and refuse to resume against a different stream.
+	Created time.Time
+}
+
+// Info returns the stream's current state.
+func (l *Log) Info(ctx context.Context) (Info, error) {
+	if l.closed.Load() {
+		return Info{}, fmt.Errorf("event log info: %w", ErrClosed)
+	}
+	si, err := l.stream.Info(ctx)
+	if err != nil {
+		return Info{}, fmt.Errorf("event log info: %w", err)
+	}
+	return Info{
+		FirstSeq: si.State.FirstSeq,
+		LastSeq:  si.State.LastSeq,
+		Msgs:     si.State.Msgs,
+		Bytes:    si.State.Bytes,
+		Created:  si.Created,
+	}, nil
+}
+
+// Partition maps key (a video id) to a partition in [0, Partitions()). It is
+// FNV-1a (32-bit) of the key's bytes modulo the partition count. It must
+// never change: the partition decides the subject an event is stored under,
+// and so which consumer owns a video once partitions are split between
+// consumers.
+func (l *Log) Partition(key string) int {
+	return partition(key, l.cfg.Partitions)
+}
+
+func partition(key string, n int) int {
+	// FNV-1a inlined: hash/fnv would allocate a hasher per call on this
+	// per-event path.
+	const (
+		offset32 = 2166136261
+		prime32  = 16777619
+	)
+	h := uint32(offset32)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= prime32
+	}
+	return int(h % uint32(n))
+}
+
+// Subject returns the subject of partition p, "<SubjectPrefix>.<p>". It
+// panics if p is not in [0, Partitions()).
+func (l *Log) Subject(p int) string {
+	return l.subjects[p]
+}
+
+// Partitions returns the number of partitions.
+func (l *Log) Partitions() int {
+	return l.cfg.Partitions
+}
+
+// serverLogger routes the embedded server's log lines to slog. Its notices
+// (a start-up banner of some twenty lines, then routine events) go to Debug
+// so they do not drown Crowd's own Info lines.
+type serverLogger struct{ log *slog.Logger }
+
+func (s serverLogger) logf(level slog.Level, format string, v []any) {
+	ctx := context.Background()
+	if s.log.Enabled(ctx, level) {
+		s.log.Log(ctx, level, fmt.Sprintf(format, v...))
+	}
+}
+
+func (s serverLogger) Noticef(format string, v ...any) { s.logf(slog.LevelDebug, format, v) }
+func (s serverLogger) Warnf(format string, v ...any)   { s.logf(slog.LevelWarn, format, v) }
+func (s serverLogger) Fatalf(format string, v ...any)  { s.logf(slog.LevelError, format, v) }
+func (s serverLogger) Errorf(format string, v ...any)  { s.logf(slog.LevelError, format, v) }
+func (s serverLogger) Debugf(format string, v ...any)  { s.logf(slog.LevelDebug, format, v) }
+func (s serverLogger) Tracef(format string, v ...any)  { s.logf(slog.LevelDebug, format, v) }

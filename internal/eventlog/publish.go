@@ -1,0 +1,124 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// stallWait is how long one asynchronous publish waits for a free slot in
+// the window of unacknowledged messages before Publish rechecks its context
+// and tries again. It only bounds how quickly a cancelled Publish notices,
+// since a freed slot wakes the waiter at once.
+const stallWait = 50 * time.Millisecond
+
+// Message is one message to publish.
+type Message struct {
+	// Subject is the partition subject, from Log.Subject.
+	Subject string
+	// ID is the message's Nats-Msg-Id. JetStream drops a message whose ID
+	// it has stored within the duplicate window, which is what makes
+	// retrying a whole batch safe. Required; it must be derived from the
+	// content's identity (e.g. the envelope id), never generated per
+	// attempt.
+	ID string
+	// Data is the payload, at most the server's max payload (1 MiB by
+	// default) including headers.
+	Data []byte
+}
+
+// Publish publishes msgs and returns nil only once every one of them has
+// been acknowledged by JetStream, which in embedded mode means stored and
+// fsynced. Messages are pipelined with the asynchronous API, so a batch
+// shares round trips and its fsyncs overlap instead of running one after
+// another.
+//
+// On any error some messages may have been stored and others not; the
+// caller retries the whole batch with the same IDs, and the stored ones are
+// dropped as duplicates if the retry comes within the duplicate window.
+// When too many publishes are awaiting acknowledgement, Publish waits for
+// room rather than failing. Publish honours ctx while it waits. It never
+// sends a message again after it returns, and the client copies each
+// payload as it is sent, so the caller may reuse msgs and their Data once
+// Publish has returned.
+func (l *Log) Publish(ctx context.Context, msgs []Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if l.closed.Load() {
+		return fmt.Errorf("publish events: %w", ErrClosed)
+	}
+	for i := range msgs {
+		if err := l.checkMessage(&msgs[i]); err != nil {
+			return fmt.Errorf("publish events: message %d: %w", i, err)
+		}
+	}
+
+	acks := make([]jetstream.PubAckFuture, len(msgs))
+	for i := range msgs {
+		f, err := l.publishAsync(ctx, &msgs[i])
+		if err != nil {
+			return fmt.Errorf("publish events: message %d (id %q): %w", i, msgs[i].ID, err)
+		}
+		acks[i] = f
+	}
+	// Wait for the acks in publication order: the last ones tend to
+	// arrive last, so this costs no more than waiting in any other order.
+	for i, f := range acks {
+		select {
+		case ack := <-f.Ok():
+			// A stream with an overlapping subject filter would have
+			// taken the message; that is a deployment error, not a
+			// success.
+			if ack.Stream != l.cfg.Stream {
+				return fmt.Errorf("publish events: message %d (id %q) stored in stream %q, want %q", i, msgs[i].ID, ack.Stream, l.cfg.Stream)
+			}
+		case err := <-f.Err():
+			return fmt.Errorf("publish events: message %d (id %q): %w", i, msgs[i].ID, err)
+		case <-ctx.Done():
+			return fmt.Errorf("publish events: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// checkMessage rejects messages JetStream would not take, before any of the
+// batch is sent.
+func (l *Log) checkMessage(m *Message) error {
+	if m.ID == "" {
+		return errors.New("empty ID")
+	}
+	part, ok := strings.CutPrefix(m.Subject, l.cfg.SubjectPrefix+".")
+	if !ok || part == "" || strings.ContainsAny(part, ".*> \t\r\n") {
+		return fmt.Errorf("subject %q is not under %s.*", m.Subject, l.cfg.SubjectPrefix)
+	}
+	return nil
+}
+
+// publishAsync sends one message, waiting while the window of
+// unacknowledged publishes is full.
+func (l *Log) publishAsync(ctx context.Context, m *Message) (jetstream.PubAckFuture, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		f, err := l.js.PublishMsgAsync(
+			&nats.Msg{Subject: m.Subject, Data: m.Data},
+			jetstream.WithMsgID(m.ID),
+			// No client-side retries: they would resend m after
+			// Publish has returned, and the caller retries the
+			// whole batch anyway.
+			jetstream.WithRetryAttempts(0),
+			jetstream.WithStallWait(stallWait),
+		)
+		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			continue
+		}
+		return f, err
+	}
+}
