@@ -1,0 +1,61 @@
+package config
+
+import (
+	"flag"
+	"strings"
+	"testing"
+)
+
+func TestParse_EnvFillsUnsetFlags(t *testing.T) {
+	c := Default()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c.Flags(fs)
+	env := map[string]string{"CROWD_DATA": "/env/data", "CROWD_DISCLOSURE": "exact", "CROWD_ADDR": "0.0.0.0:1", "CROWD_LOGIN_PER_MINUTE": "7"}
+	if err := Parse(fs, []string{"--addr", "127.0.0.1:9"}, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.Data != "/env/data" || c.Disclosure != "exact" || c.LoginPerMinute != 7 {
+		t.Fatalf("env not applied: %+v", c)
+	}
+	if c.Addr != "127.0.0.1:9" {
+		t.Fatalf("flag must win over env: %q", c.Addr)
+	}
+}
+
+func TestParse_BadEnvNamesVariable(t *testing.T) {
+	c := Default()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c.Flags(fs)
+	err := Parse(fs, nil, func(k string) string {
+		if k == "CROWD_LOGIN_PER_MINUTE" {
+			return "many"
+		}
+		return ""
+	})
+	if err == nil || !strings.Contains(err.Error(), "CROWD_LOGIN_PER_MINUTE") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		mut  func(*Config)
+		want string
+	}{
+		{func(c *Config) {}, ""},
+		{func(c *Config) { c.Disclosure = "loose" }, "disclosure"},
+		{func(c *Config) { c.Addr = "nope" }, "addr"},
+		{func(c *Config) { c.Data = "" }, "data"},
+		{func(c *Config) { c.LogLevel = "loud" }, "log-level"},
+		{func(c *Config) { c.NATSStream = "a.b" }, "nats-stream"},
+		{func(c *Config) { c.MaxBodyBytes = 10 }, "max-body-bytes"},
+	}
+	for _, tt := range tests {
+		c := Default()
+		tt.mut(&c)
+		err := c.Validate()
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)) {
+			t.Errorf("Validate() = %v, want prefix %q", err, tt.want)
+		}
+	}
+}
