@@ -26,11 +26,11 @@ func TestScaleOut(t *testing.T) {
 		}
 		t.Skipf("NATS not reachable: %v", err)
 	}
-	defer nc.Close()
 	stream := "CROWD_TEST_" + strings.ToUpper(testutil.RandomHex(6))
 	t.Cleanup(func() {
 		js, _ := jetstream.New(nc)
 		js.DeleteStream(context.Background(), stream)
+		nc.Close()
 	})
 	flags := []string{"--disclosure", "exact", "--postgres-url", pg, "--nats-url", natsURL, "--nats-stream", stream}
 	data := t.TempDir()

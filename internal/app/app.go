@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/crowd-dev/crowd/internal/analytics"
 	"github.com/crowd-dev/crowd/internal/config"
 	"github.com/crowd-dev/crowd/internal/disclosure"
 	"github.com/crowd-dev/crowd/internal/eventlog"
@@ -120,11 +121,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + cfg.Addr
 	}
+	layer := disclosure.New(cfg.Disclosure, m.Store)
 	m.API = httpapi.New(httpapi.Deps{
 		Config:    cfg,
 		Store:     m.Store,
 		Pseudonym: pseud,
-		Counter:   disclosure.New(cfg.Disclosure, m.Store),
+		Counter:   layer,
+		Reports:   &analytics.Builder{Layer: layer, Now: m.Now},
 		Ready:     []httpapi.Checker{m.Store, m.Log},
 		Wake:      m.Relay.Wake,
 		Logger:    m.Logger,
@@ -177,8 +180,8 @@ func (m *Main) housekeeping(ctx context.Context, p *pseudonym.Pseudonymizer) err
 		if err := p.PruneSalts(pseudonym.DefaultSaltRetention); err != nil {
 			m.Logger.Error("prune salts", slog.Any("err", err))
 		}
-		if err := m.Aggregate.PruneSeen(ctx); err != nil && ctx.Err() == nil {
-			m.Logger.Error("prune seen events", slog.Any("err", err))
+		if err := m.Aggregate.Compact(ctx); err != nil && ctx.Err() == nil {
+			m.Logger.Error("compact rollups", slog.Any("err", err))
 		}
 		if _, err := m.Store.DeleteExpiredSessions(ctx, m.Now()); err != nil && ctx.Err() == nil {
 			m.Logger.Error("delete expired sessions", slog.Any("err", err))

@@ -1,10 +1,17 @@
 // Package disclosure is the one place every number Crowd releases is read
-// from. In exact mode it releases exact aggregate counts; in protected mode
-// (the default) it releases only what the protected policy allows.
+// from: public counters, the analytics API, exports and Studio. Reports are
+// built from what this package releases and nothing else.
+//
+// In exact mode it releases exact aggregates from the rollups, updated in
+// real time. In protected mode (the default) it releases likes and comments
+// (public actions) exactly, and views, viewers, shares, saves and every
+// breakdown only as published noisy cells.
 package disclosure
 
 import (
 	"context"
+	"strings"
+	"time"
 
 	"github.com/crowd-dev/crowd/internal/config"
 	"github.com/crowd-dev/crowd/internal/platform"
@@ -23,43 +30,241 @@ func New(mode string, s *store.Store) *Layer { return &Layer{mode: mode, store: 
 // Mode returns the disclosure mode.
 func (l *Layer) Mode() string { return l.mode }
 
-// VideoCounts returns the public counters of videos.
-//
-// Likes and comments are public actions (their authors are shown), so both
-// modes release them exactly. Views, shares and saves are private-identity
-// metrics: exact mode releases exact totals; protected mode releases only
-// published noisy cells. Until the cell release job publishes a video's
-// cells, its protected views, shares and saves read 0 — never the exact
-// value.
+// Policy describes how released numbers were produced. Every analytics
+// response carries it.
+type Policy struct {
+	Mode      string `json:"mode"`
+	Estimates bool   `json:"estimates"`
+	Released  string `json:"released"`
+	Summary   string `json:"summary"`
+}
+
+// Policy returns the policy in force.
+func (l *Layer) Policy() Policy {
+	if l.mode == config.Exact {
+		return Policy{
+			Mode: config.Exact, Estimates: false, Released: "real time",
+			Summary: "Exact counts, updated as events arrive. Audience breakdowns appear from 100 viewers, and small groups are folded into \"other\". Nobody's identity is ever shown.",
+		}
+	}
+	return Policy{
+		Mode: config.Protected, Estimates: true, Released: "after each period closes",
+		Summary: "Views, viewers, shares and saves are privacy-protected estimates: each day's numbers get a little random noise and are published only after the day has closed, so no single person's action can be told from them. Likes and comments are exact, since they are public.",
+	}
+}
+
+// Counters are released additive measures for one period or a total.
+type Counters struct {
+	Views       int64
+	Viewers     int64
+	WatchMS     int64
+	Completions int64
+	Likes       int64
+	Comments    int64
+	Shares      int64
+	Saves       int64
+	// Followers gained and lost (accounts only).
+	FollowersGained int64
+	FollowersLost   int64
+}
+
+// Add adds o to c.
+func (c *Counters) Add(o Counters) {
+	c.Views += o.Views
+	c.Viewers += o.Viewers
+	c.WatchMS += o.WatchMS
+	c.Completions += o.Completions
+	c.Likes += o.Likes
+	c.Comments += o.Comments
+	c.Shares += o.Shares
+	c.Saves += o.Saves
+	c.FollowersGained += o.FollowersGained
+	c.FollowersLost += o.FollowersLost
+}
+
+// protect hides what protected mode does not release from exact rollups:
+// until noisy cells are published, private-identity measures are withheld
+// (zero), never exact.
+func (l *Layer) protect(c *Counters) {
+	if l.mode == config.Exact {
+		return
+	}
+	likes, comments, gained, lost := c.Likes, c.Comments, c.FollowersGained, c.FollowersLost
+	*c = Counters{Likes: likes, Comments: comments, FollowersGained: gained, FollowersLost: lost}
+}
+
+// Scope selects whose numbers: a video, or a creator account (all its
+// videos and its followers).
+type Scope struct {
+	VideoID   string
+	AccountID string
+}
+
+func (s Scope) table(kind string) (table, col, id string) {
+	if s.VideoID != "" {
+		return "video_" + kind, "video_id", s.VideoID
+	}
+	return "account_" + kind, "account_id", s.AccountID
+}
+
+// Day is one day's released numbers.
+type Day struct {
+	Day time.Time
+	Counters
+}
+
+// Daily returns the released numbers of each day from..to (UTC dates,
+// inclusive), one entry per day, zeros included.
+func (l *Layer) Daily(ctx context.Context, s Scope, from, to time.Time) ([]Day, error) {
+	table, col, id := s.table("day")
+	cols := "views, viewers, watch_ms, completions, likes, comments, shares, saves, 0, 0"
+	if s.AccountID != "" {
+		cols = "views, viewers, watch_ms, completions, likes, comments, shares, saves, followers_gained, followers_lost"
+	}
+	fromDay, toDay := from.Unix()/86400, to.Unix()/86400
+	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT day, `+cols+` FROM `+table+` WHERE `+col+` = ? AND day BETWEEN ? AND ? ORDER BY day`), id, fromDay, toDay)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]Day, 0, toDay-fromDay+1)
+	for d := fromDay; d <= toDay; d++ {
+		out = append(out, Day{Day: time.Unix(d*86400, 0).UTC()})
+	}
+	for rows.Next() {
+		var d int64
+		var c Counters
+		if err := rows.Scan(&d, &c.Views, &c.Viewers, &c.WatchMS, &c.Completions, &c.Likes, &c.Comments, &c.Shares, &c.Saves, &c.FollowersGained, &c.FollowersLost); err != nil {
+			return nil, err
+		}
+		l.protect(&c)
+		out[d-fromDay].Counters = c
+	}
+	return out, rows.Err()
+}
+
+// Hour is one hour's released views.
+type Hour struct {
+	Hour  time.Time
+	Views int64
+}
+
+// Hourly returns released views for each hour from..to (inclusive).
+func (l *Layer) Hourly(ctx context.Context, s Scope, from, to time.Time) ([]Hour, error) {
+	table, col, id := s.table("hour")
+	fromH, toH := from.Unix()/3600, to.Unix()/3600
+	out := make([]Hour, 0, toH-fromH+1)
+	for h := fromH; h <= toH; h++ {
+		out = append(out, Hour{Hour: time.Unix(h*3600, 0).UTC()})
+	}
+	if l.mode != config.Exact {
+		// Protected mode releases no hourly views until their cells exist.
+		return out, nil
+	}
+	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT hour, views FROM `+table+` WHERE `+col+` = ? AND hour BETWEEN ? AND ? ORDER BY hour`), id, fromH, toH)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h, v int64
+		if err := rows.Scan(&h, &v); err != nil {
+			return nil, err
+		}
+		out[h-fromH].Views = v
+	}
+	return out, rows.Err()
+}
+
+// Bucket is one bucket of a breakdown.
+type Bucket struct {
+	Bucket  string
+	Views   int64
+	Viewers int64
+}
+
+// Breakdown returns the released views and viewers of each bucket of each
+// dimension (source, age, gender, country) over from..to. Shares and saves
+// have no breakdown.
+func (l *Layer) Breakdown(ctx context.Context, s Scope, from, to time.Time) (map[string][]Bucket, error) {
+	out := map[string][]Bucket{}
+	if l.mode != config.Exact {
+		return out, nil
+	}
+	table, col, id := s.table("dim_day")
+	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT dim, bucket, SUM(views), SUM(viewers) FROM `+table+` WHERE `+col+` = ? AND day BETWEEN ? AND ? GROUP BY dim, bucket ORDER BY dim, bucket`),
+		id, from.Unix()/86400, to.Unix()/86400)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var dim string
+		var b Bucket
+		if err := rows.Scan(&dim, &b.Bucket, &b.Views, &b.Viewers); err != nil {
+			return nil, err
+		}
+		out[dim] = append(out[dim], b)
+	}
+	return out, rows.Err()
+}
+
+// VideoTrend is one video's released views today and over the days before.
+type VideoTrend struct {
+	VideoID string
+	Today   int64
+	Before  int64 // views over the 7 days before today
+}
+
+// AccountVideoTrends returns today's and the previous 7 days' released
+// views of each video the account created.
+func (l *Layer) AccountVideoTrends(ctx context.Context, accountID string, today time.Time) ([]VideoTrend, error) {
+	var out []VideoTrend
+	if l.mode != config.Exact {
+		return out, nil
+	}
+	d := today.Unix() / 86400
+	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT d.video_id,
+	SUM(CASE WHEN d.day = ? THEN d.views ELSE 0 END), SUM(CASE WHEN d.day < ? THEN d.views ELSE 0 END)
+FROM video_creators c JOIN video_day d ON d.video_id = c.video_id
+WHERE c.account_id = ? AND d.day BETWEEN ? AND ? GROUP BY d.video_id`), d, d, accountID, d-7, d)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t VideoTrend
+		if err := rows.Scan(&t.VideoID, &t.Today, &t.Before); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// VideoCounts returns the public counters of videos: lifetime totals.
 func (l *Layer) VideoCounts(ctx context.Context, ids []string) (map[string]platform.Counts, error) {
 	out := make(map[string]platform.Counts, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
 	args := make([]any, len(ids))
-	ph := make([]byte, 0, 3*len(ids))
 	for i, id := range ids {
 		args[i] = id
-		if i > 0 {
-			ph = append(ph, ", "...)
-		}
-		ph = append(ph, '?')
 	}
-	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT video_id, views, likes, comments, shares, saves FROM video_totals WHERE video_id IN (`+string(ph)+`)`), args...)
+	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT video_id, views, likes, comments, shares, saves FROM video_totals WHERE video_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)`), args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id string
-		var c platform.Counts
+		var c Counters
 		if err := rows.Scan(&id, &c.Views, &c.Likes, &c.Comments, &c.Shares, &c.Saves); err != nil {
 			return nil, err
 		}
-		if l.mode != config.Exact {
-			c.Views, c.Shares, c.Saves = 0, 0, 0
-		}
-		out[id] = c
+		l.protect(&c)
+		out[id] = platform.Counts{Views: c.Views, Likes: c.Likes, Comments: c.Comments, Shares: c.Shares, Saves: c.Saves}
 	}
 	return out, rows.Err()
 }

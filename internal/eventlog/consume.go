@@ -99,6 +99,9 @@ func (l *Log) Consume(ctx context.Context, startSeq uint64, fn func(ctx context.
 			if ctx.Err() != nil {
 				return fmt.Errorf("consume events: %w", ctx.Err())
 			}
+			if l.closed.Load() {
+				return fmt.Errorf("consume events: %w: %w", ErrClosed, err)
+			}
 			return fmt.Errorf("consume events: %w", err)
 		}
 		if first && startSeq > 0 && batch[0].Seq > startSeq {

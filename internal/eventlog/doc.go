@@ -29,7 +29,8 @@
 // later each own a subset of videos without two of them ever updating the
 // same rows. The hash and the partition count decide where a video's events
 // live, so neither may change for an existing stream: Open refuses a
-// partition count that differs from the one the stream was created with.
+// partition count that differs from the one recorded in the stream's
+// metadata (servers before 2.10 do not keep metadata, and are not checked).
 //
 // # Durability
 //
@@ -41,7 +42,8 @@
 // message is fsynced before its acknowledgement. That caps a single node at
 // roughly the disk's fsync rate in messages per second, which is why callers
 // publish envelopes carrying many events each, and why Publish pipelines a
-// batch with the asynchronous API so many fsyncs overlap.
+// batch with the asynchronous API: the server fsyncs one message after
+// another without waiting for a round trip in between.
 //
 // An external server decides its own sync policy: run it with
 // "jetstream { sync_interval: always }", or rely on replication (with R3

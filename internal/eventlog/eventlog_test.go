@@ -465,3 +465,50 @@ func TestPartition(t *testing.T) {
 		}
 	}
 }
+
+func TestOpen_SyncAlways(t *testing.T) {
+	// The durability requirement: an acknowledged event survives power
+	// loss, so the embedded server must fsync before every ack.
+	l := MustOpen(t, Config{Dir: t.TempDir()})
+	if jc := l.ns.JetStreamConfig(); jc == nil || !jc.SyncAlways {
+		t.Fatalf("embedded JetStream config %+v, want SyncAlways", jc)
+	}
+}
+
+func TestLog_CloseWhileBusy(t *testing.T) {
+	// Shutdown must not hang on a consumer waiting at the head of the
+	// log, and the consumer learns why it stopped.
+	l, err := Open(t.Context(), Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	MustPublish(t, l, testMessages(l, 0, 10), 10)
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Consume(t.Context(), 1, func(_ context.Context, b []Delivered) error {
+			if b[len(b)-1].Seq == 10 {
+				close(started)
+			}
+			return nil
+		})
+	}()
+	select {
+	case <-started:
+	case err := <-done:
+		t.Fatalf("Consume returned early: %v", err)
+	case <-time.After(testTimeout):
+		t.Fatal("Consume delivered nothing")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("Consume after Close = %v, want ErrClosed", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("Consume did not return after Close")
+	}
+}

@@ -34,9 +34,9 @@ type Message struct {
 
 // Publish publishes msgs and returns nil only once every one of them has
 // been acknowledged by JetStream, which in embedded mode means stored and
-// fsynced. Messages are pipelined with the asynchronous API, so a batch
-// shares round trips and its fsyncs overlap instead of running one after
-// another.
+// fsynced. Messages are pipelined with the asynchronous API: all of them
+// are sent before any ack is awaited, so a batch costs one round trip plus
+// the server's time to store it, not one round trip per message.
 //
 // On any error some messages may have been stored and others not; the
 // caller retries the whole batch with the same IDs, and the stored ones are
@@ -82,6 +82,10 @@ func (l *Log) Publish(ctx context.Context, msgs []Message) error {
 			return fmt.Errorf("publish events: message %d (id %q): %w", i, msgs[i].ID, err)
 		case <-ctx.Done():
 			return fmt.Errorf("publish events: %w", ctx.Err())
+		case <-l.connClosed:
+			// Acks still in flight when the connection closes are
+			// never delivered; don't wait out ackTimeout for them.
+			return fmt.Errorf("publish events: message %d (id %q): %w", i, msgs[i].ID, ErrClosed)
 		}
 	}
 	return nil

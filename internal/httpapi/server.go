@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/crowd-dev/crowd/internal/analytics"
 	"github.com/crowd-dev/crowd/internal/config"
 	"github.com/crowd-dev/crowd/internal/platform"
 	"github.com/crowd-dev/crowd/internal/pseudonym"
@@ -36,6 +37,7 @@ type Deps struct {
 	Store     *store.Store
 	Pseudonym *pseudonym.Pseudonymizer
 	Counter   Counter
+	Reports   *analytics.Builder
 	// Ready lists the dependencies /readyz checks (the store, the event log).
 	Ready []Checker
 	// Wake is called after events were written to the outbox, so the relay
@@ -152,6 +154,10 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/notifications/read", roleAccount, s.readNotifications)
 	handle("GET /v1/privacy-policy", roleAnyone, s.privacyPolicy)
 	handle("PUT /v1/privacy-policy", roleService, s.publishPrivacyPolicy)
+
+	handle("GET /v1/analytics/videos/{id}", roleAccount|roleApp, s.videoAnalytics)
+	handle("GET /v1/analytics/videos/{id}/export.csv", roleAccount|roleApp, s.exportCSV)
+	handle("GET /v1/analytics/account", roleAccount|roleApp, s.accountAnalytics)
 
 	handle("POST /v1/apps", roleAccount, s.createApp)
 	handle("GET /v1/apps", roleAccount, s.apps)

@@ -6,15 +6,15 @@
 package rollup
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/crowd-dev/crowd/internal/event"
 	"github.com/crowd-dev/crowd/internal/eventlog"
 	"github.com/crowd-dev/crowd/internal/store"
 )
@@ -45,7 +45,10 @@ type Aggregator struct {
 	lg    *slog.Logger
 	now   func() time.Time
 
-	applied chan uint64
+	applied atomic.Uint64 // last applied log sequence, for observers
+
+	mu       sync.Mutex
+	creators map[string][]string // video id → creator account ids
 }
 
 // New returns an Aggregator.
@@ -53,7 +56,7 @@ func New(s *store.Store, l Log, lg *slog.Logger, now func() time.Time) *Aggregat
 	if now == nil {
 		now = time.Now
 	}
-	return &Aggregator{store: s, log: l, lg: lg, now: now}
+	return &Aggregator{store: s, log: l, lg: lg, now: now, creators: map[string][]string{}}
 }
 
 // Checkpoint returns the last applied log sequence.
@@ -81,7 +84,11 @@ func (a *Aggregator) Run(ctx context.Context) error {
 			slog.Uint64("checkpoint", cp), slog.Uint64("log_last_seq", info.LastSeq))
 		return fmt.Errorf("%w: checkpoint %d, log last sequence %d", ErrCheckpointAhead, cp, info.LastSeq)
 	}
-	err = a.log.Consume(ctx, cp+1, a.applyRetrying)
+	start := cp + 1
+	if cp == 0 {
+		start = 0 // nothing applied yet: from the oldest event still stored
+	}
+	err = a.log.Consume(ctx, start, a.applyRetrying)
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -108,97 +115,35 @@ func (a *Aggregator) applyRetrying(ctx context.Context, batch []eventlog.Deliver
 	}
 }
 
-// apply applies one batch in one transaction.
-func (a *Aggregator) apply(ctx context.Context, batch []eventlog.Delivered) error {
-	if len(batch) == 0 {
-		return nil
-	}
-	type delta struct{ views, likes, comments, shares, saves int64 }
-	deltas := map[string]*delta{}
-	now := a.now().UnixMicro()
+// Applied returns the last log sequence applied by this process.
+func (a *Aggregator) Applied() uint64 { return a.applied.Load() }
+
+// HourlyRetention is how long hourly rows are kept; the hourly chart shows
+// the last 48 hours, and the days they belong to live on in daily rows.
+const HourlyRetention = 72 * time.Hour
+
+// ViewerDayRetention is how long per-viewer daily rows are kept: as long as
+// the day's salt, after which a late view could not be linked anyway.
+const ViewerDayRetention = 72 * time.Hour
+
+// Compact forgets what aggregation no longer needs: event ids older than the
+// dedupe window, hourly rows older than HourlyRetention (their days are in
+// the daily rows), and per-viewer daily rows whose salts are gone.
+func (a *Aggregator) Compact(ctx context.Context) error {
+	now := a.now()
 	db := a.store.DB()
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("apply batch: %w", err)
-	}
-	defer tx.Rollback()
-	seen, err := tx.PrepareContext(ctx, a.store.Rebind(`INSERT INTO seen_events (event_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING`))
-	if err != nil {
-		return fmt.Errorf("apply batch: %w", err)
-	}
-	defer seen.Close()
-	for _, m := range batch {
-		for line := range bytes.SplitSeq(m.Data, []byte{'\n'}) {
-			if len(bytes.TrimSpace(line)) == 0 {
-				continue
-			}
-			ev, err := event.Unmarshal(line)
-			if err != nil {
-				// A malformed entry cannot be fixed by retrying; it was
-				// validated before publishing, so this is a bug. Skip it
-				// loudly rather than wedge aggregation.
-				a.lg.Error("skip malformed log entry", slog.Uint64("seq", m.Seq), slog.Any("err", err))
-				continue
-			}
-			res, err := seen.ExecContext(ctx, ev.ID, now)
-			if err != nil {
-				return fmt.Errorf("apply batch: dedupe: %w", err)
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				continue // counted already
-			}
-			if ev.VideoID == "" {
-				continue
-			}
-			d := deltas[ev.VideoID]
-			if d == nil {
-				d = &delta{}
-				deltas[ev.VideoID] = d
-			}
-			switch ev.Type {
-			case event.View:
-				d.views++
-			case event.Like:
-				d.likes++
-			case event.Unlike:
-				d.likes--
-			case event.Comment:
-				d.comments++
-			case event.CommentDelete:
-				d.comments--
-			case event.Share:
-				d.shares++
-			case event.Save:
-				d.saves++
-			case event.Unsave:
-				d.saves--
-			}
+	for _, q := range []struct {
+		sql string
+		arg int64
+	}{
+		{`DELETE FROM seen_events WHERE seen_at < ?`, now.Add(-DedupeWindow).UnixMicro()},
+		{`DELETE FROM video_hour WHERE hour < ?`, now.Add(-HourlyRetention).Unix() / 3600},
+		{`DELETE FROM account_hour WHERE hour < ?`, now.Add(-HourlyRetention).Unix() / 3600},
+		{`DELETE FROM viewer_days WHERE day < ?`, now.Add(-ViewerDayRetention).Unix() / 86400},
+	} {
+		if _, err := db.ExecContext(ctx, a.store.Rebind(q.sql), q.arg); err != nil {
+			return fmt.Errorf("compact: %w", err)
 		}
-	}
-	up, err := tx.PrepareContext(ctx, a.store.Rebind(`INSERT INTO video_totals (video_id, views, likes, comments, shares, saves) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (video_id) DO UPDATE SET views = video_totals.views + excluded.views, likes = video_totals.likes + excluded.likes,
-comments = video_totals.comments + excluded.comments, shares = video_totals.shares + excluded.shares, saves = video_totals.saves + excluded.saves`))
-	if err != nil {
-		return fmt.Errorf("apply batch: %w", err)
-	}
-	defer up.Close()
-	for id, d := range deltas {
-		if _, err := up.ExecContext(ctx, id, d.views, d.likes, d.comments, d.shares, d.saves); err != nil {
-			return fmt.Errorf("apply batch: upsert totals: %w", err)
-		}
-	}
-	last := batch[len(batch)-1].Seq
-	if _, err := tx.ExecContext(ctx, a.store.Rebind(`INSERT INTO rollup_checkpoint (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`), checkpointName, int64(last)); err != nil {
-		return fmt.Errorf("apply batch: checkpoint: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("apply batch: commit: %w", err)
 	}
 	return nil
-}
-
-// PruneSeen forgets event ids older than the dedupe window.
-func (a *Aggregator) PruneSeen(ctx context.Context) error {
-	_, err := a.store.DB().ExecContext(ctx, a.store.Rebind(`DELETE FROM seen_events WHERE seen_at < ?`), a.now().Add(-DedupeWindow).UnixMicro())
-	return err
 }

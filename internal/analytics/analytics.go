@@ -1,0 +1,404 @@
+// Package analytics builds creator reports — a video's, an account's, the
+// CSV export — only from what the disclosure layer releases. Totals are sums
+// of released days; rates, percentages, rankings and thresholds are computed
+// from released numbers only, so every surface agrees with every other.
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crowd-dev/crowd/internal/disclosure"
+	"github.com/crowd-dev/crowd/internal/platform"
+)
+
+// Thresholds of the audience panel.
+const (
+	// AudienceMinViewers is the viewers a range needs before its audience
+	// breakdown is shown (as Instagram and Facebook do).
+	AudienceMinViewers = 100
+	// BucketMinViewers folds smaller buckets into "other".
+	BucketMinViewers = 10
+	// TopCountries is how many countries are listed before "other".
+	TopCountries = 10
+)
+
+// Ranges, in days, and which account type may ask for them.
+const (
+	PersonalMaxDays = 60
+	BusinessMaxDays = 365
+)
+
+// Range is a span of whole UTC days, inclusive.
+type Range struct {
+	From time.Time `json:"-"`
+	To   time.Time `json:"-"`
+}
+
+// Days returns the number of days in r.
+func (r Range) Days() int { return int(r.To.Sub(r.From).Hours()/24) + 1 }
+
+// MarshalJSON renders the range as dates.
+func (r Range) MarshalJSON() ([]byte, error) {
+	return fmt.Appendf(nil, `{"from":%q,"to":%q,"days":%d}`, r.From.Format(time.DateOnly), r.To.Format(time.DateOnly), r.Days()), nil
+}
+
+// ParseRange reads range=7d|28d|60d|365d or from=&to= (YYYY-MM-DD) at today.
+// The default is 28 days ending today. maxDays bounds custom ranges and
+// presets alike (60 for personal accounts, 365 for business ones).
+func ParseRange(preset, from, to string, today time.Time, maxDays int) (Range, error) {
+	today = truncDay(today)
+	if preset != "" && (from != "" || to != "") {
+		return Range{}, platform.Errorf(platform.EINVALID, "give either range or from and to, not both")
+	}
+	if from != "" || to != "" {
+		if from == "" || to == "" {
+			return Range{}, platform.Errorf(platform.EINVALID, "from and to go together")
+		}
+		f, err1 := time.Parse(time.DateOnly, from)
+		t, err2 := time.Parse(time.DateOnly, to)
+		if err1 != nil || err2 != nil {
+			return Range{}, platform.Errorf(platform.EINVALID, "from and to must be dates as YYYY-MM-DD")
+		}
+		if t.Before(f) {
+			return Range{}, platform.Errorf(platform.EINVALID, "from must not be after to")
+		}
+		if t.After(today) {
+			return Range{}, platform.Errorf(platform.EINVALID, "to must not be in the future")
+		}
+		r := Range{From: f, To: t}
+		if r.Days() > maxDays {
+			return Range{}, rangeTooLong(maxDays)
+		}
+		return r, nil
+	}
+	days := 28
+	switch preset {
+	case "", "28d":
+	case "7d":
+		days = 7
+	case "60d":
+		days = 60
+	case "365d":
+		days = 365
+	default:
+		return Range{}, platform.Errorf(platform.EINVALID, "range must be 7d, 28d, 60d or 365d")
+	}
+	if days > maxDays {
+		return Range{}, rangeTooLong(maxDays)
+	}
+	return Range{From: today.AddDate(0, 0, -(days - 1)), To: today}, nil
+}
+
+func rangeTooLong(maxDays int) error {
+	if maxDays < BusinessMaxDays {
+		return platform.Errorf(platform.EFORBIDDEN, "ranges longer than %d days are for business accounts", maxDays)
+	}
+	return platform.Errorf(platform.EINVALID, "ranges are at most %d days", maxDays)
+}
+
+func truncDay(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// Totals are a report's totals.
+type Totals struct {
+	Views    int64  `json:"views"`
+	Likes    int64  `json:"likes"`
+	Comments int64  `json:"comments"`
+	Shares   int64  `json:"shares"`
+	Saves    int64  `json:"saves"`
+	Viewers  *int64 `json:"viewers,omitempty"`
+	WatchMS  *int64 `json:"watch_ms,omitempty"`
+}
+
+// DayPoint is one day of the daily series.
+type DayPoint struct {
+	Date     string `json:"date"`
+	Views    int64  `json:"views"`
+	Likes    int64  `json:"likes"`
+	Comments int64  `json:"comments"`
+	Shares   int64  `json:"shares"`
+	Saves    int64  `json:"saves"`
+	Viewers  *int64 `json:"viewers,omitempty"`
+}
+
+// HourPoint is one hour of views.
+type HourPoint struct {
+	Hour  string `json:"hour"`
+	Views int64  `json:"views"`
+}
+
+// Share is one bucket of a breakdown with its share of the whole.
+type Share struct {
+	Key     string `json:"key"`
+	Count   int64  `json:"count"`
+	Percent int    `json:"percent"`
+}
+
+// Audience is the audience panel, or why it is withheld.
+type Audience struct {
+	Available bool    `json:"available"`
+	Reason    string  `json:"reason,omitempty"`
+	Age       []Share `json:"age,omitempty"`
+	Gender    []Share `json:"gender,omitempty"`
+	Countries []Share `json:"countries,omitempty"`
+}
+
+// Trend compares today with the recent average, in place of milestone
+// notifications.
+type Trend struct {
+	Today         int64 `json:"today"`
+	RecentAverage int64 `json:"recent_average"`
+	ChangePercent *int  `json:"change_percent,omitempty"`
+}
+
+// Followers is follower growth over the range.
+type Followers struct {
+	Gained int64 `json:"gained"`
+	Lost   int64 `json:"lost"`
+	Net    int64 `json:"net"`
+}
+
+// RisingVideo is a video whose views today beat its recent average.
+type RisingVideo struct {
+	VideoID       string `json:"video_id"`
+	Today         int64  `json:"today"`
+	RecentAverage int64  `json:"recent_average"`
+}
+
+// Report is a video's or an account's analytics.
+type Report struct {
+	VideoID     string            `json:"video_id,omitempty"`
+	Account     string            `json:"account,omitempty"`
+	Detail      string            `json:"detail"` // personal or business
+	Range       Range             `json:"range"`
+	Policy      disclosure.Policy `json:"policy"`
+	Totals      Totals            `json:"totals"`
+	Daily       []DayPoint        `json:"daily"`
+	Hourly      []HourPoint       `json:"hourly"`
+	Trend       Trend             `json:"trend"`
+	GeneratedAt time.Time         `json:"generated_at"`
+
+	// Business detail.
+	Viewers        *int64        `json:"viewers,omitempty"`
+	AvgWatchMS     *int64        `json:"avg_watch_ms,omitempty"`
+	CompletionRate *float64      `json:"completion_rate,omitempty"`
+	TrafficSources []Share       `json:"traffic_sources,omitempty"`
+	Audience       *Audience     `json:"audience,omitempty"`
+	Followers      *Followers    `json:"followers,omitempty"`
+	RisingVideos   []RisingVideo `json:"rising_videos,omitempty"`
+}
+
+// Builder builds reports from the disclosure layer.
+type Builder struct {
+	Layer *disclosure.Layer
+	Now   func() time.Time
+}
+
+// Request selects a report.
+type Request struct {
+	Scope    disclosure.Scope
+	Range    Range
+	Business bool
+	Handle   string // for account reports
+}
+
+// Build builds the report of req.
+func (b *Builder) Build(ctx context.Context, req Request) (*Report, error) {
+	now := b.Now().UTC()
+	today := truncDay(now)
+	rep := &Report{VideoID: req.Scope.VideoID, Range: req.Range, Policy: b.Layer.Policy(), GeneratedAt: now, Detail: platform.TypePersonal}
+	if req.Scope.AccountID != "" {
+		rep.Account = req.Handle
+	}
+	if req.Business {
+		rep.Detail = platform.TypeBusiness
+	}
+	// The trend needs the 7 days before today even when the range is shorter.
+	from := req.Range.From
+	if trendFrom := today.AddDate(0, 0, -7); trendFrom.Before(from) {
+		from = trendFrom
+	}
+	to := req.Range.To
+	if today.After(to) {
+		to = today
+	}
+	days, err := b.Layer.Daily(ctx, req.Scope, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("daily: %w", err)
+	}
+	var total disclosure.Counters
+	rep.Daily = []DayPoint{}
+	var recent int64
+	for _, d := range days {
+		if d.Day.Equal(today) {
+			rep.Trend.Today = d.Views
+		} else if !d.Day.Before(today.AddDate(0, 0, -7)) && d.Day.Before(today) {
+			recent += d.Views
+		}
+		if d.Day.Before(req.Range.From) || d.Day.After(req.Range.To) {
+			continue
+		}
+		total.Add(d.Counters)
+		p := DayPoint{Date: d.Day.Format(time.DateOnly), Views: d.Views, Likes: d.Likes, Comments: d.Comments, Shares: d.Shares, Saves: d.Saves}
+		if req.Business {
+			p.Viewers = ptr(d.Viewers)
+		}
+		rep.Daily = append(rep.Daily, p)
+	}
+	rep.Trend.RecentAverage = recent / 7
+	if rep.Trend.RecentAverage > 0 {
+		rep.Trend.ChangePercent = ptr(int((rep.Trend.Today - rep.Trend.RecentAverage) * 100 / rep.Trend.RecentAverage))
+	}
+	rep.Totals = Totals{Views: total.Views, Likes: total.Likes, Comments: total.Comments, Shares: total.Shares, Saves: total.Saves}
+
+	hours, err := b.Layer.Hourly(ctx, req.Scope, now.Add(-47*time.Hour), now)
+	if err != nil {
+		return nil, fmt.Errorf("hourly: %w", err)
+	}
+	rep.Hourly = make([]HourPoint, len(hours))
+	for i, h := range hours {
+		rep.Hourly[i] = HourPoint{Hour: h.Hour.Format(time.RFC3339), Views: h.Views}
+	}
+
+	if !req.Business {
+		return rep, nil
+	}
+	rep.Totals.Viewers, rep.Totals.WatchMS = ptr(total.Viewers), ptr(total.WatchMS)
+	rep.Viewers = ptr(total.Viewers)
+	if total.Views > 0 {
+		rep.AvgWatchMS = ptr(total.WatchMS / total.Views)
+		rep.CompletionRate = ptr(float64(total.Completions*1000/total.Views) / 1000)
+	}
+	dims, err := b.Layer.Breakdown(ctx, req.Scope, req.Range.From, req.Range.To)
+	if err != nil {
+		return nil, fmt.Errorf("breakdown: %w", err)
+	}
+	rep.TrafficSources = shares(dims["source"], func(b disclosure.Bucket) int64 { return b.Views }, 0, 0)
+	rep.Audience = audience(total.Viewers, dims)
+	if req.Scope.AccountID != "" {
+		rep.Followers = &Followers{Gained: total.FollowersGained, Lost: total.FollowersLost, Net: total.FollowersGained - total.FollowersLost}
+		trends, err := b.Layer.AccountVideoTrends(ctx, req.Scope.AccountID, today)
+		if err != nil {
+			return nil, fmt.Errorf("rising videos: %w", err)
+		}
+		rep.RisingVideos = rising(trends)
+	}
+	return rep, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// audience builds the audience panel: shown only from AudienceMinViewers
+// viewers, each dimension with buckets below BucketMinViewers folded into
+// "other", countries limited to the top TopCountries.
+func audience(viewers int64, dims map[string][]disclosure.Bucket) *Audience {
+	if viewers < AudienceMinViewers {
+		return &Audience{Reason: fmt.Sprintf("The audience breakdown appears once the range has at least %d viewers, so that no small group can be singled out.", AudienceMinViewers)}
+	}
+	v := func(b disclosure.Bucket) int64 { return b.Viewers }
+	return &Audience{
+		Available: true,
+		Age:       shares(dims["age"], v, BucketMinViewers, 0),
+		Gender:    shares(dims["gender"], v, BucketMinViewers, 0),
+		Countries: shares(dims["country"], v, BucketMinViewers, TopCountries),
+	}
+}
+
+// shares turns buckets into percentages of their sum, largest first, with
+// buckets under min (and beyond the top limit) folded into "other", which
+// comes last. Percentages are whole numbers.
+func shares(bs []disclosure.Bucket, val func(disclosure.Bucket) int64, min int64, limit int) []Share {
+	var sum, other int64
+	var out []Share
+	for _, b := range bs {
+		n := val(b)
+		if n <= 0 {
+			continue
+		}
+		sum += n
+		if n < min || b.Bucket == "other" {
+			other += n
+			continue
+		}
+		out = append(out, Share{Key: b.Bucket, Count: n})
+	}
+	slices.SortStableFunc(out, func(a, b Share) int {
+		if a.Count != b.Count {
+			return cmp64(b.Count, a.Count)
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	if limit > 0 && len(out) > limit {
+		for _, s := range out[limit:] {
+			other += s.Count
+		}
+		out = out[:limit]
+	}
+	if other > 0 {
+		out = append(out, Share{Key: "other", Count: other})
+	}
+	for i := range out {
+		out[i].Percent = int((out[i].Count*100 + sum/2) / sum)
+	}
+	if out == nil {
+		out = []Share{}
+	}
+	return out
+}
+
+func cmp64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// rising lists up to 5 videos whose views today beat their average of the 7
+// days before, by how much.
+func rising(ts []disclosure.VideoTrend) []RisingVideo {
+	var out []RisingVideo
+	for _, t := range ts {
+		avg := t.Before / 7
+		if t.Today > avg && t.Today > 0 {
+			out = append(out, RisingVideo{VideoID: t.VideoID, Today: t.Today, RecentAverage: avg})
+		}
+	}
+	slices.SortFunc(out, func(a, b RisingVideo) int {
+		da, db := a.Today-a.RecentAverage, b.Today-b.RecentAverage
+		if da != db {
+			return cmp64(db, da)
+		}
+		return strings.Compare(a.VideoID, b.VideoID)
+	})
+	if len(out) > 5 {
+		out = out[:5]
+	}
+	if out == nil {
+		out = []RisingVideo{}
+	}
+	return out
+}
+
+// CSV renders a report's daily series as CSV: one row per day.
+func CSV(r *Report) []byte {
+	var b strings.Builder
+	b.WriteString("date,views,viewers,likes,comments,shares,saves\n")
+	for _, d := range r.Daily {
+		viewers := ""
+		if d.Viewers != nil {
+			viewers = strconv.FormatInt(*d.Viewers, 10)
+		}
+		fmt.Fprintf(&b, "%s,%d,%s,%d,%d,%d,%d\n", d.Date, d.Views, viewers, d.Likes, d.Comments, d.Shares, d.Saves)
+	}
+	return []byte(b.String())
+}

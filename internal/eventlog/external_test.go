@@ -1,0 +1,85 @@
+package eventlog
+
+import (
+	"context"
+	"crypto/rand"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// externalURL is the NATS server with JetStream that the external-mode test
+// uses; CROWD_TEST_NATS_URL overrides it.
+func externalURL() string {
+	if u := os.Getenv("CROWD_TEST_NATS_URL"); u != "" {
+		return u
+	}
+	return "nats://127.0.0.1:4222"
+}
+
+// MustOpenExternal opens a Log on the external server with a stream and
+// subject prefix of its own, deleting the stream when the test ends. It
+// skips the test when no server is reachable, except in CI, which must
+// exercise external mode.
+func MustOpenExternal(tb testing.TB, cfg Config) *Log {
+	tb.Helper()
+	url := externalURL()
+	probe, err := nats.Connect(url, nats.Timeout(2*time.Second))
+	if err != nil {
+		if os.Getenv("CI") == "" {
+			tb.Skipf("no NATS server at %s (%v); set CI to make this a failure", url, err)
+		}
+		tb.Fatalf("connect to NATS at %s: %v", url, err)
+	}
+	probe.Close()
+
+	suffix := strings.ToLower(rand.Text()[:10])
+	cfg.URL = url
+	cfg.Stream = "CROWD_TEST_" + strings.ToUpper(suffix)
+	cfg.SubjectPrefix = "crowdtest." + suffix
+	l := MustOpen(tb, cfg)
+	tb.Cleanup(func() {
+		// Runs before MustOpen's Close (cleanups run last-in first-out).
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		if err := l.js.DeleteStream(ctx, cfg.Stream); err != nil {
+			tb.Errorf("delete stream %s: %v", cfg.Stream, err)
+		}
+	})
+	return l
+}
+
+func TestLog_External(t *testing.T) {
+	l := MustOpenExternal(t, Config{Partitions: 4})
+	if err := l.Check(t.Context()); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	testPublishConsume(t, l)
+}
+
+func TestLog_ExternalReopen(t *testing.T) {
+	// Reopening an existing stream updates it in place and keeps its
+	// messages.
+	l := MustOpenExternal(t, Config{Partitions: 4})
+	msgs := testMessages(l, 0, 50)
+	MustPublish(t, l, msgs, 50)
+
+	cfg := l.cfg
+	cfg.MaxAge = 48 * time.Hour
+	l2 := MustOpen(t, cfg)
+	info := MustInfo(t, l2)
+	if info.Msgs != 50 {
+		t.Fatalf("reopened stream has %d messages, want 50", info.Msgs)
+	}
+	si, err := l2.stream.Info(t.Context())
+	if err != nil {
+		t.Fatalf("stream info: %v", err)
+	}
+	if si.Config.MaxAge != cfg.MaxAge {
+		t.Fatalf("MaxAge = %v after reopen, want %v", si.Config.MaxAge, cfg.MaxAge)
+	}
+	checkDelivered(t, MustConsume(t, l2, 1, 50), msgs, 1)
+}

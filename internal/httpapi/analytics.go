@@ -1,0 +1,139 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/crowd-dev/crowd/internal/analytics"
+	"github.com/crowd-dev/crowd/internal/disclosure"
+	"github.com/crowd-dev/crowd/internal/platform"
+)
+
+// Analytics routes admit the creator's own session and app tokens with the
+// analytics:read scope. App tokens belong to business accounts' API access:
+// a personal account's app token is refused.
+
+// analyticsCaller checks the caller may read analytics and returns its
+// account.
+func (s *Server) analyticsCaller(w http.ResponseWriter, p *principal) (*platform.Account, bool) {
+	if p.is(roleApp) {
+		if !hasScope(p.app.Scopes, platform.ScopeAnalyticsRead) {
+			writeCode(w, platform.EFORBIDDEN, "this app token lacks the analytics:read scope")
+			return nil, false
+		}
+		if p.account.Type != platform.TypeBusiness {
+			writeCode(w, platform.EFORBIDDEN, "API access through app tokens is for business accounts")
+			return nil, false
+		}
+	}
+	return p.account, true
+}
+
+func hasScope(scopes []string, want string) bool {
+	for _, s := range scopes {
+		if s == want {
+			return true
+		}
+	}
+	return false
+}
+
+// reportRequest reads the range and the detail level for account a.
+func (s *Server) reportRequest(w http.ResponseWriter, r *http.Request, a *platform.Account, scope disclosure.Scope) (analytics.Request, bool) {
+	business := a.Type == platform.TypeBusiness
+	maxDays := analytics.PersonalMaxDays
+	if business {
+		maxDays = analytics.BusinessMaxDays
+	}
+	q := r.URL.Query()
+	rng, err := analytics.ParseRange(q.Get("range"), q.Get("from"), q.Get("to"), s.now(), maxDays)
+	if err != nil {
+		s.writeError(w, r, err)
+		return analytics.Request{}, false
+	}
+	return analytics.Request{Scope: scope, Range: rng, Business: business, Handle: a.Handle}, true
+}
+
+// creatorVideo loads the video in the path and checks a is one of its
+// creators: every co-creator sees the same numbers; nobody else sees any.
+func (s *Server) creatorVideo(w http.ResponseWriter, r *http.Request, a *platform.Account) (*platform.Video, bool) {
+	v, ok := s.video(w, r)
+	if !ok {
+		return nil, false
+	}
+	if !v.IsCreator(a.ID) {
+		writeCode(w, platform.EFORBIDDEN, "only the video's creators see its analytics")
+		return nil, false
+	}
+	return v, true
+}
+
+func (s *Server) videoAnalytics(w http.ResponseWriter, r *http.Request, p *principal) {
+	a, ok := s.analyticsCaller(w, p)
+	if !ok {
+		return
+	}
+	v, ok := s.creatorVideo(w, r, a)
+	if !ok {
+		return
+	}
+	req, ok := s.reportRequest(w, r, a, disclosure.Scope{VideoID: v.ID})
+	if !ok {
+		return
+	}
+	rep, err := s.Reports.Build(r.Context(), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func (s *Server) accountAnalytics(w http.ResponseWriter, r *http.Request, p *principal) {
+	a, ok := s.analyticsCaller(w, p)
+	if !ok {
+		return
+	}
+	req, ok := s.reportRequest(w, r, a, disclosure.Scope{AccountID: a.ID})
+	if !ok {
+		return
+	}
+	rep, err := s.Reports.Build(r.Context(), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// exportCSV is the daily series as CSV, for business accounts.
+func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request, p *principal) {
+	a, ok := s.analyticsCaller(w, p)
+	if !ok {
+		return
+	}
+	if a.Type != platform.TypeBusiness {
+		writeCode(w, platform.EFORBIDDEN, "CSV export is for business accounts")
+		return
+	}
+	v, ok := s.creatorVideo(w, r, a)
+	if !ok {
+		return
+	}
+	req, ok := s.reportRequest(w, r, a, disclosure.Scope{VideoID: v.ID})
+	if !ok {
+		return
+	}
+	rep, err := s.Reports.Build(r.Context(), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	name := "crowd-" + v.ID + "-" + rep.Range.From.Format(time.DateOnly) + "-" + rep.Range.To.Format(time.DateOnly) + ".csv"
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+strings.ReplaceAll(name, `"`, "")+`"`)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Crowd-Disclosure", rep.Policy.Mode)
+	w.Write(analytics.CSV(rep))
+}

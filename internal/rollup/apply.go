@@ -1,0 +1,443 @@
+package rollup
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/crowd-dev/crowd/internal/event"
+	"github.com/crowd-dev/crowd/internal/eventlog"
+)
+
+// Dimensions of the one-way audience marginals.
+const (
+	DimSource  = "source"
+	DimAge     = "age"
+	DimGender  = "gender"
+	DimCountry = "country"
+)
+
+// counters are the additive measures of one rollup row.
+type counters struct {
+	views, viewers, watchMS, completions, likes, comments, shares, saves, followersGained, followersLost int64
+}
+
+func (c *counters) add(o *counters) {
+	c.views += o.views
+	c.viewers += o.viewers
+	c.watchMS += o.watchMS
+	c.completions += o.completions
+	c.likes += o.likes
+	c.comments += o.comments
+	c.shares += o.shares
+	c.saves += o.saves
+	c.followersGained += o.followersGained
+	c.followersLost += o.followersLost
+}
+
+type timeKey struct {
+	id string
+	t  int64
+}
+
+type dimKey struct {
+	id          string
+	day         int64
+	dim, bucket string
+}
+
+type viewerKey struct {
+	video  string
+	day    int64
+	viewer string
+}
+
+// batch accumulates one transaction's deltas in memory, so each rollup row
+// is written once per batch however many events touch it.
+type batch struct {
+	totals      map[string]*counters
+	videoHour   map[timeKey]*counters
+	videoDay    map[timeKey]*counters
+	videoDim    map[dimKey]*counters
+	accountHour map[timeKey]*counters
+	accountDay  map[timeKey]*counters
+	accountDim  map[dimKey]*counters
+}
+
+func newBatch() *batch {
+	return &batch{
+		totals: map[string]*counters{}, videoHour: map[timeKey]*counters{}, videoDay: map[timeKey]*counters{},
+		videoDim: map[dimKey]*counters{}, accountHour: map[timeKey]*counters{}, accountDay: map[timeKey]*counters{},
+		accountDim: map[dimKey]*counters{},
+	}
+}
+
+func at[K comparable](m map[K]*counters, k K) *counters {
+	c := m[k]
+	if c == nil {
+		c = &counters{}
+		m[k] = c
+	}
+	return c
+}
+
+// credit adds d to the video's rows and to each creator's rows.
+func (b *batch) credit(video string, creators []string, hour, day int64, d *counters, dims []dimDelta) {
+	at(b.totals, video).add(d)
+	at(b.videoHour, timeKey{video, hour}).add(d)
+	at(b.videoDay, timeKey{video, day}).add(d)
+	for _, dd := range dims {
+		at(b.videoDim, dimKey{video, day, dd.dim, dd.bucket}).add(&dd.c)
+	}
+	for _, a := range creators {
+		at(b.accountHour, timeKey{a, hour}).add(d)
+		at(b.accountDay, timeKey{a, day}).add(d)
+		for _, dd := range dims {
+			at(b.accountDim, dimKey{a, day, dd.dim, dd.bucket}).add(&dd.c)
+		}
+	}
+}
+
+type dimDelta struct {
+	dim, bucket string
+	c           counters
+}
+
+// apply applies one batch of log messages in one transaction: dedupe by
+// event id, distinct viewers, every rollup, and the checkpoint.
+func (a *Aggregator) apply(ctx context.Context, msgs []eventlog.Delivered) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	var evs []event.Event
+	for _, m := range msgs {
+		for line := range bytes.SplitSeq(m.Data, []byte{'\n'}) {
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			ev, err := event.Unmarshal(line)
+			if err != nil {
+				// Entries are validated before publishing, so this is a
+				// bug; skip it loudly rather than wedge aggregation.
+				a.lg.Error("skip malformed log entry", slog.Uint64("seq", m.Seq), slog.Any("err", err))
+				continue
+			}
+			evs = append(evs, ev)
+		}
+	}
+	tx, err := a.store.DB().BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("apply batch: %w", err)
+	}
+	defer tx.Rollback()
+	rb := func(q string) string { return a.store.Rebind(q) }
+
+	// Dedupe: drop events applied before (a republished outbox row, a
+	// retried ingestion batch) and repeats within this batch.
+	fresh := evs[:0]
+	seenStmt, err := tx.PrepareContext(ctx, rb(`INSERT INTO seen_events (event_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING`))
+	if err != nil {
+		return fmt.Errorf("apply batch: %w", err)
+	}
+	defer seenStmt.Close()
+	now := a.now().UnixMicro()
+	for _, ev := range evs {
+		res, err := seenStmt.ExecContext(ctx, ev.ID, now)
+		if err != nil {
+			return fmt.Errorf("apply batch: dedupe: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			fresh = append(fresh, ev)
+		}
+	}
+
+	creators, err := a.creatorsOf(ctx, tx, fresh)
+	if err != nil {
+		return fmt.Errorf("apply batch: creators: %w", err)
+	}
+	newViewer, err := a.viewerDays(ctx, tx, fresh)
+	if err != nil {
+		return fmt.Errorf("apply batch: viewers: %w", err)
+	}
+
+	b := newBatch()
+	for i := range fresh {
+		ev := &fresh[i]
+		sec := ev.TS.Unix()
+		hour, day := floorDiv(sec, 3600), floorDiv(sec, 86400)
+		var d counters
+		var dims []dimDelta
+		switch ev.Type {
+		case event.View:
+			d.views = 1
+			d.watchMS = ev.WatchMS
+			if ev.Completed {
+				d.completions = 1
+			}
+			if newViewer[i] {
+				d.viewers = 1
+			}
+			for _, dv := range [][2]string{{DimSource, ev.Source}, {DimAge, orUnknown(ev.Age)}, {DimGender, orUnknown(ev.Gender)}, {DimCountry, orUnknown(ev.Country)}} {
+				if dv[0] != DimSource && ev.ActorDay == "" {
+					// Logged-out views have no audience; they still count in
+					// traffic sources.
+					dv[1] = "unknown"
+				}
+				dims = append(dims, dimDelta{dim: dv[0], bucket: dv[1], c: counters{views: 1, viewers: d.viewers}})
+			}
+		case event.Like:
+			d.likes = 1
+		case event.Unlike:
+			d.likes = -1
+		case event.Comment:
+			d.comments = 1
+		case event.CommentDelete:
+			d.comments = -1
+		case event.Share:
+			d.shares = 1
+		case event.Save:
+			d.saves = 1
+		case event.Unsave:
+			d.saves = -1
+		case event.Follow, event.Unfollow:
+			c := at(b.accountDay, timeKey{ev.CreatorID, day})
+			if ev.Type == event.Follow {
+				c.followersGained++
+			} else {
+				c.followersLost++
+			}
+			continue
+		default:
+			a.lg.Error("skip event of unknown type", slog.String("type", ev.Type))
+			continue
+		}
+		b.credit(ev.VideoID, creators[ev.VideoID], hour, day, &d, dims)
+	}
+	if err := a.write(ctx, tx, b); err != nil {
+		return fmt.Errorf("apply batch: %w", err)
+	}
+	last := msgs[len(msgs)-1].Seq
+	if _, err := tx.ExecContext(ctx, rb(`INSERT INTO rollup_checkpoint (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`), checkpointName, int64(last)); err != nil {
+		return fmt.Errorf("apply batch: checkpoint: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("apply batch: commit: %w", err)
+	}
+	a.applied.Store(last)
+	return nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && (a < 0) {
+		q--
+	}
+	return q
+}
+
+// viewerDays records each view against its viewer's daily pseudonym and
+// reports, per event index, whether it was that viewer's first view of the
+// video that day.
+func (a *Aggregator) viewerDays(ctx context.Context, tx *sql.Tx, evs []event.Event) (map[int]bool, error) {
+	type agg struct {
+		n     int64
+		first int
+	}
+	groups := map[viewerKey]*agg{}
+	var keys []viewerKey
+	for i := range evs {
+		ev := &evs[i]
+		if ev.Type != event.View || ev.ActorDay == "" {
+			continue
+		}
+		k := viewerKey{ev.VideoID, floorDiv(ev.TS.Unix(), 86400), ev.ActorDay}
+		g := groups[k]
+		if g == nil {
+			g = &agg{first: i}
+			groups[k] = g
+			keys = append(keys, k)
+		}
+		g.n++
+	}
+	out := map[int]bool{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	slices.SortFunc(keys, func(x, y viewerKey) int {
+		return strings.Compare(x.video+"\x00"+x.viewer, y.video+"\x00"+y.viewer)*2 + cmpInt(x.day, y.day)
+	})
+	stmt, err := tx.PrepareContext(ctx, a.store.Rebind(`INSERT INTO viewer_days (video_id, day, viewer, views) VALUES (?, ?, ?, ?)
+ON CONFLICT (video_id, day, viewer) DO UPDATE SET views = viewer_days.views + excluded.views RETURNING views`))
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	for _, k := range keys {
+		g := groups[k]
+		var total int64
+		if err := stmt.QueryRowContext(ctx, k.video, k.day, k.viewer, g.n).Scan(&total); err != nil {
+			return nil, err
+		}
+		if total == g.n {
+			out[g.first] = true
+		}
+	}
+	return out, nil
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// creatorsOf returns the creator account ids of the videos in evs, from a
+// cache filled from the store.
+func (a *Aggregator) creatorsOf(ctx context.Context, tx *sql.Tx, evs []event.Event) (map[string][]string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string][]string{}
+	var missing []any
+	for i := range evs {
+		v := evs[i].VideoID
+		if v == "" {
+			continue
+		}
+		if _, ok := out[v]; ok {
+			continue
+		}
+		if cs, ok := a.creators[v]; ok {
+			out[v] = cs
+			continue
+		}
+		out[v] = nil
+		missing = append(missing, v)
+	}
+	for len(missing) > 0 {
+		chunk := missing[:min(len(missing), 500)]
+		missing = missing[len(chunk):]
+		rows, err := tx.QueryContext(ctx, a.store.Rebind(`SELECT video_id, account_id FROM video_creators WHERE video_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+`) ORDER BY video_id, position`), chunk...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var v, acct string
+			if err := rows.Scan(&v, &acct); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[v] = append(out[v], acct)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if len(a.creators) > 200_000 {
+		clear(a.creators) // bound memory; the cache refills from the store
+	}
+	for v, cs := range out {
+		a.creators[v] = cs
+	}
+	return out, nil
+}
+
+// write upserts every row of b, in key order so concurrent writers on
+// PostgreSQL take row locks in one order.
+func (a *Aggregator) write(ctx context.Context, tx *sql.Tx, b *batch) error {
+	type table struct {
+		name string
+		keys []string
+		cols []string
+	}
+	all := []string{"views", "viewers", "watch_ms", "completions", "likes", "comments", "shares", "saves"}
+	short := []string{"views", "viewers", "likes", "comments", "shares", "saves"}
+	vals := func(c *counters, cols []string) []any {
+		m := map[string]int64{"views": c.views, "viewers": c.viewers, "watch_ms": c.watchMS, "completions": c.completions,
+			"likes": c.likes, "comments": c.comments, "shares": c.shares, "saves": c.saves,
+			"followers_gained": c.followersGained, "followers_lost": c.followersLost}
+		out := make([]any, len(cols))
+		for i, col := range cols {
+			out[i] = m[col]
+		}
+		return out
+	}
+	upsert := func(t table, rows [][]any) error {
+		if len(rows) == 0 {
+			return nil
+		}
+		set := make([]string, len(t.cols))
+		for i, c := range t.cols {
+			set[i] = c + " = " + t.name + "." + c + " + excluded." + c
+		}
+		cols := append(slices.Clone(t.keys), t.cols...)
+		q := `INSERT INTO ` + t.name + ` (` + strings.Join(cols, ", ") + `) VALUES (` + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") +
+			`) ON CONFLICT (` + strings.Join(t.keys, ", ") + `) DO UPDATE SET ` + strings.Join(set, ", ")
+		stmt, err := tx.PrepareContext(ctx, a.store.Rebind(q))
+		if err != nil {
+			return fmt.Errorf("prepare %s: %w", t.name, err)
+		}
+		defer stmt.Close()
+		slices.SortFunc(rows, func(x, y []any) int {
+			return strings.Compare(fmt.Sprint(x[:len(t.keys)]...), fmt.Sprint(y[:len(t.keys)]...))
+		})
+		for _, r := range rows {
+			if _, err := stmt.ExecContext(ctx, r...); err != nil {
+				return fmt.Errorf("upsert %s: %w", t.name, err)
+			}
+		}
+		return nil
+	}
+	timeRows := func(m map[timeKey]*counters, cols []string) [][]any {
+		rows := make([][]any, 0, len(m))
+		for k, c := range m {
+			rows = append(rows, append([]any{k.id, k.t}, vals(c, cols)...))
+		}
+		return rows
+	}
+	dimRows := func(m map[dimKey]*counters) [][]any {
+		rows := make([][]any, 0, len(m))
+		for k, c := range m {
+			rows = append(rows, append([]any{k.id, k.day, k.dim, k.bucket}, vals(c, []string{"views", "viewers"})...))
+		}
+		return rows
+	}
+	totals := make([][]any, 0, len(b.totals))
+	for v, c := range b.totals {
+		totals = append(totals, append([]any{v}, vals(c, []string{"views", "likes", "comments", "shares", "saves"})...))
+	}
+	accountDayCols := append(slices.Clone(all), "followers_gained", "followers_lost")
+	steps := []struct {
+		t    table
+		rows [][]any
+	}{
+		{table{"video_totals", []string{"video_id"}, []string{"views", "likes", "comments", "shares", "saves"}}, totals},
+		{table{"video_hour", []string{"video_id", "hour"}, short}, timeRows(b.videoHour, short)},
+		{table{"video_day", []string{"video_id", "day"}, all}, timeRows(b.videoDay, all)},
+		{table{"video_dim_day", []string{"video_id", "day", "dim", "bucket"}, []string{"views", "viewers"}}, dimRows(b.videoDim)},
+		{table{"account_hour", []string{"account_id", "hour"}, short}, timeRows(b.accountHour, short)},
+		{table{"account_day", []string{"account_id", "day"}, accountDayCols}, timeRows(b.accountDay, accountDayCols)},
+		{table{"account_dim_day", []string{"account_id", "day", "dim", "bucket"}, []string{"views", "viewers"}}, dimRows(b.accountDim)},
+	}
+	for _, s := range steps {
+		if err := upsert(s.t, s.rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+-- Analytics rollups. Hours are Unix hours (seconds / 3600), days Unix days
+-- (seconds / 86400), both UTC. Counters are signed deltas summed by
+-- aggregation: likes, comments and saves net of their undo events. Nothing
+-- here holds an account id of a viewer, sharer or saver: viewer_days keys on
+-- the daily-salted pseudonym, actor_firsts on the keyed one.
+
+-- Per video and hour, kept for the recent hours only (the hourly chart);
+-- older hours live on in video_day.
+CREATE TABLE video_hour (
+	video_id    TEXT NOT NULL,
+	hour        BIGINT NOT NULL,
+	views       BIGINT NOT NULL DEFAULT 0,
+	viewers     BIGINT NOT NULL DEFAULT 0,
+	likes       BIGINT NOT NULL DEFAULT 0,
+	comments    BIGINT NOT NULL DEFAULT 0,
+	shares      BIGINT NOT NULL DEFAULT 0,
+	saves       BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (video_id, hour)
+);
+
+-- Per video and day: the daily series and every range total.
+CREATE TABLE video_day (
+	video_id    TEXT NOT NULL,
+	day         BIGINT NOT NULL,
+	views       BIGINT NOT NULL DEFAULT 0,
+	viewers     BIGINT NOT NULL DEFAULT 0,
+	watch_ms    BIGINT NOT NULL DEFAULT 0,
+	completions BIGINT NOT NULL DEFAULT 0,
+	likes       BIGINT NOT NULL DEFAULT 0,
+	comments    BIGINT NOT NULL DEFAULT 0,
+	shares      BIGINT NOT NULL DEFAULT 0,
+	saves       BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (video_id, day)
+);
+
+-- One-way marginals of views and viewers by traffic source, age band,
+-- gender and country, per video and day. Shares and saves are never broken
+-- down.
+CREATE TABLE video_dim_day (
+	video_id TEXT NOT NULL,
+	day      BIGINT NOT NULL,
+	dim      TEXT NOT NULL,
+	bucket   TEXT NOT NULL,
+	views    BIGINT NOT NULL DEFAULT 0,
+	viewers  BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (video_id, day, dim, bucket)
+);
+
+-- The same per creator account (every creator of a video gets its numbers),
+-- plus followers gained and lost.
+CREATE TABLE account_hour (
+	account_id TEXT NOT NULL,
+	hour       BIGINT NOT NULL,
+	views      BIGINT NOT NULL DEFAULT 0,
+	viewers    BIGINT NOT NULL DEFAULT 0,
+	likes      BIGINT NOT NULL DEFAULT 0,
+	comments   BIGINT NOT NULL DEFAULT 0,
+	shares     BIGINT NOT NULL DEFAULT 0,
+	saves      BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (account_id, hour)
+);
+
+CREATE TABLE account_day (
+	account_id     TEXT NOT NULL,
+	day            BIGINT NOT NULL,
+	views          BIGINT NOT NULL DEFAULT 0,
+	viewers        BIGINT NOT NULL DEFAULT 0,
+	watch_ms       BIGINT NOT NULL DEFAULT 0,
+	completions    BIGINT NOT NULL DEFAULT 0,
+	likes          BIGINT NOT NULL DEFAULT 0,
+	comments       BIGINT NOT NULL DEFAULT 0,
+	shares         BIGINT NOT NULL DEFAULT 0,
+	saves          BIGINT NOT NULL DEFAULT 0,
+	followers_gained BIGINT NOT NULL DEFAULT 0,
+	followers_lost   BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (account_id, day)
+);
+
+CREATE TABLE account_dim_day (
+	account_id TEXT NOT NULL,
+	day        BIGINT NOT NULL,
+	dim        TEXT NOT NULL,
+	bucket     TEXT NOT NULL,
+	views      BIGINT NOT NULL DEFAULT 0,
+	viewers    BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (account_id, day, dim, bucket)
+);
+
+-- Distinct viewers: one row per (video, day, daily viewer pseudonym) with
+-- that viewer's views, for the per-viewer daily cap. Pruned once the day's
+-- salt is destroyed, when nothing can be linked to it any more.
+CREATE TABLE viewer_days (
+	video_id TEXT NOT NULL,
+	day      BIGINT NOT NULL,
+	viewer   TEXT NOT NULL,
+	views    BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (video_id, day, viewer)
+);
