@@ -14,15 +14,18 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crowd-dev/crowd/internal/analytics"
 	"github.com/crowd-dev/crowd/internal/config"
+	"github.com/crowd-dev/crowd/internal/directory"
 	"github.com/crowd-dev/crowd/internal/disclosure"
 	"github.com/crowd-dev/crowd/internal/eventlog"
 	"github.com/crowd-dev/crowd/internal/httpapi"
+	"github.com/crowd-dev/crowd/internal/pipeline"
 	"github.com/crowd-dev/crowd/internal/pseudonym"
 	"github.com/crowd-dev/crowd/internal/relay"
 	"github.com/crowd-dev/crowd/internal/rollup"
@@ -45,6 +48,10 @@ type Main struct {
 	Aggregate *rollup.Aggregator
 	API       *httpapi.Server
 
+	Directory *directory.Directory
+	Committer *pipeline.Committer
+
+	lag    atomic.Uint64
 	ln     net.Listener
 	http   *http.Server
 	cancel context.CancelFunc
@@ -122,6 +129,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		cfg.PublicURL = "http://" + cfg.Addr
 	}
 	layer := disclosure.New(cfg.Disclosure, m.Store)
+	m.Directory = directory.New(m.Store)
+	// Group commit for single events: up to 2,000 concurrent requests share
+	// one publish and one fsync.
+	m.Committer = pipeline.NewCommitter(m.Log, 2000)
+	m.goRun("lag", func() error { return m.watchLag(runCtx) })
 	m.API = httpapi.New(httpapi.Deps{
 		Config:    cfg,
 		Store:     m.Store,
@@ -134,6 +146,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		Now:       m.Now,
 		Registry:  prometheus.NewRegistry(),
 		Passwords: m.Passwords,
+		Directory: m.Directory,
+		Log:       m.Log,
+		Commit:    m.Committer.Commit,
+		Lag:       func() uint64 { return m.lag.Load() },
+		CreatorsChanged: func(ids []string) {
+			m.Aggregate.ForgetCreators(ids)
+		},
 	})
 	m.http = &http.Server{
 		Handler:           m.API,
@@ -189,6 +208,33 @@ func (m *Main) housekeeping(ctx context.Context, p *pseudonym.Pseudonymizer) err
 	}
 }
 
+// watchLag keeps track of how far aggregation trails the log, for ingestion
+// backpressure and the metrics.
+func (m *Main) watchLag(ctx context.Context) error {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		info, err := m.Log.Info(ctx)
+		if err != nil {
+			continue
+		}
+		applied := m.Aggregate.Applied()
+		if applied == 0 {
+			applied, _ = m.Aggregate.Checkpoint(ctx)
+		}
+		if info.LastSeq > applied {
+			m.lag.Store(info.LastSeq - applied)
+		} else {
+			m.lag.Store(0)
+		}
+	}
+}
+
 // Addr returns the address the HTTP server listens on.
 func (m *Main) Addr() string { return m.ln.Addr().String() }
 
@@ -210,6 +256,9 @@ func (m *Main) Close() error {
 			cancel()
 		} else if m.ln != nil {
 			err = errors.Join(err, m.ln.Close())
+		}
+		if m.Committer != nil {
+			m.Committer.Close()
 		}
 		if m.cancel != nil {
 			m.cancel()

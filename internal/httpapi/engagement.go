@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -8,6 +9,21 @@ import (
 	"github.com/crowd-dev/crowd/internal/platform"
 	"github.com/crowd-dev/crowd/internal/security"
 )
+
+// emit makes an event that changes no domain state (a view, an external
+// share) durable: straight to the event log through the group commit, where
+// concurrent requests share one fsync, or through the outbox when there is
+// no log.
+func (s *Server) emit(ctx context.Context, ev event.Event) error {
+	if s.Commit != nil {
+		return s.Commit(ctx, ev)
+	}
+	if err := s.Store.AppendEvents(ctx, ev); err != nil {
+		return err
+	}
+	s.Wake()
+	return nil
+}
 
 // video loads the video named in the path, answering 404 itself.
 func (s *Server) video(w http.ResponseWriter, r *http.Request) (*platform.Video, bool) {
@@ -52,13 +68,12 @@ func (s *Server) view(w http.ResponseWriter, r *http.Request, p *principal) {
 func (s *Server) recordView(w http.ResponseWriter, r *http.Request, v *platform.Video, a *platform.Account, source string, watchMS int64, completed bool) bool {
 	ev, err := s.viewEvent(v, a, source, watchMS, completed, s.now().UTC())
 	if err == nil {
-		err = s.Store.AppendEvents(r.Context(), ev)
+		err = s.emit(r.Context(), ev)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return false
 	}
-	s.Wake()
 	return true
 }
 
@@ -204,11 +219,10 @@ func (s *Server) share(w http.ResponseWriter, r *http.Request, p *principal) {
 	if !ok {
 		return
 	}
-	if err := s.Store.AppendEvents(r.Context(), s.privateEvent(event.Share, v, p.account, s.now().UTC())); err != nil {
+	if err := s.emit(r.Context(), s.privateEvent(event.Share, v, p.account, s.now().UTC())); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.Wake()
 	writeJSON(w, http.StatusCreated, shareResponse{VideoID: v.ID, URL: s.shareURL(r, v.ID)})
 }
 

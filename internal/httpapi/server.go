@@ -14,6 +14,10 @@ import (
 
 	"github.com/crowd-dev/crowd/internal/analytics"
 	"github.com/crowd-dev/crowd/internal/config"
+	"github.com/crowd-dev/crowd/internal/directory"
+	"github.com/crowd-dev/crowd/internal/engage"
+	"github.com/crowd-dev/crowd/internal/event"
+	"github.com/crowd-dev/crowd/internal/pipeline"
 	"github.com/crowd-dev/crowd/internal/platform"
 	"github.com/crowd-dev/crowd/internal/pseudonym"
 	"github.com/crowd-dev/crowd/internal/security"
@@ -38,6 +42,17 @@ type Deps struct {
 	Pseudonym *pseudonym.Pseudonymizer
 	Counter   Counter
 	Reports   *analytics.Builder
+	// Directory caches what ingestion looks up; sync keeps it fresh.
+	Directory *directory.Directory
+	// Log is the event log bulk ingestion publishes to; nil disables it.
+	Log pipeline.Log
+	// Commit publishes a single event with group commit; nil writes it to
+	// the outbox instead.
+	Commit func(ctx context.Context, ev event.Event) error
+	// Lag reports how many log messages aggregation trails by.
+	Lag func() uint64
+	// CreatorsChanged tells aggregation that videos' creators changed.
+	CreatorsChanged func(videoIDs []string)
 	// Ready lists the dependencies /readyz checks (the store, the event log).
 	Ready []Checker
 	// Wake is called after events were written to the outbox, so the relay
@@ -60,6 +75,12 @@ type Server struct {
 	loginH  *security.LoginLimiter
 	handler http.Handler
 	metrics *metrics
+
+	events *engage.Builder
+
+	// Ingest is bulk ingestion.
+	// PARKED Ingest
+	bulkSlots chan struct{}
 }
 
 // New returns a Server.
@@ -87,6 +108,9 @@ func New(d Deps) *Server {
 		s.Registry = d.Registry
 	}
 	s.metrics = newMetrics(s.Registry)
+	s.bulkSlots = make(chan struct{}, 4) // PARKED
+	s.events = &engage.Builder{Pseudonym: d.Pseudonym}
+	// PARKED s.Ingest
 	s.handler = s.routes()
 	return s
 }
@@ -158,6 +182,10 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/analytics/videos/{id}", roleAccount|roleApp, s.videoAnalytics)
 	handle("GET /v1/analytics/videos/{id}/export.csv", roleAccount|roleApp, s.exportCSV)
 	handle("GET /v1/analytics/account", roleAccount|roleApp, s.accountAnalytics)
+
+	// PARKED handle("POST /v1/events", roleService, s.events)
+	handle("POST /v1/sync/accounts", roleService, s.syncAccounts)
+	handle("POST /v1/sync/videos", roleService, s.syncVideos)
 
 	handle("POST /v1/apps", roleAccount, s.createApp)
 	handle("GET /v1/apps", roleAccount, s.apps)

@@ -163,12 +163,19 @@ func (a *Aggregator) apply(ctx context.Context, msgs []eventlog.Delivered) error
 	if err != nil {
 		return fmt.Errorf("apply batch: viewers: %w", err)
 	}
+	noop, err := a.actorStates(ctx, tx, fresh)
+	if err != nil {
+		return fmt.Errorf("apply batch: like and save state: %w", err)
+	}
 
 	b := newBatch()
 	for i := range fresh {
 		ev := &fresh[i]
 		sec := ev.TS.Unix()
 		hour, day := floorDiv(sec, 3600), floorDiv(sec, 86400)
+		if noop[i] {
+			continue // a like of a liked video, an unsave of an unsaved one
+		}
 		var d counters
 		var dims []dimDelta
 		switch ev.Type {
@@ -229,6 +236,84 @@ func (a *Aggregator) apply(ctx context.Context, msgs []eventlog.Delivered) error
 	}
 	a.applied.Store(last)
 	return nil
+}
+
+type stateKey struct{ video, kind, actor string }
+
+// actorStates tracks the like and save state of each actor pseudonym and
+// reports, by event index, the like/unlike/save/unsave events that change
+// nothing.
+func (a *Aggregator) actorStates(ctx context.Context, tx *sql.Tx, evs []event.Event) (map[int]bool, error) {
+	state := map[stateKey]int{}
+	var keys []stateKey
+	for i := range evs {
+		kind := stateKind(evs[i].Type)
+		if kind == "" || evs[i].Actor == "" {
+			continue
+		}
+		k := stateKey{evs[i].VideoID, kind, evs[i].Actor}
+		if _, ok := state[k]; !ok {
+			state[k] = -1 // unknown yet
+			keys = append(keys, k)
+		}
+	}
+	noop := map[int]bool{}
+	if len(keys) == 0 {
+		return noop, nil
+	}
+	get, err := tx.PrepareContext(ctx, a.store.Rebind(`SELECT state FROM actor_state WHERE video_id = ? AND kind = ? AND actor = ?`))
+	if err != nil {
+		return nil, err
+	}
+	defer get.Close()
+	for _, k := range keys {
+		var st int
+		err := get.QueryRowContext(ctx, k.video, k.kind, k.actor).Scan(&st)
+		if err == sql.ErrNoRows {
+			st = 0
+		} else if err != nil {
+			return nil, err
+		}
+		state[k] = st
+	}
+	for i := range evs {
+		kind := stateKind(evs[i].Type)
+		if kind == "" || evs[i].Actor == "" {
+			continue
+		}
+		k := stateKey{evs[i].VideoID, kind, evs[i].Actor}
+		want := 0
+		if evs[i].Type == event.Like || evs[i].Type == event.Save {
+			want = 1
+		}
+		if state[k] == want {
+			noop[i] = true
+			continue
+		}
+		state[k] = want
+	}
+	put, err := tx.PrepareContext(ctx, a.store.Rebind(`INSERT INTO actor_state (video_id, kind, actor, state) VALUES (?, ?, ?, ?)
+ON CONFLICT (video_id, kind, actor) DO UPDATE SET state = excluded.state`))
+	if err != nil {
+		return nil, err
+	}
+	defer put.Close()
+	for _, k := range keys {
+		if _, err := put.ExecContext(ctx, k.video, k.kind, k.actor, state[k]); err != nil {
+			return nil, err
+		}
+	}
+	return noop, nil
+}
+
+func stateKind(typ string) string {
+	switch typ {
+	case event.Like, event.Unlike:
+		return "like"
+	case event.Save, event.Unsave:
+		return "save"
+	}
+	return ""
 }
 
 func orUnknown(s string) string {

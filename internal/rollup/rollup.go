@@ -115,6 +115,15 @@ func (a *Aggregator) applyRetrying(ctx context.Context, batch []eventlog.Deliver
 	}
 }
 
+// ForgetCreators drops cached creators of videos whose creators changed.
+func (a *Aggregator) ForgetCreators(videoIDs []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, id := range videoIDs {
+		delete(a.creators, id)
+	}
+}
+
 // Applied returns the last log sequence applied by this process.
 func (a *Aggregator) Applied() uint64 { return a.applied.Load() }
 

@@ -96,3 +96,14 @@ CREATE TABLE viewer_days (
 	views    BIGINT NOT NULL DEFAULT 0,
 	PRIMARY KEY (video_id, day, viewer)
 );
+
+-- The current like and save state of each (video, actor pseudonym), so
+-- likes and saves count the current state whatever the platform sends:
+-- a second like without an unlike in between changes nothing.
+CREATE TABLE actor_state (
+	video_id TEXT NOT NULL,
+	kind     TEXT NOT NULL,
+	actor    TEXT NOT NULL,
+	state    INTEGER NOT NULL,
+	PRIMARY KEY (video_id, kind, actor)
+);

@@ -1,0 +1,76 @@
+// Package engage turns engagement — Crowd's own actions and the platform's
+// ingested events alike — into analytics events. It is the one place where
+// an account becomes an event, and so the one place where account ids are
+// replaced by pseudonyms: no function here copies an account id into an
+// event.
+package engage
+
+import (
+	"time"
+
+	"github.com/crowd-dev/crowd/internal/event"
+	"github.com/crowd-dev/crowd/internal/platform"
+	"github.com/crowd-dev/crowd/internal/pseudonym"
+	"github.com/crowd-dev/crowd/internal/security"
+)
+
+// Builder builds events.
+type Builder struct {
+	Pseudonym *pseudonym.Pseudonymizer
+}
+
+// Engagement builds a like, unlike, comment or comment_delete event: public
+// actions, counted per video. Actor nets likes and unlikes.
+func (b *Builder) Engagement(typ, videoID string, a *platform.Account, at time.Time) event.Event {
+	return event.Event{ID: security.NewID(), Type: typ, VideoID: videoID, TS: at, Actor: b.Pseudonym.Actor(a.ID, videoID)}
+}
+
+// Private builds a share, save or unsave event. It carries no demographics
+// (shares and saves are never broken down) and no channel (creators never
+// learn how a video was shared), only what bounds the contribution: once
+// per account and video (Actor), and per account, creator and day
+// (CreatorDay).
+func (b *Builder) Private(typ string, v *platform.Video, a *platform.Account, at time.Time) event.Event {
+	return event.Event{
+		ID:         security.NewID(),
+		Type:       typ,
+		VideoID:    v.ID,
+		TS:         at,
+		Actor:      b.Pseudonym.Actor(a.ID, v.ID),
+		CreatorDay: b.Pseudonym.ActorCreatorDay(a.ID, v.OwnerID, at),
+	}
+}
+
+// View builds a view. A logged-in viewer is a daily-salted hash (distinct
+// viewers, the per-viewer daily cap) and audience buckets; a logged-out one
+// is nothing at all.
+func (b *Builder) View(v *platform.Video, a *platform.Account, source string, watchMS int64, completed bool, at time.Time) (event.Event, error) {
+	ev := event.Event{
+		ID: security.NewID(), Type: event.View, VideoID: v.ID, TS: at,
+		Source: source, WatchMS: watchMS, Completed: completed,
+		Age: "unknown", Gender: "unknown", Country: "unknown",
+	}
+	if a == nil {
+		return ev, nil
+	}
+	day, err := b.Pseudonym.ViewerDay(a.ID, v.ID, at)
+	if err != nil {
+		return event.Event{}, err
+	}
+	ev.ActorDay = day
+	ev.Age = platform.AgeBucket(a.BirthDate, at)
+	if a.Gender != "" && a.Gender != platform.GenderUndisclosed {
+		ev.Gender = a.Gender
+	}
+	if a.Country != "" {
+		ev.Country = a.Country
+	}
+	return ev, nil
+}
+
+// Follow builds a follow or unfollow of creatorID. Follows are public, but
+// the follower is still only a pseudonym in the log: aggregation needs no
+// more.
+func (b *Builder) Follow(typ, followerID, creatorID string, at time.Time) event.Event {
+	return event.Event{ID: security.NewID(), Type: typ, CreatorID: creatorID, TS: at, Actor: b.Pseudonym.Actor(followerID, "follow:"+creatorID)}
+}

@@ -1,0 +1,212 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/crowd-dev/crowd/internal/platform"
+)
+
+// Bulk sync of the platform's own accounts and videos, with ids the
+// platform chose. Each method takes a batch, applies it in one transaction
+// with multi-row statements, and reports the lines it could not apply by
+// their index in the batch, applying the rest.
+
+// syncRows is how many rows one multi-row statement carries.
+const syncRows = 200
+
+// UpsertAccounts inserts or updates accounts by id. Passwords and creation
+// times of existing accounts are kept. A handle held by another account is a
+// conflict for that line only.
+func (s *Store) UpsertAccounts(ctx context.Context, as []platform.Account) (map[int]error, error) {
+	bad := map[int]error{}
+	err := s.update(ctx, func(t *tx) error {
+		clear(bad)
+		handles := make([]string, len(as))
+		for i := range as {
+			handles[i] = as[i].Handle
+		}
+		owner := map[string]string{}
+		err := chunked(handles, func(chunk []any) error {
+			rows, err := t.query(ctx, `SELECT handle, id FROM accounts WHERE handle IN (`+placeholders(len(chunk))+`)`, chunk...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var h, id string
+				if err := rows.Scan(&h, &id); err != nil {
+					return err
+				}
+				owner[h] = id
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return err
+		}
+		// Within the batch a later line wins for the same id; a handle
+		// wanted by two different ids is a conflict for the later one.
+		last := map[string]int{}
+		skip := map[int]bool{}
+		for i := range as {
+			if o, ok := owner[as[i].Handle]; ok && o != as[i].ID {
+				bad[i] = platform.Errorf(platform.ECONFLICT, "handle %q belongs to another account", as[i].Handle)
+				continue
+			}
+			owner[as[i].Handle] = as[i].ID
+			if j, ok := last[as[i].ID]; ok {
+				skip[j] = true // superseded by the later line: its upsert wins
+			}
+			last[as[i].ID] = i
+		}
+		var ok []*platform.Account
+		for i := range as {
+			if bad[i] == nil && !skip[i] {
+				ok = append(ok, &as[i])
+			}
+		}
+		for len(ok) > 0 {
+			n := min(len(ok), syncRows)
+			args := make([]any, 0, n*9)
+			for _, a := range ok[:n] {
+				args = append(args, a.ID, a.Handle, a.DisplayName, a.BirthDate, a.Gender, a.Country, a.Type, micros(a.CreatedAt), a.PasswordHash)
+			}
+			// A password is set only when the line gives one; an existing
+			// one is never cleared by a sync.
+			_, err := t.exec(ctx, `INSERT INTO accounts (id, handle, display_name, birth_date, gender, country, type, created_at, password_hash) VALUES `+
+				rowsOf(n, 9)+` ON CONFLICT (id) DO UPDATE SET handle = excluded.handle, display_name = excluded.display_name,
+				birth_date = excluded.birth_date, gender = excluded.gender, country = excluded.country, type = excluded.type,
+				password_hash = CASE WHEN excluded.password_hash = '' THEN accounts.password_hash ELSE excluded.password_hash END`, args...)
+			if err != nil {
+				return err
+			}
+			ok = ok[n:]
+		}
+		return nil
+	})
+	for i := range bad {
+		if bad[i] == nil {
+			delete(bad, i)
+		}
+	}
+	return bad, err
+}
+
+// UpsertVideos inserts or updates videos by id with their creators (owner
+// first). Owners and collaborators must exist; a line naming an unknown one
+// is rejected alone.
+func (s *Store) UpsertVideos(ctx context.Context, vs []platform.Video) (map[int]error, error) {
+	bad := map[int]error{}
+	err := s.update(ctx, func(t *tx) error {
+		clear(bad)
+		var ids []string
+		for i := range vs {
+			ids = append(ids, vs[i].CreatorIDs...)
+		}
+		exists := map[string]bool{}
+		err := chunked(dedupeStrings(ids), func(chunk []any) error {
+			rows, err := t.query(ctx, `SELECT id FROM accounts WHERE id IN (`+placeholders(len(chunk))+`)`, chunk...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				exists[id] = true
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return err
+		}
+		last := map[string]int{}
+		skip := map[int]bool{}
+		for i := range vs {
+			for _, c := range vs[i].CreatorIDs {
+				if !exists[c] {
+					bad[i] = platform.Errorf(platform.ENOTFOUND, "account %q does not exist", c)
+					break
+				}
+			}
+			if bad[i] != nil {
+				continue
+			}
+			if j, ok := last[vs[i].ID]; ok {
+				skip[j] = true // superseded by the later line: its upsert wins
+			}
+			last[vs[i].ID] = i
+		}
+		var ok []*platform.Video
+		for i := range vs {
+			if bad[i] == nil && !skip[i] {
+				ok = append(ok, &vs[i])
+			}
+		}
+		for len(ok) > 0 {
+			n := min(len(ok), syncRows)
+			args := make([]any, 0, n*7)
+			vids := make([]string, 0, n)
+			for _, v := range ok[:n] {
+				tags, _ := json.Marshal(v.Hashtags)
+				args = append(args, v.ID, v.OwnerID, v.Title, v.Caption, string(tags), v.Sound, micros(v.CreatedAt))
+				vids = append(vids, v.ID)
+			}
+			if _, err := t.exec(ctx, `INSERT INTO videos (id, owner_id, title, caption, hashtags, sound, created_at) VALUES `+rowsOf(n, 7)+
+				` ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, title = excluded.title`, args...); err != nil {
+				return err
+			}
+			if err := chunked(vids, func(chunk []any) error {
+				_, err := t.exec(ctx, `DELETE FROM video_creators WHERE video_id IN (`+placeholders(len(chunk))+`)`, chunk...)
+				return err
+			}); err != nil {
+				return err
+			}
+			var cargs []any
+			rowsN := 0
+			for _, v := range ok[:n] {
+				for pos, c := range v.CreatorIDs {
+					cargs = append(cargs, v.ID, c, pos)
+					rowsN++
+				}
+			}
+			for len(cargs) > 0 {
+				m := min(rowsN, syncRows)
+				if _, err := t.exec(ctx, `INSERT INTO video_creators (video_id, account_id, position) VALUES `+rowsOf(m, 3), cargs[:m*3]...); err != nil {
+					return err
+				}
+				cargs, rowsN = cargs[m*3:], rowsN-m
+			}
+			ok = ok[n:]
+		}
+		return nil
+	})
+	for i := range bad {
+		if bad[i] == nil {
+			delete(bad, i)
+		}
+	}
+	return bad, err
+}
+
+// rowsOf returns n parenthesized groups of k placeholders.
+func rowsOf(n, k int) string {
+	row := "(" + placeholders(k) + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
+func dedupeStrings(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	var out []string
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
