@@ -316,6 +316,23 @@ func stateKind(typ string) string {
 	return ""
 }
 
+// compareKeys orders rows by their key columns (strings and int64s).
+func compareKeys(x, y []any) int {
+	for i := range x {
+		switch a := x[i].(type) {
+		case string:
+			if c := strings.Compare(a, y[i].(string)); c != 0 {
+				return c
+			}
+		case int64:
+			if c := cmpInt(a, y[i].(int64)); c != 0 {
+				return c
+			}
+		}
+	}
+	return 0
+}
+
 func orUnknown(s string) string {
 	if s == "" {
 		return "unknown"
@@ -478,9 +495,7 @@ func (a *Aggregator) write(ctx context.Context, tx *sql.Tx, b *batch) error {
 			return fmt.Errorf("prepare %s: %w", t.name, err)
 		}
 		defer stmt.Close()
-		slices.SortFunc(rows, func(x, y []any) int {
-			return strings.Compare(fmt.Sprint(x[:len(t.keys)]...), fmt.Sprint(y[:len(t.keys)]...))
-		})
+		slices.SortFunc(rows, func(x, y []any) int { return compareKeys(x[:len(t.keys)], y[:len(t.keys)]) })
 		for _, r := range rows {
 			if _, err := stmt.ExecContext(ctx, r...); err != nil {
 				return fmt.Errorf("upsert %s: %w", t.name, err)

@@ -1,0 +1,163 @@
+package rollup
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crowd-dev/crowd/internal/event"
+	"github.com/crowd-dev/crowd/internal/eventlog"
+	"github.com/crowd-dev/crowd/internal/platform"
+	"github.com/crowd-dev/crowd/internal/store"
+	"github.com/crowd-dev/crowd/internal/testutil"
+)
+
+var day0 = time.Date(2026, 11, 20, 10, 30, 0, 0, time.UTC)
+
+func stores(t *testing.T, fn func(t *testing.T, s *store.Store)) {
+	t.Run("sqlite", func(t *testing.T) {
+		s, err := store.Open(t.Context(), store.Options{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		fn(t, s)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		s, err := store.Open(t.Context(), store.Options{PostgresURL: testutil.PostgresURL(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		fn(t, s)
+	})
+}
+
+func msg(seq uint64, evs ...event.Event) eventlog.Delivered {
+	var b strings.Builder
+	for i := range evs {
+		data, _ := evs[i].Marshal()
+		b.Write(data)
+		b.WriteByte('\n')
+	}
+	return eventlog.Delivered{Seq: seq, Data: []byte(b.String())}
+}
+
+func setup(t *testing.T, s *store.Store) *Aggregator {
+	ctx := t.Context()
+	for _, h := range []string{"mia", "zed"} {
+		if err := s.CreateAccount(ctx, &platform.Account{ID: h, Handle: h, Type: "personal", DMPolicy: "everyone", Gender: "undisclosed", CreatedAt: day0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateVideo(ctx, &platform.Video{ID: "v", OwnerID: "mia", Title: "t", CreatedAt: day0, CreatorIDs: []string{"mia", "zed"}}); err != nil {
+		t.Fatal(err)
+	}
+	return New(s, nil, slog.New(slog.DiscardHandler), func() time.Time { return day0 })
+}
+
+func view(id, viewer string, at time.Time, source string) event.Event {
+	return event.Event{ID: id, Type: event.View, VideoID: "v", TS: at, Source: source, ActorDay: viewer, WatchMS: 1000, Age: "18-24", Gender: "female", Country: "DE"}
+}
+
+type row struct{ views, viewers, likes, shares, saves, comments int64 }
+
+func dayRow(t *testing.T, s *store.Store, table, id string, day time.Time) row {
+	var r row
+	col := "video_id"
+	if strings.HasPrefix(table, "account") {
+		col = "account_id"
+	}
+	err := s.ReadDB().QueryRow(s.Rebind(`SELECT views, viewers, likes, shares, saves, comments FROM `+table+` WHERE `+col+` = ? AND day = ?`), id, day.Unix()/86400).
+		Scan(&r.views, &r.viewers, &r.likes, &r.shares, &r.saves, &r.comments)
+	if err != nil {
+		t.Fatalf("%s %s: %v", table, id, err)
+	}
+	return r
+}
+
+func TestApply_ExactlyOnceAndState(t *testing.T) {
+	stores(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		a := setup(t, s)
+		batches := [][]eventlog.Delivered{
+			{msg(1, view("e1", "A", day0, "for_you"), view("e2", "A", day0.Add(time.Minute), "search"), view("e3", "B", day0, "for_you"))},
+			// e2 again (a republished message), e4 twice in one batch.
+			{msg(2, view("e2", "A", day0.Add(time.Minute), "search")), msg(3, view("e4", "C", day0, "profile"), view("e4", "C", day0, "profile"))},
+			{msg(4,
+				event.Event{ID: "l1", Type: event.Like, VideoID: "v", TS: day0, Actor: "X"},
+				event.Event{ID: "l2", Type: event.Like, VideoID: "v", TS: day0, Actor: "X"}, // liked already: no change
+				event.Event{ID: "l3", Type: event.Like, VideoID: "v", TS: day0, Actor: "Y"},
+				event.Event{ID: "l4", Type: event.Unlike, VideoID: "v", TS: day0, Actor: "Y"},
+				event.Event{ID: "l5", Type: event.Unlike, VideoID: "v", TS: day0, Actor: "Z"}, // never liked
+				event.Event{ID: "s1", Type: event.Share, VideoID: "v", TS: day0, Actor: "X"},
+				event.Event{ID: "s2", Type: event.Share, VideoID: "v", TS: day0, Actor: "X"},
+				event.Event{ID: "sv1", Type: event.Save, VideoID: "v", TS: day0, Actor: "X"},
+				event.Event{ID: "c1", Type: event.Comment, VideoID: "v", TS: day0, Actor: "X"},
+				event.Event{ID: "f1", Type: event.Follow, CreatorID: "mia", TS: day0, Actor: "F"},
+			)},
+		}
+		for _, b := range batches {
+			if err := a.apply(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := row{views: 4, viewers: 3, likes: 1, shares: 2, saves: 1, comments: 1}
+		if got := dayRow(t, s, "video_day", "v", day0); got != want {
+			t.Fatalf("video_day %+v, want %+v", got, want)
+		}
+		for _, acct := range []string{"mia", "zed"} {
+			if got := dayRow(t, s, "account_day", acct, day0); got != want {
+				t.Fatalf("account_day %s %+v, want %+v (every creator gets the video's numbers)", acct, got, want)
+			}
+		}
+		var gained int64
+		s.ReadDB().QueryRow(s.Rebind(`SELECT followers_gained FROM account_day WHERE account_id = ? AND day = ?`), "mia", day0.Unix()/86400).Scan(&gained)
+		if gained != 1 {
+			t.Fatalf("followers gained %d", gained)
+		}
+		cp, err := a.Checkpoint(ctx)
+		if err != nil || cp != 4 {
+			t.Fatalf("checkpoint %d, %v", cp, err)
+		}
+		var srcViews, srcViewers int64
+		s.ReadDB().QueryRow(s.Rebind(`SELECT views, viewers FROM video_dim_day WHERE video_id = ? AND dim = 'source' AND bucket = 'for_you'`), "v").Scan(&srcViews, &srcViewers)
+		if srcViews != 2 || srcViewers != 2 {
+			t.Fatalf("for_you views %d viewers %d", srcViews, srcViewers)
+		}
+		// Nothing in analytics state is an account id.
+		for _, q := range []string{`SELECT COUNT(*) FROM viewer_days WHERE viewer IN ('mia','zed')`, `SELECT COUNT(*) FROM actor_state WHERE actor IN ('mia','zed')`} {
+			var n int
+			s.ReadDB().QueryRow(q).Scan(&n)
+			if n != 0 {
+				t.Fatalf("%s: %d", q, n)
+			}
+		}
+	})
+}
+
+func TestRun_CheckpointAheadOfLog(t *testing.T) {
+	ctx := t.Context()
+	s, err := store.Open(ctx, store.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l, err := eventlog.Open(ctx, eventlog.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := s.DB().Exec(`INSERT INTO rollup_checkpoint (name, seq) VALUES ('totals', 50)`); err != nil {
+		t.Fatal(err)
+	}
+	a := New(s, l, slog.New(slog.DiscardHandler), nil)
+	ctx2, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := a.Run(ctx2); !errors.Is(err, ErrCheckpointAhead) {
+		t.Fatalf("Run with a checkpoint ahead of the log: %v", err)
+	}
+}
