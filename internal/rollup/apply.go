@@ -138,21 +138,9 @@ func (a *Aggregator) apply(ctx context.Context, msgs []eventlog.Delivered) error
 
 	// Dedupe: drop events applied before (a republished outbox row, a
 	// retried ingestion batch) and repeats within this batch.
-	fresh := evs[:0]
-	seenStmt, err := tx.PrepareContext(ctx, rb(`INSERT INTO seen_events (event_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING`))
+	fresh, err := a.dedupe(ctx, tx, evs)
 	if err != nil {
-		return fmt.Errorf("apply batch: %w", err)
-	}
-	defer seenStmt.Close()
-	now := a.now().UnixMicro()
-	for _, ev := range evs {
-		res, err := seenStmt.ExecContext(ctx, ev.ID, now)
-		if err != nil {
-			return fmt.Errorf("apply batch: dedupe: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			fresh = append(fresh, ev)
-		}
+		return fmt.Errorf("apply batch: dedupe: %w", err)
 	}
 
 	creators, err := a.creatorsOf(ctx, tx, fresh)
@@ -379,23 +367,92 @@ func (a *Aggregator) viewerDays(ctx context.Context, tx *sql.Tx, evs []event.Eve
 	slices.SortFunc(keys, func(x, y viewerKey) int {
 		return strings.Compare(x.video+"\x00"+x.viewer, y.video+"\x00"+y.viewer)*2 + cmpInt(x.day, y.day)
 	})
-	stmt, err := tx.PrepareContext(ctx, a.store.Rebind(`INSERT INTO viewer_days (video_id, day, viewer, views) VALUES (?, ?, ?, ?)
-ON CONFLICT (video_id, day, viewer) DO UPDATE SET views = viewer_days.views + excluded.views RETURNING views`))
-	if err != nil {
-		return nil, err
-	}
-	defer stmt.Close()
-	for _, k := range keys {
-		g := groups[k]
-		var total int64
-		if err := stmt.QueryRowContext(ctx, k.video, k.day, k.viewer, g.n).Scan(&total); err != nil {
+	for len(keys) > 0 {
+		n := min(len(keys), rowsPerStatement)
+		args := make([]any, 0, 4*n)
+		for _, k := range keys[:n] {
+			args = append(args, k.video, k.day, k.viewer, groups[k].n)
+		}
+		rows, err := tx.QueryContext(ctx, a.store.Rebind(`INSERT INTO viewer_days (video_id, day, viewer, views) VALUES `+valueRows(n, 4)+`
+ON CONFLICT (video_id, day, viewer) DO UPDATE SET views = viewer_days.views + excluded.views RETURNING video_id, day, viewer, views`), args...)
+		if err != nil {
 			return nil, err
 		}
-		if total == g.n {
-			out[g.first] = true
+		for rows.Next() {
+			var k viewerKey
+			var total int64
+			if err := rows.Scan(&k.video, &k.day, &k.viewer, &total); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if g := groups[k]; g != nil && total == g.n {
+				out[g.first] = true
+			}
 		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		keys = keys[n:]
 	}
 	return out, nil
+}
+
+// rowsPerStatement is how many rows one multi-row statement carries: one
+// statement per 200 rows instead of per row, well inside every dialect's
+// parameter limit.
+const rowsPerStatement = 200
+
+// valueRows returns n groups of k placeholders: "(?, ?), (?, ?)".
+func valueRows(n, k int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", k), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
+// dedupe records the ids of evs as seen and returns the events not seen
+// before (in this batch or an earlier one), in order.
+func (a *Aggregator) dedupe(ctx context.Context, tx *sql.Tx, evs []event.Event) ([]event.Event, error) {
+	now := a.now().UnixMicro()
+	first := make(map[string]int, len(evs)) // id → index of its first copy in evs
+	var ids []string
+	for i := range evs {
+		if _, ok := first[evs[i].ID]; !ok {
+			first[evs[i].ID] = i
+			ids = append(ids, evs[i].ID)
+		}
+	}
+	inserted := make(map[string]bool, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), rowsPerStatement)
+		args := make([]any, 0, 2*n)
+		for _, id := range ids[:n] {
+			args = append(args, id, now)
+		}
+		rows, err := tx.QueryContext(ctx, a.store.Rebind(`INSERT INTO seen_events (event_id, seen_at) VALUES `+valueRows(n, 2)+` ON CONFLICT DO NOTHING RETURNING event_id`), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			inserted[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		ids = ids[n:]
+	}
+	fresh := make([]event.Event, 0, len(inserted))
+	for i := range evs {
+		if inserted[evs[i].ID] && first[evs[i].ID] == i {
+			fresh = append(fresh, evs[i])
+		}
+	}
+	return fresh, nil
 }
 
 func cmpInt(a, b int64) int {
@@ -490,16 +547,18 @@ func (a *Aggregator) write(ctx context.Context, tx *sql.Tx, b *batch) error {
 		cols := append(slices.Clone(t.keys), t.cols...)
 		q := `INSERT INTO ` + t.name + ` (` + strings.Join(cols, ", ") + `) VALUES (` + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") +
 			`) ON CONFLICT (` + strings.Join(t.keys, ", ") + `) DO UPDATE SET ` + strings.Join(set, ", ")
-		stmt, err := tx.PrepareContext(ctx, a.store.Rebind(q))
-		if err != nil {
-			return fmt.Errorf("prepare %s: %w", t.name, err)
-		}
-		defer stmt.Close()
 		slices.SortFunc(rows, func(x, y []any) int { return compareKeys(x[:len(t.keys)], y[:len(t.keys)]) })
-		for _, r := range rows {
-			if _, err := stmt.ExecContext(ctx, r...); err != nil {
+		for len(rows) > 0 {
+			n := min(len(rows), rowsPerStatement)
+			args := make([]any, 0, n*len(cols))
+			for _, r := range rows[:n] {
+				args = append(args, r...)
+			}
+			stmt := strings.Replace(q, "VALUES ("+strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")+")", "VALUES "+valueRows(n, len(cols)), 1)
+			if _, err := tx.ExecContext(ctx, a.store.Rebind(stmt), args...); err != nil {
 				return fmt.Errorf("upsert %s: %w", t.name, err)
 			}
+			rows = rows[n:]
 		}
 		return nil
 	}

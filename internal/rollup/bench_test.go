@@ -1,0 +1,65 @@
+package rollup
+
+import (
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/crowd-dev/crowd/internal/event"
+	"github.com/crowd-dev/crowd/internal/eventlog"
+	"github.com/crowd-dev/crowd/internal/platform"
+	"github.com/crowd-dev/crowd/internal/store"
+)
+
+// BenchmarkApply measures aggregation: batches of 10,000 events (views with
+// audience, some likes and shares) over 1,000 videos with Zipf popularity,
+// applied to SQLite.
+func BenchmarkApply(b *testing.B) {
+	ctx := b.Context()
+	s, err := store.Open(ctx, store.Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	s.CreateAccount(ctx, &platform.Account{ID: "c", Handle: "creator", Type: "personal", DMPolicy: "everyone", Gender: "undisclosed", CreatedAt: day0})
+	const videos = 1000
+	for i := 0; i < videos; i++ {
+		s.CreateVideo(ctx, &platform.Video{ID: fmt.Sprint("v", i), OwnerID: "c", Title: "t", CreatedAt: day0, CreatorIDs: []string{"c"}})
+	}
+	a := New(s, nil, slog.New(slog.DiscardHandler), time.Now)
+	rng := rand.New(rand.NewPCG(1, 2))
+	zipf := rand.NewZipf(rng, 1.2, 1, videos-1)
+	const batch = 10_000
+	sources := platform.Sources
+	var seq uint64
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		b.StopTimer()
+		evs := make([]event.Event, batch)
+		for i := range evs {
+			v := fmt.Sprint("v", zipf.Uint64())
+			at := day0.Add(time.Duration(rng.IntN(86400)) * time.Second)
+			switch k := rng.IntN(20); {
+			case k < 17:
+				evs[i] = event.Event{ID: fmt.Sprint(n, "-", i), Type: event.View, VideoID: v, TS: at, Source: sources[rng.IntN(len(sources))],
+					ActorDay: fmt.Sprint("viewer", rng.IntN(50_000)), WatchMS: 5000, Age: "18-24", Gender: "female", Country: "DE"}
+			case k < 19:
+				evs[i] = event.Event{ID: fmt.Sprint(n, "-", i), Type: event.Like, VideoID: v, TS: at, Actor: fmt.Sprint("a", rng.IntN(50_000))}
+			default:
+				evs[i] = event.Event{ID: fmt.Sprint(n, "-", i), Type: event.Share, VideoID: v, TS: at, Actor: fmt.Sprint("a", rng.IntN(50_000))}
+			}
+		}
+		var msgs []eventlog.Delivered
+		for i := 0; i < batch; i += 50 {
+			seq++
+			msgs = append(msgs, msg(seq, evs[i:i+50]...))
+		}
+		b.StartTimer()
+		if err := a.apply(ctx, msgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+}
