@@ -24,6 +24,8 @@ const (
 // counters are the additive measures of one rollup row.
 type counters struct {
 	views, viewers, watchMS, completions, likes, comments, shares, saves, followersGained, followersLost int64
+	// Bounded measures for protected mode.
+	pViews, pCompletions, pWatchMS, sharers, savers int64
 }
 
 func (c *counters) add(o *counters) {
@@ -37,6 +39,11 @@ func (c *counters) add(o *counters) {
 	c.saves += o.saves
 	c.followersGained += o.followersGained
 	c.followersLost += o.followersLost
+	c.pViews += o.pViews
+	c.pCompletions += o.pCompletions
+	c.pWatchMS += o.pWatchMS
+	c.sharers += o.sharers
+	c.savers += o.savers
 }
 
 type timeKey struct {
@@ -151,6 +158,10 @@ func (a *Aggregator) apply(ctx context.Context, msgs []eventlog.Delivered) error
 	if err != nil {
 		return fmt.Errorf("apply batch: viewers: %w", err)
 	}
+	counted, err := a.firsts(ctx, tx, fresh)
+	if err != nil {
+		return fmt.Errorf("apply batch: first shares and saves: %w", err)
+	}
 	noop, err := a.actorStates(ctx, tx, fresh)
 	if err != nil {
 		return fmt.Errorf("apply batch: like and save state: %w", err)
@@ -173,8 +184,15 @@ func (a *Aggregator) apply(ctx context.Context, msgs []eventlog.Delivered) error
 			if ev.Completed {
 				d.completions = 1
 			}
-			if newViewer[i] {
+			vd := newViewer[i]
+			if vd.newViewer {
 				d.viewers = 1
+			}
+			d.pViews, d.pCompletions, d.pWatchMS = vd.pViews, vd.pCompletions, vd.pWatchMS
+			if ev.ActorDay == "" {
+				// A logged-out view has no viewer to bound: it counts in
+				// exact views only, never in protected numbers.
+				d.pViews = 0
 			}
 			for _, dv := range [][2]string{{DimSource, ev.Source}, {DimAge, orUnknown(ev.Age)}, {DimGender, orUnknown(ev.Gender)}, {DimCountry, orUnknown(ev.Country)}} {
 				if dv[0] != DimSource && ev.ActorDay == "" {
@@ -194,8 +212,14 @@ func (a *Aggregator) apply(ctx context.Context, msgs []eventlog.Delivered) error
 			d.comments = -1
 		case event.Share:
 			d.shares = 1
+			if counted[i] {
+				d.sharers = 1
+			}
 		case event.Save:
 			d.saves = 1
+			if counted[i] {
+				d.savers = 1
+			}
 		case event.Unsave:
 			d.saves = -1
 		case event.Follow, event.Unfollow:
@@ -336,13 +360,21 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
+// viewerDelta is what a viewer-day adds in one batch: a new viewer, and
+// the bounded views, completion and watch time.
+type viewerDelta struct {
+	newViewer                      bool
+	pViews, pCompletions, pWatchMS int64
+}
+
 // viewerDays records each view against its viewer's daily pseudonym and
-// reports, per event index, whether it was that viewer's first view of the
-// video that day.
-func (a *Aggregator) viewerDays(ctx context.Context, tx *sql.Tx, evs []event.Event) (map[int]bool, error) {
+// returns, at the index of each viewer-day's first event in the batch, what
+// that viewer-day adds: whether it is a new viewer of the video that day,
+// and its views, completion and watch time within the per-viewer-day caps.
+func (a *Aggregator) viewerDays(ctx context.Context, tx *sql.Tx, evs []event.Event) (map[int]viewerDelta, error) {
 	type agg struct {
-		n     int64
-		first int
+		n, completions, watch int64
+		first                 int
 	}
 	groups := map[viewerKey]*agg{}
 	var keys []viewerKey
@@ -359,41 +391,109 @@ func (a *Aggregator) viewerDays(ctx context.Context, tx *sql.Tx, evs []event.Eve
 			keys = append(keys, k)
 		}
 		g.n++
+		g.watch += ev.WatchMS
+		if ev.Completed {
+			g.completions++
+		}
 	}
-	out := map[int]bool{}
+	out := map[int]viewerDelta{}
 	if len(keys) == 0 {
 		return out, nil
 	}
 	slices.SortFunc(keys, func(x, y viewerKey) int {
-		return strings.Compare(x.video+"\x00"+x.viewer, y.video+"\x00"+y.viewer)*2 + cmpInt(x.day, y.day)
+		if c := strings.Compare(x.video, y.video); c != 0 {
+			return c
+		}
+		if c := cmpInt(x.day, y.day); c != 0 {
+			return c
+		}
+		return strings.Compare(x.viewer, y.viewer)
 	})
+	b := a.bounds
 	for len(keys) > 0 {
 		n := min(len(keys), rowsPerStatement)
-		args := make([]any, 0, 4*n)
+		args := make([]any, 0, 6*n)
 		for _, k := range keys[:n] {
-			args = append(args, k.video, k.day, k.viewer, groups[k].n)
+			g := groups[k]
+			args = append(args, k.video, k.day, k.viewer, g.n, g.completions, g.watch)
 		}
-		rows, err := tx.QueryContext(ctx, a.store.Rebind(`INSERT INTO viewer_days (video_id, day, viewer, views) VALUES `+valueRows(n, 4)+`
-ON CONFLICT (video_id, day, viewer) DO UPDATE SET views = viewer_days.views + excluded.views RETURNING video_id, day, viewer, views`), args...)
+		rows, err := tx.QueryContext(ctx, a.store.Rebind(`INSERT INTO viewer_days (video_id, day, viewer, views, completions, watch_ms) VALUES `+valueRows(n, 6)+`
+ON CONFLICT (video_id, day, viewer) DO UPDATE SET views = viewer_days.views + excluded.views,
+completions = viewer_days.completions + excluded.completions, watch_ms = viewer_days.watch_ms + excluded.watch_ms
+RETURNING video_id, day, viewer, views, completions, watch_ms`), args...)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
 			var k viewerKey
-			var total int64
-			if err := rows.Scan(&k.video, &k.day, &k.viewer, &total); err != nil {
+			var views, completions, watch int64
+			if err := rows.Scan(&k.video, &k.day, &k.viewer, &views, &completions, &watch); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			if g := groups[k]; g != nil && total == g.n {
-				out[g.first] = true
+			g := groups[k]
+			if g == nil {
+				continue
 			}
+			// Before this batch the viewer-day had views-g.n views, and so on;
+			// what the batch adds within the caps is the capped after minus
+			// the capped before.
+			d := viewerDelta{
+				newViewer: views == g.n,
+				pViews:    min(views, b.ViewsPerViewerDay) - min(views-g.n, b.ViewsPerViewerDay),
+				pWatchMS:  min(watch, b.WatchMSPerViewerDay) - min(watch-g.watch, b.WatchMSPerViewerDay),
+			}
+			if completions > 0 && completions == g.completions {
+				d.pCompletions = 1
+			}
+			out[g.first] = d
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
 		keys = keys[n:]
+	}
+	return out, nil
+}
+
+// firsts reports, by event index, the shares and saves that count in
+// protected mode: the first share (or save) of the video by its actor, ever,
+// and within the cap of counted firsts per (account, creator, day).
+func (a *Aggregator) firsts(ctx context.Context, tx *sql.Tx, evs []event.Event) (map[int]bool, error) {
+	out := map[int]bool{}
+	ins, err := tx.PrepareContext(ctx, a.store.Rebind(`INSERT INTO actor_firsts (video_id, kind, actor) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`))
+	if err != nil {
+		return nil, err
+	}
+	defer ins.Close()
+	capStmt, err := tx.PrepareContext(ctx, a.store.Rebind(`INSERT INTO creator_day_counts (creator_day, kind, day, n) VALUES (?, ?, ?, 1)
+ON CONFLICT (creator_day, kind) DO UPDATE SET n = creator_day_counts.n + 1 RETURNING n`))
+	if err != nil {
+		return nil, err
+	}
+	defer capStmt.Close()
+	for i := range evs {
+		ev := &evs[i]
+		if (ev.Type != event.Share && ev.Type != event.Save) || ev.Actor == "" {
+			continue
+		}
+		res, err := ins.ExecContext(ctx, ev.VideoID, ev.Type, ev.Actor)
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue // not the first
+		}
+		if ev.CreatorDay == "" {
+			out[i] = true
+			continue
+		}
+		var n int64
+		if err := capStmt.QueryRowContext(ctx, ev.CreatorDay, ev.Type, floorDiv(ev.TS.Unix(), 86400)).Scan(&n); err != nil {
+			return nil, err
+		}
+		out[i] = n <= a.bounds.PerCreatorDay
 	}
 	return out, nil
 }
@@ -524,12 +624,13 @@ func (a *Aggregator) write(ctx context.Context, tx *sql.Tx, b *batch) error {
 		keys []string
 		cols []string
 	}
-	all := []string{"views", "viewers", "watch_ms", "completions", "likes", "comments", "shares", "saves"}
-	short := []string{"views", "viewers", "likes", "comments", "shares", "saves"}
+	all := []string{"views", "viewers", "watch_ms", "completions", "likes", "comments", "shares", "saves", "p_views", "p_completions", "p_watch_ms", "sharers", "savers"}
+	short := []string{"views", "viewers", "likes", "comments", "shares", "saves", "p_views"}
 	vals := func(c *counters, cols []string) []any {
 		m := map[string]int64{"views": c.views, "viewers": c.viewers, "watch_ms": c.watchMS, "completions": c.completions,
 			"likes": c.likes, "comments": c.comments, "shares": c.shares, "saves": c.saves,
-			"followers_gained": c.followersGained, "followers_lost": c.followersLost}
+			"followers_gained": c.followersGained, "followers_lost": c.followersLost,
+			"p_views": c.pViews, "p_completions": c.pCompletions, "p_watch_ms": c.pWatchMS, "sharers": c.sharers, "savers": c.savers}
 		out := make([]any, len(cols))
 		for i, col := range cols {
 			out[i] = m[col]

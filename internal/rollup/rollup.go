@@ -38,6 +38,22 @@ const DedupeWindow = 7 * 24 * time.Hour
 // new events that reuse those sequence numbers, so aggregation stops.
 var ErrCheckpointAhead = errors.New("rollup checkpoint is ahead of the event log")
 
+// Bounds are the contribution bounds applied before aggregation, for the
+// protected numbers. The disclosure policy's privacy ledger is derived from
+// them: each bound is a sensitivity.
+type Bounds struct {
+	// ViewsPerViewerDay caps the views one viewer adds to a video per day.
+	ViewsPerViewerDay int64
+	// WatchMSPerViewerDay caps the watch time one viewer adds per video and day.
+	WatchMSPerViewerDay int64
+	// PerCreatorDay caps the first shares (and, separately, saves) one
+	// account adds to one creator's videos per day.
+	PerCreatorDay int64
+}
+
+// DefaultBounds are the bounds of the default policy.
+var DefaultBounds = Bounds{ViewsPerViewerDay: 5, WatchMSPerViewerDay: 10 * 60 * 1000, PerCreatorDay: 3}
+
 // Aggregator applies the event log to rollups.
 type Aggregator struct {
 	store *store.Store
@@ -45,6 +61,7 @@ type Aggregator struct {
 	lg    *slog.Logger
 	now   func() time.Time
 
+	bounds  Bounds
 	applied atomic.Uint64 // last applied log sequence, for observers
 
 	mu       sync.Mutex
@@ -56,7 +73,7 @@ func New(s *store.Store, l Log, lg *slog.Logger, now func() time.Time) *Aggregat
 	if now == nil {
 		now = time.Now
 	}
-	return &Aggregator{store: s, log: l, lg: lg, now: now, creators: map[string][]string{}}
+	return &Aggregator{store: s, log: l, lg: lg, now: now, creators: map[string][]string{}, bounds: DefaultBounds}
 }
 
 // Checkpoint returns the last applied log sequence.
@@ -115,6 +132,9 @@ func (a *Aggregator) applyRetrying(ctx context.Context, batch []eventlog.Deliver
 	}
 }
 
+// SetBounds sets the contribution bounds (before Run).
+func (a *Aggregator) SetBounds(b Bounds) { a.bounds = b }
+
 // ForgetCreators drops cached creators of videos whose creators changed.
 func (a *Aggregator) ForgetCreators(videoIDs []string) {
 	a.mu.Lock()
@@ -149,6 +169,7 @@ func (a *Aggregator) Compact(ctx context.Context) error {
 		{`DELETE FROM video_hour WHERE hour < ?`, now.Add(-HourlyRetention).Unix() / 3600},
 		{`DELETE FROM account_hour WHERE hour < ?`, now.Add(-HourlyRetention).Unix() / 3600},
 		{`DELETE FROM viewer_days WHERE day < ?`, now.Add(-ViewerDayRetention).Unix() / 86400},
+		{`DELETE FROM creator_day_counts WHERE day < ?`, now.Add(-ViewerDayRetention).Unix() / 86400},
 	} {
 		if _, err := db.ExecContext(ctx, a.store.Rebind(q.sql), q.arg); err != nil {
 			return fmt.Errorf("compact: %w", err)

@@ -161,3 +161,62 @@ func TestRun_CheckpointAheadOfLog(t *testing.T) {
 		t.Fatalf("Run with a checkpoint ahead of the log: %v", err)
 	}
 }
+
+func TestApply_BoundedContributions(t *testing.T) {
+	stores(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		a := setup(t, s)
+		for i := 2; i <= 5; i++ {
+			id := "v" + string(rune('0'+i))
+			if err := s.CreateVideo(ctx, &platform.Video{ID: id, OwnerID: "mia", Title: "t", CreatedAt: day0, CreatorIDs: []string{"mia"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var evs []event.Event
+		// Viewer A: 7 views of v in one day (cap 5), 2 completed, 20 minutes watched (cap 10).
+		for i := 0; i < 7; i++ {
+			e := view("a"+string(rune('0'+i)), "A", day0, "for_you")
+			e.WatchMS = 200_000
+			e.Completed = i < 2
+			evs = append(evs, e)
+		}
+		// A logged-out view counts in exact views only.
+		evs = append(evs, event.Event{ID: "anon", Type: event.View, VideoID: "v", TS: day0, Source: "other"})
+		// Friend F shares v twice (counts once) and v2..v5 of the same creator
+		// the same day: only 3 firsts per (account, creator, day) count.
+		evs = append(evs,
+			event.Event{ID: "s1", Type: event.Share, VideoID: "v", TS: day0, Actor: "F-v", CreatorDay: "F-mia-day"},
+			event.Event{ID: "s2", Type: event.Share, VideoID: "v", TS: day0, Actor: "F-v", CreatorDay: "F-mia-day"})
+		for i := 2; i <= 5; i++ {
+			id := "v" + string(rune('0'+i))
+			evs = append(evs, event.Event{ID: "s" + id, Type: event.Share, VideoID: id, TS: day0, Actor: "F-" + id, CreatorDay: "F-mia-day"})
+		}
+		// Saves: save, unsave, save again: one saver.
+		evs = append(evs,
+			event.Event{ID: "sv1", Type: event.Save, VideoID: "v", TS: day0, Actor: "G"},
+			event.Event{ID: "sv2", Type: event.Unsave, VideoID: "v", TS: day0, Actor: "G"},
+			event.Event{ID: "sv3", Type: event.Save, VideoID: "v", TS: day0, Actor: "G"})
+		// Split over two batches so the caps hold across batches.
+		if err := a.apply(ctx, []eventlog.Delivered{msg(1, evs[:4]...)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.apply(ctx, []eventlog.Delivered{msg(2, evs[4:]...)}); err != nil {
+			t.Fatal(err)
+		}
+		var views, pViews, pCompl, pWatch, shares, sharers, saves, savers int64
+		err := s.ReadDB().QueryRow(s.Rebind(`SELECT views, p_views, p_completions, p_watch_ms, shares, sharers, saves, savers FROM video_day WHERE video_id = ? AND day = ?`), "v", day0.Unix()/86400).
+			Scan(&views, &pViews, &pCompl, &pWatch, &shares, &sharers, &saves, &savers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if views != 8 || pViews != 5 || pCompl != 1 || pWatch != 600_000 || shares != 2 || sharers != 1 || saves != 1 || savers != 1 {
+			t.Fatalf("views %d p_views %d p_completions %d p_watch %d shares %d sharers %d saves %d savers %d",
+				views, pViews, pCompl, pWatch, shares, sharers, saves, savers)
+		}
+		var acctSharers int64
+		s.ReadDB().QueryRow(s.Rebind(`SELECT sharers FROM account_day WHERE account_id = ? AND day = ?`), "mia", day0.Unix()/86400).Scan(&acctSharers)
+		if acctSharers != 3 {
+			t.Fatalf("creator-day cap: %d counted first shares for mia, want 3", acctSharers)
+		}
+	})
+}

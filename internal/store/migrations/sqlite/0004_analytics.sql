@@ -15,6 +15,7 @@ CREATE TABLE video_hour (
 	comments    BIGINT NOT NULL DEFAULT 0,
 	shares      BIGINT NOT NULL DEFAULT 0,
 	saves       BIGINT NOT NULL DEFAULT 0,
+	p_views     BIGINT NOT NULL DEFAULT 0,
 	PRIMARY KEY (video_id, hour)
 );
 
@@ -30,6 +31,15 @@ CREATE TABLE video_day (
 	comments    BIGINT NOT NULL DEFAULT 0,
 	shares      BIGINT NOT NULL DEFAULT 0,
 	saves       BIGINT NOT NULL DEFAULT 0,
+	-- Bounded contributions, for protected mode: views capped per viewer,
+	-- video and day; one completion and capped watch time per viewer-day;
+	-- sharers and savers counted once per account and video, in the period
+	-- of their first share or save, within a per-creator daily cap.
+	p_views       BIGINT NOT NULL DEFAULT 0,
+	p_completions BIGINT NOT NULL DEFAULT 0,
+	p_watch_ms    BIGINT NOT NULL DEFAULT 0,
+	sharers       BIGINT NOT NULL DEFAULT 0,
+	savers        BIGINT NOT NULL DEFAULT 0,
 	PRIMARY KEY (video_id, day)
 );
 
@@ -57,6 +67,7 @@ CREATE TABLE account_hour (
 	comments   BIGINT NOT NULL DEFAULT 0,
 	shares     BIGINT NOT NULL DEFAULT 0,
 	saves      BIGINT NOT NULL DEFAULT 0,
+	p_views    BIGINT NOT NULL DEFAULT 0,
 	PRIMARY KEY (account_id, hour)
 );
 
@@ -73,6 +84,15 @@ CREATE TABLE account_day (
 	saves          BIGINT NOT NULL DEFAULT 0,
 	followers_gained BIGINT NOT NULL DEFAULT 0,
 	followers_lost   BIGINT NOT NULL DEFAULT 0,
+	-- Bounded contributions, for protected mode: views capped per viewer,
+	-- video and day; one completion and capped watch time per viewer-day;
+	-- sharers and savers counted once per account and video, in the period
+	-- of their first share or save, within a per-creator daily cap.
+	p_views       BIGINT NOT NULL DEFAULT 0,
+	p_completions BIGINT NOT NULL DEFAULT 0,
+	p_watch_ms    BIGINT NOT NULL DEFAULT 0,
+	sharers       BIGINT NOT NULL DEFAULT 0,
+	savers        BIGINT NOT NULL DEFAULT 0,
 	PRIMARY KEY (account_id, day)
 );
 
@@ -94,6 +114,8 @@ CREATE TABLE viewer_days (
 	day      BIGINT NOT NULL,
 	viewer   TEXT NOT NULL,
 	views    BIGINT NOT NULL DEFAULT 0,
+	completions BIGINT NOT NULL DEFAULT 0,
+	watch_ms BIGINT NOT NULL DEFAULT 0,
 	PRIMARY KEY (video_id, day, viewer)
 );
 
@@ -106,4 +128,23 @@ CREATE TABLE actor_state (
 	actor    TEXT NOT NULL,
 	state    INTEGER NOT NULL,
 	PRIMARY KEY (video_id, kind, actor)
+);
+
+-- First shares and saves of each (video, actor pseudonym), ever: a share or
+-- a save counts once per account and video.
+CREATE TABLE actor_firsts (
+	video_id TEXT NOT NULL,
+	kind     TEXT NOT NULL,
+	actor    TEXT NOT NULL,
+	PRIMARY KEY (video_id, kind, actor)
+);
+
+-- Counted first shares and saves per (account, creator, day) pseudonym:
+-- the cap against a friend who shares many of one creator's videos.
+CREATE TABLE creator_day_counts (
+	creator_day TEXT NOT NULL,
+	kind        TEXT NOT NULL,
+	day         BIGINT NOT NULL,
+	n           BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (creator_day, kind)
 );
