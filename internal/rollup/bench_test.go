@@ -11,18 +11,33 @@ import (
 	"github.com/crowd-dev/crowd/internal/eventlog"
 	"github.com/crowd-dev/crowd/internal/platform"
 	"github.com/crowd-dev/crowd/internal/store"
+	"github.com/crowd-dev/crowd/internal/testutil"
 )
 
 // BenchmarkApply measures aggregation: batches of 10,000 events (views with
 // audience, some likes and shares) over 1,000 videos with Zipf popularity,
 // applied to SQLite.
 func BenchmarkApply(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) {
+		s, err := store.Open(b.Context(), store.Options{Dir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		benchApply(b, s)
+	})
+	b.Run("postgres", func(b *testing.B) {
+		s, err := store.Open(b.Context(), store.Options{PostgresURL: testutil.PostgresURL(b)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		benchApply(b, s)
+	})
+}
+
+func benchApply(b *testing.B, s *store.Store) {
 	ctx := b.Context()
-	s, err := store.Open(ctx, store.Options{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
 	s.CreateAccount(ctx, &platform.Account{ID: "c", Handle: "creator", Type: "personal", DMPolicy: "everyone", Gender: "undisclosed", CreatedAt: day0})
 	const videos = 1000
 	for i := 0; i < videos; i++ {

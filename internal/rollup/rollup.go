@@ -73,6 +73,9 @@ func New(s *store.Store, l Log, lg *slog.Logger, now func() time.Time) *Aggregat
 	if now == nil {
 		now = time.Now
 	}
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
 	return &Aggregator{store: s, log: l, lg: lg, now: now, creators: map[string][]string{}, bounds: DefaultBounds}
 }
 
