@@ -10,6 +10,7 @@ package disclosure
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -191,22 +192,79 @@ func (l *Layer) Breakdown(ctx context.Context, s Scope, from, to time.Time) (map
 	if l.mode != config.Exact {
 		return out, nil
 	}
-	table, col, id := s.table("dim_day")
-	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT dim, bucket, SUM(views), SUM(viewers) FROM `+table+` WHERE `+col+` = ? AND day BETWEEN ? AND ? GROUP BY dim, bucket ORDER BY dim, bucket`),
-		id, from.Unix()/86400, to.Unix()/86400)
-	if err != nil {
-		return nil, err
+	// Whole months come from the monthly sums, the rest from days.
+	var (
+		col, id = "video_id", s.VideoID
+		prefix  = "video_"
+	)
+	if s.VideoID == "" {
+		col, id, prefix = "account_id", s.AccountID, "account_"
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var dim string
-		var b Bucket
-		if err := rows.Scan(&dim, &b.Bucket, &b.Views, &b.Viewers); err != nil {
+	from, to = from.UTC(), to.UTC()
+	firstFull := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
+	if !firstFull.Equal(from) {
+		firstFull = firstFull.AddDate(0, 1, 0)
+	}
+	afterLastFull := time.Date(to.Year(), to.Month(), 1, 0, 0, 0, 0, time.UTC) // first day of to's month
+	if to.AddDate(0, 0, 1).Month() != to.Month() {
+		afterLastFull = afterLastFull.AddDate(0, 1, 0) // to is a month's last day
+	}
+	sums := map[[2]string]*Bucket{}
+	var order [][2]string
+	add := func(q string, args ...any) error {
+		rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(q), args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var dim, bucket string
+			var views, viewers int64
+			if err := rows.Scan(&dim, &bucket, &views, &viewers); err != nil {
+				return err
+			}
+			k := [2]string{dim, bucket}
+			b := sums[k]
+			if b == nil {
+				b = &Bucket{Bucket: bucket}
+				sums[k] = b
+				order = append(order, k)
+			}
+			b.Views += views
+			b.Viewers += viewers
+		}
+		return rows.Err()
+	}
+	dayQ := `SELECT dim, bucket, SUM(views), SUM(viewers) FROM ` + prefix + `dim_day WHERE ` + col + ` = ? AND day BETWEEN ? AND ? GROUP BY dim, bucket`
+	if firstFull.Before(afterLastFull) {
+		m0 := int64(firstFull.Year())*12 + int64(firstFull.Month()) - 1
+		m1 := int64(afterLastFull.Year())*12 + int64(afterLastFull.Month()) - 2
+		if err := add(`SELECT dim, bucket, SUM(views), SUM(viewers) FROM `+prefix+`dim_month WHERE `+col+` = ? AND month BETWEEN ? AND ? GROUP BY dim, bucket`, id, m0, m1); err != nil {
 			return nil, err
 		}
-		out[dim] = append(out[dim], b)
+		if from.Before(firstFull) {
+			if err := add(dayQ, id, from.Unix()/86400, firstFull.Unix()/86400-1); err != nil {
+				return nil, err
+			}
+		}
+		if !to.Before(afterLastFull) {
+			if err := add(dayQ, id, afterLastFull.Unix()/86400, to.Unix()/86400); err != nil {
+				return nil, err
+			}
+		}
+	} else if err := add(dayQ, id, from.Unix()/86400, to.Unix()/86400); err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	slices.SortFunc(order, func(a, b [2]string) int {
+		if c := strings.Compare(a[0], b[0]); c != 0 {
+			return c
+		}
+		return strings.Compare(a[1], b[1])
+	})
+	for _, k := range order {
+		out[k[0]] = append(out[k[0]], *sums[k])
+	}
+	return out, nil
 }
 
 // VideoTrend is one video's released views today and over the days before.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/crowd-dev/crowd/internal/event"
 	"github.com/crowd-dev/crowd/internal/eventlog"
@@ -73,13 +74,16 @@ type batch struct {
 	accountHour map[timeKey]*counters
 	accountDay  map[timeKey]*counters
 	accountDim  map[dimKey]*counters
+	// Monthly marginals; dimKey.day holds the month number.
+	videoDimMonth   map[dimKey]*counters
+	accountDimMonth map[dimKey]*counters
 }
 
 func newBatch() *batch {
 	return &batch{
 		totals: map[string]*counters{}, videoHour: map[timeKey]*counters{}, videoDay: map[timeKey]*counters{},
 		videoDim: map[dimKey]*counters{}, accountHour: map[timeKey]*counters{}, accountDay: map[timeKey]*counters{},
-		accountDim: map[dimKey]*counters{},
+		accountDim: map[dimKey]*counters{}, videoDimMonth: map[dimKey]*counters{}, accountDimMonth: map[dimKey]*counters{},
 	}
 }
 
@@ -97,14 +101,17 @@ func (b *batch) credit(video string, creators []string, hour, day int64, d *coun
 	at(b.totals, video).add(d)
 	at(b.videoHour, timeKey{video, hour}).add(d)
 	at(b.videoDay, timeKey{video, day}).add(d)
+	month := MonthOf(day)
 	for _, dd := range dims {
 		at(b.videoDim, dimKey{video, day, dd.dim, dd.bucket}).add(&dd.c)
+		at(b.videoDimMonth, dimKey{video, month, dd.dim, dd.bucket}).add(&dd.c)
 	}
 	for _, a := range creators {
 		at(b.accountHour, timeKey{a, hour}).add(d)
 		at(b.accountDay, timeKey{a, day}).add(d)
 		for _, dd := range dims {
 			at(b.accountDim, dimKey{a, day, dd.dim, dd.bucket}).add(&dd.c)
+			at(b.accountDimMonth, dimKey{a, month, dd.dim, dd.bucket}).add(&dd.c)
 		}
 	}
 }
@@ -343,6 +350,12 @@ func compareKeys(x, y []any) int {
 		}
 	}
 	return 0
+}
+
+// MonthOf returns the month number (year*12 + month-1) of a Unix day.
+func MonthOf(day int64) int64 {
+	t := time.Unix(day*86400, 0).UTC()
+	return int64(t.Year())*12 + int64(t.Month()) - 1
 }
 
 func orUnknown(s string) string {
@@ -693,6 +706,8 @@ func (a *Aggregator) write(ctx context.Context, tx *sql.Tx, b *batch) error {
 		{table{"account_hour", []string{"account_id", "hour"}, short}, timeRows(b.accountHour, short)},
 		{table{"account_day", []string{"account_id", "day"}, accountDayCols}, timeRows(b.accountDay, accountDayCols)},
 		{table{"account_dim_day", []string{"account_id", "day", "dim", "bucket"}, []string{"views", "viewers"}}, dimRows(b.accountDim)},
+		{table{"video_dim_month", []string{"video_id", "month", "dim", "bucket"}, []string{"views", "viewers"}}, dimRows(b.videoDimMonth)},
+		{table{"account_dim_month", []string{"account_id", "month", "dim", "bucket"}, []string{"views", "viewers"}}, dimRows(b.accountDimMonth)},
 	}
 	for _, s := range steps {
 		if err := upsert(s.t, s.rows); err != nil {

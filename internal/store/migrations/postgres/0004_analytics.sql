@@ -148,3 +148,25 @@ CREATE TABLE creator_day_counts (
 	n           BIGINT NOT NULL DEFAULT 0,
 	PRIMARY KEY (creator_day, kind)
 );
+
+-- Monthly sums of the audience marginals (month = year * 12 + month - 1),
+-- so a year's breakdown reads a dozen months instead of 365 days.
+CREATE TABLE video_dim_month (
+	video_id TEXT NOT NULL,
+	month    BIGINT NOT NULL,
+	dim      TEXT NOT NULL,
+	bucket   TEXT NOT NULL,
+	views    BIGINT NOT NULL DEFAULT 0,
+	viewers  BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (video_id, month, dim, bucket)
+);
+
+CREATE TABLE account_dim_month (
+	account_id TEXT NOT NULL,
+	month      BIGINT NOT NULL,
+	dim        TEXT NOT NULL,
+	bucket     TEXT NOT NULL,
+	views      BIGINT NOT NULL DEFAULT 0,
+	viewers    BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (account_id, month, dim, bucket)
+);
