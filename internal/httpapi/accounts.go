@@ -70,6 +70,9 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, _ *principal) 
 type loginRequest struct {
 	Handle   string `json:"handle"`
 	Password string `json:"password"`
+	// Cookie asks for a cookie session (the web pages) in addition to the
+	// token in the answer.
+	Cookie bool `json:"cookie"`
 }
 
 type loginResponse struct {
@@ -129,6 +132,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ *principal) {
 		s.writeError(w, r, err)
 		return
 	}
+	if req.Cookie {
+		secure := r.TLS != nil
+		http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: token, Path: "/", Expires: expires, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
+		http.SetCookie(w, &http.Cookie{Name: CSRFCookie, Value: security.NewCSRFToken(), Path: "/", Expires: expires, Secure: secure, SameSite: http.SameSiteStrictMode})
+	}
 	writeJSON(w, http.StatusCreated, loginResponse{Token: token, ExpiresAt: expires.Format(timeFormat), Account: a})
 }
 
@@ -136,6 +144,11 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, p *principal) {
 	if err := s.Store.DeleteSession(r.Context(), p.tokenHash); err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if p.cookie {
+		for _, name := range []string{SessionCookie, CSRFCookie} {
+			http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1})
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

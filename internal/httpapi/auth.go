@@ -23,6 +23,7 @@ type principal struct {
 	app       *platform.App
 	serviceID string
 	tokenHash string
+	cookie    bool // authenticated by the session cookie
 }
 
 func (p *principal) is(r role) bool { return p.role == r }
@@ -56,11 +57,40 @@ func (s *Server) authorize(roles role, h func(http.ResponseWriter, *http.Request
 	})
 }
 
-// authenticate reads the bearer token, if any.
+// Cookie sessions, for the web pages (Studio and the viewer app). The
+// session cookie is HttpOnly; the CSRF cookie is readable by the page, which
+// echoes it in the X-CSRF-Token header of every unsafe request (double
+// submit), and cross-site requests are refused by their Fetch metadata.
+const (
+	SessionCookie = "crowd_session"
+	CSRFCookie    = "crowd_csrf"
+	CSRFHeader    = "X-CSRF-Token"
+)
+
+// authenticate reads the bearer token or, failing that, the session cookie.
 func (s *Server) authenticate(r *http.Request) (*principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return &principal{role: roleAnyone}, nil
+		c, err := r.Cookie(SessionCookie)
+		if err != nil || c.Value == "" {
+			return &principal{role: roleAnyone}, nil
+		}
+		if security.TokenPrefix(c.Value) != prefixSession {
+			return &principal{role: roleAnyone}, nil
+		}
+		if !security.CheckCSRF(r, CSRFCookie, CSRFHeader) {
+			return nil, platform.Errorf(platform.EFORBIDDEN, "missing or wrong CSRF token: send the crowd_csrf cookie's value in the X-CSRF-Token header")
+		}
+		hash := security.HashToken(c.Value)
+		a, err := s.Store.SessionAccount(r.Context(), hash, s.now())
+		if err != nil {
+			// An expired cookie is as good as none on public routes.
+			if platform.ErrorCode(err) == platform.EUNAUTHORIZED {
+				return &principal{role: roleAnyone}, nil
+			}
+			return nil, err
+		}
+		return &principal{role: roleAccount, account: a, tokenHash: hash, cookie: true}, nil
 	}
 	scheme, token, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
