@@ -72,7 +72,8 @@ func TestAnalyticsExact(t *testing.T) {
 	var rep report
 	Eventually(t, "analytics catch up", func() bool {
 		rep = report{}
-		return mia.Do(ctx, "GET", "/v1/analytics/videos/"+v.ID+"?range=7d", nil, &rep) == nil && rep.Totals.Views == 5 && rep.Totals.Saves == 1
+		return mia.Do(ctx, "GET", "/v1/analytics/videos/"+v.ID+"?range=7d", nil, &rep) == nil &&
+			rep.Totals.Views == 5 && rep.Totals.Saves == 1 && rep.Totals.Likes == 1 && rep.Totals.Shares == 1
 	})
 	if rep.Detail != "business" || rep.Policy.Mode != "exact" || rep.Policy.Estimates || rep.Range.Days != 7 || len(rep.Daily) != 7 || len(rep.Hourly) != 48 {
 		t.Fatalf("report shape: %+v", rep)
@@ -120,9 +121,10 @@ func TestAnalyticsExact(t *testing.T) {
 
 	// The account overview counts the video for both creators and the follow.
 	var arep report
-	if err := mia.Do(ctx, "GET", "/v1/analytics/account?range=28d", nil, &arep); err != nil {
-		t.Fatal(err)
-	}
+	Eventually(t, "the follow reaches the account report", func() bool {
+		arep = report{}
+		return mia.Do(ctx, "GET", "/v1/analytics/account?range=28d", nil, &arep) == nil && arep.Followers != nil && arep.Followers.Gained == 1
+	})
 	if arep.Totals.Views != 5 || arep.Followers == nil || arep.Followers.Gained != 1 || arep.Followers.Net != 1 {
 		t.Fatalf("account report %+v followers %+v", arep.Totals, arep.Followers)
 	}

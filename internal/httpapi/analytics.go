@@ -69,68 +69,58 @@ func (s *Server) creatorVideo(w http.ResponseWriter, r *http.Request, a *platfor
 	return v, true
 }
 
-func (s *Server) videoAnalytics(w http.ResponseWriter, r *http.Request, p *principal) {
+// report checks the caller and builds the report the request asks for: a
+// video's when video is set, else the caller's account overview. It answers
+// errors itself.
+func (s *Server) report(w http.ResponseWriter, r *http.Request, p *principal, video, businessOnly bool) (*analytics.Report, bool) {
 	a, ok := s.analyticsCaller(w, p)
 	if !ok {
-		return
+		return nil, false
 	}
-	v, ok := s.creatorVideo(w, r, a)
-	if !ok {
-		return
+	if businessOnly && a.Type != platform.TypeBusiness {
+		writeCode(w, platform.EFORBIDDEN, "CSV export is for business accounts")
+		return nil, false
 	}
-	req, ok := s.reportRequest(w, r, a, disclosure.Scope{VideoID: v.ID})
+	scope := disclosure.Scope{AccountID: a.ID}
+	if video {
+		v, ok := s.creatorVideo(w, r, a)
+		if !ok {
+			return nil, false
+		}
+		scope = disclosure.Scope{VideoID: v.ID}
+	}
+	req, ok := s.reportRequest(w, r, a, scope)
 	if !ok {
-		return
+		return nil, false
 	}
 	rep, err := s.Reports.Build(r.Context(), req)
 	if err != nil {
 		s.writeError(w, r, err)
-		return
+		return nil, false
 	}
-	writeJSON(w, http.StatusOK, rep)
+	return rep, true
+}
+
+func (s *Server) videoAnalytics(w http.ResponseWriter, r *http.Request, p *principal) {
+	if rep, ok := s.report(w, r, p, true, false); ok {
+		writeJSON(w, http.StatusOK, rep)
+	}
 }
 
 func (s *Server) accountAnalytics(w http.ResponseWriter, r *http.Request, p *principal) {
-	a, ok := s.analyticsCaller(w, p)
-	if !ok {
-		return
+	if rep, ok := s.report(w, r, p, false, false); ok {
+		writeJSON(w, http.StatusOK, rep)
 	}
-	req, ok := s.reportRequest(w, r, a, disclosure.Scope{AccountID: a.ID})
-	if !ok {
-		return
-	}
-	rep, err := s.Reports.Build(r.Context(), req)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
 }
 
-// exportCSV is the daily series as CSV, for business accounts.
+// exportCSV is the daily series as CSV, for business accounts: the same
+// numbers as the report, from the same released cells.
 func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request, p *principal) {
-	a, ok := s.analyticsCaller(w, p)
+	rep, ok := s.report(w, r, p, true, true)
 	if !ok {
 		return
 	}
-	if a.Type != platform.TypeBusiness {
-		writeCode(w, platform.EFORBIDDEN, "CSV export is for business accounts")
-		return
-	}
-	v, ok := s.creatorVideo(w, r, a)
-	if !ok {
-		return
-	}
-	req, ok := s.reportRequest(w, r, a, disclosure.Scope{VideoID: v.ID})
-	if !ok {
-		return
-	}
-	rep, err := s.Reports.Build(r.Context(), req)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	name := "crowd-" + v.ID + "-" + rep.Range.From.Format(time.DateOnly) + "-" + rep.Range.To.Format(time.DateOnly) + ".csv"
+	name := "crowd-" + rep.VideoID + "-" + rep.Range.From.Format(time.DateOnly) + "-" + rep.Range.To.Format(time.DateOnly) + ".csv"
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+strings.ReplaceAll(name, `"`, "")+`"`)
 	w.Header().Set("Cache-Control", "no-store")

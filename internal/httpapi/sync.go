@@ -127,28 +127,42 @@ func (s *Server) syncAccounts(w http.ResponseWriter, r *http.Request, _ *princip
 	if !ok {
 		return
 	}
-	for i := 0; i < len(accts); i += syncChunk {
-		end := min(i+syncChunk, len(accts))
-		bad, err := s.Store.UpsertAccounts(r.Context(), accts[i:end])
+	upserted := applySync(w, r, s, &resp, accts, lines, func(part []platform.Account) (map[int]error, error) {
+		return s.Store.UpsertAccounts(r.Context(), part)
+	}, func(a platform.Account) string { return a.ID })
+	if upserted == nil {
+		return
+	}
+	if s.Directory != nil {
+		s.Directory.Forget(nil, upserted)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// applySync applies parsed lines in chunks of syncChunk (one transaction
+// each) with upsert, recording rejections and the count in resp. It returns
+// the ids upserted, or nil after answering an error.
+func applySync[T any](w http.ResponseWriter, r *http.Request, s *Server, resp *syncResponse, items []T, lines []int,
+	upsert func([]T) (map[int]error, error), idOf func(T) string) []string {
+	ids := []string{}
+	for i := 0; i < len(items); i += syncChunk {
+		end := min(i+syncChunk, len(items))
+		bad, err := upsert(items[i:end])
 		if err != nil {
 			s.writeError(w, r, err)
-			return
+			return nil
 		}
-		ids := make([]string, 0, end-i)
 		for j := i; j < end; j++ {
 			if e := bad[j-i]; e != nil {
 				resp.Rejected = append(resp.Rejected, Rejection{lines[j], platform.ErrorCode(e), platform.ErrorMessage(e)})
 			} else {
 				resp.Upserted++
-				ids = append(ids, accts[j].ID)
+				ids = append(ids, idOf(items[j]))
 			}
-		}
-		if s.Directory != nil {
-			s.Directory.Forget(nil, ids)
 		}
 	}
 	sortRejections(resp.Rejected)
-	writeJSON(w, http.StatusOK, resp)
+	return ids
 }
 
 type syncVideoLine struct {
@@ -208,30 +222,18 @@ func (s *Server) syncVideos(w http.ResponseWriter, r *http.Request, _ *principal
 	if !ok {
 		return
 	}
-	for i := 0; i < len(vids); i += syncChunk {
-		end := min(i+syncChunk, len(vids))
-		bad, err := s.Store.UpsertVideos(r.Context(), vids[i:end])
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		ids := make([]string, 0, end-i)
-		for j := i; j < end; j++ {
-			if e := bad[j-i]; e != nil {
-				resp.Rejected = append(resp.Rejected, Rejection{lines[j], platform.ErrorCode(e), platform.ErrorMessage(e)})
-			} else {
-				resp.Upserted++
-				ids = append(ids, vids[j].ID)
-			}
-		}
-		if s.Directory != nil {
-			s.Directory.Forget(ids, nil)
-		}
-		if s.CreatorsChanged != nil {
-			s.CreatorsChanged(ids)
-		}
+	upserted := applySync(w, r, s, &resp, vids, lines, func(part []platform.Video) (map[int]error, error) {
+		return s.Store.UpsertVideos(r.Context(), part)
+	}, func(v platform.Video) string { return v.ID })
+	if upserted == nil {
+		return
 	}
-	sortRejections(resp.Rejected)
+	if s.Directory != nil {
+		s.Directory.Forget(upserted, nil)
+	}
+	if s.CreatorsChanged != nil {
+		s.CreatorsChanged(upserted)
+	}
 	writeJSON(w, http.StatusOK, resp)
 }
 

@@ -85,23 +85,32 @@ func chunked(ids []string, fn func([]any) error) error {
 // SeenEvents returns which of the event ids aggregation has applied (within
 // its dedupe window).
 func (s *Store) SeenEvents(ctx context.Context, ids []string) (map[string]bool, error) {
+	var out map[string]bool
+	err := s.view(ctx, func(t *tx) (err error) {
+		out, err = present(ctx, t, `SELECT event_id FROM seen_events WHERE event_id IN `, ids)
+		return err
+	})
+	return out, err
+}
+
+// present runs q (ending in "IN ") over ids in chunks and returns the ids
+// it found.
+func present(ctx context.Context, t *tx, q string, ids []string) (map[string]bool, error) {
 	out := map[string]bool{}
-	err := s.view(ctx, func(t *tx) error {
-		return chunked(ids, func(chunk []any) error {
-			rows, err := t.query(ctx, `SELECT event_id FROM seen_events WHERE event_id IN (`+placeholders(len(chunk))+`)`, chunk...)
-			if err != nil {
+	err := chunked(ids, func(chunk []any) error {
+		rows, err := t.query(ctx, q+`(`+placeholders(len(chunk))+`)`, chunk...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
 				return err
 			}
-			defer rows.Close()
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					return err
-				}
-				out[id] = true
-			}
-			return rows.Err()
-		})
+			out[id] = true
+		}
+		return rows.Err()
 	})
 	return out, err
 }

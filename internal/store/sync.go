@@ -105,22 +105,7 @@ func (s *Store) UpsertVideos(ctx context.Context, vs []platform.Video) (map[int]
 		for i := range vs {
 			ids = append(ids, vs[i].CreatorIDs...)
 		}
-		exists := map[string]bool{}
-		err := chunked(dedupeStrings(ids), func(chunk []any) error {
-			rows, err := t.query(ctx, `SELECT id FROM accounts WHERE id IN (`+placeholders(len(chunk))+`)`, chunk...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					return err
-				}
-				exists[id] = true
-			}
-			return rows.Err()
-		})
+		exists, err := present(ctx, t, `SELECT id FROM accounts WHERE id IN `, dedupeStrings(ids))
 		if err != nil {
 			return err
 		}
