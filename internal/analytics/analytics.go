@@ -178,7 +178,7 @@ type Report struct {
 	Account     string            `json:"account,omitempty"`
 	Detail      string            `json:"detail"` // personal or business
 	Range       Range             `json:"range"`
-	Policy      disclosure.Policy `json:"policy"`
+	Policy      disclosure.Notice `json:"policy"`
 	Totals      Totals            `json:"totals"`
 	Daily       []DayPoint        `json:"daily"`
 	Hourly      []HourPoint       `json:"hourly"`
@@ -213,7 +213,7 @@ type Request struct {
 func (b *Builder) Build(ctx context.Context, req Request) (*Report, error) {
 	now := b.Now().UTC()
 	today := truncDay(now)
-	rep := &Report{VideoID: req.Scope.VideoID, Range: req.Range, Policy: b.Layer.Policy(), GeneratedAt: now, Detail: platform.TypePersonal}
+	rep := &Report{VideoID: req.Scope.VideoID, Range: req.Range, Policy: b.Layer.Notice(), GeneratedAt: now, Detail: platform.TypePersonal}
 	if req.Scope.AccountID != "" {
 		rep.Account = req.Handle
 	}

@@ -31,24 +31,24 @@ func New(mode string, s *store.Store) *Layer { return &Layer{mode: mode, store: 
 // Mode returns the disclosure mode.
 func (l *Layer) Mode() string { return l.mode }
 
-// Policy describes how released numbers were produced. Every analytics
-// response carries it.
-type Policy struct {
+// Notice describes how released numbers were produced. Every analytics
+// response carries it as its "policy".
+type Notice struct {
 	Mode      string `json:"mode"`
 	Estimates bool   `json:"estimates"`
 	Released  string `json:"released"`
 	Summary   string `json:"summary"`
 }
 
-// Policy returns the policy in force.
-func (l *Layer) Policy() Policy {
+// Notice returns the notice of the policy in force.
+func (l *Layer) Notice() Notice {
 	if l.mode == config.Exact {
-		return Policy{
+		return Notice{
 			Mode: config.Exact, Estimates: false, Released: "real time",
 			Summary: "Exact counts, updated as events arrive. Audience breakdowns appear from 100 viewers, and small groups are folded into \"other\". Nobody's identity is ever shown.",
 		}
 	}
-	return Policy{
+	return Notice{
 		Mode: config.Protected, Estimates: true, Released: "after each period closes",
 		Summary: "Views, viewers, shares and saves are privacy-protected estimates: each day's numbers get a little random noise and are published only after the day has closed, so no single person's action can be told from them. Likes and comments are exact, since they are public.",
 	}
