@@ -20,6 +20,7 @@ Usage:
   crowd serve [--addr 127.0.0.1:8080] [--data ./crowd-data] [--disclosure protected|exact]
               [--nats-url URL] [--postgres-url URL]
   crowd token create --service [--data DIR] [--postgres-url URL]
+  crowd import FILE [--data DIR] [--postgres-url URL] [--nats-url URL]
 
 Every flag also reads CROWD_<FLAG> from the environment (--data <-> CROWD_DATA).
 Run "crowd COMMAND -h" for a command's flags.
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return serve(ctx, args[1:], stderr, getenv)
 	case "token":
 		return token(ctx, args[1:], stdout, stderr, getenv)
+	case "import":
+		return importCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -79,7 +79,7 @@ type Server struct {
 	events *engage.Builder
 
 	// Ingest is bulk ingestion.
-	// PARKED Ingest
+	Ingest    *engage.Ingester
 	bulkSlots chan struct{}
 }
 
@@ -108,9 +108,9 @@ func New(d Deps) *Server {
 		s.Registry = d.Registry
 	}
 	s.metrics = newMetrics(s.Registry)
-	s.bulkSlots = make(chan struct{}, 4) // PARKED
+	s.bulkSlots = make(chan struct{}, bulkSlotsN)
 	s.events = &engage.Builder{Pseudonym: d.Pseudonym}
-	// PARKED s.Ingest
+	s.Ingest = &engage.Ingester{Events: s.events, Directory: d.Directory, Store: d.Store, Log: d.Log, Recent: pipeline.NewRecent(1 << 20)}
 	s.handler = s.routes()
 	return s
 }
@@ -183,7 +183,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/analytics/videos/{id}/export.csv", roleAccount|roleApp, s.exportCSV)
 	handle("GET /v1/analytics/account", roleAccount|roleApp, s.accountAnalytics)
 
-	// PARKED handle("POST /v1/events", roleService, s.events)
+	handle("POST /v1/events", roleService, s.ingestEvents)
 	handle("POST /v1/sync/accounts", roleService, s.syncAccounts)
 	handle("POST /v1/sync/videos", roleService, s.syncVideos)
 

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/crowd-dev/crowd/internal/app"
+	"github.com/crowd-dev/crowd/internal/config"
+	"github.com/crowd-dev/crowd/internal/directory"
+	"github.com/crowd-dev/crowd/internal/engage"
+	"github.com/crowd-dev/crowd/internal/eventlog"
+	"github.com/crowd-dev/crowd/internal/ingest"
+	"github.com/crowd-dev/crowd/internal/pipeline"
+	"github.com/crowd-dev/crowd/internal/pseudonym"
+	"github.com/crowd-dev/crowd/internal/rollup"
+)
+
+// importBatch is how many events one publish carries.
+const importBatch = 10_000
+
+// importCmd implements "crowd import FILE": it backfills history from NDJSON
+// events (the format of POST /v1/events), then aggregates them, so the
+// history is in every report when crowd serve starts. With the embedded
+// event log, run it while crowd serve is stopped (the log's files belong to
+// one process at a time).
+func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	cfg := config.Default()
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.DataFlag(fs)
+	fs.StringVar(&cfg.PostgresURL, "postgres-url", cfg.PostgresURL, "PostgreSQL URL (default: embedded SQLite)")
+	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "external NATS JetStream URL (default: embedded)")
+	fs.StringVar(&cfg.NATSStream, "nats-stream", cfg.NATSStream, "event log stream name")
+	// The file comes first (crowd import FILE --data DIR), or after the flags.
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	if err := config.Parse(fs, args, getenv); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if file == "" && fs.NArg() == 1 {
+		file = fs.Arg(0)
+	} else if file == "" || fs.NArg() != 0 {
+		return fmt.Errorf("%w: crowd import FILE [--data DIR]", errUsage)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+
+	st, err := app.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	pseud, err := pseudonym.Open(app.SecretsDir(cfg.Data), nil)
+	if err != nil {
+		return err
+	}
+	lg, err := eventlog.Open(ctx, eventlog.Config{Dir: filepath.Join(cfg.Data, "eventlog"), URL: cfg.NATSURL, Stream: cfg.NATSStream,
+		SubjectPrefix: strings.ToLower(cfg.NATSStream), MaxAge: cfg.LogRetention})
+	if err != nil {
+		return err
+	}
+	defer lg.Close()
+	in := &engage.Ingester{Events: &engage.Builder{Pseudonym: pseud}, Directory: directory.New(st), Store: st, Log: lg, Recent: pipeline.NewRecent(1 << 20)}
+
+	var total engage.Result
+	var batch []ingest.Event
+	var rejected []ingest.Rejection
+	flush := func() error {
+		res, err := in.Ingest(ctx, batch, rejected)
+		if err != nil {
+			return err
+		}
+		total.Accepted += res.Accepted
+		total.Duplicates += res.Duplicates
+		total.Rejected = append(total.Rejected, res.Rejected...)
+		batch, rejected = batch[:0], nil
+		return nil
+	}
+	start := time.Now()
+	// An import file has no line limit: it is decoded in one stream and
+	// published in batches.
+	lineRejects, err := ingest.Decode(f, ingest.Options{Now: time.Now(), MaxLines: 1 << 40}, func(e *ingest.Event) error {
+		batch = append(batch, *e)
+		if len(batch) >= importBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("import %s: %w", file, err)
+	}
+	rejected = lineRejects
+	if err := flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "published %d events (%d duplicates, %d rejected) in %s\n", total.Accepted, total.Duplicates, len(total.Rejected), time.Since(start).Round(time.Millisecond))
+	for i, r := range total.Rejected {
+		if i == 20 {
+			fmt.Fprintf(stdout, "… and %d more rejected lines\n", len(total.Rejected)-20)
+			break
+		}
+		fmt.Fprintf(stdout, "line %d: %s: %s\n", r.Line, r.Code, r.Message)
+	}
+
+	// Aggregate until the log is applied up to its end.
+	info, err := lg.Info(ctx)
+	if err != nil {
+		return err
+	}
+	agg := rollup.New(st, lg, nil, nil)
+	actx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- agg.Run(actx) }()
+	for {
+		cp, err := agg.Checkpoint(ctx)
+		if err == nil && cp >= info.LastSeq {
+			break
+		}
+		select {
+		case err := <-done:
+			cancel()
+			return fmt.Errorf("aggregate: %w", err)
+		case <-ctx.Done():
+			cancel()
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	cancel()
+	<-done
+	fmt.Fprintf(stdout, "aggregated; total time %s\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}

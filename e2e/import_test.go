@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crowd-dev/crowd/client"
+)
+
+// TestImport backfills history with crowd import while the server is
+// stopped; the next start shows it, dates kept.
+func TestImport(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	p := Start(t, data, "--disclosure", "exact")
+	svc := p.Client().WithToken(ServiceToken(t, data))
+	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"}, {ID: "fan", Handle: "fan1", Country: "BR"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SyncVideos(ctx, []client.SyncVideo{{ID: "old", Owner: "mia", Title: "from the archive"}}); err != nil {
+		t.Fatal(err)
+	}
+	p.Stop(t)
+
+	day := time.Now().UTC().AddDate(0, 0, -20).Truncate(24 * time.Hour).Add(12 * time.Hour)
+	var b strings.Builder
+	for i := 0; i < 3000; i++ {
+		fmt.Fprintf(&b, `{"id":"h%d","type":"view","video_id":"old","account_id":"fan","ts":%q,"source":"hashtag","watch_ms":3000}`+"\n", i, day.Format(time.RFC3339))
+	}
+	b.WriteString(`{"id":"h0","type":"view","video_id":"old","ts":"` + day.Format(time.RFC3339) + `","source":"hashtag"}` + "\n") // duplicate
+	b.WriteString(`{"id":"bad","type":"view","video_id":"missing","ts":"` + day.Format(time.RFC3339) + `","source":"hashtag"}` + "\n")
+	file := filepath.Join(t.TempDir(), "history.ndjson")
+	os.WriteFile(file, []byte(b.String()), 0o600)
+	out, err := exec.Command(binary, "import", file, "--data", data).CombinedOutput()
+	if err != nil {
+		t.Fatalf("crowd import: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "published 3000 events (1 duplicates, 1 rejected)") || !strings.Contains(string(out), "unknown_video") {
+		t.Fatalf("import output:\n%s", out)
+	}
+
+	p = Start(t, data, "--disclosure", "exact")
+	mia := p.Client().WithToken(mustLoginToken(t, p.Client(), "mia"))
+	var rep report
+	if err := mia.Do(ctx, "GET", "/v1/analytics/videos/old?range=28d", nil, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Totals.Views != 3000 {
+		t.Fatalf("imported views %d", rep.Totals.Views)
+	}
+	for _, d := range rep.Daily {
+		if d["views"].(float64) > 0 && d["date"] != day.Format(time.DateOnly) {
+			t.Fatalf("imported views landed on %v, not %s", d["date"], day.Format(time.DateOnly))
+		}
+	}
+}

@@ -1,0 +1,112 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/crowd-dev/crowd/client"
+)
+
+// TestIngestCrash ingests batches while the server is killed with SIGKILL
+// at random moments, several times. The client retries every batch that was
+// not acknowledged, as a platform would. In the end every event must be
+// counted exactly once: nothing acknowledged lost, nothing counted twice.
+func TestIngestCrash(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	flags := []string{"--disclosure", "exact"}
+	p := Start(t, data, flags...)
+	token := ServiceToken(t, data)
+	svc := p.Client().WithToken(token)
+	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "creator", Handle: "creator"}}); err != nil {
+		t.Fatal(err)
+	}
+	var accounts []client.SyncAccount
+	for i := 0; i < 50; i++ {
+		accounts = append(accounts, client.SyncAccount{ID: fmt.Sprint("viewer-", i), Handle: fmt.Sprint("viewer", i), Country: "DE"})
+	}
+	if _, err := svc.SyncAccounts(ctx, accounts); err != nil {
+		t.Fatal(err)
+	}
+	const videos = 10
+	var vs []client.SyncVideo
+	for i := 0; i < videos; i++ {
+		vs = append(vs, client.SyncVideo{ID: fmt.Sprint("video-", i), Owner: "creator", Title: "v"})
+	}
+	if _, err := svc.SyncVideos(ctx, vs); err != nil {
+		t.Fatal(err)
+	}
+
+	const batches, perBatch = 60, 1000
+	rng := rand.New(rand.NewPCG(7, 7))
+	want := make([]int64, videos)
+	body := make([][]client.Event, batches)
+	now := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	for b := range body {
+		for i := 0; i < perBatch; i++ {
+			v := rng.IntN(videos)
+			want[v]++
+			body[b] = append(body[b], client.Event{ID: fmt.Sprintf("b%d-%d", b, i), Type: "view", VideoID: fmt.Sprint("video-", v),
+				AccountID: fmt.Sprint("viewer-", rng.IntN(50)), TS: now, Source: "for_you", WatchMS: 1000})
+		}
+	}
+
+	var kills atomic.Int32
+	retried := 0
+	next := 0
+	for next < batches {
+		// Kill the server at a random moment while batches flow.
+		killed := make(chan struct{})
+		round := kills.Load() < 4
+		if round {
+			go func(p *Process) {
+				time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond)
+				p.Kill(t)
+				kills.Add(1)
+				close(killed)
+			}(p)
+		}
+		c := client.New(p.URL).WithToken(token)
+		for next < batches {
+			res, err := c.Ingest(ctx, body[next])
+			if err != nil {
+				retried++
+				break // not acknowledged: retry it after the restart
+			}
+			if res.Accepted+res.Duplicates != perBatch || len(res.Rejected) != 0 {
+				t.Fatalf("batch %d: %+v", next, res)
+			}
+			next++
+		}
+		if round {
+			<-killed
+			p = Start(t, data, flags...)
+		}
+	}
+	if kills.Load() == 0 {
+		t.Fatal("the server was never killed")
+	}
+	anon := p.Client()
+	Eventually(t, "every event counted exactly once", func() bool {
+		for v := 0; v < videos; v++ {
+			got, err := anon.Video(ctx, fmt.Sprint("video-", v))
+			if err != nil || got.Counts.Views != want[v] {
+				return false
+			}
+		}
+		return true
+	})
+	// And not more, a moment later.
+	time.Sleep(500 * time.Millisecond)
+	for v := 0; v < videos; v++ {
+		got, _ := anon.Video(ctx, fmt.Sprint("video-", v))
+		if got.Counts.Views != want[v] {
+			t.Fatalf("video-%d: %d views, want %d", v, got.Counts.Views, want[v])
+		}
+	}
+	t.Logf("%d kills, %d batches of %d events, %d batches retried", kills.Load(), batches, perBatch, retried)
+}

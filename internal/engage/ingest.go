@@ -1,0 +1,129 @@
+package engage
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/crowd-dev/crowd/internal/directory"
+	"github.com/crowd-dev/crowd/internal/event"
+	"github.com/crowd-dev/crowd/internal/ingest"
+	"github.com/crowd-dev/crowd/internal/pipeline"
+	"github.com/crowd-dev/crowd/internal/platform"
+	"github.com/crowd-dev/crowd/internal/store"
+)
+
+// Ingester accepts decoded event batches from the platform (POST /v1/events,
+// crowd import): it resolves ids, replaces account ids by pseudonyms, drops
+// known duplicates and publishes the rest durably.
+type Ingester struct {
+	Events    *Builder
+	Directory *directory.Directory
+	Store     *store.Store
+	Log       pipeline.Log
+	Recent    *pipeline.Recent
+}
+
+// Result is the answer to a batch.
+type Result struct {
+	Accepted   int                `json:"accepted"`
+	Duplicates int                `json:"duplicates"`
+	Rejected   []ingest.Rejection `json:"rejected"`
+}
+
+// ClientIDPrefix separates the platform's event ids from Crowd's own in the
+// log, so a platform id can never collide with an id Crowd generated.
+const ClientIDPrefix = "c:"
+
+// Ingest publishes evs (decoded lines) and reports what happened to each;
+// rejected are the lines decoding already refused. When it returns nil,
+// every accepted event is durable in the event log.
+//
+// Duplicates are reported for ids seen in this batch, recently accepted by
+// this process, or already applied by aggregation (within its dedupe
+// window). The count is exact for all of those; aggregation dedupes for
+// real, by id, in the same transaction as its counts, so an id that slips
+// past here (say, resent right after a restart, before aggregation got to
+// it) still counts once.
+func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []ingest.Rejection) (Result, error) {
+	res := Result{Rejected: rejected}
+	if res.Rejected == nil {
+		res.Rejected = []ingest.Rejection{}
+	}
+	videoIDs := make([]string, 0, len(evs))
+	accountIDs := make([]string, 0, len(evs))
+	ids := make([]string, len(evs))
+	for i := range evs {
+		videoIDs = append(videoIDs, evs[i].VideoID)
+		if evs[i].AccountID != "" {
+			accountIDs = append(accountIDs, evs[i].AccountID)
+		}
+		ids[i] = ClientIDPrefix + evs[i].ID
+	}
+	videos, err := in.Directory.Videos(ctx, videoIDs)
+	if err != nil {
+		return res, err
+	}
+	accounts, err := in.Directory.Accounts(ctx, accountIDs)
+	if err != nil {
+		return res, err
+	}
+	seen, err := in.Store.SeenEvents(ctx, ids)
+	if err != nil {
+		return res, err
+	}
+	inBatch := make(map[string]bool, len(evs))
+	out := make([]event.Event, 0, len(evs))
+	for i := range evs {
+		e := &evs[i]
+		v, ok := videos[e.VideoID]
+		if !ok {
+			res.Rejected = append(res.Rejected, ingest.Rejection{Line: e.Line, Code: "unknown_video", Message: fmt.Sprintf("no video %q", e.VideoID)})
+			continue
+		}
+		var a *platform.Account
+		if e.AccountID != "" {
+			ar, ok := accounts[e.AccountID]
+			if !ok {
+				res.Rejected = append(res.Rejected, ingest.Rejection{Line: e.Line, Code: "unknown_account", Message: fmt.Sprintf("no account %q", e.AccountID)})
+				continue
+			}
+			a = &platform.Account{ID: ar.ID, BirthDate: ar.BirthDate, Gender: ar.Gender, Country: ar.Country}
+		}
+		if inBatch[ids[i]] || seen[ids[i]] || in.Recent.Has(ids[i]) {
+			res.Duplicates++
+			continue
+		}
+		inBatch[ids[i]] = true
+		ev, err := in.Events.fromIngest(e, &platform.Video{ID: v.ID, OwnerID: v.OwnerID}, a)
+		if err != nil {
+			return res, err
+		}
+		ev.ID = ids[i]
+		out = append(out, ev)
+	}
+	slices.SortStableFunc(res.Rejected, func(a, b ingest.Rejection) int { return a.Line - b.Line })
+	if err := pipeline.Publish(ctx, in.Log, out); err != nil {
+		return res, err
+	}
+	added := make([]string, len(out))
+	for i := range out {
+		added[i] = out[i].ID
+	}
+	in.Recent.Add(added...)
+	res.Accepted = len(out)
+	return res, nil
+}
+
+// fromIngest builds the log event of a platform event, exactly as for
+// Crowd's own actions.
+func (b *Builder) fromIngest(e *ingest.Event, v *platform.Video, a *platform.Account) (event.Event, error) {
+	switch e.Type {
+	case event.View:
+		return b.View(v, a, e.Source, e.WatchMS, e.Completed, e.TS)
+	case event.Share, event.Save, event.Unsave:
+		return b.Private(e.Type, v, a, e.TS), nil
+	default: // like, unlike, comment
+		return b.Engagement(e.Type, v.ID, a, e.TS), nil
+	}
+}

@@ -1,0 +1,38 @@
+package httpapi
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// TestAdmit: bulk requests beyond the slots wait and are then told to come
+// back (503 + Retry-After); while aggregation lags they get 429.
+func TestAdmit(t *testing.T) {
+	s := &Server{bulkSlots: make(chan struct{}, 1)}
+	r := httptest.NewRequest("POST", "/v1/events", nil)
+
+	release, ok := s.admit(httptest.NewRecorder(), r)
+	if !ok {
+		t.Fatal("first request not admitted")
+	}
+	saved := admitWait
+	admitWait = 0
+	defer func() { admitWait = saved }()
+	w := httptest.NewRecorder()
+	if _, ok := s.admit(w, r); ok || w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("over the slots: admitted %v, %d %q", ok, w.Code, w.Header().Get("Retry-After"))
+	}
+	release()
+	if rel, ok := s.admit(httptest.NewRecorder(), r); !ok {
+		t.Fatal("slot not freed")
+	} else {
+		rel()
+	}
+
+	s.Lag = func() uint64 { return MaxLag + 1 }
+	w = httptest.NewRecorder()
+	if _, ok := s.admit(w, r); ok || w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("lagging aggregation: admitted %v, %d", ok, w.Code)
+	}
+}
