@@ -23,6 +23,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/crowd-dev/crowd/internal/analytics"
 	"github.com/crowd-dev/crowd/internal/config"
 	"github.com/crowd-dev/crowd/internal/disclosure"
 	"github.com/crowd-dev/crowd/internal/httpapi"
@@ -404,6 +405,105 @@ func TestOpenAPI_Responses(t *testing.T) {
 	c.do("DELETE", "/v1/apps/"+app["id"].(string), alice, nil, 404)
 	c.do("GET", "/v1/videos/"+vid, appToken, nil, 401)
 
+	// Analytics: only a video's creators read its numbers, which come from
+	// the disclosure layer; business accounts get business detail. The
+	// reports never list who viewed, shared or saved.
+	aliceID := c.do("GET", "/v1/me", alice, nil, 200)["id"].(string)
+	c.do("PATCH", "/v1/me", alice, map[string]any{"type": "personal"}, 200)
+	videoReport := "/v1/analytics/videos/" + vid
+	csvExport := videoReport + "/export.csv"
+	rep := c.do("GET", videoReport+"?range=7d", alice, nil, 200)
+	checkReport(t, "personal video report", rep, "personal", 7, false)
+	if rep["video_id"] != vid || rep["account"] != nil {
+		t.Errorf("video report names video %v and account %v, want video %s only", rep["video_id"], rep["account"], vid)
+	}
+	rep = c.do("GET", "/v1/analytics/account?range=7d", alice, nil, 200)
+	checkReport(t, "personal account report", rep, "personal", 7, true)
+	if rep["account"] != "alice" || rep["video_id"] != nil {
+		t.Errorf("account report names account %v and video %v, want account alice only", rep["account"], rep["video_id"])
+	}
+	checkReport(t, "default range", c.do("GET", videoReport, alice, nil, 200), "personal", 28, false)
+	checkReport(t, "co-creator's report", c.do("GET", videoReport+"?range=7d", bob, nil, 200), "personal", 7, false)
+	c.do("GET", videoReport+"?range=7d", carol, nil, 403)
+	c.do("GET", videoReport+"?range=60d", alice, nil, 200)
+	c.do("GET", videoReport+"?range=365d", alice, nil, 403)
+	c.do("GET", "/v1/analytics/account?range=365d", alice, nil, 403)
+	c.do("GET", videoReport+"?range=90d", alice, nil, 422)
+	c.do("GET", videoReport+"?from=2026-01-01", alice, nil, 422)
+	c.do("GET", videoReport+"?range=7d&from=2026-01-01&to=2026-01-02", alice, nil, 422)
+	c.do("GET", "/v1/analytics/account?from=2026-01-02&to=2026-01-01", alice, nil, 422)
+	c.do("GET", "/v1/analytics/videos/nope", alice, nil, 404)
+	c.do("GET", videoReport, "", nil, 401)
+	c.do("GET", "/v1/analytics/account", "", nil, 401)
+	c.do("GET", "/v1/analytics/account", svc, nil, 403)
+	c.do("GET", csvExport+"?range=7d", alice, nil, 403)
+	c.do("GET", csvExport, "", nil, 401)
+	aliceApp := c.do("POST", "/v1/apps", alice, map[string]any{"name": "Studio", "scopes": []string{"analytics:read"}}, 201)["token"].(string)
+	c.do("GET", videoReport, aliceApp, nil, 403) // a personal account's app token
+	bobApp := c.do("POST", "/v1/apps", bob, map[string]any{"name": "Bob's", "scopes": []string{"analytics:read"}}, 201)["token"].(string)
+	c.do("GET", videoReport, bobApp, nil, 403)
+	c.do("GET", "/v1/analytics/account", bobApp, nil, 403)
+
+	c.do("PATCH", "/v1/me", alice, map[string]any{"type": "business"}, 200)
+	rep = c.do("GET", videoReport+"?range=7d", alice, nil, 200)
+	checkReport(t, "business video report", rep, "business", 7, false)
+	if aud, _ := rep["audience"].(map[string]any); aud["available"] != false || aud["reason"] == nil {
+		t.Errorf("audience of a video without viewers = %v, want withheld with a reason", aud)
+	}
+	checkReport(t, "business account report", c.do("GET", "/v1/analytics/account?range=7d", alice, nil, 200), "business", 7, true)
+	checkReport(t, "business app token", c.do("GET", videoReport+"?range=7d", aliceApp, nil, 200), "business", 7, false)
+	checkReport(t, "business app token", c.do("GET", "/v1/analytics/account", aliceApp, nil, 200), "business", 28, true)
+	checkReport(t, "business year", c.do("GET", videoReport+"?range=365d", alice, nil, 200), "business", 365, false)
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	custom := "?from=" + today.AddDate(0, 0, -10).Format(time.DateOnly) + "&to=" + today.AddDate(0, 0, -1).Format(time.DateOnly)
+	checkReport(t, "custom range", c.do("GET", videoReport+custom, alice, nil, 200), "business", 10, false)
+	c.do("GET", videoReport+"?from="+today.AddDate(0, 0, -365).Format(time.DateOnly)+"&to="+today.Format(time.DateOnly), alice, nil, 422)
+	c.do("GET", videoReport+"?range=7d", bob, nil, 200)
+	c.do("GET", videoReport+"?range=7d", carol, nil, 403)
+	c.do("GET", csvExport+"?range=7d", bob, nil, 403) // bob is personal
+	c.do("GET", csvExport+"?range=7d", carol, nil, 403)
+	c.do("GET", csvExport+"?range=7d", alice, nil, 200)
+	c.do("GET", csvExport+"?range=7d", aliceApp, nil, 200)
+	c.do("GET", csvExport+"?range=90d", alice, nil, 422)
+	c.do("GET", "/v1/analytics/videos/nope/export.csv", alice, nil, 404)
+	if status, h, body := c.send("GET", csvExport+"?range=7d", alice, nil); status != 200 {
+		t.Errorf("export.csv: status %d", status)
+	} else {
+		if cd := h.Get("Content-Disposition"); !strings.HasPrefix(cd, "attachment;") {
+			t.Errorf("export.csv: Content-Disposition %q, want an attachment", cd)
+		}
+		if rows := strings.Split(strings.TrimSpace(string(body)), "\n"); len(rows) != 8 || rows[0] != "date,views,viewers,likes,comments,shares,saves" {
+			t.Errorf("export.csv of 7 days = %q, want a header and 7 rows", body)
+		}
+	}
+
+	// With released numbers (seeded rollups: the test server has no event
+	// log), the optional business fields appear and validate too.
+	day := seedAnalytics(t, st, vid, aliceID)
+	rep = c.do("GET", videoReport+"?range=7d", alice, nil, 200)
+	checkReport(t, "seeded video report", rep, "business", 7, false)
+	for _, k := range []string{"avg_watch_ms", "completion_rate", "traffic_sources"} {
+		if rep[k] == nil {
+			t.Errorf("seeded business video report lacks %s", k)
+		}
+	}
+	if aud, _ := rep["audience"].(map[string]any); aud["available"] != true {
+		t.Errorf("audience of a video with 120 viewers = %v, want available", aud)
+	}
+	co := c.do("GET", videoReport+"?range=7d", bob, nil, 200)
+	if !reflect.DeepEqual(co["totals"].(map[string]any)["views"], rep["totals"].(map[string]any)["views"]) {
+		t.Errorf("co-creator's views %v differ from the owner's %v", co["totals"], rep["totals"])
+	}
+	rep = c.do("GET", "/v1/analytics/account?range=7d", alice, nil, 200)
+	checkReport(t, "seeded account report", rep, "business", 7, true)
+	if f, _ := rep["followers"].(map[string]any); f["net"] != 2.0 {
+		t.Errorf("followers = %v, want net 2", rep["followers"])
+	}
+	if rising, _ := rep["rising_videos"].([]any); len(rising) != 1 && day == time.Now().UTC().Unix()/86400 {
+		t.Errorf("rising_videos = %v, want the seeded video", rep["rising_videos"])
+	}
+	c.do("GET", csvExport, alice, nil, 200)
+
 	// Leaving.
 	c.do("DELETE", "/v1/sessions/current", carol, nil, 204)
 	c.do("GET", "/v1/me", carol, nil, 401)
@@ -448,6 +548,93 @@ func TestOpenAPI_Responses(t *testing.T) {
 	}
 }
 
+// checkReport checks what the schema cannot: that an analytics report has
+// the fields of its detail, one daily entry per day of its range and the
+// 48 hours of the hourly series.
+func checkReport(t *testing.T, name string, rep map[string]any, detail string, days int, account bool) {
+	t.Helper()
+	if rep == nil {
+		return // the status was wrong; already reported
+	}
+	if rep["detail"] != detail {
+		t.Errorf("%s: detail %v, want %s", name, rep["detail"], detail)
+	}
+	rng, _ := rep["range"].(map[string]any)
+	daily, _ := rep["daily"].([]any)
+	if rng["days"] != float64(days) || len(daily) != days {
+		t.Errorf("%s: range %v with %d daily entries, want %d days", name, rng, len(daily), days)
+	} else if daily[0].(map[string]any)["date"] != rng["from"] || daily[days-1].(map[string]any)["date"] != rng["to"] {
+		t.Errorf("%s: daily runs %v..%v, want the range %v", name, daily[0], daily[days-1], rng)
+	}
+	if hourly, _ := rep["hourly"].([]any); len(hourly) != 48 {
+		t.Errorf("%s: %d hourly entries, want 48", name, len(hourly))
+	}
+	business := detail == "business"
+	totals, _ := rep["totals"].(map[string]any)
+	has := map[string]bool{
+		"viewers":         rep["viewers"] != nil,
+		"audience":        rep["audience"] != nil,
+		"totals.viewers":  totals["viewers"] != nil,
+		"totals.watch_ms": totals["watch_ms"] != nil,
+		"followers":       rep["followers"] != nil,
+	}
+	for _, d := range daily {
+		has["daily[].viewers"] = has["daily[].viewers"] || d.(map[string]any)["viewers"] != nil
+	}
+	for field, present := range has {
+		want := business && (field != "followers" || account)
+		if present != want {
+			t.Errorf("%s: %s present=%v, want %v", name, field, present, want)
+		}
+	}
+	if !business {
+		for _, k := range []string{"avg_watch_ms", "completion_rate", "traffic_sources", "rising_videos"} {
+			if _, ok := rep[k]; ok {
+				t.Errorf("%s: a personal report has %s", name, k)
+			}
+		}
+	}
+	if !account {
+		if _, ok := rep["rising_videos"]; ok {
+			t.Errorf("%s: a video report has rising_videos", name)
+		}
+	}
+}
+
+// seedAnalytics writes released rollups for video and its creator account
+// directly, as aggregation would, and returns the day (days since the
+// epoch) it seeded as today: views today and three days ago, breakdowns
+// over 120 viewers, and follower growth.
+func seedAnalytics(t *testing.T, st *store.Store, video, account string) int64 {
+	t.Helper()
+	day := time.Now().UTC().Unix() / 86400
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := st.DB().ExecContext(t.Context(), st.Rebind(q), args...); err != nil {
+			t.Fatalf("seed: %v", err)
+		}
+	}
+	for _, d := range []struct{ day, views, viewers, watch, completions int64 }{{day, 150, 120, 450000, 60}, {day - 3, 14, 10, 30000, 4}} {
+		exec(`INSERT INTO video_day (video_id, day, views, viewers, watch_ms, completions, likes) VALUES (?, ?, ?, ?, ?, ?, 1)`,
+			video, d.day, d.views, d.viewers, d.watch, d.completions)
+		exec(`INSERT INTO account_day (account_id, day, views, viewers, watch_ms, completions, likes, followers_gained, followers_lost) VALUES (?, ?, ?, ?, ?, ?, 1, 2, 1)`,
+			account, d.day, d.views, d.viewers, d.watch, d.completions)
+	}
+	for _, b := range []struct {
+		dim, bucket    string
+		views, viewers int64
+	}{
+		{"source", "for_you", 100, 85}, {"source", "profile", 50, 35},
+		{"age", "18-24", 80, 70}, {"age", "25-34", 60, 45}, {"age", "35-44", 10, 5},
+		{"gender", "female", 90, 70}, {"gender", "male", 60, 50},
+		{"country", "DE", 120, 100}, {"country", "FR", 30, 20},
+	} {
+		exec(`INSERT INTO video_dim_day (video_id, day, dim, bucket, views, viewers) VALUES (?, ?, ?, ?, ?, ?)`, video, day, b.dim, b.bucket, b.views, b.viewers)
+		exec(`INSERT INTO account_dim_day (account_id, day, dim, bucket, views, viewers) VALUES (?, ?, ?, ?, ?, ?)`, account, day, b.dim, b.bucket, b.views, b.viewers)
+	}
+	return day
+}
+
 type checkerFunc func(context.Context) error
 
 func (f checkerFunc) Check(ctx context.Context) error { return f(ctx) }
@@ -467,11 +654,13 @@ func newAPIServer(t *testing.T) (*httptest.Server, *store.Store) {
 	}
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
+	layer := disclosure.New(config.Exact, st)
 	api := httpapi.New(httpapi.Deps{
 		Config:    cfg,
 		Store:     st,
 		Pseudonym: pseud,
-		Counter:   disclosure.New(config.Exact, st),
+		Counter:   layer,
+		Reports:   &analytics.Builder{Layer: layer, Now: time.Now},
 		Ready:     []httpapi.Checker{st},
 		Passwords: security.PasswordParams{Memory: 1024, Time: 1, Threads: 1}, // cheap: tests, not security
 	})
