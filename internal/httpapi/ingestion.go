@@ -13,6 +13,9 @@ import (
 // events is POST /v1/events: NDJSON batches from the platform's servers.
 // The 202 is sent once every accepted event is fsynced in the event log.
 func (s *Server) ingestEvents(w http.ResponseWriter, r *http.Request, _ *principal) {
+	if !bulkContentType(w, r) {
+		return
+	}
 	release, ok := s.admit(w, r)
 	if !ok {
 		return

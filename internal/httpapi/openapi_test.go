@@ -25,7 +25,9 @@ import (
 
 	"github.com/crowd-dev/crowd/internal/analytics"
 	"github.com/crowd-dev/crowd/internal/config"
+	"github.com/crowd-dev/crowd/internal/directory"
 	"github.com/crowd-dev/crowd/internal/disclosure"
+	"github.com/crowd-dev/crowd/internal/eventlog"
 	"github.com/crowd-dev/crowd/internal/httpapi"
 	"github.com/crowd-dev/crowd/internal/pseudonym"
 	"github.com/crowd-dev/crowd/internal/security"
@@ -183,6 +185,13 @@ func TestOpenAPI_ValidatorCatchesDrift(t *testing.T) {
 			"counts": map[string]any{"views": 1.0, "likes": 0.0, "comments": 0.0, "shares": 0.0, "saves": 0.0},
 		}
 	}
+	event := func(typ, fields string) map[string]any {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(`{"id": "e1", "type": "`+typ+`", "video_id": "v1", "ts": "2026-01-02T03:04:05Z", `+fields+`}`), &e); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
 	for _, tc := range []struct {
 		name   string
 		schema string
@@ -215,6 +224,15 @@ func TestOpenAPI_ValidatorCatchesDrift(t *testing.T) {
 		{"app list with a token", "AppList", func() any {
 			return map[string]any{"apps": []any{map[string]any{"id": "p", "name": "n", "scopes": []any{"analytics:read"},
 				"created_at": "2026-01-02T03:04:05Z", "token": "cra_x"}}}
+		}, false},
+		{"logged-out view", "EventLine", func() any { return event("view", `"source": "for_you", "account_id": null`) }, true},
+		{"comment", "EventLine", func() any { return event("comment", `"account_id": "a1", "text": "nice"`) }, true},
+		{"view without a source", "EventLine", func() any { return event("view", `"watch_ms": 10`) }, false},
+		{"view with a channel", "EventLine", func() any { return event("view", `"source": "search", "channel": "sms"`) }, false},
+		{"like without an account", "EventLine", func() any { return event("like", `"account_id": ""`) }, false},
+		{"event with an unknown field", "EventLine", func() any { return event("save", `"account_id": "a1", "extra": 1`) }, false},
+		{"rejection with an event code on a sync line", "SyncResult", func() any {
+			return map[string]any{"upserted": 0.0, "rejected": []any{map[string]any{"line": 1.0, "code": "unknown_video", "message": "m"}}}
 		}, false},
 		{"activity of a save", "Activity", func() any {
 			return map[string]any{"kind": "save", "actor": "mia", "created_at": "2026-01-02T03:04:05Z"}
@@ -394,6 +412,85 @@ func TestOpenAPI_Responses(t *testing.T) {
 		t.Errorf("unread = %v after reading, want 0", n["unread"])
 	}
 
+	// Bulk sync and ingestion (service token only): lines are applied or
+	// rejected one by one, bodies that are not NDJSON are refused whole.
+	nd := func(lines ...string) rawBody { return rawBody{ndjson, strings.Join(lines, "\n") + "\n"} }
+	synced := c.do("POST", "/v1/sync/accounts", svc, nd(
+		`{"id":"plat-1","handle":" Mia.Plat ","display_name":"Mia","birth_date":"1999-03-04","gender":"female","country":"fr","type":"business"}`,
+		`{"id":"plat-2","handle":"noah_plat","password":"noah-password"}`,
+		``,
+		`{"id":"plat-3","handle":"x"}`,
+		`{"id":"plat/4","handle":"okhandle"}`,
+		`not json`,
+		`{"id":"plat-5","handle":"alice"}`,
+		`{"id":"plat-6","handle":"zed_plat","admin":true}`,
+	), 200)
+	checkBulk(t, "sync accounts", synced, "upserted", 2, 0, []string{"4:invalid", "5:invalid", "6:malformed_request", "7:conflict", "8:malformed_request"})
+	c.do("POST", "/v1/sessions", "", map[string]any{"handle": "noah_plat", "password": "noah-password"}, 201)
+	c.do("POST", "/v1/sync/accounts", svc, rawBody{"text/csv", "id,handle\nplat-7,csv_plat\n"}, 415)
+	c.do("POST", "/v1/sync/accounts", svc, nd(`{"id":"plat-7","display_name":"`+strings.Repeat("x", 70<<10)+`"}`), 400)
+	c.do("POST", "/v1/sync/accounts", alice, nd(`{"id":"plat-7","handle":"mine_now"}`), 403)
+	c.do("POST", "/v1/sync/accounts", "", nd(`{"id":"plat-7","handle":"mine_now"}`), 401)
+	synced = c.do("POST", "/v1/sync/videos", svc, nd(
+		`{"id":"plat-v1","owner":"plat-1","collaborators":["plat-2"],"title":"Synced","caption":"c","hashtags":["#dance"],"sound":"s","created_at":"2026-01-02T03:04:05Z"}`,
+		`{"id":"plat-v2","owner":"nobody-such"}`,
+		`{"id":"plat-v3","owner":"plat-1","created_at":"`+time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+`"}`,
+		`{"id":"plat-v4","owner":"plat-2"}`,
+	), 200)
+	checkBulk(t, "sync videos", synced, "upserted", 2, 0, []string{"2:not_found", "3:invalid"})
+	if v := c.do("GET", "/v1/videos/plat-v1", "", nil, 200); !reflect.DeepEqual(v["creators"], []any{"mia.plat", "noah_plat"}) {
+		t.Errorf("synced video's creators = %v, want mia.plat and noah_plat", v["creators"])
+	}
+	c.do("POST", "/v1/sync/videos", svc, rawBody{"text/plain", `{"id":"plat-v5","owner":"plat-1"}`}, 415)
+	c.do("POST", "/v1/sync/videos", alice, nd(`{"id":"plat-v5","owner":"plat-1"}`), 403)
+
+	ts := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
+	ev := func(id, typ, video, account, extra string) string {
+		line := `{"id":"` + id + `","type":"` + typ + `","video_id":"` + video + `","ts":"` + ts + `"`
+		if account != "" {
+			line += `,"account_id":"` + account + `"`
+		}
+		return line + extra + "}"
+	}
+	batch := nd(
+		ev("e1", "view", "plat-v1", "plat-2", `,"source":"for_you","watch_ms":3000,"completed":true`),
+		ev("e2", "view", vid, "", `,"source":"search","account_id":null`),
+		ev("e3", "like", "plat-v1", "plat-1", ``),
+		ev("e1", "view", "plat-v1", "plat-2", `,"source":"for_you","watch_ms":3000,"completed":true`), // duplicate
+		``,
+		ev("e4", "comment", "plat-v1", "plat-2", `,"text":"so good"`),
+		ev("e5", "share", vid, "plat-1", `,"channel":"whatsapp"`),
+		`{"id":"e6","type":`,
+		ev("e7", "save", "plat-v1", "plat-1", `,"extra":1`),
+		ev("e8", "like", "plat-v1", "", ``),
+		ev("e9", "view", "plat-v1", "", `,"source":"tv"`),
+		strings.Replace(ev("e10", "save", "plat-v1", "plat-2", ``), ts, time.Now().Add(time.Hour).UTC().Format(time.RFC3339), 1),
+		ev("e11", "save", "nope", "plat-2", ``),
+		ev("e12", "save", "plat-v1", "nobody-such", ``),
+		ev("e13", "comment", "plat-v1", "plat-2", `,"text":"`+strings.Repeat("x", 70<<10)+`"`),
+	)
+	badLines := []string{
+		"8:malformed_json", "9:unknown_field", "10:missing_field", "11:invalid_field", "12:future_timestamp",
+		"13:unknown_video", "14:unknown_account", "15:line_too_long"}
+	checkBulk(t, "events", c.do("POST", "/v1/events", svc, batch, 202), "accepted", 5, 1, badLines)
+	checkBulk(t, "events resent", c.do("POST", "/v1/events", svc, batch, 202), "accepted", 0, 6, badLines)
+	checkBulk(t, "no events", c.do("POST", "/v1/events", svc, rawBody{ndjson, ""}, 202), "accepted", 0, 0, nil)
+	c.do("POST", "/v1/events", svc, rawBody{ndjson, "handle=dave&password=x"}, 400)
+	c.do("POST", "/v1/events", svc, rawBody{"text/csv", "id,type\ne20,save\n"}, 415)
+	c.do("POST", "/v1/events", svc, rawBody{ndjson, `[` + ev("e20", "save", vid, "plat-1", ``) + `]`}, 400)
+	c.do("POST", "/v1/events", svc, rawBody{ndjson, strings.Repeat("\n", 100_001)}, 413)
+	c.do("POST", "/v1/events", alice, nd(ev("e20", "save", vid, "plat-1", ``)), 403)
+	c.do("POST", "/v1/events", "", nd(ev("e20", "save", vid, "plat-1", ``)), 401)
+	lagging := httptest.NewServer(httpapi.New(httpapi.Deps{
+		Config: config.Default(), Store: st, Counter: disclosure.New(config.Exact, st),
+		Lag: func() uint64 { return httpapi.MaxLag + 1 },
+	}))
+	defer lagging.Close()
+	if status, h, _ := (&apiClient{t: t, base: lagging.URL, doc: doc, seen: c.seen}).send("POST", "/v1/events", svc, nd(ev("e20", "save", vid, "plat-1", ``))); status != 429 || h.Get("Retry-After") == "" {
+		t.Errorf("events while aggregation lags: status %d, Retry-After %q; want 429 with Retry-After", status, h.Get("Retry-After"))
+	}
+	(&apiClient{t: t, base: lagging.URL, doc: doc, seen: c.seen}).do("POST", "/v1/events", svc, nd(ev("e20", "save", vid, "plat-1", ``)), 429)
+
 	// Apps.
 	app := c.do("POST", "/v1/apps", alice, map[string]any{"name": "Dashboard", "scopes": []string{"analytics:read"}}, 201)
 	c.do("POST", "/v1/apps", alice, map[string]any{"name": "Dashboard", "scopes": []string{"messages:read"}}, 422)
@@ -548,6 +645,31 @@ func TestOpenAPI_Responses(t *testing.T) {
 	}
 }
 
+// checkBulk checks what the schema cannot of a bulk answer: how many lines
+// were applied (the count field) and were duplicates (events only), and the
+// rejected lines as "line:code", in order.
+func checkBulk(t *testing.T, name string, res map[string]any, count string, n, duplicates int, rejected []string) {
+	t.Helper()
+	if res == nil {
+		return // the status was wrong; already reported
+	}
+	got := []string{}
+	list, _ := res["rejected"].([]any)
+	for _, r := range list {
+		r := r.(map[string]any)
+		got = append(got, fmt.Sprintf("%v:%v", r["line"], r["code"]))
+	}
+	if rejected == nil {
+		rejected = []string{}
+	}
+	if res[count] != float64(n) || !slices.Equal(got, rejected) {
+		t.Errorf("%s: %s %v, rejected %v; want %d and %v", name, count, res[count], got, n, rejected)
+	}
+	if d, ok := res["duplicates"]; ok && d != float64(duplicates) {
+		t.Errorf("%s: duplicates %v, want %d", name, d, duplicates)
+	}
+}
+
 // checkReport checks what the schema cannot: that an analytics report has
 // the fields of its detail, one daily entry per day of its range and the
 // 48 hours of the hourly series.
@@ -652,6 +774,13 @@ func newAPIServer(t *testing.T) (*httptest.Server, *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An embedded event log, for bulk ingestion to publish to. Nothing
+	// aggregates it: analytics numbers come from seeded rollups.
+	log, err := eventlog.Open(t.Context(), eventlog.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
 	layer := disclosure.New(config.Exact, st)
@@ -661,7 +790,9 @@ func newAPIServer(t *testing.T) (*httptest.Server, *store.Store) {
 		Pseudonym: pseud,
 		Counter:   layer,
 		Reports:   &analytics.Builder{Layer: layer, Now: time.Now},
-		Ready:     []httpapi.Checker{st},
+		Directory: directory.New(st),
+		Log:       log,
+		Ready:     []httpapi.Checker{st, log},
 		Passwords: security.PasswordParams{Memory: 1024, Time: 1, Threads: 1}, // cheap: tests, not security
 	})
 	srv := httptest.NewServer(api)
@@ -733,9 +864,12 @@ func (c *apiClient) call(method, path, token string, body any) (int, map[string]
 	for _, e := range c.doc.validate(media["schema"], v, "$") {
 		c.t.Errorf("%s: response drifted from the document: %s", where, e)
 	}
-	// A request the server accepted must match the documented request body.
+	// A request the server accepted must match the documented request body;
+	// for an NDJSON body, every line it did not reject.
 	if schema := c.doc.requestSchema(op); status < 300 && schema != nil && body != nil {
-		if _, raw := body.(rawBody); !raw {
+		if raw, ok := body.(rawBody); ok && strings.HasPrefix(raw.contentType, ndjson) {
+			c.checkAcceptedLines(where, schema, raw.data, v)
+		} else if !ok {
 			var req any
 			b, _ := json.Marshal(body)
 			json.Unmarshal(b, &req)
@@ -746,6 +880,33 @@ func (c *apiClient) call(method, path, token string, body any) (int, map[string]
 	}
 	m, _ := v.(map[string]any)
 	return status, m
+}
+
+// checkAcceptedLines checks that every non-blank line of an NDJSON body
+// that the answer does not list as rejected matches the line schema.
+func (c *apiClient) checkAcceptedLines(where string, schema any, body string, answer any) {
+	c.t.Helper()
+	rejected := map[int]bool{}
+	m, _ := answer.(map[string]any)
+	list, _ := m["rejected"].([]any)
+	for _, r := range list {
+		if n, ok := r.(map[string]any)["line"].(float64); ok {
+			rejected[int(n)] = true
+		}
+	}
+	for i, line := range strings.Split(body, "\n") {
+		if rejected[i+1] || strings.TrimSpace(line) == "" {
+			continue
+		}
+		var v any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			c.t.Errorf("%s: accepted line %d is not JSON: %v", where, i+1, err)
+			continue
+		}
+		for _, e := range c.doc.validate(schema, v, "$") {
+			c.t.Errorf("%s: accepted line %d the document refuses: %s", where, i+1, e)
+		}
+	}
 }
 
 // send makes one request and returns the answer.
@@ -844,13 +1005,20 @@ func (d *openAPI) operation(method, path string) (string, map[string]any) {
 	return best, d.ops[best]
 }
 
-// requestSchema returns the JSON request body schema of op, or nil.
+// requestSchema returns the request body schema of op: the schema of a JSON
+// body, or of one line of an NDJSON body; nil if op takes neither.
 func (d *openAPI) requestSchema(op map[string]any) any {
 	rb, _ := d.deref(op["requestBody"]).(map[string]any)
 	content, _ := rb["content"].(map[string]any)
-	media, _ := content["application/json"].(map[string]any)
+	media, ok := content["application/json"].(map[string]any)
+	if !ok {
+		media, _ = content[ndjson].(map[string]any)
+	}
 	return media["schema"]
 }
+
+// ndjson is the media type of bulk request bodies: one JSON object a line.
+const ndjson = "application/x-ndjson"
 
 // resolve follows a local reference such as #/components/schemas/Video.
 func (d *openAPI) resolve(ref string) (any, error) {
@@ -888,9 +1056,10 @@ func (d *openAPI) deref(v any) any {
 
 // validate checks v, decoded by encoding/json, against schema, and returns
 // one message per violation. It knows the JSON Schema subset the document
-// uses: $ref, allOf, boolean schemas, type (one or a list), enum, format
-// date-time and date, pattern, minLength, maxLength, minimum, maximum,
-// items, minItems, maxItems, required, properties and additionalProperties.
+// uses: $ref, allOf, if/then/else, boolean schemas, type (one or a list),
+// enum, format date-time and date, pattern, minLength, maxLength, minimum,
+// maximum, items, minItems, maxItems, required, properties and
+// additionalProperties.
 func (d *openAPI) validate(schema, v any, at string) []string {
 	var errs []string
 	fail := func(format string, args ...any) { errs = append(errs, at+": "+fmt.Sprintf(format, args...)) }
@@ -913,6 +1082,15 @@ func (d *openAPI) validate(schema, v any, at string) []string {
 	}
 	if all, ok := s["allOf"].([]any); ok {
 		for _, sub := range all {
+			errs = append(errs, d.validate(sub, v, at)...)
+		}
+	}
+	if cond, ok := s["if"]; ok {
+		branch := "else"
+		if len(d.validate(cond, v, at)) == 0 {
+			branch = "then"
+		}
+		if sub, ok := s[branch]; ok {
 			errs = append(errs, d.validate(sub, v, at)...)
 		}
 	}

@@ -41,8 +41,7 @@ type syncResponse struct {
 // calls fn for each non-blank line with its number, counted from 1 over all
 // lines, blank ones included.
 func (s *Server) readBulk(w http.ResponseWriter, r *http.Request, fn func(n int, line []byte)) bool {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/x-ndjson") && !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/jsonl") {
-		writeCode(w, codeUnsupported, "Content-Type must be application/x-ndjson")
+	if !bulkContentType(w, r) {
 		return false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBulkBytes))
@@ -70,6 +69,17 @@ func (s *Server) readBulk(w http.ResponseWriter, r *http.Request, fn func(n int,
 		return false
 	}
 	return true
+}
+
+// bulkContentType accepts NDJSON bodies (or none declared) and answers 415
+// otherwise.
+func bulkContentType(w http.ResponseWriter, r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" || strings.HasPrefix(ct, "application/x-ndjson") || strings.HasPrefix(ct, "application/json") || strings.HasPrefix(ct, "application/jsonl") {
+		return true
+	}
+	writeCode(w, codeUnsupported, "Content-Type must be application/x-ndjson")
+	return false
 }
 
 type syncAccountLine struct {
