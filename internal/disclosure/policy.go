@@ -15,7 +15,9 @@ type Rational struct {
 	Num, Den uint64
 }
 
-func (r Rational) rat() *big.Rat { return new(big.Rat).SetFrac(new(big.Int).SetUint64(r.Num), new(big.Int).SetUint64(r.Den)) }
+func (r Rational) rat() *big.Rat {
+	return new(big.Rat).SetFrac(new(big.Int).SetUint64(r.Num), new(big.Int).SetUint64(r.Den))
+}
 
 // String renders r as "num/den".
 func (r Rational) String() string { return fmt.Sprintf("%d/%d", r.Num, r.Den) }
