@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -33,8 +34,12 @@ func (s *Server) ingestEvents(w http.ResponseWriter, r *http.Request, _ *princip
 			writeCode(w, codeTooLarge, fmt.Sprintf("body exceeds %d bytes; send batches of at most 10,000 events", MaxBulkBytes))
 		case errors.Is(err, ingest.ErrTooManyLines):
 			writeCode(w, codeTooLarge, err.Error())
-		default:
+		case errors.Is(err, ingest.ErrNotNDJSON):
 			writeCode(w, codeMalformed, err.Error())
+		default:
+			// The body could not be read (the client went away, say).
+			s.log.Warn("read bulk body", slog.Any("err", err))
+			writeCode(w, codeMalformed, "could not read request body")
 		}
 		return
 	}

@@ -69,7 +69,8 @@ type Options struct {
 	// MaxSkew is how far ts may be ahead of Now before the line is rejected
 	// as future_timestamp; zero or negative means DefaultMaxSkew.
 	MaxSkew time.Duration
-	// MaxLineBytes is the longest line accepted, not counting its "\r\n";
+	// MaxLineBytes is the longest line accepted, counting neither its
+	// "\r\n" nor the byte order mark that may open the body;
 	// a longer line is rejected as line_too_long and decoding goes on with
 	// the next one. Zero or negative means DefaultMaxLineBytes. Decode keeps
 	// a buffer of about this size.
@@ -106,10 +107,15 @@ var (
 	ErrNotNDJSON = errors.New("body is not NDJSON (one JSON object a line)")
 )
 
+// lineSlack is the room a line buffer has beyond Options.MaxLineBytes: a
+// byte order mark and "\r\n". A line that does not fit is too long by
+// definition.
+const lineSlack = 3 + 2
+
 // readers recycles the line buffers of the default size: a batch request
 // needs 64 KiB of buffer for a few milliseconds, and allocating (and
 // zeroing) it for each request would cost more than decoding small batches.
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, DefaultMaxLineBytes+2) }}
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, DefaultMaxLineBytes+lineSlack) }}
 
 // Decode reads NDJSON events from r and calls fn for each valid one, in line
 // order. The *Event passed to fn is reused for the next line: fn copies what
@@ -144,12 +150,10 @@ func decodeBody(r io.Reader, opts Options, fn func(*Event) error, decodeLine lin
 			readers.Put(br)
 		}()
 	} else {
-		// Room for the longest line, its "\r\n" and nothing else: a line
-		// that does not fit is too long by definition.
-		br = bufio.NewReaderSize(r, opts.MaxLineBytes+2)
+		br = bufio.NewReaderSize(r, opts.MaxLineBytes+lineSlack)
 	}
 
-	d := decoder{opts: opts}
+	d := newDecoder(opts)
 	var (
 		ev         Event
 		lineNo     int
@@ -174,13 +178,12 @@ func decodeBody(r io.Reader, opts Options, fn func(*Event) error, decodeLine lin
 			line = line[3:]
 		}
 
-		if rerr == bufio.ErrBufferFull {
-			// The line does not fit in the buffer: reject it and skip to
-			// its end without keeping it.
+		if rerr == bufio.ErrBufferFull || len(trimEOL(line)) > opts.MaxLineBytes {
+			// A line over the limit is rejected whatever it holds; if it
+			// does not fit in the buffer, skip to its end without keeping
+			// it.
 			if firstByte < 0 {
-				if i := skipSpace(line, 0); i < len(line) {
-					firstByte, firstLine = int(line[i]), lineNo
-				}
+				firstByte, firstLine = firstNonSpace(line[:min(len(line), opts.MaxLineBytes)]), lineNo
 			}
 			for rerr == bufio.ErrBufferFull {
 				_, rerr = br.ReadSlice('\n')
@@ -199,10 +202,6 @@ func decodeBody(r io.Reader, opts Options, fn func(*Event) error, decodeLine lin
 		}
 		if firstByte < 0 {
 			firstByte, firstLine = int(line[i]), lineNo
-		}
-		if len(line) > opts.MaxLineBytes {
-			rejected = append(rejected, Rejection{Line: lineNo, Code: CodeLineTooLong, Message: tooLongMsg})
-			continue
 		}
 		rej, ok := decodeLine(&d, line, lineNo, &ev)
 		if rej.Code != CodeMalformedJSON {
@@ -230,12 +229,25 @@ func DecodeLine(line []byte, lineNo int, opts Options, ev *Event) *Rejection {
 	if len(line) > opts.MaxLineBytes {
 		return &Rejection{Line: lineNo, Code: CodeLineTooLong, Message: fmt.Sprintf("line is longer than %d bytes", opts.MaxLineBytes)}
 	}
-	d := decoder{opts: opts}
+	d := newDecoder(opts)
 	rej, ok := d.decode(line, lineNo, ev)
 	if ok {
 		return nil
 	}
 	return &rej
+}
+
+func newDecoder(opts Options) decoder {
+	return decoder{opts: opts, latest: opts.Now.Add(opts.MaxSkew)}
+}
+
+// firstNonSpace returns the first byte of b that is not JSON whitespace,
+// or ' ' if there is none.
+func firstNonSpace(b []byte) int {
+	if i := skipSpace(b, 0); i < len(b) {
+		return int(b[i])
+	}
+	return ' '
 }
 
 func trimEOL(b []byte) []byte {

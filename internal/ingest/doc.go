@@ -9,7 +9,9 @@
 // counted from 1 over the whole body, blank lines included; a line ends at
 // "\n", and a "\r" before it is dropped. A UTF-8 byte order mark at the very
 // start of the body is ignored. Blank lines (empty, or only spaces, tabs and
-// carriage returns) are skipped, never rejected.
+// carriage returns) are skipped, never rejected. A line longer than
+// Options.MaxLineBytes is rejected as line_too_long whatever it holds, and
+// only its first MaxLineBytes bytes are looked at (for the rule below).
 //
 // Two kinds of failure are kept apart, as the product asks ("invalid lines
 // are rejected one by one; an unparseable body is refused whole"):
@@ -82,10 +84,15 @@
 //
 // The object is flat, its fields are known and the batch endpoint must reach
 // a million events a second on two cores (PRODUCT.md, "Targets"), so the
-// decoder is a small hand-written scanner rather than encoding/json: about
-// ten times faster, with one allocation per event (all ids of an event share
-// one string; a comment's text is a second one). bench_test.go keeps
-// encoding/json as a baseline and the numbers are in BenchmarkDecode; the
-// fuzz test checks the scanner against encoding/json on every input it
-// generates.
+// decoder is a small hand-written scanner. On the 2-core development box,
+// for batches of 10,000 events of ~190 bytes (BenchmarkDecode), it takes
+// ~230–290 ns and one allocation an event with every check above (all ids of
+// an event share one string; a comment's text is a second one), against
+// ~1.5 µs and 11 allocations for json.Unmarshal into plain values with no
+// check at all, ~2.6 µs and 28 allocations for a strict json.Decoder, and
+// ~0.4 µs (goccy/go-json) and ~0.5 µs (bytedance/sonic) for the fastest
+// libraries, again without any check (measured once in a scratch module, so
+// that neither is a dependency). bench_test.go keeps the encoding/json
+// baselines; FuzzDecode holds the scanner to encoding/json's reading of
+// every line it generates.
 package ingest

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"time"
@@ -87,6 +88,7 @@ type fields struct {
 // decoder decodes lines. Its buffers are reused from line to line.
 type decoder struct {
 	opts    Options
+	latest  time.Time // opts.Now + opts.MaxSkew: a later ts is in the future
 	line    []byte
 	scratch []byte // unescaped strings of the current line; cap >= len(line)
 	joined  []byte // the event's ids, joined before they become one string
@@ -164,19 +166,32 @@ func (d *decoder) object() bool {
 			if i >= len(b) || b[i] != '"' {
 				return d.failAt(i, "a field name in double quotes")
 			}
-			end, esc, ok := d.scanString(i)
-			if !ok {
-				return false
+			// Keys are short lower-case words: try that before the
+			// general string scan.
+			j := i + 1
+			for j < len(b) && (b[j]-'a' < 26 || b[j] == '_') {
+				j++
 			}
-			key := b[i+1 : end-1]
-			if esc {
-				key, _ = d.unescape(key)
+			var key []byte
+			end := j + 1
+			if j < len(b) && b[j] == '"' {
+				key = b[i+1 : j]
+			} else {
+				var esc, ok bool
+				if end, esc, ok = d.scanString(i); !ok {
+					return false
+				}
+				key = b[i+1 : end-1]
+				if esc {
+					key, _ = d.unescape(key)
+				}
 			}
 			i = skipSpace(b, end)
 			if i >= len(b) || b[i] != ':' {
 				return d.failAt(i, "':' after a field name")
 			}
 			i = skipSpace(b, i+1)
+			var ok bool
 			if i, ok = d.field(key, i); !ok {
 				return false
 			}
@@ -369,6 +384,17 @@ var stringEnd = func() (t [256]bool) {
 	return t
 }()
 
+// hasStringEnd reports whether one of the eight bytes in x is a quote, a
+// backslash or a control character (the classic "has zero byte" bit trick:
+// (v-0x01…01) &^ v & 0x80…80 is non-zero exactly when a byte of v is 0, and
+// with 0x20…20 for 0x01…01 when a byte is below 0x20).
+func hasStringEnd(x uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	q := x ^ (lo * '"')
+	bs := x ^ (lo * '\\')
+	return ((q-lo)&^q|(bs-lo)&^bs|(x-lo*0x20)&^x)&hi != 0
+}
+
 // scanString scans the JSON string whose opening quote is at b[i]. It
 // returns the index after the closing quote and whether the string has
 // escapes. Bytes of 0x80 and above are taken as they are: whether they are
@@ -377,6 +403,10 @@ func (d *decoder) scanString(i int) (end int, esc bool, ok bool) {
 	b := d.line
 	j := i + 1
 	for {
+		// Eight bytes at a time while none of them ends the fast path.
+		for j+8 <= len(b) && !hasStringEnd(binary.LittleEndian.Uint64(b[j:])) {
+			j += 8
+		}
 		for j < len(b) && !stringEnd[b[j]] {
 			j++
 		}

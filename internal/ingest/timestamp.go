@@ -2,15 +2,13 @@ package ingest
 
 import "time"
 
-// minTS is the earliest ts accepted. Nothing Crowd counts happened before
-// it, and the bound keeps the zero time.Time (and year 0) out of the log.
-var minTS = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
-
 // parseTS parses an RFC 3339 timestamp, the subset time.Parse(time.RFC3339)
 // takes on its fast path: "2006-01-02T15:04:05", an optional fraction of
 // any length (digits after the ninth are dropped), then "Z" or "±hh:mm".
-// It returns the time in UTC, or "" and a message. Unlike time.Parse it does
-// not allocate for a numeric offset.
+// It returns the time in UTC, or a message. Times before 1970 are refused:
+// nothing Crowd counts happened then, and the bound keeps the zero
+// time.Time out of the log. Unlike time.Parse it does not allocate for a
+// numeric offset.
 func parseTS(s []byte) (time.Time, string) {
 	const bad = "is not an RFC 3339 timestamp such as 2026-11-24T10:00:00Z"
 	if len(s) < len("2006-01-02T15:04:05Z") ||
@@ -64,11 +62,31 @@ func parseTS(s []byte) (time.Time, string) {
 	default:
 		return time.Time{}, bad
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC).Add(-time.Duration(offset) * time.Second)
-	if t.Before(minTS) {
+	if year < 1969 { // 1969-12-31T23:00:00-01:00 is still 1970 in UTC
 		return time.Time{}, "is before 1970"
 	}
-	return t, ""
+	unix := daysSinceEpoch(year, month, day)*86400 + int64(hour*3600+minute*60+sec-offset)
+	if unix < 0 {
+		return time.Time{}, "is before 1970"
+	}
+	return time.Unix(unix, int64(nsec)).UTC(), ""
+}
+
+// daysSinceEpoch returns the days from 1970-01-01 to the given date of the
+// proleptic Gregorian calendar, for year >= 0 (Howard Hinnant's
+// days_from_civil). It is what time.Date computes, without time.Date's
+// normalisation and location handling, which cost more than the rest of
+// the line's checks.
+func daysSinceEpoch(year, month, day int) int64 {
+	if month <= 2 {
+		year--
+	}
+	era := (year+400)/400 - 1 // floor(year/400) for year >= -1
+	yoe := year - era*400
+	mp := (month + 9) % 12 // March is 0
+	doy := (153*mp+2)/5 + day - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
 }
 
 // digits parses s, all decimal digits.

@@ -231,8 +231,8 @@ func (d *decoder) finish(lineNo int, ev *Event) (Rejection, bool) {
 		}
 	}
 	ts := f.ts
-	if limit := d.opts.Now.Add(d.opts.MaxSkew); ts.After(limit) {
-		return reject(CodeFutureTimestamp, "ts "+ts.Format(time.RFC3339Nano)+" is in the future (later than "+limit.UTC().Format(time.RFC3339)+")")
+	if ts.After(d.latest) {
+		return reject(CodeFutureTimestamp, "ts "+ts.Format(time.RFC3339Nano)+" is in the future (later than "+d.latest.UTC().Format(time.RFC3339)+")")
 	}
 
 	// All ids of the event in one string: one allocation instead of three.
