@@ -31,6 +31,7 @@ import (
 	"github.com/crowd-dev/crowd/internal/rollup"
 	"github.com/crowd-dev/crowd/internal/security"
 	"github.com/crowd-dev/crowd/internal/store"
+	"github.com/crowd-dev/crowd/internal/web"
 )
 
 // Main is a running Crowd service.
@@ -155,7 +156,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		},
 	})
 	m.http = &http.Server{
-		Handler:           m.API,
+		Handler:           routes(m.API, security.Headers(web.New(web.Options{Logger: m.Logger}))),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -172,6 +173,26 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}()
 	m.Logger.Info("crowd serving", slog.String("addr", cfg.Addr), slog.String("disclosure", cfg.Disclosure), slog.String("store", string(m.Store.Dialect())))
 	return nil
+}
+
+// routes sends the API's paths to the API and everything else to the web
+// pages. A share link /s/{id} is both: a browser opening it gets the page
+// (which records the shared view itself), an API client the video's JSON.
+func routes(api, pages http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	for _, p := range []string{"/v1/", "/healthz", "/readyz", "/metrics", "/openapi.json"} {
+		mux.Handle(p, api)
+	}
+	mux.HandleFunc("/s/{id}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Vary", "Accept")
+		if web.PrefersHTML(r) {
+			pages.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+	mux.Handle("/", pages)
+	return mux
 }
 
 // goRun runs a background component; its failure is reported on Err.
