@@ -1,4 +1,5 @@
-// Command crowd is the Crowd service and its tools: serve, token.
+// Command crowd is the Crowd service and its tools: serve, demo, token,
+// loadgen and bench.
 package main
 
 import (
@@ -18,8 +19,11 @@ const usage = `crowd: the sharing and creator-analytics backend for short-video 
 
 Usage:
   crowd serve [--addr 127.0.0.1:8080] [--data ./crowd-data] [--disclosure protected|exact]
-              [--nats-url URL] [--postgres-url URL]
+              [--nats-url URL] [--postgres-url URL] [--demo]
+  crowd demo [--data DIR] [--seed N]
   crowd token create --service [--data DIR] [--postgres-url URL]
+  crowd loadgen [--url URL] [--token T] [--rate N] [--duration D] [--batch 10000] [--mode bulk|single]
+  crowd bench [--duration 10s] [--history-events 1000000]
   crowd import FILE [--data DIR] [--postgres-url URL] [--nats-url URL]
 
 Every flag also reads CROWD_<FLAG> from the environment (--data <-> CROWD_DATA).
@@ -58,6 +62,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return serve(ctx, args[1:], stderr, getenv)
 	case "token":
 		return token(ctx, args[1:], stdout, stderr, getenv)
+	case "demo":
+		return demoCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "loadgen":
+		return loadgenCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "bench":
+		return benchCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "import":
 		return importCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/crowd-dev/crowd/internal/app"
 	"github.com/crowd-dev/crowd/internal/config"
+	"github.com/crowd-dev/crowd/internal/demo"
 )
 
 func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
@@ -23,6 +25,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	logger := newLogger(stderr, cfg.LogLevel)
+	if cfg.Demo {
+		if err := serveDemo(ctx, cfg, stderr, logger); err != nil {
+			return err
+		}
+	}
 	m := &app.Main{Config: cfg, Logger: logger}
 	if err := m.Open(ctx); err != nil {
 		return err
@@ -41,4 +48,34 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		logger.Info("stopped cleanly")
 	}
 	return err
+}
+
+// serveDemo fills an empty data dir with the demo world before serving; a
+// data dir with the world, or with data of its own, is left as it is. The
+// filling instance logs only warnings, so the one "crowd serving" line is
+// the real server's.
+func serveDemo(ctx context.Context, cfg config.Config, stderr io.Writer, logger *slog.Logger) error {
+	level := "warn"
+	if cfg.LogLevel == "error" {
+		level = "error"
+	}
+	logger.Info("demo: looking for the demo world", slog.String("data", cfg.Data))
+	sum, err := fillDemo(ctx, cfg, demo.DefaultConfig().Seed, logProgress(logger), newLogger(stderr, level))
+	switch {
+	case errors.Is(err, demo.ErrExists):
+		logger.Info("demo world already there")
+		return nil
+	case errors.Is(err, demo.ErrNotEmpty):
+		logger.Warn("data dir has data of its own; not adding the demo world")
+		return nil
+	case errors.Is(err, demo.ErrIncomplete):
+		logger.Warn("an earlier demo fill of this data dir was interrupted; serving it as it is (remove the data dir for a complete world)")
+		return nil
+	case err != nil:
+		return fmt.Errorf("demo: %w", err)
+	}
+	logger.Info("demo world created", slog.Int("creators", sum.Creators), slog.Int("viewers", sum.Viewers),
+		slog.Int("videos", sum.Videos), slog.Int("events", sum.Events),
+		slog.String("login", demo.Business+" or "+demo.Personal+" with the password "+demo.Password))
+	return nil
 }

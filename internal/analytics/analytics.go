@@ -120,6 +120,7 @@ type Totals struct {
 // DayPoint is one day of the daily series.
 type DayPoint struct {
 	Date     string `json:"date"`
+	Released bool   `json:"released"`
 	Views    int64  `json:"views"`
 	Likes    int64  `json:"likes"`
 	Comments int64  `json:"comments"`
@@ -212,7 +213,9 @@ type Request struct {
 // Build builds the report of req.
 func (b *Builder) Build(ctx context.Context, req Request) (*Report, error) {
 	now := b.Now().UTC()
-	today := truncDay(now)
+	// "Today" of the trend is the newest released day: in protected mode
+	// today's numbers are not released yet.
+	today := truncDay(b.Layer.LastReleasedDay(now))
 	rep := &Report{VideoID: req.Scope.VideoID, Range: req.Range, Policy: b.Layer.Notice(), GeneratedAt: now, Detail: platform.TypePersonal}
 	if req.Scope.AccountID != "" {
 		rep.Account = req.Handle
@@ -246,7 +249,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Report, error) {
 			continue
 		}
 		total.Add(d.Counters)
-		p := DayPoint{Date: d.Day.Format(time.DateOnly), Views: d.Views, Likes: d.Likes, Comments: d.Comments, Shares: d.Shares, Saves: d.Saves}
+		p := DayPoint{Date: d.Day.Format(time.DateOnly), Released: d.Released, Views: d.Views, Likes: d.Likes, Comments: d.Comments, Shares: d.Shares, Saves: d.Saves}
 		if req.Business {
 			p.Viewers = ptr(d.Viewers)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/crowd-dev/crowd/internal/disclosure"
 	"github.com/crowd-dev/crowd/internal/eventlog"
 	"github.com/crowd-dev/crowd/internal/httpapi"
+	"github.com/crowd-dev/crowd/internal/noise"
 	"github.com/crowd-dev/crowd/internal/pipeline"
 	"github.com/crowd-dev/crowd/internal/pseudonym"
 	"github.com/crowd-dev/crowd/internal/relay"
@@ -130,6 +131,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		cfg.PublicURL = "http://" + cfg.Addr
 	}
 	layer := disclosure.New(cfg.Disclosure, m.Store)
+	keys, err := noise.OpenKeyring(SecretsDir(m.Config.Data))
+	if err != nil {
+		return fmt.Errorf("open noise keys: %w", err)
+	}
+	if err := layer.Protect(keys, disclosure.DefaultPolicy(), m.Now); err != nil {
+		return err
+	}
 	m.Directory = directory.New(m.Store)
 	// Group commit for single events: up to 2,000 concurrent requests share
 	// one publish and one fsync.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/crowd-dev/crowd/internal/config"
+	"github.com/crowd-dev/crowd/internal/noise"
 	"github.com/crowd-dev/crowd/internal/platform"
 	"github.com/crowd-dev/crowd/internal/store"
 )
@@ -23,6 +24,11 @@ import (
 type Layer struct {
 	mode  string
 	store *store.Store
+
+	// Protected-mode release (see Protect).
+	keys   *noise.Keyring
+	policy Policy
+	now    func() time.Time
 }
 
 // New returns the disclosure layer for mode (config.Protected or config.Exact).
@@ -108,9 +114,11 @@ func (s Scope) table(kind string) (table, col, id string) {
 	return "account_" + kind, "account_id", s.AccountID
 }
 
-// Day is one day's released numbers.
+// Day is one day's released numbers. Released is false for a day whose
+// private numbers are not released yet (they read 0).
 type Day struct {
-	Day time.Time
+	Day      time.Time
+	Released bool
 	Counters
 }
 
@@ -129,8 +137,15 @@ func (l *Layer) Daily(ctx context.Context, s Scope, from, to time.Time) ([]Day, 
 	}
 	defer rows.Close()
 	out := make([]Day, 0, toDay-fromDay+1)
+	lastReleased := toDay
+	if l.mode != config.Exact {
+		lastReleased = -1 << 62
+		if l.protected() {
+			lastReleased = l.LastReleasedDay(l.now()).Unix() / 86400
+		}
+	}
 	for d := fromDay; d <= toDay; d++ {
-		out = append(out, Day{Day: time.Unix(d*86400, 0).UTC()})
+		out = append(out, Day{Day: time.Unix(d*86400, 0).UTC(), Released: d <= lastReleased})
 	}
 	for rows.Next() {
 		var d int64
@@ -141,7 +156,38 @@ func (l *Layer) Daily(ctx context.Context, s Scope, from, to time.Time) ([]Day, 
 		l.protect(&c)
 		out[d-fromDay].Counters = c
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if !l.protected() {
+		return out, nil
+	}
+	videos, err := l.videosOf(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	cells, err := l.cells(ctx, videos, "day", fromDay, toDay, l.families("day", false))
+	if err != nil {
+		return nil, err
+	}
+	for id, v := range cells {
+		c := &out[id.period-fromDay].Counters
+		switch id.metric {
+		case "views":
+			c.Views += v
+		case "viewers":
+			c.Viewers += v
+		case "completions":
+			c.Completions += v
+		case "watch_s":
+			c.WatchMS += v * 1000
+		case "sharers":
+			c.Shares += v
+		case "savers":
+			c.Saves += v
+		}
+	}
+	return out, nil
 }
 
 // Hour is one hour's released views.
@@ -159,7 +205,20 @@ func (l *Layer) Hourly(ctx context.Context, s Scope, from, to time.Time) ([]Hour
 		out = append(out, Hour{Hour: time.Unix(h*3600, 0).UTC()})
 	}
 	if l.mode != config.Exact {
-		// Protected mode releases no hourly views until their cells exist.
+		if !l.protected() {
+			return out, nil
+		}
+		videos, err := l.videosOf(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		cells, err := l.cells(ctx, videos, "hour", fromH, toH, l.families("hour", false))
+		if err != nil {
+			return nil, err
+		}
+		for id, v := range cells {
+			out[id.period-fromH].Views += v
+		}
 		return out, nil
 	}
 	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT hour, views FROM `+table+` WHERE `+col+` = ? AND hour BETWEEN ? AND ? ORDER BY hour`), id, fromH, toH)
@@ -190,6 +249,30 @@ type Bucket struct {
 func (l *Layer) Breakdown(ctx context.Context, s Scope, from, to time.Time) (map[string][]Bucket, error) {
 	out := map[string][]Bucket{}
 	if l.mode != config.Exact {
+		if !l.protected() {
+			return out, nil
+		}
+		// Protected breakdowns count viewers (one per viewer-day and
+		// bucket), traffic sources included.
+		videos, err := l.videosOf(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		cells, err := l.cells(ctx, videos, "day", from.Unix()/86400, to.Unix()/86400, l.families("day", true))
+		if err != nil {
+			return nil, err
+		}
+		sums := map[[2]string]int64{}
+		for id, v := range cells {
+			sums[[2]string{id.dim, id.bucket}] += v
+		}
+		for dim, buckets := range domains {
+			for _, b := range buckets {
+				if v, ok := sums[[2]string{dim, b}]; ok {
+					out[dim] = append(out[dim], Bucket{Bucket: b, Views: v, Viewers: v})
+				}
+			}
+		}
 		return out, nil
 	}
 	// Whole months come from the monthly sums, the rest from days.
@@ -279,6 +362,34 @@ type VideoTrend struct {
 func (l *Layer) AccountVideoTrends(ctx context.Context, accountID string, today time.Time) ([]VideoTrend, error) {
 	var out []VideoTrend
 	if l.mode != config.Exact {
+		if !l.protected() {
+			return out, nil
+		}
+		videos, err := l.videosOf(ctx, Scope{AccountID: accountID})
+		if err != nil {
+			return nil, err
+		}
+		d := today.Unix() / 86400
+		cells, err := l.cells(ctx, videos, "day", d-7, d, []Family{l.family("views", "", "day")})
+		if err != nil {
+			return nil, err
+		}
+		byVideo := map[string]*VideoTrend{}
+		for id, v := range cells {
+			t := byVideo[id.video]
+			if t == nil {
+				t = &VideoTrend{VideoID: id.video}
+				byVideo[id.video] = t
+			}
+			if id.period == d {
+				t.Today += v
+			} else {
+				t.Before += v
+			}
+		}
+		for _, t := range byVideo {
+			out = append(out, *t)
+		}
 		return out, nil
 	}
 	d := today.Unix() / 86400
@@ -324,5 +435,87 @@ func (l *Layer) VideoCounts(ctx context.Context, ids []string) (map[string]platf
 		l.protect(&c)
 		out[id] = platform.Counts{Views: c.Views, Likes: c.Likes, Comments: c.Comments, Shares: c.Shares, Saves: c.Saves}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if l.protected() {
+		if err := l.publicCounters(ctx, ids, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// publicCounters fills protected views, shares and saves of public
+// counters: the running maximum of the sum of the released daily cells,
+// clamped at zero, so a counter never goes down though noise may be
+// negative. Only released cells go in, so the counter moves once a day.
+func (l *Layer) publicCounters(ctx context.Context, ids []string, out map[string]platform.Counts) error {
+	var videos []videoInfo
+	for _, id := range ids {
+		vs, err := l.videosOf(ctx, Scope{VideoID: id})
+		if err != nil {
+			return err
+		}
+		videos = append(videos, vs...)
+	}
+	last := l.LastReleasedDay(l.now()).Unix() / 86400
+	earliest := last
+	for _, v := range videos {
+		earliest = min(earliest, v.created.Unix()/86400)
+	}
+	fams := []Family{l.family("views", "", "day"), l.family("sharers", "", "day"), l.family("savers", "", "day")}
+	cells, err := l.cells(ctx, videos, "day", earliest, last, fams)
+	if err != nil {
+		return err
+	}
+	type series struct{ views, shares, saves map[int64]int64 }
+	per := map[string]*series{}
+	for id, v := range cells {
+		s := per[id.video]
+		if s == nil {
+			s = &series{map[int64]int64{}, map[int64]int64{}, map[int64]int64{}}
+			per[id.video] = s
+		}
+		switch id.metric {
+		case "views":
+			s.views[id.period] = v
+		case "sharers":
+			s.shares[id.period] = v
+		case "savers":
+			s.saves[id.period] = v
+		}
+	}
+	for _, v := range videos {
+		c := out[v.id]
+		if s := per[v.id]; s != nil {
+			from := v.created.Unix() / 86400
+			c.Views, c.Shares, c.Saves = monotone(s.views, from, last), monotone(s.shares, from, last), monotone(s.saves, from, last)
+		} else {
+			c.Views, c.Shares, c.Saves = 0, 0, 0
+		}
+		out[v.id] = c
+	}
+	return nil
+}
+
+// monotone is the running maximum of the prefix sums of daily values,
+// clamped at zero.
+func monotone(daily map[int64]int64, from, to int64) int64 {
+	var sum, best int64
+	for d := from; d <= to; d++ {
+		sum += daily[d]
+		best = max(best, sum)
+	}
+	return best
+}
+
+// family returns the policy's family of a metric, dimension and granularity.
+func (l *Layer) family(metric, dim, gran string) Family {
+	for _, f := range l.policy.Families {
+		if f.Metric == metric && f.Dim == dim && f.Granularity == gran {
+			return f
+		}
+	}
+	panic("disclosure: no family " + metric + "/" + dim + "/" + gran) // a programming error: Validate checks the default families
 }

@@ -148,6 +148,12 @@ func (p Policy) Validate() error {
 		}
 		seen[key] = true
 	}
+	// The families every report reads must be there.
+	for _, need := range [][3]string{{"views", "", "day"}, {"viewers", "", "day"}, {"sharers", "", "day"}, {"savers", "", "day"}, {"views", "", "hour"}} {
+		if !seen[need[0]+"/"+need[1]+"/"+need[2]] {
+			errs = append(errs, fmt.Errorf("family %s/%s/%s is required", need[0], need[1], need[2]))
+		}
+	}
 	for unit, spent := range p.Ledger() {
 		if cap, ok := p.Caps[unit]; ok && spent.rat().Cmp(cap.rat()) > 0 {
 			errs = append(errs, fmt.Errorf("privacy ledger: a %s spends ε = %s, over its cap %s", unit, spent, cap))

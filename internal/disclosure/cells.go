@@ -1,0 +1,319 @@
+package disclosure
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/crowd-dev/crowd/internal/noise"
+	"github.com/crowd-dev/crowd/internal/platform"
+)
+
+// CellSchema is the version of the cell definitions; it is part of every
+// cell's key and stored with it.
+const CellSchema = 1
+
+// Known domains of the breakdowns. Every bucket is released for every
+// period, zeros included, so a bucket's presence reveals nothing.
+// Countries outside the list fold into "other" before noise.
+var domains = map[string][]string{
+	"source":  platform.Sources,
+	"age":     {"13-17", "18-24", "25-34", "35-44", "45-54", "55+", "unknown"},
+	"gender":  {"female", "male", "other", "unknown"},
+	"country": {"US", "BR", "IN", "ID", "MX", "DE", "GB", "FR", "JP", "PH", "VN", "TR", "IT", "ES", "CA", "KR", "PL", "NL", "AU", "AR", "other", "unknown"},
+}
+
+func countryBucket(c string) string {
+	if c == "unknown" || slices.Contains(domains["country"], c) {
+		return c
+	}
+	return "other"
+}
+
+// Protect turns on the release of noisy cells in protected mode, with the
+// noise keys, the policy and the clock. Without it protected mode withholds
+// every private number.
+func (l *Layer) Protect(keys *noise.Keyring, p Policy, now func() time.Time) error {
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("disclosure policy: %w", err)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	l.keys, l.policy, l.now = keys, p, now
+	return nil
+}
+
+func (l *Layer) protected() bool { return l.mode != "exact" && l.keys != nil }
+
+// LastReleasedDay returns the newest UTC day whose cells are released: a
+// day is released DailyDelay after it closes. In exact mode, today.
+func (l *Layer) LastReleasedDay(now time.Time) time.Time {
+	if !l.protected() {
+		return truncDay(now)
+	}
+	d := (now.Unix()-int64(l.policy.DailyDelay/time.Second))/86400 - 1
+	return time.Unix(d*86400, 0).UTC()
+}
+
+func (l *Layer) lastReleasedHour(now time.Time) int64 {
+	return (now.Unix()-int64(l.policy.HourlyDelay/time.Second))/3600 - 1
+}
+
+func truncDay(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+type cellID struct {
+	video               string
+	period              int64
+	metric, dim, bucket string
+}
+
+// cells returns the released cells of the videos for periods from..to of
+// one granularity, for the families given, releasing (computing, noising
+// and storing) those not released yet. Periods not yet closed plus the
+// delay, and periods before a video was created, have no cells.
+//
+// A cell is computed once: its true value comes from the rollups of a
+// closed period, its noise from the keyed generator of its canonical key,
+// and it is stored with INSERT … ON CONFLICT DO NOTHING, so concurrent
+// releases agree on one stored value, which every later read returns.
+func (l *Layer) cells(ctx context.Context, videos []videoInfo, gran string, from, to int64, fams []Family) (map[cellID]int64, error) {
+	now := l.now()
+	last := now.Unix()/86400 - 1
+	if gran == "day" {
+		last = l.LastReleasedDay(now).Unix() / 86400
+	} else {
+		last = l.lastReleasedHour(now)
+	}
+	to = min(to, last)
+	out := map[cellID]int64{}
+	if from > to || len(videos) == 0 {
+		return out, nil
+	}
+	subjects := make([]string, len(videos))
+	for i, v := range videos {
+		subjects[i] = noise.SubjectVideo + v.id
+	}
+	if err := l.readCells(ctx, subjects, gran, from, to, out); err != nil {
+		return nil, err
+	}
+	// What is missing?
+	var missing []cellID
+	for _, v := range videos {
+		start := v.created.Unix() / 86400
+		if gran == "hour" {
+			start = v.created.Unix() / 3600
+		}
+		for p := max(from, start); p <= to; p++ {
+			for _, f := range fams {
+				buckets := []string{""}
+				if f.Dim != "" {
+					buckets = domains[f.Dim]
+				}
+				for _, b := range buckets {
+					id := cellID{v.id, p, f.Metric, f.Dim, b}
+					if _, ok := out[id]; !ok {
+						missing = append(missing, id)
+					}
+				}
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	if err := l.release(ctx, gran, missing, fams); err != nil {
+		return nil, err
+	}
+	if err := l.readCells(ctx, subjects, gran, from, to, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (l *Layer) readCells(ctx context.Context, subjects []string, gran string, from, to int64, out map[cellID]int64) error {
+	for i := 0; i < len(subjects); i += 200 {
+		chunk := subjects[i:min(i+200, len(subjects))]
+		args := []any{gran, from, to}
+		for _, s := range chunk {
+			args = append(args, s)
+		}
+		rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT subject, period, metric, dim, bucket, value FROM cells
+WHERE granularity = ? AND period BETWEEN ? AND ? AND subject IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+`)`), args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var subject string
+			var id cellID
+			var v int64
+			if err := rows.Scan(&subject, &id.period, &id.metric, &id.dim, &id.bucket, &v); err != nil {
+				rows.Close()
+				return err
+			}
+			id.video = strings.TrimPrefix(subject, noise.SubjectVideo)
+			out[id] = v
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// release computes and stores the missing cells.
+func (l *Layer) release(ctx context.Context, gran string, missing []cellID, fams []Family) error {
+	truth, err := l.truth(ctx, gran, missing)
+	if err != nil {
+		return fmt.Errorf("release cells: %w", err)
+	}
+	famOf := map[[2]string]Family{}
+	for _, f := range fams {
+		famOf[[2]string{f.Metric, f.Dim}] = f
+	}
+	kid := l.keys.Current()
+	now := l.now().UnixMicro()
+	const cols = 14
+	var args []any
+	flush := func() error {
+		if len(args) == 0 {
+			return nil
+		}
+		n := len(args) / cols
+		row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+		_, err := l.store.DB().ExecContext(ctx, l.store.Rebind(`INSERT INTO cells (subject, granularity, period, metric, dim, bucket, value, mechanism, eps_num, eps_den, sensitivity, kid, schema_version, released_at) VALUES `+
+			strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")+` ON CONFLICT DO NOTHING`), args...)
+		args = args[:0]
+		return err
+	}
+	for _, id := range missing {
+		f := famOf[[2]string{id.metric, id.dim}]
+		start := time.Unix(id.period*86400, 0).UTC()
+		if gran == "hour" {
+			start = time.Unix(id.period*3600, 0).UTC()
+		}
+		key := noise.CellKey{Schema: CellSchema, Subject: noise.SubjectVideo + id.video, Metric: id.metric, Dim: id.dim, Bucket: id.bucket, Granularity: gran, PeriodStart: start}
+		n, err := l.keys.Noise(kid, key, f.Epsilon.Num, f.Epsilon.Den, f.Sensitivity)
+		if err != nil {
+			return fmt.Errorf("release cell %s: %w", key, err)
+		}
+		args = append(args, noise.SubjectVideo+id.video, gran, id.period, id.metric, id.dim, id.bucket, truth[id]+n,
+			"discrete-laplace", f.Epsilon.Num, f.Epsilon.Den, f.Sensitivity, kid, CellSchema, now)
+		if len(args) >= 200*cols {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// truth reads the true (bounded) values of the cells from the rollups of
+// their closed periods.
+func (l *Layer) truth(ctx context.Context, gran string, ids []cellID) (map[cellID]int64, error) {
+	out := map[cellID]int64{}
+	type vp struct {
+		video  string
+		period int64
+	}
+	seen := map[vp]bool{}
+	var keys []vp
+	for _, id := range ids {
+		k := vp{id.video, id.period}
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	db := l.store.ReadDB()
+	for _, k := range keys {
+		if gran == "hour" {
+			var v int64
+			err := db.QueryRowContext(ctx, l.store.Rebind(`SELECT p_views FROM video_hour WHERE video_id = ? AND hour = ?`), k.video, k.period).Scan(&v)
+			if err == nil {
+				out[cellID{k.video, k.period, "views", "", ""}] = v
+			}
+			continue
+		}
+		var viewers, views, completions, watch, sharers, savers int64
+		err := db.QueryRowContext(ctx, l.store.Rebind(`SELECT viewers, p_views, p_completions, p_watch_ms, sharers, savers FROM video_day WHERE video_id = ? AND day = ?`), k.video, k.period).
+			Scan(&viewers, &views, &completions, &watch, &sharers, &savers)
+		if err == nil {
+			for m, v := range map[string]int64{"viewers": viewers, "views": views, "completions": completions, "watch_s": watch / 1000, "sharers": sharers, "savers": savers} {
+				out[cellID{k.video, k.period, m, "", ""}] = v
+			}
+		}
+		rows, err := db.QueryContext(ctx, l.store.Rebind(`SELECT dim, bucket, viewers FROM video_dim_day WHERE video_id = ? AND day = ?`), k.video, k.period)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var dim, bucket string
+			var v int64
+			if err := rows.Scan(&dim, &bucket, &v); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if dim == "country" {
+				bucket = countryBucket(bucket)
+			}
+			out[cellID{k.video, k.period, "viewers", dim, bucket}] += v
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// videoInfo is a video whose cells are read: its id and creation time.
+type videoInfo struct {
+	id      string
+	created time.Time
+}
+
+// videosOf returns the videos of a scope: the video, or every video the
+// account created or co-created.
+func (l *Layer) videosOf(ctx context.Context, s Scope) ([]videoInfo, error) {
+	q := `SELECT id, created_at FROM videos WHERE id = ?`
+	id := s.VideoID
+	if s.VideoID == "" {
+		q = `SELECT v.id, v.created_at FROM videos v JOIN video_creators c ON c.video_id = v.id WHERE c.account_id = ?`
+		id = s.AccountID
+	}
+	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(q), id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []videoInfo
+	for rows.Next() {
+		var v videoInfo
+		var us int64
+		if err := rows.Scan(&v.id, &us); err != nil {
+			return nil, err
+		}
+		v.created = time.UnixMicro(us).UTC()
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// families returns the policy's families of a granularity, totals (dim "")
+// or breakdowns.
+func (l *Layer) families(gran string, breakdowns bool) []Family {
+	var out []Family
+	for _, f := range l.policy.Families {
+		if f.Granularity == gran && (f.Dim != "") == breakdowns {
+			out = append(out, f)
+		}
+	}
+	return out
+}

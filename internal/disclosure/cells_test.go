@@ -1,0 +1,178 @@
+package disclosure
+
+import (
+	"testing"
+	"time"
+
+	"github.com/crowd-dev/crowd/internal/noise"
+	"github.com/crowd-dev/crowd/internal/platform"
+	"github.com/crowd-dev/crowd/internal/store"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+// protectedWorld is a video with 10 days of rollups, a protected layer on a
+// fresh keyring and a clock the test moves.
+func protectedWorld(t *testing.T) (*Layer, *store.Store, *clock, time.Time) {
+	t.Helper()
+	ctx := t.Context()
+	s, err := store.Open(ctx, store.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	created := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	s.CreateAccount(ctx, &platform.Account{ID: "mia", Handle: "mia", Type: "business", DMPolicy: "everyone", Gender: "undisclosed", CreatedAt: created})
+	s.CreateVideo(ctx, &platform.Video{ID: "v", OwnerID: "mia", Title: "t", CreatedAt: created, CreatorIDs: []string{"mia"}})
+	for d := 0; d < 10; d++ {
+		day := created.AddDate(0, 0, d).Unix() / 86400
+		if _, err := s.DB().Exec(`INSERT INTO video_day (video_id, day, views, viewers, likes, comments, shares, saves, p_views, sharers, savers)
+VALUES ('v', ?, 500, 200, 30, 5, 12, 9, 450, 10, 8)`, day); err != nil {
+			t.Fatal(err)
+		}
+		s.DB().Exec(`INSERT INTO video_dim_day (video_id, day, dim, bucket, views, viewers) VALUES ('v', ?, 'country', 'DE', 300, 120), ('v', ?, 'country', 'XK', 10, 5)`, day, day)
+	}
+	keys, err := noise.OpenKeyring(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{t: truncDay(created).AddDate(0, 0, 5).Add(3 * time.Hour)} // day 5, 03:00
+	l := New("protected", s)
+	if err := l.Protect(keys, DefaultPolicy(), c.now); err != nil {
+		t.Fatal(err)
+	}
+	return l, s, c, created
+}
+
+func TestProtected_CellsReleasedOnceAndNeverChange(t *testing.T) {
+	ctx := t.Context()
+	l, s, c, created := protectedWorld(t)
+	from, to := truncDay(created), truncDay(created.AddDate(0, 0, 9))
+	days, err := l.Daily(ctx, Scope{VideoID: "v"}, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// At day 5 03:00 with a 6 h delay, days 0..3 are released; day 4
+	// closed 3 h ago and waits; later days are open.
+	for i, d := range days {
+		want := i <= 3
+		if d.Released != want {
+			t.Fatalf("day %d released %v, want %v", i, d.Released, want)
+		}
+		if !want && (d.Views != 0 || d.Shares != 0 || d.Saves != 0 || d.Viewers != 0) {
+			t.Fatalf("unreleased day %d shows private numbers: %+v", i, d.Counters)
+		}
+		if d.Likes != 30 || d.Comments != 5 {
+			t.Fatalf("day %d: likes and comments are public and exact: %+v", i, d.Counters)
+		}
+	}
+	noisy := days[0].Views != 450 || days[1].Views != 450 || days[2].Views != 450 || days[3].Views != 450
+	if !noisy {
+		t.Fatal("four released days all equal the true value: no noise")
+	}
+	// The same question again, and after the rollups change (a late event
+	// reaching a released day must not move its cell): identical answers.
+	s.DB().Exec(`UPDATE video_day SET p_views = p_views + 1000, sharers = sharers + 50`)
+	again, _ := l.Daily(ctx, Scope{VideoID: "v"}, from, to)
+	for i := 0; i <= 3; i++ {
+		if again[i].Counters != days[i].Counters {
+			t.Fatalf("day %d changed after release: %+v then %+v", i, days[i].Counters, again[i].Counters)
+		}
+	}
+	// Cells carry what produced them.
+	var mech string
+	var epsNum, epsDen, sens, kid, schema int64
+	if err := s.ReadDB().QueryRow(`SELECT mechanism, eps_num, eps_den, sensitivity, kid, schema_version FROM cells WHERE metric = 'sharers' LIMIT 1`).
+		Scan(&mech, &epsNum, &epsDen, &sens, &kid, &schema); err != nil {
+		t.Fatal(err)
+	}
+	if mech != "discrete-laplace" || epsNum != 1 || epsDen != 2 || sens != 1 || kid != 1 || schema != CellSchema {
+		t.Fatalf("cell metadata %s %d/%d Δ%d kid %d v%d", mech, epsNum, epsDen, sens, kid, schema)
+	}
+	// A day later, day 4 is released (computed from today's rollups) and
+	// days 0..3 are untouched.
+	c.t = c.t.Add(24 * time.Hour)
+	later, _ := l.Daily(ctx, Scope{VideoID: "v"}, from, to)
+	if !later[4].Released || later[5].Released {
+		t.Fatalf("release moved wrongly: %v %v", later[4].Released, later[5].Released)
+	}
+	for i := 0; i <= 3; i++ {
+		if later[i].Counters != days[i].Counters {
+			t.Fatalf("day %d changed: %+v then %+v", i, days[i].Counters, later[i].Counters)
+		}
+	}
+}
+
+func TestProtected_NoCellsBeforeCreationAndKnownDomains(t *testing.T) {
+	ctx := t.Context()
+	l, s, _, created := protectedWorld(t)
+	// A range starting long before the video existed.
+	if _, err := l.Daily(ctx, Scope{VideoID: "v"}, truncDay(created.AddDate(0, 0, -30)), truncDay(created.AddDate(0, 0, 3))); err != nil {
+		t.Fatal(err)
+	}
+	var before int
+	s.ReadDB().QueryRow(`SELECT COUNT(*) FROM cells WHERE period < ?`, created.Unix()/86400).Scan(&before)
+	if before != 0 {
+		t.Fatalf("%d cells before the video was created", before)
+	}
+	got, err := l.Breakdown(ctx, Scope{VideoID: "v"}, truncDay(created), truncDay(created.AddDate(0, 0, 3)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got["country"]) != len(domains["country"]) || len(got["source"]) != len(domains["source"]) {
+		t.Fatalf("known domains must be complete: %d countries, %d sources", len(got["country"]), len(got["source"]))
+	}
+	var xk int
+	s.ReadDB().QueryRow(`SELECT COUNT(*) FROM cells WHERE bucket = 'XK'`).Scan(&xk)
+	if xk != 0 {
+		t.Fatal("a country outside the domain got its own cell")
+	}
+}
+
+func TestProtected_PublicCountersMonotone(t *testing.T) {
+	ctx := t.Context()
+	l, _, c, _ := protectedWorld(t)
+	var last int64
+	for i := 0; i < 8; i++ {
+		got, err := l.VideoCounts(ctx, []string{"v"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := got["v"]
+		if v.Views < last {
+			t.Fatalf("public views went down: %d then %d", last, v.Views)
+		}
+		if v.Likes != 0 { // video_totals is empty in this world: likes read from it
+			t.Fatalf("likes %d", v.Likes)
+		}
+		last = v.Views
+		c.t = c.t.Add(24 * time.Hour)
+	}
+	if last < 1000 {
+		t.Fatalf("after 8 released days of ~450 views, the counter shows %d", last)
+	}
+}
+
+func TestProtected_KeyRotationKeepsOldCells(t *testing.T) {
+	ctx := t.Context()
+	l, s, c, created := protectedWorld(t)
+	from, to := truncDay(created), truncDay(created.AddDate(0, 0, 9))
+	first, _ := l.Daily(ctx, Scope{VideoID: "v"}, from, to)
+	if _, err := l.keys.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(48 * time.Hour)
+	second, _ := l.Daily(ctx, Scope{VideoID: "v"}, from, to)
+	for i := 0; i <= 3; i++ {
+		if first[i].Counters != second[i].Counters {
+			t.Fatalf("day %d re-released after rotation", i)
+		}
+	}
+	var kids int
+	s.ReadDB().QueryRow(`SELECT COUNT(DISTINCT kid) FROM cells`).Scan(&kids)
+	if kids != 2 {
+		t.Fatalf("new cells should use the new key: %d key ids", kids)
+	}
+}
