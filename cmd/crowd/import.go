@@ -13,9 +13,11 @@ import (
 	"github.com/crowd-dev/crowd/internal/app"
 	"github.com/crowd-dev/crowd/internal/config"
 	"github.com/crowd-dev/crowd/internal/directory"
+	"github.com/crowd-dev/crowd/internal/disclosure"
 	"github.com/crowd-dev/crowd/internal/engage"
 	"github.com/crowd-dev/crowd/internal/eventlog"
 	"github.com/crowd-dev/crowd/internal/ingest"
+	"github.com/crowd-dev/crowd/internal/noise"
 	"github.com/crowd-dev/crowd/internal/pipeline"
 	"github.com/crowd-dev/crowd/internal/pseudonym"
 	"github.com/crowd-dev/crowd/internal/rollup"
@@ -37,6 +39,7 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs.StringVar(&cfg.PostgresURL, "postgres-url", cfg.PostgresURL, "PostgreSQL URL (default: embedded SQLite)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "external NATS JetStream URL (default: embedded)")
 	fs.StringVar(&cfg.NATSStream, "nats-stream", cfg.NATSStream, "event log stream name")
+	fs.StringVar(&cfg.Disclosure, "disclosure", cfg.Disclosure, "disclosure mode of the instance: protected or exact")
 	// The file comes first (crowd import FILE --data DIR), or after the flags.
 	var file string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -71,7 +74,19 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return err
 	}
 	defer lg.Close()
-	in := &engage.Ingester{Events: &engage.Builder{Pseudonym: pseud}, Directory: directory.New(st), Store: st, Log: lg, Recent: pipeline.NewRecent(1 << 20)}
+	keys, err := noise.OpenKeyring(app.SecretsDir(cfg.Data))
+	if err != nil {
+		return err
+	}
+	layer := disclosure.New(cfg.Disclosure, st)
+	if err := layer.Protect(keys, disclosure.DefaultPolicy(), nil); err != nil {
+		return err
+	}
+	// Events dated in days whose cells are released count today; the rest
+	// keep their dates, and their days are released from the imported
+	// history when first read (or by the server's release job).
+	in := &engage.Ingester{Events: &engage.Builder{Pseudonym: pseud}, Directory: directory.New(st), Store: st, Log: lg,
+		Recent: pipeline.NewRecent(1 << 20), Released: layer.Released}
 
 	var total engage.Result
 	var batch []ingest.Event

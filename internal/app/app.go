@@ -138,6 +138,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := layer.Protect(keys, disclosure.DefaultPolicy(), m.Now); err != nil {
 		return err
 	}
+	m.goRun("release", func() error { return m.releaseCells(runCtx, layer) })
 	m.Directory = directory.New(m.Store)
 	// Group commit for single events: up to 2,000 concurrent requests share
 	// one publish and one fsync.
@@ -159,6 +160,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		Log:       m.Log,
 		Commit:    m.Committer.Commit,
 		Lag:       func() uint64 { return m.lag.Load() },
+		Released:  layer.Released,
 		CreatorsChanged: func(ids []string) {
 			m.Aggregate.ForgetCreators(ids)
 		},
@@ -233,6 +235,23 @@ func (m *Main) housekeeping(ctx context.Context, p *pseudonym.Pseudonymizer) err
 		}
 		if _, err := m.Store.DeleteExpiredSessions(ctx, m.Now()); err != nil && ctx.Err() == nil {
 			m.Logger.Error("delete expired sessions", slog.Any("err", err))
+		}
+	}
+}
+
+// releaseCells publishes due cells every minute (protected mode), so a
+// cell is published within a minute of its release time.
+func (m *Main) releaseCells(ctx context.Context, l *disclosure.Layer) error {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if _, err := l.ReleaseDue(ctx); err != nil && ctx.Err() == nil {
+			m.Logger.Error("release cells", slog.Any("err", err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
 		}
 	}
 }

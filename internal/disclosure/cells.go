@@ -2,6 +2,7 @@ package disclosure
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -316,4 +317,87 @@ func (l *Layer) families(gran string, breakdowns bool) []Family {
 		}
 	}
 	return out
+}
+
+// ReleaseDue releases the cells whose time has come: the daily totals of
+// the newest released day and the hourly views of the newest released hour,
+// for every video that existed then. Breakdowns are released on first read
+// (with the same keyed noise, so when does not matter). Run it every minute
+// so a cell is published within a minute of its release time. It returns
+// how many videos it looked at.
+func (l *Layer) ReleaseDue(ctx context.Context) (int, error) {
+	if !l.protected() {
+		return 0, nil
+	}
+	now := l.now()
+	day := l.LastReleasedDay(now).Unix() / 86400
+	hour := l.lastReleasedHour(now)
+	n := 0
+	after := ""
+	for {
+		rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT id, created_at FROM videos WHERE id > ? AND created_at < ? ORDER BY id LIMIT 500`),
+			after, (day+1)*86400*1_000_000)
+		if err != nil {
+			return n, err
+		}
+		var batch []videoInfo
+		for rows.Next() {
+			var v videoInfo
+			var us int64
+			if err := rows.Scan(&v.id, &us); err != nil {
+				rows.Close()
+				return n, err
+			}
+			v.created = time.UnixMicro(us).UTC()
+			batch = append(batch, v)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return n, err
+		}
+		if len(batch) == 0 {
+			return n, nil
+		}
+		if _, err := l.cells(ctx, batch, "day", day, day, l.families("day", false)); err != nil {
+			return n, err
+		}
+		if _, err := l.cells(ctx, batch, "hour", hour, hour, l.families("hour", false)); err != nil {
+			return n, err
+		}
+		n += len(batch)
+		after = batch[len(batch)-1].id
+	}
+}
+
+// VideoDay names a video's UTC day.
+type VideoDay struct {
+	VideoID string
+	Day     int64 // Unix day
+}
+
+// Released reports which of the video-days already have released cells. An
+// event dated in such a day is counted in the current period instead, so a
+// released cell never needs to change (and never leaks a late event).
+func (l *Layer) Released(ctx context.Context, vds []VideoDay) (map[VideoDay]bool, error) {
+	out := map[VideoDay]bool{}
+	if !l.protected() || len(vds) == 0 {
+		return out, nil
+	}
+	last := l.LastReleasedDay(l.now()).Unix() / 86400
+	seen := map[VideoDay]bool{}
+	for _, vd := range vds {
+		if vd.Day > last || seen[vd] {
+			continue // not due yet: no cell can exist
+		}
+		seen[vd] = true
+		var one int
+		err := l.store.ReadDB().QueryRowContext(ctx, l.store.Rebind(`SELECT 1 FROM cells WHERE subject = ? AND granularity = 'day' AND period = ? LIMIT 1`),
+			noise.SubjectVideo+vd.VideoID, vd.Day).Scan(&one)
+		if err == nil {
+			out[vd] = true
+		} else if err != sql.ErrNoRows {
+			return nil, err
+		}
+	}
+	return out, nil
 }

@@ -176,3 +176,27 @@ func TestProtected_KeyRotationKeepsOldCells(t *testing.T) {
 		t.Fatalf("new cells should use the new key: %d key ids", kids)
 	}
 }
+
+func TestProtected_ReleaseDue(t *testing.T) {
+	ctx := t.Context()
+	l, s, c, _ := protectedWorld(t)
+	n, err := l.ReleaseDue(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("ReleaseDue: %d videos, %v", n, err)
+	}
+	var cells int
+	day := l.LastReleasedDay(c.t).Unix() / 86400
+	s.ReadDB().QueryRow(`SELECT COUNT(*) FROM cells WHERE granularity = 'day' AND period = ?`, day).Scan(&cells)
+	if cells != len(l.families("day", false)) {
+		t.Fatalf("%d daily cells released for the newest day, want %d", cells, len(l.families("day", false)))
+	}
+	// Running it again releases nothing new and changes nothing.
+	var before int
+	s.ReadDB().QueryRow(`SELECT COUNT(*) FROM cells`).Scan(&before)
+	l.ReleaseDue(ctx)
+	var after int
+	s.ReadDB().QueryRow(`SELECT COUNT(*) FROM cells`).Scan(&after)
+	if before != after {
+		t.Fatalf("cells %d then %d", before, after)
+	}
+}

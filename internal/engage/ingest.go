@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/crowd-dev/crowd/internal/directory"
+	"github.com/crowd-dev/crowd/internal/disclosure"
 	"github.com/crowd-dev/crowd/internal/event"
 	"github.com/crowd-dev/crowd/internal/ingest"
 	"github.com/crowd-dev/crowd/internal/pipeline"
@@ -22,6 +24,11 @@ type Ingester struct {
 	Store     *store.Store
 	Log       pipeline.Log
 	Recent    *pipeline.Recent
+	// Released reports video-days whose cells are released (protected
+	// mode); nil means none are.
+	Released func(ctx context.Context, vds []disclosure.VideoDay) (map[disclosure.VideoDay]bool, error)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Result is the answer to a batch.
@@ -72,6 +79,23 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 	if err != nil {
 		return res, err
 	}
+	// An event dated in a day whose cells are released counts in the
+	// current period: released cells never change. Imports into days not
+	// released yet keep their dates.
+	var released map[disclosure.VideoDay]bool
+	if in.Released != nil {
+		vds := make([]disclosure.VideoDay, len(evs))
+		for i := range evs {
+			vds[i] = disclosure.VideoDay{VideoID: evs[i].VideoID, Day: evs[i].TS.Unix() / 86400}
+		}
+		if released, err = in.Released(ctx, vds); err != nil {
+			return res, err
+		}
+	}
+	now := time.Now
+	if in.Now != nil {
+		now = in.Now
+	}
 	inBatch := make(map[string]bool, len(evs))
 	out := make([]event.Event, 0, len(evs))
 	for i := range evs {
@@ -95,6 +119,9 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 			continue
 		}
 		inBatch[ids[i]] = true
+		if released[disclosure.VideoDay{VideoID: e.VideoID, Day: e.TS.Unix() / 86400}] {
+			e.TS = now().UTC()
+		}
 		ev, err := in.Events.fromIngest(e, &platform.Video{ID: v.ID, OwnerID: v.OwnerID}, a)
 		if err != nil {
 			return res, err

@@ -15,6 +15,7 @@ import (
 	"github.com/crowd-dev/crowd/internal/analytics"
 	"github.com/crowd-dev/crowd/internal/config"
 	"github.com/crowd-dev/crowd/internal/directory"
+	"github.com/crowd-dev/crowd/internal/disclosure"
 	"github.com/crowd-dev/crowd/internal/engage"
 	"github.com/crowd-dev/crowd/internal/event"
 	"github.com/crowd-dev/crowd/internal/pipeline"
@@ -49,6 +50,9 @@ type Deps struct {
 	// Commit publishes a single event with group commit; nil writes it to
 	// the outbox instead.
 	Commit func(ctx context.Context, ev event.Event) error
+	// Released reports video-days whose cells are released, for the
+	// late-event rule of bulk ingestion; nil means none.
+	Released func(ctx context.Context, vds []disclosure.VideoDay) (map[disclosure.VideoDay]bool, error)
 	// Lag reports how many log messages aggregation trails by.
 	Lag func() uint64
 	// CreatorsChanged tells aggregation that videos' creators changed.
@@ -110,7 +114,7 @@ func New(d Deps) *Server {
 	s.metrics = newMetrics(s.Registry)
 	s.bulkSlots = make(chan struct{}, bulkSlotsN)
 	s.events = &engage.Builder{Pseudonym: d.Pseudonym}
-	s.Ingest = &engage.Ingester{Events: s.events, Directory: d.Directory, Store: d.Store, Log: d.Log, Recent: pipeline.NewRecent(1 << 20)}
+	s.Ingest = &engage.Ingester{Events: s.events, Directory: d.Directory, Store: d.Store, Log: d.Log, Recent: pipeline.NewRecent(1 << 20), Released: d.Released, Now: s.now}
 	s.handler = s.routes()
 	return s
 }
