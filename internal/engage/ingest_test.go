@@ -92,4 +92,3 @@ func TestIngest_LateEventsCountToday(t *testing.T) {
 		t.Fatalf("event in an open day re-dated to %v", got["c:open"])
 	}
 }
-
