@@ -22,7 +22,7 @@ func TestBenchCmd(t *testing.T) {
 		t.Fatalf("bench: %v\n%s", err, stderr.String())
 	}
 	out := stdout.String()
-	for _, want := range []string{"what", "bulk ingest", "single-event requests", "accepted → visible", "full report", "protected mode", "n/a (disclosure layer not built yet)", "memory", "MiB"} {
+	for _, want := range []string{"what", "bulk ingest", "single-event requests", "accepted → visible", "full report", "protected mode", "release job every minute", "memory", "MiB"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bench output lacks %q:\n%s", want, out)
 		}
