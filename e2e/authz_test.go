@@ -145,6 +145,17 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{method: "POST", path: "/v1/notifications/read", want: expect(204)},
 		{method: "GET", path: "/v1/privacy-policy", want: all(200)},
 		{method: "PUT", path: "/v1/privacy-policy", body: map[string]string{"text": "new policy"}, want: expect(403, service, 201)},
+		// Analytics: the video's creators (owner, co-creator) and the
+		// owner's app token; mia is personal here, so her app token is
+		// refused (API access is for business accounts) — see
+		// TestAnalyticsExact for a business account's token.
+		{method: "GET", path: "/v1/analytics/videos/" + w.video, want: expect(403, owner, 200, cocreator, 200)},
+		{method: "GET", path: "/v1/analytics/videos/" + w.video + "/export.csv", want: expect(403)},
+		{method: "GET", path: "/v1/analytics/account", want: expect(200)},
+		// Platform routes: service token only.
+		{method: "POST", path: "/v1/events", body: map[string]any{"id": "m1", "type": "view", "video_id": w.video, "ts": "2026-01-01T00:00:00Z", "source": "other"}, want: expect(403, service, 202)},
+		{method: "POST", path: "/v1/sync/accounts", body: map[string]any{"id": "synced-1", "handle": "synced1"}, want: expect(403, service, 200)},
+		{method: "POST", path: "/v1/sync/videos", body: map[string]any{"id": "synced-v", "owner": "synced-1", "title": "t"}, want: expect(403, service, 200)},
 		{method: "POST", path: "/v1/apps", body: map[string]any{"name": "x", "scopes": []string{"analytics:read"}}, want: expect(201)},
 		{method: "GET", path: "/v1/apps", want: expect(200)},
 		{method: "DELETE", path: "/v1/apps/{mia's}", setup: func(string) (string, any) {
