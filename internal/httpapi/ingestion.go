@@ -91,5 +91,5 @@ const (
 	bulkSlotsN = 4
 	// MaxLag is how many log messages aggregation may trail by before
 	// ingestion pushes back.
-	MaxLag = 20_000
+	MaxLag = 2_000
 )
