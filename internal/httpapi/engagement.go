@@ -55,7 +55,7 @@ func (s *Server) view(w http.ResponseWriter, r *http.Request, p *principal) {
 		writeCode(w, platform.EINVALID, "watch_ms must be from 0 to 86400000")
 		return
 	}
-	v, ok := s.video(w, r)
+	v, ok := s.viewedVideo(w, r)
 	if !ok {
 		return
 	}
@@ -63,6 +63,27 @@ func (s *Server) view(w http.ResponseWriter, r *http.Request, p *principal) {
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// viewedVideo resolves the video of a view from the directory cache when
+// there is one: a view needs only the video's id, and this is the hottest
+// single-event route.
+func (s *Server) viewedVideo(w http.ResponseWriter, r *http.Request) (*platform.Video, bool) {
+	if s.Directory == nil {
+		return s.video(w, r)
+	}
+	id := r.PathValue("id")
+	refs, err := s.Directory.Videos(r.Context(), []string{id})
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	ref, ok := refs[id]
+	if !ok {
+		writeCode(w, platform.ENOTFOUND, "video not found")
+		return nil, false
+	}
+	return &platform.Video{ID: ref.ID, OwnerID: ref.OwnerID}, true
 }
 
 func (s *Server) recordView(w http.ResponseWriter, r *http.Request, v *platform.Video, a *platform.Account, source string, watchMS int64, completed bool) bool {
