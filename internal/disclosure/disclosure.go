@@ -171,6 +171,9 @@ func (l *Layer) Daily(ctx context.Context, s Scope, from, to time.Time) ([]Day, 
 		return nil, err
 	}
 	for id, v := range cells {
+		if id.dim != "" {
+			continue // breakdown cells of the same days
+		}
 		c := &out[id.period-fromDay].Counters
 		switch id.metric {
 		case "views":
@@ -376,6 +379,9 @@ func (l *Layer) AccountVideoTrends(ctx context.Context, accountID string, today 
 		}
 		byVideo := map[string]*VideoTrend{}
 		for id, v := range cells {
+			if id.metric != "views" || id.dim != "" {
+				continue
+			}
 			t := byVideo[id.video]
 			if t == nil {
 				t = &VideoTrend{VideoID: id.video}
@@ -472,6 +478,9 @@ func (l *Layer) publicCounters(ctx context.Context, ids []string, out map[string
 	type series struct{ views, shares, saves map[int64]int64 }
 	per := map[string]*series{}
 	for id, v := range cells {
+		if id.dim != "" {
+			continue
+		}
 		s := per[id.video]
 		if s == nil {
 			s = &series{map[int64]int64{}, map[int64]int64{}, map[int64]int64{}}

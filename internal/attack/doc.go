@@ -1,0 +1,35 @@
+// Package attack is Crowd's privacy attack suite (research/privacy.md §9).
+// It has no non-test code: its tests mount attacks on the protected
+// release path (internal/disclosure and internal/noise) and check that
+// each one learns no more than the configured ε allows, and that canary
+// builds with deliberately broken settings are caught.
+//
+// Run it with
+//
+//	go test -race ./internal/attack/
+//
+// Add -args -long (or set CROWD_ATTACK_LONG=1) for 10× the trials, and set
+// CROWD_ATTACK_REPORT=path to write the results as a markdown table.
+// CROWD_ATTACK_SEED (an integer) changes the seed the per-trial noise keys
+// are derived from; by default it is fixed, so runs are reproducible.
+//
+// # Harness
+//
+// Two worlds W0 and W1 differ by one privacy unit (one friend's share, or
+// one viewer-day), everything else known to the attacker. Each trial takes
+// a fresh 32-byte noise key, releases the cells the attack reads with the
+// real cell-noise function (noise.Keyring.Noise on the cell's canonical
+// key, with the policy's ε and sensitivity: what disclosure.Layer stores),
+// and the attacker guesses the world. TestHarness_MatchesLayerRelease
+// checks on a real store that a cell stored by the Layer is exactly truth
+// plus that noise.
+//
+// From TPR and FPR over N trials per world, with 95% Clopper–Pearson
+// bounds (exact: beta quantiles by bisection on the regularized incomplete
+// beta function), the empirical lower bound is
+//
+//	ε̂_lb = max(ln(TPR_lo / FPR_hi), ln((1 − FPR_hi) / (1 − TPR_lo)))
+//
+// (δ = 0: the mechanism is pure ε-DP). An attack passes if ε̂_lb ≤ ε and
+// its accuracy ≤ e^ε/(1+e^ε) + 0.01.
+package attack
