@@ -211,3 +211,31 @@ func TestAttack04_ComplementDifferencing(t *testing.T) {
 	})
 	assertPrivate(t, newResult("4 complement differencing (total − other buckets, + the bucket)", eps(fTotal)+eps(fCountry), n, tp, fp))
 }
+
+// TestCanary_ExactModeCounterTick: in exact mode the counter-tick attack
+// succeeds, as it does on the big platforms: polling the public counter
+// around the moment a friend may have shared shows the share at once. The
+// test asserts that it does (the baseline the protected mode is measured
+// against), and that protected mode shows nothing until the day is released.
+func TestCanary_ExactModeCounterTick(t *testing.T) {
+	ctx := t.Context()
+	w := newWorld(t)
+	if _, err := w.s.DB().Exec(`INSERT INTO video_totals (video_id, views, likes, comments, shares, saves) VALUES ('v', 1000, 10, 1, 5, 2)`); err != nil {
+		t.Fatal(err)
+	}
+	exact := disclosure.New("exact", w.s)
+	before, _ := exact.VideoCounts(ctx, []string{"v"})
+	protBefore, _ := w.l.VideoCounts(ctx, []string{"v"})
+	// The friend shares now: aggregation applies it.
+	w.s.DB().Exec(`UPDATE video_totals SET shares = shares + 1`)
+	w.s.DB().Exec(`UPDATE video_day SET shares = shares + 1, sharers = sharers + 1 WHERE day = ?`, w.c.now().Unix()/86400)
+	after, _ := exact.VideoCounts(ctx, []string{"v"})
+	protAfter, _ := w.l.VideoCounts(ctx, []string{"v"})
+	if after["v"].Shares != before["v"].Shares+1 {
+		t.Fatalf("canary not caught: the exact counter did not tick (%d → %d)", before["v"].Shares, after["v"].Shares)
+	}
+	if protAfter["v"] != protBefore["v"] {
+		t.Fatalf("protected counter moved within an open day: %+v → %+v", protBefore["v"], protAfter["v"])
+	}
+	recordCheck(t, "canary: exact-mode counter tick", "exact public counter ticks with the friend's share (caught); protected counter unchanged in the open day")
+}
