@@ -37,7 +37,7 @@ func TestImport(t *testing.T) {
 	b.WriteString(`{"id":"bad","type":"view","video_id":"missing","ts":"` + day.Format(time.RFC3339) + `","source":"hashtag"}` + "\n")
 	file := filepath.Join(t.TempDir(), "history.ndjson")
 	os.WriteFile(file, []byte(b.String()), 0o600)
-	out, err := exec.Command(binary, "import", file, "--data", data).CombinedOutput()
+	out, err := exec.Command(binary, "import", file, "--data", data, "--disclosure", "exact").CombinedOutput()
 	if err != nil {
 		t.Fatalf("crowd import: %v\n%s", err, out)
 	}
@@ -58,5 +58,46 @@ func TestImport(t *testing.T) {
 		if d["views"].(float64) > 0 && d["date"] != day.Format(time.DateOnly) {
 			t.Fatalf("imported views landed on %v, not %s", d["date"], day.Format(time.DateOnly))
 		}
+	}
+}
+
+// TestImportProtected: in protected mode an import publishes the closed
+// days of the imported history as noisy cells, with their dates kept.
+func TestImportProtected(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	p := Start(t, data)
+	svc := p.Client().WithToken(ServiceToken(t, data))
+	svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"}, {ID: "fan", Handle: "fan1"}})
+	svc.SyncVideos(ctx, []client.SyncVideo{{ID: "old", Owner: "mia", Title: "archive", CreatedAt: time.Now().UTC().AddDate(0, 0, -30).Format(time.RFC3339)}})
+	p.Stop(t)
+	day := time.Now().UTC().AddDate(0, 0, -10).Truncate(24 * time.Hour).Add(12 * time.Hour)
+	var b strings.Builder
+	for i := 0; i < 2000; i++ {
+		fmt.Fprintf(&b, `{"id":"p%d","type":"share","video_id":"old","account_id":"fan","ts":%q,"channel":"sms"}`+"\n", i, day.Format(time.RFC3339))
+	}
+	file := filepath.Join(t.TempDir(), "history.ndjson")
+	os.WriteFile(file, []byte(b.String()), 0o600)
+	out, err := exec.Command(binary, "import", file, "--data", data).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "released the closed days of 1 videos") {
+		t.Fatalf("crowd import: %v\n%s", err, out)
+	}
+	p = Start(t, data)
+	mia := p.Client().WithToken(mustLoginToken(t, p.Client(), "mia"))
+	var rep report
+	if err := mia.Do(ctx, "GET", "/v1/analytics/videos/old?range=28d", nil, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Policy.Estimates || rep.Policy.Mode != "protected" {
+		t.Fatalf("policy %+v", rep.Policy)
+	}
+	// 2,000 shares by one account count once (one sharer), in its day.
+	for _, d := range rep.Daily {
+		if d["date"] == day.Format(time.DateOnly) && d["released"] != true {
+			t.Fatalf("the imported day is not released: %v", d)
+		}
+	}
+	if rep.Totals.Shares > 60 || rep.Totals.Shares < -60 {
+		t.Fatalf("2,000 shares by one account released as %d sharers: the bound failed", rep.Totals.Shares)
 	}
 }

@@ -154,6 +154,14 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	}
 	cancel()
 	<-done
+	// Publish the periods that have closed (protected mode).
+	videos, err := layer.ReleaseHistory(ctx)
+	if err != nil {
+		return fmt.Errorf("release cells: %w", err)
+	}
+	if cfg.Disclosure == config.Protected {
+		fmt.Fprintf(stdout, "released the closed days of %d videos\n", videos)
+	}
 	fmt.Fprintf(stdout, "aggregated; total time %s\n", time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -329,9 +329,24 @@ func (l *Layer) ReleaseDue(ctx context.Context) (int, error) {
 	if !l.protected() {
 		return 0, nil
 	}
-	now := l.now()
-	day := l.LastReleasedDay(now).Unix() / 86400
-	hour := l.lastReleasedHour(now)
+	day := l.LastReleasedDay(l.now()).Unix() / 86400
+	return l.releaseDays(ctx, day, day)
+}
+
+// ReleaseHistory releases the daily totals of every closed day of every
+// video, from its creation on: what crowd import runs after a backfill, so
+// the imported periods that have closed are published.
+func (l *Layer) ReleaseHistory(ctx context.Context) (int, error) {
+	if !l.protected() {
+		return 0, nil
+	}
+	return l.releaseDays(ctx, 0, l.LastReleasedDay(l.now()).Unix()/86400)
+}
+
+// releaseDays releases the daily totals of days from..day (each video from
+// its creation) and the hourly views of the newest released hour.
+func (l *Layer) releaseDays(ctx context.Context, from, day int64) (int, error) {
+	hour := l.lastReleasedHour(l.now())
 	n := 0
 	after := ""
 	for {
@@ -358,7 +373,7 @@ func (l *Layer) ReleaseDue(ctx context.Context) (int, error) {
 		if len(batch) == 0 {
 			return n, nil
 		}
-		if _, err := l.cells(ctx, batch, "day", day, day, l.families("day", false)); err != nil {
+		if _, err := l.cells(ctx, batch, "day", from, day, l.families("day", false)); err != nil {
 			return n, err
 		}
 		if _, err := l.cells(ctx, batch, "hour", hour, hour, l.families("hour", false)); err != nil {
