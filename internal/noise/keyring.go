@@ -14,8 +14,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
+
+	"github.com/crowd-dev/crowd/internal/secretfile"
 )
 
 const (
@@ -29,9 +30,9 @@ const (
 	// keyLen matches SHA-256's output: a longer HMAC key adds nothing, a
 	// shorter one gives away margin.
 	keyLen = 32
-	// tempSuffix marks temporary files of writeFileAtomic; OpenKeyring
-	// removes leftovers, which may hold keys.
-	tempSuffix = ".tmp-"
+	// tempSuffix marks temporary files of secretfile.WriteAtomic;
+	// OpenKeyring removes leftovers, which may hold keys.
+	tempSuffix = secretfile.TempSuffix
 	redacted   = "[redacted]"
 )
 
@@ -96,7 +97,7 @@ func openKeyring(dir string) (*Keyring, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, err
 	}
-	if err := removeTemps(dir); err != nil {
+	if err := secretfile.RemoveTemps(dir, KeysFile); err != nil {
 		return nil, err
 	}
 	current, keys, err := loadKeys(dir)
@@ -288,61 +289,5 @@ func saveKeys(dir string, current uint32, keys map[uint32]*secret) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(dir, KeysFile, append(b, '\n'))
-}
-
-// writeFileAtomic replaces dir/name with data so that a crash at any
-// moment leaves either the old or the new content, never a mix: write a
-// temporary file (created 0600), fsync it, rename it over the target, and
-// fsync the directory so the rename itself is durable.
-func writeFileAtomic(dir, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, name+tempSuffix+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil { // CreateTemp's default, made explicit
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-// removeTemps deletes temporary files left by an interrupted
-// writeFileAtomic of the keyring file; they may hold keys.
-func removeTemps(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), KeysFile+tempSuffix) {
-			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return secretfile.WriteAtomic(dir, KeysFile, append(b, '\n'))
 }

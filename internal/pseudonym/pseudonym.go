@@ -13,9 +13,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/crowd-dev/crowd/internal/secretfile"
 )
 
 const (
@@ -101,7 +102,7 @@ func open(dir string, now func() time.Time) (*Pseudonymizer, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, err
 	}
-	if err := removeTemps(dir); err != nil {
+	if err := secretfile.RemoveTemps(dir, KeyFile, SaltsFile); err != nil {
 		return nil, err
 	}
 
@@ -281,7 +282,7 @@ func loadKey(dir string, used bool) (*secret, error) {
 			return nil, fmt.Errorf("%s is missing but %s exists: refusing to create a new key; restore it from a backup", KeyFile, SaltsFile)
 		}
 		key := newSecret(keyLen)
-		if err := writeFileAtomic(dir, KeyFile, *key); err != nil {
+		if err := secretfile.WriteAtomic(dir, KeyFile, *key); err != nil {
 			return nil, fmt.Errorf("create key: %w", err)
 		}
 		return key, nil
@@ -341,69 +342,5 @@ func (p *Pseudonymizer) saveSalts(salts map[string]*secret) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(p.dir, SaltsFile, append(b, '\n'))
-}
-
-// tempSuffix marks temporary files; removeTemps relies on it.
-const tempSuffix = ".tmp-"
-
-// writeFileAtomic replaces dir/name with data so that a crash at any
-// moment leaves either the old or the new content, never a mix: write a
-// temporary file (created 0600), fsync it, rename it over the target, and
-// fsync the directory so the rename itself is durable.
-func writeFileAtomic(dir, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, name+tempSuffix+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil { // CreateTemp's default, made explicit
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-// removeTemps deletes temporary files left by an interrupted
-// writeFileAtomic. They may hold salts that have since been pruned.
-func removeTemps(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		n := e.Name()
-		if strings.HasPrefix(n, KeyFile+tempSuffix) || strings.HasPrefix(n, SaltsFile+tempSuffix) {
-			if err := os.Remove(filepath.Join(dir, n)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return secretfile.WriteAtomic(p.dir, SaltsFile, append(b, '\n'))
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/crowd-dev/crowd/internal/secretfile"
 )
 
 // fakeClock is a clock tests advance by hand.
@@ -409,7 +411,7 @@ func TestOpen_Errors(t *testing.T) {
 	t.Run("StaleTempRemoved", func(t *testing.T) {
 		dir := t.TempDir()
 		MustOpen(t, dir, nil)
-		stale := filepath.Join(dir, SaltsFile+tempSuffix+"123")
+		stale := filepath.Join(dir, SaltsFile+secretfile.TempSuffix+"123")
 		if err := os.WriteFile(stale, []byte(`{"2020-01-01":"..."}`), 0o600); err != nil {
 			t.Fatal(err)
 		}
