@@ -101,3 +101,19 @@ func TestImportProtected(t *testing.T) {
 		t.Fatalf("2,000 shares by one account released as %d sharers: the bound failed", rep.Totals.Shares)
 	}
 }
+
+// TestKeysRotate: crowd keys rotate makes a new noise key current; cells
+// released before keep their key id.
+func TestKeysRotate(t *testing.T) {
+	data := t.TempDir()
+	p := Start(t, data)
+	p.Stop(t)
+	out, err := exec.Command(binary, "keys", "rotate", "--data", data).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "noise key 2 is now current") {
+		t.Fatalf("crowd keys rotate: %v\n%s", err, out)
+	}
+	info, err := os.Stat(filepath.Join(data, "secrets", "noise.keys"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("noise.keys: %v %v", info, err)
+	}
+}

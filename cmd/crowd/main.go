@@ -25,6 +25,7 @@ Usage:
   crowd loadgen [--url URL] [--token T] [--rate N] [--duration D] [--batch 10000] [--mode bulk|single]
   crowd bench [--duration 10s] [--history-events 1000000]
   crowd import FILE [--data DIR] [--postgres-url URL] [--nats-url URL]
+  crowd keys rotate [--data DIR]
 
 Every flag also reads CROWD_<FLAG> from the environment (--data <-> CROWD_DATA).
 Run "crowd COMMAND -h" for a command's flags.
@@ -68,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return loadgenCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "bench":
 		return benchCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "keys":
+		return keys(ctx, args[1:], stdout, stderr, getenv)
 	case "import":
 		return importCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/crowd-dev/crowd/internal/app"
+	"github.com/crowd-dev/crowd/internal/config"
+	"github.com/crowd-dev/crowd/internal/noise"
+)
+
+// keys implements "crowd keys rotate": it adds a new noise key and makes it
+// current. Cells released from then on use it; cells already released keep
+// their values and their key id (re-deriving them would be a fresh draw an
+// attacker could average). Restart crowd serve to pick the new key up.
+func keys(_ context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 || args[0] != "rotate" {
+		return fmt.Errorf("%w: crowd keys rotate [--data DIR]", errUsage)
+	}
+	cfg := config.Default()
+	fs := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.DataFlag(fs)
+	if err := config.Parse(fs, args[1:], getenv); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	k, err := noise.OpenKeyring(app.SecretsDir(cfg.Data))
+	if err != nil {
+		return err
+	}
+	kid, err := k.Rotate()
+	if err != nil {
+		return fmt.Errorf("rotate noise key: %w", err)
+	}
+	fmt.Fprintf(stdout, "noise key %d is now current; restart crowd serve to use it for new cells\n", kid)
+	return nil
+}
