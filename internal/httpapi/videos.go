@@ -112,11 +112,19 @@ func (s *Server) saved(w http.ResponseWriter, r *http.Request, p *principal) {
 	if !ok {
 		return
 	}
-	vs, err := s.Store.Saved(r.Context(), p.account.ID, pg)
-	// The cursor of the saved list is the save time, which the video
-	// does not carry, so this list is one page.
-	pg.Limit = 1 << 30
-	s.writeVideos(w, r, vs, pg, err)
+	vs, next, err := s.Store.Saved(r.Context(), p.account.ID, pg)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if vs == nil {
+		vs = []platform.Video{}
+	}
+	if err := s.withCounts(r, vs); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, videoList{Videos: vs, Next: next})
 }
 
 func (s *Server) writeVideos(w http.ResponseWriter, r *http.Request, vs []platform.Video, pg store.Page, err error) {

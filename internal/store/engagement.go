@@ -72,8 +72,12 @@ func (s *Store) Follows(ctx context.Context, followerID, followeeID string) (boo
 
 // Saved lists the videos an account saved, most recently saved first. Only
 // the account itself may see this list.
-func (s *Store) Saved(ctx context.Context, accountID string, p Page) ([]platform.Video, error) {
+//
+// It also returns the cursor that continues the list after its last video
+// (the save time, which the video itself does not carry), or "" at the end.
+func (s *Store) Saved(ctx context.Context, accountID string, p Page) ([]platform.Video, string, error) {
 	var out []platform.Video
+	var next string
 	err := s.view(ctx, func(t *tx) error {
 		q := `SELECT ` + videoColumns + ` FROM saves sv JOIN videos v ON v.id = sv.video_id WHERE sv.account_id = ?`
 		args := []any{accountID}
@@ -82,14 +86,25 @@ func (s *Store) Saved(ctx context.Context, accountID string, p Page) ([]platform
 			args = append(args, c, c, id)
 		}
 		q += ` ORDER BY sv.created_at DESC, v.id DESC LIMIT ?`
-		rows, err := t.query(ctx, q, append(args, limit(p.Limit))...)
+		n := limit(p.Limit)
+		rows, err := t.query(ctx, q, append(args, n)...)
 		if err != nil {
 			return err
 		}
-		out, err = loadVideos(ctx, t, rows)
-		return err
+		if out, err = loadVideos(ctx, t, rows); err != nil {
+			return err
+		}
+		if len(out) == n {
+			last := out[n-1].ID
+			var at int64
+			if err := t.queryRow(ctx, `SELECT created_at FROM saves WHERE account_id = ? AND video_id = ?`, accountID, last).Scan(&at); err != nil {
+				return err
+			}
+			next = Cursor(fromMicros(at), last)
+		}
+		return nil
 	})
-	return out, err
+	return out, next, err
 }
 
 // CreateComment inserts a comment and its event.

@@ -214,7 +214,7 @@ func TestStore_EngagementWritesEventsOnlyOnChange(t *testing.T) {
 				t.Fatalf("%s: outbox %d, want %d", st.name, n, st.outbox)
 			}
 		}
-		saved, err := s.Saved(ctx, b.ID, store.Page{})
+		saved, _, err := s.Saved(ctx, b.ID, store.Page{})
 		if err != nil || len(saved) != 1 || saved[0].ID != v.ID {
 			t.Fatalf("saved: %+v, %v", saved, err)
 		}
@@ -409,6 +409,37 @@ func TestStore_ConcurrentWriters(t *testing.T) {
 		}
 		if n := outboxLen(t, s); n != 40 {
 			t.Fatalf("outbox %d, want 40", n)
+		}
+	})
+}
+
+func TestStore_SavedPaging(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		a := MustAccount(t, s, "mia")
+		for i := 0; i < 5; i++ {
+			v := MustVideo(t, s, "v"+string(rune('0'+i)), a)
+			// Saved in the reverse order of creation: the list follows save time.
+			if _, err := s.SetSave(ctx, v.ID, a.ID, t0.Add(time.Duration(10-i)*time.Minute), true, ev("s"+v.ID, event.Save, v.ID)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got []string
+		next := ""
+		for page := 0; page < 5; page++ {
+			vs, n, err := s.Saved(ctx, a.ID, store.Page{Limit: 2, Before: next})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range vs {
+				got = append(got, v.ID)
+			}
+			if next = n; next == "" {
+				break
+			}
+		}
+		if strings.Join(got, ",") != "v0,v1,v2,v3,v4" {
+			t.Fatalf("saved pages: %v", got)
 		}
 	})
 }
