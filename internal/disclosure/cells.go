@@ -216,58 +216,81 @@ func (l *Layer) release(ctx context.Context, gran string, missing []cellID, fams
 }
 
 // truth reads the true (bounded) values of the cells from the rollups of
-// their closed periods.
+// their closed periods, in chunks of videos over the span of periods.
 func (l *Layer) truth(ctx context.Context, gran string, ids []cellID) (map[cellID]int64, error) {
 	out := map[cellID]int64{}
-	type vp struct {
-		video  string
-		period int64
-	}
-	seen := map[vp]bool{}
-	var keys []vp
+	seen := map[string]bool{}
+	var videos []string
+	from, to := int64(1<<62), int64(-1<<62)
 	for _, id := range ids {
-		k := vp{id.video, id.period}
-		if !seen[k] {
-			seen[k] = true
-			keys = append(keys, k)
+		if !seen[id.video] {
+			seen[id.video] = true
+			videos = append(videos, id.video)
 		}
+		from, to = min(from, id.period), max(to, id.period)
 	}
-	db := l.store.ReadDB()
-	for _, k := range keys {
+	query := func(q string, chunk []string, scan func(rows *sql.Rows) error) error {
+		args := []any{from, to}
+		for _, v := range chunk {
+			args = append(args, v)
+		}
+		rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(q+` IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+`)`), args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+	for i := 0; i < len(videos); i += 200 {
+		chunk := videos[i:min(i+200, len(videos))]
 		if gran == "hour" {
-			var v int64
-			err := db.QueryRowContext(ctx, l.store.Rebind(`SELECT p_views FROM video_hour WHERE video_id = ? AND hour = ?`), k.video, k.period).Scan(&v)
-			if err == nil {
-				out[cellID{k.video, k.period, "views", "", ""}] = v
+			err := query(`SELECT video_id, hour, p_views FROM video_hour WHERE hour BETWEEN ? AND ? AND video_id`, chunk, func(rows *sql.Rows) error {
+				var id cellID
+				var v int64
+				if err := rows.Scan(&id.video, &id.period, &v); err != nil {
+					return err
+				}
+				id.metric = "views"
+				out[id] = v
+				return nil
+			})
+			if err != nil {
+				return nil, err
 			}
 			continue
 		}
-		var viewers, views, completions, watch, sharers, savers int64
-		err := db.QueryRowContext(ctx, l.store.Rebind(`SELECT viewers, p_views, p_completions, p_watch_ms, sharers, savers FROM video_day WHERE video_id = ? AND day = ?`), k.video, k.period).
-			Scan(&viewers, &views, &completions, &watch, &sharers, &savers)
-		if err == nil {
-			for m, v := range map[string]int64{"viewers": viewers, "views": views, "completions": completions, "watch_s": watch / 1000, "sharers": sharers, "savers": savers} {
-				out[cellID{k.video, k.period, m, "", ""}] = v
+		err := query(`SELECT video_id, day, viewers, p_views, p_completions, p_watch_ms, sharers, savers FROM video_day WHERE day BETWEEN ? AND ? AND video_id`, chunk, func(rows *sql.Rows) error {
+			var video string
+			var day, viewers, views, completions, watch, sharers, savers int64
+			if err := rows.Scan(&video, &day, &viewers, &views, &completions, &watch, &sharers, &savers); err != nil {
+				return err
 			}
-		}
-		rows, err := db.QueryContext(ctx, l.store.Rebind(`SELECT dim, bucket, viewers FROM video_dim_day WHERE video_id = ? AND day = ?`), k.video, k.period)
+			for m, v := range map[string]int64{"viewers": viewers, "views": views, "completions": completions, "watch_s": watch / 1000, "sharers": sharers, "savers": savers} {
+				out[cellID{video, day, m, "", ""}] = v
+			}
+			return nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var dim, bucket string
-			var v int64
-			if err := rows.Scan(&dim, &bucket, &v); err != nil {
-				rows.Close()
-				return nil, err
+		err = query(`SELECT video_id, day, dim, bucket, viewers FROM video_dim_day WHERE day BETWEEN ? AND ? AND video_id`, chunk, func(rows *sql.Rows) error {
+			var video, dim, bucket string
+			var day, v int64
+			if err := rows.Scan(&video, &day, &dim, &bucket, &v); err != nil {
+				return err
 			}
 			if dim == "country" {
 				bucket = countryBucket(bucket)
 			}
-			out[cellID{k.video, k.period, "viewers", dim, bucket}] += v
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			out[cellID{video, day, "viewers", dim, bucket}] += v
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -399,18 +422,48 @@ func (l *Layer) Released(ctx context.Context, vds []VideoDay) (map[VideoDay]bool
 		return out, nil
 	}
 	last := l.LastReleasedDay(l.now()).Unix() / 86400
-	seen := map[VideoDay]bool{}
+	// One query per chunk of videos over the span of days asked about,
+	// not one per video-day: this runs on the bulk ingestion path.
+	want := map[VideoDay]bool{}
+	seenVideo := map[string]bool{}
+	var videos []string
+	minDay, maxDay := int64(1<<62), int64(-1<<62)
 	for _, vd := range vds {
-		if vd.Day > last || seen[vd] {
+		if vd.Day > last || want[vd] {
 			continue // not due yet: no cell can exist
 		}
-		seen[vd] = true
-		var one int
-		err := l.store.ReadDB().QueryRowContext(ctx, l.store.Rebind(`SELECT 1 FROM cells WHERE subject = ? AND granularity = 'day' AND period = ? LIMIT 1`),
-			noise.SubjectVideo+vd.VideoID, vd.Day).Scan(&one)
-		if err == nil {
-			out[vd] = true
-		} else if err != sql.ErrNoRows {
+		if !seenVideo[vd.VideoID] {
+			seenVideo[vd.VideoID] = true
+			videos = append(videos, vd.VideoID)
+		}
+		want[vd] = true
+		minDay, maxDay = min(minDay, vd.Day), max(maxDay, vd.Day)
+	}
+	for i := 0; i < len(videos); i += 200 {
+		chunk := videos[i:min(i+200, len(videos))]
+		args := []any{minDay, maxDay}
+		for _, v := range chunk {
+			args = append(args, noise.SubjectVideo+v)
+		}
+		rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT DISTINCT subject, period FROM cells
+WHERE granularity = 'day' AND period BETWEEN ? AND ? AND subject IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+`)`), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var subject string
+			var day int64
+			if err := rows.Scan(&subject, &day); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			vd := VideoDay{VideoID: strings.TrimPrefix(subject, noise.SubjectVideo), Day: day}
+			if want[vd] {
+				out[vd] = true
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return nil, err
 		}
 	}
