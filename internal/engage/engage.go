@@ -22,7 +22,11 @@ type Builder struct {
 // Engagement builds a like, unlike, comment or comment_delete event: public
 // actions, counted per video. Actor nets likes and unlikes.
 func (b *Builder) Engagement(typ, videoID string, a *platform.Account, at time.Time) event.Event {
-	return event.Event{ID: security.NewID(), Type: typ, VideoID: videoID, TS: at, Actor: b.Pseudonym.Actor(a.ID, videoID)}
+	return b.engagement(security.NewID(), typ, videoID, a, at)
+}
+
+func (b *Builder) engagement(id, typ, videoID string, a *platform.Account, at time.Time) event.Event {
+	return event.Event{ID: id, Type: typ, VideoID: videoID, TS: at, Actor: b.Pseudonym.Actor(a.ID, videoID)}
 }
 
 // Private builds a share, save or unsave event. It carries no demographics
@@ -31,8 +35,12 @@ func (b *Builder) Engagement(typ, videoID string, a *platform.Account, at time.T
 // per account and video (Actor), and per account, creator and day
 // (CreatorDay).
 func (b *Builder) Private(typ string, v *platform.Video, a *platform.Account, at time.Time) event.Event {
+	return b.private(security.NewID(), typ, v, a, at)
+}
+
+func (b *Builder) private(id, typ string, v *platform.Video, a *platform.Account, at time.Time) event.Event {
 	return event.Event{
-		ID:         security.NewID(),
+		ID:         id,
 		Type:       typ,
 		VideoID:    v.ID,
 		TS:         at,
@@ -45,8 +53,12 @@ func (b *Builder) Private(typ string, v *platform.Video, a *platform.Account, at
 // viewers, the per-viewer daily cap) and audience buckets; a logged-out one
 // is nothing at all.
 func (b *Builder) View(v *platform.Video, a *platform.Account, source string, watchMS int64, completed bool, at time.Time) (event.Event, error) {
+	return b.view(security.NewID(), v, a, source, watchMS, completed, at)
+}
+
+func (b *Builder) view(id string, v *platform.Video, a *platform.Account, source string, watchMS int64, completed bool, at time.Time) (event.Event, error) {
 	ev := event.Event{
-		ID: security.NewID(), Type: event.View, VideoID: v.ID, TS: at,
+		ID: id, Type: event.View, VideoID: v.ID, TS: at,
 		Source: source, WatchMS: watchMS, Completed: completed,
 		Age: "unknown", Gender: "unknown", Country: "unknown",
 	}

@@ -96,6 +96,7 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 	if in.Now != nil {
 		now = in.Now
 	}
+	recent := in.Recent.HasEach(ids)
 	inBatch := make(map[string]bool, len(evs))
 	out := make([]event.Event, 0, len(evs))
 	for i := range evs {
@@ -114,7 +115,7 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 			}
 			a = &platform.Account{ID: ar.ID, BirthDate: ar.BirthDate, Gender: ar.Gender, Country: ar.Country}
 		}
-		if inBatch[ids[i]] || seen[ids[i]] || in.Recent.Has(ids[i]) {
+		if inBatch[ids[i]] || seen[ids[i]] || recent[i] {
 			res.Duplicates++
 			continue
 		}
@@ -122,11 +123,10 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 		if released[disclosure.VideoDay{VideoID: e.VideoID, Day: e.TS.Unix() / 86400}] {
 			e.TS = now().UTC()
 		}
-		ev, err := in.Events.fromIngest(e, &platform.Video{ID: v.ID, OwnerID: v.OwnerID}, a)
+		ev, err := in.Events.fromIngest(ids[i], e, &platform.Video{ID: v.ID, OwnerID: v.OwnerID}, a)
 		if err != nil {
 			return res, err
 		}
-		ev.ID = ids[i]
 		out = append(out, ev)
 	}
 	slices.SortStableFunc(res.Rejected, func(a, b ingest.Rejection) int { return a.Line - b.Line })
@@ -144,13 +144,13 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 
 // fromIngest builds the log event of a platform event, exactly as for
 // Crowd's own actions.
-func (b *Builder) fromIngest(e *ingest.Event, v *platform.Video, a *platform.Account) (event.Event, error) {
+func (b *Builder) fromIngest(id string, e *ingest.Event, v *platform.Video, a *platform.Account) (event.Event, error) {
 	switch e.Type {
 	case event.View:
-		return b.View(v, a, e.Source, e.WatchMS, e.Completed, e.TS)
+		return b.view(id, v, a, e.Source, e.WatchMS, e.Completed, e.TS)
 	case event.Share, event.Save, event.Unsave:
-		return b.Private(e.Type, v, a, e.TS), nil
+		return b.private(id, e.Type, v, a, e.TS), nil
 	default: // like, unlike, comment
-		return b.Engagement(e.Type, v.ID, a, e.TS), nil
+		return b.engagement(id, e.Type, v.ID, a, e.TS), nil
 	}
 }

@@ -18,15 +18,20 @@ func NewRecent(size int) *Recent {
 	return &Recent{size: size, cur: make(map[string]struct{}, size), prev: map[string]struct{}{}}
 }
 
-// Has reports whether id was added recently.
-func (r *Recent) Has(id string) bool {
+// HasEach reports, for each id, whether it was added recently, under one
+// lock for the whole batch.
+func (r *Recent) HasEach(ids []string) []bool {
+	out := make([]bool, len(ids))
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.cur[id]; ok {
-		return true
+	for i, id := range ids {
+		if _, ok := r.cur[id]; ok {
+			out[i] = true
+		} else if _, ok := r.prev[id]; ok {
+			out[i] = true
+		}
 	}
-	_, ok := r.prev[id]
-	return ok
+	return out
 }
 
 // Add remembers ids.

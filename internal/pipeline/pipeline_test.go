@@ -1,0 +1,120 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/crowd-dev/crowd/internal/event"
+	"github.com/crowd-dev/crowd/internal/eventlog"
+)
+
+func TestRecent_RemembersAtLeastSize(t *testing.T) {
+	r := NewRecent(3)
+	r.Add("a", "b", "c", "d", "e") // rotates once: prev {a,b,c}, cur {d,e}
+	got := r.HasEach([]string{"a", "c", "e", "z"})
+	if !got[0] || !got[1] || !got[2] || got[3] {
+		t.Fatalf("HasEach = %v", got)
+	}
+	r.Add("f", "g") // rotates again: prev {d,e,f}, cur {g}
+	if got := r.HasEach([]string{"a", "d", "g"}); got[0] || !got[1] || !got[2] {
+		t.Fatalf("after the second rotation HasEach = %v", got)
+	}
+}
+
+// TestPack: events go to their video's partition, messages stay under the
+// size bound, and packing the same events again gives the same message ids
+// (so a retried publish is dropped by the log's dedupe).
+func TestPack(t *testing.T) {
+	l, err := eventlog.Open(t.Context(), eventlog.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var evs []event.Event
+	for i := 0; i < 2000; i++ {
+		evs = append(evs, event.Event{ID: fmt.Sprint("e", i), Type: event.View, VideoID: fmt.Sprint("v", i%7), Source: "for_you", Country: fmt.Sprintf("%0300d", i)})
+	}
+	a, err := Pack(l, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Pack(l, evs)
+	n := 0
+	for i, m := range a {
+		if len(m.Data) > MaxMessageBytes {
+			t.Fatalf("message %d is %d bytes", i, len(m.Data))
+		}
+		if m.ID != b[i].ID {
+			t.Fatal("packing the same events twice gave different message ids")
+		}
+		for _, line := range splitLines(m.Data) {
+			ev, err := event.Unmarshal(line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.Subject(l.Partition(ev.VideoID)) != m.Subject {
+				t.Fatalf("event of %s on %s", ev.VideoID, m.Subject)
+			}
+			n++
+		}
+	}
+	if n != len(evs) {
+		t.Fatalf("packed %d of %d events", n, len(evs))
+	}
+}
+
+// TestCommitter: concurrent commits are all durable in the log when Commit
+// returns, sharing publishes.
+func TestCommitter(t *testing.T) {
+	ctx := t.Context()
+	l, err := eventlog.Open(ctx, eventlog.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c := NewCommitter(l, 100)
+	var wg sync.WaitGroup
+	for i := 0; i < 300; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if err := c.Commit(ctx, event.Event{ID: fmt.Sprint("c", i), Type: event.View, VideoID: "v", Source: "other"}); err != nil {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	c.Close()
+	if err := c.Commit(ctx, event.Event{ID: "late", Type: event.View, VideoID: "v"}); err != ErrClosed {
+		t.Fatalf("commit after close: %v", err)
+	}
+	count := 0
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	l.Consume(cctx, 0, func(_ context.Context, batch []eventlog.Delivered) error {
+		for _, m := range batch {
+			count += len(splitLines(m.Data))
+		}
+		if count >= 300 {
+			cancel()
+		}
+		return nil
+	})
+	info, _ := l.Info(ctx)
+	if count != 300 || info.Msgs >= 300 {
+		t.Fatalf("%d events in %d messages; want 300 events sharing messages", count, info.Msgs)
+	}
+}
+
+func splitLines(b []byte) [][]byte {
+	var out [][]byte
+	for _, line := range bytes.Split(b, []byte{'\n'}) {
+		if len(line) > 0 {
+			out = append(out, line)
+		}
+	}
+	return out
+}
