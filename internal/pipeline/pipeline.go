@@ -28,10 +28,31 @@ type Log interface {
 // room for headers and keeps memory per message small.
 const MaxMessageBytes = 512 << 10
 
-// Pack encodes events as log messages: NDJSON, grouped by partition, split
-// at MaxMessageBytes. Each message's id is a hash of its event ids, so the
-// same events packed again (a retry) make the same message.
+// Entry is one encoded event to pack: its partition key (the video), its
+// id and its JSON.
+type Entry struct {
+	Key, ID string
+	Payload []byte
+}
+
+// Pack encodes events as log messages; see PackEntries.
 func Pack(l Log, evs []event.Event) ([]eventlog.Message, error) {
+	entries := make([]Entry, len(evs))
+	for i := range evs {
+		b, err := evs[i].Marshal()
+		if err != nil {
+			return nil, err
+		}
+		entries[i] = Entry{Key: evs[i].PartitionKey(), ID: evs[i].ID, Payload: b}
+	}
+	return PackEntries(l, entries), nil
+}
+
+// PackEntries packs encoded events as log messages: NDJSON, grouped by
+// partition in the given order, split at MaxMessageBytes. Each message's id
+// is a hash of its event ids, so the same events packed again (a retry, a
+// relay after a crash) make the same message, which the log's dedupe drops.
+func PackEntries(l Log, entries []Entry) []eventlog.Message {
 	type group struct {
 		buf bytes.Buffer
 		ids []byte
@@ -45,24 +66,20 @@ func Pack(l Log, evs []event.Event) ([]eventlog.Message, error) {
 		g.buf.Reset()
 		g.ids = g.ids[:0]
 	}
-	for i := range evs {
-		b, err := evs[i].Marshal()
-		if err != nil {
-			return nil, err
-		}
-		p := l.Partition(evs[i].PartitionKey())
+	for _, e := range entries {
+		p := l.Partition(e.Key)
 		g := groups[p]
 		if g == nil {
 			g = &group{}
 			groups[p] = g
 			order = append(order, p)
 		}
-		if g.buf.Len() > 0 && g.buf.Len()+len(b)+1 > MaxMessageBytes {
+		if g.buf.Len() > 0 && g.buf.Len()+len(e.Payload)+1 > MaxMessageBytes {
 			flush(p, g)
 		}
-		g.buf.Write(b)
+		g.buf.Write(e.Payload)
 		g.buf.WriteByte('\n')
-		g.ids = append(g.ids, evs[i].ID...)
+		g.ids = append(g.ids, e.ID...)
 		g.ids = append(g.ids, 0)
 	}
 	for _, p := range order {
@@ -70,7 +87,7 @@ func Pack(l Log, evs []event.Event) ([]eventlog.Message, error) {
 			flush(p, g)
 		}
 	}
-	return msgs, nil
+	return msgs
 }
 
 // Publish packs and publishes evs, returning once all are durable.

@@ -7,15 +7,13 @@
 package relay
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/crowd-dev/crowd/internal/eventlog"
+	"github.com/crowd-dev/crowd/internal/pipeline"
 	"github.com/crowd-dev/crowd/internal/store"
 )
 
@@ -107,34 +105,12 @@ func (r *Relay) Drain(ctx context.Context) error {
 	}
 }
 
-// messages packs entries into one message per partition: the payloads as
-// NDJSON, in outbox order. The message id is a hash of the event ids, so the
-// same entries relayed again after a crash make the same message.
+// messages packs outbox entries as log messages, exactly as events
+// published directly are packed.
 func (r *Relay) messages(es []store.OutboxEntry) []eventlog.Message {
-	type group struct {
-		data bytes.Buffer
-		ids  []byte
+	entries := make([]pipeline.Entry, len(es))
+	for i, e := range es {
+		entries[i] = pipeline.Entry{Key: e.PartitionKey, ID: e.EventID, Payload: e.Payload}
 	}
-	groups := map[int]*group{}
-	var order []int
-	for _, e := range es {
-		p := r.log.Partition(e.PartitionKey)
-		g, ok := groups[p]
-		if !ok {
-			g = &group{}
-			groups[p] = g
-			order = append(order, p)
-		}
-		g.data.Write(e.Payload)
-		g.data.WriteByte('\n')
-		g.ids = append(g.ids, e.EventID...)
-		g.ids = append(g.ids, 0)
-	}
-	msgs := make([]eventlog.Message, 0, len(order))
-	for _, p := range order {
-		g := groups[p]
-		sum := sha256.Sum256(g.ids)
-		msgs = append(msgs, eventlog.Message{Subject: r.log.Subject(p), ID: "ob-" + hex.EncodeToString(sum[:16]), Data: g.data.Bytes()})
-	}
-	return msgs
+	return pipeline.PackEntries(r.log, entries)
 }
