@@ -73,9 +73,15 @@ func (s *Store) RelayOutbox(ctx context.Context, limit int, publish func([]Outbo
 		if err := publish(entries); err != nil {
 			return err
 		}
-		// Delete exactly the rows published (seqs may have gaps on PostgreSQL).
-		for _, e := range entries {
-			if _, err := t.exec(ctx, `DELETE FROM outbox WHERE seq = ?`, e.Seq); err != nil {
+		// Delete exactly the rows published (seqs may have gaps on
+		// PostgreSQL, where other relays hold rows in between).
+		for i := 0; i < len(entries); i += 500 {
+			chunk := entries[i:min(i+500, len(entries))]
+			args := make([]any, len(chunk))
+			for j, e := range chunk {
+				args[j] = e.Seq
+			}
+			if _, err := t.exec(ctx, `DELETE FROM outbox WHERE seq IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
 				return err
 			}
 		}
