@@ -109,3 +109,39 @@ func mustLoginToken(t *testing.T, c *client.Client, handle string) string {
 	}
 	return s.Token
 }
+
+// TestIngestAfterAccountDeletion: once an account is deleted, bulk events
+// naming it or its videos are rejected, even though ingestion caches ids.
+func TestIngestAfterAccountDeletion(t *testing.T) {
+	ctx := context.Background()
+	p := Start(t, t.TempDir(), "--disclosure", "exact")
+	svc := p.Client().WithToken(ServiceToken(t, p.Data))
+	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "gone", Handle: "goner", Password: "password-goner"}, {ID: "fan", Handle: "fan1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SyncVideos(ctx, []client.SyncVideo{{ID: "gv", Owner: "gone", Title: "soon gone"}}); err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	send := func(id string) *client.IngestResult {
+		res, err := svc.Ingest(ctx, []client.Event{
+			{ID: id + "-a", Type: "view", VideoID: "gv", AccountID: "fan", TS: ts, Source: "for_you"},
+			{ID: id + "-b", Type: "view", VideoID: "gv", AccountID: "gone", TS: ts, Source: "for_you"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := send("before"); res.Accepted != 2 { // fills the cache
+		t.Fatalf("before deletion: %+v", res)
+	}
+	goner := p.Client().WithToken(mustLoginToken(t, p.Client(), "goner"))
+	if err := goner.DeleteMe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res := send("after")
+	if res.Accepted != 0 || len(res.Rejected) != 2 || res.Rejected[0].Code != "unknown_video" {
+		t.Fatalf("after deletion: %+v", res)
+	}
+}

@@ -199,7 +199,9 @@ func (s *Server) patchMe(w http.ResponseWriter, r *http.Request, p *principal) {
 // follows go, and events keep public counters in step.
 func (s *Server) deleteMe(w http.ResponseWriter, r *http.Request, p *principal) {
 	at := s.now().UTC()
+	var gone []string // the account's own videos, deleted with it
 	err := s.Store.DeleteAccount(r.Context(), p.account.ID, func(fp store.Footprint) []event.Event {
+		gone = fp.Videos
 		var evs []event.Event
 		for _, v := range fp.Likes {
 			evs = append(evs, s.engagementEvent(event.Unlike, v, p.account, at))
@@ -215,6 +217,10 @@ func (s *Server) deleteMe(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if s.Directory != nil {
+		// Bulk events must no longer resolve the account or its videos.
+		s.Directory.Forget(gone, []string{p.account.ID})
 	}
 	s.Wake()
 	w.WriteHeader(http.StatusNoContent)
