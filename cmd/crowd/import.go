@@ -85,7 +85,13 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	// Events dated in days whose cells are released count today; the rest
 	// keep their dates, and their days are released from the imported
 	// history when first read (or by the server's release job).
-	in := &engage.Ingester{Events: &engage.Builder{Pseudonym: pseud}, Directory: directory.New(st), Store: st, Log: lg,
+	// The aggregation state (read from its journal) tells ids already
+	// counted, so a re-run import reports them as duplicates.
+	agg := rollup.New(st, lg, nil, nil)
+	if err := agg.LoadState(ctx); err != nil {
+		return err
+	}
+	in := &engage.Ingester{Events: &engage.Builder{Pseudonym: pseud}, Directory: directory.New(st), Seen: agg.Seen, Log: lg,
 		Recent: pipeline.NewRecent(1 << 20), Released: layer.Released}
 
 	var total engage.Result
@@ -133,7 +139,6 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err != nil {
 		return err
 	}
-	agg := rollup.New(st, lg, nil, nil)
 	actx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- agg.Run(actx) }()

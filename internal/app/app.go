@@ -147,6 +147,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.API = httpapi.New(httpapi.Deps{
 		Config:    cfg,
 		Store:     m.Store,
+		Seen:      m.Aggregate.Seen,
 		Pseudonym: pseud,
 		Counter:   layer,
 		Reports:   &analytics.Builder{Layer: layer, Now: m.Now},

@@ -12,7 +12,6 @@ import (
 	"github.com/crowd-dev/crowd/internal/ingest"
 	"github.com/crowd-dev/crowd/internal/pipeline"
 	"github.com/crowd-dev/crowd/internal/platform"
-	"github.com/crowd-dev/crowd/internal/store"
 )
 
 // Ingester accepts decoded event batches from the platform (POST /v1/events,
@@ -21,9 +20,11 @@ import (
 type Ingester struct {
 	Events    *Builder
 	Directory *directory.Directory
-	Store     *store.Store
-	Log       pipeline.Log
-	Recent    *pipeline.Recent
+	// Seen reports the ids aggregation has applied (within its dedupe
+	// window); nil means none are known.
+	Seen   func(ids []string) []bool
+	Log    pipeline.Log
+	Recent *pipeline.Recent
 	// Released reports video-days whose cells are released (protected
 	// mode); nil means none are.
 	Released func(ctx context.Context, vds []disclosure.VideoDay) (map[disclosure.VideoDay]bool, error)
@@ -75,9 +76,9 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 	if err != nil {
 		return res, err
 	}
-	seen, err := in.Store.SeenEvents(ctx, ids)
-	if err != nil {
-		return res, err
+	seen := make([]bool, len(ids))
+	if in.Seen != nil {
+		seen = in.Seen(ids)
 	}
 	// An event dated in a day whose cells are released counts in the
 	// current period: released cells never change. Imports into days not
@@ -115,7 +116,7 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 			}
 			a = &platform.Account{ID: ar.ID, BirthDate: ar.BirthDate, Gender: ar.Gender, Country: ar.Country}
 		}
-		if inBatch[ids[i]] || seen[ids[i]] || recent[i] {
+		if inBatch[ids[i]] || seen[i] || recent[i] {
 			res.Duplicates++
 			continue
 		}

@@ -51,7 +51,7 @@ func TestIngest_LateEventsCountToday(t *testing.T) {
 	if _, err := layer.Daily(ctx, disclosure.Scope{VideoID: "v"}, day2, day2); err != nil {
 		t.Fatal(err)
 	}
-	in := &Ingester{Events: &Builder{Pseudonym: pseud}, Directory: directory.New(s), Store: s, Log: lg,
+	in := &Ingester{Events: &Builder{Pseudonym: pseud}, Directory: directory.New(s), Log: lg,
 		Recent: pipeline.NewRecent(100), Released: layer.Released, Now: clock}
 	late := ingest.Event{Line: 1, ID: "late", Type: event.Share, VideoID: "v", AccountID: "friend-42", TS: day2.Add(5 * time.Hour), Channel: "dm"}
 	open := ingest.Event{Line: 2, ID: "open", Type: event.Share, VideoID: "v", AccountID: "friend-42", TS: created.AddDate(0, 0, 9).Add(time.Hour), Channel: "dm"}
@@ -64,16 +64,16 @@ func TestIngest_LateEventsCountToday(t *testing.T) {
 	defer cancel()
 	lg.Consume(cctx, 0, func(_ context.Context, batch []eventlog.Delivered) error {
 		for _, m := range batch {
-			for _, line := range bytes.Split(m.Data, []byte{'\n'}) {
-				if string(line) == "" {
-					continue
+			for line, err := range event.Records(m.Data) {
+				if err != nil {
+					t.Fatal(err)
 				}
 				for _, id := range []string{"friend-42"} {
 					if bytes.Contains(line, []byte(id)) {
 						t.Fatalf("the log holds account id %s: %s", id, line)
 					}
 				}
-				ev, err := event.Unmarshal(line)
+				ev, err := event.Decode(line)
 				if err != nil {
 					t.Fatal(err)
 				}

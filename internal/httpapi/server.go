@@ -38,8 +38,10 @@ type Checker interface {
 
 // Deps are what the API needs.
 type Deps struct {
-	Config    config.Config
-	Store     *store.Store
+	Config config.Config
+	Store  *store.Store
+	// Seen reports event ids aggregation has applied (nil: none known).
+	Seen      func(ids []string) []bool
 	Pseudonym *pseudonym.Pseudonymizer
 	Counter   Counter
 	Reports   *analytics.Builder
@@ -114,7 +116,7 @@ func New(d Deps) *Server {
 	s.metrics = newMetrics(s.Registry)
 	s.bulkSlots = make(chan struct{}, bulkSlotsN)
 	s.events = &engage.Builder{Pseudonym: d.Pseudonym}
-	s.Ingest = &engage.Ingester{Events: s.events, Directory: d.Directory, Store: d.Store, Log: d.Log, Recent: pipeline.NewRecent(1 << 20), Released: d.Released, Now: s.now}
+	s.Ingest = &engage.Ingester{Events: s.events, Directory: d.Directory, Seen: d.Seen, Log: d.Log, Recent: pipeline.NewRecent(1 << 20), Released: d.Released, Now: s.now}
 	s.handler = s.routes()
 	return s
 }

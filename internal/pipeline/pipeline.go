@@ -29,7 +29,7 @@ type Log interface {
 const MaxMessageBytes = 512 << 10
 
 // Entry is one encoded event to pack: its partition key (the video), its
-// id and its JSON.
+// id and its record (event.Encode).
 type Entry struct {
 	Key, ID string
 	Payload []byte
@@ -39,7 +39,7 @@ type Entry struct {
 func Pack(l Log, evs []event.Event) ([]eventlog.Message, error) {
 	entries := make([]Entry, len(evs))
 	for i := range evs {
-		b, err := evs[i].Marshal()
+		b, err := evs[i].Encode()
 		if err != nil {
 			return nil, err
 		}
@@ -48,13 +48,13 @@ func Pack(l Log, evs []event.Event) ([]eventlog.Message, error) {
 	return PackEntries(l, entries), nil
 }
 
-// PackEntries packs encoded events as log messages: NDJSON, grouped by
+// PackEntries packs encoded events as log messages: event frames, grouped by
 // partition in the given order, split at MaxMessageBytes. Each message's id
 // is a hash of its event ids, so the same events packed again (a retry, a
 // relay after a crash) make the same message, which the log's dedupe drops.
 func PackEntries(l Log, entries []Entry) []eventlog.Message {
 	type group struct {
-		buf bytes.Buffer
+		buf []byte
 		ids []byte
 	}
 	groups := map[int]*group{}
@@ -62,8 +62,8 @@ func PackEntries(l Log, entries []Entry) []eventlog.Message {
 	var msgs []eventlog.Message
 	flush := func(p int, g *group) {
 		sum := sha256.Sum256(g.ids)
-		msgs = append(msgs, eventlog.Message{Subject: l.Subject(p), ID: "ev-" + hex.EncodeToString(sum[:16]), Data: bytes.Clone(g.buf.Bytes())})
-		g.buf.Reset()
+		msgs = append(msgs, eventlog.Message{Subject: l.Subject(p), ID: "ev-" + hex.EncodeToString(sum[:16]), Data: bytes.Clone(g.buf)})
+		g.buf = g.buf[:0]
 		g.ids = g.ids[:0]
 	}
 	for _, e := range entries {
@@ -74,16 +74,15 @@ func PackEntries(l Log, entries []Entry) []eventlog.Message {
 			groups[p] = g
 			order = append(order, p)
 		}
-		if g.buf.Len() > 0 && g.buf.Len()+len(e.Payload)+1 > MaxMessageBytes {
+		if len(g.buf) > 0 && len(g.buf)+len(e.Payload)+event.FrameOverhead > MaxMessageBytes {
 			flush(p, g)
 		}
-		g.buf.Write(e.Payload)
-		g.buf.WriteByte('\n')
+		g.buf = event.AppendFrame(g.buf, e.Payload)
 		g.ids = append(g.ids, e.ID...)
 		g.ids = append(g.ids, 0)
 	}
 	for _, p := range order {
-		if g := groups[p]; g.buf.Len() > 0 {
+		if g := groups[p]; len(g.buf) > 0 {
 			flush(p, g)
 		}
 	}

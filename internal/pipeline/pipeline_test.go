@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -51,7 +50,7 @@ func TestPack(t *testing.T) {
 			t.Fatal("packing the same events twice gave different message ids")
 		}
 		for _, line := range splitLines(m.Data) {
-			ev, err := event.Unmarshal(line)
+			ev, err := event.Decode(line)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -111,10 +110,11 @@ func TestCommitter(t *testing.T) {
 
 func splitLines(b []byte) [][]byte {
 	var out [][]byte
-	for _, line := range bytes.Split(b, []byte{'\n'}) {
-		if len(line) > 0 {
-			out = append(out, line)
+	for rec, err := range event.Records(b) {
+		if err != nil {
+			panic(err)
 		}
+		out = append(out, rec)
 	}
 	return out
 }

@@ -1,11 +1,13 @@
 package rollup
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -58,15 +60,15 @@ type dimKey struct {
 	dim, bucket string
 }
 
-type viewerKey struct {
-	video  string
-	day    int64
-	viewer string
-}
-
 // batch accumulates one transaction's deltas in memory, so each rollup row
-// is written once per batch however many events touch it.
+// is written once per batch however many events touch it. Events are
+// credited to their video (videos); finish then derives the creators' rows
+// and the monthly marginals from the video rows, once per row rather than
+// once per event.
 type batch struct {
+	videos   map[string]*videoAcc
+	creators map[string][]string
+
 	totals      map[string]*counters
 	videoHour   map[timeKey]*counters
 	videoDay    map[timeKey]*counters
@@ -79,8 +81,25 @@ type batch struct {
 	accountDimMonth map[dimKey]*counters
 }
 
+// videoAcc is one video's deltas in a batch.
+type videoAcc struct {
+	total counters
+	hours map[int64]*counters
+	days  map[int64]*counters
+	dims  map[videoDimKey]*counters
+}
+
+type videoDimKey struct {
+	day    int64
+	dim    uint8 // index in dimNames
+	bucket string
+}
+
+var dimNames = [...]string{DimSource, DimAge, DimGender, DimCountry}
+
 func newBatch() *batch {
 	return &batch{
+		videos: map[string]*videoAcc{}, creators: map[string][]string{},
 		totals: map[string]*counters{}, videoHour: map[timeKey]*counters{}, videoDay: map[timeKey]*counters{},
 		videoDim: map[dimKey]*counters{}, accountHour: map[timeKey]*counters{}, accountDay: map[timeKey]*counters{},
 		accountDim: map[dimKey]*counters{}, videoDimMonth: map[dimKey]*counters{}, accountDimMonth: map[dimKey]*counters{},
@@ -96,53 +115,131 @@ func at[K comparable](m map[K]*counters, k K) *counters {
 	return c
 }
 
-// credit adds d to the video's rows and to each creator's rows.
+// credit adds d to the video's rows (and, in finish, to each creator's).
 func (b *batch) credit(video string, creators []string, hour, day int64, d *counters, dims []dimDelta) {
-	at(b.totals, video).add(d)
-	at(b.videoHour, timeKey{video, hour}).add(d)
-	at(b.videoDay, timeKey{video, day}).add(d)
-	month := MonthOf(day)
-	for _, dd := range dims {
-		at(b.videoDim, dimKey{video, day, dd.dim, dd.bucket}).add(&dd.c)
-		at(b.videoDimMonth, dimKey{video, month, dd.dim, dd.bucket}).add(&dd.c)
+	v := b.videos[video]
+	if v == nil {
+		v = &videoAcc{hours: map[int64]*counters{}, days: map[int64]*counters{}, dims: map[videoDimKey]*counters{}}
+		b.videos[video] = v
+		b.creators[video] = creators
 	}
-	for _, a := range creators {
-		at(b.accountHour, timeKey{a, hour}).add(d)
-		at(b.accountDay, timeKey{a, day}).add(d)
-		for _, dd := range dims {
-			at(b.accountDim, dimKey{a, day, dd.dim, dd.bucket}).add(&dd.c)
-			at(b.accountDimMonth, dimKey{a, month, dd.dim, dd.bucket}).add(&dd.c)
+	v.total.add(d)
+	at(v.hours, hour).add(d)
+	at(v.days, day).add(d)
+	for i := range dims {
+		at(v.dims, videoDimKey{day, dims[i].dim, dims[i].bucket}).add(&dims[i].c)
+	}
+}
+
+// finish derives every table's rows from the videos' rows.
+func (b *batch) finish() {
+	months := map[int64]int64{}
+	monthOf := func(day int64) int64 {
+		m, ok := months[day]
+		if !ok {
+			m = MonthOf(day)
+			months[day] = m
+		}
+		return m
+	}
+	for video, v := range b.videos {
+		creators := b.creators[video]
+		at(b.totals, video).add(&v.total)
+		for h, c := range v.hours {
+			at(b.videoHour, timeKey{video, h}).add(c)
+			for _, a := range creators {
+				at(b.accountHour, timeKey{a, h}).add(c)
+			}
+		}
+		for d, c := range v.days {
+			at(b.videoDay, timeKey{video, d}).add(c)
+			for _, a := range creators {
+				at(b.accountDay, timeKey{a, d}).add(c)
+			}
+		}
+		for k, c := range v.dims {
+			dim, month := dimNames[k.dim], monthOf(k.day)
+			at(b.videoDim, dimKey{video, k.day, dim, k.bucket}).add(c)
+			at(b.videoDimMonth, dimKey{video, month, dim, k.bucket}).add(c)
+			for _, a := range creators {
+				at(b.accountDim, dimKey{a, k.day, dim, k.bucket}).add(c)
+				at(b.accountDimMonth, dimKey{a, month, dim, k.bucket}).add(c)
+			}
 		}
 	}
 }
 
 type dimDelta struct {
-	dim, bucket string
-	c           counters
+	dim    uint8 // index in dimNames
+	bucket string
+	c      counters
+}
+
+// errRaced means another process applied batches since this one's state:
+// the caller catches up and applies what is left.
+type errRaced struct{ checkpoint uint64 }
+
+func (e errRaced) Error() string {
+	return fmt.Sprintf("another aggregator advanced the checkpoint to %d", e.checkpoint)
 }
 
 // apply applies one batch of log messages in one transaction: dedupe by
-// event id, distinct viewers, every rollup, and the checkpoint.
+// event id, distinct viewers, every rollup, the state journal and the
+// checkpoint. If another process got there first (several processes on
+// one PostgreSQL), it catches up from that process's journal and applies
+// only the messages after its checkpoint.
 func (a *Aggregator) apply(ctx context.Context, msgs []eventlog.Delivered) error {
+	for {
+		err := a.applyOnce(ctx, msgs)
+		var raced errRaced
+		if !errors.As(err, &raced) {
+			return err
+		}
+		if err := a.st.catchUp(ctx, a.store.DB(), a.store.Rebind, raced.checkpoint); err != nil {
+			return err
+		}
+		a.applied.Store(raced.checkpoint)
+		i := 0
+		for i < len(msgs) && msgs[i].Seq <= raced.checkpoint {
+			i++
+		}
+		msgs = msgs[i:]
+	}
+}
+
+func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	var evs []event.Event
+	// The events slice is reused from batch to batch: growing a fresh one
+	// to a few hundred thousand events costs more than decoding them.
+	evs := a.evs[:0]
+	defer func() {
+		clear(evs) // let the strings go
+		a.evs = evs[:0]
+	}()
 	for _, m := range msgs {
-		for line := range bytes.SplitSeq(m.Data, []byte{'\n'}) {
-			if len(bytes.TrimSpace(line)) == 0 {
-				continue
+		for rec, err := range event.Records(m.Data) {
+			evs = append(evs, event.Event{})
+			if err == nil {
+				err = event.DecodeInto(&evs[len(evs)-1], rec)
 			}
-			ev, err := event.Unmarshal(line)
 			if err != nil {
 				// Entries are validated before publishing, so this is a
 				// bug; skip it loudly rather than wedge aggregation.
 				a.lg.Error("skip malformed log entry", slog.Uint64("seq", m.Seq), slog.Any("err", err))
+				evs = evs[:len(evs)-1]
 				continue
 			}
-			evs = append(evs, ev)
 		}
 	}
+	// The batch's time is when the log stored its last message, not the
+	// clock: replaying the journal then gives the same windows.
+	batchAt := msgs[len(msgs)-1].Time
+	if batchAt.IsZero() {
+		batchAt = a.now()
+	}
+	last := msgs[len(msgs)-1].Seq
 	tx, err := a.store.DB().BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("apply batch: %w", err)
@@ -150,20 +247,32 @@ func (a *Aggregator) apply(ctx context.Context, msgs []eventlog.Delivered) error
 	defer tx.Rollback()
 	rb := func(q string) string { return a.store.Rebind(q) }
 
+	// Move the checkpoint first, from the sequence this process's state
+	// reflects: on PostgreSQL the row lock orders concurrent aggregators,
+	// and the loser sees it moved.
+	if err := a.advance(ctx, tx, last); err != nil {
+		return err
+	}
+
+	sd := newDelta(batchAt, len(evs))
+	a.st.mu.RLock()
 	// Dedupe: drop events applied before (a republished outbox row, a
 	// retried ingestion batch) and repeats within this batch.
-	fresh, err := a.dedupe(ctx, tx, evs)
-	if err != nil {
-		return fmt.Errorf("apply batch: dedupe: %w", err)
+	fresh := evs[:0]
+	for i := range evs {
+		if a.st.firstSeen(sd, evs[i].ID) {
+			if len(fresh) != i {
+				evs[len(fresh)] = evs[i]
+			}
+			fresh = fresh[:len(fresh)+1]
+		}
 	}
+	newViewer := a.viewerDays(sd, fresh)
+	a.st.mu.RUnlock()
 
 	creators, err := a.creatorsOf(ctx, tx, fresh)
 	if err != nil {
 		return fmt.Errorf("apply batch: creators: %w", err)
-	}
-	newViewer, err := a.viewerDays(ctx, tx, fresh)
-	if err != nil {
-		return fmt.Errorf("apply batch: viewers: %w", err)
 	}
 	counted, err := a.firsts(ctx, tx, fresh)
 	if err != nil {
@@ -183,7 +292,8 @@ func (a *Aggregator) apply(ctx context.Context, msgs []eventlog.Delivered) error
 			continue // a like of a liked video, an unsave of an unsaved one
 		}
 		var d counters
-		var dims []dimDelta
+		var dimsBuf [len(dimNames)]dimDelta
+		dims := dimsBuf[:0]
 		switch ev.Type {
 		case event.View:
 			d.views = 1
@@ -201,13 +311,13 @@ func (a *Aggregator) apply(ctx context.Context, msgs []eventlog.Delivered) error
 				// exact views only, never in protected numbers.
 				d.pViews = 0
 			}
-			for _, dv := range [][2]string{{DimSource, ev.Source}, {DimAge, orUnknown(ev.Age)}, {DimGender, orUnknown(ev.Gender)}, {DimCountry, orUnknown(ev.Country)}} {
-				if dv[0] != DimSource && ev.ActorDay == "" {
+			for i, bucket := range [len(dimNames)]string{ev.Source, orUnknown(ev.Age), orUnknown(ev.Gender), orUnknown(ev.Country)} {
+				if i > 0 && ev.ActorDay == "" {
 					// Logged-out views have no audience; they still count in
 					// traffic sources.
-					dv[1] = "unknown"
+					bucket = "unknown"
 				}
-				dims = append(dims, dimDelta{dim: dv[0], bucket: dv[1], c: counters{views: 1, viewers: d.viewers}})
+				dims = append(dims, dimDelta{dim: uint8(i), bucket: bucket, c: counters{views: 1, viewers: d.viewers}})
 			}
 		case event.Like:
 			d.likes = 1
@@ -243,18 +353,49 @@ func (a *Aggregator) apply(ctx context.Context, msgs []eventlog.Delivered) error
 		}
 		b.credit(ev.VideoID, creators[ev.VideoID], hour, day, &d, dims)
 	}
+	b.finish()
 	if err := a.write(ctx, tx, b); err != nil {
 		return fmt.Errorf("apply batch: %w", err)
 	}
-	last := msgs[len(msgs)-1].Seq
-	if _, err := tx.ExecContext(ctx, rb(`INSERT INTO rollup_checkpoint (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`), checkpointName, int64(last)); err != nil {
-		return fmt.Errorf("apply batch: checkpoint: %w", err)
+	if err := journal(ctx, tx, rb, last, sd); err != nil {
+		return fmt.Errorf("apply batch: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("apply batch: commit: %w", err)
 	}
+	a.st.commit(sd, last)
 	a.applied.Store(last)
 	return nil
+}
+
+// advance moves the checkpoint from the state's sequence to last, or
+// returns errRaced if another process moved it meanwhile.
+func (a *Aggregator) advance(ctx context.Context, tx *sql.Tx, last uint64) error {
+	rb := a.store.Rebind
+	res, err := tx.ExecContext(ctx, rb(`UPDATE rollup_checkpoint SET seq = ? WHERE name = ? AND seq = ?`), int64(last), checkpointName, int64(a.st.seq))
+	if err != nil {
+		return fmt.Errorf("apply batch: checkpoint: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("apply batch: checkpoint: %w", err)
+	} else if n == 1 {
+		return nil
+	}
+	var cp int64
+	err = tx.QueryRowContext(ctx, rb(`SELECT seq FROM rollup_checkpoint WHERE name = ?`), checkpointName).Scan(&cp)
+	if errors.Is(err, sql.ErrNoRows) && a.st.seq == 0 {
+		if _, err := tx.ExecContext(ctx, rb(`INSERT INTO rollup_checkpoint (name, seq) VALUES (?, ?)`), checkpointName, int64(last)); err != nil {
+			return fmt.Errorf("apply batch: checkpoint: %w", err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("apply batch: checkpoint: %w", err)
+	}
+	if uint64(cp) < a.st.seq {
+		return fmt.Errorf("apply batch: checkpoint %d is behind this aggregator's state %d", cp, a.st.seq)
+	}
+	return errRaced{checkpoint: uint64(cp)}
 }
 
 type stateKey struct{ video, kind, actor string }
@@ -272,7 +413,7 @@ func (a *Aggregator) actorStates(ctx context.Context, tx *sql.Tx, evs []event.Ev
 		}
 		k := stateKey{evs[i].VideoID, kind, evs[i].Actor}
 		if _, ok := state[k]; !ok {
-			state[k] = -1 // unknown yet
+			state[k] = 0 // unless the table says otherwise
 			keys = append(keys, k)
 		}
 	}
@@ -280,21 +421,31 @@ func (a *Aggregator) actorStates(ctx context.Context, tx *sql.Tx, evs []event.Ev
 	if len(keys) == 0 {
 		return noop, nil
 	}
-	get, err := tx.PrepareContext(ctx, a.store.Rebind(`SELECT state FROM actor_state WHERE video_id = ? AND kind = ? AND actor = ?`))
-	if err != nil {
-		return nil, err
-	}
-	defer get.Close()
-	for _, k := range keys {
-		var st int
-		err := get.QueryRowContext(ctx, k.video, k.kind, k.actor).Scan(&st)
-		if err == sql.ErrNoRows {
-			st = 0
-		} else if err != nil {
+	slices.SortFunc(keys, compareStateKeys)
+	for chunk := range slices.Chunk(keys, rowsPerStatement) {
+		args := make([]any, 0, 3*len(chunk))
+		for _, k := range chunk {
+			args = append(args, k.video, k.kind, k.actor)
+		}
+		rows, err := tx.QueryContext(ctx, a.store.Rebind(`SELECT video_id, kind, actor, state FROM actor_state WHERE (video_id, kind, actor) IN (VALUES `+valueRows(len(chunk), 3)+`)`), args...)
+		if err != nil {
 			return nil, err
 		}
-		state[k] = st
+		for rows.Next() {
+			var k stateKey
+			var st int
+			if err := rows.Scan(&k.video, &k.kind, &k.actor, &st); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			state[k] = st
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
 	}
+	before := maps.Clone(state)
 	for i := range evs {
 		kind := stateKind(evs[i].Type)
 		if kind == "" || evs[i].Actor == "" {
@@ -311,18 +462,22 @@ func (a *Aggregator) actorStates(ctx context.Context, tx *sql.Tx, evs []event.Ev
 		}
 		state[k] = want
 	}
-	put, err := tx.PrepareContext(ctx, a.store.Rebind(`INSERT INTO actor_state (video_id, kind, actor, state) VALUES (?, ?, ?, ?)
-ON CONFLICT (video_id, kind, actor) DO UPDATE SET state = excluded.state`))
-	if err != nil {
-		return nil, err
-	}
-	defer put.Close()
-	for _, k := range keys {
-		if _, err := put.ExecContext(ctx, k.video, k.kind, k.actor, state[k]); err != nil {
+	changed := slices.DeleteFunc(keys, func(k stateKey) bool { return state[k] == before[k] })
+	for chunk := range slices.Chunk(changed, rowsPerStatement) {
+		args := make([]any, 0, 4*len(chunk))
+		for _, k := range chunk {
+			args = append(args, k.video, k.kind, k.actor, state[k])
+		}
+		if _, err := tx.ExecContext(ctx, a.store.Rebind(`INSERT INTO actor_state (video_id, kind, actor, state) VALUES `+valueRows(len(chunk), 4)+`
+ON CONFLICT (video_id, kind, actor) DO UPDATE SET state = excluded.state`), args...); err != nil {
 			return nil, err
 		}
 	}
 	return noop, nil
+}
+
+func compareStateKeys(x, y stateKey) int {
+	return cmp.Or(strings.Compare(x.video, y.video), strings.Compare(x.kind, y.kind), strings.Compare(x.actor, y.actor))
 }
 
 func stateKind(typ string) string {
@@ -380,94 +535,35 @@ type viewerDelta struct {
 	pViews, pCompletions, pWatchMS int64
 }
 
-// viewerDays records each view against its viewer's daily pseudonym and
-// returns, at the index of each viewer-day's first event in the batch, what
-// that viewer-day adds: whether it is a new viewer of the video that day,
-// and its views, completion and watch time within the per-viewer-day caps.
-func (a *Aggregator) viewerDays(ctx context.Context, tx *sql.Tx, evs []event.Event) (map[int]viewerDelta, error) {
-	type agg struct {
-		n, completions, watch int64
-		first                 int
-	}
-	groups := map[viewerKey]*agg{}
-	var keys []viewerKey
+// viewerDays records each view against its viewer's daily pseudonym in d
+// and returns, by event index, what the view adds: whether it is the
+// viewer-day's first view of the video, and its views, completion and
+// watch time within the per-viewer-day caps. The caller holds the state's
+// read lock.
+func (a *Aggregator) viewerDays(d *delta, evs []event.Event) map[int]viewerDelta {
+	out := map[int]viewerDelta{}
+	b := a.bounds
 	for i := range evs {
 		ev := &evs[i]
 		if ev.Type != event.View || ev.ActorDay == "" {
 			continue
 		}
-		k := viewerKey{ev.VideoID, floorDiv(ev.TS.Unix(), 86400), ev.ActorDay}
-		g := groups[k]
-		if g == nil {
-			g = &agg{first: i}
-			groups[k] = g
-			keys = append(keys, k)
+		day := floorDiv(ev.TS.Unix(), 86400)
+		k := viewerKey(ev.VideoID, day, ev.ActorDay)
+		before := a.st.viewer(d, k, day)
+		after := packViewer(before.views()+1, before.watchMS()+ev.WatchMS, before.completed() || ev.Completed)
+		d.viewers[k] = viewerEntry{val: after, day: dayStamp(day)}
+		vd := viewerDelta{
+			newViewer: before.views() == 0,
+			pViews:    min(after.views(), b.ViewsPerViewerDay) - min(before.views(), b.ViewsPerViewerDay),
+			pWatchMS:  min(after.watchMS(), b.WatchMSPerViewerDay) - min(before.watchMS(), b.WatchMSPerViewerDay),
 		}
-		g.n++
-		g.watch += ev.WatchMS
-		if ev.Completed {
-			g.completions++
+		if after.completed() && !before.completed() {
+			vd.pCompletions = 1
 		}
+		out[i] = vd
 	}
-	out := map[int]viewerDelta{}
-	if len(keys) == 0 {
-		return out, nil
-	}
-	slices.SortFunc(keys, func(x, y viewerKey) int {
-		if c := strings.Compare(x.video, y.video); c != 0 {
-			return c
-		}
-		if c := cmpInt(x.day, y.day); c != 0 {
-			return c
-		}
-		return strings.Compare(x.viewer, y.viewer)
-	})
-	b := a.bounds
-	for len(keys) > 0 {
-		n := min(len(keys), rowsPerStatement)
-		args := make([]any, 0, 6*n)
-		for _, k := range keys[:n] {
-			g := groups[k]
-			args = append(args, k.video, k.day, k.viewer, g.n, g.completions, g.watch)
-		}
-		rows, err := tx.QueryContext(ctx, a.store.Rebind(`INSERT INTO viewer_days (video_id, day, viewer, views, completions, watch_ms) VALUES `+valueRows(n, 6)+`
-ON CONFLICT (video_id, day, viewer) DO UPDATE SET views = viewer_days.views + excluded.views,
-completions = viewer_days.completions + excluded.completions, watch_ms = viewer_days.watch_ms + excluded.watch_ms
-RETURNING video_id, day, viewer, views, completions, watch_ms`), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var k viewerKey
-			var views, completions, watch int64
-			if err := rows.Scan(&k.video, &k.day, &k.viewer, &views, &completions, &watch); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			g := groups[k]
-			if g == nil {
-				continue
-			}
-			// Before this batch the viewer-day had views-g.n views, and so on;
-			// what the batch adds within the caps is the capped after minus
-			// the capped before.
-			d := viewerDelta{
-				newViewer: views == g.n,
-				pViews:    min(views, b.ViewsPerViewerDay) - min(views-g.n, b.ViewsPerViewerDay),
-				pWatchMS:  min(watch, b.WatchMSPerViewerDay) - min(watch-g.watch, b.WatchMSPerViewerDay),
-			}
-			if completions > 0 && completions == g.completions {
-				d.pCompletions = 1
-			}
-			out[g.first] = d
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		keys = keys[n:]
-	}
-	return out, nil
+	return out
 }
 
 // firsts reports, by event index, the shares and saves that count in
@@ -475,38 +571,108 @@ RETURNING video_id, day, viewer, views, completions, watch_ms`), args...)
 // and within the cap of counted firsts per (account, creator, day).
 func (a *Aggregator) firsts(ctx context.Context, tx *sql.Tx, evs []event.Event) (map[int]bool, error) {
 	out := map[int]bool{}
-	ins, err := tx.PrepareContext(ctx, a.store.Rebind(`INSERT INTO actor_firsts (video_id, kind, actor) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`))
-	if err != nil {
-		return nil, err
-	}
-	defer ins.Close()
-	capStmt, err := tx.PrepareContext(ctx, a.store.Rebind(`INSERT INTO creator_day_counts (creator_day, kind, day, n) VALUES (?, ?, ?, 1)
-ON CONFLICT (creator_day, kind) DO UPDATE SET n = creator_day_counts.n + 1 RETURNING n`))
-	if err != nil {
-		return nil, err
-	}
-	defer capStmt.Close()
+	first := map[stateKey]int{} // → index of the key's first event
+	var keys []stateKey
 	for i := range evs {
 		ev := &evs[i]
 		if (ev.Type != event.Share && ev.Type != event.Save) || ev.Actor == "" {
 			continue
 		}
-		res, err := ins.ExecContext(ctx, ev.VideoID, ev.Type, ev.Actor)
+		k := stateKey{ev.VideoID, ev.Type, ev.Actor}
+		if _, ok := first[k]; !ok {
+			first[k] = i
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	slices.SortFunc(keys, compareStateKeys)
+	var firstIdx []int // events that are their actor's first, in event order
+	for chunk := range slices.Chunk(keys, rowsPerStatement) {
+		args := make([]any, 0, 3*len(chunk))
+		for _, k := range chunk {
+			args = append(args, k.video, k.kind, k.actor)
+		}
+		rows, err := tx.QueryContext(ctx, a.store.Rebind(`INSERT INTO actor_firsts (video_id, kind, actor) VALUES `+valueRows(len(chunk), 3)+` ON CONFLICT DO NOTHING RETURNING video_id, kind, actor`), args...)
 		if err != nil {
 			return nil, err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			continue // not the first
+		for rows.Next() {
+			var k stateKey
+			if err := rows.Scan(&k.video, &k.kind, &k.actor); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			firstIdx = append(firstIdx, first[k])
 		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	slices.Sort(firstIdx)
+
+	// The per-(account, creator, day) cap, counted in event order.
+	type capKey struct{ creatorDay, kind string }
+	n := map[capKey]int64{}
+	day := map[capKey]int64{}
+	var capKeys []capKey
+	for _, i := range firstIdx {
+		if ev := &evs[i]; ev.CreatorDay != "" {
+			k := capKey{ev.CreatorDay, ev.Type}
+			if _, ok := n[k]; !ok {
+				n[k] = 0
+				day[k] = floorDiv(ev.TS.Unix(), 86400)
+				capKeys = append(capKeys, k)
+			}
+		}
+	}
+	slices.SortFunc(capKeys, func(x, y capKey) int {
+		return cmp.Or(strings.Compare(x.creatorDay, y.creatorDay), strings.Compare(x.kind, y.kind))
+	})
+	for chunk := range slices.Chunk(capKeys, rowsPerStatement) {
+		args := make([]any, 0, 2*len(chunk))
+		for _, k := range chunk {
+			args = append(args, k.creatorDay, k.kind)
+		}
+		rows, err := tx.QueryContext(ctx, a.store.Rebind(`SELECT creator_day, kind, n FROM creator_day_counts WHERE (creator_day, kind) IN (VALUES `+valueRows(len(chunk), 2)+`)`), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var k capKey
+			var c int64
+			if err := rows.Scan(&k.creatorDay, &k.kind, &c); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			n[k] = c
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	for _, i := range firstIdx {
+		ev := &evs[i]
 		if ev.CreatorDay == "" {
 			out[i] = true
 			continue
 		}
-		var n int64
-		if err := capStmt.QueryRowContext(ctx, ev.CreatorDay, ev.Type, floorDiv(ev.TS.Unix(), 86400)).Scan(&n); err != nil {
+		k := capKey{ev.CreatorDay, ev.Type}
+		n[k]++
+		out[i] = n[k] <= a.bounds.PerCreatorDay
+	}
+	for chunk := range slices.Chunk(capKeys, rowsPerStatement) {
+		args := make([]any, 0, 4*len(chunk))
+		for _, k := range chunk {
+			args = append(args, k.creatorDay, k.kind, day[k], n[k])
+		}
+		if _, err := tx.ExecContext(ctx, a.store.Rebind(`INSERT INTO creator_day_counts (creator_day, kind, day, n) VALUES `+valueRows(len(chunk), 4)+`
+ON CONFLICT (creator_day, kind) DO UPDATE SET n = excluded.n`), args...); err != nil {
 			return nil, err
 		}
-		out[i] = n <= a.bounds.PerCreatorDay
 	}
 	return out, nil
 }
@@ -520,52 +686,6 @@ const rowsPerStatement = 200
 func valueRows(n, k int) string {
 	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", k), ", ") + ")"
 	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
-}
-
-// dedupe records the ids of evs as seen and returns the events not seen
-// before (in this batch or an earlier one), in order.
-func (a *Aggregator) dedupe(ctx context.Context, tx *sql.Tx, evs []event.Event) ([]event.Event, error) {
-	now := a.now().UnixMicro()
-	first := make(map[string]int, len(evs)) // id → index of its first copy in evs
-	var ids []string
-	for i := range evs {
-		if _, ok := first[evs[i].ID]; !ok {
-			first[evs[i].ID] = i
-			ids = append(ids, evs[i].ID)
-		}
-	}
-	inserted := make(map[string]bool, len(ids))
-	for len(ids) > 0 {
-		n := min(len(ids), rowsPerStatement)
-		args := make([]any, 0, 2*n)
-		for _, id := range ids[:n] {
-			args = append(args, id, now)
-		}
-		rows, err := tx.QueryContext(ctx, a.store.Rebind(`INSERT INTO seen_events (event_id, seen_at) VALUES `+valueRows(n, 2)+` ON CONFLICT DO NOTHING RETURNING event_id`), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			inserted[id] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		ids = ids[n:]
-	}
-	fresh := make([]event.Event, 0, len(inserted))
-	for i := range evs {
-		if inserted[evs[i].ID] && first[evs[i].ID] == i {
-			fresh = append(fresh, evs[i])
-		}
-	}
-	return fresh, nil
 }
 
 func cmpInt(a, b int64) int {

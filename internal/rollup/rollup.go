@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/crowd-dev/crowd/internal/event"
 	"github.com/crowd-dev/crowd/internal/eventlog"
 	"github.com/crowd-dev/crowd/internal/store"
 )
@@ -28,10 +29,13 @@ type Log interface {
 // checkpointName names this aggregator's checkpoint row.
 const checkpointName = "totals"
 
-// DedupeWindow is how long event ids are remembered to drop duplicates. An
-// event re-sent later than this after its first copy counts again; clients
-// retry within seconds, and the outbox relay within the log's retention.
-const DedupeWindow = 7 * 24 * time.Hour
+// DedupeWindow is how long event ids are remembered to drop duplicates,
+// from when the log stored the first copy. An event re-sent later than this
+// counts again; clients retry within seconds or minutes, and the outbox
+// relay republishes only what it had not deleted, right after a restart.
+// The window costs memory: 10 to 20 bytes for every event id that arrived
+// within it (see state).
+const DedupeWindow = 24 * time.Hour
 
 // ErrCheckpointAhead means the database has applied events the log no longer
 // has: the log lost its tail (or was replaced). Resuming would silently skip
@@ -64,6 +68,9 @@ type Aggregator struct {
 	bounds  Bounds
 	applied atomic.Uint64 // last applied log sequence, for observers
 
+	st  *state        // event ids seen, viewer-days
+	evs []event.Event // decode buffer, reused by apply
+
 	mu       sync.Mutex
 	creators map[string][]string // video id → creator account ids
 }
@@ -76,7 +83,7 @@ func New(s *store.Store, l Log, lg *slog.Logger, now func() time.Time) *Aggregat
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	return &Aggregator{store: s, log: l, lg: lg, now: now, creators: map[string][]string{}, bounds: DefaultBounds}
+	return &Aggregator{store: s, log: l, lg: lg, now: now, creators: map[string][]string{}, bounds: DefaultBounds, st: newState()}
 }
 
 // Checkpoint returns the last applied log sequence.
@@ -103,6 +110,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		a.lg.Error("event log is behind the aggregation checkpoint; refusing to skip events",
 			slog.Uint64("checkpoint", cp), slog.Uint64("log_last_seq", info.LastSeq))
 		return fmt.Errorf("%w: checkpoint %d, log last sequence %d", ErrCheckpointAhead, cp, info.LastSeq)
+	}
+	if err := a.loadState(ctx, cp); err != nil {
+		return err
 	}
 	start := cp + 1
 	if cp == 0 {
@@ -135,8 +145,27 @@ func (a *Aggregator) applyRetrying(ctx context.Context, batch []eventlog.Deliver
 	}
 }
 
-// SetBounds sets the contribution bounds (before Run).
-func (a *Aggregator) SetBounds(b Bounds) { a.bounds = b }
+// SetBounds sets the contribution bounds (before Run). Bounds above what
+// the viewer-day state counts exactly are refused.
+func (a *Aggregator) SetBounds(b Bounds) error {
+	if b.ViewsPerViewerDay < 0 || b.ViewsPerViewerDay >= maxPackedViews || b.WatchMSPerViewerDay < 0 || b.WatchMSPerViewerDay >= maxPackedWatchMS || b.PerCreatorDay < 0 {
+		return fmt.Errorf("contribution bounds out of range: %+v (views per viewer-day < %d, watch ms < %d)", b, maxPackedViews, maxPackedWatchMS)
+	}
+	a.bounds = b
+	return nil
+}
+
+// Seen reports which of ids aggregation has applied within the dedupe
+// window, as far as this process knows.
+func (a *Aggregator) Seen(ids []string) []bool { return a.st.Seen(ids) }
+
+// StateStats reports the in-memory state: event ids and viewer-days held,
+// and the bytes their tables take.
+func (a *Aggregator) StateStats() (ids, viewerDays, bytes int) {
+	a.st.mu.RLock()
+	defer a.st.mu.RUnlock()
+	return a.st.seen.n, a.st.viewers.n, a.st.memBytes()
+}
 
 // ForgetCreators drops cached creators of videos whose creators changed.
 func (a *Aggregator) ForgetCreators(videoIDs []string) {
@@ -159,19 +188,25 @@ const HourlyRetention = 72 * time.Hour
 const ViewerDayRetention = 72 * time.Hour
 
 // Compact forgets what aggregation no longer needs: event ids older than the
-// dedupe window, hourly rows older than HourlyRetention (their days are in
-// the daily rows), and per-viewer daily rows whose salts are gone.
+// dedupe window and viewer-days whose salts are gone (from memory, and
+// journal rows that hold nothing else), hourly rows older than
+// HourlyRetention (their days are in the daily rows), and per-creator daily
+// counts of past days.
 func (a *Aggregator) Compact(ctx context.Context) error {
 	now := a.now()
+	a.st.sweep(now)
 	db := a.store.DB()
+	// A journal row written at t holds ids that expire by t+DedupeWindow and
+	// viewer-days of days up to t's, which expire ViewerDayRetention after
+	// their day.
+	journalCutoff := min(now.Add(-DedupeWindow).UnixMicro(), (unixDay(now)-daysOf(ViewerDayRetention))*86400*1_000_000)
 	for _, q := range []struct {
 		sql string
 		arg int64
 	}{
-		{`DELETE FROM seen_events WHERE seen_at < ?`, now.Add(-DedupeWindow).UnixMicro()},
+		{`DELETE FROM rollup_state WHERE at < ?`, journalCutoff},
 		{`DELETE FROM video_hour WHERE hour < ?`, now.Add(-HourlyRetention).Unix() / 3600},
 		{`DELETE FROM account_hour WHERE hour < ?`, now.Add(-HourlyRetention).Unix() / 3600},
-		{`DELETE FROM viewer_days WHERE day < ?`, now.Add(-ViewerDayRetention).Unix() / 86400},
 		{`DELETE FROM creator_day_counts WHERE day < ?`, now.Add(-ViewerDayRetention).Unix() / 86400},
 	} {
 		if _, err := db.ExecContext(ctx, a.store.Rebind(q.sql), q.arg); err != nil {
@@ -179,4 +214,98 @@ func (a *Aggregator) Compact(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// LoadState loads the in-memory state up to the checkpoint, for a process
+// that reads it (Seen) without running aggregation.
+func (a *Aggregator) LoadState(ctx context.Context) error {
+	cp, err := a.Checkpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("read checkpoint: %w", err)
+	}
+	return a.loadState(ctx, cp)
+}
+
+// loadState rebuilds the in-memory state up to the checkpoint cp: from the
+// per-row tables of earlier versions on the first start after an upgrade,
+// then from the journal.
+func (a *Aggregator) loadState(ctx context.Context, cp uint64) error {
+	if err := a.importLegacyState(ctx, cp); err != nil {
+		return fmt.Errorf("import aggregation state: %w", err)
+	}
+	start := time.Now()
+	if err := a.st.catchUp(ctx, a.store.DB(), a.store.Rebind, cp); err != nil {
+		return fmt.Errorf("load aggregation state: %w", err)
+	}
+	ids, vds, bytes := a.StateStats()
+	a.lg.Info("aggregation state loaded", slog.Uint64("checkpoint", cp), slog.Int("event_ids", ids),
+		slog.Int("viewer_days", vds), slog.Int("bytes", bytes), slog.Duration("took", time.Since(start)))
+	return nil
+}
+
+// importLegacyState moves the seen_events and viewer_days rows of earlier
+// versions into one journal row at the checkpoint, once.
+func (a *Aggregator) importLegacyState(ctx context.Context, cp uint64) error {
+	rb := a.store.Rebind
+	db := a.store.DB()
+	var legacy int
+	if err := db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM seen_events) + (SELECT COUNT(*) FROM viewer_days)`).Scan(&legacy); err != nil || legacy == 0 {
+		return err
+	}
+	now := a.now()
+	d := newDelta(now, legacy)
+	rows, err := db.QueryContext(ctx, `SELECT event_id FROM seen_events`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		d.seen[idKey(id)] = struct{}{}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = db.QueryContext(ctx, `SELECT video_id, day, viewer, views, completions, watch_ms FROM viewer_days`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var video, viewer string
+		var day, views, completions, watch int64
+		if err := rows.Scan(&video, &day, &viewer, &views, &completions, &watch); err != nil {
+			rows.Close()
+			return err
+		}
+		d.viewers[viewerKey(video, day, viewer)] = viewerEntry{val: packViewer(views, watch, completions > 0), day: dayStamp(day)}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	seen, viewers := d.encode()
+	// The row sits at the checkpoint; a journal row already there (state
+	// written since) takes these entries in too.
+	if _, err := tx.ExecContext(ctx, rb(`DELETE FROM rollup_state WHERE seq <= ?`), int64(cp)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, rb(`INSERT INTO rollup_state (seq, at, seen, viewers) VALUES (?, ?, ?, ?)`), int64(cp), now.UnixMicro(), seen, viewers); err != nil {
+		return err
+	}
+	for _, q := range []string{`DELETE FROM seen_events`, `DELETE FROM viewer_days`} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	a.lg.Info("moved aggregation state of an earlier version into the journal", slog.Int("rows", legacy))
+	return tx.Commit()
 }

@@ -37,13 +37,15 @@ func stores(t *testing.T, fn func(t *testing.T, s *store.Store)) {
 }
 
 func msg(seq uint64, evs ...event.Event) eventlog.Delivered {
-	var b strings.Builder
+	var b []byte
 	for i := range evs {
-		data, _ := evs[i].Marshal()
-		b.Write(data)
-		b.WriteByte('\n')
+		rec, err := evs[i].Encode()
+		if err != nil {
+			panic(err)
+		}
+		b = event.AppendFrame(b, rec)
 	}
-	return eventlog.Delivered{Seq: seq, Data: []byte(b.String())}
+	return eventlog.Delivered{Seq: seq, Data: b, Time: time.Now()}
 }
 
 func setup(t *testing.T, s *store.Store) *Aggregator {

@@ -82,17 +82,6 @@ func chunked(ids []string, fn func([]any) error) error {
 	return nil
 }
 
-// SeenEvents returns which of the event ids aggregation has applied (within
-// its dedupe window).
-func (s *Store) SeenEvents(ctx context.Context, ids []string) (map[string]bool, error) {
-	var out map[string]bool
-	err := s.view(ctx, func(t *tx) (err error) {
-		out, err = present(ctx, t, `SELECT event_id FROM seen_events WHERE event_id IN `, ids)
-		return err
-	})
-	return out, err
-}
-
 // present runs q (ending in "IN ") over ids in chunks and returns the ids
 // it found.
 func present(ctx context.Context, t *tx, q string, ids []string) (map[string]bool, error) {

@@ -11,7 +11,7 @@ import (
 // back with the action that produced them.
 func insertEvents(ctx context.Context, t *tx, evs ...event.Event) error {
 	for i := range evs {
-		b, err := evs[i].Marshal()
+		b, err := evs[i].Encode()
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,257 @@
+package rollup
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// state is aggregation's per-event memory, held in RAM: the event ids seen
+// within the dedupe window, and per viewer-day what the viewer has watched
+// (views, whether they completed, watch time). Looking these up is most of
+// what aggregating an event costs, so they live in hash tables rather than
+// in database rows, and each batch's changes are written to the database
+// as one journal row (rollup_state) in the batch's own transaction. The
+// journal is therefore exactly as durable as the checkpoint: on start the
+// tables are rebuilt from it, and a process that finds another has applied
+// batches since (PostgreSQL, several processes) reads their rows to catch
+// up.
+//
+// Keys are 64-bit xxhash digests of the event id, or of (video, day,
+// daily viewer pseudonym). Two different keys share a digest with
+// probability about n²/2⁶⁵ among n live keys (3·10⁻⁶ at ten million ids),
+// in which case the later event would be taken for a duplicate.
+type state struct {
+	mu      sync.RWMutex
+	seen    *table // event id → (stamp: arrival hour)
+	viewers *table // viewer-day → packed viewerVal (stamp: the day)
+	seq     uint64 // the log sequence the tables reflect
+}
+
+func newState() *state {
+	return &state{seen: newTable(true), viewers: newTable(false)}
+}
+
+func idKey(id string) uint64 { return nonzero(xxhash.Sum64String(id)) }
+
+func viewerKey(video string, day int64, viewer string) uint64 {
+	var d xxhash.Digest
+	d.Reset()
+	d.WriteString(video)
+	var b [9]byte
+	binary.LittleEndian.PutUint64(b[1:], uint64(day))
+	d.Write(b[:])
+	d.WriteString(viewer)
+	return nonzero(d.Sum64())
+}
+
+// viewerVal packs a viewer-day: views (8 bits, saturating), whether any
+// view completed (1 bit) and watch time in ms (23 bits, saturating). The
+// contribution bounds are below the saturation points (Bounds.validate), so
+// the bounded numbers derived from it are exact.
+type viewerVal uint32
+
+const (
+	maxPackedViews   = 1<<8 - 1
+	maxPackedWatchMS = 1<<23 - 1
+)
+
+func packViewer(views, watchMS int64, completed bool) viewerVal {
+	v := viewerVal(min(views, maxPackedViews)) | viewerVal(min(watchMS, maxPackedWatchMS))<<9
+	if completed {
+		v |= 1 << 8
+	}
+	return v
+}
+
+func (v viewerVal) views() int64    { return int64(v & 0xff) }
+func (v viewerVal) completed() bool { return v&(1<<8) != 0 }
+func (v viewerVal) watchMS() int64  { return int64(v >> 9) }
+func hourStamp(t time.Time) uint16  { return uint16(t.Unix() / 3600) }
+func dayStamp(day int64) uint16     { return uint16(day) }
+func stampAge(now, s uint16) int64  { return int64(int16(now - s)) }
+func hoursOf(d time.Duration) int64 { return int64(d / time.Hour) }
+func daysOf(d time.Duration) int64  { return int64(d / (24 * time.Hour)) }
+func unixDay(t time.Time) int64     { return floorDiv(t.Unix(), 86400) }
+func (s *state) memBytes() int      { return s.seen.bytes() + s.viewers.bytes() }
+func (s *state) sizes() (int, int)  { return s.seen.n, s.viewers.n }
+func seenLive(now time.Time) func(uint16) bool {
+	h := hourStamp(now)
+	return func(s uint16) bool { return stampAge(h, s) < hoursOf(DedupeWindow) }
+}
+
+func viewersLive(now time.Time) func(uint16) bool {
+	d := dayStamp(unixDay(now))
+	return func(s uint16) bool { return stampAge(d, s) <= daysOf(ViewerDayRetention) }
+}
+
+// Seen reports which of ids aggregation has applied within the dedupe
+// window.
+func (s *state) Seen(ids []string) []bool {
+	out := make([]bool, len(ids))
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for i, id := range ids {
+		_, _, out[i] = s.seen.get(idKey(id))
+	}
+	return out
+}
+
+// delta is one batch's changes to the state, applied to the tables only
+// once the batch's transaction commits.
+type delta struct {
+	at      time.Time
+	seen    map[uint64]struct{}
+	viewers map[uint64]viewerEntry
+}
+
+type viewerEntry struct {
+	val viewerVal
+	day uint16
+}
+
+func newDelta(at time.Time, n int) *delta {
+	return &delta{at: at, seen: make(map[uint64]struct{}, n), viewers: map[uint64]viewerEntry{}}
+}
+
+// firstSeen records id and reports whether it is new: not in the tables
+// within the window, and not earlier in this batch.
+func (s *state) firstSeen(d *delta, id string) bool {
+	k := idKey(id)
+	if _, ok := d.seen[k]; ok {
+		return false
+	}
+	if _, st, ok := s.seen.get(k); ok && stampAge(hourStamp(d.at), st) < hoursOf(DedupeWindow) {
+		return false
+	}
+	d.seen[k] = struct{}{}
+	return true
+}
+
+// viewer returns a viewer-day's value as of this batch so far.
+func (s *state) viewer(d *delta, k uint64, day int64) viewerVal {
+	if e, ok := d.viewers[k]; ok {
+		return e.val
+	}
+	if v, st, ok := s.viewers.get(k); ok && st == dayStamp(day) {
+		return viewerVal(v)
+	}
+	return 0
+}
+
+// commit applies a committed batch's delta.
+func (s *state) commit(d *delta, seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.apply(d)
+	s.seq = seq
+}
+
+func (s *state) apply(d *delta) {
+	sl, vl := seenLive(d.at), viewersLive(d.at)
+	h := hourStamp(d.at)
+	for k := range d.seen {
+		s.seen.put(k, 0, h, sl)
+	}
+	for k, e := range d.viewers {
+		s.viewers.put(k, uint32(e.val), e.day, vl)
+	}
+}
+
+// sweep drops expired entries and shrinks the tables if they emptied.
+func (s *state) sweep(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen.rebuild(seenLive(now), false)
+	s.viewers.rebuild(viewersLive(now), false)
+}
+
+// The journal row: seen holds 8-byte little-endian keys, viewers 14-byte
+// records (key, day stamp, value).
+const viewerRecordBytes = 14
+
+func (d *delta) encode() (seen, viewers []byte) {
+	seen = make([]byte, 0, 8*len(d.seen))
+	for k := range d.seen {
+		seen = binary.LittleEndian.AppendUint64(seen, k)
+	}
+	viewers = make([]byte, 0, viewerRecordBytes*len(d.viewers))
+	for k, e := range d.viewers {
+		viewers = binary.LittleEndian.AppendUint64(viewers, k)
+		viewers = binary.LittleEndian.AppendUint16(viewers, e.day)
+		viewers = binary.LittleEndian.AppendUint32(viewers, uint32(e.val))
+	}
+	return seen, viewers
+}
+
+func decodeDelta(at time.Time, seen, viewers []byte) (*delta, error) {
+	if len(seen)%8 != 0 || len(viewers)%viewerRecordBytes != 0 {
+		return nil, fmt.Errorf("rollup state: journal row of %d and %d bytes", len(seen), len(viewers))
+	}
+	d := newDelta(at, len(seen)/8)
+	for i := 0; i < len(seen); i += 8 {
+		d.seen[binary.LittleEndian.Uint64(seen[i:])] = struct{}{}
+	}
+	for i := 0; i < len(viewers); i += viewerRecordBytes {
+		r := viewers[i:]
+		d.viewers[binary.LittleEndian.Uint64(r)] = viewerEntry{day: binary.LittleEndian.Uint16(r[8:]), val: viewerVal(binary.LittleEndian.Uint32(r[10:]))}
+	}
+	return d, nil
+}
+
+// journal writes d as the journal row of the batch ending at seq.
+func journal(ctx context.Context, tx *sql.Tx, rebind func(string) string, seq uint64, d *delta) error {
+	seen, viewers := d.encode()
+	_, err := tx.ExecContext(ctx, rebind(`INSERT INTO rollup_state (seq, at, seen, viewers) VALUES (?, ?, ?, ?)`),
+		int64(seq), d.at.UnixMicro(), seen, viewers)
+	if err != nil {
+		return fmt.Errorf("write rollup state: %w", err)
+	}
+	return nil
+}
+
+// catchUp applies the journal rows after the state's sequence up to and
+// including upTo, in order: on start, and when another process applied
+// batches.
+func (s *state) catchUp(ctx context.Context, db *sql.DB, rebind func(string) string, upTo uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.seq < upTo {
+		rows, err := db.QueryContext(ctx, rebind(`SELECT seq, at, seen, viewers FROM rollup_state WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 100`), int64(s.seq), int64(upTo))
+		if err != nil {
+			return fmt.Errorf("read rollup state: %w", err)
+		}
+		n := 0
+		for rows.Next() {
+			var seq, at int64
+			var seen, viewers []byte
+			if err := rows.Scan(&seq, &at, &seen, &viewers); err != nil {
+				rows.Close()
+				return fmt.Errorf("read rollup state: %w", err)
+			}
+			d, err := decodeDelta(time.UnixMicro(at), seen, viewers)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			s.apply(d)
+			s.seq = uint64(seq)
+			n++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read rollup state: %w", err)
+		}
+		if n == 0 {
+			// Batches whose rows are compacted away are older than every
+			// window: nothing of theirs is live.
+			s.seq = upTo
+		}
+	}
+	return nil
+}

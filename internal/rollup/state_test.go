@@ -1,0 +1,220 @@
+package rollup
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/crowd-dev/crowd/internal/event"
+	"github.com/crowd-dev/crowd/internal/eventlog"
+	"github.com/crowd-dev/crowd/internal/store"
+)
+
+func videoDay(t *testing.T, s *store.Store) (views, viewers, pViews int64) {
+	t.Helper()
+	err := s.ReadDB().QueryRow(s.Rebind(`SELECT views, viewers, p_views FROM video_day WHERE video_id = ? AND day = ?`), "v", day0.Unix()/86400).Scan(&views, &viewers, &pViews)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return views, viewers, pViews
+}
+
+func reopen(s *store.Store) *Aggregator {
+	return New(s, nil, slog.New(slog.DiscardHandler), func() time.Time { return day0 })
+}
+
+// TestState_SurvivesRestart: the event ids and viewer-days held in memory
+// are rebuilt from the journal by a new process, so a re-sent event stays a
+// duplicate and a returning viewer stays one viewer, with views capped
+// across the restart.
+func TestState_SurvivesRestart(t *testing.T) {
+	stores(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		a := setup(t, s)
+		var first []event.Event
+		for i := range 4 {
+			first = append(first, view("r"+string(rune('0'+i)), "A", day0, "for_you"))
+		}
+		if err := a.apply(ctx, []eventlog.Delivered{msg(1, first...)}); err != nil {
+			t.Fatal(err)
+		}
+		b := reopen(s)
+		if err := b.LoadState(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if seen := b.Seen([]string{"r0", "r3", "nope"}); !seen[0] || !seen[1] || seen[2] {
+			t.Fatalf("Seen after restart: %v", seen)
+		}
+		// r0 again (a duplicate), and three new views by A: 7 views, 1
+		// viewer, 5 bounded views.
+		second := []event.Event{view("r0", "A", day0, "for_you")}
+		for i := range 3 {
+			second = append(second, view("n"+string(rune('0'+i)), "A", day0, "for_you"))
+		}
+		if err := b.apply(ctx, []eventlog.Delivered{msg(2, second...)}); err != nil {
+			t.Fatal(err)
+		}
+		if views, viewers, pViews := videoDay(t, s); views != 7 || viewers != 1 || pViews != 5 {
+			t.Fatalf("after restart: views %d viewers %d p_views %d, want 7 1 5", views, viewers, pViews)
+		}
+	})
+}
+
+// TestState_AggregatorsRace: two aggregators over one database (several
+// processes on PostgreSQL) both handed overlapping batches: the one that
+// finds the checkpoint moved catches up from the other's journal and
+// applies only what is new, so everything counts once and the other's
+// event ids are known to it.
+func TestState_AggregatorsRace(t *testing.T) {
+	stores(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		a := setup(t, s)
+		b := reopen(s)
+		if err := b.LoadState(ctx); err != nil {
+			t.Fatal(err)
+		}
+		m1 := msg(1, view("x1", "A", day0, "for_you"), view("x2", "B", day0, "for_you"))
+		m2 := msg(2, view("x3", "A", day0, "search"))
+		// m3 re-sends x1 (published twice) and adds a view by B.
+		m3 := msg(3, view("x1", "A", day0, "for_you"), view("x4", "B", day0, "search"))
+		if err := a.apply(ctx, []eventlog.Delivered{m1, m2}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.apply(ctx, []eventlog.Delivered{m1, m2, m3}); err != nil {
+			t.Fatal(err)
+		}
+		if views, viewers, _ := videoDay(t, s); views != 4 || viewers != 2 {
+			t.Fatalf("views %d viewers %d, want 4 and 2", views, viewers)
+		}
+		if cp, _ := b.Checkpoint(ctx); cp != 3 || b.Applied() != 3 {
+			t.Fatalf("checkpoint %d, applied %d", cp, b.Applied())
+		}
+		// a is behind now; it catches up in turn.
+		if err := a.apply(ctx, []eventlog.Delivered{m3}); err != nil {
+			t.Fatal(err)
+		}
+		if views, _, _ := videoDay(t, s); views != 4 {
+			t.Fatalf("views %d after the second race, want 4", views)
+		}
+	})
+}
+
+// TestState_LegacyRows: the per-row state of earlier versions (seen_events,
+// viewer_days) is taken into memory and the journal on first start, and
+// the rows are removed.
+func TestState_LegacyRows(t *testing.T) {
+	stores(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		setup(t, s)
+		day := day0.Unix() / 86400
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`INSERT INTO rollup_checkpoint (name, seq) VALUES ('totals', 7)`, nil},
+			{`INSERT INTO seen_events (event_id, seen_at) VALUES (?, ?)`, []any{"old1", day0.UnixMicro()}},
+			{`INSERT INTO viewer_days (video_id, day, viewer, views, completions, watch_ms) VALUES (?, ?, ?, ?, ?, ?)`, []any{"v", day, "A", 4, 0, 1000}},
+		} {
+			if _, err := s.DB().ExecContext(ctx, s.Rebind(q.sql), q.args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a := reopen(s)
+		if err := a.LoadState(ctx); err != nil {
+			t.Fatal(err)
+		}
+		m := msg(8, view("old1", "A", day0, "for_you"), view("new1", "A", day0, "for_you"), view("new2", "A", day0, "for_you"))
+		m.Time = day0.Add(time.Hour)
+		if err := a.apply(ctx, []eventlog.Delivered{m}); err != nil {
+			t.Fatal(err)
+		}
+		// old1 is a duplicate; A already had 4 views: no new viewer, one
+		// more bounded view (the fifth).
+		if views, viewers, pViews := videoDay(t, s); views != 2 || viewers != 0 || pViews != 1 {
+			t.Fatalf("views %d viewers %d p_views %d, want 2 0 1", views, viewers, pViews)
+		}
+		var n int
+		s.ReadDB().QueryRow(`SELECT (SELECT COUNT(*) FROM seen_events) + (SELECT COUNT(*) FROM viewer_days)`).Scan(&n)
+		if n != 0 {
+			t.Fatalf("%d legacy rows left", n)
+		}
+	})
+}
+
+// TestState_Expiry: event ids are forgotten after the dedupe window and
+// viewer-days after their retention, in memory and in the journal.
+func TestState_Expiry(t *testing.T) {
+	stores(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		a := setup(t, s)
+		now := day0
+		a.now = func() time.Time { return now }
+		m := msg(1, view("e1", "A", day0, "for_you"))
+		m.Time = day0
+		if err := a.apply(ctx, []eventlog.Delivered{m}); err != nil {
+			t.Fatal(err)
+		}
+		if ids, vds, _ := a.StateStats(); ids != 1 || vds != 1 {
+			t.Fatalf("state holds %d ids and %d viewer-days", ids, vds)
+		}
+		now = day0.Add(DedupeWindow + 2*time.Hour)
+		if err := a.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if ids, vds, _ := a.StateStats(); ids != 0 || vds != 1 {
+			t.Fatalf("after the dedupe window: %d ids and %d viewer-days, want 0 and 1", ids, vds)
+		}
+		// The same id arriving now counts again.
+		m = msg(2, view("e1", "B", day0, "for_you"))
+		m.Time = now
+		if err := a.apply(ctx, []eventlog.Delivered{m}); err != nil {
+			t.Fatal(err)
+		}
+		if views, _, _ := videoDay(t, s); views != 2 {
+			t.Fatalf("views %d: an id re-sent after the window counts again", views)
+		}
+		now = day0.Add(ViewerDayRetention + 48*time.Hour)
+		if err := a.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if ids, vds, _ := a.StateStats(); ids != 0 || vds != 0 {
+			t.Fatalf("after retention: %d ids and %d viewer-days", ids, vds)
+		}
+		var rows int
+		s.ReadDB().QueryRow(`SELECT COUNT(*) FROM rollup_state`).Scan(&rows)
+		if rows != 0 {
+			t.Fatalf("%d journal rows outlived what they hold", rows)
+		}
+	})
+}
+
+// TestTable: put and get, rebuilds that drop expired entries, growth and
+// shrinking, on many keys.
+func TestTable(t *testing.T) {
+	tb := newTable(false)
+	live := func(s uint16) bool { return s >= 10 }
+	const n = 100_000
+	for i := uint64(1); i <= n; i++ {
+		tb.put(i*0x9E3779B97F4A7C15|1, uint32(i), uint16(i%20), live)
+	}
+	// Rebuilds while growing dropped some expired (stamp < 10) entries.
+	for i := uint64(1); i <= n; i++ {
+		v, st, ok := tb.get(i*0x9E3779B97F4A7C15 | 1)
+		if st >= 10 && (!ok || v != uint32(i) || st != uint16(i%20)) {
+			t.Fatalf("key %d: %d %d %v", i, v, st, ok)
+		}
+	}
+	tb.rebuild(live, false)
+	if tb.n != n/2 {
+		t.Fatalf("%d entries live, want %d", tb.n, n/2)
+	}
+	tb.rebuild(func(uint16) bool { return false }, false)
+	if tb.n != 0 || len(tb.keys) != minTableSlots {
+		t.Fatalf("emptied table: %d entries, %d slots", tb.n, len(tb.keys))
+	}
+	set := newTable(true)
+	set.put(42, 0, 1, nil)
+	if _, _, ok := set.get(42); !ok || set.vals != nil {
+		t.Fatal("set")
+	}
+}
