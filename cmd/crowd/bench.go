@@ -63,6 +63,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Data = filepath.Join(dir, "data")
 	cfg.Disclosure = config.Exact
+	setMemoryLimit(cfg, getenv)
 	m := &app.Main{Config: cfg, Logger: newLogger(stderr, "error")}
 	if err := m.Open(ctx); err != nil {
 		return err

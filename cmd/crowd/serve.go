@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/crowd-dev/crowd/internal/app"
 	"github.com/crowd-dev/crowd/internal/config"
@@ -25,6 +26,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	logger := newLogger(stderr, cfg.LogLevel)
+	setMemoryLimit(cfg, getenv)
 	if cfg.Demo {
 		if err := serveDemo(ctx, cfg, stderr, logger); err != nil {
 			return err
@@ -78,4 +80,12 @@ func serveDemo(ctx context.Context, cfg config.Config, stderr io.Writer, logger 
 		slog.Int("videos", sum.Videos), slog.Int("events", sum.Events),
 		slog.String("login", demo.Business+" or "+demo.Personal+" with the password "+demo.Password))
 	return nil
+}
+
+// setMemoryLimit applies the configured soft memory limit unless GOMEMLIMIT
+// sets one.
+func setMemoryLimit(cfg config.Config, getenv func(string) string) {
+	if getenv("GOMEMLIMIT") == "" && cfg.MemoryLimitMiB > 0 {
+		debug.SetMemoryLimit(cfg.MemoryLimitMiB << 20)
+	}
 }

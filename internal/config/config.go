@@ -50,6 +50,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// PublicURL is the base of share URLs; empty means http://<Addr>.
 	PublicURL string
+	// MemoryLimitMiB is the Go runtime's soft memory limit (0: none). The
+	// garbage collector works harder near it instead of letting the heap
+	// double; GOMEMLIMIT, when set, takes precedence.
+	MemoryLimitMiB int64
 }
 
 // Default returns the default configuration.
@@ -64,6 +68,7 @@ func Default() Config {
 		SessionTTL:     30 * 24 * time.Hour,
 		LoginPerMinute: 10,
 		MaxBodyBytes:   64 << 10,
+		MemoryLimitMiB: 1536,
 	}
 }
 
@@ -81,6 +86,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "login session lifetime")
 	fs.IntVar(&c.LoginPerMinute, "login-per-minute", c.LoginPerMinute, "login attempts allowed per minute per client and per handle")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest JSON request body accepted")
+	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft memory limit of the Go runtime in MiB (0: none; GOMEMLIMIT takes precedence)")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL of share links (default http://ADDR)")
 }
 
@@ -137,6 +143,9 @@ func (c Config) Validate() error {
 	}
 	if c.NATSStream == "" {
 		return fmt.Errorf("nats-stream: required")
+	}
+	if c.MemoryLimitMiB < 0 {
+		return fmt.Errorf("memory-limit-mib %d: must not be negative", c.MemoryLimitMiB)
 	}
 	if c.LogRetention < time.Hour {
 		return fmt.Errorf("log-retention %s: must be at least 1h", c.LogRetention)

@@ -27,6 +27,10 @@ const (
 	// commits once per batch then commits at most this many messages'
 	// work in one transaction.
 	consumeBatch = 1000
+	// consumeBatchBytes caps a batch's payload bytes too: bulk messages
+	// hold hundreds of events each, and a batch's decoded events and
+	// deltas take several times its bytes in memory.
+	consumeBatchBytes = 8 << 20
 	// consumeLinger is how long a batch keeps collecting once its first
 	// message has arrived. While catching up the buffer is always full and
 	// this never waits; at the head of the log it turns a trickle of
@@ -36,6 +40,8 @@ const (
 	// consumePrefetch is how many messages the client asks the server for
 	// ahead of fn, so that the next batch is ready when fn returns.
 	consumePrefetch = 2 * consumeBatch
+	// consumePrefetchBytes bounds the bytes buffered ahead.
+	consumePrefetchBytes = 2 * consumeBatchBytes
 )
 
 // Delivered is one message read from the log.
@@ -82,7 +88,7 @@ func (l *Log) Consume(ctx context.Context, startSeq uint64, fn func(ctx context.
 	if err != nil {
 		return fmt.Errorf("consume events: create consumer: %w", err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(consumePrefetch))
+	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(consumePrefetch, consumePrefetchBytes))
 	if err != nil {
 		return fmt.Errorf("consume events: %w", err)
 	}
@@ -139,7 +145,8 @@ func (l *Log) checkStart(ctx context.Context, startSeq uint64, removedOnly bool)
 }
 
 // nextBatch blocks until a message is available, then collects up to
-// consumeBatch messages, waiting at most consumeLinger for more.
+// consumeBatch messages or consumeBatchBytes, waiting at most consumeLinger
+// for more.
 func nextBatch(ctx context.Context, it jetstream.MessagesContext) ([]Delivered, error) {
 	msg, err := it.Next(jetstream.NextContext(ctx))
 	if err != nil {
@@ -151,11 +158,12 @@ func nextBatch(ctx context.Context, it jetstream.MessagesContext) ([]Delivered, 
 	}
 	batch := make([]Delivered, 1, consumeBatch)
 	batch[0] = d
+	size := len(d.Data)
 
 	// One timer per batch, not per message.
 	lctx, cancel := context.WithTimeout(ctx, consumeLinger)
 	defer cancel()
-	for len(batch) < consumeBatch {
+	for len(batch) < consumeBatch && size < consumeBatchBytes {
 		msg, err := it.Next(jetstream.NextContext(lctx))
 		if err != nil {
 			if lctx.Err() != nil && ctx.Err() == nil {
@@ -168,6 +176,7 @@ func nextBatch(ctx context.Context, it jetstream.MessagesContext) ([]Delivered, 
 			return nil, err
 		}
 		batch = append(batch, d)
+		size += len(d.Data)
 	}
 	return batch, nil
 }

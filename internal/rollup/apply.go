@@ -68,6 +68,9 @@ type dimKey struct {
 type batch struct {
 	videos   map[string]*videoAcc
 	creators map[string][]string
+	// minHour is the oldest hour that gets hourly rows: older hours are past
+	// HourlyRetention (a history import), and live on in their days.
+	minHour int64
 
 	totals      map[string]*counters
 	videoHour   map[timeKey]*counters
@@ -124,7 +127,9 @@ func (b *batch) credit(video string, creators []string, hour, day int64, d *coun
 		b.creators[video] = creators
 	}
 	v.total.add(d)
-	at(v.hours, hour).add(d)
+	if hour >= b.minHour {
+		at(v.hours, hour).add(d)
+	}
 	at(v.days, day).add(d)
 	for i := range dims {
 		at(v.dims, videoDimKey{day, dims[i].dim, dims[i].bucket}).add(&dims[i].c)
@@ -284,6 +289,7 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	}
 
 	b := newBatch()
+	b.minHour = floorDiv(batchAt.Unix(), 3600) - hoursOf(HourlyRetention)
 	for i := range fresh {
 		ev := &fresh[i]
 		sec := ev.TS.Unix()
