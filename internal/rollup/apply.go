@@ -496,23 +496,6 @@ func stateKind(typ string) string {
 	return ""
 }
 
-// compareKeys orders rows by their key columns (strings and int64s).
-func compareKeys(x, y []any) int {
-	for i := range x {
-		switch a := x[i].(type) {
-		case string:
-			if c := strings.Compare(a, y[i].(string)); c != 0 {
-				return c
-			}
-		case int64:
-			if c := cmpInt(a, y[i].(int64)); c != 0 {
-				return c
-			}
-		}
-	}
-	return 0
-}
-
 // MonthOf returns the month number (year*12 + month-1) of a Unix day.
 func MonthOf(day int64) int64 {
 	t := time.Unix(day*86400, 0).UTC()
@@ -758,86 +741,130 @@ func (a *Aggregator) creatorsOf(ctx context.Context, tx *sql.Tx, evs []event.Eve
 // write upserts every row of b, in key order so concurrent writers on
 // PostgreSQL take row locks in one order.
 func (a *Aggregator) write(ctx context.Context, tx *sql.Tx, b *batch) error {
-	type table struct {
-		name string
-		keys []string
-		cols []string
-	}
+	w := &writer{ctx: ctx, tx: tx, rebind: a.store.Rebind}
+	defer w.close()
 	all := []string{"views", "viewers", "watch_ms", "completions", "likes", "comments", "shares", "saves", "p_views", "p_completions", "p_watch_ms", "sharers", "savers"}
 	short := []string{"views", "viewers", "likes", "comments", "shares", "saves", "p_views"}
-	vals := func(c *counters, cols []string) []any {
-		m := map[string]int64{"views": c.views, "viewers": c.viewers, "watch_ms": c.watchMS, "completions": c.completions,
-			"likes": c.likes, "comments": c.comments, "shares": c.shares, "saves": c.saves,
-			"followers_gained": c.followersGained, "followers_lost": c.followersLost,
-			"p_views": c.pViews, "p_completions": c.pCompletions, "p_watch_ms": c.pWatchMS, "sharers": c.sharers, "savers": c.savers}
-		out := make([]any, len(cols))
-		for i, col := range cols {
-			out[i] = m[col]
-		}
-		return out
+	dims := []string{"views", "viewers"}
+	totals := []string{"views", "likes", "comments", "shares", "saves"}
+	accountDay := append(slices.Clone(all), "followers_gained", "followers_lost")
+
+	if err := upsertRows(w, "video_totals", []string{"video_id"}, totals, b.totals, strings.Compare,
+		func(k string, args []any) []any { return append(args, k) }); err != nil {
+		return err
 	}
-	upsert := func(t table, rows [][]any) error {
-		if len(rows) == 0 {
-			return nil
+	for _, t := range []struct {
+		name, id string
+		cols     []string
+		rows     map[timeKey]*counters
+		period   string
+	}{
+		{"video_hour", "video_id", short, b.videoHour, "hour"},
+		{"video_day", "video_id", all, b.videoDay, "day"},
+		{"account_hour", "account_id", short, b.accountHour, "hour"},
+		{"account_day", "account_id", accountDay, b.accountDay, "day"},
+	} {
+		if err := upsertRows(w, t.name, []string{t.id, t.period}, t.cols, t.rows, compareTimeKeys,
+			func(k timeKey, args []any) []any { return append(args, k.id, k.t) }); err != nil {
+			return err
 		}
-		set := make([]string, len(t.cols))
-		for i, c := range t.cols {
-			set[i] = c + " = " + t.name + "." + c + " + excluded." + c
+	}
+	for _, t := range []struct {
+		name, id, period string
+		rows             map[dimKey]*counters
+	}{
+		{"video_dim_day", "video_id", "day", b.videoDim},
+		{"account_dim_day", "account_id", "day", b.accountDim},
+		{"video_dim_month", "video_id", "month", b.videoDimMonth},
+		{"account_dim_month", "account_id", "month", b.accountDimMonth},
+	} {
+		if err := upsertRows(w, t.name, []string{t.id, t.period, "dim", "bucket"}, dims, t.rows, compareDimKeys,
+			func(k dimKey, args []any) []any { return append(args, k.id, k.day, k.dim, k.bucket) }); err != nil {
+			return err
 		}
-		cols := append(slices.Clone(t.keys), t.cols...)
-		q := `INSERT INTO ` + t.name + ` (` + strings.Join(cols, ", ") + `) VALUES (` + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") +
-			`) ON CONFLICT (` + strings.Join(t.keys, ", ") + `) DO UPDATE SET ` + strings.Join(set, ", ")
-		slices.SortFunc(rows, func(x, y []any) int { return compareKeys(x[:len(t.keys)], y[:len(t.keys)]) })
-		for len(rows) > 0 {
-			n := min(len(rows), rowsPerStatement)
-			args := make([]any, 0, n*len(cols))
-			for _, r := range rows[:n] {
-				args = append(args, r...)
-			}
-			stmt := strings.Replace(q, "VALUES ("+strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")+")", "VALUES "+valueRows(n, len(cols)), 1)
-			if _, err := tx.ExecContext(ctx, a.store.Rebind(stmt), args...); err != nil {
-				return fmt.Errorf("upsert %s: %w", t.name, err)
-			}
-			rows = rows[n:]
-		}
+	}
+	return nil
+}
+
+func compareTimeKeys(x, y timeKey) int {
+	return cmp.Or(strings.Compare(x.id, y.id), cmp.Compare(x.t, y.t))
+}
+
+func compareDimKeys(x, y dimKey) int {
+	return cmp.Or(strings.Compare(x.id, y.id), cmp.Compare(x.day, y.day), strings.Compare(x.dim, y.dim), strings.Compare(x.bucket, y.bucket))
+}
+
+// columns reads the counter columns by name.
+var columns = map[string]func(*counters) int64{
+	"views": func(c *counters) int64 { return c.views }, "viewers": func(c *counters) int64 { return c.viewers },
+	"watch_ms": func(c *counters) int64 { return c.watchMS }, "completions": func(c *counters) int64 { return c.completions },
+	"likes": func(c *counters) int64 { return c.likes }, "comments": func(c *counters) int64 { return c.comments },
+	"shares": func(c *counters) int64 { return c.shares }, "saves": func(c *counters) int64 { return c.saves },
+	"followers_gained": func(c *counters) int64 { return c.followersGained }, "followers_lost": func(c *counters) int64 { return c.followersLost },
+	"p_views": func(c *counters) int64 { return c.pViews }, "p_completions": func(c *counters) int64 { return c.pCompletions },
+	"p_watch_ms": func(c *counters) int64 { return c.pWatchMS }, "sharers": func(c *counters) int64 { return c.sharers },
+	"savers": func(c *counters) int64 { return c.savers },
+}
+
+// writer runs a batch's upserts, preparing each table's full-size
+// statement once per transaction: compiling a 200-row statement costs
+// about as much as running it.
+type writer struct {
+	ctx    context.Context
+	tx     *sql.Tx
+	rebind func(string) string
+	stmts  []*sql.Stmt
+}
+
+func (w *writer) close() {
+	for _, st := range w.stmts {
+		st.Close()
+	}
+}
+
+// upsertRows adds every row of rows to table name: keyCols identify a row
+// (keyArgs appends a key's values), cols are added to.
+func upsertRows[K comparable](w *writer, name string, keyCols, cols []string, rows map[K]*counters, compare func(K, K) int, keyArgs func(K, []any) []any) error {
+	if len(rows) == 0 {
 		return nil
 	}
-	timeRows := func(m map[timeKey]*counters, cols []string) [][]any {
-		rows := make([][]any, 0, len(m))
-		for k, c := range m {
-			rows = append(rows, append([]any{k.id, k.t}, vals(c, cols)...))
+	keys := slices.SortedFunc(maps.Keys(rows), compare)
+	get := make([]func(*counters) int64, len(cols))
+	set := make([]string, len(cols))
+	for i, c := range cols {
+		get[i] = columns[c]
+		set[i] = c + " = " + name + "." + c + " + excluded." + c
+	}
+	width := len(keyCols) + len(cols)
+	query := func(n int) string {
+		return w.rebind(`INSERT INTO ` + name + ` (` + strings.Join(keyCols, ", ") + `, ` + strings.Join(cols, ", ") + `) VALUES ` + valueRows(n, width) +
+			` ON CONFLICT (` + strings.Join(keyCols, ", ") + `) DO UPDATE SET ` + strings.Join(set, ", "))
+	}
+	var full *sql.Stmt
+	args := make([]any, 0, rowsPerStatement*width)
+	for chunk := range slices.Chunk(keys, rowsPerStatement) {
+		args = args[:0]
+		for _, k := range chunk {
+			args = keyArgs(k, args)
+			c := rows[k]
+			for _, g := range get {
+				args = append(args, g(c))
+			}
 		}
-		return rows
-	}
-	dimRows := func(m map[dimKey]*counters) [][]any {
-		rows := make([][]any, 0, len(m))
-		for k, c := range m {
-			rows = append(rows, append([]any{k.id, k.day, k.dim, k.bucket}, vals(c, []string{"views", "viewers"})...))
+		var err error
+		if len(chunk) == rowsPerStatement {
+			if full == nil {
+				if full, err = w.tx.PrepareContext(w.ctx, query(rowsPerStatement)); err != nil {
+					return fmt.Errorf("upsert %s: %w", name, err)
+				}
+				w.stmts = append(w.stmts, full)
+			}
+			_, err = full.ExecContext(w.ctx, args...)
+		} else {
+			_, err = w.tx.ExecContext(w.ctx, query(len(chunk)), args...)
 		}
-		return rows
-	}
-	totals := make([][]any, 0, len(b.totals))
-	for v, c := range b.totals {
-		totals = append(totals, append([]any{v}, vals(c, []string{"views", "likes", "comments", "shares", "saves"})...))
-	}
-	accountDayCols := append(slices.Clone(all), "followers_gained", "followers_lost")
-	steps := []struct {
-		t    table
-		rows [][]any
-	}{
-		{table{"video_totals", []string{"video_id"}, []string{"views", "likes", "comments", "shares", "saves"}}, totals},
-		{table{"video_hour", []string{"video_id", "hour"}, short}, timeRows(b.videoHour, short)},
-		{table{"video_day", []string{"video_id", "day"}, all}, timeRows(b.videoDay, all)},
-		{table{"video_dim_day", []string{"video_id", "day", "dim", "bucket"}, []string{"views", "viewers"}}, dimRows(b.videoDim)},
-		{table{"account_hour", []string{"account_id", "hour"}, short}, timeRows(b.accountHour, short)},
-		{table{"account_day", []string{"account_id", "day"}, accountDayCols}, timeRows(b.accountDay, accountDayCols)},
-		{table{"account_dim_day", []string{"account_id", "day", "dim", "bucket"}, []string{"views", "viewers"}}, dimRows(b.accountDim)},
-		{table{"video_dim_month", []string{"video_id", "month", "dim", "bucket"}, []string{"views", "viewers"}}, dimRows(b.videoDimMonth)},
-		{table{"account_dim_month", []string{"account_id", "month", "dim", "bucket"}, []string{"views", "viewers"}}, dimRows(b.accountDimMonth)},
-	}
-	for _, s := range steps {
-		if err := upsert(s.t, s.rows); err != nil {
-			return err
+		if err != nil {
+			return fmt.Errorf("upsert %s: %w", name, err)
 		}
 	}
 	return nil
