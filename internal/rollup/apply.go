@@ -72,16 +72,17 @@ type batch struct {
 	// HourlyRetention (a history import), and live on in their days.
 	minHour int64
 
-	totals      map[string]*counters
-	videoHour   map[timeKey]*counters
-	videoDay    map[timeKey]*counters
-	videoDim    map[dimKey]*counters
-	accountHour map[timeKey]*counters
-	accountDay  map[timeKey]*counters
-	accountDim  map[dimKey]*counters
-	// Monthly marginals; dimKey.day holds the month number.
-	videoDimMonth   map[dimKey]*counters
-	accountDimMonth map[dimKey]*counters
+	// The video tables' rows, in key order (finish).
+	totals        []keyed[string]
+	videoHour     []keyed[timeKey]
+	videoDay      []keyed[timeKey]
+	videoDim      []keyed[dimKey]
+	videoDimMonth []keyed[dimKey] // dimKey.day holds the month number
+	// The creators' rows, merged over their videos.
+	accountHour     map[timeKey]*counters
+	accountDay      map[timeKey]*counters
+	accountDim      map[dimKey]*counters
+	accountDimMonth map[dimKey]*counters // dimKey.day holds the month number
 }
 
 // videoAcc is one video's deltas in a batch.
@@ -103,9 +104,8 @@ var dimNames = [...]string{DimSource, DimAge, DimGender, DimCountry}
 func newBatch() *batch {
 	return &batch{
 		videos: map[string]*videoAcc{}, creators: map[string][]string{},
-		totals: map[string]*counters{}, videoHour: map[timeKey]*counters{}, videoDay: map[timeKey]*counters{},
-		videoDim: map[dimKey]*counters{}, accountHour: map[timeKey]*counters{}, accountDay: map[timeKey]*counters{},
-		accountDim: map[dimKey]*counters{}, videoDimMonth: map[dimKey]*counters{}, accountDimMonth: map[dimKey]*counters{},
+		accountHour: map[timeKey]*counters{}, accountDay: map[timeKey]*counters{},
+		accountDim: map[dimKey]*counters{}, accountDimMonth: map[dimKey]*counters{},
 	}
 }
 
@@ -136,7 +136,25 @@ func (b *batch) credit(video string, creators []string, hour, day int64, d *coun
 	}
 }
 
-// finish derives every table's rows from the videos' rows.
+// keyed is one row to write: its key and what it adds.
+type keyed[K any] struct {
+	k K
+	c *counters
+}
+
+// sortedRows returns m's rows in key order.
+func sortedRows[K comparable](m map[K]*counters, compare func(K, K) int) []keyed[K] {
+	rows := make([]keyed[K], 0, len(m))
+	for k, c := range m {
+		rows = append(rows, keyed[K]{k, c})
+	}
+	slices.SortFunc(rows, func(x, y keyed[K]) int { return compare(x.k, y.k) })
+	return rows
+}
+
+// finish derives every table's rows from the videos' rows. The video
+// tables' rows come out in key order straight from the per-video maps,
+// which are small; only the creators' rows are merged across videos.
 func (b *batch) finish() {
 	months := map[int64]int64{}
 	monthOf := func(day int64) int64 {
@@ -147,31 +165,47 @@ func (b *batch) finish() {
 		}
 		return m
 	}
-	for video, v := range b.videos {
+	videos := slices.Sorted(maps.Keys(b.videos))
+	for _, video := range videos {
+		v := b.videos[video]
 		creators := b.creators[video]
-		at(b.totals, video).add(&v.total)
-		for h, c := range v.hours {
-			at(b.videoHour, timeKey{video, h}).add(c)
+		b.totals = append(b.totals, keyed[string]{video, &v.total})
+		for _, h := range slices.Sorted(maps.Keys(v.hours)) {
+			c := v.hours[h]
+			b.videoHour = append(b.videoHour, keyed[timeKey]{timeKey{video, h}, c})
 			for _, a := range creators {
 				at(b.accountHour, timeKey{a, h}).add(c)
 			}
 		}
-		for d, c := range v.days {
-			at(b.videoDay, timeKey{video, d}).add(c)
+		for _, d := range slices.Sorted(maps.Keys(v.days)) {
+			c := v.days[d]
+			b.videoDay = append(b.videoDay, keyed[timeKey]{timeKey{video, d}, c})
 			for _, a := range creators {
 				at(b.accountDay, timeKey{a, d}).add(c)
 			}
 		}
-		for k, c := range v.dims {
+		dims := sortedRows(v.dims, compareVideoDimKeys)
+		monthly := map[videoDimKey]*counters{}
+		for _, r := range dims {
+			k, c := r.k, r.c
 			dim, month := dimNames[k.dim], monthOf(k.day)
-			at(b.videoDim, dimKey{video, k.day, dim, k.bucket}).add(c)
-			at(b.videoDimMonth, dimKey{video, month, dim, k.bucket}).add(c)
+			b.videoDim = append(b.videoDim, keyed[dimKey]{dimKey{video, k.day, dim, k.bucket}, c})
+			at(monthly, videoDimKey{month, k.dim, k.bucket}).add(c)
 			for _, a := range creators {
 				at(b.accountDim, dimKey{a, k.day, dim, k.bucket}).add(c)
 				at(b.accountDimMonth, dimKey{a, month, dim, k.bucket}).add(c)
 			}
 		}
+		for _, r := range sortedRows(monthly, compareVideoDimKeys) {
+			b.videoDimMonth = append(b.videoDimMonth, keyed[dimKey]{dimKey{video, r.k.day, dimNames[r.k.dim], r.k.bucket}, r.c})
+		}
 	}
+}
+
+// compareVideoDimKeys orders a video's dimension rows as their table's key
+// does: day, then the dimension's name, then the bucket.
+func compareVideoDimKeys(x, y videoDimKey) int {
+	return cmp.Or(cmp.Compare(x.day, y.day), strings.Compare(dimNames[x.dim], dimNames[y.dim]), strings.Compare(x.bucket, y.bucket))
 }
 
 type dimDelta struct {
@@ -749,36 +783,36 @@ func (a *Aggregator) write(ctx context.Context, tx *sql.Tx, b *batch) error {
 	totals := []string{"views", "likes", "comments", "shares", "saves"}
 	accountDay := append(slices.Clone(all), "followers_gained", "followers_lost")
 
-	if err := upsertRows(w, "video_totals", []string{"video_id"}, totals, b.totals, strings.Compare,
+	if err := upsertRows(w, "video_totals", []string{"video_id"}, totals, b.totals,
 		func(k string, args []any) []any { return append(args, k) }); err != nil {
 		return err
 	}
 	for _, t := range []struct {
 		name, id string
 		cols     []string
-		rows     map[timeKey]*counters
+		rows     []keyed[timeKey]
 		period   string
 	}{
 		{"video_hour", "video_id", short, b.videoHour, "hour"},
 		{"video_day", "video_id", all, b.videoDay, "day"},
-		{"account_hour", "account_id", short, b.accountHour, "hour"},
-		{"account_day", "account_id", accountDay, b.accountDay, "day"},
+		{"account_hour", "account_id", short, sortedRows(b.accountHour, compareTimeKeys), "hour"},
+		{"account_day", "account_id", accountDay, sortedRows(b.accountDay, compareTimeKeys), "day"},
 	} {
-		if err := upsertRows(w, t.name, []string{t.id, t.period}, t.cols, t.rows, compareTimeKeys,
+		if err := upsertRows(w, t.name, []string{t.id, t.period}, t.cols, t.rows,
 			func(k timeKey, args []any) []any { return append(args, k.id, k.t) }); err != nil {
 			return err
 		}
 	}
 	for _, t := range []struct {
 		name, id, period string
-		rows             map[dimKey]*counters
+		rows             []keyed[dimKey]
 	}{
 		{"video_dim_day", "video_id", "day", b.videoDim},
-		{"account_dim_day", "account_id", "day", b.accountDim},
+		{"account_dim_day", "account_id", "day", sortedRows(b.accountDim, compareDimKeys)},
 		{"video_dim_month", "video_id", "month", b.videoDimMonth},
-		{"account_dim_month", "account_id", "month", b.accountDimMonth},
+		{"account_dim_month", "account_id", "month", sortedRows(b.accountDimMonth, compareDimKeys)},
 	} {
-		if err := upsertRows(w, t.name, []string{t.id, t.period, "dim", "bucket"}, dims, t.rows, compareDimKeys,
+		if err := upsertRows(w, t.name, []string{t.id, t.period, "dim", "bucket"}, dims, t.rows,
 			func(k dimKey, args []any) []any { return append(args, k.id, k.day, k.dim, k.bucket) }); err != nil {
 			return err
 		}
@@ -822,13 +856,12 @@ func (w *writer) close() {
 	}
 }
 
-// upsertRows adds every row of rows to table name: keyCols identify a row
-// (keyArgs appends a key's values), cols are added to.
-func upsertRows[K comparable](w *writer, name string, keyCols, cols []string, rows map[K]*counters, compare func(K, K) int, keyArgs func(K, []any) []any) error {
+// upsertRows adds rows, in key order, to table name: keyCols identify a
+// row (keyArgs appends a key's values), cols are added to.
+func upsertRows[K any](w *writer, name string, keyCols, cols []string, rows []keyed[K], keyArgs func(K, []any) []any) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	keys := slices.SortedFunc(maps.Keys(rows), compare)
 	get := make([]func(*counters) int64, len(cols))
 	set := make([]string, len(cols))
 	for i, c := range cols {
@@ -842,13 +875,12 @@ func upsertRows[K comparable](w *writer, name string, keyCols, cols []string, ro
 	}
 	var full *sql.Stmt
 	args := make([]any, 0, rowsPerStatement*width)
-	for chunk := range slices.Chunk(keys, rowsPerStatement) {
+	for chunk := range slices.Chunk(rows, rowsPerStatement) {
 		args = args[:0]
-		for _, k := range chunk {
-			args = keyArgs(k, args)
-			c := rows[k]
+		for _, r := range chunk {
+			args = keyArgs(r.k, args)
 			for _, g := range get {
-				args = append(args, g(c))
+				args = append(args, g(r.c))
 			}
 		}
 		var err error
