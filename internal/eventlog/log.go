@@ -360,6 +360,18 @@ func (l *Log) Subject(p int) string {
 	return l.subjects[p]
 }
 
+// MixedSubject returns the subject of messages whose events span
+// partitions, "<SubjectPrefix>.mixed": the group commit of single events,
+// where one message (so one fsync) for all of them is the point. A consumer
+// of some partitions reads this subject too and keeps the events of its
+// partitions.
+func (l *Log) MixedSubject() string {
+	return l.cfg.SubjectPrefix + "." + MixedToken
+}
+
+// MixedToken is the last token of MixedSubject.
+const MixedToken = "mixed"
+
 // Partitions returns the number of partitions.
 func (l *Log) Partitions() int {
 	return l.cfg.Partitions

@@ -21,6 +21,7 @@ type Log interface {
 	Publish(ctx context.Context, msgs []eventlog.Message) error
 	Partition(key string) int
 	Subject(partition int) string
+	MixedSubject() string
 }
 
 // MaxMessageBytes bounds one log message. NATS refuses payloads over its
@@ -53,6 +54,11 @@ func Pack(l Log, evs []event.Event) ([]eventlog.Message, error) {
 // is a hash of its event ids, so the same events packed again (a retry, a
 // relay after a crash) make the same message, which the log's dedupe drops.
 func PackEntries(l Log, entries []Entry) []eventlog.Message {
+	return pack(l, entries, false)
+}
+
+// pack packs entries by partition, or all on the mixed subject.
+func pack(l Log, entries []Entry, mixed bool) []eventlog.Message {
 	type group struct {
 		buf []byte
 		ids []byte
@@ -62,12 +68,19 @@ func PackEntries(l Log, entries []Entry) []eventlog.Message {
 	var msgs []eventlog.Message
 	flush := func(p int, g *group) {
 		sum := sha256.Sum256(g.ids)
-		msgs = append(msgs, eventlog.Message{Subject: l.Subject(p), ID: "ev-" + hex.EncodeToString(sum[:16]), Data: bytes.Clone(g.buf)})
+		subject := l.MixedSubject()
+		if p >= 0 {
+			subject = l.Subject(p)
+		}
+		msgs = append(msgs, eventlog.Message{Subject: subject, ID: "ev-" + hex.EncodeToString(sum[:16]), Data: bytes.Clone(g.buf)})
 		g.buf = g.buf[:0]
 		g.ids = g.ids[:0]
 	}
 	for _, e := range entries {
-		p := l.Partition(e.Key)
+		p := -1
+		if !mixed {
+			p = l.Partition(e.Key)
+		}
 		g := groups[p]
 		if g == nil {
 			g = &group{}
@@ -101,13 +114,30 @@ func Publish(ctx context.Context, l Log, evs []event.Event) error {
 	return l.Publish(ctx, msgs)
 }
 
+// publishMixed publishes evs on the mixed subject, in as few messages as
+// the size bound allows (one for a group commit), returning once all are
+// durable. The embedded log fsyncs every message, so a group commit spread
+// over its video partitions would cost up to one fsync per partition.
+func publishMixed(ctx context.Context, l Log, evs []event.Event) error {
+	entries := make([]Entry, len(evs))
+	for i := range evs {
+		b, err := evs[i].Encode()
+		if err != nil {
+			return err
+		}
+		entries[i] = Entry{Key: evs[i].PartitionKey(), ID: evs[i].ID, Payload: b}
+	}
+	return l.Publish(ctx, pack(l, entries, true))
+}
+
 // ErrClosed is returned by a closed Committer.
 var ErrClosed = errors.New("pipeline: committer closed")
 
 // Committer is a group commit for single events: Commit queues an event and
-// waits; one goroutine publishes whatever has queued meanwhile in one go. No
-// timer is needed: while one publish waits for its fsync, the next requests
-// queue up, so the batch grows exactly as fast as requests arrive.
+// waits; one goroutine publishes whatever has queued meanwhile as one
+// message on the mixed subject (one publish, one fsync). No timer is needed:
+// while one publish waits for its fsync, the next requests queue up, so the
+// batch grows exactly as fast as requests arrive.
 type Committer struct {
 	log     Log
 	reqs    chan commitReq
@@ -201,7 +231,7 @@ func (c *Committer) publish(batch []commitReq, evs []event.Event) []event.Event 
 		evs = append(evs, r.ev)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	err := Publish(ctx, c.log, evs)
+	err := publishMixed(ctx, c.log, evs)
 	cancel()
 	for _, r := range batch {
 		r.err <- err

@@ -18,11 +18,7 @@ import (
 )
 
 // Log is the part of the event log the relay uses.
-type Log interface {
-	Publish(ctx context.Context, msgs []eventlog.Message) error
-	Partition(key string) int
-	Subject(partition int) string
-}
+type Log = pipeline.Log
 
 // Relay is the outbox relay. Start it with Run; Wake nudges it after a write.
 type Relay struct {
