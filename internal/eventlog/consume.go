@@ -34,9 +34,12 @@ const (
 	// consumeLinger is how long a batch keeps collecting once its first
 	// message has arrived. While catching up the buffer is always full and
 	// this never waits; at the head of the log it turns a trickle of
-	// messages into a few batches a second instead of one commit each,
-	// for at most this much extra latency.
-	consumeLinger = 5 * time.Millisecond
+	// messages into a few batches a second instead of one commit each:
+	// at 5 ms, aggregation of 10k single events a second committed 200
+	// small transactions a second, rewriting the same rollup pages each
+	// time (65 MB/s of writes, a third of the CPU). 50 ms keeps exact-mode
+	// freshness far inside its one-second target.
+	consumeLinger = 50 * time.Millisecond
 	// consumePrefetch is how many messages the client asks the server for
 	// ahead of fn, so that the next batch is ready when fn returns.
 	consumePrefetch = 2 * consumeBatch

@@ -150,4 +150,5 @@ func BenchmarkCommitter(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
 var benchPartitions = 0 // the default

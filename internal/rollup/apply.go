@@ -279,10 +279,14 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 		batchAt = a.now()
 	}
 	last := msgs[len(msgs)-1].Seq
-	tx, err := a.store.DB().BeginTx(ctx, nil)
+	// Aggregates and the checkpoint commit together, so a power failure
+	// that loses this commit loses both, and the batch is applied again
+	// from the log: the commit need not wait for an fsync.
+	tx, done, err := a.store.BeginRebuildable(ctx)
 	if err != nil {
 		return fmt.Errorf("apply batch: %w", err)
 	}
+	defer done()
 	defer tx.Rollback()
 	rb := func(q string) string { return a.store.Rebind(q) }
 

@@ -9,6 +9,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -154,6 +155,50 @@ func (s *Store) DB() *sql.DB { return s.write }
 
 // ReadDB returns the read pool.
 func (s *Store) ReadDB() *sql.DB { return s.read }
+
+// BeginRebuildable starts a write transaction whose commit need not survive
+// a power failure: for state that is rebuilt from the event log when its
+// last transactions are lost (aggregates committed with the log position
+// they reflect). It is atomic like any other, only not synced: SQLite
+// commits it to the WAL without an fsync (synchronous NORMAL for this one
+// transaction), PostgreSQL without waiting for its WAL flush
+// (synchronous_commit off). The next durable commit syncs it along. Call
+// done after Commit or Rollback.
+func (s *Store) BeginRebuildable(ctx context.Context) (tx *sql.Tx, done func(), err error) {
+	if s.dialect == Postgres {
+		tx, err := s.write.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			tx.Rollback()
+			return nil, nil, err
+		}
+		return tx, func() {}, nil
+	}
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	done = func() {
+		// The write pool's one connection goes back durable; if that
+		// fails the connection is discarded rather than reused relaxed.
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = FULL`); err != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+	}
+	tx, err = conn.BeginTx(ctx, nil)
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return tx, done, nil
+}
 
 // Rebind rewrites '?' placeholders for the store's dialect.
 func (s *Store) Rebind(q string) string { return Rebind(s.dialect, q) }
