@@ -128,7 +128,7 @@ func splitLines(b []byte) [][]byte {
 // BenchmarkCommitter measures single events through the group commit into
 // the embedded, fsynced log, from 256 concurrent callers.
 func BenchmarkCommitter(b *testing.B) {
-	l, err := eventlog.Open(b.Context(), eventlog.Config{Dir: b.TempDir(), Partitions: benchPartitions})
+	l, err := eventlog.Open(b.Context(), eventlog.Config{Dir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -150,5 +150,3 @@ func BenchmarkCommitter(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
-
-var benchPartitions = 0 // the default
