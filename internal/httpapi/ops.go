@@ -70,21 +70,37 @@ func (m *metrics) instrument(route string, next http.Handler) http.Handler {
 	dur := m.duration.WithLabelValues(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, start: start}
 		next.ServeHTTP(sw, r)
 		dur.Observe(time.Since(start).Seconds())
 		m.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
 	})
 }
 
+// statusWriter records the status, and tells the client how long the
+// server took to the answer's header: "Server-Timing: app;dur=<ms>" (what
+// crowd bench reports as server-side latency).
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	start  time.Time
+	wrote  bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
+	if !w.wrote {
+		w.wrote = true
+		w.status = code
+		w.Header().Set("Server-Timing", "app;dur="+strconv.FormatFloat(float64(time.Since(w.start).Microseconds())/1000, 'f', 3, 64))
+	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
