@@ -193,10 +193,17 @@ func TestProtected_ReleaseDue(t *testing.T) {
 	// Running it again releases nothing new and changes nothing.
 	var before int
 	s.ReadDB().QueryRow(`SELECT COUNT(*) FROM cells`).Scan(&before)
-	l.ReleaseDue(ctx)
+	if n, err := l.ReleaseDue(ctx); n != 0 || err != nil {
+		t.Fatalf("a second pass in the same hour went over %d videos, %v", n, err)
+	}
 	var after int
 	s.ReadDB().QueryRow(`SELECT COUNT(*) FROM cells`).Scan(&after)
 	if before != after {
 		t.Fatalf("cells %d then %d", before, after)
+	}
+	// The next hour is due: a pass runs again.
+	c.t = c.t.Add(time.Hour)
+	if n, err := l.ReleaseDue(ctx); n != 1 || err != nil {
+		t.Fatalf("the pass of the next hour went over %d videos, %v", n, err)
 	}
 }

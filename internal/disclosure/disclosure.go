@@ -12,6 +12,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/crowd-dev/crowd/internal/config"
@@ -29,6 +30,11 @@ type Layer struct {
 	keys   *noise.Keyring
 	policy Policy
 	now    func() time.Time
+
+	// The newest (day, hour) whose cells ReleaseDue has released for
+	// every video: a pass over all videos runs only when it moves.
+	dueMu   sync.Mutex
+	dueDone [2]int64
 }
 
 // New returns the disclosure layer for mode (config.Protected or config.Exact).
