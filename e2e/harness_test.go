@@ -150,9 +150,9 @@ func (p *Process) Logs() string { return p.logs.String() }
 func (p *Process) Client() *client.Client { return client.New(p.URL) }
 
 // ServiceToken runs "crowd token create --service" on p's data dir.
-func ServiceToken(t testing.TB, data string) string {
+func ServiceToken(t testing.TB, data string, flags ...string) string {
 	t.Helper()
-	out, err := exec.Command(binary, "token", "create", "--service", "--data", data).Output()
+	out, err := exec.Command(binary, append([]string{"token", "create", "--service", "--data", data}, flags...)...).Output()
 	if err != nil {
 		t.Fatalf("token create: %v", err)
 	}

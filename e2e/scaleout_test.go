@@ -2,8 +2,16 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,22 +25,7 @@ import (
 // and that aggregation resumes from its checkpoint.
 func TestScaleOut(t *testing.T) {
 	ctx := context.Background()
-	pg := testutil.PostgresURL(t)
-	natsURL := testutil.NATSURL()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		if testutil.Required() {
-			t.Fatalf("NATS at %s is required in CI: %v", natsURL, err)
-		}
-		t.Skipf("NATS not reachable: %v", err)
-	}
-	stream := "CROWD_TEST_" + strings.ToUpper(testutil.RandomHex(6))
-	t.Cleanup(func() {
-		js, _ := jetstream.New(nc)
-		js.DeleteStream(context.Background(), stream)
-		nc.Close()
-	})
-	flags := []string{"--disclosure", "exact", "--postgres-url", pg, "--nats-url", natsURL, "--nats-stream", stream}
+	flags := scaleOutFlags(t)
 	data := t.TempDir()
 
 	p := Start(t, data, flags...)
@@ -71,4 +64,119 @@ func TestScaleOut(t *testing.T) {
 		got, err := c2.Video(ctx, v.ID)
 		return err == nil && *got.Counts == want
 	})
+}
+
+// scaleOutFlags returns the flags of a process on the test PostgreSQL
+// database and a fresh stream of the test NATS server, removed at the end.
+func scaleOutFlags(t *testing.T) []string {
+	pg := testutil.PostgresURL(t)
+	natsURL := testutil.NATSURL()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		if testutil.Required() {
+			t.Fatalf("NATS at %s is required in CI: %v", natsURL, err)
+		}
+		t.Skipf("NATS not reachable: %v", err)
+	}
+	stream := "CROWD_TEST_" + strings.ToUpper(testutil.RandomHex(6))
+	t.Cleanup(func() {
+		js, _ := jetstream.New(nc)
+		js.DeleteStream(context.Background(), stream)
+		nc.Close()
+	})
+	return []string{"--disclosure", "exact", "--postgres-url", pg, "--nats-url", natsURL, "--nats-stream", stream}
+}
+
+// TestScaleOut_TwoProcesses runs two processes on one database and one
+// stream at the same time, both aggregating, and sends each half of a
+// history and the other half again (a platform retrying against another
+// instance): every event counts once, and both processes answer the same.
+func TestScaleOut_TwoProcesses(t *testing.T) {
+	ctx := context.Background()
+	flags := scaleOutFlags(t)
+	data1, data2 := t.TempDir(), t.TempDir()
+	p1 := Start(t, data1, flags...)
+	// Processes of one deployment share the secrets directory (the keyed
+	// and daily-salted pseudonyms must agree).
+	if err := os.CopyFS(filepath.Join(data2, "secrets"), os.DirFS(filepath.Join(data1, "secrets"))); err != nil {
+		t.Fatal(err)
+	}
+	p2 := Start(t, data2, flags...)
+	tok := ServiceToken(t, data1, flags[2:4]...) // --postgres-url
+	svc1, svc2 := p1.Client().WithToken(tok), p2.Client().WithToken(tok)
+	var accounts []client.SyncAccount
+	for i := range 50 {
+		accounts = append(accounts, client.SyncAccount{ID: fmt.Sprint("u", i), Handle: fmt.Sprint("user", i), BirthDate: "1990-01-01", Gender: "female", Country: "DE"})
+	}
+	accounts = append(accounts, client.SyncAccount{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"})
+	if _, err := svc1.SyncAccounts(ctx, accounts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc1.SyncVideos(ctx, []client.SyncVideo{{ID: "v1", Owner: "mia", Title: "one"}, {ID: "v2", Owner: "mia", Title: "two"}}); err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	batch := func(from, to int) string {
+		var b strings.Builder
+		for i := from; i < to; i++ {
+			fmt.Fprintf(&b, `{"id":"two-%d","type":"view","video_id":"v%d","account_id":"u%d","ts":"%s","source":"for_you","watch_ms":1000}`+"\n", i, 1+i%2, i%50, ts)
+		}
+		return b.String()
+	}
+	const n = 2000
+	var wg sync.WaitGroup
+	for i, c := range []*client.Client{svc1, svc2, svc2, svc1} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			half := (i % 2) * n / 2 // svc1 sends the first half, then svc2 it again
+			for from := half; from < half+n/2; from += 250 {
+				if _, err := c.IngestNDJSON(ctx, strings.NewReader(batch(from, from+250))); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// Both processes have applied the whole log (each its own batches or,
+	// losing the race for a batch, the other's journal).
+	time.Sleep(300 * time.Millisecond) // the lag gauge is refreshed every 250 ms
+	for _, p := range []*Process{p1, p2} {
+		Eventually(t, "aggregation caught up at "+p.URL, func() bool { return aggregationLag(t, p, tok) == 0 })
+	}
+	for _, p := range []*Process{p1, p2} {
+		for _, v := range []string{"v1", "v2"} {
+			got, err := p.Client().Video(ctx, v)
+			if err != nil || got.Counts.Views != n/2 {
+				t.Fatalf("%s seen from %s: %+v, %v; want %d views", v, p.URL, got, err, n/2)
+			}
+		}
+		// Losing a race is routine, not an error (nor a retried failure).
+		if logs := p.Logs(); strings.Contains(logs, `"level":"ERROR"`) {
+			t.Fatalf("%s logged errors:\n%s", p.URL, logs)
+		}
+	}
+}
+
+// aggregationLag reads crowd_aggregation_lag_messages from p's /metrics.
+func aggregationLag(t *testing.T, p *Process, token string) int {
+	req, _ := http.NewRequest("GET", p.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "crowd_aggregation_lag_messages "); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("lag %q: %v", v, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no crowd_aggregation_lag_messages in /metrics (%s)", resp.Status)
+	return 0
 }

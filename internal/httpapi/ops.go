@@ -66,6 +66,37 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	return m
 }
 
+// aggregation registers gauges of aggregation: its lag behind the log and
+// its in-memory state.
+func (m *metrics) aggregation(reg *prometheus.Registry, lag func() uint64, state func() (int, int, int)) {
+	var cs []prometheus.Collector
+	if lag != nil {
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "crowd_aggregation_lag_messages", Help: "Event log messages not yet applied by aggregation.",
+		}, func() float64 { return float64(lag()) }))
+	}
+	if state != nil {
+		for i, g := range []struct{ name, help string }{
+			{"crowd_aggregation_event_ids", "Event ids aggregation remembers for deduplication (the last 24 hours)."},
+			{"crowd_aggregation_viewer_days", "Viewer-days aggregation holds (the last three days)."},
+			{"crowd_aggregation_state_bytes", "Bytes of aggregation's in-memory state tables."},
+		} {
+			cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: g.name, Help: g.help}, func() float64 {
+				v := [3]int{}
+				v[0], v[1], v[2] = state()
+				return float64(v[i])
+			}))
+		}
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			if _, ok := err.(prometheus.AlreadyRegisteredError); !ok {
+				panic(err) // a programming error: two metrics of one name
+			}
+		}
+	}
+}
+
 func (m *metrics) instrument(route string, next http.Handler) http.Handler {
 	dur := m.duration.WithLabelValues(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

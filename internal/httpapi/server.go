@@ -57,6 +57,9 @@ type Deps struct {
 	Released func(ctx context.Context, vds []disclosure.VideoDay) (map[disclosure.VideoDay]bool, error)
 	// Lag reports how many log messages aggregation trails by.
 	Lag func() uint64
+	// AggregationState reports aggregation's in-memory state: event ids
+	// and viewer-days held and the bytes of their tables. May be nil.
+	AggregationState func() (ids, viewerDays, bytes int)
 	// CreatorsChanged tells aggregation that videos' creators changed.
 	CreatorsChanged func(videoIDs []string)
 	// Ready lists the dependencies /readyz checks (the store, the event log).
@@ -114,6 +117,7 @@ func New(d Deps) *Server {
 		s.Registry = d.Registry
 	}
 	s.metrics = newMetrics(s.Registry)
+	s.metrics.aggregation(s.Registry, d.Lag, d.AggregationState)
 	s.bulkSlots = make(chan struct{}, bulkSlotsN)
 	s.events = &engage.Builder{Pseudonym: d.Pseudonym}
 	s.Ingest = &engage.Ingester{Events: s.events, Directory: d.Directory, Seen: d.Seen, Log: d.Log, Recent: pipeline.NewRecent(1 << 20), Released: d.Released, Now: s.now}

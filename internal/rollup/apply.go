@@ -428,10 +428,16 @@ func (a *Aggregator) advance(ctx context.Context, tx *sql.Tx, last uint64) error
 	var cp int64
 	err = tx.QueryRowContext(ctx, rb(`SELECT seq FROM rollup_checkpoint WHERE name = ?`), checkpointName).Scan(&cp)
 	if errors.Is(err, sql.ErrNoRows) && a.st.seq == 0 {
-		if _, err := tx.ExecContext(ctx, rb(`INSERT INTO rollup_checkpoint (name, seq) VALUES (?, ?)`), checkpointName, int64(last)); err != nil {
-			return fmt.Errorf("apply batch: checkpoint: %w", err)
+		// The first batch ever. Another process may be inserting the row
+		// too: on PostgreSQL this waits for it, and then finds it taken.
+		res, ierr := tx.ExecContext(ctx, rb(`INSERT INTO rollup_checkpoint (name, seq) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), checkpointName, int64(last))
+		if ierr != nil {
+			return fmt.Errorf("apply batch: checkpoint: %w", ierr)
 		}
-		return nil
+		if n, ierr := res.RowsAffected(); ierr != nil || n == 1 {
+			return ierr
+		}
+		err = tx.QueryRowContext(ctx, rb(`SELECT seq FROM rollup_checkpoint WHERE name = ?`), checkpointName).Scan(&cp)
 	}
 	if err != nil {
 		return fmt.Errorf("apply batch: checkpoint: %w", err)
