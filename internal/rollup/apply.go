@@ -253,6 +253,13 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	// The events slice is reused from batch to batch: growing a fresh one
 	// to a few hundred thousand events costs more than decoding them.
 	evs := a.evs[:0]
+	size := 0
+	for _, m := range msgs {
+		size += len(m.Data)
+	}
+	if est := size / 96; cap(evs) < est { // a record with pseudonyms is about 100 bytes
+		evs = make([]event.Event, 0, est)
+	}
 	defer func() {
 		clear(evs) // let the strings go
 		a.evs = evs[:0]
