@@ -93,3 +93,47 @@ func benchApply(b *testing.B, s *store.Store, spread time.Duration) {
 // benchBatch is the events per applied batch: the consumer hands over up to
 // 1,000 log messages at once, which under load hold far more than this.
 var benchBatch = 100_000
+
+// BenchmarkLoadState measures a restart: rebuilding the in-memory state
+// from the journal of a million views (a million event ids and about as
+// many viewer-days).
+func BenchmarkLoadState(b *testing.B) {
+	s, err := store.Open(b.Context(), store.Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := b.Context()
+	s.CreateAccount(ctx, &platform.Account{ID: "c", Handle: "creator", Type: "personal", DMPolicy: "everyone", Gender: "undisclosed", CreatedAt: day0})
+	s.CreateVideo(ctx, &platform.Video{ID: "v", OwnerID: "c", Title: "t", CreatedAt: day0, CreatorIDs: []string{"c"}})
+	a := New(s, nil, slog.New(slog.DiscardHandler), func() time.Time { return day0 })
+	const events, perBatch = 1_000_000, 100_000
+	var seq uint64
+	for n := 0; n < events; n += perBatch {
+		var msgs []eventlog.Delivered
+		for i := n; i < n+perBatch; i += 500 {
+			evs := make([]event.Event, 500)
+			for j := range evs {
+				evs[j] = event.Event{ID: fmt.Sprint("e", i+j), Type: event.View, VideoID: "v", TS: day0, Source: "for_you", ActorDay: fmt.Sprint("viewer", i+j)}
+			}
+			seq++
+			m := msg(seq, evs...)
+			m.Time = day0
+			msgs = append(msgs, m)
+		}
+		if err := a.apply(ctx, msgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		r := New(s, nil, slog.New(slog.DiscardHandler), func() time.Time { return day0 })
+		if err := r.LoadState(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if ids, vds, _ := r.StateStats(); ids != events || vds != events {
+			b.Fatalf("loaded %d ids and %d viewer-days", ids, vds)
+		}
+	}
+	b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
