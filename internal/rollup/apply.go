@@ -728,16 +728,6 @@ func valueRows(n, k int) string {
 	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // creatorsOf returns the creator account ids of the videos in evs, from a
 // cache filled from the store.
 func (a *Aggregator) creatorsOf(ctx context.Context, tx *sql.Tx, evs []event.Event) (map[string][]string, error) {

@@ -53,7 +53,7 @@ func viewerKey(video string, day int64, viewer string) uint64 {
 // viewerVal packs a viewer-day: views (8 bits, saturating), whether any
 // view completed (1 bit) and watch time in ms (23 bits, saturating). The
 // contribution bounds are below the saturation points (Bounds.validate), so
-// the bounded numbers derived from it are exact.
+// the bounded numbers derived from it are exact (SetBounds refuses others).
 type viewerVal uint32
 
 const (
@@ -72,14 +72,20 @@ func packViewer(views, watchMS int64, completed bool) viewerVal {
 func (v viewerVal) views() int64    { return int64(v & 0xff) }
 func (v viewerVal) completed() bool { return v&(1<<8) != 0 }
 func (v viewerVal) watchMS() int64  { return int64(v >> 9) }
-func hourStamp(t time.Time) uint16  { return uint16(t.Unix() / 3600) }
-func dayStamp(day int64) uint16     { return uint16(day) }
-func stampAge(now, s uint16) int64  { return int64(int16(now - s)) }
+
+// Stamps are hours (event ids, by arrival) or days (viewer-days, by the
+// view's day) since the epoch, modulo 2¹⁶; an age is their difference,
+// read as signed so that a stamp slightly ahead (clock skew) is young.
+func hourStamp(t time.Time) uint16 { return uint16(t.Unix() / 3600) }
+func dayStamp(day int64) uint16    { return uint16(day) }
+func stampAge(now, s uint16) int64 { return int64(int16(now - s)) }
+
 func hoursOf(d time.Duration) int64 { return int64(d / time.Hour) }
 func daysOf(d time.Duration) int64  { return int64(d / (24 * time.Hour)) }
 func unixDay(t time.Time) int64     { return floorDiv(t.Unix(), 86400) }
-func (s *state) memBytes() int      { return s.seen.bytes() + s.viewers.bytes() }
-func (s *state) sizes() (int, int)  { return s.seen.n, s.viewers.n }
+
+func (s *state) memBytes() int { return s.seen.bytes() + s.viewers.bytes() }
+
 func seenLive(now time.Time) func(uint16) bool {
 	h := hourStamp(now)
 	return func(s uint16) bool { return stampAge(h, s) < hoursOf(DedupeWindow) }
