@@ -169,12 +169,20 @@ func (s *state) apply(d *delta) {
 	}
 }
 
-// sweep drops expired entries and shrinks the tables if they emptied.
+// sweep drops expired entries and shrinks the tables if they emptied. A
+// table is rebuilt only when a quarter of it or more has expired: a rebuild
+// holds the old and the new arrays at once.
 func (s *state) sweep(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.seen.rebuild(seenLive(now), false)
-	s.viewers.rebuild(viewersLive(now), false)
+	for _, t := range []struct {
+		t    *table
+		live func(uint16) bool
+	}{{s.seen, seenLive(now)}, {s.viewers, viewersLive(now)}} {
+		if expired := t.t.count(func(st uint16) bool { return !t.live(st) }); 4*expired >= t.t.n && expired > 0 {
+			t.t.rebuild(t.live, false)
+		}
+	}
 }
 
 // The journal row: seen holds 8-byte little-endian keys, viewers 14-byte

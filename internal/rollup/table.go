@@ -123,6 +123,17 @@ func (t *table) rebuild(live func(uint16) bool, grow bool) {
 	}
 }
 
+// count returns how many entries have a stamp for which match is true.
+func (t *table) count(match func(uint16) bool) int {
+	n := 0
+	for i, k := range t.keys {
+		if k != 0 && match(t.stamps[i]) {
+			n++
+		}
+	}
+	return n
+}
+
 // bytes returns the memory the table holds.
 func (t *table) bytes() int {
 	return len(t.keys)*8 + len(t.stamps)*2 + len(t.vals)*4
