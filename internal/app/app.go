@@ -117,6 +117,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.cancel = cancel
 	m.Relay = relay.New(m.Store, m.Log, m.Logger)
 	m.Aggregate = rollup.New(m.Store, m.Log, m.Logger, m.Now)
+	m.Aggregate.SetStateLimit(m.Config.StateLimit)
 	m.goRun("relay", func() error { return m.Relay.Run(runCtx) })
 	m.goRun("aggregate", func() error { return m.Aggregate.Run(runCtx) })
 	m.goRun("housekeeping", func() error { return m.housekeeping(runCtx, pseud) })

@@ -54,6 +54,9 @@ type Config struct {
 	// garbage collector works harder near it instead of letting the heap
 	// double; GOMEMLIMIT, when set, takes precedence.
 	MemoryLimitMiB int64
+	// StateLimit bounds the event ids and the viewer-days aggregation
+	// holds in memory (each); beyond it the oldest spill to the database.
+	StateLimit int
 }
 
 // Default returns the default configuration.
@@ -69,6 +72,7 @@ func Default() Config {
 		LoginPerMinute: 10,
 		MaxBodyBytes:   64 << 10,
 		MemoryLimitMiB: 1536,
+		StateLimit:     12_000_000,
 	}
 }
 
@@ -86,6 +90,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "login session lifetime")
 	fs.IntVar(&c.LoginPerMinute, "login-per-minute", c.LoginPerMinute, "login attempts allowed per minute per client and per handle")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest JSON request body accepted")
+	fs.IntVar(&c.StateLimit, "state-limit", c.StateLimit, "event ids and viewer-days aggregation holds in memory, each, before the oldest spill to the database")
 	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft memory limit of the Go runtime in MiB (0: none; GOMEMLIMIT takes precedence)")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL of share links (default http://ADDR)")
 }
@@ -143,6 +148,9 @@ func (c Config) Validate() error {
 	}
 	if c.NATSStream == "" {
 		return fmt.Errorf("nats-stream: required")
+	}
+	if c.StateLimit < 1000 {
+		return fmt.Errorf("state-limit %d: must be at least 1000", c.StateLimit)
 	}
 	if c.MemoryLimitMiB < 0 {
 		return fmt.Errorf("memory-limit-mib %d: must not be negative", c.MemoryLimitMiB)

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/crowd-dev/crowd/internal/event"
@@ -289,10 +290,11 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	// Aggregates and the checkpoint commit together, so a power failure
 	// that loses this commit loses both, and the batch is applied again
 	// from the log: the commit need not wait for an fsync.
-	tx, done, err := a.store.BeginRebuildable(ctx)
+	tx, release, err := a.store.BeginRebuildable(ctx)
 	if err != nil {
 		return fmt.Errorf("apply batch: %w", err)
 	}
+	done := sync.OnceFunc(release)
 	defer done()
 	defer tx.Rollback()
 	rb := func(q string) string { return a.store.Rebind(q) }
@@ -306,6 +308,21 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 
 	sd := newDelta(batchAt, len(evs))
 	a.st.mu.RLock()
+	if a.st.spilledSeen || a.st.spilledViewers {
+		ids := make([]uint64, len(evs))
+		var probes []viewerProbe
+		for i := range evs {
+			ids[i] = idKey(evs[i].ID)
+			if evs[i].Type == event.View && evs[i].ActorDay != "" {
+				day := floorDiv(evs[i].TS.Unix(), 86400)
+				probes = append(probes, viewerProbe{viewerKey(evs[i].VideoID, day, evs[i].ActorDay), day})
+			}
+		}
+		if err := a.spillLookup(ctx, tx, sd, ids, probes); err != nil {
+			a.st.mu.RUnlock()
+			return fmt.Errorf("apply batch: %w", err)
+		}
+	}
 	// Dedupe: drop events applied before (a republished outbox row, a
 	// retried ingestion batch) and repeats within this batch.
 	fresh := evs[:0]
@@ -414,7 +431,12 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("apply batch: commit: %w", err)
 	}
-	a.st.commit(sd, last)
+	done() // spilling writes through the write connection
+	if err := a.st.commit(ctx, a.store.DB(), a.store.Rebind, sd, last); err != nil {
+		// The batch is committed; the next batch finds the checkpoint
+		// ahead of this state and catches up from the journal.
+		return fmt.Errorf("apply batch: %w", err)
+	}
 	a.applied.Store(last)
 	return nil
 }

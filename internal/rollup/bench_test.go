@@ -32,7 +32,15 @@ func BenchmarkApply(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			benchApply(b, s, spread.d)
+			benchApply(b, s, spread.d, 0)
+		})
+		b.Run("sqlite/"+spread.name+"/spilling", func(b *testing.B) {
+			s, err := store.Open(b.Context(), store.Options{Dir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			benchApply(b, s, spread.d, 100_000)
 		})
 		b.Run("postgres/"+spread.name, func(b *testing.B) {
 			s, err := store.Open(b.Context(), store.Options{PostgresURL: testutil.PostgresURL(b)})
@@ -40,12 +48,14 @@ func BenchmarkApply(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			benchApply(b, s, spread.d)
+			benchApply(b, s, spread.d, 0)
 		})
 	}
 }
 
-func benchApply(b *testing.B, s *store.Store, spread time.Duration) {
+// benchApply applies batches to s; a stateLimit above 0 bounds the state
+// in memory, so that most lookups go to the spill tables.
+func benchApply(b *testing.B, s *store.Store, spread time.Duration, stateLimit int) {
 	ctx := b.Context()
 	s.CreateAccount(ctx, &platform.Account{ID: "c", Handle: "creator", Type: "personal", DMPolicy: "everyone", Gender: "undisclosed", CreatedAt: day0})
 	const videos = 1000
@@ -53,6 +63,9 @@ func benchApply(b *testing.B, s *store.Store, spread time.Duration) {
 		s.CreateVideo(ctx, &platform.Video{ID: fmt.Sprint("v", i), OwnerID: "c", Title: "t", CreatedAt: day0, CreatorIDs: []string{"c"}})
 	}
 	a := New(s, nil, slog.New(slog.DiscardHandler), time.Now)
+	if stateLimit > 0 {
+		a.SetStateLimit(stateLimit)
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	zipf := rand.NewZipf(rng, 1.2, 1, videos-1)
 	batch := benchBatch

@@ -157,7 +157,53 @@ func (a *Aggregator) SetBounds(b Bounds) error {
 
 // Seen reports which of ids aggregation has applied within the dedupe
 // window, as far as this process knows.
-func (a *Aggregator) Seen(ids []string) []bool { return a.st.Seen(ids) }
+func (a *Aggregator) Seen(ids []string) []bool {
+	out := a.st.Seen(ids)
+	a.st.mu.RLock()
+	spilled := a.st.spilledSeen
+	a.st.mu.RUnlock()
+	if !spilled {
+		return out
+	}
+	// Ids that missed in memory may have been spilled. This count is a
+	// courtesy to the caller (aggregation dedupes for real), so a failed
+	// lookup leaves them unseen.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	index := map[int64][]int{}
+	var miss []any
+	for i, id := range ids {
+		if !out[i] {
+			k := int64(idKey(id))
+			if _, ok := index[k]; !ok {
+				miss = append(miss, k)
+			}
+			index[k] = append(index[k], i)
+		}
+	}
+	minHour := a.now().Add(-DedupeWindow).Unix() / 3600
+	err := inChunks(ctx, a.store.ReadDB(), a.store.Rebind, `SELECT key, hour FROM rollup_seen_spill WHERE key IN `, miss, func(rows *sql.Rows) error {
+		var k, hour int64
+		if err := rows.Scan(&k, &hour); err != nil {
+			return err
+		}
+		if hour >= minHour {
+			for _, i := range index[k] {
+				out[i] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		a.lg.Warn("read spilled event ids", slog.Any("err", err))
+	}
+	return out
+}
+
+// SetStateLimit bounds the entries each in-memory state table holds
+// before its oldest spill to the database (0: no bound). Call it before
+// Run.
+func (a *Aggregator) SetStateLimit(n int) { a.st.limit = n }
 
 // StateStats reports the in-memory state: event ids and viewer-days held,
 // and the bytes their tables take.
@@ -208,11 +254,26 @@ func (a *Aggregator) Compact(ctx context.Context) error {
 		{`DELETE FROM video_hour WHERE hour < ?`, now.Add(-HourlyRetention).Unix() / 3600},
 		{`DELETE FROM account_hour WHERE hour < ?`, now.Add(-HourlyRetention).Unix() / 3600},
 		{`DELETE FROM creator_day_counts WHERE day < ?`, now.Add(-ViewerDayRetention).Unix() / 86400},
+		{`DELETE FROM rollup_seen_spill WHERE hour < ?`, now.Add(-DedupeWindow).Unix()/3600 - 1},
+		{`DELETE FROM rollup_viewer_spill WHERE day < ?`, unixDay(now) - daysOf(ViewerDayRetention)},
 	} {
 		if _, err := db.ExecContext(ctx, a.store.Rebind(q.sql), q.arg); err != nil {
 			return fmt.Errorf("compact: %w", err)
 		}
 	}
+	return a.spillFlags(ctx)
+}
+
+// spillFlags notes whether the spill tables hold anything.
+func (a *Aggregator) spillFlags(ctx context.Context) error {
+	var seen, viewers bool
+	err := a.store.DB().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM rollup_seen_spill), EXISTS (SELECT 1 FROM rollup_viewer_spill)`).Scan(&seen, &viewers)
+	if err != nil {
+		return fmt.Errorf("read spill tables: %w", err)
+	}
+	a.st.mu.Lock()
+	defer a.st.mu.Unlock()
+	a.st.spilledSeen, a.st.spilledViewers = seen, viewers
 	return nil
 }
 
@@ -234,6 +295,9 @@ func (a *Aggregator) loadState(ctx context.Context, cp uint64) error {
 		return fmt.Errorf("import aggregation state: %w", err)
 	}
 	start := time.Now()
+	if err := a.spillFlags(ctx); err != nil {
+		return fmt.Errorf("load aggregation state: %w", err)
+	}
 	if err := a.st.catchUp(ctx, a.store.DB(), a.store.Rebind, cp); err != nil {
 		return fmt.Errorf("load aggregation state: %w", err)
 	}

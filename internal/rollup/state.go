@@ -31,10 +31,16 @@ type state struct {
 	seen    *table // event id → (stamp: arrival hour)
 	viewers *table // viewer-day → packed viewerVal (stamp: the day)
 	seq     uint64 // the log sequence the tables reflect
+
+	// limit bounds the entries of each table (0: no bound); beyond it the
+	// oldest move to the spill tables (spill.go), which the flags say may
+	// hold live entries.
+	limit                       int
+	spilledSeen, spilledViewers bool
 }
 
 func newState() *state {
-	return &state{seen: newTable(true), viewers: newTable(false)}
+	return &state{seen: newTable(true), viewers: newTable(false), limit: DefaultStateLimit}
 }
 
 func idKey(id string) uint64 { return nonzero(xxhash.Sum64String(id)) }
@@ -100,7 +106,12 @@ func viewersLive(now time.Time) func(uint16) bool {
 // window.
 func (s *state) Seen(ids []string) []bool {
 	out := make([]bool, len(ids))
-	s.mu.RLock()
+	// While a spill holds the tables (seconds, at millions of entries),
+	// answer "not seen" rather than stall ingestion: aggregation dedupes
+	// for real.
+	if !s.mu.TryRLock() {
+		return out
+	}
 	defer s.mu.RUnlock()
 	for i, id := range ids {
 		_, _, out[i] = s.seen.get(idKey(id))
@@ -114,6 +125,9 @@ type delta struct {
 	at      time.Time
 	seen    map[uint64]struct{}
 	viewers map[uint64]viewerEntry
+	// What the spill tables hold for keys that missed in memory.
+	coldSeen    map[uint64]uint16
+	coldViewers map[uint64]viewerEntry
 }
 
 type viewerEntry struct {
@@ -122,7 +136,8 @@ type viewerEntry struct {
 }
 
 func newDelta(at time.Time, n int) *delta {
-	return &delta{at: at, seen: make(map[uint64]struct{}, n), viewers: map[uint64]viewerEntry{}}
+	return &delta{at: at, seen: make(map[uint64]struct{}, n), viewers: map[uint64]viewerEntry{},
+		coldSeen: map[uint64]uint16{}, coldViewers: map[uint64]viewerEntry{}}
 }
 
 // firstSeen records id and reports whether it is new: not in the tables
@@ -133,6 +148,9 @@ func (s *state) firstSeen(d *delta, id string) bool {
 		return false
 	}
 	if _, st, ok := s.seen.get(k); ok && stampAge(hourStamp(d.at), st) < hoursOf(DedupeWindow) {
+		return false
+	}
+	if st, ok := d.coldSeen[k]; ok && stampAge(hourStamp(d.at), st) < hoursOf(DedupeWindow) {
 		return false
 	}
 	d.seen[k] = struct{}{}
@@ -147,15 +165,23 @@ func (s *state) viewer(d *delta, k uint64, day int64) viewerVal {
 	if v, st, ok := s.viewers.get(k); ok && st == dayStamp(day) {
 		return viewerVal(v)
 	}
+	if e, ok := d.coldViewers[k]; ok && e.day == dayStamp(day) {
+		return e.val
+	}
 	return 0
 }
 
-// commit applies a committed batch's delta.
-func (s *state) commit(d *delta, seq uint64) {
+// commit applies a committed batch's delta, spilling first if the tables
+// would outgrow their limit.
+func (s *state) commit(ctx context.Context, db *sql.DB, rebind func(string) string, d *delta, seq uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.spillIfFull(ctx, db, rebind, d.at, len(d.seen), len(d.viewers)); err != nil {
+		return err
+	}
 	s.apply(d)
 	s.seq = seq
+	return nil
 }
 
 func (s *state) apply(d *delta) {
@@ -235,12 +261,19 @@ func journal(ctx context.Context, tx *sql.Tx, rebind func(string) string, seq ui
 func (s *state) catchUp(ctx context.Context, db *sql.DB, rebind func(string) string, upTo uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	type row struct {
+		seq uint64
+		d   *delta
+	}
 	for s.seq < upTo {
-		rows, err := db.QueryContext(ctx, rebind(`SELECT seq, at, seen, viewers FROM rollup_state WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 100`), int64(s.seq), int64(upTo))
+		// A few rows at a time, read before they are applied: applying
+		// may spill, which writes through the same (single, on SQLite)
+		// connection.
+		rows, err := db.QueryContext(ctx, rebind(`SELECT seq, at, seen, viewers FROM rollup_state WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 20`), int64(s.seq), int64(upTo))
 		if err != nil {
 			return fmt.Errorf("read rollup state: %w", err)
 		}
-		n := 0
+		var chunk []row
 		for rows.Next() {
 			var seq, at int64
 			var seen, viewers []byte
@@ -253,18 +286,23 @@ func (s *state) catchUp(ctx context.Context, db *sql.DB, rebind func(string) str
 				rows.Close()
 				return err
 			}
-			s.apply(d)
-			s.seq = uint64(seq)
-			n++
+			chunk = append(chunk, row{uint64(seq), d})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("read rollup state: %w", err)
 		}
-		if n == 0 {
+		if len(chunk) == 0 {
 			// Batches whose rows are compacted away are older than every
 			// window: nothing of theirs is live.
 			s.seq = upTo
+		}
+		for _, r := range chunk {
+			if err := s.spillIfFull(ctx, db, rebind, r.d.at, len(r.d.seen), len(r.d.viewers)); err != nil {
+				return err
+			}
+			s.apply(r.d)
+			s.seq = r.seq
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package rollup
 
 import (
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -217,4 +218,63 @@ func TestTable(t *testing.T) {
 	if _, _, ok := set.get(42); !ok || set.vals != nil {
 		t.Fatal("set")
 	}
+}
+
+// TestState_Spill: with a tiny memory limit the oldest event ids and
+// viewer-days move to the database, and everything still counts exactly as
+// without a limit: duplicates of spilled ids are dropped, returning viewers
+// of spilled viewer-days stay one viewer, across batches and a restart.
+func TestState_Spill(t *testing.T) {
+	stores(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		a := setup(t, s)
+		a.SetStateLimit(8)
+		var seq uint64
+		send := func(a *Aggregator, at time.Time, evs ...event.Event) {
+			t.Helper()
+			seq++
+			m := msg(seq, evs...)
+			m.Time = at
+			if err := a.apply(ctx, []eventlog.Delivered{m}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// 30 viewers, one view each, arriving over three hours.
+		for i := range 30 {
+			send(a, day0.Add(time.Duration(i)*6*time.Minute), view(fmt.Sprint("s", i), fmt.Sprint("V", i), day0, "for_you"))
+		}
+		if ids, vds, _ := a.StateStats(); ids > 8 || vds > 8 {
+			t.Fatalf("state holds %d ids and %d viewer-days over a limit of 8", ids, vds)
+		}
+		// The first ids again (spilled long ago) and new views by the
+		// first viewers (spilled viewer-days): no new views counted for the
+		// duplicates, no new viewers for the returning ones.
+		send(a, day0.Add(3*time.Hour), view("s0", "V0", day0, "for_you"), view("s1", "V1", day0, "for_you"), view("r0", "V0", day0, "for_you"))
+		if views, viewers, pViews := videoDay(t, s); views != 31 || viewers != 30 || pViews != 31 {
+			t.Fatalf("views %d viewers %d p_views %d, want 31 30 31", views, viewers, pViews)
+		}
+		if seen := a.Seen([]string{"s0", "s29", "never"}); !seen[0] || !seen[1] || seen[2] {
+			t.Fatalf("Seen with spilled ids: %v", seen)
+		}
+		// A restart with the same limit.
+		b := reopen(s)
+		b.SetStateLimit(8)
+		if err := b.LoadState(ctx); err != nil {
+			t.Fatal(err)
+		}
+		send(b, day0.Add(4*time.Hour), view("s2", "V2", day0, "for_you"), view("r1", "V1", day0, "for_you"))
+		if views, viewers, _ := videoDay(t, s); views != 32 || viewers != 30 {
+			t.Fatalf("after restart: views %d viewers %d, want 32 30", views, viewers)
+		}
+		// Compaction forgets spilled entries with their windows.
+		b.now = func() time.Time { return day0.Add(DedupeWindow + ViewerDayRetention + 48*time.Hour) }
+		if err := b.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		s.ReadDB().QueryRow(`SELECT (SELECT COUNT(*) FROM rollup_seen_spill) + (SELECT COUNT(*) FROM rollup_viewer_spill)`).Scan(&n)
+		if n != 0 {
+			t.Fatalf("%d spilled entries outlived their windows", n)
+		}
+	})
 }

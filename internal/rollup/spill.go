@@ -1,0 +1,233 @@
+package rollup
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// The spill tier bounds the memory of the state. When a table would hold
+// more entries than its limit, its oldest entries (by arrival hour, or by
+// the view's day) move to a database table (rollup_seen_spill,
+// rollup_viewer_spill) and leave memory. Lookups that miss in memory then
+// ask the database, in one statement per few hundred keys: slower, but
+// exact, and memory stays bounded whatever the volume. The spill tables,
+// like the tables in memory, are rebuilt from the journal: they are written
+// in their own transactions, and a crash before one commits only means the
+// next start spills again.
+
+// DefaultStateLimit is the number of entries each state table holds in
+// memory before spilling: 12M keeps the tables at 2²⁴ slots, 160 MiB for
+// event ids and 224 MiB for viewer-days at most.
+const DefaultStateLimit = 12_000_000
+
+// spillLookup finds, for the keys of evs that miss in memory, what the
+// spill tables hold, and records it in d. The caller holds the state's read
+// lock.
+func (a *Aggregator) spillLookup(ctx context.Context, q queryer, d *delta, ids []uint64, viewers []viewerProbe) error {
+	s := a.st
+	if s.spilledSeen {
+		var miss []any
+		for _, k := range ids {
+			if _, _, ok := s.seen.get(k); !ok {
+				miss = append(miss, int64(k))
+			}
+		}
+		err := inChunks(ctx, q, a.store.Rebind, `SELECT key, hour FROM rollup_seen_spill WHERE key IN `, miss, func(rows *sql.Rows) error {
+			var k, hour int64
+			if err := rows.Scan(&k, &hour); err != nil {
+				return err
+			}
+			d.coldSeen[uint64(k)] = uint16(hour)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read spilled event ids: %w", err)
+		}
+	}
+	if s.spilledViewers {
+		var miss []any
+		for _, p := range viewers {
+			if _, st, ok := s.viewers.get(p.key); !ok || st != dayStamp(p.day) {
+				miss = append(miss, int64(p.key))
+			}
+		}
+		err := inChunks(ctx, q, a.store.Rebind, `SELECT key, day, val FROM rollup_viewer_spill WHERE key IN `, miss, func(rows *sql.Rows) error {
+			var k, day, val int64
+			if err := rows.Scan(&k, &day, &val); err != nil {
+				return err
+			}
+			d.coldViewers[uint64(k)] = viewerEntry{val: viewerVal(val), day: dayStamp(day)}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read spilled viewer-days: %w", err)
+		}
+	}
+	return nil
+}
+
+type viewerProbe struct {
+	key uint64
+	day int64
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// inChunks runs q (ending in "IN ") over args, 500 at a time, calling fn
+// for each row.
+func inChunks(ctx context.Context, db queryer, rebind func(string) string, q string, args []any, fn func(*sql.Rows) error) error {
+	for chunk := range slices.Chunk(args, 500) {
+		rows, err := db.QueryContext(ctx, rebind(q+"("+placeholders(len(chunk))+")"), chunk...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := fn(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func placeholders(n int) string {
+	b := make([]byte, 0, 3*n)
+	for i := range n {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, '?')
+	}
+	return string(b)
+}
+
+// spillIfFull moves the oldest entries of a table over its limit to the
+// database, until it is at half its limit. The caller holds the state's
+// write lock. now is the batch's time, which dates the stamps.
+func (s *state) spillIfFull(ctx context.Context, db *sql.DB, rebind func(string) string, now time.Time, extraSeen, extraViewers int) error {
+	if s.limit <= 0 {
+		return nil
+	}
+	// Expired entries go first: they need no spilling.
+	if s.seen.n+extraSeen > s.limit {
+		s.seen.rebuild(seenLive(now), false)
+	}
+	if s.viewers.n+extraViewers > s.limit {
+		s.viewers.rebuild(viewersLive(now), false)
+	}
+	if s.seen.n+extraSeen > s.limit {
+		hour := now.Unix() / 3600
+		cut := oldestHalf(s.seen, hourStamp(now), s.limit/2)
+		err := s.spillTable(ctx, db, rebind, s.seen, cut, hourStamp(now),
+			`INSERT INTO rollup_seen_spill (key, hour) VALUES `, 2,
+			`ON CONFLICT (key) DO UPDATE SET hour = excluded.hour`,
+			func(k uint64, _ uint32, st uint16, args []any) []any {
+				return append(args, int64(k), hour-stampAge(hourStamp(now), st))
+			})
+		if err != nil {
+			return fmt.Errorf("spill event ids: %w", err)
+		}
+		s.spilledSeen = true
+	}
+	if s.viewers.n+extraViewers > s.limit {
+		day := unixDay(now)
+		cut := oldestHalf(s.viewers, dayStamp(day), s.limit/2)
+		err := s.spillTable(ctx, db, rebind, s.viewers, cut, dayStamp(day),
+			`INSERT INTO rollup_viewer_spill (key, day, val) VALUES `, 3,
+			`ON CONFLICT (key) DO UPDATE SET day = excluded.day, val = excluded.val`,
+			func(k uint64, v uint32, st uint16, args []any) []any {
+				return append(args, int64(k), day-stampAge(dayStamp(day), st), int64(v))
+			})
+		if err != nil {
+			return fmt.Errorf("spill viewer-days: %w", err)
+		}
+		s.spilledViewers = true
+	}
+	return nil
+}
+
+// oldestHalf returns the age from which entries move out of t so that at
+// most keep stay, youngest first (if even the youngest age holds more than
+// keep, everything moves).
+func oldestHalf(t *table, now uint16, keep int) int64 {
+	ages := map[int64]int{}
+	for i, k := range t.keys {
+		if k != 0 {
+			ages[stampAge(now, t.stamps[i])]++
+		}
+	}
+	sorted := slices.Sorted(func(yield func(int64) bool) {
+		for a := range ages {
+			if !yield(a) {
+				return
+			}
+		}
+	})
+	// Keep the youngest ages while they fit.
+	kept := 0
+	for i, a := range sorted {
+		if kept+ages[a] > keep {
+			if i == 0 {
+				return sorted[0] // even the youngest do not fit: move all
+			}
+			return a
+		}
+		kept += ages[a]
+	}
+	return sorted[len(sorted)-1] + 1 // everything fits: move nothing
+}
+
+// spillTable writes the entries of t aged cut or more with upsert, in one
+// transaction, then drops them from t.
+func (s *state) spillTable(ctx context.Context, db *sql.DB, rebind func(string) string, t *table, cut int64, now uint16,
+	insert string, width int, conflict string, row func(k uint64, v uint32, st uint16, args []any) []any) error {
+	old := func(st uint16) bool { return stampAge(now, st) >= cut }
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var args []any
+	flush := func() error {
+		if len(args) == 0 {
+			return nil
+		}
+		n := len(args) / width
+		_, err := tx.ExecContext(ctx, rebind(insert+valueRows(n, width)+" "+conflict), args...)
+		args = args[:0]
+		return err
+	}
+	for i, k := range t.keys {
+		if k == 0 || !old(t.stamps[i]) {
+			continue
+		}
+		var v uint32
+		if !t.set {
+			v = t.vals[i]
+		}
+		args = row(k, v, t.stamps[i], args)
+		if len(args) >= rowsPerStatement*width {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	t.rebuild(func(st uint16) bool { return !old(st) }, false)
+	return nil
+}
