@@ -159,7 +159,9 @@ func (a *Aggregator) SetBounds(b Bounds) error {
 // window, as far as this process knows.
 func (a *Aggregator) Seen(ids []string) []bool {
 	out := a.st.Seen(ids)
-	a.st.mu.RLock()
+	if !a.st.mu.TryRLock() {
+		return out
+	}
 	spilled := a.st.spilledSeen
 	a.st.mu.RUnlock()
 	if !spilled {
@@ -172,8 +174,11 @@ func (a *Aggregator) Seen(ids []string) []bool {
 	defer cancel()
 	index := map[int64][]int{}
 	var miss []any
+	if !a.st.mu.TryRLock() {
+		return out // a spill holds the state; see state.Seen
+	}
 	for i, id := range ids {
-		if !out[i] {
+		if !out[i] && a.st.seenBloom.mayContain(idKey(id)) {
 			k := int64(idKey(id))
 			if _, ok := index[k]; !ok {
 				miss = append(miss, k)
@@ -181,6 +186,7 @@ func (a *Aggregator) Seen(ids []string) []bool {
 			index[k] = append(index[k], i)
 		}
 	}
+	a.st.mu.RUnlock()
 	minHour := a.now().Add(-DedupeWindow).Unix() / 3600
 	err := inChunks(ctx, a.store.ReadDB(), a.store.Rebind, `SELECT key, hour FROM rollup_seen_spill WHERE key IN `, miss, func(rows *sql.Rows) error {
 		var k, hour int64
@@ -264,16 +270,22 @@ func (a *Aggregator) Compact(ctx context.Context) error {
 	return a.spillFlags(ctx)
 }
 
-// spillFlags notes whether the spill tables hold anything.
+// spillFlags notes whether the spill tables hold anything, and rebuilds
+// their Bloom filters (the tables lose rows to compaction, filters cannot).
 func (a *Aggregator) spillFlags(ctx context.Context) error {
-	var seen, viewers bool
-	err := a.store.DB().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM rollup_seen_spill), EXISTS (SELECT 1 FROM rollup_viewer_spill)`).Scan(&seen, &viewers)
+	a.st.mu.Lock()
+	defer a.st.mu.Unlock()
+	db := a.store.DB()
+	seen, err := loadBloom(ctx, db, "rollup_seen_spill", a.st.limit)
 	if err != nil {
 		return fmt.Errorf("read spill tables: %w", err)
 	}
-	a.st.mu.Lock()
-	defer a.st.mu.Unlock()
-	a.st.spilledSeen, a.st.spilledViewers = seen, viewers
+	viewers, err := loadBloom(ctx, db, "rollup_viewer_spill", a.st.limit)
+	if err != nil {
+		return fmt.Errorf("read spill tables: %w", err)
+	}
+	a.st.seenBloom, a.st.viewerBloom = seen, viewers
+	a.st.spilledSeen, a.st.spilledViewers = seen != nil, viewers != nil
 	return nil
 }
 

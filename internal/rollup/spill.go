@@ -1,6 +1,7 @@
 package rollup
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -31,7 +32,7 @@ func (a *Aggregator) spillLookup(ctx context.Context, q queryer, d *delta, ids [
 	if s.spilledSeen {
 		var miss []any
 		for _, k := range ids {
-			if _, _, ok := s.seen.get(k); !ok {
+			if _, _, ok := s.seen.get(k); !ok && s.seenBloom.mayContain(k) {
 				miss = append(miss, int64(k))
 			}
 		}
@@ -50,7 +51,7 @@ func (a *Aggregator) spillLookup(ctx context.Context, q queryer, d *delta, ids [
 	if s.spilledViewers {
 		var miss []any
 		for _, p := range viewers {
-			if _, st, ok := s.viewers.get(p.key); !ok || st != dayStamp(p.day) {
+			if _, st, ok := s.viewers.get(p.key); (!ok || st != dayStamp(p.day)) && s.viewerBloom.mayContain(p.key) {
 				miss = append(miss, int64(p.key))
 			}
 		}
@@ -128,7 +129,7 @@ func (s *state) spillIfFull(ctx context.Context, db *sql.DB, rebind func(string)
 	if s.seen.n+extraSeen > s.limit {
 		hour := now.Unix() / 3600
 		cut := oldestHalf(s.seen, hourStamp(now), s.limit/2)
-		err := s.spillTable(ctx, db, rebind, s.seen, cut, hourStamp(now),
+		err := s.spillTable(ctx, db, rebind, s.seen, &s.seenBloom, "rollup_seen_spill", cut, hourStamp(now),
 			`INSERT INTO rollup_seen_spill (key, hour) VALUES `, 2,
 			`ON CONFLICT (key) DO UPDATE SET hour = excluded.hour`,
 			func(k uint64, _ uint32, st uint16, args []any) []any {
@@ -142,7 +143,7 @@ func (s *state) spillIfFull(ctx context.Context, db *sql.DB, rebind func(string)
 	if s.viewers.n+extraViewers > s.limit {
 		day := unixDay(now)
 		cut := oldestHalf(s.viewers, dayStamp(day), s.limit/2)
-		err := s.spillTable(ctx, db, rebind, s.viewers, cut, dayStamp(day),
+		err := s.spillTable(ctx, db, rebind, s.viewers, &s.viewerBloom, "rollup_viewer_spill", cut, dayStamp(day),
 			`INSERT INTO rollup_viewer_spill (key, day, val) VALUES `, 3,
 			`ON CONFLICT (key) DO UPDATE SET day = excluded.day, val = excluded.val`,
 			func(k uint64, v uint32, st uint16, args []any) []any {
@@ -189,7 +190,7 @@ func oldestHalf(t *table, now uint16, keep int) int64 {
 
 // spillTable writes the entries of t aged cut or more with upsert, in one
 // transaction, then drops them from t.
-func (s *state) spillTable(ctx context.Context, db *sql.DB, rebind func(string) string, t *table, cut int64, now uint16,
+func (s *state) spillTable(ctx context.Context, db *sql.DB, rebind func(string) string, t *table, bf **bloom, name string, cut int64, now uint16,
 	insert string, width int, conflict string, row func(k uint64, v uint32, st uint16, args []any) []any) error {
 	old := func(st uint16) bool { return stampAge(now, st) >= cut }
 	tx, err := db.BeginTx(ctx, nil)
@@ -207,15 +208,21 @@ func (s *state) spillTable(ctx context.Context, db *sql.DB, rebind func(string) 
 		args = args[:0]
 		return err
 	}
+	// In key order (as signed integers, the column's order): the inserts
+	// then walk the table's B-tree once instead of jumping about it.
+	var idx []int
 	for i, k := range t.keys {
-		if k == 0 || !old(t.stamps[i]) {
-			continue
+		if k != 0 && old(t.stamps[i]) {
+			idx = append(idx, i)
 		}
+	}
+	slices.SortFunc(idx, func(x, y int) int { return cmp.Compare(int64(t.keys[x]), int64(t.keys[y])) })
+	for _, i := range idx {
 		var v uint32
 		if !t.set {
 			v = t.vals[i]
 		}
-		args = row(k, v, t.stamps[i], args)
+		args = row(t.keys[i], v, t.stamps[i], args)
 		if len(args) >= rowsPerStatement*width {
 			if err := flush(); err != nil {
 				return err
@@ -228,6 +235,47 @@ func (s *state) spillTable(ctx context.Context, db *sql.DB, rebind func(string) 
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	if *bf == nil {
+		*bf = newBloom(max(s.limit, t.n))
+	}
+	for i, k := range t.keys {
+		if k != 0 && old(t.stamps[i]) {
+			(*bf).add(k)
+		}
+	}
+	if (*bf).full() {
+		b, err := loadBloom(ctx, db, name, 2*(*bf).n)
+		if err != nil {
+			return err
+		}
+		*bf = b
+	}
 	t.rebuild(func(st uint16) bool { return !old(st) }, false)
 	return nil
+}
+
+// loadBloom builds a filter of the keys of spill table name, sized for at
+// least n keys; nil if the table is empty.
+func loadBloom(ctx context.Context, db *sql.DB, name string, n int) (*bloom, error) {
+	var count int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+name).Scan(&count); err != nil {
+		return nil, err
+	}
+	if count == 0 {
+		return nil, nil
+	}
+	rows, err := db.QueryContext(ctx, `SELECT key FROM `+name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	b := newBloom(max(n, count))
+	for rows.Next() {
+		var k int64
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		b.add(uint64(k))
+	}
+	return b, rows.Err()
 }

@@ -37,6 +37,8 @@ type state struct {
 	// hold live entries.
 	limit                       int
 	spilledSeen, spilledViewers bool
+	// Bloom filters of the spilled keys (nil when none are spilled).
+	seenBloom, viewerBloom *bloom
 }
 
 func newState() *state {
@@ -90,7 +92,9 @@ func hoursOf(d time.Duration) int64 { return int64(d / time.Hour) }
 func daysOf(d time.Duration) int64  { return int64(d / (24 * time.Hour)) }
 func unixDay(t time.Time) int64     { return floorDiv(t.Unix(), 86400) }
 
-func (s *state) memBytes() int { return s.seen.bytes() + s.viewers.bytes() }
+func (s *state) memBytes() int {
+	return s.seen.bytes() + s.viewers.bytes() + s.seenBloom.bytes() + s.viewerBloom.bytes()
+}
 
 func seenLive(now time.Time) func(uint16) bool {
 	h := hourStamp(now)
