@@ -50,11 +50,12 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	accounts := fs.Int("accounts", 10_000, "accounts of the load generator's world")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and load generator) to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile, taken where the memory is measured, to this file")
+	stateLimit := fs.Int("state-limit", config.Default().StateLimit, "event ids and viewer-days aggregation holds in memory (each) before spilling to the database; a low value measures the spilling path")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if *dur <= 0 || *history < 0 || *samples < 1 || *reports < 1 || *videos < 1 || *accounts < 1 {
-		return fmt.Errorf("%w: duration, freshness-samples, report-requests, videos and accounts must be positive, history-events not negative", errUsage)
+	if *dur <= 0 || *history < 0 || *samples < 1 || *reports < 1 || *videos < 1 || *accounts < 1 || *stateLimit < 1000 {
+		return fmt.Errorf("%w: duration, freshness-samples, report-requests, videos and accounts must be positive, history-events not negative, state-limit at least 1000", errUsage)
 	}
 	dir, err := os.MkdirTemp("", "crowd-bench-")
 	if err != nil {
@@ -65,6 +66,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Data = filepath.Join(dir, "data")
 	cfg.Disclosure = config.Exact
+	cfg.StateLimit = *stateLimit
 	setMemoryLimit(cfg, getenv)
 	m := &app.Main{Config: cfg, Logger: newLogger(stderr, "error")}
 	if err := m.Open(ctx); err != nil {
@@ -293,7 +295,8 @@ func (b *bencher) run(ctx context.Context, history int64, samples int) error {
 	if kb, err := vmRSS(); err == nil {
 		rss += fmt.Sprintf("; %.0f MiB after returning free memory", float64(kb)/1024)
 	}
-	rss += ")"
+	ids, vds, stateBytes := b.m.Aggregate.StateStats()
+	rss += fmt.Sprintf("; aggregation state in memory: %s event ids, %s viewer-days, %.0f MiB)", thousands(float64(ids)), thousands(float64(vds)), float64(stateBytes)/(1<<20))
 	b.row("memory (RSS of this process: server and load generator)",
 		fmt.Sprintf("%s at %s events, %s videos", rss, thousands(float64(b.events)), thousands(float64(base.Videos))), "≤ 2 GiB at 100M events, 1M videos")
 	return nil
