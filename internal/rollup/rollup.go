@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -251,6 +252,7 @@ func (a *Aggregator) Compact(ctx context.Context) error {
 	// A journal row written at t holds ids that expire by t+DedupeWindow and
 	// viewer-days of days up to t's, which expire ViewerDayRetention after
 	// their day.
+	var spillRemoved int64
 	journalCutoff := min(now.Add(-DedupeWindow).UnixMicro(), (unixDay(now)-daysOf(ViewerDayRetention))*86400*1_000_000)
 	for _, q := range []struct {
 		sql string
@@ -263,10 +265,20 @@ func (a *Aggregator) Compact(ctx context.Context) error {
 		{`DELETE FROM rollup_seen_spill WHERE hour < ?`, now.Add(-DedupeWindow).Unix()/3600 - 1},
 		{`DELETE FROM rollup_viewer_spill WHERE day < ?`, unixDay(now) - daysOf(ViewerDayRetention)},
 	} {
-		if _, err := db.ExecContext(ctx, a.store.Rebind(q.sql), q.arg); err != nil {
+		res, err := db.ExecContext(ctx, a.store.Rebind(q.sql), q.arg)
+		if err != nil {
 			return fmt.Errorf("compact: %w", err)
 		}
+		if strings.Contains(q.sql, "_spill") {
+			n, _ := res.RowsAffected()
+			spillRemoved += n
+		}
 	}
+	if spillRemoved == 0 {
+		return nil
+	}
+	// The filters still hold the removed keys (filters cannot forget);
+	// rebuild them, under the state's lock so no spill slips past.
 	return a.spillFlags(ctx)
 }
 
