@@ -142,7 +142,7 @@ func TestScaleOut_TwoProcesses(t *testing.T) {
 	// losing the race for a batch, the other's journal).
 	time.Sleep(300 * time.Millisecond) // the lag gauge is refreshed every 250 ms
 	for _, p := range []*Process{p1, p2} {
-		Eventually(t, "aggregation caught up at "+p.URL, func() bool { return aggregationLag(t, p, tok) == 0 })
+		Eventually(t, "aggregation caught up at "+p.URL, func() bool { return metric(t, p, "crowd_aggregation_lag_messages") == 0 })
 	}
 	for _, p := range []*Process{p1, p2} {
 		for _, v := range []string{"v1", "v2"} {
@@ -151,6 +151,11 @@ func TestScaleOut_TwoProcesses(t *testing.T) {
 				t.Fatalf("%s seen from %s: %+v, %v; want %d views", v, p.URL, got, err, n/2)
 			}
 		}
+		// Each process knows every event id, its own or from the other's
+		// journal.
+		if ids := metric(t, p, "crowd_aggregation_event_ids"); ids != n {
+			t.Fatalf("%s holds %d event ids, want %d", p.URL, ids, n)
+		}
 		// Losing a race is routine, not an error (nor a retried failure).
 		if logs := p.Logs(); strings.Contains(logs, `"level":"ERROR"`) {
 			t.Fatalf("%s logged errors:\n%s", p.URL, logs)
@@ -158,25 +163,23 @@ func TestScaleOut_TwoProcesses(t *testing.T) {
 	}
 }
 
-// aggregationLag reads crowd_aggregation_lag_messages from p's /metrics.
-func aggregationLag(t *testing.T, p *Process, token string) int {
-	req, _ := http.NewRequest("GET", p.URL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+// metric reads a gauge from p's /metrics.
+func metric(t *testing.T, p *Process, name string) int {
+	resp, err := http.Get(p.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	for line := range strings.SplitSeq(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, "crowd_aggregation_lag_messages "); ok {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				t.Fatalf("lag %q: %v", v, err)
+				t.Fatalf("%s %q: %v", name, v, err)
 			}
 			return n
 		}
 	}
-	t.Fatalf("no crowd_aggregation_lag_messages in /metrics (%s)", resp.Status)
+	t.Fatalf("no %s in /metrics (%s)", name, resp.Status)
 	return 0
 }

@@ -88,6 +88,7 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	// The aggregation state (read from its journal) tells ids already
 	// counted, so a re-run import reports them as duplicates.
 	agg := rollup.New(st, lg, nil, nil)
+	agg.SetStateLimit(cfg.StateLimit)
 	if err := agg.LoadState(ctx); err != nil {
 		return err
 	}

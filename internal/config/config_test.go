@@ -49,6 +49,8 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.LogLevel = "loud" }, "log-level"},
 		{func(c *Config) { c.NATSStream = "a.b" }, "nats-stream"},
 		{func(c *Config) { c.MaxBodyBytes = 10 }, "max-body-bytes"},
+		{func(c *Config) { c.StateLimit = 10 }, "state-limit"},
+		{func(c *Config) { c.MemoryLimitMiB = -1 }, "memory-limit-mib"},
 	}
 	for _, tt := range tests {
 		c := Default()

@@ -35,18 +35,7 @@ func TestBinaryRoundTrip(t *testing.T) {
 		}
 		msg = AppendFrame(msg, rec)
 	}
-	var got []Event
-	for rec, err := range Records(msg) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := Decode(rec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, e)
-	}
-	if !reflect.DeepEqual(got, sample()) {
+	if got := decodeAll(t, msg); !reflect.DeepEqual(got, sample()) {
 		t.Fatalf("frame: got %+v", got)
 	}
 	if _, err := (&Event{Type: "poke"}).Encode(); err == nil {
@@ -67,21 +56,27 @@ func TestOldFormats(t *testing.T) {
 		frame = AppendFrame(frame, j)
 	}
 	for name, msg := range map[string][]byte{"ndjson": ndjson, "frame of json": frame} {
-		var got []Event
-		for rec, err := range Records(msg) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			e, err := Decode(rec)
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			got = append(got, e)
-		}
-		if !reflect.DeepEqual(got, sample()) {
+		if got := decodeAll(t, msg); !reflect.DeepEqual(got, sample()) {
 			t.Fatalf("%s: got %+v", name, got)
 		}
 	}
+}
+
+// decodeAll decodes every record of msg.
+func decodeAll(t *testing.T, msg []byte) []Event {
+	t.Helper()
+	var got []Event
+	for rec, err := range Records(msg) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := Decode(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e)
+	}
+	return got
 }
 
 // TestDecodeRejectsDamage: every truncation of a record and of a frame is

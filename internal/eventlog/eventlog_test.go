@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -510,5 +511,40 @@ func TestLog_CloseWhileBusy(t *testing.T) {
 		}
 	case <-time.After(testTimeout):
 		t.Fatal("Consume did not return after Close")
+	}
+}
+
+// TestConsume_BatchBytes: a batch stops at consumeBatchBytes of payload,
+// however many messages would fit by count.
+func TestConsume_BatchBytes(t *testing.T) {
+	l := MustOpen(t, Config{Dir: t.TempDir()})
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	const size, n = 400 << 10, 40 // 16 MB in all
+	var msgs []Message
+	for i := range n {
+		msgs = append(msgs, Message{Subject: l.Subject(0), ID: fmt.Sprint("big-", i), Data: bytes.Repeat([]byte{'x'}, size)})
+	}
+	if err := l.Publish(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	got, batches := 0, 0
+	err := l.Consume(ctx, 0, func(_ context.Context, batch []Delivered) error {
+		total := 0
+		for _, d := range batch {
+			total += len(d.Data)
+		}
+		if total > consumeBatchBytes+size {
+			t.Errorf("a batch of %d bytes", total)
+		}
+		got += len(batch)
+		batches++
+		if got == n {
+			cancel()
+		}
+		return nil
+	})
+	if got != n || batches < 2 {
+		t.Fatalf("%d messages in %d batches (%v)", got, batches, err)
 	}
 }

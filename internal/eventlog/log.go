@@ -366,11 +366,8 @@ func (l *Log) Subject(p int) string {
 // of some partitions reads this subject too and keeps the events of its
 // partitions.
 func (l *Log) MixedSubject() string {
-	return l.cfg.SubjectPrefix + "." + MixedToken
+	return l.cfg.SubjectPrefix + ".mixed"
 }
-
-// MixedToken is the last token of MixedSubject.
-const MixedToken = "mixed"
 
 // Partitions returns the number of partitions.
 func (l *Log) Partitions() int {

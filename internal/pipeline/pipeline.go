@@ -38,6 +38,15 @@ type Entry struct {
 
 // Pack encodes events as log messages; see PackEntries.
 func Pack(l Log, evs []event.Event) ([]eventlog.Message, error) {
+	entries, err := encode(evs)
+	if err != nil {
+		return nil, err
+	}
+	return PackEntries(l, entries), nil
+}
+
+// encode returns the entries of evs.
+func encode(evs []event.Event) ([]Entry, error) {
 	entries := make([]Entry, len(evs))
 	for i := range evs {
 		b, err := evs[i].Encode()
@@ -46,7 +55,7 @@ func Pack(l Log, evs []event.Event) ([]eventlog.Message, error) {
 		}
 		entries[i] = Entry{Key: evs[i].PartitionKey(), ID: evs[i].ID, Payload: b}
 	}
-	return PackEntries(l, entries), nil
+	return entries, nil
 }
 
 // PackEntries packs encoded events as log messages: event frames, grouped by
@@ -119,13 +128,9 @@ func Publish(ctx context.Context, l Log, evs []event.Event) error {
 // durable. The embedded log fsyncs every message, so a group commit spread
 // over its video partitions would cost up to one fsync per partition.
 func publishMixed(ctx context.Context, l Log, evs []event.Event) error {
-	entries := make([]Entry, len(evs))
-	for i := range evs {
-		b, err := evs[i].Encode()
-		if err != nil {
-			return err
-		}
-		entries[i] = Entry{Key: evs[i].PartitionKey(), ID: evs[i].ID, Payload: b}
+	entries, err := encode(evs)
+	if err != nil {
+		return err
 	}
 	return l.Publish(ctx, pack(l, entries, true))
 }

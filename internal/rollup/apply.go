@@ -306,35 +306,34 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 		return err
 	}
 
+	// Each event's id, and each logged-in view's viewer-day, hashed once.
+	keys := make([]uint64, len(evs))
+	vkeys := make([]uint64, len(evs)) // 0: not a viewer's view
+	for i := range evs {
+		keys[i] = idKey(evs[i].ID)
+		if evs[i].Type == event.View && evs[i].ActorDay != "" {
+			vkeys[i] = viewerKey(evs[i].VideoID, floorDiv(evs[i].TS.Unix(), 86400), evs[i].ActorDay)
+		}
+	}
 	sd := newDelta(batchAt, len(evs))
 	a.st.mu.RLock()
-	if a.st.spilledSeen || a.st.spilledViewers {
-		ids := make([]uint64, len(evs))
-		var probes []viewerProbe
-		for i := range evs {
-			ids[i] = idKey(evs[i].ID)
-			if evs[i].Type == event.View && evs[i].ActorDay != "" {
-				day := floorDiv(evs[i].TS.Unix(), 86400)
-				probes = append(probes, viewerProbe{viewerKey(evs[i].VideoID, day, evs[i].ActorDay), day})
-			}
-		}
-		if err := a.spillLookup(ctx, tx, sd, ids, probes); err != nil {
-			a.st.mu.RUnlock()
-			return fmt.Errorf("apply batch: %w", err)
-		}
+	if err := a.spillLookup(ctx, tx, sd, evs, keys, vkeys); err != nil {
+		a.st.mu.RUnlock()
+		return fmt.Errorf("apply batch: %w", err)
 	}
 	// Dedupe: drop events applied before (a republished outbox row, a
 	// retried ingestion batch) and repeats within this batch.
-	fresh := evs[:0]
+	n := 0
 	for i := range evs {
-		if a.st.firstSeen(sd, evs[i].ID) {
-			if len(fresh) != i {
-				evs[len(fresh)] = evs[i]
+		if a.st.firstSeen(sd, keys[i]) {
+			if n != i {
+				evs[n], vkeys[n] = evs[i], vkeys[i]
 			}
-			fresh = fresh[:len(fresh)+1]
+			n++
 		}
 	}
-	newViewer := a.viewerDays(sd, fresh)
+	fresh := evs[:n]
+	newViewer := a.viewerDays(sd, fresh, vkeys[:n])
 	a.st.mu.RUnlock()
 
 	creators, err := a.creatorsOf(ctx, tx, fresh)
@@ -600,18 +599,18 @@ type viewerDelta struct {
 // viewerDays records each view against its viewer's daily pseudonym in d
 // and returns, by event index, what the view adds: whether it is the
 // viewer-day's first view of the video, and its views, completion and
-// watch time within the per-viewer-day caps. The caller holds the state's
-// read lock.
-func (a *Aggregator) viewerDays(d *delta, evs []event.Event) map[int]viewerDelta {
-	out := map[int]viewerDelta{}
+// watch time within the per-viewer-day caps. vkeys are the events'
+// viewer-day keys (0 for events that are not a viewer's view). The caller
+// holds the state's read lock.
+func (a *Aggregator) viewerDays(d *delta, evs []event.Event, vkeys []uint64) []viewerDelta {
+	out := make([]viewerDelta, len(evs))
 	b := a.bounds
-	for i := range evs {
-		ev := &evs[i]
-		if ev.Type != event.View || ev.ActorDay == "" {
+	for i, k := range vkeys {
+		if k == 0 {
 			continue
 		}
+		ev := &evs[i]
 		day := floorDiv(ev.TS.Unix(), 86400)
-		k := viewerKey(ev.VideoID, day, ev.ActorDay)
 		before := a.st.viewer(d, k, day)
 		after := packViewer(before.views()+1, before.watchMS()+ev.WatchMS, before.completed() || ev.Completed)
 		d.viewers[k] = viewerEntry{val: after, day: dayStamp(day)}

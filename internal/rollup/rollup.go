@@ -159,50 +159,39 @@ func (a *Aggregator) SetBounds(b Bounds) error {
 // Seen reports which of ids aggregation has applied within the dedupe
 // window, as far as this process knows.
 func (a *Aggregator) Seen(ids []string) []bool {
-	out := a.st.Seen(ids)
+	out := make([]bool, len(ids))
+	// While a spill holds the state (seconds, at millions of entries),
+	// answer "not seen" rather than stall ingestion: this count is a
+	// courtesy to the caller, and aggregation dedupes for real.
 	if !a.st.mu.TryRLock() {
 		return out
 	}
-	spilled := a.st.spilledSeen
+	now := a.now()
+	var miss []uint64 // missed in memory, and may have been spilled
+	for i, id := range ids {
+		k := idKey(id)
+		_, st, ok := a.st.seen.get(k)
+		out[i] = ok && stampAge(hourStamp(now), st) < hoursOf(DedupeWindow)
+		if !out[i] && a.st.seenBloom.mayContain(k) {
+			miss = append(miss, k)
+		}
+	}
 	a.st.mu.RUnlock()
-	if !spilled {
+	if len(miss) == 0 {
 		return out
 	}
-	// Ids that missed in memory may have been spilled. This count is a
-	// courtesy to the caller (aggregation dedupes for real), so a failed
-	// lookup leaves them unseen.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	index := map[int64][]int{}
-	var miss []any
-	if !a.st.mu.TryRLock() {
-		return out // a spill holds the state; see state.Seen
-	}
-	for i, id := range ids {
-		if !out[i] && a.st.seenBloom.mayContain(idKey(id)) {
-			k := int64(idKey(id))
-			if _, ok := index[k]; !ok {
-				miss = append(miss, k)
-			}
-			index[k] = append(index[k], i)
-		}
-	}
-	a.st.mu.RUnlock()
-	minHour := a.now().Add(-DedupeWindow).Unix() / 3600
-	err := inChunks(ctx, a.store.ReadDB(), a.store.Rebind, `SELECT key, hour FROM rollup_seen_spill WHERE key IN `, miss, func(rows *sql.Rows) error {
-		var k, hour int64
-		if err := rows.Scan(&k, &hour); err != nil {
-			return err
-		}
-		if hour >= minHour {
-			for _, i := range index[k] {
-				out[i] = true
-			}
-		}
-		return nil
-	})
+	hours, err := a.spilledIDs(ctx, a.store.ReadDB(), miss)
 	if err != nil {
 		a.lg.Warn("read spilled event ids", slog.Any("err", err))
+		return out
+	}
+	minHour := now.Add(-DedupeWindow).Unix() / 3600
+	for i, id := range ids {
+		if hour, ok := hours[idKey(id)]; ok && hour >= minHour {
+			out[i] = true
+		}
 	}
 	return out
 }

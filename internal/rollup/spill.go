@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/crowd-dev/crowd/internal/event"
 )
 
 // The spill tier bounds the memory of the state. When a table would hold
@@ -19,40 +21,36 @@ import (
 // in their own transactions, and a crash before one commits only means the
 // next start spills again.
 
-// DefaultStateLimit is the number of entries each state table holds in
-// memory before spilling: 12M keeps the tables at 2²⁴ slots, 160 MiB for
-// event ids and 224 MiB for viewer-days at most.
-const DefaultStateLimit = 12_000_000
-
-// spillLookup finds, for the keys of evs that miss in memory, what the
-// spill tables hold, and records it in d. The caller holds the state's read
-// lock.
-func (a *Aggregator) spillLookup(ctx context.Context, q queryer, d *delta, ids []uint64, viewers []viewerProbe) error {
+// spillLookup finds what the spill tables hold for the event ids (keys)
+// and viewer-days (vkeys, 0 for events that are not a viewer's view) of evs
+// that miss in memory and may have been spilled, and records it in d. The
+// caller holds the state's read lock.
+func (a *Aggregator) spillLookup(ctx context.Context, q queryer, d *delta, evs []event.Event, keys, vkeys []uint64) error {
 	s := a.st
 	if s.spilledSeen {
-		var miss []any
-		for _, k := range ids {
+		var miss []uint64
+		for _, k := range keys {
 			if _, _, ok := s.seen.get(k); !ok && s.seenBloom.mayContain(k) {
-				miss = append(miss, int64(k))
+				miss = append(miss, k)
 			}
 		}
-		err := inChunks(ctx, q, a.store.Rebind, `SELECT key, hour FROM rollup_seen_spill WHERE key IN `, miss, func(rows *sql.Rows) error {
-			var k, hour int64
-			if err := rows.Scan(&k, &hour); err != nil {
-				return err
-			}
-			d.coldSeen[uint64(k)] = uint16(hour)
-			return nil
-		})
+		hours, err := a.spilledIDs(ctx, q, miss)
 		if err != nil {
-			return fmt.Errorf("read spilled event ids: %w", err)
+			return err
+		}
+		for k, hour := range hours {
+			d.coldSeen[k] = uint16(hour)
 		}
 	}
 	if s.spilledViewers {
 		var miss []any
-		for _, p := range viewers {
-			if _, st, ok := s.viewers.get(p.key); (!ok || st != dayStamp(p.day)) && s.viewerBloom.mayContain(p.key) {
-				miss = append(miss, int64(p.key))
+		for i, k := range vkeys {
+			if k == 0 {
+				continue
+			}
+			day := floorDiv(evs[i].TS.Unix(), 86400)
+			if _, st, ok := s.viewers.get(k); (!ok || st != dayStamp(day)) && s.viewerBloom.mayContain(k) {
+				miss = append(miss, int64(k))
 			}
 		}
 		err := inChunks(ctx, q, a.store.Rebind, `SELECT key, day, val FROM rollup_viewer_spill WHERE key IN `, miss, func(rows *sql.Rows) error {
@@ -70,9 +68,26 @@ func (a *Aggregator) spillLookup(ctx context.Context, q queryer, d *delta, ids [
 	return nil
 }
 
-type viewerProbe struct {
-	key uint64
-	day int64
+// spilledIDs returns the arrival hour (Unix hours) of each of keys that
+// the spill table of event ids holds.
+func (a *Aggregator) spilledIDs(ctx context.Context, q queryer, keys []uint64) (map[uint64]int64, error) {
+	out := map[uint64]int64{}
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = int64(k)
+	}
+	err := inChunks(ctx, q, a.store.Rebind, `SELECT key, hour FROM rollup_seen_spill WHERE key IN `, args, func(rows *sql.Rows) error {
+		var k, hour int64
+		if err := rows.Scan(&k, &hour); err != nil {
+			return err
+		}
+		out[uint64(k)] = hour
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read spilled event ids: %w", err)
+	}
+	return out, nil
 }
 
 type queryer interface {
@@ -83,7 +98,7 @@ type queryer interface {
 // for each row.
 func inChunks(ctx context.Context, db queryer, rebind func(string) string, q string, args []any, fn func(*sql.Rows) error) error {
 	for chunk := range slices.Chunk(args, 500) {
-		rows, err := db.QueryContext(ctx, rebind(q+"("+placeholders(len(chunk))+")"), chunk...)
+		rows, err := db.QueryContext(ctx, rebind(q+valueRows(1, len(chunk))), chunk...)
 		if err != nil {
 			return err
 		}
@@ -99,17 +114,6 @@ func inChunks(ctx context.Context, db queryer, rebind func(string) string, q str
 		}
 	}
 	return nil
-}
-
-func placeholders(n int) string {
-	b := make([]byte, 0, 3*n)
-	for i := range n {
-		if i > 0 {
-			b = append(b, ", "...)
-		}
-		b = append(b, '?')
-	}
-	return string(b)
 }
 
 // spillIfFull moves the oldest entries of a table over its limit to the

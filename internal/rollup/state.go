@@ -42,7 +42,7 @@ type state struct {
 }
 
 func newState() *state {
-	return &state{seen: newTable(true), viewers: newTable(false), limit: DefaultStateLimit}
+	return &state{seen: newTable(true), viewers: newTable(false)}
 }
 
 func idKey(id string) uint64 { return nonzero(xxhash.Sum64String(id)) }
@@ -106,23 +106,6 @@ func viewersLive(now time.Time) func(uint16) bool {
 	return func(s uint16) bool { return stampAge(d, s) <= daysOf(ViewerDayRetention) }
 }
 
-// Seen reports which of ids aggregation has applied within the dedupe
-// window.
-func (s *state) Seen(ids []string) []bool {
-	out := make([]bool, len(ids))
-	// While a spill holds the tables (seconds, at millions of entries),
-	// answer "not seen" rather than stall ingestion: aggregation dedupes
-	// for real.
-	if !s.mu.TryRLock() {
-		return out
-	}
-	defer s.mu.RUnlock()
-	for i, id := range ids {
-		_, _, out[i] = s.seen.get(idKey(id))
-	}
-	return out
-}
-
 // delta is one batch's changes to the state, applied to the tables only
 // once the batch's transaction commits.
 type delta struct {
@@ -144,10 +127,10 @@ func newDelta(at time.Time, n int) *delta {
 		coldSeen: map[uint64]uint16{}, coldViewers: map[uint64]viewerEntry{}}
 }
 
-// firstSeen records id and reports whether it is new: not in the tables
-// within the window, and not earlier in this batch.
-func (s *state) firstSeen(d *delta, id string) bool {
-	k := idKey(id)
+// firstSeen records the event id of key k and reports whether it is new:
+// not in the tables (or the spill, as looked up in d) within the window,
+// and not earlier in this batch.
+func (s *state) firstSeen(d *delta, k uint64) bool {
 	if _, ok := d.seen[k]; ok {
 		return false
 	}

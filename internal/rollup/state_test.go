@@ -313,3 +313,34 @@ func TestBloom(t *testing.T) {
 		t.Fatal("not full past its sized load")
 	}
 }
+
+// TestApply_NoHourlyRowsForOldHours: views of hours past HourlyRetention
+// (a history import) count in their days but get no hourly rows; recent
+// hours do.
+func TestApply_NoHourlyRowsForOldHours(t *testing.T) {
+	stores(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		a := setup(t, s)
+		old := day0.Add(-10 * 24 * time.Hour)
+		m := msg(1, view("old", "A", old, "for_you"), view("new", "B", day0, "for_you"))
+		m.Time = day0.Add(time.Hour)
+		if err := a.apply(ctx, []eventlog.Delivered{m}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			at   time.Time
+			want int
+		}{{old, 0}, {day0, 1}} {
+			var n int
+			s.ReadDB().QueryRow(s.Rebind(`SELECT COUNT(*) FROM video_hour WHERE video_id = 'v' AND hour = ?`), c.at.Unix()/3600).Scan(&n)
+			if n != c.want {
+				t.Fatalf("hourly rows of %s: %d, want %d", c.at, n, c.want)
+			}
+		}
+		var views int64
+		s.ReadDB().QueryRow(s.Rebind(`SELECT views FROM video_day WHERE video_id = 'v' AND day = ?`), old.Unix()/86400).Scan(&views)
+		if views != 1 {
+			t.Fatalf("the old view's day has %d views", views)
+		}
+	})
+}

@@ -443,3 +443,37 @@ func TestStore_SavedPaging(t *testing.T) {
 		}
 	})
 }
+
+// TestStore_BeginRebuildable: the transaction commits like any other, and
+// the write connection goes back to synced commits afterwards (SQLite's
+// synchronous pragma is per connection; PostgreSQL's setting is LOCAL to
+// the transaction).
+func TestStore_BeginRebuildable(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		tx, done, err := s.BeginRebuildable(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(ctx, s.Rebind(`INSERT INTO rollup_checkpoint (name, seq) VALUES (?, ?)`), "rebuildable", 7); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		done()
+		var seq int64
+		if err := s.ReadDB().QueryRowContext(ctx, s.Rebind(`SELECT seq FROM rollup_checkpoint WHERE name = ?`), "rebuildable").Scan(&seq); err != nil || seq != 7 {
+			t.Fatalf("committed row: %d, %v", seq, err)
+		}
+		q := `PRAGMA synchronous`
+		want := "2" // FULL
+		if s.Dialect() == store.Postgres {
+			q, want = `SHOW synchronous_commit`, "on"
+		}
+		var got string
+		if err := s.DB().QueryRowContext(ctx, q).Scan(&got); err != nil || got != want {
+			t.Fatalf("%s after a rebuildable transaction: %q, %v; want %q", q, got, err, want)
+		}
+	})
+}
