@@ -285,8 +285,11 @@ func (b *bencher) run(ctx context.Context, history int64, samples int) error {
 		}
 	}
 	rss := "n/a"
-	if kb, err := vmRSS(); err == nil {
+	if kb, err := procStatus("VmRSS"); err == nil {
 		rss = fmt.Sprintf("%.0f MiB", float64(kb)/1024)
+	}
+	if kb, err := procStatus("VmHWM"); err == nil {
+		rss += fmt.Sprintf(", peak %.0f MiB", float64(kb)/1024)
 	}
 	// Where the memory is: the Go heap in use, and what the Go runtime
 	// holds from the OS in all (the rest of RSS is outside Go: SQLite's
@@ -297,7 +300,7 @@ func (b *bencher) run(ctx context.Context, history int64, samples int) error {
 	// What stays once the runtime has handed back what the peaks of
 	// ingestion and aggregation left free.
 	debug.FreeOSMemory()
-	if kb, err := vmRSS(); err == nil {
+	if kb, err := procStatus("VmRSS"); err == nil {
 		rss += fmt.Sprintf("; %.0f MiB after returning free memory", float64(kb)/1024)
 	}
 	ids, vds, stateBytes := b.m.Aggregate.StateStats()
@@ -323,6 +326,10 @@ func (b *bencher) failed(r loadgen.Result) error {
 func (b *bencher) waitLag(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
 	var failing time.Time
+	// A long catch-up (a history of tens of millions of events) says every
+	// half minute where it is and what the process holds.
+	progress := time.NewTicker(30 * time.Second)
+	defer progress.Stop()
 	for {
 		// A busy event log may time out answering; only a minute of
 		// failures in a row is an error.
@@ -341,6 +348,12 @@ func (b *bencher) waitLag(ctx context.Context) (time.Duration, error) {
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
+		case <-progress.C:
+			rss, _ := procStatus("VmRSS")
+			peak, _ := procStatus("VmHWM")
+			ids, vds, _ := b.m.Aggregate.StateStats()
+			b.say("aggregation: applied up to message %s of %s; RSS %.0f MiB (peak %.0f MiB); %s event ids and %s viewer-days in memory",
+				thousands(float64(b.m.Aggregate.Applied())), thousands(float64(info.LastSeq)), float64(rss)/1024, float64(peak)/1024, thousands(float64(ids)), thousands(float64(vds)))
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -359,8 +372,9 @@ func writeHeapProfile(name string) error {
 	return f.Close()
 }
 
-// vmRSS reads the resident set size of this process, in KiB.
-func vmRSS() (int64, error) {
+// procStatus reads a memory figure of this process from /proc/self/status,
+// in KiB: "VmRSS" (resident set size) or "VmHWM" (its peak).
+func procStatus(field string) (int64, error) {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return 0, err
@@ -368,11 +382,11 @@ func vmRSS() (int64, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/self/status")
+	return 0, fmt.Errorf("no %s in /proc/self/status", field)
 }
 
 // thousands formats f rounded, with thousands separators.
