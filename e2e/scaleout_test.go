@@ -183,3 +183,127 @@ func metric(t *testing.T, p *Process, name string) int {
 	t.Fatalf("no %s in /metrics (%s)", name, resp.Status)
 	return 0
 }
+
+// TestScaleOut_SplitPartitions runs two processes that split the event
+// log's partitions between them (--aggregate-partitions 0-7 and 8-15):
+// bulk events (on their videos' partition subjects), the same again through
+// the other process, and single views (group-committed into messages that
+// mix partitions) all count once, each process holding only its
+// partitions' state. Then a process of all partitions replaces one of them
+// while the other still runs (the split changed, and overlaps): still
+// every event counts once.
+func TestScaleOut_SplitPartitions(t *testing.T) {
+	ctx := context.Background()
+	flags := scaleOutFlags(t)
+	data1, data2 := t.TempDir(), t.TempDir()
+	p1 := Start(t, data1, append(flags, "--aggregate-partitions", "0-7")...)
+	if err := os.CopyFS(filepath.Join(data2, "secrets"), os.DirFS(filepath.Join(data1, "secrets"))); err != nil {
+		t.Fatal(err)
+	}
+	p2 := Start(t, data2, append(flags, "--aggregate-partitions", "8-15")...)
+	tok := ServiceToken(t, data1, flags[2:4]...) // --postgres-url
+	svc1, svc2 := p1.Client().WithToken(tok), p2.Client().WithToken(tok)
+	var accounts []client.SyncAccount
+	for i := range 50 {
+		accounts = append(accounts, client.SyncAccount{ID: fmt.Sprint("u", i), Handle: fmt.Sprint("user", i), BirthDate: "1990-01-01", Gender: "female", Country: "DE"})
+	}
+	accounts = append(accounts, client.SyncAccount{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"})
+	if _, err := svc1.SyncAccounts(ctx, accounts); err != nil {
+		t.Fatal(err)
+	}
+	// v2, v4, v5 and v8 are in partitions 0-7, the others in 8-15.
+	const videos = 8
+	var sv []client.SyncVideo
+	for i := 1; i <= videos; i++ {
+		sv = append(sv, client.SyncVideo{ID: fmt.Sprint("v", i), Owner: "mia", Title: "split"})
+	}
+	if _, err := svc1.SyncVideos(ctx, sv); err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	batch := func(prefix string, from, to int) string {
+		var b strings.Builder
+		for i := from; i < to; i++ {
+			fmt.Fprintf(&b, `{"id":"%s-%d","type":"view","video_id":"v%d","account_id":"u%d","ts":"%s","source":"for_you","watch_ms":1000}`+"\n", prefix, i, 1+i%videos, i%50, ts)
+		}
+		return b.String()
+	}
+	send := func(c *client.Client, prefix string, from, to int) {
+		for f := from; f < to; f += 200 {
+			if _, err := c.IngestNDJSON(ctx, strings.NewReader(batch(prefix, f, min(f+200, to)))); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	const n = 1600
+	var wg sync.WaitGroup
+	wg.Go(func() { send(svc1, "split", 0, n) })
+	wg.Go(func() { send(svc2, "split", 0, n) }) // all again, through the other process
+	viewer := MustUser(t, p2.Client(), "leo")
+	wg.Go(func() {
+		for range 3 {
+			for i := 1; i <= videos; i++ {
+				if err := viewer.RecordView(ctx, fmt.Sprint("v", i), client.View{Source: "search", WatchMS: 100}); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	})
+	wg.Wait()
+	views := func(want int64) {
+		t.Helper()
+		for _, p := range []*Process{p1, p2} {
+			for i := 1; i <= videos; i++ {
+				v := fmt.Sprint("v", i)
+				Eventually(t, fmt.Sprintf("%s has %d views at %s", v, want, p.URL), func() bool {
+					got, err := p.Client().Video(ctx, v)
+					return err == nil && got.Counts.Views == want
+				})
+			}
+		}
+	}
+	views(n/videos + 3)
+	time.Sleep(300 * time.Millisecond) // the lag gauge is refreshed every 250 ms
+	total := 0
+	for _, p := range []*Process{p1, p2} {
+		Eventually(t, "aggregation caught up at "+p.URL, func() bool { return metric(t, p, "crowd_aggregation_lag_messages") == 0 })
+		// Each holds the ids of its partitions' events only: half the
+		// videos each.
+		ids := metric(t, p, "crowd_aggregation_event_ids")
+		if want := (n + 3*videos) / 2; ids != want {
+			t.Errorf("%s holds %d event ids, want %d (its partitions' events)", p.URL, ids, want)
+		}
+		total += ids
+		if logs := p.Logs(); strings.Contains(logs, `"level":"ERROR"`) {
+			t.Fatalf("%s logged errors:\n%s", p.URL, logs)
+		}
+	}
+	if total != n+3*videos {
+		t.Fatalf("%d event ids in all, want %d", total, n+3*videos)
+	}
+
+	// p2 gives way to a process of every partition while p1 keeps its
+	// half: the new one starts from each partition's checkpoint, knows
+	// every id from both journals, and races p1 for partitions 0-7.
+	p2.Stop(t)
+	p3 := Start(t, data2, flags...)
+	svc3 := p3.Client().WithToken(tok)
+	wg.Go(func() { send(svc3, "split", 0, n) })  // duplicates
+	wg.Go(func() { send(svc3, "more", 0, n) })   // new
+	wg.Go(func() { send(svc1, "more", n/2, n) }) // new, again
+	wg.Go(func() { send(svc1, "more", 0, n/2) }) // and the rest
+	wg.Wait()
+	for _, p := range []*Process{p1, p3} {
+		p := p
+		for i := 1; i <= videos; i++ {
+			v := fmt.Sprint("v", i)
+			Eventually(t, fmt.Sprintf("%s has its views at %s after the change", v, p.URL), func() bool {
+				got, err := p.Client().Video(ctx, v)
+				return err == nil && got.Counts.Views == 2*n/videos+3
+			})
+		}
+		if logs := p.Logs(); strings.Contains(logs, `"level":"ERROR"`) {
+			t.Fatalf("%s logged errors:\n%s", p.URL, logs)
+		}
+	}
+}

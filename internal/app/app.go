@@ -118,6 +118,15 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Relay = relay.New(m.Store, m.Log, m.Logger)
 	m.Aggregate = rollup.New(m.Store, m.Log, m.Logger, m.Now)
 	m.Aggregate.SetStateLimit(m.Config.StateLimit)
+	parts, err := config.ParsePartitions(m.Config.AggregatePartitions, m.Log.Partitions())
+	if err != nil {
+		cancel()
+		return fmt.Errorf("aggregate-partitions %q: %w", m.Config.AggregatePartitions, err)
+	}
+	if err := m.Aggregate.SetPartitions(parts); err != nil {
+		cancel()
+		return err
+	}
 	m.goRun("relay", func() error { return m.Relay.Run(runCtx) })
 	m.goRun("aggregate", func() error { return m.Aggregate.Run(runCtx) })
 	m.goRun("housekeeping", func() error { return m.housekeeping(runCtx, pseud) })
@@ -270,19 +279,11 @@ func (m *Main) watchLag(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		info, err := m.Log.Info(ctx)
+		lag, err := m.Aggregate.Lag(ctx)
 		if err != nil {
 			continue
 		}
-		applied := m.Aggregate.Applied()
-		if applied == 0 {
-			applied, _ = m.Aggregate.Checkpoint(ctx)
-		}
-		if info.LastSeq > applied {
-			m.lag.Store(info.LastSeq - applied)
-		} else {
-			m.lag.Store(0)
-		}
+		m.lag.Store(lag)
 	}
 }
 

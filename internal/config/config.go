@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -59,6 +60,12 @@ type Config struct {
 	// 12M keeps each table at 2²⁴ slots: at most 160 MiB of event ids and
 	// 224 MiB of viewer-days.
 	StateLimit int
+	// AggregatePartitions names the event log partitions this process
+	// aggregates: "all", or a list of partitions and ranges such as
+	// "0-7" or "0,2,4-5". Processes on one PostgreSQL and one NATS cluster
+	// split the work by owning disjoint sets; each partition has its own
+	// checkpoint, so the split can change between runs.
+	AggregatePartitions string
 }
 
 // Default returns the default configuration.
@@ -75,6 +82,8 @@ func Default() Config {
 		MaxBodyBytes:   64 << 10,
 		MemoryLimitMiB: 1536,
 		StateLimit:     12_000_000,
+
+		AggregatePartitions: "all",
 	}
 }
 
@@ -94,6 +103,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest JSON request body accepted")
 	fs.IntVar(&c.StateLimit, "state-limit", c.StateLimit, "event ids and viewer-days aggregation holds in memory, each, before the oldest spill to the database")
 	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft memory limit of the Go runtime in MiB (0: none; GOMEMLIMIT takes precedence)")
+	fs.StringVar(&c.AggregatePartitions, "aggregate-partitions", c.AggregatePartitions, `event log partitions this process aggregates: "all", or partitions and ranges such as "0-7" or "0,2,4-5" (of 16)`)
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL of share links (default http://ADDR)")
 }
 
@@ -154,6 +164,9 @@ func (c Config) Validate() error {
 	if c.StateLimit < 1000 {
 		return fmt.Errorf("state-limit %d: must be at least 1000", c.StateLimit)
 	}
+	if _, err := ParsePartitions(c.AggregatePartitions, MaxPartitions); err != nil {
+		return fmt.Errorf("aggregate-partitions %q: %w", c.AggregatePartitions, err)
+	}
 	if c.MemoryLimitMiB < 0 {
 		return fmt.Errorf("memory-limit-mib %d: must not be negative", c.MemoryLimitMiB)
 	}
@@ -170,4 +183,43 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max-body-bytes %d: must be at least 1024", c.MaxBodyBytes)
 	}
 	return nil
+}
+
+// MaxPartitions bounds the partition numbers ParsePartitions accepts
+// without knowing the event log; the log itself has 16 unless configured
+// otherwise, and the aggregator checks against it.
+const MaxPartitions = 4096
+
+// ParsePartitions parses a set of partitions below n: "all" (nil), or a
+// comma-separated list of partitions and inclusive ranges ("0-7,9").
+func ParsePartitions(s string, n int) ([]int, error) {
+	if s == "all" {
+		return nil, nil
+	}
+	var out []int
+	seen := map[int]bool{}
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		lo, hi, isRange := strings.Cut(part, "-")
+		from, err := strconv.Atoi(lo)
+		if err != nil || from < 0 {
+			return nil, fmt.Errorf("%q: want a partition number or a range such as 0-7", part)
+		}
+		to := from
+		if isRange {
+			if to, err = strconv.Atoi(hi); err != nil || to < from {
+				return nil, fmt.Errorf("%q: want a range such as 0-7", part)
+			}
+		}
+		if to >= n {
+			return nil, fmt.Errorf("partition %d: partitions are 0 to %d", to, n-1)
+		}
+		for p := from; p <= to; p++ {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
 }

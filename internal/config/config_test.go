@@ -2,6 +2,7 @@ package config
 
 import (
 	"flag"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -51,6 +52,8 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.MaxBodyBytes = 10 }, "max-body-bytes"},
 		{func(c *Config) { c.StateLimit = 10 }, "state-limit"},
 		{func(c *Config) { c.MemoryLimitMiB = -1 }, "memory-limit-mib"},
+		{func(c *Config) { c.AggregatePartitions = "0-" }, "aggregate-partitions"},
+		{func(c *Config) { c.AggregatePartitions = "0-7,9" }, ""},
 	}
 	for _, tt := range tests {
 		c := Default()
@@ -58,6 +61,33 @@ func TestValidate(t *testing.T) {
 		err := c.Validate()
 		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)) {
 			t.Errorf("Validate() = %v, want prefix %q", err, tt.want)
+		}
+	}
+}
+
+func TestParsePartitions(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want string // fmt of the result, or "error"
+	}{
+		{"all", "[]"},
+		{"3", "[3]"},
+		{"0-3,2,7", "[0 1 2 3 7]"},
+		{" 1 , 5-6", "[1 5 6]"},
+		{"", "error"},
+		{"16", "error"},
+		{"4-2", "error"},
+		{"-1", "error"},
+		{"a", "error"},
+		{"0-15", "[0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15]"},
+	} {
+		got, err := ParsePartitions(tt.in, 16)
+		s := fmt.Sprint(got)
+		if err != nil {
+			s = "error"
+		}
+		if s != tt.want {
+			t.Errorf("ParsePartitions(%q) = %s (%v), want %s", tt.in, s, err, tt.want)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -57,6 +58,9 @@ type Delivered struct {
 	Data []byte
 	// Time is when the stream stored the message.
 	Time time.Time
+	// Pending is how many messages of the consumed subjects the stream
+	// held after this one when it was delivered: the consumer's lag.
+	Pending uint64
 }
 
 // Consume delivers every message with stream sequence >= startSeq to fn, in
@@ -75,6 +79,17 @@ type Delivered struct {
 // fn must not retain batch after it returns; the Data slices it holds may
 // be kept.
 func (l *Log) Consume(ctx context.Context, startSeq uint64, fn func(ctx context.Context, batch []Delivered) error) error {
+	return l.ConsumeSubjects(ctx, nil, startSeq, fn)
+}
+
+// ConsumeSubjects is Consume restricted to messages published on subjects
+// (all subjects if empty): a consumer of some partitions reads their
+// subjects and MixedSubject. Sequences stay the stream's, so the messages
+// delivered have gaps where other subjects' messages are. A NATS server
+// older than 2.10 cannot filter a consumer by several subjects; against
+// one, every message is read and those of other subjects are delivered
+// with no Data (so the caller still sees its position move).
+func (l *Log) ConsumeSubjects(ctx context.Context, subjects []string, startSeq uint64, fn func(ctx context.Context, batch []Delivered) error) error {
 	if l.closed.Load() {
 		return fmt.Errorf("consume events: %w", ErrClosed)
 	}
@@ -82,12 +97,22 @@ func (l *Log) Consume(ctx context.Context, startSeq uint64, fn func(ctx context.
 		return fmt.Errorf("consume events: %w", err)
 	}
 
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: subjects}
 	if startSeq > 1 {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = startSeq
 	}
 	cons, err := l.stream.OrderedConsumer(ctx, cfg)
+	var keep map[string]bool // subjects whose messages keep their data, when the server cannot filter
+	if errors.Is(err, jetstream.ErrConsumerMultipleFilterSubjectsNotSupported) {
+		l.log.Warn("the NATS server cannot filter a consumer by several subjects (2.10 can); reading every partition's messages", slog.Int("subjects", len(subjects)))
+		keep = map[string]bool{}
+		for _, s := range subjects {
+			keep[s] = true
+		}
+		cfg.FilterSubjects = nil
+		cons, err = l.stream.OrderedConsumer(ctx, cfg)
+	}
 	if err != nil {
 		return fmt.Errorf("consume events: create consumer: %w", err)
 	}
@@ -113,7 +138,7 @@ func (l *Log) Consume(ctx context.Context, startSeq uint64, fn func(ctx context.
 			}
 			return fmt.Errorf("consume events: %w", err)
 		}
-		if first && startSeq > 0 && batch[0].Seq > startSeq {
+		if first && startSeq > 0 && batch[0].Seq > startSeq && (len(subjects) == 0 || keep != nil) {
 			// Messages may have expired between the check above and
 			// the consumer's creation.
 			if err := l.checkStart(ctx, startSeq, true); err != nil {
@@ -121,6 +146,13 @@ func (l *Log) Consume(ctx context.Context, startSeq uint64, fn func(ctx context.
 			}
 		}
 		first = false
+		if keep != nil {
+			for i := range batch {
+				if !keep[batch[i].Subject] {
+					batch[i].Data = nil
+				}
+			}
+		}
 		if err := fn(ctx, batch); err != nil {
 			return err
 		}
@@ -194,5 +226,6 @@ func delivered(msg jetstream.Msg) (Delivered, error) {
 		Subject: msg.Subject(),
 		Data:    msg.Data(),
 		Time:    md.Timestamp,
+		Pending: md.NumPending,
 	}, nil
 }

@@ -451,7 +451,7 @@ func TestPartition(t *testing.T) {
 		{"video-1", 16, 6}, // 0x5f04af46
 		{"video-1", 1, 0},
 	} {
-		if got := partition(tt.key, tt.n); got != tt.want {
+		if got := PartitionOf(tt.key, tt.n); got != tt.want {
 			t.Errorf("partition(%q, %d) = %d, want %d", tt.key, tt.n, got, tt.want)
 		}
 	}
@@ -460,7 +460,7 @@ func TestPartition(t *testing.T) {
 		h := fnv.New32a()
 		h.Write([]byte(key))
 		for _, n := range []int{1, 4, 16, 4096} {
-			if got, want := partition(key, n), int(h.Sum32()%uint32(n)); got != want {
+			if got, want := PartitionOf(key, n), int(h.Sum32()%uint32(n)); got != want {
 				t.Errorf("partition(%q, %d) = %d, FNV-1a gives %d", key, n, got, want)
 			}
 		}
@@ -546,5 +546,75 @@ func TestConsume_BatchBytes(t *testing.T) {
 	})
 	if got != n || batches < 2 {
 		t.Fatalf("%d messages in %d batches (%v)", got, batches, err)
+	}
+}
+
+// A consumer of some subjects gets their messages only, in stream order,
+// and each message says how many of its subjects' messages follow it.
+func TestConsumeSubjects(t *testing.T) {
+	testConsumeSubjects(t, MustOpen(t, Config{Dir: t.TempDir(), Partitions: 4}))
+}
+
+func testConsumeSubjects(t *testing.T, l *Log) {
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	subjects := []string{l.Subject(0), l.Subject(1), l.Subject(2), l.Subject(3), l.MixedSubject()}
+	var msgs []Message
+	for i := range 50 {
+		msgs = append(msgs, Message{Subject: subjects[i%len(subjects)], ID: fmt.Sprint("m-", i), Data: []byte(fmt.Sprint(i))})
+	}
+	MustPublish(t, l, msgs, 7)
+	want := []string{l.Subject(2), l.MixedSubject()}
+	// Messages 2, 4, 7, 9, … (seq = index + 1), from seq 3 on.
+	var seqs []uint64
+	for i, m := range msgs {
+		if (m.Subject == want[0] || m.Subject == want[1]) && uint64(i+1) >= 3 {
+			seqs = append(seqs, uint64(i+1))
+		}
+	}
+	var got []Delivered
+	err := l.ConsumeSubjects(ctx, want, 3, func(_ context.Context, batch []Delivered) error {
+		got = append(got, batch...)
+		if batch[len(batch)-1].Seq >= seqs[len(seqs)-1] {
+			return errEnough
+		}
+		return nil
+	})
+	if !errors.Is(err, errEnough) {
+		t.Fatalf("ConsumeSubjects: %v (%d messages)", err, len(got))
+	}
+	// A server that filters delivers the subjects' messages only; one
+	// that cannot delivers the others without their data.
+	var kept []Delivered
+	for i, d := range got {
+		if d.Data == nil {
+			if d.Subject == want[0] || d.Subject == want[1] {
+				t.Fatalf("message %d of %s delivered without data", d.Seq, d.Subject)
+			}
+			continue
+		}
+		kept = append(kept, d)
+		if i > 0 && d.Pending >= got[i-1].Pending {
+			t.Errorf("message %d: pending %d after %d", d.Seq, d.Pending, got[i-1].Pending)
+		}
+	}
+	if len(kept) != len(seqs) {
+		t.Fatalf("%d messages, want %d", len(kept), len(seqs))
+	}
+	for i, d := range kept {
+		if d.Seq != seqs[i] || string(d.Data) != fmt.Sprint(seqs[i]-1) {
+			t.Fatalf("message %d: seq %d data %q, want seq %d", i, d.Seq, d.Data, seqs[i])
+		}
+	}
+	if last := got[len(got)-1]; last.Pending != 0 {
+		t.Errorf("last message: pending %d", last.Pending)
+	}
+	if len(got) == len(kept) {
+		// Filtered by the server: pending counts the subjects' messages.
+		for i, d := range kept {
+			if d.Pending != uint64(len(kept)-1-i) {
+				t.Errorf("message %d: pending %d, want %d", i, d.Pending, len(kept)-1-i)
+			}
+		}
 	}
 }

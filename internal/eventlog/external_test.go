@@ -83,3 +83,9 @@ func TestLog_ExternalReopen(t *testing.T) {
 	}
 	checkDelivered(t, MustConsume(t, l2, 1, 50), msgs, 1)
 }
+
+// Against the external server (which may predate filtering a consumer by
+// several subjects) a consumer of some subjects still gets exactly theirs.
+func TestConsumeSubjects_External(t *testing.T) {
+	testConsumeSubjects(t, MustOpenExternal(t, Config{Partitions: 4}))
+}

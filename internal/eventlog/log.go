@@ -336,10 +336,11 @@ func (l *Log) Info(ctx context.Context) (Info, error) {
 // and so which consumer owns a video once partitions are split between
 // consumers.
 func (l *Log) Partition(key string) int {
-	return partition(key, l.cfg.Partitions)
+	return PartitionOf(key, l.cfg.Partitions)
 }
 
-func partition(key string, n int) int {
+// PartitionOf is Partition for a log of n partitions.
+func PartitionOf(key string, n int) int {
 	// FNV-1a inlined: hash/fnv would allocate a hasher per call on this
 	// per-event path.
 	const (

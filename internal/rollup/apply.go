@@ -217,30 +217,39 @@ type dimDelta struct {
 
 // errRaced means another process applied batches since this one's state:
 // the caller catches up and applies what is left.
-type errRaced struct{ checkpoint uint64 }
+type errRaced struct{}
 
 func (e errRaced) Error() string {
-	return fmt.Sprintf("another aggregator advanced the checkpoint to %d", e.checkpoint)
+	return "another aggregator advanced a checkpoint of this one's partitions"
 }
 
 // apply applies one batch of log messages in one transaction: dedupe by
 // event id, distinct viewers, every rollup, the state journal and the
-// checkpoint. If another process got there first (several processes on
-// one PostgreSQL), it catches up from that process's journal and applies
-// only the messages after its checkpoint.
+// checkpoints of the partitions this aggregator owns. If another process
+// got there first (several processes on one PostgreSQL), it catches up
+// from that process's journal and applies only the events of partitions
+// whose checkpoints are behind them.
 func (a *Aggregator) apply(ctx context.Context, msgs []eventlog.Delivered) error {
+	if err := a.ensureCheckpoints(ctx); err != nil {
+		return err
+	}
 	for {
 		err := a.applyOnce(ctx, msgs)
 		var raced errRaced
 		if !errors.As(err, &raced) {
 			return err
 		}
-		if err := a.st.catchUp(ctx, a.store.DB(), a.store.Rebind, raced.checkpoint); err != nil {
+		cps, err := a.raced(ctx)
+		if err != nil {
 			return err
 		}
-		a.applied.Store(raced.checkpoint)
+		if err := a.catchUp(ctx, cps); err != nil {
+			return err
+		}
+		lo, _ := a.span(a.st.seqs)
+		a.applied.Store(max(a.applied.Load(), lo))
 		i := 0
-		for i < len(msgs) && msgs[i].Seq <= raced.checkpoint {
+		for i < len(msgs) && msgs[i].Seq <= lo {
 			i++
 		}
 		msgs = msgs[i:]
@@ -265,11 +274,17 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 		clear(evs) // let the strings go
 		a.evs = evs[:0]
 	}()
+	// Events of partitions this aggregator does not own (single events of
+	// every partition share messages), or that it has applied already (a
+	// partition whose checkpoint another aggregator moved), are skipped.
+	_, hi := a.span(a.st.seqs)
 	for _, m := range msgs {
+		filter := !a.all || m.Seq <= hi
 		for rec, err := range event.Records(m.Data) {
 			evs = append(evs, event.Event{})
+			ev := &evs[len(evs)-1]
 			if err == nil {
-				err = event.DecodeInto(&evs[len(evs)-1], rec)
+				err = event.DecodeInto(ev, rec)
 			}
 			if err != nil {
 				// Entries are validated before publishing, so this is a
@@ -277,6 +292,12 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 				a.lg.Error("skip malformed log entry", slog.Uint64("seq", m.Seq), slog.Any("err", err))
 				evs = evs[:len(evs)-1]
 				continue
+			}
+			if filter {
+				if p := a.partitionOf(ev.PartitionKey()); !a.owns(p) || m.Seq <= a.st.seqs[p] {
+					*ev = event.Event{}
+					evs = evs[:len(evs)-1]
+				}
 			}
 		}
 	}
@@ -299,9 +320,9 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	defer tx.Rollback()
 	rb := func(q string) string { return a.store.Rebind(q) }
 
-	// Move the checkpoint first, from the sequence this process's state
-	// reflects: on PostgreSQL the row lock orders concurrent aggregators,
-	// and the loser sees it moved.
+	// Move the checkpoints first, from the sequences this process's state
+	// reflects: on PostgreSQL the row locks order concurrent aggregators,
+	// and the loser sees them moved.
 	if err := a.advance(ctx, tx, last); err != nil {
 		return err
 	}
@@ -424,56 +445,23 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	if err := a.write(ctx, tx, b); err != nil {
 		return fmt.Errorf("apply batch: %w", err)
 	}
-	if err := journal(ctx, tx, rb, last, sd); err != nil {
-		return fmt.Errorf("apply batch: %w", err)
+	if len(sd.seen)+len(sd.viewers) > 0 {
+		if err := journal(ctx, tx, rb, last, a.parts, sd); err != nil {
+			return fmt.Errorf("apply batch: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("apply batch: commit: %w", err)
 	}
 	done() // spilling writes through the write connection
-	if err := a.st.commit(ctx, a.store.DB(), a.store.Rebind, sd, last); err != nil {
+	a.pending.Store(msgs[len(msgs)-1].Pending)
+	if err := a.st.commit(ctx, a.store.DB(), a.store.Rebind, sd, a.own, last); err != nil {
 		// The batch is committed; the next batch finds the checkpoint
 		// ahead of this state and catches up from the journal.
 		return fmt.Errorf("apply batch: %w", err)
 	}
 	a.applied.Store(last)
 	return nil
-}
-
-// advance moves the checkpoint from the state's sequence to last, or
-// returns errRaced if another process moved it meanwhile.
-func (a *Aggregator) advance(ctx context.Context, tx *sql.Tx, last uint64) error {
-	rb := a.store.Rebind
-	res, err := tx.ExecContext(ctx, rb(`UPDATE rollup_checkpoint SET seq = ? WHERE name = ? AND seq = ?`), int64(last), checkpointName, int64(a.st.seq))
-	if err != nil {
-		return fmt.Errorf("apply batch: checkpoint: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("apply batch: checkpoint: %w", err)
-	} else if n == 1 {
-		return nil
-	}
-	var cp int64
-	err = tx.QueryRowContext(ctx, rb(`SELECT seq FROM rollup_checkpoint WHERE name = ?`), checkpointName).Scan(&cp)
-	if errors.Is(err, sql.ErrNoRows) && a.st.seq == 0 {
-		// The first batch ever. Another process may be inserting the row
-		// too: on PostgreSQL this waits for it, and then finds it taken.
-		res, ierr := tx.ExecContext(ctx, rb(`INSERT INTO rollup_checkpoint (name, seq) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), checkpointName, int64(last))
-		if ierr != nil {
-			return fmt.Errorf("apply batch: checkpoint: %w", ierr)
-		}
-		if n, ierr := res.RowsAffected(); ierr != nil || n == 1 {
-			return ierr
-		}
-		err = tx.QueryRowContext(ctx, rb(`SELECT seq FROM rollup_checkpoint WHERE name = ?`), checkpointName).Scan(&cp)
-	}
-	if err != nil {
-		return fmt.Errorf("apply batch: checkpoint: %w", err)
-	}
-	if uint64(cp) < a.st.seq {
-		return fmt.Errorf("apply batch: checkpoint %d is behind this aggregator's state %d", cp, a.st.seq)
-	}
-	return errRaced{checkpoint: uint64(cp)}
 }
 
 type stateKey struct{ video, kind, actor string }
@@ -674,41 +662,46 @@ func (a *Aggregator) firsts(ctx context.Context, tx *sql.Tx, evs []event.Event) 
 	}
 	slices.Sort(firstIdx)
 
-	// The per-(account, creator, day) cap, counted in event order.
+	// The per-(account, creator, day) cap, counted in event order. The
+	// counts are added to and read back in one statement: aggregators of
+	// different partitions (a creator's videos spread over them) may count
+	// firsts of one account and creator at once, and the row lock of the
+	// upsert orders them, so the cap holds across them.
 	type capKey struct{ creatorDay, kind string }
-	n := map[capKey]int64{}
+	n := map[capKey]int64{} // firsts in this batch, then the count before it
 	day := map[capKey]int64{}
 	var capKeys []capKey
 	for _, i := range firstIdx {
 		if ev := &evs[i]; ev.CreatorDay != "" {
 			k := capKey{ev.CreatorDay, ev.Type}
 			if _, ok := n[k]; !ok {
-				n[k] = 0
 				day[k] = floorDiv(ev.TS.Unix(), 86400)
 				capKeys = append(capKeys, k)
 			}
+			n[k]++
 		}
 	}
 	slices.SortFunc(capKeys, func(x, y capKey) int {
 		return cmp.Or(strings.Compare(x.creatorDay, y.creatorDay), strings.Compare(x.kind, y.kind))
 	})
 	for chunk := range slices.Chunk(capKeys, rowsPerStatement) {
-		args := make([]any, 0, 2*len(chunk))
+		args := make([]any, 0, 4*len(chunk))
 		for _, k := range chunk {
-			args = append(args, k.creatorDay, k.kind)
+			args = append(args, k.creatorDay, k.kind, day[k], n[k])
 		}
-		rows, err := tx.QueryContext(ctx, a.store.Rebind(`SELECT creator_day, kind, n FROM creator_day_counts WHERE (creator_day, kind) IN (VALUES `+valueRows(len(chunk), 2)+`)`), args...)
+		rows, err := tx.QueryContext(ctx, a.store.Rebind(`INSERT INTO creator_day_counts (creator_day, kind, day, n) VALUES `+valueRows(len(chunk), 4)+`
+ON CONFLICT (creator_day, kind) DO UPDATE SET n = creator_day_counts.n + excluded.n RETURNING creator_day, kind, n`), args...)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
 			var k capKey
-			var c int64
-			if err := rows.Scan(&k.creatorDay, &k.kind, &c); err != nil {
+			var total int64
+			if err := rows.Scan(&k.creatorDay, &k.kind, &total); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			n[k] = c
+			n[k] = total - n[k]
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -724,16 +717,6 @@ func (a *Aggregator) firsts(ctx context.Context, tx *sql.Tx, evs []event.Event) 
 		k := capKey{ev.CreatorDay, ev.Type}
 		n[k]++
 		out[i] = n[k] <= a.bounds.PerCreatorDay
-	}
-	for chunk := range slices.Chunk(capKeys, rowsPerStatement) {
-		args := make([]any, 0, 4*len(chunk))
-		for _, k := range chunk {
-			args = append(args, k.creatorDay, k.kind, day[k], n[k])
-		}
-		if _, err := tx.ExecContext(ctx, a.store.Rebind(`INSERT INTO creator_day_counts (creator_day, kind, day, n) VALUES `+valueRows(len(chunk), 4)+`
-ON CONFLICT (creator_day, kind) DO UPDATE SET n = excluded.n`), args...); err != nil {
-			return nil, err
-		}
 	}
 	return out, nil
 }

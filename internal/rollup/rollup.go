@@ -23,12 +23,10 @@ import (
 
 // Log is the part of the event log aggregation reads.
 type Log interface {
-	Consume(ctx context.Context, startSeq uint64, fn func(ctx context.Context, batch []eventlog.Delivered) error) error
+	ConsumeSubjects(ctx context.Context, subjects []string, startSeq uint64, fn func(ctx context.Context, batch []eventlog.Delivered) error) error
 	Info(ctx context.Context) (eventlog.Info, error)
+	Partitions() int
 }
-
-// checkpointName names this aggregator's checkpoint row.
-const checkpointName = "totals"
 
 // DedupeWindow is how long event ids are remembered to drop duplicates,
 // from when the log stored the first copy. An event re-sent later than this
@@ -68,6 +66,15 @@ type Aggregator struct {
 
 	bounds  Bounds
 	applied atomic.Uint64 // last applied log sequence, for observers
+	pending atomic.Uint64 // messages of its subjects after the last batch (Lag)
+
+	// The partitions of the log this aggregator owns (partitions.go):
+	// nparts in all, own sorted, parts their bitmap (nil when all).
+	nparts           int
+	own              []int
+	all              bool
+	parts            []byte
+	checkpointsReady bool
 
 	st  *state        // event ids seen, viewer-days
 	evs []event.Event // decode buffer, reused by apply
@@ -84,42 +91,66 @@ func New(s *store.Store, l Log, lg *slog.Logger, now func() time.Time) *Aggregat
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	return &Aggregator{store: s, log: l, lg: lg, now: now, creators: map[string][]string{}, bounds: DefaultBounds, st: newState()}
-}
-
-// Checkpoint returns the last applied log sequence.
-func (a *Aggregator) Checkpoint(ctx context.Context) (uint64, error) {
-	var seq int64
-	err := a.store.ReadDB().QueryRowContext(ctx, a.store.Rebind(`SELECT seq FROM rollup_checkpoint WHERE name = ?`), checkpointName).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+	n := eventlog.DefaultPartitions
+	if l != nil {
+		n = l.Partitions()
 	}
-	return uint64(seq), err
+	a := &Aggregator{store: s, log: l, lg: lg, now: now, creators: map[string][]string{}, bounds: DefaultBounds, st: newState(n), nparts: n}
+	a.SetPartitions(nil)
+	return a
 }
 
-// Run consumes the log from the checkpoint until ctx is done.
+// Checkpoint returns the last log sequence up to which every partition
+// this aggregator owns is applied.
+func (a *Aggregator) Checkpoint(ctx context.Context) (uint64, error) {
+	cps, err := a.checkpoints(ctx, a.store.ReadDB())
+	if err != nil {
+		return 0, err
+	}
+	lo, _ := a.span(cps)
+	if lo == 0 && !a.checkpointsReady {
+		// Before the first start of this version the checkpoint is the
+		// single one of earlier versions.
+		var seq int64
+		err := a.store.ReadDB().QueryRowContext(ctx, a.store.Rebind(`SELECT seq FROM rollup_checkpoint WHERE name = ?`), legacyCheckpoint).Scan(&seq)
+		if err == nil {
+			return uint64(seq), nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return 0, err
+		}
+	}
+	return lo, nil
+}
+
+// Run consumes the log from the checkpoints until ctx is done.
 func (a *Aggregator) Run(ctx context.Context) error {
-	cp, err := a.Checkpoint(ctx)
+	if err := a.ensureCheckpoints(ctx); err != nil {
+		return err
+	}
+	cps, err := a.checkpoints(ctx, a.store.ReadDB())
 	if err != nil {
 		return fmt.Errorf("read checkpoint: %w", err)
 	}
+	lo, hi := a.span(cps)
 	info, err := a.log.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("read event log info: %w", err)
 	}
-	if cp > info.LastSeq {
+	if hi > info.LastSeq {
 		a.lg.Error("event log is behind the aggregation checkpoint; refusing to skip events",
-			slog.Uint64("checkpoint", cp), slog.Uint64("log_last_seq", info.LastSeq))
-		return fmt.Errorf("%w: checkpoint %d, log last sequence %d", ErrCheckpointAhead, cp, info.LastSeq)
+			slog.Uint64("checkpoint", hi), slog.Uint64("log_last_seq", info.LastSeq))
+		return fmt.Errorf("%w: checkpoint %d, log last sequence %d", ErrCheckpointAhead, hi, info.LastSeq)
 	}
-	if err := a.loadState(ctx, cp); err != nil {
+	if err := a.loadState(ctx, cps); err != nil {
 		return err
 	}
-	start := cp + 1
-	if cp == 0 {
+	a.applied.Store(lo)
+	start := lo + 1
+	if lo == 0 {
 		start = 0 // nothing applied yet: from the oldest event still stored
 	}
-	err = a.log.Consume(ctx, start, a.applyRetrying)
+	a.lg.Info("aggregating", slog.Any("partitions", a.own), slog.Uint64("from", start))
+	err = a.log.ConsumeSubjects(ctx, a.subjects(), start, a.applyRetrying)
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -247,7 +278,7 @@ func (a *Aggregator) Compact(ctx context.Context) error {
 		sql string
 		arg int64
 	}{
-		{`DELETE FROM rollup_state WHERE at < ?`, journalCutoff},
+		{`DELETE FROM rollup_journal WHERE at < ?`, journalCutoff},
 		{`DELETE FROM video_hour WHERE hour < ?`, now.Add(-HourlyRetention).Unix() / 3600},
 		{`DELETE FROM account_hour WHERE hour < ?`, now.Add(-HourlyRetention).Unix() / 3600},
 		{`DELETE FROM creator_day_counts WHERE day < ?`, now.Add(-ViewerDayRetention).Unix() / 86400},
@@ -290,20 +321,24 @@ func (a *Aggregator) spillFlags(ctx context.Context) error {
 	return nil
 }
 
-// LoadState loads the in-memory state up to the checkpoint, for a process
+// LoadState loads the in-memory state up to the checkpoints, for a process
 // that reads it (Seen) without running aggregation.
 func (a *Aggregator) LoadState(ctx context.Context) error {
-	cp, err := a.Checkpoint(ctx)
+	if err := a.ensureCheckpoints(ctx); err != nil {
+		return err
+	}
+	cps, err := a.checkpoints(ctx, a.store.ReadDB())
 	if err != nil {
 		return fmt.Errorf("read checkpoint: %w", err)
 	}
-	return a.loadState(ctx, cp)
+	return a.loadState(ctx, cps)
 }
 
-// loadState rebuilds the in-memory state up to the checkpoint cp: from the
-// per-row tables of earlier versions on the first start after an upgrade,
-// then from the journal.
-func (a *Aggregator) loadState(ctx context.Context, cp uint64) error {
+// loadState rebuilds the in-memory state up to the checkpoints cps (by
+// partition): from the per-row tables of earlier versions on the first
+// start after an upgrade, then from the journal.
+func (a *Aggregator) loadState(ctx context.Context, cps []uint64) error {
+	cp, _ := a.span(cps)
 	if err := a.importLegacyState(ctx, cp); err != nil {
 		return fmt.Errorf("import aggregation state: %w", err)
 	}
@@ -311,7 +346,7 @@ func (a *Aggregator) loadState(ctx context.Context, cp uint64) error {
 	if err := a.spillFlags(ctx); err != nil {
 		return fmt.Errorf("load aggregation state: %w", err)
 	}
-	if err := a.st.catchUp(ctx, a.store.DB(), a.store.Rebind, cp); err != nil {
+	if err := a.catchUp(ctx, cps); err != nil {
 		return fmt.Errorf("load aggregation state: %w", err)
 	}
 	ids, vds, bytes := a.StateStats()
@@ -370,12 +405,10 @@ func (a *Aggregator) importLegacyState(ctx context.Context, cp uint64) error {
 	}
 	defer tx.Rollback()
 	seen, viewers := d.encode()
-	// The row sits at the checkpoint; a journal row already there (state
-	// written since) takes these entries in too.
-	if _, err := tx.ExecContext(ctx, rb(`DELETE FROM rollup_state WHERE seq <= ?`), int64(cp)); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, rb(`INSERT INTO rollup_state (seq, at, seen, viewers) VALUES (?, ?, ?, ?)`), int64(cp), now.UnixMicro(), seen, viewers); err != nil {
+	// The row sits at the checkpoint, for every partition: the legacy
+	// tables are emptied on the first start, before any batch, so no row
+	// of this version's is there.
+	if _, err := tx.ExecContext(ctx, rb(`INSERT INTO rollup_journal (seq, parts, at, seen, viewers) VALUES (?, ?, ?, ?, ?)`), int64(cp), []byte{}, now.UnixMicro(), seen, viewers); err != nil {
 		return err
 	}
 	for _, q := range []string{`DELETE FROM seen_events`, `DELETE FROM viewer_days`} {

@@ -16,7 +16,7 @@ import (
 // (views, whether they completed, watch time). Looking these up is most of
 // what aggregating an event costs, so they live in hash tables rather than
 // in database rows, and each batch's changes are written to the database
-// as one journal row (rollup_state) in the batch's own transaction. The
+// as one journal row (rollup_journal) in the batch's own transaction. The
 // journal is therefore exactly as durable as the checkpoint: on start the
 // tables are rebuilt from it, and a process that finds another has applied
 // batches since (PostgreSQL, several processes) reads their rows to catch
@@ -30,7 +30,9 @@ type state struct {
 	mu      sync.RWMutex
 	seen    *table // event id → (stamp: arrival hour)
 	viewers *table // viewer-day → packed viewerVal (stamp: the day)
-	seq     uint64 // the log sequence the tables reflect
+	// seqs[p] is the log sequence up to which the tables reflect the
+	// events of partition p (for the partitions the aggregator owns).
+	seqs []uint64
 
 	// limit bounds the entries of each table (0: no bound); beyond it the
 	// oldest move to the spill tables (spill.go), which the flags say may
@@ -41,8 +43,8 @@ type state struct {
 	seenBloom, viewerBloom *bloom
 }
 
-func newState() *state {
-	return &state{seen: newTable(true), viewers: newTable(false)}
+func newState(partitions int) *state {
+	return &state{seen: newTable(true), viewers: newTable(false), seqs: make([]uint64, partitions)}
 }
 
 func idKey(id string) uint64 { return nonzero(xxhash.Sum64String(id)) }
@@ -159,15 +161,17 @@ func (s *state) viewer(d *delta, k uint64, day int64) viewerVal {
 }
 
 // commit applies a committed batch's delta, spilling first if the tables
-// would outgrow their limit.
-func (s *state) commit(ctx context.Context, db *sql.DB, rebind func(string) string, d *delta, seq uint64) error {
+// would outgrow their limit; the partitions own are then applied up to seq.
+func (s *state) commit(ctx context.Context, db *sql.DB, rebind func(string) string, d *delta, own []int, seq uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.spillIfFull(ctx, db, rebind, d.at, len(d.seen), len(d.viewers)); err != nil {
 		return err
 	}
 	s.apply(d)
-	s.seq = seq
+	for _, p := range own {
+		s.seqs[p] = seq
+	}
 	return nil
 }
 
@@ -231,66 +235,96 @@ func decodeDelta(at time.Time, seen, viewers []byte) (*delta, error) {
 	return d, nil
 }
 
-// journal writes d as the journal row of the batch ending at seq.
-func journal(ctx context.Context, tx *sql.Tx, rebind func(string) string, seq uint64, d *delta) error {
+// journal writes d as the journal row of the batch ending at seq, of the
+// partitions in the bitmap parts (empty: all).
+func journal(ctx context.Context, tx *sql.Tx, rebind func(string) string, seq uint64, parts []byte, d *delta) error {
 	seen, viewers := d.encode()
-	_, err := tx.ExecContext(ctx, rebind(`INSERT INTO rollup_state (seq, at, seen, viewers) VALUES (?, ?, ?, ?)`),
-		int64(seq), d.at.UnixMicro(), seen, viewers)
+	if parts == nil {
+		parts = []byte{}
+	}
+	_, err := tx.ExecContext(ctx, rebind(`INSERT INTO rollup_journal (seq, parts, at, seen, viewers) VALUES (?, ?, ?, ?, ?)`),
+		int64(seq), parts, d.at.UnixMicro(), seen, viewers)
 	if err != nil {
 		return fmt.Errorf("write rollup state: %w", err)
 	}
 	return nil
 }
 
-// catchUp applies the journal rows after the state's sequence up to and
-// including upTo, in order: on start, and when another process applied
-// batches.
-func (s *state) catchUp(ctx context.Context, db *sql.DB, rebind func(string) string, upTo uint64) error {
+// catchUp brings the state of each owned partition p up to the journal's
+// rows through upTo[p]: on start, and when another process applied batches.
+// A row counts if it is of some owned partition p that the state has not
+// reached yet (seqs[p] < seq <= upTo[p]); applying a row is idempotent (its
+// entries are put, not added), so a row of several such partitions, or of
+// partitions the state has partly reached, is simply applied once.
+func (a *Aggregator) catchUp(ctx context.Context, upTo []uint64) error {
+	s := a.st
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	db, rebind := a.store.DB(), a.store.Rebind
+	lo, _ := a.span(s.seqs)
+	_, hi := a.span(upTo)
 	type row struct {
-		seq uint64
-		d   *delta
+		seq   uint64
+		parts []byte
+		d     *delta
 	}
-	for s.seq < upTo {
+	wanted := func(seq uint64, parts []byte) bool {
+		for _, p := range a.own {
+			if s.seqs[p] < seq && seq <= upTo[p] && rowOwns(parts, p) {
+				return true
+			}
+		}
+		return false
+	}
+	cursor, cursorParts := lo, []byte{}
+	for {
 		// A few rows at a time, read before they are applied: applying
 		// may spill, which writes through the same (single, on SQLite)
 		// connection.
-		rows, err := db.QueryContext(ctx, rebind(`SELECT seq, at, seen, viewers FROM rollup_state WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 20`), int64(s.seq), int64(upTo))
+		rows, err := db.QueryContext(ctx, rebind(`SELECT seq, parts, at, seen, viewers FROM rollup_journal
+WHERE (seq > ? OR (seq = ? AND parts > ?)) AND seq <= ? ORDER BY seq, parts LIMIT 20`), int64(cursor), int64(cursor), cursorParts, int64(hi))
 		if err != nil {
 			return fmt.Errorf("read rollup state: %w", err)
 		}
 		var chunk []row
+		read := 0
 		for rows.Next() {
+			read++
 			var seq, at int64
-			var seen, viewers []byte
-			if err := rows.Scan(&seq, &at, &seen, &viewers); err != nil {
+			var parts, seen, viewers []byte
+			if err := rows.Scan(&seq, &parts, &at, &seen, &viewers); err != nil {
 				rows.Close()
 				return fmt.Errorf("read rollup state: %w", err)
+			}
+			cursor, cursorParts = uint64(seq), parts
+			if !wanted(uint64(seq), parts) {
+				continue
 			}
 			d, err := decodeDelta(time.UnixMicro(at), seen, viewers)
 			if err != nil {
 				rows.Close()
 				return err
 			}
-			chunk = append(chunk, row{uint64(seq), d})
+			chunk = append(chunk, row{uint64(seq), parts, d})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("read rollup state: %w", err)
-		}
-		if len(chunk) == 0 {
-			// Batches whose rows are compacted away are older than every
-			// window: nothing of theirs is live.
-			s.seq = upTo
 		}
 		for _, r := range chunk {
 			if err := s.spillIfFull(ctx, db, rebind, r.d.at, len(r.d.seen), len(r.d.viewers)); err != nil {
 				return err
 			}
 			s.apply(r.d)
-			s.seq = r.seq
 		}
+		if read == 0 {
+			break
+		}
+	}
+	// Batches whose rows are compacted away are older than every window:
+	// nothing of theirs is live.
+	for _, p := range a.own {
+		s.seqs[p] = max(s.seqs[p], upTo[p])
 	}
 	return nil
 }

@@ -182,7 +182,7 @@ func TestState_Expiry(t *testing.T) {
 			t.Fatalf("after retention: %d ids and %d viewer-days", ids, vds)
 		}
 		var rows int
-		s.ReadDB().QueryRow(`SELECT COUNT(*) FROM rollup_state`).Scan(&rows)
+		s.ReadDB().QueryRow(`SELECT COUNT(*) FROM rollup_journal`).Scan(&rows)
 		if rows != 0 {
 			t.Fatalf("%d journal rows outlived what they hold", rows)
 		}

@@ -1,0 +1,261 @@
+package rollup
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+
+	"github.com/crowd-dev/crowd/internal/eventlog"
+)
+
+// Aggregation is split by the event log's partitions (a video's events, and
+// a creator's follows, all fall in one partition). Each partition has its
+// own checkpoint row, "p<partition>": the last log sequence whose events of
+// that partition are applied. An aggregator owns a set of partitions (all
+// of them by default); it consumes their subjects and the mixed subject of
+// single events, keeps the events of its partitions, and moves the
+// checkpoints of all of them to the end of each batch, by compare-and-set.
+// Several aggregators can so split the partitions between processes; and
+// because every checkpoint is per partition, the split can change between
+// runs (or two aggregators can even overlap: the one that finds a
+// checkpoint moved catches up from the other's journal) without counting
+// anything twice or skipping it.
+//
+// Every aggregator writes each batch's state changes as a journal row
+// naming its partitions; one catching up reads the rows of the partitions
+// it owns. What the state holds is keyed by video (event ids, viewer-days
+// of a video), so a row's entries of other partitions are harmless in
+// memory: their events never reach this aggregator.
+
+// legacyCheckpoint names the single checkpoint of versions before
+// partitioned aggregation; it becomes every partition's on first start.
+const legacyCheckpoint = "totals"
+
+func checkpointName(p int) string { return "p" + strconv.Itoa(p) }
+
+// SetPartitions restricts the aggregator to some of the log's partitions
+// (before Run); nil or empty means all of them.
+func (a *Aggregator) SetPartitions(parts []int) error {
+	if len(parts) == 0 {
+		a.own, a.all = allPartitions(a.nparts), true
+		a.parts = nil
+		return nil
+	}
+	own := slices.Clone(parts)
+	slices.Sort(own)
+	own = slices.Compact(own)
+	if own[0] < 0 || own[len(own)-1] >= a.nparts {
+		return fmt.Errorf("aggregate partitions %v: the event log has partitions 0 to %d", parts, a.nparts-1)
+	}
+	a.own, a.all = own, len(own) == a.nparts
+	a.parts = nil
+	if !a.all {
+		a.parts = make([]byte, (a.nparts+7)/8)
+		for _, p := range own {
+			a.parts[p/8] |= 1 << (p % 8)
+		}
+	}
+	return nil
+}
+
+// Partitions returns the partitions this aggregator owns.
+func (a *Aggregator) Partitions() []int { return slices.Clone(a.own) }
+
+func allPartitions(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// owns reports whether the aggregator owns partition p.
+func (a *Aggregator) owns(p int) bool {
+	if a.all {
+		return true
+	}
+	return a.parts[p/8]&(1<<(p%8)) != 0
+}
+
+// rowOwns reports whether a journal row's partition bitmap (empty: all)
+// includes partition p.
+func rowOwns(parts []byte, p int) bool {
+	return len(parts) == 0 || (p/8 < len(parts) && parts[p/8]&(1<<(p%8)) != 0)
+}
+
+// subjects returns the log subjects to consume: all (nil) when the
+// aggregator owns every partition, else its partitions' and the mixed one.
+func (a *Aggregator) subjects() []string {
+	if a.all || a.log == nil {
+		return nil
+	}
+	l, ok := a.log.(interface {
+		Subject(p int) string
+		MixedSubject() string
+	})
+	if !ok {
+		return nil
+	}
+	out := make([]string, 0, len(a.own)+1)
+	for _, p := range a.own {
+		out = append(out, l.Subject(p))
+	}
+	return append(out, l.MixedSubject())
+}
+
+// ensureCheckpoints creates the checkpoint row of every partition, from the
+// single checkpoint of earlier versions if there is one, else at 0.
+func (a *Aggregator) ensureCheckpoints(ctx context.Context) error {
+	if a.checkpointsReady {
+		return nil
+	}
+	rb := a.store.Rebind
+	tx, err := a.store.DB().BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	defer tx.Rollback()
+	var from int64
+	err = tx.QueryRowContext(ctx, rb(`SELECT seq FROM rollup_checkpoint WHERE name = ?`), legacyCheckpoint).Scan(&from)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	for chunk := range slices.Chunk(allPartitions(a.nparts), rowsPerStatement) {
+		args := make([]any, 0, 2*len(chunk))
+		for _, p := range chunk {
+			args = append(args, checkpointName(p), from)
+		}
+		if _, err := tx.ExecContext(ctx, rb(`INSERT INTO rollup_checkpoint (name, seq) VALUES `+valueRows(len(chunk), 2)+` ON CONFLICT (name) DO NOTHING`), args...); err != nil {
+			return fmt.Errorf("checkpoints: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, rb(`DELETE FROM rollup_checkpoint WHERE name = ?`), legacyCheckpoint); err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	a.checkpointsReady = true
+	return nil
+}
+
+// checkpoints reads the checkpoint of each partition this aggregator owns,
+// indexed by partition (others are 0).
+func (a *Aggregator) checkpoints(ctx context.Context, q queryer) ([]uint64, error) {
+	out := make([]uint64, a.nparts)
+	rows, err := q.QueryContext(ctx, `SELECT name, seq FROM rollup_checkpoint`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var seq int64
+		if err := rows.Scan(&name, &seq); err != nil {
+			return nil, err
+		}
+		if len(name) < 2 || name[0] != 'p' {
+			continue
+		}
+		p, err := strconv.Atoi(name[1:])
+		if err != nil || p < 0 || p >= a.nparts || !a.owns(p) {
+			continue
+		}
+		out[p] = uint64(seq)
+	}
+	return out, rows.Err()
+}
+
+// span returns the lowest and highest of seqs over the owned partitions.
+func (a *Aggregator) span(seqs []uint64) (lo, hi uint64) {
+	for i, p := range a.own {
+		if i == 0 || seqs[p] < lo {
+			lo = seqs[p]
+		}
+		hi = max(hi, seqs[p])
+	}
+	return lo, hi
+}
+
+// advance moves the checkpoints of the owned partitions from where the
+// state has them to last, or returns errRaced if another process moved
+// any of them meanwhile.
+func (a *Aggregator) advance(ctx context.Context, tx *sql.Tx, last uint64) error {
+	rb := a.store.Rebind
+	// One statement per distinct current sequence (all the same, unless
+	// partitions came from different owners), each a compare-and-set of
+	// its rows.
+	bySeq := map[uint64][]any{}
+	for _, p := range a.own {
+		bySeq[a.st.seqs[p]] = append(bySeq[a.st.seqs[p]], checkpointName(p))
+	}
+	var moved int64
+	for _, seq := range slices.Sorted(maps.Keys(bySeq)) {
+		names := bySeq[seq]
+		for chunk := range slices.Chunk(names, rowsPerStatement) {
+			args := append([]any{int64(last), int64(seq)}, chunk...)
+			res, err := tx.ExecContext(ctx, rb(`UPDATE rollup_checkpoint SET seq = ? WHERE seq = ? AND name IN `+valueRows(1, len(chunk))), args...)
+			if err != nil {
+				return fmt.Errorf("apply batch: checkpoint: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("apply batch: checkpoint: %w", err)
+			}
+			moved += n
+		}
+	}
+	if moved == int64(len(a.own)) {
+		return nil
+	}
+	// Another process moved some: the caller reads where they are once
+	// this transaction (which moved the others) is rolled back.
+	return errRaced{}
+}
+
+// raced reads the checkpoints another process moved, which can only have
+// moved forward.
+func (a *Aggregator) raced(ctx context.Context) ([]uint64, error) {
+	cps, err := a.checkpoints(ctx, a.store.DB())
+	if err != nil {
+		return nil, fmt.Errorf("apply batch: checkpoint: %w", err)
+	}
+	for _, p := range a.own {
+		if cps[p] < a.st.seqs[p] {
+			return nil, fmt.Errorf("apply batch: checkpoint of partition %d is %d, behind this aggregator's state %d", p, cps[p], a.st.seqs[p])
+		}
+	}
+	return cps, nil
+}
+
+// Lag returns how many log messages of its partitions this process has yet
+// to apply: when it owns every partition, the stream's last sequence minus
+// the last applied; otherwise the consumer's count of messages on its
+// subjects after the last batch applied (a partition's messages that
+// arrived since are counted once the consumer delivers them).
+func (a *Aggregator) Lag(ctx context.Context) (uint64, error) {
+	if !a.all {
+		return a.pending.Load(), nil
+	}
+	info, err := a.log.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	applied := a.Applied()
+	if applied == 0 {
+		if applied, err = a.Checkpoint(ctx); err != nil {
+			return 0, err
+		}
+	}
+	if info.LastSeq > applied {
+		return info.LastSeq - applied, nil
+	}
+	return 0, nil
+}
+
+// partitionOf returns the partition of an event's partition key.
+func (a *Aggregator) partitionOf(key string) int { return eventlog.PartitionOf(key, a.nparts) }
