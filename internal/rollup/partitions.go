@@ -110,7 +110,7 @@ func (a *Aggregator) subjects() []string {
 // ensureCheckpoints creates the checkpoint row of every partition, from the
 // single checkpoint of earlier versions if there is one, else at 0.
 func (a *Aggregator) ensureCheckpoints(ctx context.Context) error {
-	if a.checkpointsReady {
+	if a.checkpointsReady.Load() {
 		return nil
 	}
 	rb := a.store.Rebind
@@ -139,7 +139,7 @@ func (a *Aggregator) ensureCheckpoints(ctx context.Context) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("checkpoints: %w", err)
 	}
-	a.checkpointsReady = true
+	a.checkpointsReady.Store(true)
 	return nil
 }
 

@@ -74,7 +74,7 @@ type Aggregator struct {
 	own              []int
 	all              bool
 	parts            []byte
-	checkpointsReady bool
+	checkpointsReady atomic.Bool
 
 	st  *state        // event ids seen, viewer-days
 	evs []event.Event // decode buffer, reused by apply
@@ -108,7 +108,7 @@ func (a *Aggregator) Checkpoint(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	lo, _ := a.span(cps)
-	if lo == 0 && !a.checkpointsReady {
+	if lo == 0 && !a.checkpointsReady.Load() {
 		// Before the first start of this version the checkpoint is the
 		// single one of earlier versions.
 		var seq int64
