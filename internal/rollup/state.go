@@ -281,8 +281,10 @@ func (a *Aggregator) catchUp(ctx context.Context, upTo []uint64) error {
 		// A few rows at a time, read before they are applied: applying
 		// may spill, which writes through the same (single, on SQLite)
 		// connection.
+		// After the cursor (seq, parts), in key order; the range on seq
+		// alone is what the primary key's index scans.
 		rows, err := db.QueryContext(ctx, rebind(`SELECT seq, parts, at, seen, viewers FROM rollup_journal
-WHERE (seq > ? OR (seq = ? AND parts > ?)) AND seq <= ? ORDER BY seq, parts LIMIT 20`), int64(cursor), int64(cursor), cursorParts, int64(hi))
+WHERE seq >= ? AND seq <= ? AND (seq > ? OR parts > ?) ORDER BY seq, parts LIMIT 20`), int64(cursor), int64(hi), int64(cursor), cursorParts)
 		if err != nil {
 			return fmt.Errorf("read rollup state: %w", err)
 		}
