@@ -1,8 +1,10 @@
 // Package rollup aggregates the event log into analytics state, exactly
 // once: each batch of log messages is applied in one database transaction
-// that also records the last applied log sequence (the checkpoint) and the
-// ids of the events applied. A restart resumes after the checkpoint; an
-// event delivered twice, or published twice, is counted once.
+// that also records the last applied log sequence of each partition the
+// aggregator owns (the checkpoints) and the ids of the events applied (the
+// journal). A restart resumes after the checkpoints; an event delivered
+// twice, or published twice, is counted once; processes split the log's
+// partitions between them (partitions.go).
 package rollup
 
 import (
@@ -96,7 +98,7 @@ func New(s *store.Store, l Log, lg *slog.Logger, now func() time.Time) *Aggregat
 		n = l.Partitions()
 	}
 	a := &Aggregator{store: s, log: l, lg: lg, now: now, creators: map[string][]string{}, bounds: DefaultBounds, st: newState(n), nparts: n}
-	a.SetPartitions(nil)
+	a.own, a.all = allPartitions(n), true
 	return a
 }
 
