@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,12 +51,22 @@ func BenchmarkApply(b *testing.B) {
 			defer s.Close()
 			benchApply(b, s, spread.d, 0)
 		})
+		b.Run("postgres/"+spread.name+"/split", func(b *testing.B) {
+			s, err := store.Open(b.Context(), store.Options{PostgresURL: testutil.PostgresURL(b)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			benchApply(b, s, spread.d, 0, []int{0, 1, 2, 3, 4, 5, 6, 7}, []int{8, 9, 10, 11, 12, 13, 14, 15})
+		})
 	}
 }
 
 // benchApply applies batches to s; a stateLimit above 0 bounds the state
-// in memory, so that most lookups go to the spill tables.
-func benchApply(b *testing.B, s *store.Store, spread time.Duration, stateLimit int) {
+// in memory, so that most lookups go to the spill tables. With split, one
+// aggregator per partition set applies every batch at once, each keeping
+// its partitions' events (processes splitting the work).
+func benchApply(b *testing.B, s *store.Store, spread time.Duration, stateLimit int, split ...[]int) {
 	ctx := b.Context()
 	s.CreateAccount(ctx, &platform.Account{ID: "c", Handle: "creator", Type: "personal", DMPolicy: "everyone", Gender: "undisclosed", CreatedAt: day0})
 	const videos = 1000
@@ -65,6 +76,17 @@ func benchApply(b *testing.B, s *store.Store, spread time.Duration, stateLimit i
 	a := New(s, nil, slog.New(slog.DiscardHandler), time.Now)
 	if stateLimit > 0 {
 		a.SetStateLimit(stateLimit)
+	}
+	aggs := []*Aggregator{a}
+	if len(split) > 0 {
+		aggs = nil
+		for _, parts := range split {
+			g := New(s, nil, slog.New(slog.DiscardHandler), time.Now)
+			if err := g.SetPartitions(parts); err != nil {
+				b.Fatal(err)
+			}
+			aggs = append(aggs, g)
+		}
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	zipf := rand.NewZipf(rng, 1.2, 1, videos-1)
@@ -96,9 +118,15 @@ func benchApply(b *testing.B, s *store.Store, spread time.Duration, stateLimit i
 			msgs = append(msgs, m)
 		}
 		b.StartTimer()
-		if err := a.apply(ctx, msgs); err != nil {
-			b.Fatal(err)
+		var wg sync.WaitGroup
+		for _, g := range aggs {
+			wg.Go(func() {
+				if err := g.apply(ctx, msgs); err != nil {
+					b.Error(err)
+				}
+			})
 		}
+		wg.Wait()
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
 }
