@@ -274,6 +274,9 @@ func TestScaleOut_SplitPartitions(t *testing.T) {
 			t.Errorf("%s holds %d event ids, want %d (its partitions' events)", p.URL, ids, want)
 		}
 		total += ids
+		if n := metric(t, p, "crowd_aggregation_stalled_partitions"); n != 0 {
+			t.Errorf("%s reports %d stalled partitions", p.URL, n)
+		}
 		if logs := p.Logs(); strings.Contains(logs, `"level":"ERROR"`) {
 			t.Fatalf("%s logged errors:\n%s", p.URL, logs)
 		}

@@ -53,13 +53,16 @@ type Main struct {
 	Directory *directory.Directory
 	Committer *pipeline.Committer
 
-	lag    atomic.Uint64
-	ln     net.Listener
-	http   *http.Server
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	errs   chan error
-	once   sync.Once
+	lag atomic.Uint64
+	// stalled counts partitions with messages after a checkpoint that does
+	// not move (watchPartitions).
+	stalled atomic.Int64
+	ln      net.Listener
+	http    *http.Server
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	errs    chan error
+	once    sync.Once
 }
 
 // SecretsDir is where secrets live: apart from the database, mode 0700.
@@ -154,6 +157,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	// one publish and one fsync.
 	m.Committer = pipeline.NewCommitter(m.Log, 2000)
 	m.goRun("lag", func() error { return m.watchLag(runCtx) })
+	m.goRun("partitions", func() error { return m.watchPartitions(runCtx, stallCheckEvery) })
 	m.API = httpapi.New(httpapi.Deps{
 		Config:           cfg,
 		Store:            m.Store,
@@ -172,6 +176,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		Commit:           m.Committer.Commit,
 		Lag:              func() uint64 { return m.lag.Load() },
 		AggregationState: m.Aggregate.StateStats,
+		Stalled:          func() int { return int(m.stalled.Load()) },
 		Released:         layer.Released,
 		CreatorsChanged: func(ids []string) {
 			m.Aggregate.ForgetCreators(ids)
@@ -259,6 +264,44 @@ func (m *Main) releaseCells(ctx context.Context, l *disclosure.Layer) error {
 	for {
 		if _, err := l.ReleaseDue(ctx); err != nil && ctx.Err() == nil {
 			m.Logger.Error("release cells", slog.Any("err", err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// stallCheckEvery is how often watchPartitions looks at every partition's
+// checkpoint: far longer than a healthy aggregator takes to move one.
+const stallCheckEvery = 5 * time.Minute
+
+// watchPartitions warns about partitions whose events wait in the log
+// while their checkpoint stands still: no process owns them
+// (--aggregate-partitions), or their aggregator is stuck. Each is logged
+// once when it stalls, and counted in crowd_aggregation_stalled_partitions.
+func (m *Main) watchPartitions(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	warned := map[int]bool{}
+	for {
+		stalled, err := m.Aggregate.Stalled(ctx, func(ctx context.Context, p int) (uint64, error) {
+			return m.Log.LastSeqOn(ctx, m.Log.Subject(p))
+		})
+		if err != nil && ctx.Err() == nil {
+			m.Logger.Warn("check aggregation partitions", slog.Any("err", err))
+		}
+		if err == nil {
+			now := map[int]bool{}
+			for _, p := range stalled {
+				now[p] = true
+				if !warned[p] {
+					m.Logger.Warn("events of a partition wait in the event log and its checkpoint does not move: is it in some process's --aggregate-partitions?", slog.Int("partition", p))
+				}
+			}
+			warned = now
+			m.stalled.Store(int64(len(stalled)))
 		}
 		select {
 		case <-ctx.Done():

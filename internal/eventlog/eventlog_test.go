@@ -606,6 +606,14 @@ func testConsumeSubjects(t *testing.T, l *Log) {
 			t.Fatalf("message %d: seq %d data %q, want seq %d", i, d.Seq, d.Data, seqs[i])
 		}
 	}
+	for _, tt := range []struct {
+		subject string
+		want    uint64
+	}{{l.Subject(2), 48}, {l.MixedSubject(), 50}, {l.Subject(0), 46}, {l.cfg.SubjectPrefix + ".7", 0}} {
+		if got, err := l.LastSeqOn(ctx, tt.subject); err != nil || got != tt.want {
+			t.Errorf("LastSeqOn(%s) = %d, %v; want %d", tt.subject, got, err, tt.want)
+		}
+	}
 	if last := got[len(got)-1]; last.Pending != 0 {
 		t.Errorf("last message: pending %d", last.Pending)
 	}

@@ -370,6 +370,22 @@ func (l *Log) MixedSubject() string {
 	return l.cfg.SubjectPrefix + ".mixed"
 }
 
+// LastSeqOn returns the stream sequence of the newest message stored on
+// subject, or 0 if there is none.
+func (l *Log) LastSeqOn(ctx context.Context, subject string) (uint64, error) {
+	if l.closed.Load() {
+		return 0, fmt.Errorf("event log last message: %w", ErrClosed)
+	}
+	m, err := l.stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("event log last message on %s: %w", subject, err)
+	}
+	return m.Sequence, nil
+}
+
 // Partitions returns the number of partitions.
 func (l *Log) Partitions() int {
 	return l.cfg.Partitions

@@ -66,10 +66,16 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	return m
 }
 
-// aggregation registers gauges of aggregation: its lag behind the log and
-// its in-memory state.
-func (m *metrics) aggregation(reg *prometheus.Registry, lag func() uint64, state func() (int, int, int)) {
+// aggregation registers gauges of aggregation: its lag behind the log, its
+// in-memory state and the partitions that stalled.
+func (m *metrics) aggregation(reg *prometheus.Registry, lag func() uint64, state func() (int, int, int), stalled func() int) {
 	var cs []prometheus.Collector
+	if stalled != nil {
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "crowd_aggregation_stalled_partitions",
+			Help: "Event log partitions whose events wait behind a checkpoint that did not move in five minutes (owned by no process's --aggregate-partitions, or stuck).",
+		}, func() float64 { return float64(stalled()) }))
+	}
 	if lag != nil {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "crowd_aggregation_lag_messages", Help: "Event log messages not yet applied by aggregation.",

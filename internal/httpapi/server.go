@@ -60,6 +60,9 @@ type Deps struct {
 	// AggregationState reports aggregation's in-memory state: event ids
 	// and viewer-days held and the bytes of their tables. May be nil.
 	AggregationState func() (ids, viewerDays, bytes int)
+	// Stalled reports how many event log partitions have events waiting
+	// behind a checkpoint that does not move. May be nil.
+	Stalled func() int
 	// CreatorsChanged tells aggregation that videos' creators changed.
 	CreatorsChanged func(videoIDs []string)
 	// Ready lists the dependencies /readyz checks (the store, the event log).
@@ -117,7 +120,7 @@ func New(d Deps) *Server {
 		s.Registry = d.Registry
 	}
 	s.metrics = newMetrics(s.Registry)
-	s.metrics.aggregation(s.Registry, d.Lag, d.AggregationState)
+	s.metrics.aggregation(s.Registry, d.Lag, d.AggregationState, d.Stalled)
 	s.bulkSlots = make(chan struct{}, bulkSlotsN)
 	s.events = &engage.Builder{Pseudonym: d.Pseudonym}
 	s.Ingest = &engage.Ingester{Events: s.events, Directory: d.Directory, Seen: d.Seen, Log: d.Log, Recent: pipeline.NewRecent(1 << 20), Released: d.Released, Now: s.now}

@@ -146,7 +146,13 @@ func (a *Aggregator) ensureCheckpoints(ctx context.Context) error {
 // checkpoints reads the checkpoint of each partition this aggregator owns,
 // indexed by partition (others are 0).
 func (a *Aggregator) checkpoints(ctx context.Context, q queryer) ([]uint64, error) {
-	out := make([]uint64, a.nparts)
+	return readCheckpoints(ctx, q, a.nparts, a.owns)
+}
+
+// readCheckpoints reads the checkpoints of the partitions below n that
+// keep reports, indexed by partition (others are 0).
+func readCheckpoints(ctx context.Context, q queryer, n int, keep func(p int) bool) ([]uint64, error) {
+	out := make([]uint64, n)
 	rows, err := q.QueryContext(ctx, `SELECT name, seq FROM rollup_checkpoint`)
 	if err != nil {
 		return nil, err
@@ -162,7 +168,7 @@ func (a *Aggregator) checkpoints(ctx context.Context, q queryer) ([]uint64, erro
 			continue
 		}
 		p, err := strconv.Atoi(name[1:])
-		if err != nil || p < 0 || p >= a.nparts || !a.owns(p) {
+		if err != nil || p < 0 || p >= n || !keep(p) {
 			continue
 		}
 		out[p] = uint64(seq)
@@ -259,3 +265,40 @@ func (a *Aggregator) Lag(ctx context.Context) (uint64, error) {
 
 // partitionOf returns the partition of an event's partition key.
 func (a *Aggregator) partitionOf(key string) int { return eventlog.PartitionOf(key, a.nparts) }
+
+// Stalled returns the partitions whose subject in the log holds messages
+// after their checkpoint while the checkpoint has not moved since the
+// previous call: partitions that no process aggregates (every partition
+// must be owned by some process's --aggregate-partitions), or whose
+// aggregator is stuck. lastSeq returns the sequence of the newest message
+// on a partition's subject (0 if none). The first call only takes note.
+// Single events of every partition travel on the mixed subject, which
+// every aggregator reads; a partition whose own subject is quiet is not
+// reported however far behind it is.
+func (a *Aggregator) Stalled(ctx context.Context, lastSeq func(ctx context.Context, p int) (uint64, error)) ([]int, error) {
+	cps, err := readCheckpoints(ctx, a.store.ReadDB(), a.nparts, func(int) bool { return true })
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoints: %w", err)
+	}
+	a.stallMu.Lock()
+	defer a.stallMu.Unlock()
+	prev := a.stallPrev
+	a.stallPrev = cps
+	if prev == nil {
+		return nil, nil
+	}
+	var out []int
+	for p := range a.nparts {
+		if cps[p] != prev[p] {
+			continue
+		}
+		last, err := lastSeq(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if last > cps[p] {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}

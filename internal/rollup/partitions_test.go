@@ -1,6 +1,7 @@
 package rollup
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -215,6 +216,51 @@ func TestPartitions_CreatorDayCap(t *testing.T) {
 		}
 		if err := s.ReadDB().QueryRow(`SELECT SUM(sharers) FROM video_day`).Scan(&sharers); err != nil || sharers != 3 {
 			t.Fatalf("sharers %d (%v), want 3 (the cap)", sharers, err)
+		}
+	})
+}
+
+// TestStalled: a partition whose subject holds messages after its
+// checkpoint, with the checkpoint still since the last look, is reported;
+// one whose aggregator moved it, or whose subject holds nothing newer, is
+// not.
+func TestStalled(t *testing.T) {
+	stores(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		a := setup(t, s)
+		pv := eventlog.PartitionOf("v", eventlog.DefaultPartitions)
+		if err := a.SetPartitions([]int{pv}); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.apply(ctx, []eventlog.Delivered{msg(1, viewOf("v", "a1", "A"))}); err != nil {
+			t.Fatal(err)
+		}
+		// Every partition's subject has a message at 5; partition 3's
+		// newest is at 0 (none).
+		last := func(_ context.Context, p int) (uint64, error) {
+			if p == 3 && pv != 3 {
+				return 0, nil
+			}
+			return 5, nil
+		}
+		if got, err := a.Stalled(ctx, last); err != nil || got != nil {
+			t.Fatalf("first look: %v, %v; want nothing", got, err)
+		}
+		if err := a.apply(ctx, []eventlog.Delivered{msg(5, viewOf("v", "a2", "B"))}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := a.Stalled(ctx, last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []int
+		for p := range eventlog.DefaultPartitions {
+			if p != pv && p != 3 {
+				want = append(want, p)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("stalled %v, want %v (all but %d, which moved, and 3, which has nothing)", got, want, pv)
 		}
 	})
 }

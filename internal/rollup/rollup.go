@@ -78,6 +78,9 @@ type Aggregator struct {
 	parts            []byte
 	checkpointsReady atomic.Bool
 
+	stallMu   sync.Mutex
+	stallPrev []uint64 // every partition's checkpoint at the last Stalled
+
 	st  *state        // event ids seen, viewer-days
 	evs []event.Event // decode buffer, reused by apply
 
