@@ -29,7 +29,10 @@ import (
 // naming its partitions; one catching up reads the rows of the partitions
 // it owns. What the state holds is keyed by video (event ids, viewer-days
 // of a video), so a row's entries of other partitions are harmless in
-// memory: their events never reach this aggregator.
+// memory: their events never reach this aggregator. (An event id is
+// deduplicated within its video's partition: a platform that reused one id
+// for events of two videos in different partitions would have both counted
+// by split aggregators, and the second dropped by one of all partitions.)
 
 // legacyCheckpoint names the single checkpoint of versions before
 // partitioned aggregation; it becomes every partition's on first start.
