@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/crowd-dev/crowd/internal/eventlog"
+	"github.com/crowd-dev/crowd/internal/store"
 )
 
 // Aggregation is split by the event log's partitions (a video's events, and
@@ -195,6 +196,25 @@ func (a *Aggregator) span(seqs []uint64) (lo, hi uint64) {
 // any of them meanwhile.
 func (a *Aggregator) advance(ctx context.Context, tx *sql.Tx, last uint64) error {
 	rb := a.store.Rebind
+	if a.store.Dialect() == store.Postgres {
+		// Lock the rows in name order first: an UPDATE locks them in the
+		// order it finds them, which after updates is the heap's, and two
+		// aggregators of overlapping sets locking in different orders
+		// would deadlock.
+		args := make([]any, len(a.own))
+		for i, p := range a.own {
+			args[i] = checkpointName(p)
+		}
+		rows, err := tx.QueryContext(ctx, rb(`SELECT name FROM rollup_checkpoint WHERE name IN `+valueRows(1, len(args))+` ORDER BY name FOR UPDATE`), args...)
+		if err != nil {
+			return fmt.Errorf("apply batch: checkpoint: %w", err)
+		}
+		for rows.Next() {
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("apply batch: checkpoint: %w", err)
+		}
+	}
 	// One statement per distinct current sequence (all the same, unless
 	// partitions came from different owners), each a compare-and-set of
 	// its rows.

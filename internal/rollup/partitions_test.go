@@ -3,6 +3,7 @@ package rollup
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/crowd-dev/crowd/internal/event"
@@ -261,6 +262,56 @@ func TestStalled(t *testing.T) {
 		}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("stalled %v, want %v (all but %d, which moved, and 3, which has nothing)", got, want, pv)
+		}
+	})
+}
+
+// TestPartitions_ConcurrentOverlap: an aggregator of every partition and one
+// of half of them apply the same stream of batches at the same time, as
+// two processes would: each batch's events count once, and neither fails
+// (no deadlock between their checkpoint locks).
+func TestPartitions_ConcurrentOverlap(t *testing.T) {
+	stores(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		a := setup(t, s)
+		w := otherVideo(t, s)
+		half := reopen(s)
+		var parts []int
+		for p := range eventlog.DefaultPartitions / 2 {
+			parts = append(parts, p)
+		}
+		if err := half.SetPartitions(parts); err != nil {
+			t.Fatal(err)
+		}
+		const batches, perBatch = 30, 4
+		var msgs []eventlog.Delivered
+		for i := range batches {
+			var evs []event.Event
+			for j := range perBatch {
+				video := "v"
+				if j%2 == 1 {
+					video = w
+				}
+				evs = append(evs, viewOf(video, fmt.Sprint("c", i, "-", j), fmt.Sprint("viewer", j)))
+			}
+			msgs = append(msgs, msg(uint64(i+1), evs...))
+		}
+		var wg sync.WaitGroup
+		for _, g := range []*Aggregator{a, half} {
+			wg.Go(func() {
+				for i := 0; i < len(msgs); i += 3 {
+					if err := g.apply(ctx, msgs[i:min(i+3, len(msgs))]); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for _, video := range []string{"v", w} {
+			if views, _ := totalViews(t, s, video); views != batches*perBatch/2 {
+				t.Fatalf("%s: %d views, want %d", video, views, batches*perBatch/2)
+			}
 		}
 	})
 }
