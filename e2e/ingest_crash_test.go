@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,4 +112,102 @@ func TestIngestCrash(t *testing.T) {
 		}
 	}
 	t.Logf("%d kills, %d batches of %d events, %d batches retried", kills.Load(), batches, perBatch, retried)
+}
+
+// TestIngestCrash_SplitPartitions is TestIngestCrash for two processes on
+// PostgreSQL and NATS that split the event log's partitions (0-7 and
+// 8-15): batches go to both in turn while one or the other is killed with
+// SIGKILL at random moments; unacknowledged batches are retried; every
+// event counts exactly once, read through either process.
+func TestIngestCrash_SplitPartitions(t *testing.T) {
+	ctx := context.Background()
+	base := scaleOutFlags(t)
+	data := []string{t.TempDir(), t.TempDir()}
+	flags := [][]string{append(slices.Clone(base), "--aggregate-partitions", "0-7"), append(slices.Clone(base), "--aggregate-partitions", "8-15")}
+	procs := []*Process{Start(t, data[0], flags[0]...)}
+	if err := os.CopyFS(filepath.Join(data[1], "secrets"), os.DirFS(filepath.Join(data[0], "secrets"))); err != nil {
+		t.Fatal(err)
+	}
+	procs = append(procs, Start(t, data[1], flags[1]...))
+	token := ServiceToken(t, data[0], base[2:4]...) // --postgres-url
+	svc := procs[0].Client().WithToken(token)
+	accounts := []client.SyncAccount{{ID: "creator", Handle: "creator"}}
+	for i := 0; i < 50; i++ {
+		accounts = append(accounts, client.SyncAccount{ID: fmt.Sprint("viewer-", i), Handle: fmt.Sprint("viewer", i), Country: "DE"})
+	}
+	if _, err := svc.SyncAccounts(ctx, accounts); err != nil {
+		t.Fatal(err)
+	}
+	const videos = 10 // video-0 … video-9 fall in both halves of the 16 partitions
+	var vs []client.SyncVideo
+	for i := 0; i < videos; i++ {
+		vs = append(vs, client.SyncVideo{ID: fmt.Sprint("video-", i), Owner: "creator", Title: "v"})
+	}
+	if _, err := svc.SyncVideos(ctx, vs); err != nil {
+		t.Fatal(err)
+	}
+	const batches, perBatch = 160, 400
+	rng := rand.New(rand.NewPCG(8, 8))
+	want := make([]int64, videos)
+	body := make([][]client.Event, batches)
+	now := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	for b := range body {
+		for i := 0; i < perBatch; i++ {
+			v := rng.IntN(videos)
+			want[v]++
+			body[b] = append(body[b], client.Event{ID: fmt.Sprintf("s%d-%d", b, i), Type: "view", VideoID: fmt.Sprint("video-", v),
+				AccountID: fmt.Sprint("viewer-", rng.IntN(50)), TS: now, Source: "for_you", WatchMS: 1000})
+		}
+	}
+	kills, next := 0, 0
+	// Four kills, alternating, whether or not batches are left to send (a
+	// kill after the last batch hits aggregation catching up).
+	for next < batches || kills < 4 {
+		victim := kills % 2
+		killed := make(chan struct{})
+		round := kills < 4
+		if round {
+			go func(p *Process) {
+				time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond)
+				p.Kill(t)
+				close(killed)
+			}(procs[victim])
+		}
+		for next < batches {
+			c := client.New(procs[next%2].URL).WithToken(token)
+			c.HTTP.Timeout = 5 * time.Second
+			res, err := c.Ingest(ctx, body[next])
+			if err != nil {
+				break // not acknowledged: retry it after the restart
+			}
+			if res.Accepted+res.Duplicates != perBatch || len(res.Rejected) != 0 {
+				t.Fatalf("batch %d: %+v", next, res)
+			}
+			next++
+		}
+		if round {
+			<-killed
+			kills++
+			procs[victim] = Start(t, data[victim], flags[victim]...)
+		}
+	}
+	for _, p := range procs {
+		Eventually(t, "every event counted exactly once at "+p.URL, func() bool {
+			for v := 0; v < videos; v++ {
+				got, err := p.Client().Video(ctx, fmt.Sprint("video-", v))
+				if err != nil || got.Counts.Views != want[v] {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	for v := 0; v < videos; v++ {
+		got, _ := procs[0].Client().Video(ctx, fmt.Sprint("video-", v))
+		if got.Counts.Views != want[v] {
+			t.Fatalf("video-%d: %d views, want %d", v, got.Counts.Views, want[v])
+		}
+	}
+	t.Logf("%d kills, %d batches of %d events", kills, batches, perBatch)
 }
