@@ -253,10 +253,17 @@ func (a *Aggregator) raced(ctx context.Context) ([]uint64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apply batch: checkpoint: %w", err)
 	}
+	moved := false
 	for _, p := range a.own {
 		if cps[p] < a.st.seqs[p] {
 			return nil, fmt.Errorf("apply batch: checkpoint of partition %d is %d, behind this aggregator's state %d", p, cps[p], a.st.seqs[p])
 		}
+		moved = moved || cps[p] > a.st.seqs[p]
+	}
+	if !moved {
+		// The compare-and-set failed, yet nothing moved: rows are missing
+		// (removed by hand?). Recreating them would apply everything again.
+		return nil, fmt.Errorf("apply batch: the checkpoint rows of partitions %v are missing from rollup_checkpoint", a.own)
 	}
 	return cps, nil
 }

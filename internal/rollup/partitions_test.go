@@ -3,6 +3,7 @@ package rollup
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -312,6 +313,35 @@ func TestPartitions_ConcurrentOverlap(t *testing.T) {
 			if views, _ := totalViews(t, s, video); views != batches*perBatch/2 {
 				t.Fatalf("%s: %d views, want %d", video, views, batches*perBatch/2)
 			}
+		}
+	})
+}
+
+// TestPartitions_MissingCheckpoint: checkpoint rows removed by hand stop
+// aggregation with an error instead of looping or applying from zero.
+func TestPartitions_MissingCheckpoint(t *testing.T) {
+	stores(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		a := setup(t, s)
+		if err := a.apply(ctx, []eventlog.Delivered{msg(1, viewOf("v", "m1", "A"))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DB().ExecContext(ctx, `DELETE FROM rollup_checkpoint`); err != nil {
+			t.Fatal(err)
+		}
+		err := a.apply(ctx, []eventlog.Delivered{msg(2, viewOf("v", "m2", "A"))})
+		if err == nil || !strings.Contains(err.Error(), "behind this aggregator's state") {
+			t.Fatalf("apply after the checkpoints were removed: %v", err)
+		}
+		// A fresh aggregator (whose state is at 0) finds them missing.
+		b := reopen(s)
+		b.checkpointsReady.Store(true) // as after ensureCheckpoints, before the removal
+		err = b.apply(ctx, []eventlog.Delivered{msg(2, viewOf("v", "m2", "A"))})
+		if err == nil || !strings.Contains(err.Error(), "missing") {
+			t.Fatalf("a fresh aggregator after the checkpoints were removed: %v", err)
+		}
+		if views, _ := totalViews(t, s, "v"); views != 1 {
+			t.Fatalf("%d views, want 1", views)
 		}
 	})
 }
