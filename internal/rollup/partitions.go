@@ -196,16 +196,26 @@ func (a *Aggregator) span(seqs []uint64) (lo, hi uint64) {
 // any of them meanwhile.
 func (a *Aggregator) advance(ctx context.Context, tx *sql.Tx, last uint64) error {
 	rb := a.store.Rebind
+	// Partitions already at or past last (caught up from another process's
+	// batches beyond this one) stay where they are: a checkpoint never
+	// moves back, and this batch's events of theirs were skipped.
+	var names []any
+	bySeq := map[uint64][]any{}
+	for _, p := range a.own {
+		if seq := a.st.seqs[p]; seq < last {
+			names = append(names, checkpointName(p))
+			bySeq[seq] = append(bySeq[seq], checkpointName(p))
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
 	if a.store.Dialect() == store.Postgres {
 		// Lock the rows in name order first: an UPDATE locks them in the
 		// order it finds them, which after updates is the heap's, and two
 		// aggregators of overlapping sets locking in different orders
 		// would deadlock.
-		args := make([]any, len(a.own))
-		for i, p := range a.own {
-			args[i] = checkpointName(p)
-		}
-		rows, err := tx.QueryContext(ctx, rb(`SELECT name FROM rollup_checkpoint WHERE name IN `+valueRows(1, len(args))+` ORDER BY name FOR UPDATE`), args...)
+		rows, err := tx.QueryContext(ctx, rb(`SELECT name FROM rollup_checkpoint WHERE name IN `+valueRows(1, len(names))+` ORDER BY name FOR UPDATE`), names...)
 		if err != nil {
 			return fmt.Errorf("apply batch: checkpoint: %w", err)
 		}
@@ -218,14 +228,9 @@ func (a *Aggregator) advance(ctx context.Context, tx *sql.Tx, last uint64) error
 	// One statement per distinct current sequence (all the same, unless
 	// partitions came from different owners), each a compare-and-set of
 	// its rows.
-	bySeq := map[uint64][]any{}
-	for _, p := range a.own {
-		bySeq[a.st.seqs[p]] = append(bySeq[a.st.seqs[p]], checkpointName(p))
-	}
 	var moved int64
 	for _, seq := range slices.Sorted(maps.Keys(bySeq)) {
-		names := bySeq[seq]
-		for chunk := range slices.Chunk(names, rowsPerStatement) {
+		for chunk := range slices.Chunk(bySeq[seq], rowsPerStatement) {
 			args := append([]any{int64(last), int64(seq)}, chunk...)
 			res, err := tx.ExecContext(ctx, rb(`UPDATE rollup_checkpoint SET seq = ? WHERE seq = ? AND name IN `+valueRows(1, len(chunk))), args...)
 			if err != nil {
@@ -238,7 +243,7 @@ func (a *Aggregator) advance(ctx context.Context, tx *sql.Tx, last uint64) error
 			moved += n
 		}
 	}
-	if moved == int64(len(a.own)) {
+	if moved == int64(len(names)) {
 		return nil
 	}
 	// Another process moved some: the caller reads where they are once

@@ -345,3 +345,47 @@ func TestPartitions_MissingCheckpoint(t *testing.T) {
 		}
 	})
 }
+
+// TestPartitions_NeverBack: an aggregator that catches up on a partition
+// another moved past its batch leaves that partition's checkpoint where it
+// is (moving it back to the batch's end would apply those events again).
+func TestPartitions_NeverBack(t *testing.T) {
+	stores(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		a := setup(t, s)
+		w := otherVideo(t, s)
+		pw := eventlog.PartitionOf(w, eventlog.DefaultPartitions)
+		part := reopen(s)
+		if err := part.SetPartitions([]int{pw}); err != nil {
+			t.Fatal(err)
+		}
+		m1 := msg(1, viewOf("v", "n1", "A"), viewOf(w, "o1", "A"))
+		m2 := msg(2, viewOf(w, "o2", "B"))
+		m3 := msg(3, viewOf(w, "o3", "C"), viewOf("v", "n3", "C"))
+		if err := part.apply(ctx, []eventlog.Delivered{m1, m2, m3}); err != nil {
+			t.Fatal(err)
+		}
+		// a (every partition) is handed m1 and m2 only: w's partition is
+		// at 3 already.
+		if err := a.apply(ctx, []eventlog.Delivered{m1, m2}); err != nil {
+			t.Fatal(err)
+		}
+		cps, err := readCheckpoints(ctx, s.ReadDB(), eventlog.DefaultPartitions, func(int) bool { return true })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cps[pw] != 3 {
+			t.Fatalf("%s's partition checkpoint %d, want 3 (it was moved back)", w, cps[pw])
+		}
+		// Then m3 for everyone: w's views are not counted again.
+		if err := a.apply(ctx, []eventlog.Delivered{m3}); err != nil {
+			t.Fatal(err)
+		}
+		if views, _ := totalViews(t, s, w); views != 3 {
+			t.Fatalf("%s: %d views, want 3", w, views)
+		}
+		if views, _ := totalViews(t, s, "v"); views != 2 {
+			t.Fatalf("v: %d views, want 2", views)
+		}
+	})
+}

@@ -161,7 +161,8 @@ func (s *state) viewer(d *delta, k uint64, day int64) viewerVal {
 }
 
 // commit applies a committed batch's delta, spilling first if the tables
-// would outgrow their limit; the partitions own are then applied up to seq.
+// would outgrow their limit; the partitions own are then applied up to seq
+// (or stay where they were, if further).
 func (s *state) commit(ctx context.Context, db *sql.DB, rebind func(string) string, d *delta, own []int, seq uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -170,7 +171,7 @@ func (s *state) commit(ctx context.Context, db *sql.DB, rebind func(string) stri
 	}
 	s.apply(d)
 	for _, p := range own {
-		s.seqs[p] = seq
+		s.seqs[p] = max(s.seqs[p], seq)
 	}
 	return nil
 }
