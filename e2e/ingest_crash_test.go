@@ -25,24 +25,8 @@ func TestIngestCrash(t *testing.T) {
 	p := Start(t, data, flags...)
 	token := ServiceToken(t, data)
 	svc := p.Client().WithToken(token)
-	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "creator", Handle: "creator"}}); err != nil {
-		t.Fatal(err)
-	}
-	var accounts []client.SyncAccount
-	for i := 0; i < 50; i++ {
-		accounts = append(accounts, client.SyncAccount{ID: fmt.Sprint("viewer-", i), Handle: fmt.Sprint("viewer", i), Country: "DE"})
-	}
-	if _, err := svc.SyncAccounts(ctx, accounts); err != nil {
-		t.Fatal(err)
-	}
 	const videos = 10
-	var vs []client.SyncVideo
-	for i := 0; i < videos; i++ {
-		vs = append(vs, client.SyncVideo{ID: fmt.Sprint("video-", i), Owner: "creator", Title: "v"})
-	}
-	if _, err := svc.SyncVideos(ctx, vs); err != nil {
-		t.Fatal(err)
-	}
+	syncCrashWorld(t, svc, videos)
 
 	const batches, perBatch = 60, 1000
 	rng := rand.New(rand.NewPCG(7, 7))
@@ -131,21 +115,8 @@ func TestIngestCrash_SplitPartitions(t *testing.T) {
 	procs = append(procs, Start(t, data[1], flags[1]...))
 	token := ServiceToken(t, data[0], base[2:4]...) // --postgres-url
 	svc := procs[0].Client().WithToken(token)
-	accounts := []client.SyncAccount{{ID: "creator", Handle: "creator"}}
-	for i := 0; i < 50; i++ {
-		accounts = append(accounts, client.SyncAccount{ID: fmt.Sprint("viewer-", i), Handle: fmt.Sprint("viewer", i), Country: "DE"})
-	}
-	if _, err := svc.SyncAccounts(ctx, accounts); err != nil {
-		t.Fatal(err)
-	}
 	const videos = 10 // video-0 … video-9 fall in both halves of the 16 partitions
-	var vs []client.SyncVideo
-	for i := 0; i < videos; i++ {
-		vs = append(vs, client.SyncVideo{ID: fmt.Sprint("video-", i), Owner: "creator", Title: "v"})
-	}
-	if _, err := svc.SyncVideos(ctx, vs); err != nil {
-		t.Fatal(err)
-	}
+	syncCrashWorld(t, svc, videos)
 	const batches, perBatch = 160, 400
 	rng := rand.New(rand.NewPCG(8, 8))
 	want := make([]int64, videos)
@@ -210,4 +181,25 @@ func TestIngestCrash_SplitPartitions(t *testing.T) {
 		}
 	}
 	t.Logf("%d kills, %d batches of %d events", kills, batches, perBatch)
+}
+
+// syncCrashWorld syncs a creator, 50 viewers (viewer-0 …) and the creator's
+// videos video-0 … video-(videos-1).
+func syncCrashWorld(t *testing.T, svc *client.Client, videos int) {
+	t.Helper()
+	ctx := context.Background()
+	accounts := []client.SyncAccount{{ID: "creator", Handle: "creator"}}
+	for i := 0; i < 50; i++ {
+		accounts = append(accounts, client.SyncAccount{ID: fmt.Sprint("viewer-", i), Handle: fmt.Sprint("viewer", i), Country: "DE"})
+	}
+	if _, err := svc.SyncAccounts(ctx, accounts); err != nil {
+		t.Fatal(err)
+	}
+	var vs []client.SyncVideo
+	for i := 0; i < videos; i++ {
+		vs = append(vs, client.SyncVideo{ID: fmt.Sprint("video-", i), Owner: "creator", Title: "v"})
+	}
+	if _, err := svc.SyncVideos(ctx, vs); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -104,14 +104,7 @@ func TestScaleOut_TwoProcesses(t *testing.T) {
 	p2 := Start(t, data2, flags...)
 	tok := ServiceToken(t, data1, flags[2:4]...) // --postgres-url
 	svc1, svc2 := p1.Client().WithToken(tok), p2.Client().WithToken(tok)
-	var accounts []client.SyncAccount
-	for i := range 50 {
-		accounts = append(accounts, client.SyncAccount{ID: fmt.Sprint("u", i), Handle: fmt.Sprint("user", i), BirthDate: "1990-01-01", Gender: "female", Country: "DE"})
-	}
-	accounts = append(accounts, client.SyncAccount{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"})
-	if _, err := svc1.SyncAccounts(ctx, accounts); err != nil {
-		t.Fatal(err)
-	}
+	syncViewers(t, svc1)
 	if _, err := svc1.SyncVideos(ctx, []client.SyncVideo{{ID: "v1", Owner: "mia", Title: "one"}, {ID: "v2", Owner: "mia", Title: "two"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -203,14 +196,7 @@ func TestScaleOut_SplitPartitions(t *testing.T) {
 	p2 := Start(t, data2, append(flags, "--aggregate-partitions", "8-15")...)
 	tok := ServiceToken(t, data1, flags[2:4]...) // --postgres-url
 	svc1, svc2 := p1.Client().WithToken(tok), p2.Client().WithToken(tok)
-	var accounts []client.SyncAccount
-	for i := range 50 {
-		accounts = append(accounts, client.SyncAccount{ID: fmt.Sprint("u", i), Handle: fmt.Sprint("user", i), BirthDate: "1990-01-01", Gender: "female", Country: "DE"})
-	}
-	accounts = append(accounts, client.SyncAccount{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"})
-	if _, err := svc1.SyncAccounts(ctx, accounts); err != nil {
-		t.Fatal(err)
-	}
+	syncViewers(t, svc1)
 	// v2, v4, v5 and v8 are in partitions 0-7, the others in 8-15.
 	const videos = 8
 	var sv []client.SyncVideo
@@ -308,5 +294,18 @@ func TestScaleOut_SplitPartitions(t *testing.T) {
 		if logs := p.Logs(); strings.Contains(logs, `"level":"ERROR"`) {
 			t.Fatalf("%s logged errors:\n%s", p.URL, logs)
 		}
+	}
+}
+
+// syncViewers syncs 50 viewers (u0 … u49) and mia, a business account.
+func syncViewers(t *testing.T, svc *client.Client) {
+	t.Helper()
+	var accounts []client.SyncAccount
+	for i := range 50 {
+		accounts = append(accounts, client.SyncAccount{ID: fmt.Sprint("u", i), Handle: fmt.Sprint("user", i), BirthDate: "1990-01-01", Gender: "female", Country: "DE"})
+	}
+	accounts = append(accounts, client.SyncAccount{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"})
+	if _, err := svc.SyncAccounts(context.Background(), accounts); err != nil {
+		t.Fatal(err)
 	}
 }
