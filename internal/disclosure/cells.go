@@ -85,7 +85,7 @@ type cellID struct {
 // releases agree on one stored value, which every later read returns.
 func (l *Layer) cells(ctx context.Context, videos []videoInfo, gran string, from, to int64, fams []Family) (map[cellID]int64, error) {
 	now := l.now()
-	last := now.Unix()/86400 - 1
+	var last int64
 	if gran == "day" {
 		last = l.LastReleasedDay(now).Unix() / 86400
 	} else {

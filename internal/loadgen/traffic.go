@@ -81,13 +81,12 @@ func syncErr(what string, r *client.SyncResult, err error) error {
 
 // worker is one sender: its own random stream, buffer and event ids.
 type worker struct {
-	r     *runner
-	id    string // event id prefix
-	rng   *rand.Rand
-	zipf  *rand.Zipf
-	seq   int
-	buf   []byte
-	paths []string
+	r    *runner
+	id   string // event id prefix
+	rng  *rand.Rand
+	zipf *rand.Zipf
+	seq  int
+	buf  []byte
 }
 
 func (r *runner) work(reqCtx, sendCtx context.Context, n int, jobs <-chan job) {

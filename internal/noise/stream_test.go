@@ -63,7 +63,7 @@ func TestStream_Deterministic(t *testing.T) {
 	k := memKeyring(map[uint32][]byte{1: testKey, 2: bytes.Repeat([]byte{1}, 32)})
 	first := func(kid uint32, cell CellKey) uint64 { return MustStream(t, k, kid, cell).Uint64() }
 	c := testCell()
-	if first(1, c) != first(1, c) {
+	if a, b := first(1, c), first(1, c); a != b {
 		t.Fatal("same kid and cell, different streams")
 	}
 	if first(1, c) == first(2, c) {
@@ -74,7 +74,7 @@ func TestStream_Deterministic(t *testing.T) {
 	if first(1, c) == first(1, other) {
 		t.Fatal("different cells, same stream")
 	}
-	if MustNoise(t, k, 1, c, 1, 2, 1) != MustNoise(t, k, 1, c, 1, 2, 1) {
+	if a, b := MustNoise(t, k, 1, c, 1, 2, 1), MustNoise(t, k, 1, c, 1, 2, 1); a != b {
 		t.Fatal("same kid and cell, different noise")
 	}
 }
