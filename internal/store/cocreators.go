@@ -49,6 +49,9 @@ func (s *Store) InviteCoCreator(ctx context.Context, videoID, accountID string, 
 	var c *platform.CoCreator
 	err := s.update(ctx, func(t *tx) error {
 		c = nil
+		if err := s.lockVideo(ctx, t, videoID); err != nil {
+			return err
+		}
 		var err error
 		if c, err = coCreator(ctx, t, videoID, accountID); err != nil || c != nil {
 			return err
@@ -70,6 +73,18 @@ func (s *Store) InviteCoCreator(ctx context.Context, videoID, accountID string, 
 		return nil
 	})
 	return c, err
+}
+
+// lockVideo serializes changes to one video's co-creators, so that two
+// invitations cannot both pass the limit and an acceptance cannot outlive a
+// withdrawal it raced with: PostgreSQL locks the video's row; SQLite write
+// transactions are serial already.
+func (s *Store) lockVideo(ctx context.Context, t *tx, videoID string) error {
+	if s.dialect != Postgres {
+		return nil
+	}
+	_, err := t.exec(ctx, `SELECT id FROM videos WHERE id = ? FOR UPDATE`, videoID)
+	return err
 }
 
 // coCreator returns accountID's state on the video (accepted or pending), or
@@ -100,6 +115,9 @@ UNION ALL SELECT 'pending', invited_at FROM video_invitations WHERE video_id = ?
 func (s *Store) AcceptCoCreation(ctx context.Context, videoID, accountID string, at time.Time) (changed bool, err error) {
 	err = s.update(ctx, func(t *tx) error {
 		changed = false
+		if err := s.lockVideo(ctx, t, videoID); err != nil {
+			return err
+		}
 		c, err := coCreator(ctx, t, videoID, accountID)
 		if err != nil {
 			return err
@@ -133,6 +151,9 @@ func (s *Store) AcceptCoCreation(ctx context.Context, videoID, accountID string,
 // ENOTFOUND. The owner is never removed: the caller checks.
 func (s *Store) RemoveCoCreator(ctx context.Context, videoID, accountID string) (wasAccepted bool, err error) {
 	err = s.update(ctx, func(t *tx) error {
+		if err := s.lockVideo(ctx, t, videoID); err != nil {
+			return err
+		}
 		res, err := t.exec(ctx, `DELETE FROM video_creators WHERE video_id = ? AND account_id = ? AND account_id <> (SELECT owner_id FROM videos WHERE id = ?)`, videoID, accountID, videoID)
 		if err != nil {
 			return err

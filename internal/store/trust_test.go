@@ -2,11 +2,13 @@ package store_test
 
 import (
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -281,4 +283,33 @@ func TestStore_UpgradeMakesCoCreatorsPending(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStore_CoCreatorChangesSerialize: concurrent invitations never pass the
+// limit, whatever the dialect's isolation.
+func TestStore_CoCreatorChangesSerialize(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		mia := MustAccount(t, s, "mia")
+		v := MustVideo(t, s, "v1", mia)
+		var ids []string
+		for i := range 2 * platform.MaxCollaborators {
+			ids = append(ids, MustAccount(t, s, fmt.Sprintf("c%02d", i)).ID)
+		}
+		var wg sync.WaitGroup
+		for _, id := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := s.InviteCoCreator(ctx, v.ID, id, platform.MaxCollaborators, t0); err != nil && platform.ErrorCode(err) != platform.EINVALID {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		list, err := s.CoCreators(ctx, v.ID)
+		if err != nil || len(list) != platform.MaxCollaborators {
+			t.Fatalf("%d co-creators after concurrent invitations (want %d): %v", len(list), platform.MaxCollaborators, err)
+		}
+	})
 }
