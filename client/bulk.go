@@ -59,11 +59,15 @@ type SyncVideo struct {
 	ID            string   `json:"id"`
 	Owner         string   `json:"owner"`
 	Collaborators []string `json:"collaborators,omitempty"`
-	Title         string   `json:"title"`
-	Caption       string   `json:"caption,omitempty"`
-	Hashtags      []string `json:"hashtags,omitempty"`
-	Sound         string   `json:"sound,omitempty"`
-	CreatedAt     string   `json:"created_at,omitempty"`
+	// AcceptedCollaborators are the collaborators whose consent the
+	// platform collected; the others are invited, pending until they accept
+	// through Crowd.
+	AcceptedCollaborators []string `json:"accepted_collaborators,omitempty"`
+	Title                 string   `json:"title"`
+	Caption               string   `json:"caption,omitempty"`
+	Hashtags              []string `json:"hashtags,omitempty"`
+	Sound                 string   `json:"sound,omitempty"`
+	CreatedAt             string   `json:"created_at,omitempty"`
 }
 
 // NDJSON encodes values one per line.

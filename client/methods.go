@@ -62,6 +62,48 @@ func (c *Client) CreateVideo(ctx context.Context, v NewVideo) (*Video, error) {
 	return &out, c.Do(ctx, http.MethodPost, "/v1/videos", v, &out)
 }
 
+// Invitations lists the caller's pending co-creator invitations.
+func (c *Client) Invitations(ctx context.Context) ([]Invitation, error) {
+	var out struct {
+		Invitations []Invitation `json:"invitations"`
+	}
+	return out.Invitations, c.Do(ctx, http.MethodGet, "/v1/me/invitations", nil, &out)
+}
+
+// AcceptCoCreation accepts the caller's invitation to be a co-creator of a
+// video (idempotent) and returns the video.
+func (c *Client) AcceptCoCreation(ctx context.Context, videoID string) (*Video, error) {
+	var v Video
+	return &v, c.Do(ctx, http.MethodPut, "/v1/me/cocreations/"+esc(videoID), nil, &v)
+}
+
+// LeaveCoCreation declines the caller's invitation to a video, or leaves it
+// as a co-creator.
+func (c *Client) LeaveCoCreation(ctx context.Context, videoID string) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/me/cocreations/"+esc(videoID), nil, nil)
+}
+
+// CoCreators lists a video's co-creators, accepted and pending (owner only).
+func (c *Client) CoCreators(ctx context.Context, videoID string) ([]CoCreator, error) {
+	var out struct {
+		CoCreators []CoCreator `json:"cocreators"`
+	}
+	return out.CoCreators, c.Do(ctx, http.MethodGet, "/v1/videos/"+esc(videoID)+"/cocreators", nil, &out)
+}
+
+// InviteCoCreator invites an account to be a co-creator of the caller's
+// video (idempotent).
+func (c *Client) InviteCoCreator(ctx context.Context, videoID, handle string) (*CoCreator, error) {
+	var out CoCreator
+	return &out, c.Do(ctx, http.MethodPut, "/v1/videos/"+esc(videoID)+"/cocreators/"+esc(handle), nil, &out)
+}
+
+// RemoveCoCreator removes a co-creator of the caller's video, or withdraws
+// an invitation.
+func (c *Client) RemoveCoCreator(ctx context.Context, videoID, handle string) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/videos/"+esc(videoID)+"/cocreators/"+esc(handle), nil, nil)
+}
+
 // Video returns a public video with its counters.
 func (c *Client) Video(ctx context.Context, id string) (*Video, error) {
 	var v Video

@@ -4,15 +4,18 @@ import "time"
 
 // Account is an account as its owner sees it.
 type Account struct {
-	ID          string    `json:"id"`
-	Handle      string    `json:"handle"`
-	DisplayName string    `json:"display_name"`
-	Type        string    `json:"type"`
-	DMPolicy    string    `json:"dm_policy"`
-	BirthDate   string    `json:"birth_date,omitempty"`
-	Gender      string    `json:"gender"`
-	Country     string    `json:"country,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
+	ID          string `json:"id"`
+	Handle      string `json:"handle"`
+	DisplayName string `json:"display_name"`
+	Type        string `json:"type"`
+	DMPolicy    string `json:"dm_policy"`
+	// ReadReceipts lets senders of direct messages see when the account
+	// opened them. Off by default.
+	ReadReceipts bool      `json:"read_receipts"`
+	BirthDate    string    `json:"birth_date,omitempty"`
+	Gender       string    `json:"gender"`
+	Country      string    `json:"country,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
 }
 
 // Registration is what POST /v1/accounts takes.
@@ -38,6 +41,8 @@ type AccountPatch struct {
 	DisplayName *string `json:"display_name,omitempty"`
 	Type        *string `json:"type,omitempty"`
 	DMPolicy    *string `json:"dm_policy,omitempty"`
+	// ReadReceipts turns read receipts on or off.
+	ReadReceipts *bool `json:"read_receipts,omitempty"`
 }
 
 // Profile is an account's public profile.
@@ -80,6 +85,22 @@ type Video struct {
 	Sound     string    `json:"sound"`
 	CreatedAt time.Time `json:"created_at"`
 	Counts    *Counts   `json:"counts,omitempty"`
+	// Invited are co-creators invited who have not accepted yet; only in
+	// the answer that creates the video.
+	Invited []string `json:"invited,omitempty"`
+}
+
+// CoCreator is a co-creator of a video as its owner sees it.
+type CoCreator struct {
+	Handle string    `json:"handle"`
+	Status string    `json:"status"` // accepted or pending
+	Since  time.Time `json:"since"`
+}
+
+// Invitation is an invitation to be a co-creator of a video.
+type Invitation struct {
+	Video     *Video    `json:"video"`
+	InvitedAt time.Time `json:"invited_at"`
 }
 
 // VideoList is a page of videos.

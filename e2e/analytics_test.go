@@ -59,6 +59,9 @@ func TestAnalyticsExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := zed.AcceptCoCreation(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 3; i++ {
 		leo.RecordView(ctx, v.ID, client.View{Source: "for_you", WatchMS: 1000, Completed: true})
 	}

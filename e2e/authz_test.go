@@ -78,6 +78,16 @@ func TestAuthorizationMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.video = v.ID
+	// zed is invited and accepts: an accepted co-creator.
+	if _, err := w.users[cocreator].AcceptCoCreation(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	// A second video lists zed and ana, neither of whom accepts: pending
+	// invitations give no access to anything.
+	pv, err := w.users[owner].CreateVideo(ctx, client.NewVideo{Title: "pending", Collaborators: []string{"zed", "ana"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	m, err := w.users[other].Send(ctx, "ana", v.ID, "hi")
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +122,30 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{method: "PATCH", path: "/v1/me", body: map[string]string{"dm_policy": "everyone"}, want: expect(200)},
 		{method: "DELETE", path: "/v1/me", want: expect(204)},
 		{method: "GET", path: "/v1/me/saved", want: expect(200)},
+		{method: "GET", path: "/v1/me/invitations", want: expect(200)},
+		// A video zed and ana are only invited to: its analytics are its
+		// owner's alone (mia is personal: no CSV export).
+		{method: "GET", path: "/v1/analytics/videos/" + pv.ID, want: expect(403, owner, 200)},
+		{method: "GET", path: "/v1/analytics/videos/" + pv.ID + "/export.csv", want: expect(403)},
+		// Accepting: the accepted co-creator again (idempotent), the owner
+		// 422, anyone without an invitation 404.
+		{method: "PUT", path: "/v1/me/cocreations/" + w.video, want: expect(404, owner, 422, cocreator, 200)},
+		// Declining: ana's pending invitation, re-made for every role (zed
+		// declines his own).
+		{method: "DELETE", path: "/v1/me/cocreations/{ana's invitation}", setup: func(string) (string, any) {
+			if _, err := w.users[owner].InviteCoCreator(ctx, pv.ID, "ana"); err != nil {
+				t.Fatal(err)
+			}
+			return "/v1/me/cocreations/" + pv.ID, nil
+		}, want: expect(404, owner, 422, cocreator, 204, recipient, 204)},
+		{method: "GET", path: vp + "/cocreators", want: expect(403, owner, 200)},
+		{method: "PUT", path: "/v1/videos/" + pv.ID + "/cocreators/ana", want: expect(403, owner, 200)},
+		{method: "DELETE", path: "/v1/videos/{pending}/cocreators/ana", setup: func(string) (string, any) {
+			if _, err := w.users[owner].InviteCoCreator(ctx, pv.ID, "ana"); err != nil {
+				t.Fatal(err)
+			}
+			return "/v1/videos/" + pv.ID + "/cocreators/ana", nil
+		}, want: expect(403, owner, 204)},
 		{method: "GET", path: "/v1/accounts/mia", want: all(200)},
 		{method: "GET", path: "/v1/accounts/mia/videos", want: all(200)},
 		{method: "PUT", path: "/v1/accounts/mia/follow", want: expect(200, owner, 422)},

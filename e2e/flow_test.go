@@ -29,8 +29,12 @@ func TestShareFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(v.Creators, ",") != "mia,zed" || strings.Join(v.Hashtags, ",") != "sun,sky" {
+	if strings.Join(v.Creators, ",") != "mia" || strings.Join(v.Invited, ",") != "zed" || strings.Join(v.Hashtags, ",") != "sun,sky" {
 		t.Fatalf("video %+v", v)
+	}
+	// zed is invited; accepting makes zed a creator.
+	if v, err := zed.AcceptCoCreation(ctx, v.ID); err != nil || strings.Join(v.Creators, ",") != "mia,zed" {
+		t.Fatalf("accept co-creation: %+v, %v", v, err)
 	}
 
 	s1, err := leo.Share(ctx, v.ID, "whatsapp")

@@ -463,6 +463,9 @@ func (w *World) syncVideos() []client.SyncVideo {
 		for _, c := range v.collabs {
 			s.Collaborators = append(s.Collaborators, w.creators[c].id)
 		}
+		// The demo platform asked its collaborators: they are co-creators
+		// at once, not invitations.
+		s.AcceptedCollaborators = s.Collaborators
 		out = append(out, s)
 	}
 	return out

@@ -161,6 +161,8 @@ type patchMeRequest struct {
 	DisplayName *string `json:"display_name"`
 	Type        *string `json:"type"`
 	DMPolicy    *string `json:"dm_policy"`
+	// ReadReceipts lets senders see when the caller opened their messages.
+	ReadReceipts *bool `json:"read_receipts"`
 }
 
 func (s *Server) patchMe(w http.ResponseWriter, r *http.Request, p *principal) {
@@ -186,7 +188,7 @@ func (s *Server) patchMe(w http.ResponseWriter, r *http.Request, p *principal) {
 		s.writeError(w, r, err)
 		return
 	}
-	a, err := s.Store.UpdateAccount(r.Context(), p.account.ID, store.AccountPatch{DisplayName: req.DisplayName, Type: req.Type, DMPolicy: req.DMPolicy})
+	a, err := s.Store.UpdateAccount(r.Context(), p.account.ID, store.AccountPatch{DisplayName: req.DisplayName, Type: req.Type, DMPolicy: req.DMPolicy, ReadReceipts: req.ReadReceipts})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -174,7 +174,7 @@ func TestOpenAPI_ValidatorCatchesDrift(t *testing.T) {
 	doc := loadOpenAPI(t)
 	account := func() map[string]any {
 		return map[string]any{
-			"id": "a1", "handle": "mia", "display_name": "Mia", "type": "personal", "dm_policy": "everyone",
+			"id": "a1", "handle": "mia", "display_name": "Mia", "type": "personal", "dm_policy": "everyone", "read_receipts": false,
 			"gender": "undisclosed", "created_at": "2026-01-02T03:04:05.123456Z",
 		}
 	}
@@ -298,13 +298,46 @@ func TestOpenAPI_Responses(t *testing.T) {
 	c.do("PATCH", "/v1/me", alice, map[string]any{"display_name": "Alice"}, 200)
 	c.do("PATCH", "/v1/me", bob, map[string]any{"dm_policy": "following", "type": "personal"}, 200)
 	c.do("PATCH", "/v1/me", bob, map[string]any{"dm_policy": "friends"}, 422)
+	if me := c.do("PATCH", "/v1/me", carol, map[string]any{"read_receipts": true}, 200); me["read_receipts"] != true {
+		t.Errorf("read_receipts after turning them on: %v", me["read_receipts"])
+	}
+	c.do("PATCH", "/v1/me", carol, map[string]any{"read_receipts": "yes"}, 400)
 
 	// Videos.
 	video := c.do("POST", "/v1/videos", alice, map[string]any{
 		"title": "First", "caption": "hello", "hashtags": []string{"#Fun", "fun"}, "sound": "original", "collaborators": []string{"bob"},
 	}, 201)
 	vid := video["id"].(string)
+	if !reflect.DeepEqual(video["creators"], []any{"alice"}) || !reflect.DeepEqual(video["invited"], []any{"bob"}) {
+		t.Errorf("new video: creators %v invited %v, want alice and an invitation for bob", video["creators"], video["invited"])
+	}
 	c.do("POST", "/v1/videos", alice, map[string]any{"title": "Second", "collaborators": []string{"nobody"}}, 422)
+	// Co-creators by consent: bob is invited and accepts; carol is invited,
+	// declines, is invited again and withdrawn by the owner.
+	c.do("GET", "/v1/me/invitations", bob, nil, 200)
+	c.do("GET", "/v1/me/invitations", "", nil, 401)
+	c.do("GET", "/v1/videos/"+vid+"/cocreators", alice, nil, 200)
+	c.do("GET", "/v1/videos/"+vid+"/cocreators", bob, nil, 403)
+	c.do("GET", "/v1/videos/nope/cocreators", alice, nil, 404)
+	c.do("PUT", "/v1/me/cocreations/"+vid, carol, nil, 404)
+	c.do("PUT", "/v1/me/cocreations/"+vid, alice, nil, 422)
+	c.do("PUT", "/v1/me/cocreations/nope", bob, nil, 404)
+	c.do("PUT", "/v1/me/cocreations/"+vid, bob, nil, 200)
+	c.do("PUT", "/v1/videos/"+vid+"/cocreators/carol", alice, nil, 200)
+	c.do("PUT", "/v1/videos/"+vid+"/cocreators/carol", bob, nil, 403)
+	c.do("PUT", "/v1/videos/"+vid+"/cocreators/alice", alice, nil, 422)
+	c.do("PUT", "/v1/videos/"+vid+"/cocreators/nobody", alice, nil, 404)
+	c.do("DELETE", "/v1/me/cocreations/"+vid, carol, nil, 204)
+	c.do("DELETE", "/v1/me/cocreations/"+vid, carol, nil, 404)
+	c.do("DELETE", "/v1/me/cocreations/"+vid, alice, nil, 422)
+	c.do("PUT", "/v1/videos/"+vid+"/cocreators/carol", alice, nil, 200)
+	c.do("DELETE", "/v1/videos/"+vid+"/cocreators/carol", bob, nil, 403)
+	c.do("DELETE", "/v1/videos/"+vid+"/cocreators/carol", alice, nil, 204)
+	c.do("DELETE", "/v1/videos/"+vid+"/cocreators/carol", alice, nil, 404)
+	c.do("DELETE", "/v1/videos/"+vid+"/cocreators/alice", alice, nil, 422)
+	if list := c.do("GET", "/v1/videos/"+vid+"/cocreators", alice, nil, 200); fmtJSON(list) != `{"cocreators":[{"handle":"bob","since":"`+fmtSince(list)+`","status":"accepted"}]}` {
+		t.Errorf("co-creators after the changes: %s", fmtJSON(list))
+	}
 	c.do("POST", "/v1/videos", "", map[string]any{"title": "Anonymous"}, 401)
 	c.do("GET", "/v1/videos/"+vid, "", nil, 200)
 	c.do("GET", "/v1/videos/nope", "", nil, 404)
@@ -436,9 +469,16 @@ func TestOpenAPI_Responses(t *testing.T) {
 		`{"id":"plat-v2","owner":"nobody-such"}`,
 		`{"id":"plat-v3","owner":"plat-1","created_at":"`+time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+`"}`,
 		`{"id":"plat-v4","owner":"plat-2"}`,
+		`{"id":"plat-v6","owner":"plat-1","collaborators":["plat-2"],"accepted_collaborators":["plat-2"]}`,
+		`{"id":"plat-v7","owner":"plat-1","accepted_collaborators":["plat-2"]}`,
 	), 200)
-	checkBulk(t, "sync videos", synced, "upserted", 2, 0, []string{"2:not_found", "3:invalid"})
-	if v := c.do("GET", "/v1/videos/plat-v1", "", nil, 200); !reflect.DeepEqual(v["creators"], []any{"mia.plat", "noah_plat"}) {
+	checkBulk(t, "sync videos", synced, "upserted", 3, 0, []string{"2:not_found", "3:invalid", "6:invalid"})
+	// A synced collaborator is invited; one the platform marks accepted is a
+	// creator at once.
+	if v := c.do("GET", "/v1/videos/plat-v1", "", nil, 200); !reflect.DeepEqual(v["creators"], []any{"mia.plat"}) {
+		t.Errorf("synced video's creators = %v, want mia.plat (noah_plat invited)", v["creators"])
+	}
+	if v := c.do("GET", "/v1/videos/plat-v6", "", nil, 200); !reflect.DeepEqual(v["creators"], []any{"mia.plat", "noah_plat"}) {
 		t.Errorf("synced video's creators = %v, want mia.plat and noah_plat", v["creators"])
 	}
 	c.do("POST", "/v1/sync/videos", svc, rawBody{"text/plain", `{"id":"plat-v5","owner":"plat-1"}`}, 415)
@@ -643,6 +683,21 @@ func TestOpenAPI_Responses(t *testing.T) {
 			t.Errorf("%s is never exercised by this test", key)
 		}
 	}
+}
+
+func fmtJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// fmtSince returns the since of the first co-creator of a list.
+func fmtSince(list map[string]any) string {
+	cs, _ := list["cocreators"].([]any)
+	if len(cs) == 0 {
+		return ""
+	}
+	s, _ := cs[0].(map[string]any)["since"].(string)
+	return s
 }
 
 // checkBulk checks what the schema cannot of a bulk answer: how many lines

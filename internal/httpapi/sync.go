@@ -176,18 +176,24 @@ func applySync[T any](w http.ResponseWriter, r *http.Request, s *Server, resp *s
 }
 
 type syncVideoLine struct {
-	ID            string    `json:"id"`
-	Owner         string    `json:"owner"`
-	Collaborators []string  `json:"collaborators"`
-	Title         string    `json:"title"`
-	Caption       string    `json:"caption"`
-	Hashtags      []string  `json:"hashtags"`
-	Sound         string    `json:"sound"`
-	CreatedAt     time.Time `json:"created_at"`
+	ID            string   `json:"id"`
+	Owner         string   `json:"owner"`
+	Collaborators []string `json:"collaborators"`
+	// AcceptedCollaborators are the collaborators who consented on the
+	// platform; the others are invited and pending until they accept
+	// through Crowd.
+	AcceptedCollaborators []string  `json:"accepted_collaborators"`
+	Title                 string    `json:"title"`
+	Caption               string    `json:"caption"`
+	Hashtags              []string  `json:"hashtags"`
+	Sound                 string    `json:"sound"`
+	CreatedAt             time.Time `json:"created_at"`
 }
 
 // syncVideos upserts the platform's videos with their own ids; owner and
-// collaborators are account ids.
+// collaborators are account ids. Collaborators are invitations, pending
+// until they accept through Crowd, except those the line lists in
+// accepted_collaborators: the platform collected their consent.
 func (s *Server) syncVideos(w http.ResponseWriter, r *http.Request, _ *principal) {
 	now := s.now().UTC()
 	var vids []platform.Video
@@ -209,6 +215,14 @@ func (s *Server) syncVideos(w http.ResponseWriter, r *http.Request, _ *principal
 		if err == nil && len(l.Collaborators) > platform.MaxCollaborators {
 			err = platform.Errorf(platform.EINVALID, "at most %d collaborators", platform.MaxCollaborators)
 		}
+		if err == nil {
+			for _, c := range l.AcceptedCollaborators {
+				if !slices.Contains(l.Collaborators, c) {
+					err = platform.Errorf(platform.EINVALID, "accepted collaborator %q is not among collaborators", c)
+					break
+				}
+			}
+		}
 		if err == nil && l.CreatedAt.After(now.Add(5*time.Minute)) {
 			err = platform.Errorf(platform.EINVALID, "created_at is in the future")
 		}
@@ -222,8 +236,12 @@ func (s *Server) syncVideos(w http.ResponseWriter, r *http.Request, _ *principal
 		v := platform.Video{ID: l.ID, OwnerID: l.Owner, Title: l.Title, Caption: l.Caption, Hashtags: tags, Sound: l.Sound,
 			CreatedAt: l.CreatedAt.UTC(), CreatorIDs: []string{l.Owner}}
 		for _, c := range l.Collaborators {
-			if !v.IsCreator(c) {
+			switch {
+			case v.IsCreator(c) || slices.Contains(v.InvitedIDs, c):
+			case slices.Contains(l.AcceptedCollaborators, c):
 				v.CreatorIDs = append(v.CreatorIDs, c)
+			default:
+				v.InvitedIDs = append(v.InvitedIDs, c)
 			}
 		}
 		vids = append(vids, v)
@@ -241,9 +259,7 @@ func (s *Server) syncVideos(w http.ResponseWriter, r *http.Request, _ *principal
 	if s.Directory != nil {
 		s.Directory.Forget(upserted, nil)
 	}
-	if s.CreatorsChanged != nil {
-		s.CreatorsChanged(upserted)
-	}
+	s.creatorsChanged(upserted...)
 	writeJSON(w, http.StatusOK, resp)
 }
 

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -50,11 +51,12 @@ func (s *Server) createVideo(w http.ResponseWriter, r *http.Request, p *principa
 			s.writeError(w, r, err)
 			return
 		}
-		if v.IsCreator(c.ID) {
+		if v.IsCreator(c.ID) || slices.Contains(v.InvitedIDs, c.ID) {
 			continue
 		}
-		v.CreatorIDs = append(v.CreatorIDs, c.ID)
-		v.Creators = append(v.Creators, c.Handle)
+		// Listing is an invitation: the co-creator accepts it, or not.
+		v.InvitedIDs = append(v.InvitedIDs, c.ID)
+		v.Invited = append(v.Invited, c.Handle)
 	}
 	if err := s.Store.CreateVideo(r.Context(), v); err != nil {
 		s.writeError(w, r, err)
@@ -65,7 +67,12 @@ func (s *Server) createVideo(w http.ResponseWriter, r *http.Request, p *principa
 }
 
 func (s *Server) getVideo(w http.ResponseWriter, r *http.Request, _ *principal) {
-	v, err := s.Store.Video(r.Context(), r.PathValue("id"))
+	s.writeVideo(w, r, r.PathValue("id"))
+}
+
+// writeVideo answers the public video id with its counters.
+func (s *Server) writeVideo(w http.ResponseWriter, r *http.Request, id string) {
+	v, err := s.Store.Video(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -43,15 +43,18 @@ const (
 // Country are private: only their owner sees them; they feed aggregate
 // audience numbers and nothing else.
 type Account struct {
-	ID          string    `json:"id"`
-	Handle      string    `json:"handle"`
-	DisplayName string    `json:"display_name"`
-	Type        string    `json:"type"`
-	DMPolicy    string    `json:"dm_policy"`
-	BirthDate   string    `json:"birth_date,omitempty"` // YYYY-MM-DD
-	Gender      string    `json:"gender"`
-	Country     string    `json:"country,omitempty"` // ISO 3166-1 alpha-2
-	CreatedAt   time.Time `json:"created_at"`
+	ID          string `json:"id"`
+	Handle      string `json:"handle"`
+	DisplayName string `json:"display_name"`
+	Type        string `json:"type"`
+	DMPolicy    string `json:"dm_policy"`
+	// ReadReceipts lets the senders of direct messages to this account see
+	// when it opened them. Off by default.
+	ReadReceipts bool      `json:"read_receipts"`
+	BirthDate    string    `json:"birth_date,omitempty"` // YYYY-MM-DD
+	Gender       string    `json:"gender"`
+	Country      string    `json:"country,omitempty"` // ISO 3166-1 alpha-2
+	CreatedAt    time.Time `json:"created_at"`
 
 	// PasswordHash is empty for synced accounts that have no Crowd password.
 	PasswordHash string `json:"-"`

@@ -23,7 +23,9 @@ const (
 )
 
 // Video is a short video with one owner and optional co-creators. Every
-// creator (owner or co-creator) has the same analytics rights on it.
+// creator (owner or accepted co-creator) has the same analytics rights on
+// it. Being listed is an invitation: an account becomes a co-creator only
+// when it accepts, and until then it is in Invited, not in Creators.
 type Video struct {
 	ID        string    `json:"id"`
 	OwnerID   string    `json:"-"`
@@ -35,9 +37,37 @@ type Video struct {
 	Sound     string    `json:"sound"`
 	CreatedAt time.Time `json:"created_at"`
 	Counts    *Counts   `json:"counts,omitempty"`
+	// Invited are the handles of co-creators invited who have not accepted
+	// yet. Only answers to the owner carry them.
+	Invited []string `json:"invited,omitempty"`
 
 	// CreatorIDs are the account ids of Creators, owner first.
 	CreatorIDs []string `json:"-"`
+	// InvitedIDs are the account ids of Invited.
+	InvitedIDs []string `json:"-"`
+}
+
+// Co-creator states.
+const (
+	CoCreatorAccepted = "accepted"
+	CoCreatorPending  = "pending"
+)
+
+// CoCreator is a co-creator of a video as its owner sees it: accepted, or
+// invited and pending.
+type CoCreator struct {
+	Handle string    `json:"handle"`
+	Status string    `json:"status"` // accepted or pending
+	Since  time.Time `json:"since"`  // when invited (pending) or accepted
+
+	AccountID string `json:"-"`
+}
+
+// Invitation is an invitation to be a co-creator of a video, as the invitee
+// sees it.
+type Invitation struct {
+	Video     *Video    `json:"video"`
+	InvitedAt time.Time `json:"invited_at"`
 }
 
 // Counts are a video's public counters. They come from the disclosure layer,

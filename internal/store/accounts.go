@@ -9,26 +9,27 @@ import (
 	"github.com/crowd-dev/crowd/internal/platform"
 )
 
-const accountColumns = `id, handle, display_name, password_hash, birth_date, gender, country, type, dm_policy, created_at, notifications_seen_at`
+const accountColumns = `id, handle, display_name, password_hash, birth_date, gender, country, type, dm_policy, created_at, notifications_seen_at, read_receipts`
 
 func scanAccount(row interface{ Scan(...any) error }) (*platform.Account, error) {
 	var a platform.Account
-	var created, seen int64
-	if err := row.Scan(&a.ID, &a.Handle, &a.DisplayName, &a.PasswordHash, &a.BirthDate, &a.Gender, &a.Country, &a.Type, &a.DMPolicy, &created, &seen); err != nil {
+	var created, seen, receipts int64
+	if err := row.Scan(&a.ID, &a.Handle, &a.DisplayName, &a.PasswordHash, &a.BirthDate, &a.Gender, &a.Country, &a.Type, &a.DMPolicy, &created, &seen, &receipts); err != nil {
 		if err == sql.ErrNoRows {
 			return nil, platform.Errorf(platform.ENOTFOUND, "account not found")
 		}
 		return nil, err
 	}
 	a.CreatedAt, a.NotificationsSeenAt = fromMicros(created), fromMicros(seen)
+	a.ReadReceipts = receipts != 0
 	return &a, nil
 }
 
 // CreateAccount inserts a new account. A taken handle is ECONFLICT.
 func (s *Store) CreateAccount(ctx context.Context, a *platform.Account) error {
 	err := s.update(ctx, func(t *tx) error {
-		_, err := t.exec(ctx, `INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			a.ID, a.Handle, a.DisplayName, a.PasswordHash, a.BirthDate, a.Gender, a.Country, a.Type, a.DMPolicy, micros(a.CreatedAt), micros(a.NotificationsSeenAt))
+		_, err := t.exec(ctx, `INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			a.ID, a.Handle, a.DisplayName, a.PasswordHash, a.BirthDate, a.Gender, a.Country, a.Type, a.DMPolicy, micros(a.CreatedAt), micros(a.NotificationsSeenAt), boolInt(a.ReadReceipts))
 		return err
 	})
 	if platform.ErrorCode(err) == platform.ECONFLICT {
@@ -87,6 +88,7 @@ type AccountPatch struct {
 	Type         *string
 	DMPolicy     *string
 	PasswordHash *string
+	ReadReceipts *bool
 }
 
 // UpdateAccount applies p to the account and returns the result.
@@ -108,11 +110,24 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, p AccountPatch) (*
 				return err
 			}
 		}
+		if p.ReadReceipts != nil {
+			if _, err := t.exec(ctx, `UPDATE accounts SET read_receipts = ? WHERE id = ?`, boolInt(*p.ReadReceipts), id); err != nil {
+				return err
+			}
+		}
 		var err error
 		a, err = scanAccount(t.queryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = ?`, id))
 		return err
 	})
 	return a, err
+}
+
+// boolInt stores a boolean as 0 or 1, the same in both dialects.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // MarkNotificationsSeen records that the account has seen its notifications up

@@ -20,18 +20,24 @@ func (s *Store) SendMessage(ctx context.Context, m *platform.Message, ev event.E
 	})
 }
 
-const messageColumns = `m.id, m.sender_id, m.recipient_id, s.handle, r.handle, m.video_id, m.text, m.created_at, m.opened_at`
+const messageColumns = `m.id, m.sender_id, m.recipient_id, s.handle, r.handle, m.video_id, m.text, m.created_at, m.opened_at, m.receipt, r.read_receipts`
 
 const messageFrom = ` FROM messages m JOIN accounts s ON s.id = m.sender_id JOIN accounts r ON r.id = m.recipient_id`
 
-func scanMessage(row interface{ Scan(...any) error }) (*platform.Message, error) {
+// scanMessage scans a message as viewerID (its sender or recipient) may see
+// it. The recipient always sees when it opened the message. The sender sees
+// it only as a read receipt: when the recipient had read receipts on at the
+// time it opened the message and still has them on now. Otherwise nothing
+// the sender reads changes when the recipient opens it.
+func scanMessage(row interface{ Scan(...any) error }, viewerID string) (*platform.Message, error) {
 	var m platform.Message
-	var created, opened int64
-	if err := row.Scan(&m.ID, &m.SenderID, &m.RecipientID, &m.From, &m.To, &m.VideoID, &m.Text, &created, &opened); err != nil {
+	var created, opened, receipt, receipts int64
+	if err := row.Scan(&m.ID, &m.SenderID, &m.RecipientID, &m.From, &m.To, &m.VideoID, &m.Text, &created, &opened, &receipt, &receipts); err != nil {
 		return nil, err
 	}
 	m.CreatedAt = fromMicros(created)
-	if opened != 0 {
+	visible := viewerID == m.RecipientID || (receipt != 0 && receipts != 0)
+	if opened != 0 && visible {
 		o := fromMicros(opened)
 		m.OpenedAt = &o
 	}
@@ -58,7 +64,7 @@ func (s *Store) messages(ctx context.Context, col, accountID string, p Page) ([]
 			return err
 		}
 		for rows.Next() {
-			m, err := scanMessage(rows)
+			m, err := scanMessage(rows, accountID)
 			if err != nil {
 				rows.Close()
 				return err
@@ -110,7 +116,7 @@ func (s *Store) Message(ctx context.Context, id, accountID string) (*platform.Me
 	var m *platform.Message
 	err := s.view(ctx, func(t *tx) error {
 		var err error
-		m, err = scanMessage(t.queryRow(ctx, `SELECT `+messageColumns+messageFrom+` WHERE m.id = ? AND (m.sender_id = ? OR m.recipient_id = ?)`, id, accountID, accountID))
+		m, err = scanMessage(t.queryRow(ctx, `SELECT `+messageColumns+messageFrom+` WHERE m.id = ? AND (m.sender_id = ? OR m.recipient_id = ?)`, id, accountID, accountID), accountID)
 		if err != nil {
 			return err
 		}
@@ -128,10 +134,12 @@ func (s *Store) Message(ctx context.Context, id, accountID string) (*platform.Me
 }
 
 // OpenMessage marks a received message opened (first time only) and writes
-// ev, the "shared" view that opening it counts.
+// ev, the "shared" view that opening it counts. The message records whether
+// the recipient had read receipts on at that moment.
 func (s *Store) OpenMessage(ctx context.Context, id, recipientID string, at time.Time, ev event.Event) error {
 	return s.update(ctx, func(t *tx) error {
-		res, err := t.exec(ctx, `UPDATE messages SET opened_at = ? WHERE id = ? AND recipient_id = ? AND opened_at = 0`, micros(at), id, recipientID)
+		res, err := t.exec(ctx, `UPDATE messages SET opened_at = ?, receipt = (SELECT read_receipts FROM accounts WHERE id = ?)
+			WHERE id = ? AND recipient_id = ? AND opened_at = 0`, micros(at), recipientID, id, recipientID)
 		if err != nil {
 			return err
 		}

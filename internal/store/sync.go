@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/crowd-dev/crowd/internal/platform"
@@ -95,8 +96,11 @@ func (s *Store) UpsertAccounts(ctx context.Context, as []platform.Account) (map[
 }
 
 // UpsertVideos inserts or updates videos by id with their creators (owner
-// first). Owners and collaborators must exist; a line naming an unknown one
-// is rejected alone.
+// first). v.CreatorIDs are the owner and the co-creators the platform
+// collected consent from (accepted); v.InvitedIDs the co-creators invited,
+// pending until they accept through Crowd. A co-creator who already accepted
+// stays accepted; one no longer listed is removed. Owners and collaborators
+// must exist; a line naming an unknown one is rejected alone.
 func (s *Store) UpsertVideos(ctx context.Context, vs []platform.Video) (map[int]error, error) {
 	bad := map[int]error{}
 	err := s.update(ctx, func(t *tx) error {
@@ -104,6 +108,7 @@ func (s *Store) UpsertVideos(ctx context.Context, vs []platform.Video) (map[int]
 		var ids []string
 		for i := range vs {
 			ids = append(ids, vs[i].CreatorIDs...)
+			ids = append(ids, vs[i].InvitedIDs...)
 		}
 		exists, err := present(ctx, t, `SELECT id FROM accounts WHERE id IN `, dedupeStrings(ids))
 		if err != nil {
@@ -112,7 +117,7 @@ func (s *Store) UpsertVideos(ctx context.Context, vs []platform.Video) (map[int]
 		last := map[string]int{}
 		skip := map[int]bool{}
 		for i := range vs {
-			for _, c := range vs[i].CreatorIDs {
+			for _, c := range append(slices.Clip(vs[i].CreatorIDs), vs[i].InvitedIDs...) {
 				if !exists[c] {
 					bad[i] = platform.Errorf(platform.ENOTFOUND, "account %q does not exist", c)
 					break
@@ -145,26 +150,51 @@ func (s *Store) UpsertVideos(ctx context.Context, vs []platform.Video) (map[int]
 				` ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, title = excluded.title`, args...); err != nil {
 				return err
 			}
-			if err := chunked(vids, func(chunk []any) error {
-				_, err := t.exec(ctx, `DELETE FROM video_creators WHERE video_id IN (`+placeholders(len(chunk))+`)`, chunk...)
-				return err
-			}); err != nil {
+			prev, err := priorCoCreators(ctx, t, vids)
+			if err != nil {
 				return err
 			}
-			var cargs []any
-			rowsN := 0
-			for _, v := range ok[:n] {
-				for pos, c := range v.CreatorIDs {
-					cargs = append(cargs, v.ID, c, pos)
-					rowsN++
-				}
-			}
-			for len(cargs) > 0 {
-				m := min(rowsN, syncRows)
-				if _, err := t.exec(ctx, `INSERT INTO video_creators (video_id, account_id, position) VALUES `+rowsOf(m, 3), cargs[:m*3]...); err != nil {
+			for _, table := range []string{"video_creators", "video_invitations"} {
+				if err := chunked(vids, func(chunk []any) error {
+					_, err := t.exec(ctx, `DELETE FROM `+table+` WHERE video_id IN (`+placeholders(len(chunk))+`)`, chunk...)
+					return err
+				}); err != nil {
 					return err
 				}
-				cargs, rowsN = cargs[m*3:], rowsN-m
+			}
+			now := micros(s.now())
+			var cargs, iargs []any
+			for _, v := range ok[:n] {
+				pos := 0
+				accept := func(c string) {
+					p, was := prev[[2]string{v.ID, c}]
+					if !was || p.pending {
+						p.at = now
+					}
+					cargs = append(cargs, v.ID, c, pos, p.at)
+					pos++
+				}
+				for _, c := range v.CreatorIDs {
+					accept(c)
+				}
+				for _, c := range v.InvitedIDs {
+					p, was := prev[[2]string{v.ID, c}]
+					if was && !p.pending {
+						accept(c) // consent given through Crowd stays
+						continue
+					}
+					if !was {
+						p.at = now
+					}
+					iargs = append(iargs, v.ID, c, pos, p.at)
+					pos++
+				}
+			}
+			if err := insertRows(ctx, t, `INSERT INTO video_creators (video_id, account_id, position, accepted_at) VALUES `, cargs, 4); err != nil {
+				return err
+			}
+			if err := insertRows(ctx, t, `INSERT INTO video_invitations (video_id, account_id, position, invited_at) VALUES `, iargs, 4); err != nil {
+				return err
 			}
 			ok = ok[n:]
 		}
@@ -176,6 +206,50 @@ func (s *Store) UpsertVideos(ctx context.Context, vs []platform.Video) (map[int]
 		}
 	}
 	return bad, err
+}
+
+// priorState is a co-creator's state before a sync: pending (invited at
+// at) or accepted (at at).
+type priorState struct {
+	pending bool
+	at      int64
+}
+
+// priorCoCreators returns the creators and invitations of videos, keyed by
+// video and account.
+func priorCoCreators(ctx context.Context, t *tx, vids []string) (map[[2]string]priorState, error) {
+	out := map[[2]string]priorState{}
+	err := chunked(vids, func(chunk []any) error {
+		args := append(slices.Clone(chunk), chunk...)
+		rows, err := t.query(ctx, `SELECT video_id, account_id, 0, accepted_at FROM video_creators WHERE video_id IN (`+placeholders(len(chunk))+`)
+UNION ALL SELECT video_id, account_id, 1, invited_at FROM video_invitations WHERE video_id IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v, a string
+			var pending, at int64
+			if err := rows.Scan(&v, &a, &pending, &at); err != nil {
+				return err
+			}
+			out[[2]string{v, a}] = priorState{pending: pending != 0, at: at}
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// insertRows inserts args, k per row, with multi-row statements.
+func insertRows(ctx context.Context, t *tx, q string, args []any, k int) error {
+	for len(args) > 0 {
+		m := min(len(args)/k, syncRows)
+		if _, err := t.exec(ctx, q+rowsOf(m, k), args[:m*k]...); err != nil {
+			return err
+		}
+		args = args[m*k:]
+	}
+	return nil
 }
 
 // rowsOf returns n parenthesized groups of k placeholders.

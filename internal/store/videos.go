@@ -10,7 +10,8 @@ import (
 )
 
 // CreateVideo inserts a video with its creators: the owner first, then the
-// co-creators in the given order (account ids in v.CreatorIDs).
+// co-creators in the given order (account ids in v.CreatorIDs), and the
+// co-creators it invites (v.InvitedIDs), pending until they accept.
 func (s *Store) CreateVideo(ctx context.Context, v *platform.Video) error {
 	tags, err := json.Marshal(v.Hashtags)
 	if err != nil {
@@ -22,7 +23,12 @@ func (s *Store) CreateVideo(ctx context.Context, v *platform.Video) error {
 			return err
 		}
 		for i, id := range v.CreatorIDs {
-			if _, err := t.exec(ctx, `INSERT INTO video_creators (video_id, account_id, position) VALUES (?, ?, ?)`, v.ID, id, i); err != nil {
+			if _, err := t.exec(ctx, `INSERT INTO video_creators (video_id, account_id, position, accepted_at) VALUES (?, ?, ?, ?)`, v.ID, id, i, micros(v.CreatedAt)); err != nil {
+				return err
+			}
+		}
+		for i, id := range v.InvitedIDs {
+			if _, err := t.exec(ctx, `INSERT INTO video_invitations (video_id, account_id, position, invited_at) VALUES (?, ?, ?, ?)`, v.ID, id, len(v.CreatorIDs)+i, micros(v.CreatedAt)); err != nil {
 				return err
 			}
 		}
@@ -34,28 +40,45 @@ const videoColumns = `v.id, v.owner_id, v.title, v.caption, v.hashtags, v.sound,
 
 // loadVideos scans videos from rows and fills their creators.
 func loadVideos(ctx context.Context, t *tx, rows *sql.Rows) ([]platform.Video, error) {
+	vs, _, err := loadVideosCols(ctx, t, rows, false)
+	return vs, err
+}
+
+// loadVideosWith is loadVideos for rows with one more integer column after
+// the video's, returned alongside.
+func loadVideosWith(ctx context.Context, t *tx, rows *sql.Rows) ([]platform.Video, []int64, error) {
+	return loadVideosCols(ctx, t, rows, true)
+}
+
+func loadVideosCols(ctx context.Context, t *tx, rows *sql.Rows, withExtra bool) ([]platform.Video, []int64, error) {
 	var out []platform.Video
+	var extras []int64
 	for rows.Next() {
 		var v platform.Video
 		var tags string
-		var created int64
-		if err := rows.Scan(&v.ID, &v.OwnerID, &v.Title, &v.Caption, &tags, &v.Sound, &created); err != nil {
-			rows.Close()
-			return nil, err
+		var created, extra int64
+		dest := []any{&v.ID, &v.OwnerID, &v.Title, &v.Caption, &tags, &v.Sound, &created}
+		if withExtra {
+			dest = append(dest, &extra)
 		}
+		if err := rows.Scan(dest...); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		extras = append(extras, extra)
 		if err := json.Unmarshal([]byte(tags), &v.Hashtags); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		v.CreatedAt = fromMicros(created)
 		out = append(out, v)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(out) == 0 {
-		return out, nil
+		return out, extras, nil
 	}
 	ids := make([]any, len(out))
 	index := make(map[string]int, len(out))
@@ -65,13 +88,13 @@ func loadVideos(ctx context.Context, t *tx, rows *sql.Rows) ([]platform.Video, e
 	}
 	crows, err := t.query(ctx, `SELECT c.video_id, c.account_id, a.handle FROM video_creators c JOIN accounts a ON a.id = c.account_id WHERE c.video_id IN (`+placeholders(len(ids))+`) ORDER BY c.video_id, c.position`, ids...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer crows.Close()
 	for crows.Next() {
 		var vid, aid, handle string
 		if err := crows.Scan(&vid, &aid, &handle); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		v := &out[index[vid]]
 		v.CreatorIDs = append(v.CreatorIDs, aid)
@@ -85,7 +108,7 @@ func loadVideos(ctx context.Context, t *tx, rows *sql.Rows) ([]platform.Video, e
 			out[i].Hashtags = []string{}
 		}
 	}
-	return out, crows.Err()
+	return out, extras, crows.Err()
 }
 
 // Video returns a video with its creators.

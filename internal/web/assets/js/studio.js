@@ -3,7 +3,7 @@
 // that produced its numbers and marks estimates; no view ever names who
 // shared, saved or viewed — the API never says, and Studio never guesses.
 
-import { get, post, patch, del, enc, currentAccount, login, logout } from "./api.js";
+import { get, post, put, patch, del, enc, currentAccount, login, logout } from "./api.js";
 import { h, clear, icon, avatar, thumb, num, compact, ago, fullTime, duration, toast, loading, empty, errorBox, dialog, setWidth } from "./dom.js";
 import { dailyChart, hourlyChart, destroyCharts } from "./charts.js";
 
@@ -318,7 +318,9 @@ async function videosPage(main) {
   setTitle("Videos");
   const body = h("div", { class: "card" }, loading("Loading your videos…"));
   const filter = h("input", { type: "search", placeholder: "Filter by title", "aria-label": "Filter videos by title" });
-  clear(main, head("Videos", "Lifetime public counters of each video, as everyone sees them. Open a video for its full analytics.", filter), body);
+  const invites = h("div");
+  clear(main, head("Videos", "Lifetime public counters of each video, as everyone sees them. Open a video for its full analytics.", filter), invites, body);
+  invitationsCard(invites, () => videosPage(main));
   let videos;
   try {
     videos = [...(await myVideos(true)).values()];
@@ -363,6 +365,86 @@ async function videosPage(main) {
   filter.addEventListener("input", render);
   render();
   clear(body, h("div", { class: "table-wrap" }, table));
+}
+
+// invitationsCard shows the caller's pending co-creator invitations, to
+// accept or decline. Until accepted, nothing of the video's analytics is
+// visible to the invitee.
+async function invitationsCard(box, reload) {
+  let list;
+  try {
+    list = (await get("/v1/me/invitations")).invitations;
+  } catch (e) {
+    return; // the videos table says more if the API is down
+  }
+  if (!list.length) return clear(box);
+  const answer = async (id, accept) => {
+    try {
+      if (accept) await put(`/v1/me/cocreations/${enc(id)}`);
+      else await del(`/v1/me/cocreations/${enc(id)}`);
+      toast(accept ? "You are now a co-creator" : "Invitation declined");
+      state.videos = null;
+      reload();
+    } catch (e) {
+      toast(e.message, "error");
+    }
+  };
+  clear(box, h("section", { class: "card section" },
+    h("h2", null, "Co-creator invitations"),
+    h("p", { class: "muted small" }, "Accept to see a video's analytics as its co-creator and to be listed among its creators. Until you accept, you see nothing of them and nobody sees you listed."),
+    h("div", { class: "list" }, list.map((inv) => h("div", { class: "list-item" },
+      thumb(inv.video.id),
+      h("div", { class: "body" }, h("div", null, h("b", null, `@${inv.video.owner}`), " invited you to co-create ", h("b", null, `“${inv.video.title}”`)),
+        h("div", { class: "meta" }, ago(inv.invited_at))),
+      h("div", { class: "row" },
+        h("button", { class: "btn btn-sm btn-primary", type: "button", onclick: () => answer(inv.video.id, true) }, "Accept"),
+        h("button", { class: "btn btn-sm", type: "button", onclick: () => answer(inv.video.id, false) }, "Decline")))))));
+}
+
+// coCreatorsCard shows a video's co-creators: the owner manages them, a
+// co-creator may leave.
+async function coCreatorsCard(v) {
+  const box = h("section", { class: "card section" }, h("h2", null, "Co-creators"));
+  const mine = v.owner === state.me.handle;
+  if (!mine) {
+    const leave = h("button", { class: "btn btn-sm", type: "button" }, "Leave this video");
+    leave.addEventListener("click", async () => {
+      try {
+        await del(`/v1/me/cocreations/${enc(v.id)}`);
+        state.videos = null;
+        toast("You left the video");
+        go("/studio/videos");
+      } catch (e) {
+        toast(e.message, "error");
+      }
+    });
+    box.append(h("p", { class: "muted small" }, "You co-create this video with its owner. Leaving closes its analytics to you at once."), leave);
+    return box;
+  }
+  const list = h("div", { class: "list" }, loading());
+  box.append(h("p", { class: "muted small" }, "Co-creators see the same analytics as you once they accept your invitation; invited ones see nothing until then."), list);
+  const load = async () => {
+    try {
+      const res = await get(`/v1/videos/${enc(v.id)}/cocreators`);
+      clear(list, res.cocreators.length ? res.cocreators.map((c) => h("div", { class: "list-item" },
+        avatar(c.handle),
+        h("div", { class: "body" }, h("b", null, `@${c.handle}`), " ", h("span", { class: "badge" }, c.status === "accepted" ? "Co-creator" : "Invited")),
+        h("button", { class: "btn btn-sm", type: "button", onclick: async () => {
+          try {
+            await del(`/v1/videos/${enc(v.id)}/cocreators/${enc(c.handle)}`);
+            toast(c.status === "accepted" ? "Co-creator removed" : "Invitation withdrawn");
+            load();
+          } catch (e) {
+            toast(e.message, "error");
+          }
+        } }, c.status === "accepted" ? "Remove" : "Withdraw")))
+        : h("p", { class: "muted" }, "No co-creators."));
+    } catch (e) {
+      clear(list, errorBox(e, load));
+    }
+  };
+  load();
+  return box;
 }
 
 async function videoPage(main, id) {
@@ -411,7 +493,8 @@ async function videoPage(main, id) {
         locked("Traffic sources", "Where this video's views come from: For You, following, profile, search, hashtags, sounds, shared links and messages."),
         locked("Audience", "Viewers by age, gender and country, once a range has at least 100 viewers."),
         locked("Watch time", "Average watch time per view."),
-        locked("Completion rate", "How many views were watched to the end.")));
+        locked("Completion rate", "How many views were watched to the end.")),
+    await coCreatorsCard(v));
   for (const c of charts) dailyChart(c.box, rep.daily, c.k, c.label, { small: true, estimate: est(c.k, p) });
   hourlyChart(hourlyBox, rep.hourly, { estimate: est("views", p) });
 }
@@ -601,6 +684,16 @@ function accountPage(main) {
       toast(e.message, "error");
     }
   });
+  const receipts = h("input", { type: "checkbox", name: "read_receipts", checked: !!state.me.read_receipts });
+  receipts.addEventListener("change", async () => {
+    try {
+      state.me = await patch("/v1/me", { read_receipts: receipts.checked });
+      toast(receipts.checked ? "Read receipts on" : "Read receipts off");
+    } catch (e) {
+      receipts.checked = !receipts.checked;
+      toast(e.message, "error");
+    }
+  });
   render();
   clear(main, head("Account", accountLine()),
     h("div", { class: "grid-2" },
@@ -614,7 +707,9 @@ function accountPage(main) {
         h("p", { class: "muted small" }, "You can switch back at any time.")),
       h("section", { class: "card" }, h("h2", null, "Direct messages"),
         h("label", { class: "field" }, h("span", null, "Who may send you videos"), dm),
-        h("p", { class: "muted small section" }, "People you allow can send you videos; your inbox in the viewer app shows who sent each one."))));
+        h("p", { class: "muted small section" }, "People you allow can send you videos; your inbox in the viewer app shows who sent each one."),
+        h("label", { class: "row" }, receipts, h("span", null, "Read receipts")),
+        h("p", { class: "muted small" }, "Off by default. When on, people who send you a video see when you opened it. Turning them on does not reveal videos you opened before; turning them off hides every open again."))));
 }
 
 function privacyPage(main) {

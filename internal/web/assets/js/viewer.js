@@ -641,7 +641,9 @@ function sentItem(m) {
     h("div", { class: "body" },
       h("div", null, "You sent ", v ? h("a", { href: `/v/${enc(v.id)}`, dataset: { source: "other" } }, h("b", null, `“${v.title}”`)) : "a deleted video", " to ", h("a", { href: `/u/${enc(m.to)}` }, h("b", null, `@${m.to}`))),
       m.text ? h("p", { class: "quote" }, m.text) : null,
-      h("div", { class: "meta" }, ago(m.created_at))));
+      // opened_at reaches a sender only as a read receipt the recipient
+      // turned on; without one, nothing here changes when they open it.
+      h("div", { class: "meta" }, ago(m.created_at), m.opened_at ? ` · Seen ${ago(m.opened_at)}` : null)));
 }
 
 function loginWall(main, what) {
