@@ -42,10 +42,14 @@ type Event struct {
 	Text      string `json:"text,omitempty"`
 }
 
-// SyncAccount is one line of POST /v1/sync/accounts.
+// SyncAccount is one line of POST /v1/sync/accounts. Empty fields are left
+// out of the line, and a field left out keeps its stored value (a new
+// account takes the default); to reset a field, send a line with the field
+// set to "" through DoRaw. Handle is required for a new account. Password
+// is applied only to an account without a Crowd password.
 type SyncAccount struct {
 	ID          string `json:"id"`
-	Handle      string `json:"handle"`
+	Handle      string `json:"handle,omitempty"`
 	DisplayName string `json:"display_name,omitempty"`
 	BirthDate   string `json:"birth_date,omitempty"`
 	Gender      string `json:"gender,omitempty"`
