@@ -102,3 +102,23 @@ func (c *Client) SyncVideos(ctx context.Context, vs []SyncVideo) (*SyncResult, e
 	var r SyncResult
 	return &r, c.DoRaw(ctx, http.MethodPost, "/v1/sync/videos", "application/x-ndjson", bytes.NewReader(NDJSON(vs)), &r)
 }
+
+// ServiceTokens lists the service tokens (service token only).
+func (c *Client) ServiceTokens(ctx context.Context) ([]ServiceToken, error) {
+	var out struct {
+		ServiceTokens []ServiceToken `json:"service_tokens"`
+	}
+	return out.ServiceTokens, c.Do(ctx, http.MethodGet, "/v1/service-tokens", nil, &out)
+}
+
+// CreateServiceToken creates a service token; its Token is shown only in
+// this answer (service token only).
+func (c *Client) CreateServiceToken(ctx context.Context, name string) (*ServiceToken, error) {
+	var t ServiceToken
+	return &t, c.Do(ctx, http.MethodPost, "/v1/service-tokens", map[string]string{"name": name}, &t)
+}
+
+// RevokeServiceToken revokes a service token by id (service token only).
+func (c *Client) RevokeServiceToken(ctx context.Context, id string) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/service-tokens/"+esc(id), nil, nil)
+}

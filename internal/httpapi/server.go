@@ -205,6 +205,9 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/events", roleService, s.ingestEvents)
 	handle("POST /v1/sync/accounts", roleService, s.syncAccounts)
 	handle("POST /v1/sync/videos", roleService, s.syncVideos)
+	handle("GET /v1/service-tokens", roleService, s.serviceTokens)
+	handle("POST /v1/service-tokens", roleService, s.createServiceToken)
+	handle("DELETE /v1/service-tokens/{id}", roleService, s.revokeServiceToken)
 
 	handle("POST /v1/apps", roleAccount, s.createApp)
 	handle("GET /v1/apps", roleAccount, s.apps)
