@@ -42,10 +42,14 @@ type Event struct {
 	Text      string `json:"text,omitempty"`
 }
 
-// SyncAccount is one line of POST /v1/sync/accounts.
+// SyncAccount is one line of POST /v1/sync/accounts. Empty fields are left
+// out of the line, and a field left out keeps its stored value (a new
+// account takes the default); to reset a field, send a line with the field
+// set to "" through DoRaw. Handle is required for a new account. Password
+// is applied only to an account without a Crowd password.
 type SyncAccount struct {
 	ID          string `json:"id"`
-	Handle      string `json:"handle"`
+	Handle      string `json:"handle,omitempty"`
 	DisplayName string `json:"display_name,omitempty"`
 	BirthDate   string `json:"birth_date,omitempty"`
 	Gender      string `json:"gender,omitempty"`
@@ -101,4 +105,24 @@ func (c *Client) SyncAccounts(ctx context.Context, as []SyncAccount) (*SyncResul
 func (c *Client) SyncVideos(ctx context.Context, vs []SyncVideo) (*SyncResult, error) {
 	var r SyncResult
 	return &r, c.DoRaw(ctx, http.MethodPost, "/v1/sync/videos", "application/x-ndjson", bytes.NewReader(NDJSON(vs)), &r)
+}
+
+// ServiceTokens lists the service tokens (service token only).
+func (c *Client) ServiceTokens(ctx context.Context) ([]ServiceToken, error) {
+	var out struct {
+		ServiceTokens []ServiceToken `json:"service_tokens"`
+	}
+	return out.ServiceTokens, c.Do(ctx, http.MethodGet, "/v1/service-tokens", nil, &out)
+}
+
+// CreateServiceToken creates a service token; its Token is shown only in
+// this answer (service token only).
+func (c *Client) CreateServiceToken(ctx context.Context, name string) (*ServiceToken, error) {
+	var t ServiceToken
+	return &t, c.Do(ctx, http.MethodPost, "/v1/service-tokens", map[string]string{"name": name}, &t)
+}
+
+// RevokeServiceToken revokes a service token by id (service token only).
+func (c *Client) RevokeServiceToken(ctx context.Context, id string) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/service-tokens/"+esc(id), nil, nil)
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -42,6 +43,9 @@ type Error struct {
 	Status  int    // HTTP status
 	Code    string // the API's error code, such as "not_found"
 	Message string
+	// RetryAfter is the answer's Retry-After (429, 503): how long to wait
+	// before trying again; 0 if it had none.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -104,7 +108,11 @@ func (c *Client) DoRaw(ctx context.Context, method, path, contentType string, bo
 			} `json:"error"`
 		}
 		_ = json.Unmarshal(data, &eb)
-		return &Error{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+		e := &Error{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs >= 0 {
+			e.RetryAfter = time.Duration(secs) * time.Second
+		}
+		return e
 	}
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {

@@ -197,3 +197,16 @@ type App struct {
 	CreatedAt time.Time `json:"created_at"`
 	Token     string    `json:"token,omitempty"`
 }
+
+// ServiceToken is a service token of the platform's servers. Token is set
+// only when created; ID is not a secret. LastUsedAt is zero if the token
+// was never used, and may lag by up to a minute.
+type ServiceToken struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+	// Current marks the token the listing was requested with.
+	Current bool   `json:"current,omitempty"`
+	Token   string `json:"token,omitempty"`
+}

@@ -190,6 +190,15 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{method: "POST", path: "/v1/events", body: map[string]any{"id": "m1", "type": "view", "video_id": w.video, "ts": "2026-01-01T00:00:00Z", "source": "other"}, want: expect(403, service, 202)},
 		{method: "POST", path: "/v1/sync/accounts", body: map[string]any{"id": "synced-1", "handle": "synced1"}, want: expect(403, service, 200)},
 		{method: "POST", path: "/v1/sync/videos", body: map[string]any{"id": "synced-v", "owner": "synced-1", "title": "t"}, want: expect(403, service, 200)},
+		{method: "GET", path: "/v1/service-tokens", want: expect(403, service, 200)},
+		{method: "POST", path: "/v1/service-tokens", body: map[string]string{"name": "matrix"}, want: expect(403, service, 201)},
+		{method: "DELETE", path: "/v1/service-tokens/{id}", setup: func(string) (string, any) {
+			tok, err := p.Client().WithToken(w.tokens[service]).CreateServiceToken(ctx, "to revoke")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return "/v1/service-tokens/" + tok.ID, nil
+		}, want: expect(403, service, 204)},
 		{method: "POST", path: "/v1/apps", body: map[string]any{"name": "x", "scopes": []string{"analytics:read"}}, want: expect(201)},
 		{method: "GET", path: "/v1/apps", want: expect(200)},
 		{method: "DELETE", path: "/v1/apps/{mia's}", setup: func(string) (string, any) {

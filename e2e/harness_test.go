@@ -69,9 +69,14 @@ func (s *syncBuffer) String() string {
 
 // Start runs "crowd serve" on data with extra flags and waits until /readyz
 // answers 200.
+//
+// Every test talks to the server from one address, so the per-address
+// limits on registrations and anonymous views are lifted unless flags set
+// them (a later flag wins); the tests of those limits set them.
 func Start(t testing.TB, data string, flags ...string) *Process {
 	t.Helper()
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data}, flags...)
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data,
+		"--register-per-minute", "1000000", "--anon-views-per-minute", "1000000"}, flags...)
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "CROWD_LOG_LEVEL=debug")
 	stderr, err := cmd.StderrPipe()

@@ -67,6 +67,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	cfg.Data = filepath.Join(dir, "data")
 	cfg.Disclosure = config.Exact
 	cfg.StateLimit = *stateLimit
+	// The load generator's viewers all come from this one address.
+	cfg.AnonViewsPerMinute = 1 << 30
 	setMemoryLimit(cfg, getenv)
 	m := &app.Main{Config: cfg, Logger: newLogger(stderr, "error")}
 	if err := m.Open(ctx); err != nil {

@@ -103,6 +103,8 @@ func startApp(t *testing.T, disclosure string) *world {
 	cfg.Data = t.TempDir()
 	cfg.Disclosure = disclosure
 	cfg.LoginPerMinute = 1_000_000
+	cfg.RegisterPerMinute = 1_000_000
+	cfg.AnonViewsPerMinute = 1_000_000
 	cfg.SessionTTL = 120 * 24 * time.Hour
 	clk := &clock{}
 	m := &app.Main{Config: cfg, Now: clk.Now, Passwords: security.PasswordParams{Memory: 1024, Time: 1, Threads: 1}}

@@ -45,8 +45,17 @@ type Config struct {
 	LogRetention time.Duration
 	// SessionTTL is how long a login session lasts.
 	SessionTTL time.Duration
-	// LoginPerMinute bounds login attempts per client address and per handle.
+	// LoginPerMinute bounds login attempts per client address; attempts on
+	// one handle from addresses that never logged in to it share a looser
+	// budget (see security.LoginThrottle).
 	LoginPerMinute int
+	// RegisterPerMinute bounds registrations (POST /v1/accounts) per client
+	// address.
+	RegisterPerMinute int
+	// AnonViewsPerMinute bounds anonymous views (POST /v1/videos/{id}/views
+	// without a credential, GET /s/{id}) per client address; beyond it they
+	// are refused with 429 and not counted.
+	AnonViewsPerMinute int
 	// MaxBodyBytes bounds JSON request bodies.
 	MaxBodyBytes int64
 	// PublicURL is the base of share URLs; empty means http://<Addr>.
@@ -79,9 +88,15 @@ func Default() Config {
 		LogRetention:   7 * 24 * time.Hour,
 		SessionTTL:     30 * 24 * time.Hour,
 		LoginPerMinute: 10,
-		MaxBodyBytes:   64 << 10,
-		MemoryLimitMiB: 1536,
-		StateLimit:     12_000_000,
+		// Ten registrations a minute is far more than one person needs and
+		// bounds the password hashing one address can cause.
+		RegisterPerMinute: 10,
+		// Two views a second from one address, sustained, is more than a
+		// household watching short videos.
+		AnonViewsPerMinute: 120,
+		MaxBodyBytes:       64 << 10,
+		MemoryLimitMiB:     1536,
+		StateLimit:         12_000_000,
 
 		AggregatePartitions: "all",
 	}
@@ -99,7 +114,9 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.DurationVar(&c.LogRetention, "log-retention", c.LogRetention, "how long the event log keeps events")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "login session lifetime")
-	fs.IntVar(&c.LoginPerMinute, "login-per-minute", c.LoginPerMinute, "login attempts allowed per minute per client and per handle")
+	fs.IntVar(&c.LoginPerMinute, "login-per-minute", c.LoginPerMinute, "login attempts allowed per minute per client address")
+	fs.IntVar(&c.RegisterPerMinute, "register-per-minute", c.RegisterPerMinute, "registrations allowed per minute per client address")
+	fs.IntVar(&c.AnonViewsPerMinute, "anon-views-per-minute", c.AnonViewsPerMinute, "anonymous views counted per minute per client address (beyond: 429, not counted)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest JSON request body accepted")
 	fs.IntVar(&c.StateLimit, "state-limit", c.StateLimit, "event ids and viewer-days aggregation holds in memory, each, before the oldest spill to the database")
 	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft memory limit of the Go runtime in MiB (0: none; GOMEMLIMIT takes precedence)")
@@ -178,6 +195,12 @@ func (c Config) Validate() error {
 	}
 	if c.LoginPerMinute < 1 {
 		return fmt.Errorf("login-per-minute %d: must be at least 1", c.LoginPerMinute)
+	}
+	if c.RegisterPerMinute < 1 {
+		return fmt.Errorf("register-per-minute %d: must be at least 1", c.RegisterPerMinute)
+	}
+	if c.AnonViewsPerMinute < 1 {
+		return fmt.Errorf("anon-views-per-minute %d: must be at least 1", c.AnonViewsPerMinute)
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("max-body-bytes %d: must be at least 1024", c.MaxBodyBytes)

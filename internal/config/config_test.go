@@ -11,11 +11,12 @@ func TestParse_EnvFillsUnsetFlags(t *testing.T) {
 	c := Default()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	c.Flags(fs)
-	env := map[string]string{"CROWD_DATA": "/env/data", "CROWD_DISCLOSURE": "exact", "CROWD_ADDR": "0.0.0.0:1", "CROWD_LOGIN_PER_MINUTE": "7"}
+	env := map[string]string{"CROWD_DATA": "/env/data", "CROWD_DISCLOSURE": "exact", "CROWD_ADDR": "0.0.0.0:1", "CROWD_LOGIN_PER_MINUTE": "7",
+		"CROWD_REGISTER_PER_MINUTE": "3", "CROWD_ANON_VIEWS_PER_MINUTE": "60"}
 	if err := Parse(fs, []string{"--addr", "127.0.0.1:9"}, func(k string) string { return env[k] }); err != nil {
 		t.Fatal(err)
 	}
-	if c.Data != "/env/data" || c.Disclosure != "exact" || c.LoginPerMinute != 7 {
+	if c.Data != "/env/data" || c.Disclosure != "exact" || c.LoginPerMinute != 7 || c.RegisterPerMinute != 3 || c.AnonViewsPerMinute != 60 {
 		t.Fatalf("env not applied: %+v", c)
 	}
 	if c.Addr != "127.0.0.1:9" {
@@ -48,6 +49,8 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.Addr = "nope" }, "addr"},
 		{func(c *Config) { c.Data = "" }, "data"},
 		{func(c *Config) { c.LogLevel = "loud" }, "log-level"},
+		{func(c *Config) { c.RegisterPerMinute = 0 }, "register-per-minute"},
+		{func(c *Config) { c.AnonViewsPerMinute = 0 }, "anon-views-per-minute"},
 		{func(c *Config) { c.NATSStream = "a.b" }, "nats-stream"},
 		{func(c *Config) { c.MaxBodyBytes = 10 }, "max-body-bytes"},
 		{func(c *Config) { c.StateLimit = 10 }, "state-limit"},

@@ -51,8 +51,9 @@ func Check(ctx context.Context, c *client.Client) error {
 	return nil
 }
 
-// loginPerMinute lifts the login rate limit of the instance Create runs:
-// its friendly viewers log in one after another from one address.
+// loginPerMinute lifts the login, registration and anonymous view rate
+// limits of the instance Create runs: its friendly viewers register, log in
+// and watch one after another from one address.
 const loginPerMinute = 1_000_000
 
 // Create fills the data dir of m with cfg's world. It opens m (listening on
@@ -64,6 +65,8 @@ const loginPerMinute = 1_000_000
 func Create(ctx context.Context, m *app.Main, cfg Config) (sum Summary, err error) {
 	m.Config.Addr = "127.0.0.1:0"
 	m.Config.LoginPerMinute = loginPerMinute
+	m.Config.RegisterPerMinute = loginPerMinute
+	m.Config.AnonViewsPerMinute = loginPerMinute
 	if err := m.Open(ctx); err != nil {
 		return Summary{}, err
 	}

@@ -41,7 +41,15 @@ type Result struct {
 
 // ClientIDPrefix separates the platform's event ids from Crowd's own in the
 // log, so a platform id can never collide with an id Crowd generated.
+// What follows it is the id's keyed hash (pseudonym.EventID), never the id
+// itself: platform ids may embed account ids.
 const ClientIDPrefix = "c:"
+
+// EventID is the id under which a platform event with id platformID is
+// logged and deduplicated.
+func (b *Builder) EventID(platformID string) string {
+	return ClientIDPrefix + b.Pseudonym.EventID(platformID)
+}
 
 // Ingest publishes evs (decoded lines) and reports what happened to each;
 // rejected are the lines decoding already refused. When it returns nil,
@@ -66,7 +74,7 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 		if evs[i].AccountID != "" {
 			accountIDs = append(accountIDs, evs[i].AccountID)
 		}
-		ids[i] = ClientIDPrefix + evs[i].ID
+		ids[i] = in.Events.EventID(evs[i].ID)
 	}
 	videos, err := in.Directory.Videos(ctx, videoIDs)
 	if err != nil {

@@ -85,10 +85,10 @@ func TestIngest_LateEventsCountToday(t *testing.T) {
 		}
 		return nil
 	})
-	if !got["c:late"].Equal(now) {
-		t.Fatalf("late event dated %v, want now %v", got["c:late"], now)
+	if id := in.Events.EventID("late"); !got[id].Equal(now) {
+		t.Fatalf("late event dated %v, want now %v", got[id], now)
 	}
-	if !got["c:open"].Equal(open.TS) {
-		t.Fatalf("event in an open day re-dated to %v", got["c:open"])
+	if id := in.Events.EventID("open"); !got[id].Equal(open.TS) {
+		t.Fatalf("event in an open day re-dated to %v", got[id])
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/crowd-dev/crowd/internal/event"
@@ -23,6 +24,13 @@ type registerRequest struct {
 }
 
 func (s *Server) register(w http.ResponseWriter, r *http.Request, _ *principal) {
+	// Every registration costs a password hash: limit them per address
+	// before reading anything.
+	if ok, wait := s.registers.Allow(clientIP(r)); !ok {
+		w.Header().Set("Retry-After", retryAfter(wait))
+		writeCode(w, platform.ERATELIMITED, "too many registrations from this address; try again later")
+		return
+	}
 	var req registerRequest
 	if !s.decode(w, r, &req) {
 		return
@@ -87,15 +95,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ *principal) {
 		return
 	}
 	handle := platform.NormalizeHandle(req.Handle)
-	for _, l := range []struct {
-		lim *security.LoginLimiter
-		key string
-	}{{s.loginIP, clientIP(r)}, {s.loginH, handle}} {
-		if ok, wait := l.lim.Allow(l.key); !ok {
-			w.Header().Set("Retry-After", retryAfter(wait))
-			writeCode(w, platform.ERATELIMITED, "too many login attempts; try again later")
-			return
-		}
+	addr := clientIP(r)
+	if ok, wait := s.logins.Admit(handle, addr); !ok {
+		w.Header().Set("Retry-After", retryAfter(wait))
+		writeCode(w, platform.ERATELIMITED, "too many login attempts; try again later")
+		return
 	}
 	if len(req.Password) > platform.MaxPasswordLen {
 		writeCode(w, platform.EUNAUTHORIZED, "wrong handle or password")
@@ -121,6 +125,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ *principal) {
 		writeCode(w, platform.EUNAUTHORIZED, "wrong handle or password")
 		return
 	}
+	s.logins.Succeeded(handle, addr)
 	token, err := security.NewToken(prefixSession)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -271,12 +276,26 @@ func (s *Server) setFollow(w http.ResponseWriter, r *http.Request, p *principal,
 	writeJSON(w, http.StatusOK, map[string]any{"handle": target.Handle, "following": on})
 }
 
+// clientIP is the key rate limits use for the client: the address of the
+// TCP peer (X-Forwarded-For and the like are never read: anyone can send
+// them), with IPv6 addresses reduced to their /64, the block one
+// subscriber is usually given, so that walking through a block does not
+// buy fresh limits.
 func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			return r.RemoteAddr
+		}
+		return host
 	}
-	return host
+	a := ap.Addr().Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
 }
 
 func orDefault(v, def string) string {

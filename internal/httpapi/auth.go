@@ -116,11 +116,11 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 		}
 		return &principal{role: roleApp, account: a, app: app, tokenHash: hash}, nil
 	case prefixService:
-		id, err := s.Store.ServiceToken(ctx, hash)
+		tok, err := s.Store.ServiceToken(ctx, hash, s.now().UTC())
 		if err != nil {
 			return nil, err
 		}
-		return &principal{role: roleService, serviceID: id, tokenHash: hash}, nil
+		return &principal{role: roleService, serviceID: tok.ID, tokenHash: hash}, nil
 	}
 	return nil, platform.Errorf(platform.EUNAUTHORIZED, "invalid token")
 }

@@ -149,3 +149,21 @@ func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request, p *principal)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// limitAnonymousViews limits anonymous views (no credential, or one the
+// route ignores) per client address. Beyond the limit the view is refused
+// with 429 and Retry-After and not counted: a caller that keeps sending
+// learns it is not being counted, instead of inflating numbers silently.
+// Logged-in views are bounded by aggregation's per-viewer daily cap.
+func (s *Server) limitAnonymousViews(h func(http.ResponseWriter, *http.Request, *principal)) func(http.ResponseWriter, *http.Request, *principal) {
+	return func(w http.ResponseWriter, r *http.Request, p *principal) {
+		if p.role == roleAnyone {
+			if ok, wait := s.anonViews.Allow(clientIP(r)); !ok {
+				w.Header().Set("Retry-After", retryAfter(wait))
+				writeCode(w, platform.ERATELIMITED, "too many anonymous views from this address; this one was not counted")
+				return
+			}
+		}
+		h(w, r, p)
+	}
+}

@@ -483,6 +483,18 @@ func TestOpenAPI_Responses(t *testing.T) {
 	}
 	c.do("POST", "/v1/sync/videos", svc, rawBody{"text/plain", `{"id":"plat-v5","owner":"plat-1"}`}, 415)
 	c.do("POST", "/v1/sync/videos", alice, nd(`{"id":"plat-v5","owner":"plat-1"}`), 403)
+	c.do("POST", "/v1/sync/videos", svc, nd(`{"id":"plat-v5","owner":"plat-1","title":"`+"\xff"+`"}`), 400)
+
+	// Service tokens: list, create (rotation), revoke.
+	c.do("GET", "/v1/service-tokens", svc, nil, 200)
+	c.do("GET", "/v1/service-tokens", alice, nil, 403)
+	rotated := c.do("POST", "/v1/service-tokens", svc, map[string]any{"name": "rotated"}, 201)
+	c.do("POST", "/v1/service-tokens", svc, map[string]any{"name": "bad\nname"}, 422)
+	c.do("POST", "/v1/service-tokens", svc, map[string]any{"name": 5}, 400)
+	c.do("GET", "/v1/service-tokens", rotated["token"].(string), nil, 200)
+	c.do("DELETE", "/v1/service-tokens/"+rotated["id"].(string), svc, nil, 204)
+	c.do("DELETE", "/v1/service-tokens/"+rotated["id"].(string), svc, nil, 404)
+	c.do("GET", "/v1/service-tokens", rotated["token"].(string), nil, 401)
 
 	ts := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
 	ev := func(id, typ, video, account, extra string) string {

@@ -83,10 +83,13 @@ type Server struct {
 	cfg     config.Config
 	log     *slog.Logger
 	now     func() time.Time
-	loginIP *security.LoginLimiter
-	loginH  *security.LoginLimiter
 	handler http.Handler
 	metrics *metrics
+
+	// Rate limits by client address (and handle, for logins).
+	logins    *security.LoginThrottle
+	registers *security.LoginLimiter
+	anonViews *security.LoginLimiter
 
 	events *engage.Builder
 
@@ -110,11 +113,14 @@ func New(d Deps) *Server {
 	if s.Passwords == (security.PasswordParams{}) {
 		s.Passwords = security.DefaultPasswordParams
 	}
-	// Login attempts are limited per client address and per handle: the
-	// first stops one client guessing many accounts' passwords, the second
-	// many clients guessing one account's.
-	s.loginIP = security.NewLoginLimiter(s.cfg.LoginPerMinute, s.cfg.LoginPerMinute, s.now)
-	s.loginH = security.NewLoginLimiter(s.cfg.LoginPerMinute, s.cfg.LoginPerMinute, s.now)
+	// Login attempts are limited per client address, slowed per handle and
+	// address, and shared per handle among addresses that never logged in
+	// to it (security.LoginThrottle): one client cannot guess many
+	// accounts' passwords, many clients cannot guess one account's, and
+	// nobody can lock an owner out.
+	s.logins = security.NewLoginThrottle(max(s.cfg.LoginPerMinute, 1), s.now)
+	s.registers = security.NewLoginLimiter(max(s.cfg.RegisterPerMinute, 1), max(s.cfg.RegisterPerMinute, 1), s.now)
+	s.anonViews = security.NewLoginLimiter(max(s.cfg.AnonViewsPerMinute, 1), max(s.cfg.AnonViewsPerMinute, 1), s.now)
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 		s.Registry = d.Registry
@@ -175,7 +181,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/videos/{id}/cocreators", roleAccount, s.videoCoCreators)
 	handle("PUT /v1/videos/{id}/cocreators/{handle}", roleAccount, s.inviteCoCreator)
 	handle("DELETE /v1/videos/{id}/cocreators/{handle}", roleAccount, s.removeCoCreator)
-	handle("POST /v1/videos/{id}/views", roleAnyone|roleAccount, s.view)
+	handle("POST /v1/videos/{id}/views", roleAnyone|roleAccount, s.limitAnonymousViews(s.view))
 	handle("PUT /v1/videos/{id}/like", roleAccount, s.like)
 	handle("DELETE /v1/videos/{id}/like", roleAccount, s.unlike)
 	handle("POST /v1/videos/{id}/comments", roleAccount, s.comment)
@@ -184,7 +190,7 @@ func (s *Server) routes() http.Handler {
 	handle("PUT /v1/videos/{id}/save", roleAccount, s.save)
 	handle("DELETE /v1/videos/{id}/save", roleAccount, s.unsave)
 	handle("POST /v1/videos/{id}/shares", roleAccount, s.share)
-	handle("GET /s/{id}", roleAnyone|roleAccount, s.openShare)
+	handle("GET /s/{id}", roleAnyone|roleAccount, s.limitAnonymousViews(s.openShare))
 
 	handle("POST /v1/messages", roleAccount, s.sendMessage)
 	handle("GET /v1/inbox", roleAccount, s.inbox)
@@ -205,6 +211,9 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/events", roleService, s.ingestEvents)
 	handle("POST /v1/sync/accounts", roleService, s.syncAccounts)
 	handle("POST /v1/sync/videos", roleService, s.syncVideos)
+	handle("GET /v1/service-tokens", roleService, s.serviceTokens)
+	handle("POST /v1/service-tokens", roleService, s.createServiceToken)
+	handle("DELETE /v1/service-tokens/{id}", roleService, s.revokeServiceToken)
 
 	handle("POST /v1/apps", roleAccount, s.createApp)
 	handle("GET /v1/apps", roleAccount, s.apps)

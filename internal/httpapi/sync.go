@@ -10,9 +10,11 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/crowd-dev/crowd/internal/platform"
 	"github.com/crowd-dev/crowd/internal/security"
+	"github.com/crowd-dev/crowd/internal/store"
 )
 
 // Bulk bodies (events and sync) may be much larger than JSON requests.
@@ -54,6 +56,13 @@ func (s *Server) readBulk(w http.ResponseWriter, r *http.Request, fn func(n int,
 		writeCode(w, codeMalformed, "could not read request body")
 		return false
 	}
+	// Invalid UTF-8 anywhere refuses the whole body, before anything is
+	// applied, as POST /v1/events does: JSON decoding would otherwise turn
+	// it silently into U+FFFD.
+	if !utf8.Valid(body) {
+		writeCode(w, codeMalformed, fmt.Sprintf("line %d is not valid UTF-8; nothing was applied", invalidUTF8Line(body)))
+		return false
+	}
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 0, 64<<10), maxBulkLine)
 	n := 0
@@ -71,6 +80,20 @@ func (s *Server) readBulk(w http.ResponseWriter, r *http.Request, fn func(n int,
 	return true
 }
 
+// invalidUTF8Line returns the number of the first line of body holding
+// invalid UTF-8, counted from 1.
+func invalidUTF8Line(body []byte) int {
+	n := 1
+	for len(body) > 0 {
+		line, rest, _ := bytes.Cut(body, []byte("\n"))
+		if !utf8.Valid(line) {
+			return n
+		}
+		body, n = rest, n+1
+	}
+	return n
+}
+
 // bulkContentType accepts NDJSON bodies (or none declared) and answers 415
 // otherwise.
 func bulkContentType(w http.ResponseWriter, r *http.Request) bool {
@@ -82,23 +105,29 @@ func bulkContentType(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
+// syncAccountLine is one line of POST /v1/sync/accounts. A field that is
+// absent or null leaves the stored value alone (a new account gets the
+// default); a field given, even "", sets it ("" meaning the default, as at
+// registration).
 type syncAccountLine struct {
-	ID          string `json:"id"`
-	Handle      string `json:"handle"`
-	DisplayName string `json:"display_name"`
-	BirthDate   string `json:"birth_date"`
-	Gender      string `json:"gender"`
-	Country     string `json:"country"`
-	Type        string `json:"type"`
-	// Password optionally lets the account log in to Crowd itself.
-	Password string `json:"password"`
+	ID          string  `json:"id"`
+	Handle      *string `json:"handle"`
+	DisplayName *string `json:"display_name"`
+	BirthDate   *string `json:"birth_date"`
+	Gender      *string `json:"gender"`
+	Country     *string `json:"country"`
+	Type        *string `json:"type"`
+	// Password optionally lets the account log in to Crowd itself. It is
+	// applied only to an account without a Crowd password: a sync never
+	// replaces one.
+	Password *string `json:"password"`
 }
 
-// syncAccounts upserts the platform's accounts with their own ids. Synced
-// accounts have no Crowd password.
+// syncAccounts upserts the platform's accounts with their own ids, changing
+// only the fields each line gives and never a Crowd password.
 func (s *Server) syncAccounts(w http.ResponseWriter, r *http.Request, _ *principal) {
 	now := s.now().UTC()
-	var accts []platform.Account
+	var parsed []syncAccountLine
 	var lines []int
 	resp := syncResponse{Rejected: []Rejection{}}
 	ok := s.readBulk(w, r, func(n int, line []byte) {
@@ -107,39 +136,48 @@ func (s *Server) syncAccounts(w http.ResponseWriter, r *http.Request, _ *princip
 			resp.Rejected = append(resp.Rejected, Rejection{n, codeMalformed, err.Error()})
 			return
 		}
-		a := platform.Account{ID: l.ID, Handle: platform.NormalizeHandle(l.Handle), DisplayName: strings.TrimSpace(l.DisplayName),
-			BirthDate: l.BirthDate, Gender: orDefault(l.Gender, platform.GenderUndisclosed), Country: strings.ToUpper(l.Country),
-			Type: orDefault(l.Type, platform.TypePersonal), DMPolicy: platform.DMEveryone, CreatedAt: now}
-		if a.DisplayName == "" {
-			a.DisplayName = a.Handle
-		}
-		if err := firstErr(validateSyncID(a.ID), platform.ValidateHandle(a.Handle), platform.ValidateDisplayName(a.DisplayName),
-			platform.ValidateBirthDate(a.BirthDate, now), platform.ValidateGender(a.Gender), platform.ValidateCountry(a.Country),
-			platform.ValidateType(a.Type)); err != nil {
+		if err := normalizeSyncAccount(&l, now); err != nil {
 			resp.Rejected = append(resp.Rejected, Rejection{n, platform.ErrorCode(err), platform.ErrorMessage(err)})
 			return
 		}
-		if l.Password != "" {
-			if err := platform.ValidatePassword(l.Password); err != nil {
-				resp.Rejected = append(resp.Rejected, Rejection{n, platform.ErrorCode(err), platform.ErrorMessage(err)})
-				return
-			}
-			hash, err := security.HashPasswordWith(s.Passwords, l.Password)
-			if err != nil {
-				resp.Rejected = append(resp.Rejected, Rejection{n, platform.EINTERNAL, "could not hash the password"})
-				return
-			}
-			a.PasswordHash = hash
-		}
-		accts = append(accts, a)
+		parsed = append(parsed, l)
 		lines = append(lines, n)
 	})
 	if !ok {
 		return
 	}
-	upserted := applySync(w, r, s, &resp, accts, lines, func(part []platform.Account) (map[int]error, error) {
+	// Hash only the passwords that can be stored: those of accounts that
+	// have none yet.
+	var withPassword []string
+	for _, l := range parsed {
+		if l.Password != nil && *l.Password != "" {
+			withPassword = append(withPassword, l.ID)
+		}
+	}
+	hasPassword, err := s.Store.AccountsWithPassword(r.Context(), withPassword)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	accts := make([]store.AccountSync, 0, len(parsed))
+	keep := make([]int, 0, len(lines))
+	for i, l := range parsed {
+		a := store.AccountSync{ID: l.ID, Handle: l.Handle, DisplayName: l.DisplayName, BirthDate: l.BirthDate,
+			Gender: l.Gender, Country: l.Country, Type: l.Type, CreatedAt: now}
+		if l.Password != nil && *l.Password != "" && !hasPassword[l.ID] {
+			hash, err := security.HashPasswordWith(s.Passwords, *l.Password)
+			if err != nil {
+				resp.Rejected = append(resp.Rejected, Rejection{lines[i], platform.EINTERNAL, "could not hash the password"})
+				continue
+			}
+			a.PasswordHash = hash
+		}
+		accts = append(accts, a)
+		keep = append(keep, lines[i])
+	}
+	upserted := applySync(w, r, s, &resp, accts, keep, func(part []store.AccountSync) (map[int]error, error) {
 		return s.Store.UpsertAccounts(r.Context(), part)
-	}, func(a platform.Account) string { return a.ID })
+	}, func(a store.AccountSync) string { return a.ID })
 	if upserted == nil {
 		return
 	}
@@ -147,6 +185,45 @@ func (s *Server) syncAccounts(w http.ResponseWriter, r *http.Request, _ *princip
 		s.Directory.Forget(nil, upserted)
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// normalizeSyncAccount normalizes and validates the fields a line gives,
+// with the defaults of registration for "".
+func normalizeSyncAccount(l *syncAccountLine, now time.Time) error {
+	norm := func(v *string, f func(string) string) {
+		if v != nil {
+			*v = f(*v)
+		}
+	}
+	norm(l.Handle, platform.NormalizeHandle)
+	norm(l.DisplayName, strings.TrimSpace)
+	norm(l.Country, strings.ToUpper)
+	norm(l.Gender, func(g string) string { return orDefault(g, platform.GenderUndisclosed) })
+	norm(l.Type, func(t string) string { return orDefault(t, platform.TypePersonal) })
+	errs := []error{validateSyncID(l.ID)}
+	check := func(v *string, f func(string) error) {
+		if v != nil {
+			errs = append(errs, f(*v))
+		}
+	}
+	check(l.Handle, platform.ValidateHandle)
+	check(l.DisplayName, func(d string) error {
+		if d == "" {
+			return nil // the handle, as at registration
+		}
+		return platform.ValidateDisplayName(d)
+	})
+	check(l.BirthDate, func(d string) error { return platform.ValidateBirthDate(d, now) })
+	check(l.Gender, platform.ValidateGender)
+	check(l.Country, platform.ValidateCountry)
+	check(l.Type, platform.ValidateType)
+	check(l.Password, func(p string) error {
+		if p == "" {
+			return nil
+		}
+		return platform.ValidatePassword(p)
+	})
+	return firstErr(errs...)
 }
 
 // applySync applies parsed lines in chunks of syncChunk (one transaction

@@ -56,6 +56,7 @@ const (
 	labelActor      = "actor"
 	labelCreatorDay = "creator-day"
 	labelViewerDay  = "viewer-day"
+	labelEventID    = "event-id"
 )
 
 // Pseudonymizer computes pseudonyms of account ids from secrets kept in a
@@ -136,6 +137,16 @@ func (p *Pseudonymizer) Actor(accountID, videoID string) string {
 // long-term key, and so stays stable for late and re-imported events.
 func (p *Pseudonymizer) ActorCreatorDay(accountID, creatorID string, day time.Time) string {
 	return mac(*p.key, labelCreatorDay, accountID, creatorID, day.UTC().Format(dayLayout))
+}
+
+// EventID returns the keyed hash of an event id the platform chose (the
+// id of an event posted to POST /v1/events or imported), which is what
+// Crowd stores and deduplicates by in place of the id itself: platform ids
+// may embed account ids or other personal data. It is keyed with the
+// long-term key, so the same id gives the same hash across retries and
+// restarts, and without the key it cannot be recomputed from a guessed id.
+func (p *Pseudonymizer) EventID(platformID string) string {
+	return mac(*p.key, labelEventID, platformID)
 }
 
 // ViewerDay returns the pseudonym of accountID viewing videoID on day's

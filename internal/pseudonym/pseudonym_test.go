@@ -150,6 +150,8 @@ func TestPseudonymizer_Distinct(t *testing.T) {
 			add(fmt.Sprintf("ActorCreatorDay(%s,%s)", acc, vid), p.ActorCreatorDay(acc, vid, t0))
 			add(fmt.Sprintf("ViewerDay(%s,%s)", acc, vid), MustViewerDay(t, p, acc, vid, t0))
 		}
+		// An event id equal to an account id is not its actor pseudonym.
+		add(fmt.Sprintf("EventID(%s)", acc), p.EventID(acc))
 	}
 	t.Run("Unambiguous", func(t *testing.T) {
 		if bytes.Equal(encode("ab", "c"), encode("a", "bc")) {

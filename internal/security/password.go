@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
@@ -70,8 +71,15 @@ var b64 = base64.RawStdEncoding
 // hashSlots bounds how many argon2 computations run at once. Each one
 // holds Memory KiB (64 MiB by default) until it finishes, so without a
 // bound a login flood would turn directly into out-of-memory. Excess
-// callers queue instead; the login rate limiter keeps that queue short.
-var hashSlots atomic.Pointer[chan struct{}]
+// callers queue instead; the rate limiters keep the queues short.
+//
+// Verifications (logins) and new hashes (registrations, synced passwords)
+// share the slots unequally: new hashes may hold all but one of them, and
+// a freed slot goes to a waiting verification before a waiting new hash.
+// A flood of registrations therefore never makes a login wait behind it:
+// a login waits only for other logins and, at most, for one hash already
+// running.
+var hashSlots atomic.Pointer[hashGate]
 
 // DefaultMaxConcurrentHashes is the number of password hashes that may be
 // computed at the same time unless SetMaxConcurrentHashes says otherwise:
@@ -84,20 +92,99 @@ func init() { SetMaxConcurrentHashes(DefaultMaxConcurrentHashes) }
 // SetMaxConcurrentHashes sets how many password hashes (HashPassword,
 // VerifyPassword, DummyVerify) may run at the same time; n < 1 is treated
 // as 1. Memory spent on hashing is bounded by n times the memory parameter.
-// Hashes already running finish under the previous bound.
+// New hashes (HashPassword) may use at most n-1 of the slots (1 if n is 1),
+// so that logins always find one. Hashes already running finish under the
+// previous bound.
 func SetMaxConcurrentHashes(n int) {
-	n = max(n, 1)
-	ch := make(chan struct{}, n)
-	hashSlots.Store(&ch)
+	hashSlots.Store(newHashGate(max(n, 1)))
 }
 
-// acquireHashSlot blocks until a hashing slot is free and returns the
-// function that frees it. The release goes to the same channel the slot
-// was taken from, even if SetMaxConcurrentHashes swapped it meanwhile.
-func acquireHashSlot() (release func()) {
-	ch := *hashSlots.Load()
-	ch <- struct{}{}
-	return func() { <-ch }
+// The two kinds of hashing work, by priority.
+const (
+	hashVerify = false // VerifyPassword, DummyVerify: a login is waiting
+	hashNew    = true  // HashPassword: a registration or a sync
+)
+
+// hashGate is a counting semaphore with two priorities: verifications go
+// first, and new hashes never hold more than newMax slots.
+type hashGate struct {
+	slots  int // slots in all
+	newMax int // slots new hashes may hold at once
+
+	mu      sync.Mutex
+	busy    int // slots held
+	busyNew int // of which by new hashes
+	verifyQ []chan struct{}
+	newQ    []chan struct{}
+}
+
+func newHashGate(n int) *hashGate {
+	return &hashGate{slots: n, newMax: max(n-1, 1)}
+}
+
+// acquire blocks until a slot of the given kind is free and returns the
+// function that frees it (to this gate, even if SetMaxConcurrentHashes
+// installed another meanwhile).
+func (g *hashGate) acquire(isNew bool) (release func()) {
+	release = func() { g.release(isNew) }
+	g.mu.Lock()
+	if g.canRun(isNew) && len(g.verifyQ) == 0 && (!isNew || len(g.newQ) == 0) {
+		g.take(isNew)
+		g.mu.Unlock()
+		return release
+	}
+	ch := make(chan struct{})
+	if isNew {
+		g.newQ = append(g.newQ, ch)
+	} else {
+		g.verifyQ = append(g.verifyQ, ch)
+	}
+	g.mu.Unlock()
+	<-ch // the releaser took the slot for us
+	return release
+}
+
+func (g *hashGate) canRun(isNew bool) bool {
+	return g.busy < g.slots && (!isNew || g.busyNew < g.newMax)
+}
+
+func (g *hashGate) take(isNew bool) {
+	g.busy++
+	if isNew {
+		g.busyNew++
+	}
+}
+
+// release frees a slot and hands free slots to waiters, verifications
+// first.
+func (g *hashGate) release(isNew bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.busy--
+	if isNew {
+		g.busyNew--
+	}
+	for {
+		switch {
+		case len(g.verifyQ) > 0 && g.canRun(hashVerify):
+			g.take(hashVerify)
+			close(g.verifyQ[0])
+			g.verifyQ = g.verifyQ[1:]
+		case len(g.newQ) > 0 && g.canRun(hashNew):
+			g.take(hashNew)
+			close(g.newQ[0])
+			g.newQ = g.newQ[1:]
+		default:
+			return
+		}
+	}
+}
+
+// state reports slots held and callers waiting, for tests.
+func (g *hashGate) state() (busy, busyNew, waitVerify, waitNew int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.busy, g.busyNew, len(g.verifyQ), len(g.newQ)
 }
 
 // HashPassword hashes password with argon2id and DefaultPasswordParams and
@@ -119,7 +206,7 @@ func HashPasswordWith(p PasswordParams, password string) (string, error) {
 	}
 	salt := make([]byte, saltLen)
 	rand.Read(salt) // never returns an error; it crashes the program instead
-	key := deriveKey(p, []byte(password), salt, keyLen)
+	key := deriveKey(hashNew, p, []byte(password), salt, keyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, p.Memory, p.Time, p.Threads,
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
@@ -135,7 +222,7 @@ func VerifyPassword(encoded, password string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	got := deriveKey(p, []byte(password), salt, uint32(len(want)))
+	got := deriveKey(hashVerify, p, []byte(password), salt, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
@@ -157,13 +244,14 @@ var dummySalt = make([]byte, saltLen)
 // handles exist. (Hashes made with older parameters take a different time to
 // verify; rehashing on login via NeedsRehash keeps that population small.)
 func DummyVerify(password string) {
-	key := deriveKey(DefaultPasswordParams, []byte(password), dummySalt, keyLen)
+	key := deriveKey(hashVerify, DefaultPasswordParams, []byte(password), dummySalt, keyLen)
 	subtle.ConstantTimeCompare(key, key)
 }
 
-// deriveKey runs argon2id under the hashing semaphore.
-func deriveKey(p PasswordParams, password, salt []byte, n uint32) []byte {
-	release := acquireHashSlot()
+// deriveKey runs argon2id under the hashing semaphore, with the priority
+// of its kind.
+func deriveKey(isNew bool, p PasswordParams, password, salt []byte, n uint32) []byte {
+	release := hashSlots.Load().acquire(isNew)
 	defer release()
 	return argon2.IDKey(password, salt, p.Time, p.Memory, p.Threads, n)
 }

@@ -165,7 +165,7 @@ func TestDummyVerify(t *testing.T) {
 	// and takes the hashing semaphore like a real verification.
 	SetMaxConcurrentHashes(1)
 	defer SetMaxConcurrentHashes(DefaultMaxConcurrentHashes)
-	release := acquireHashSlot()
+	release := hashSlots.Load().acquire(hashVerify)
 	done := make(chan struct{})
 	go func() { DummyVerify("pw"); close(done) }()
 	select {
@@ -183,9 +183,9 @@ func TestSetMaxConcurrentHashes(t *testing.T) {
 
 	var running, peak atomic.Int32
 	var wg sync.WaitGroup
-	for range 8 {
+	for i := range 8 {
 		wg.Go(func() {
-			release := acquireHashSlot()
+			release := hashSlots.Load().acquire(i%2 == 0)
 			defer release()
 			n := running.Add(1)
 			for {
@@ -202,6 +202,97 @@ func TestSetMaxConcurrentHashes(t *testing.T) {
 	if p := peak.Load(); p > 2 {
 		t.Errorf("peak concurrent hashes = %d; want at most 2", p)
 	}
+}
+
+// waitFor polls cond until it holds, failing the test after a generous
+// deadline (a hang is the failure being tested for, not a slow machine).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestHashGate_LoginAdmittedWhileRegistrationsBusy: with every slot new
+// hashes may use taken and more of them queued, a verification still gets a
+// slot at once.
+func TestHashGate_LoginAdmittedWhileRegistrationsBusy(t *testing.T) {
+	g := newHashGate(2)
+	held := g.acquire(hashNew) // the registrations' share of the slots
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() { g.acquire(hashNew)() })
+	}
+	waitFor(t, "five queued registrations", func() bool { _, _, _, wn := g.state(); return wn == 5 })
+	got := make(chan func(), 1)
+	go func() { got <- g.acquire(hashVerify) }()
+	var releaseLogin func()
+	select {
+	case releaseLogin = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a login waited behind queued registrations")
+	}
+	if busy, busyNew, wv, wn := g.state(); busy != 2 || busyNew != 1 || wv != 0 || wn != 5 {
+		t.Fatalf("state = busy %d (new %d), waiting %d logins, %d registrations; want 2 (1), 0, 5", busy, busyNew, wv, wn)
+	}
+	releaseLogin()
+	held()
+	wg.Wait()
+	if busy, busyNew, wv, wn := g.state(); busy+busyNew+wv+wn != 0 {
+		t.Fatalf("after all released: busy %d (new %d), waiting %d, %d", busy, busyNew, wv, wn)
+	}
+}
+
+// TestHashGate_LoginsFirst: a freed slot goes to a waiting login before a
+// registration that queued earlier.
+func TestHashGate_LoginsFirst(t *testing.T) {
+	g := newHashGate(1)
+	held := g.acquire(hashVerify)
+	regDone := make(chan struct{})
+	go func() { g.acquire(hashNew)(); close(regDone) }()
+	waitFor(t, "a queued registration", func() bool { _, _, _, wn := g.state(); return wn == 1 })
+	got := make(chan func(), 1)
+	go func() { got <- g.acquire(hashVerify) }()
+	waitFor(t, "a queued login", func() bool { _, _, wv, _ := g.state(); return wv == 1 })
+	held()
+	releaseLogin := <-got
+	if busy, busyNew, wv, wn := g.state(); busy != 1 || busyNew != 0 || wv != 0 || wn != 1 {
+		t.Fatalf("state = busy %d (new %d), waiting %d logins, %d registrations; want the login running, the registration waiting", busy, busyNew, wv, wn)
+	}
+	releaseLogin()
+	<-regDone
+}
+
+// TestVerifyPassword_NotBehindNewHashes runs the real functions: while
+// registrations' hashes hold their slots and more queue, VerifyPassword
+// completes.
+func TestVerifyPassword_NotBehindNewHashes(t *testing.T) {
+	SetMaxConcurrentHashes(2)
+	defer SetMaxConcurrentHashes(DefaultMaxConcurrentHashes)
+	h := MustHash(t, cheapParams, "pw")
+	g := hashSlots.Load()
+	held := g.acquire(hashNew)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { MustHash(t, cheapParams, "queued") })
+	}
+	waitFor(t, "queued new hashes", func() bool { _, _, _, wn := g.state(); return wn == 3 })
+	done := make(chan bool, 1)
+	go func() { ok, _ := VerifyPassword(h, "pw"); done <- ok }()
+	select {
+	case ok := <-done:
+		if !ok {
+			t.Fatal("VerifyPassword = false")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("VerifyPassword waited behind new hashes")
+	}
+	held()
+	wg.Wait()
 }
 
 func BenchmarkHashPassword(b *testing.B) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/crowd-dev/crowd/internal/platform"
 )
@@ -17,19 +18,84 @@ import (
 // syncRows is how many rows one multi-row statement carries.
 const syncRows = 200
 
-// UpsertAccounts inserts or updates accounts by id. Passwords and creation
-// times of existing accounts are kept. A handle held by another account is a
-// conflict for that line only.
-func (s *Store) UpsertAccounts(ctx context.Context, as []platform.Account) (map[int]error, error) {
+// AccountSync is one line of an account sync: the account's id and the
+// fields the line gave. A nil field was absent (or null) and is left as
+// stored; for a new account it takes its default. Values are validated and
+// normalized by the caller ("" in Gender, Type or DisplayName already
+// replaced by the default).
+type AccountSync struct {
+	ID                                                    string
+	Handle, DisplayName, BirthDate, Gender, Country, Type *string
+	// PasswordHash, when not empty, becomes the account's password only if
+	// it has none: a sync never replaces a Crowd password.
+	PasswordHash string
+	// CreatedAt is the creation time of a new account.
+	CreatedAt time.Time
+}
+
+// UpsertAccounts inserts or updates accounts by id. An update changes only
+// the fields its line gave; passwords and creation times of existing
+// accounts are kept. A handle held by another account is a conflict for
+// that line only, and so is a new account without a handle.
+func (s *Store) UpsertAccounts(ctx context.Context, as []AccountSync) (map[int]error, error) {
 	bad := map[int]error{}
 	err := s.update(ctx, func(t *tx) error {
 		clear(bad)
-		handles := make([]string, len(as))
+		ids := make([]string, len(as))
 		for i := range as {
-			handles[i] = as[i].Handle
+			ids[i] = as[i].ID
+		}
+		stored, err := storedAccounts(ctx, t, dedupeStrings(ids))
+		if err != nil {
+			return err
+		}
+		// Merge each line into what is stored, or what an earlier line of
+		// the batch made of it: a later line for the same id wins.
+		merged := make([]platform.Account, len(as))
+		last := map[string]int{}
+		for i := range as {
+			l := &as[i]
+			a, exists := stored[l.ID]
+			if j, ok := last[l.ID]; ok {
+				a, exists = merged[j], true
+			}
+			if !exists {
+				if l.Handle == nil {
+					bad[i] = platform.Errorf(platform.EINVALID, "handle is required for a new account")
+					continue
+				}
+				a = platform.Account{ID: l.ID, Gender: platform.GenderUndisclosed, Type: platform.TypePersonal, DMPolicy: platform.DMEveryone, CreatedAt: l.CreatedAt}
+			}
+			set := func(dst *string, v *string) {
+				if v != nil {
+					*dst = *v
+				}
+			}
+			set(&a.Handle, l.Handle)
+			set(&a.DisplayName, l.DisplayName)
+			set(&a.BirthDate, l.BirthDate)
+			set(&a.Gender, l.Gender)
+			set(&a.Country, l.Country)
+			set(&a.Type, l.Type)
+			if a.DisplayName == "" {
+				a.DisplayName = a.Handle
+			}
+			if a.PasswordHash == "" {
+				a.PasswordHash = l.PasswordHash
+			}
+			merged[i] = a
+			last[l.ID] = i
+		}
+		// Handles: a handle stored for another account, or claimed by
+		// another id earlier in the batch, is a conflict for this line.
+		var handles []string
+		for i := range merged {
+			if bad[i] == nil {
+				handles = append(handles, merged[i].Handle)
+			}
 		}
 		owner := map[string]string{}
-		err := chunked(handles, func(chunk []any) error {
+		err = chunked(dedupeStrings(handles), func(chunk []any) error {
 			rows, err := t.query(ctx, `SELECT handle, id FROM accounts WHERE handle IN (`+placeholders(len(chunk))+`)`, chunk...)
 			if err != nil {
 				return err
@@ -47,25 +113,27 @@ func (s *Store) UpsertAccounts(ctx context.Context, as []platform.Account) (map[
 		if err != nil {
 			return err
 		}
-		// Within the batch a later line wins for the same id; a handle
-		// wanted by two different ids is a conflict for the later one.
-		last := map[string]int{}
 		skip := map[int]bool{}
-		for i := range as {
-			if o, ok := owner[as[i].Handle]; ok && o != as[i].ID {
-				bad[i] = platform.Errorf(platform.ECONFLICT, "handle %q belongs to another account", as[i].Handle)
+		final := map[string]int{}
+		for i := range merged {
+			if bad[i] != nil {
 				continue
 			}
-			owner[as[i].Handle] = as[i].ID
-			if j, ok := last[as[i].ID]; ok {
+			a := &merged[i]
+			if o, ok := owner[a.Handle]; ok && o != a.ID {
+				bad[i] = platform.Errorf(platform.ECONFLICT, "handle %q belongs to another account", a.Handle)
+				continue
+			}
+			owner[a.Handle] = a.ID
+			if j, ok := final[a.ID]; ok {
 				skip[j] = true // superseded by the later line: its upsert wins
 			}
-			last[as[i].ID] = i
+			final[a.ID] = i
 		}
 		var ok []*platform.Account
-		for i := range as {
+		for i := range merged {
 			if bad[i] == nil && !skip[i] {
-				ok = append(ok, &as[i])
+				ok = append(ok, &merged[i])
 			}
 		}
 		for len(ok) > 0 {
@@ -74,12 +142,12 @@ func (s *Store) UpsertAccounts(ctx context.Context, as []platform.Account) (map[
 			for _, a := range ok[:n] {
 				args = append(args, a.ID, a.Handle, a.DisplayName, a.BirthDate, a.Gender, a.Country, a.Type, micros(a.CreatedAt), a.PasswordHash)
 			}
-			// A password is set only when the line gives one; an existing
-			// one is never cleared by a sync.
+			// A password is set only where there is none: an existing one
+			// is never replaced or cleared by a sync.
 			_, err := t.exec(ctx, `INSERT INTO accounts (id, handle, display_name, birth_date, gender, country, type, created_at, password_hash) VALUES `+
 				rowsOf(n, 9)+` ON CONFLICT (id) DO UPDATE SET handle = excluded.handle, display_name = excluded.display_name,
 				birth_date = excluded.birth_date, gender = excluded.gender, country = excluded.country, type = excluded.type,
-				password_hash = CASE WHEN excluded.password_hash = '' THEN accounts.password_hash ELSE excluded.password_hash END`, args...)
+				password_hash = CASE WHEN accounts.password_hash = '' THEN excluded.password_hash ELSE accounts.password_hash END`, args...)
 			if err != nil {
 				return err
 			}
@@ -93,6 +161,38 @@ func (s *Store) UpsertAccounts(ctx context.Context, as []platform.Account) (map[
 		}
 	}
 	return bad, err
+}
+
+// storedAccounts returns the stored accounts among ids, by id.
+func storedAccounts(ctx context.Context, t *tx, ids []string) (map[string]platform.Account, error) {
+	out := make(map[string]platform.Account, len(ids))
+	err := chunked(ids, func(chunk []any) error {
+		rows, err := t.query(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id IN (`+placeholders(len(chunk))+`)`, chunk...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			a, err := scanAccount(rows)
+			if err != nil {
+				return err
+			}
+			out[a.ID] = *a
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// AccountsWithPassword reports which of ids are accounts with a Crowd
+// password, so a sync need not hash passwords it would not store.
+func (s *Store) AccountsWithPassword(ctx context.Context, ids []string) (map[string]bool, error) {
+	var out map[string]bool
+	err := s.view(ctx, func(t *tx) (err error) {
+		out, err = present(ctx, t, `SELECT id FROM accounts WHERE password_hash <> '' AND id IN `, dedupeStrings(ids))
+		return err
+	})
+	return out, err
 }
 
 // UpsertVideos inserts or updates videos by id with their creators (owner

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"time"
 
@@ -65,17 +66,95 @@ func (s *Store) CreateServiceToken(ctx context.Context, id, tokenHash, name stri
 	})
 }
 
-// ServiceToken reports the id of the service token with this hash, or
-// EUNAUTHORIZED.
-func (s *Store) ServiceToken(ctx context.Context, tokenHash string) (string, error) {
-	var id string
+// ServiceTokenInfo describes a service token; the token itself is never
+// stored, only its hash, and ID is not a secret.
+type ServiceTokenInfo struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+	// LastUsedAt is when the token last authenticated a request, to within
+	// TokenUseGranularity; zero if never.
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+}
+
+// TokenUseGranularity is how stale a service token's LastUsedAt may be:
+// it is written at most once per this period per token, not on every
+// request.
+const TokenUseGranularity = time.Minute
+
+// ServiceToken returns the service token with this hash, or EUNAUTHORIZED.
+// It records the use at now when the stored last use is older than
+// TokenUseGranularity, so a busy token costs one write a minute.
+func (s *Store) ServiceToken(ctx context.Context, tokenHash string, now time.Time) (*ServiceTokenInfo, error) {
+	var tok ServiceTokenInfo
+	var created, used int64
 	err := s.view(ctx, func(t *tx) error {
-		return t.queryRow(ctx, `SELECT id FROM service_tokens WHERE token_hash = ?`, tokenHash).Scan(&id)
+		return t.queryRow(ctx, `SELECT id, name, created_at, last_used_at FROM service_tokens WHERE token_hash = ?`, tokenHash).Scan(&tok.ID, &tok.Name, &created, &used)
 	})
 	if platform.ErrorCode(err) == platform.ENOTFOUND {
-		return "", platform.Errorf(platform.EUNAUTHORIZED, "invalid token")
+		return nil, platform.Errorf(platform.EUNAUTHORIZED, "invalid token")
 	}
-	return id, err
+	if err != nil {
+		return nil, err
+	}
+	tok.CreatedAt = fromMicros(created)
+	if used != 0 {
+		tok.LastUsedAt = fromMicros(used)
+	}
+	if now.Sub(tok.LastUsedAt) >= TokenUseGranularity {
+		// The condition in SQL keeps concurrent requests (and processes)
+		// from moving it back.
+		err := s.update(ctx, func(t *tx) error {
+			_, err := t.exec(ctx, `UPDATE service_tokens SET last_used_at = ? WHERE id = ? AND last_used_at < ?`, micros(now), tok.ID, micros(now))
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("record service token use: %w", err)
+		}
+		tok.LastUsedAt = now
+	}
+	return &tok, nil
+}
+
+// ServiceTokens lists the service tokens, oldest first.
+func (s *Store) ServiceTokens(ctx context.Context) ([]ServiceTokenInfo, error) {
+	out := []ServiceTokenInfo{}
+	err := s.view(ctx, func(t *tx) error {
+		rows, err := t.query(ctx, `SELECT id, name, created_at, last_used_at FROM service_tokens ORDER BY created_at, id`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var tok ServiceTokenInfo
+			var created, used int64
+			if err := rows.Scan(&tok.ID, &tok.Name, &created, &used); err != nil {
+				return err
+			}
+			tok.CreatedAt = fromMicros(created)
+			if used != 0 {
+				tok.LastUsedAt = fromMicros(used)
+			}
+			out = append(out, tok)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// DeleteServiceToken revokes a service token by id; ENOTFOUND if there is
+// none. The next request with it is refused.
+func (s *Store) DeleteServiceToken(ctx context.Context, id string) error {
+	return s.update(ctx, func(t *tx) error {
+		res, err := t.exec(ctx, `DELETE FROM service_tokens WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return platform.Errorf(platform.ENOTFOUND, "service token not found")
+		}
+		return nil
+	})
 }
 
 // CreateApp stores an app token of an account.
