@@ -43,11 +43,13 @@ func TestMain(m *testing.M) {
 
 // Process is a running crowd binary.
 type Process struct {
-	URL  string
-	Data string
-	cmd  *exec.Cmd
-	logs *syncBuffer
-	done chan error
+	URL string
+	// AdminURL is the base URL of the operator listener ("" when off).
+	AdminURL string
+	Data     string
+	cmd      *exec.Cmd
+	logs     *syncBuffer
+	done     chan error
 }
 
 type syncBuffer struct {
@@ -68,10 +70,11 @@ func (s *syncBuffer) String() string {
 }
 
 // Start runs "crowd serve" on data with extra flags and waits until /readyz
-// answers 200.
+// answers 200. Both listeners are on free ports (several processes run at
+// once); flags may override --admin-addr.
 func Start(t testing.TB, data string, flags ...string) *Process {
 	t.Helper()
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data}, flags...)
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data", data}, flags...)
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "CROWD_LOG_LEVEL=debug")
 	stderr, err := cmd.StderrPipe()
@@ -82,7 +85,7 @@ func Start(t testing.TB, data string, flags ...string) *Process {
 		t.Fatal(err)
 	}
 	p := &Process{Data: data, cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
-	addr := make(chan string, 1)
+	addr, admin := make(chan string, 1), make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -90,11 +93,13 @@ func Start(t testing.TB, data string, flags ...string) *Process {
 			line := sc.Text()
 			p.logs.Write([]byte(line + "\n"))
 			var rec struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
+				Msg       string `json:"msg"`
+				Addr      string `json:"addr"`
+				AdminAddr string `json:"admin_addr"`
 			}
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "crowd serving" {
 				addr <- rec.Addr
+				admin <- rec.AdminAddr
 			}
 		}
 		io.Copy(io.Discard, stderr)
@@ -103,6 +108,9 @@ func Start(t testing.TB, data string, flags ...string) *Process {
 	select {
 	case a := <-addr:
 		p.URL = "http://" + a
+		if a := <-admin; a != "" {
+			p.AdminURL = "http://" + a
+		}
 	case err := <-p.done:
 		t.Fatalf("crowd exited before serving: %v\n%s", err, p.logs)
 	case <-time.After(60 * time.Second):

@@ -63,6 +63,7 @@ const loginPerMinute = 1_000_000
 // again.
 func Create(ctx context.Context, m *app.Main, cfg Config) (sum Summary, err error) {
 	m.Config.Addr = "127.0.0.1:0"
+	m.Config.AdminAddr = "" // the filling instance serves no metrics
 	m.Config.LoginPerMinute = loginPerMinute
 	if err := m.Open(ctx); err != nil {
 		return Summary{}, err
