@@ -66,7 +66,7 @@ func (w *world) fresh(prefix string) string {
 func TestAuthorizationMatrix(t *testing.T) {
 	ctx := context.Background()
 	// Many logins from one address: lift the limit (it has its own test).
-	p := Start(t, t.TempDir(), "--login-per-minute", "1000")
+	p, svcToken := StartWithToken(t, t.TempDir(), "--login-per-minute", "1000")
 	w := &world{t: t, p: p, tokens: map[string]string{}, users: map[string]*client.Client{}}
 	anonC := p.Client()
 	for role, h := range map[string]string{owner: "mia", cocreator: "zed", other: "leo", recipient: "ana"} {
@@ -88,7 +88,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.tokens[app] = a.Token
-	w.tokens[service] = ServiceToken(t, p.Data)
+	w.tokens[service] = svcToken
 
 	type cell struct {
 		method, path string

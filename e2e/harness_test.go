@@ -157,7 +157,17 @@ func (p *Process) Logs() string { return p.logs.String() }
 // Client returns an anonymous client of p.
 func (p *Process) Client() *client.Client { return client.New(p.URL) }
 
-// ServiceToken runs "crowd token create --service" on p's data dir.
+// StartWithToken creates a service token on data with "crowd token create
+// --service" and then starts "crowd serve" on it: with SQLite, token
+// create refuses a data dir a server holds.
+func StartWithToken(t testing.TB, data string, flags ...string) (*Process, string) {
+	t.Helper()
+	tok := ServiceToken(t, data)
+	return Start(t, data, flags...), tok
+}
+
+// ServiceToken runs "crowd token create --service" on a data dir (with
+// SQLite, while no server runs on it; with --postgres-url, any time).
 func ServiceToken(t testing.TB, data string, flags ...string) string {
 	t.Helper()
 	out, err := exec.Command(binary, append([]string{"token", "create", "--service", "--data", data}, flags...)...).Output()

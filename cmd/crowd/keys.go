@@ -17,16 +17,24 @@ import (
 // attacker could average). Restart crowd serve to pick the new key up.
 func keys(_ context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 || args[0] != "rotate" {
-		return fmt.Errorf("%w: crowd keys rotate [--data DIR]", errUsage)
+		return fmt.Errorf("%w: crowd keys rotate [--data DIR] [--secrets-dir DIR]", errUsage)
 	}
 	cfg := config.Default()
 	fs := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.DataFlag(fs)
+	cfg.SecretsFlag(fs)
 	if err := config.Parse(fs, args[1:], getenv); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	k, err := noise.OpenKeyring(app.SecretsDir(cfg.Data))
+	// A running server holds the keys it read at start; rotating beside
+	// it would be lost on its next write, so it is refused.
+	locks, err := app.LockDirs(cfg)
+	if err != nil {
+		return err
+	}
+	defer locks.Release()
+	k, err := noise.OpenKeyring(cfg.Secrets())
 	if err != nil {
 		return err
 	}

@@ -47,6 +47,10 @@ type Main struct {
 	// pattern, status and time in the server: how crowd bench measures
 	// server-side latency without a header on the public listener.
 	ObserveRequest func(route string, status int, d time.Duration)
+	// Locks, when set, are the data and secrets dirs the caller already
+	// holds (crowd serve --demo holds them across the demo fill and the
+	// server). When nil, Open takes them first and Close releases them.
+	Locks *Locks
 
 	Store     *store.Store
 	Log       *eventlog.Log
@@ -69,10 +73,9 @@ type Main struct {
 	wg      sync.WaitGroup
 	errs    chan error
 	once    sync.Once
+	// ownLocks: Open took Locks, Close releases them.
+	ownLocks bool
 }
-
-// SecretsDir is where secrets live: apart from the database, mode 0700.
-func SecretsDir(data string) string { return filepath.Join(data, "secrets") }
 
 // OpenStore opens the configured store (for commands that need only it).
 func OpenStore(ctx context.Context, c config.Config) (*store.Store, error) {
@@ -97,13 +100,20 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.Close()
 		}
 	}()
+	// The data dir is this process's before anything in it is opened.
+	if m.Locks == nil {
+		if m.Locks, err = LockDirs(m.Config); err != nil {
+			return err
+		}
+		m.ownLocks = true
+	}
 	if err := os.MkdirAll(m.Config.Data, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 	if m.Store, err = store.Open(ctx, store.Options{Dir: m.Config.Data, PostgresURL: m.Config.PostgresURL, Now: m.Now}); err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	pseud, err := pseudonym.Open(SecretsDir(m.Config.Data), m.Now)
+	pseud, err := pseudonym.Open(m.Config.Secrets(), m.Now)
 	if err != nil {
 		return fmt.Errorf("open secrets: %w", err)
 	}
@@ -155,7 +165,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		cfg.PublicURL = "http://" + cfg.Addr
 	}
 	layer := disclosure.New(cfg.Disclosure, m.Store)
-	keys, err := noise.OpenKeyring(SecretsDir(m.Config.Data))
+	keys, err := noise.OpenKeyring(m.Config.Secrets())
 	if err != nil {
 		return fmt.Errorf("open noise keys: %w", err)
 	}
@@ -409,6 +419,9 @@ func (m *Main) Close() error {
 		}
 		if m.Store != nil {
 			err = errors.Join(err, m.Store.Close())
+		}
+		if m.ownLocks {
+			err = errors.Join(err, m.Locks.Release())
 		}
 	})
 	return err
