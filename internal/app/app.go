@@ -273,7 +273,8 @@ func (m *Main) goRun(name string, fn func() error) {
 	}()
 }
 
-// housekeeping destroys old viewer salts and forgets old event ids, hourly.
+// housekeeping destroys old viewer salts, forgets old event ids, deletes
+// expired sessions and purges deleted data from the WAL, hourly.
 func (m *Main) housekeeping(ctx context.Context, p *pseudonym.Pseudonymizer) error {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -291,6 +292,11 @@ func (m *Main) housekeeping(ctx context.Context, p *pseudonym.Pseudonymizer) err
 		}
 		if _, err := m.Store.DeleteExpiredSessions(ctx, m.Now()); err != nil && ctx.Err() == nil {
 			m.Logger.Error("delete expired sessions", slog.Any("err", err))
+		}
+		// What was deleted leaves the write-ahead log too (a purge after
+		// an account deletion that readers held up is finished here).
+		if err := m.Store.Purge(ctx); err != nil && ctx.Err() == nil {
+			m.Logger.Warn("purge deleted data", slog.Any("err", err))
 		}
 	}
 }
