@@ -71,6 +71,9 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return err
 	}
 	defer st.Close()
+	if err := app.CheckDisclosure(ctx, st, cfg, newLogger(stderr, "warn"), time.Now()); err != nil {
+		return err
+	}
 	pseud, err := pseudonym.Open(cfg.Secrets(), nil)
 	if err != nil {
 		return err

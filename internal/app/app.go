@@ -113,6 +113,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.Store, err = store.Open(ctx, store.Options{Dir: m.Config.Data, PostgresURL: m.Config.PostgresURL, Now: m.Now}); err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	if err := CheckDisclosure(ctx, m.Store, m.Config, m.Logger, m.Now()); err != nil {
+		return err
+	}
 	pseud, err := pseudonym.Open(m.Config.Secrets(), m.Now)
 	if err != nil {
 		return fmt.Errorf("open secrets: %w", err)
