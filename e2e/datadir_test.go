@@ -171,6 +171,15 @@ func TestSecretsDir(t *testing.T) {
 	if _, err := p.Client().Video(ctx, "v1"); err != nil {
 		t.Fatal(err)
 	}
+	// A secrets dir outside the data dir is shared by the servers of a
+	// deployment (another data dir, the same secrets: it starts), and
+	// refused to a key rotation while any of them runs.
+	other := Start(t, t.TempDir(), "--secrets-dir", secrets)
+	out, err := exec.Command(binary, "keys", "rotate", "--data", t.TempDir(), "--secrets-dir", secrets).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "secrets dir "+secrets+" is in use") {
+		t.Fatalf("keys rotate beside running servers: %v\n%s", err, out)
+	}
+	other.Stop(t)
 	p.Stop(t)
 
 	file := filepath.Join(t.TempDir(), "history.ndjson")

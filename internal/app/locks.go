@@ -10,27 +10,42 @@ import (
 	"github.com/crowd-dev/crowd/internal/dirlock"
 )
 
-// Locks are the directories a process holds for itself: the data dir, and
-// the secrets dir when it lies outside the data dir. Every command that
-// writes to a data dir takes them before it opens anything else, so a
+// Locks are the directories a process holds: the data dir, for itself,
+// and the secrets dir when it lies outside the data dir. Every command
+// that writes to a data dir takes them before it opens anything else, so a
 // second process on the same data dir stops at once and touches nothing:
 // two servers on one SQLite database and one embedded event log each
-// acknowledge events the other one loses, and two processes rotating
-// salts or noise keys at once overwrite each other's.
+// acknowledged events the other one lost.
+//
+// A secrets dir outside the data dir is shared by the processes of a
+// scale-out deployment on purpose (one pseudonym key everywhere), so they
+// hold it shared; crowd keys rotate holds it alone, and is refused while
+// any process uses it (stop the servers, rotate, start them: a running
+// server reads the keyring only at start).
 type Locks struct {
 	data, secrets *dirlock.Lock
 }
 
-// LockDirs takes the data dir and, when it is elsewhere, the secrets dir.
-// When another process holds either it fails at once with an error naming
-// that process's pid.
-func LockDirs(c config.Config) (*Locks, error) {
+// LockDirs takes the data dir, and shares the secrets dir when it is
+// elsewhere. When another process holds either it fails at once with an
+// error naming that process's pid.
+func LockDirs(c config.Config) (*Locks, error) { return lockDirs(c, false) }
+
+// LockDirsToRotate takes the data dir and the secrets dir, both for this
+// process alone: for rotating keys.
+func LockDirsToRotate(c config.Config) (*Locks, error) { return lockDirs(c, true) }
+
+func lockDirs(c config.Config, rotate bool) (*Locks, error) {
 	l, err := LockDataDir(c)
 	if err != nil {
 		return nil, err
 	}
 	if secrets := c.Secrets(); !within(secrets, c.Data) {
-		if l.secrets, err = dirlock.Acquire(secrets); err != nil {
+		acquire := dirlock.AcquireShared
+		if rotate {
+			acquire = dirlock.Acquire
+		}
+		if l.secrets, err = acquire(secrets); err != nil {
 			l.Release()
 			return nil, inUse("secrets dir", err)
 		}

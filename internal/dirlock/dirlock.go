@@ -35,13 +35,22 @@ func (e *HeldError) Error() string {
 
 // Lock is a held directory.
 type Lock struct {
-	f *os.File
+	f         *os.File
+	exclusive bool
 }
 
-// Acquire takes dir (creating it, mode 0700, if needed) for this process,
-// or fails at once with a *HeldError naming the holder when another
-// process has it. It never waits. Nothing else in dir is touched.
-func Acquire(dir string) (*Lock, error) {
+// Acquire takes dir (creating it, mode 0700, if needed) for this process
+// alone, or fails at once with a *HeldError naming the holder when another
+// process has it, exclusively or shared. It never waits. Nothing else in
+// dir is touched.
+func Acquire(dir string) (*Lock, error) { return acquire(dir, true) }
+
+// AcquireShared takes dir together with other shared holders: it fails
+// only while a process holds dir exclusively. A shared holder writes no
+// pid (there may be several).
+func AcquireShared(dir string) (*Lock, error) { return acquire(dir, false) }
+
+func acquire(dir string, exclusive bool) (*Lock, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
 	}
@@ -49,7 +58,11 @@ func Acquire(dir string) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	how := syscall.LOCK_SH
+	if exclusive {
+		how = syscall.LOCK_EX
+	}
+	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
 		defer f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			b := make([]byte, 32)
@@ -59,6 +72,9 @@ func Acquire(dir string) (*Lock, error) {
 		}
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
 	}
+	if !exclusive {
+		return &Lock{f: f}, nil
+	}
 	if err := f.Truncate(0); err == nil {
 		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
@@ -66,7 +82,7 @@ func Acquire(dir string) (*Lock, error) {
 		f.Close()
 		return nil, fmt.Errorf("lock %s: write pid: %w", dir, err)
 	}
-	return &Lock{f: f}, nil
+	return &Lock{f: f, exclusive: true}, nil
 }
 
 // Release gives the directory up. The lock file stays (removing it would
@@ -75,7 +91,9 @@ func (l *Lock) Release() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
-	_ = l.f.Truncate(0)
+	if l.exclusive {
+		_ = l.f.Truncate(0)
+	}
 	err := l.f.Close()
 	l.f = nil
 	return err

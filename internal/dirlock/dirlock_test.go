@@ -37,3 +37,29 @@ func TestAcquire(t *testing.T) {
 	}
 	l2.Release()
 }
+
+func TestAcquireShared(t *testing.T) {
+	dir := t.TempDir()
+	a, err := AcquireShared(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := AcquireShared(dir)
+	if err != nil {
+		t.Fatalf("a second shared holder: %v", err)
+	}
+	var held *HeldError
+	if _, err := Acquire(dir); !errors.As(err, &held) {
+		t.Fatalf("Acquire beside shared holders = %v, want a HeldError", err)
+	}
+	a.Release()
+	b.Release()
+	x, err := Acquire(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AcquireShared(dir); !errors.As(err, &held) || held.PID != os.Getpid() {
+		t.Fatalf("AcquireShared beside an exclusive holder = %v, want a HeldError naming pid %d", err, os.Getpid())
+	}
+	x.Release()
+}
