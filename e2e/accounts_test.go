@@ -13,7 +13,7 @@ func ptr[T any](v T) *T { return &v }
 // follows, direct-message policy, privacy-policy notices, log out and delete.
 func TestAccounts(t *testing.T) {
 	ctx := context.Background()
-	p := Start(t, t.TempDir(), "--disclosure", "exact", "--login-per-minute", "1000")
+	p, svcToken := StartWithToken(t, t.TempDir(), "--disclosure", "exact", "--login-per-minute", "1000")
 	anonC := p.Client()
 	mia := MustUser(t, anonC, "mia", client.Registration{BirthDate: "1990-01-02", Gender: "female", Country: "DE", Type: "business", DisplayName: "Mia"})
 	leo := MustUser(t, anonC, "leo")
@@ -101,7 +101,7 @@ func TestAccounts(t *testing.T) {
 	})
 
 	t.Run("privacy policy notifies every account", func(t *testing.T) {
-		svc := anonC.WithToken(ServiceToken(t, p.Data))
+		svc := anonC.WithToken(svcToken)
 		pp, err := svc.PublishPrivacyPolicy(ctx, "Version two of the policy.")
 		if err != nil || pp.Version != 2 {
 			t.Fatalf("%+v, %v", pp, err)

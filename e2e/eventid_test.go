@@ -20,8 +20,8 @@ import (
 func TestEventIDsNotStored(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
-	p := Start(t, data, "--disclosure", "exact")
-	svc := p.Client().WithToken(ServiceToken(t, p.Data))
+	p, tok := StartWithToken(t, data, "--disclosure", "exact")
+	svc := p.Client().WithToken(tok)
 	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{
 		{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"},
 		{ID: "u1", Handle: "user1", Country: "DE"},

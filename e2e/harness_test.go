@@ -43,11 +43,13 @@ func TestMain(m *testing.M) {
 
 // Process is a running crowd binary.
 type Process struct {
-	URL  string
-	Data string
-	cmd  *exec.Cmd
-	logs *syncBuffer
-	done chan error
+	URL string
+	// AdminURL is the base URL of the operator listener ("" when off).
+	AdminURL string
+	Data     string
+	cmd      *exec.Cmd
+	logs     *syncBuffer
+	done     chan error
 }
 
 type syncBuffer struct {
@@ -68,14 +70,15 @@ func (s *syncBuffer) String() string {
 }
 
 // Start runs "crowd serve" on data with extra flags and waits until /readyz
-// answers 200.
+// answers 200. Both listeners are on free ports (several processes run at
+// once); flags may override --admin-addr.
 //
 // Every test talks to the server from one address, so the per-address
 // limits on registrations and anonymous views are lifted unless flags set
 // them (a later flag wins); the tests of those limits set them.
 func Start(t testing.TB, data string, flags ...string) *Process {
 	t.Helper()
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data,
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data", data,
 		"--register-per-minute", "1000000", "--anon-views-per-minute", "1000000"}, flags...)
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "CROWD_LOG_LEVEL=debug")
@@ -87,7 +90,7 @@ func Start(t testing.TB, data string, flags ...string) *Process {
 		t.Fatal(err)
 	}
 	p := &Process{Data: data, cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
-	addr := make(chan string, 1)
+	addr, admin := make(chan string, 1), make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -95,11 +98,13 @@ func Start(t testing.TB, data string, flags ...string) *Process {
 			line := sc.Text()
 			p.logs.Write([]byte(line + "\n"))
 			var rec struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
+				Msg       string `json:"msg"`
+				Addr      string `json:"addr"`
+				AdminAddr string `json:"admin_addr"`
 			}
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "crowd serving" {
 				addr <- rec.Addr
+				admin <- rec.AdminAddr
 			}
 		}
 		io.Copy(io.Discard, stderr)
@@ -108,6 +113,9 @@ func Start(t testing.TB, data string, flags ...string) *Process {
 	select {
 	case a := <-addr:
 		p.URL = "http://" + a
+		if a := <-admin; a != "" {
+			p.AdminURL = "http://" + a
+		}
 	case err := <-p.done:
 		t.Fatalf("crowd exited before serving: %v\n%s", err, p.logs)
 	case <-time.After(60 * time.Second):
@@ -154,7 +162,17 @@ func (p *Process) Logs() string { return p.logs.String() }
 // Client returns an anonymous client of p.
 func (p *Process) Client() *client.Client { return client.New(p.URL) }
 
-// ServiceToken runs "crowd token create --service" on p's data dir.
+// StartWithToken creates a service token on data with "crowd token create
+// --service" and then starts "crowd serve" on it: with SQLite, token
+// create refuses a data dir a server holds.
+func StartWithToken(t testing.TB, data string, flags ...string) (*Process, string) {
+	t.Helper()
+	tok := ServiceToken(t, data)
+	return Start(t, data, flags...), tok
+}
+
+// ServiceToken runs "crowd token create --service" on a data dir (with
+// SQLite, while no server runs on it; with --postgres-url, any time).
 func ServiceToken(t testing.TB, data string, flags ...string) string {
 	t.Helper()
 	out, err := exec.Command(binary, append([]string{"token", "create", "--service", "--data", data}, flags...)...).Output()

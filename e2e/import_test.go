@@ -18,8 +18,8 @@ import (
 func TestImport(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
-	p := Start(t, data, "--disclosure", "exact")
-	svc := p.Client().WithToken(ServiceToken(t, data))
+	p, tok := StartWithToken(t, data, "--disclosure", "exact")
+	svc := p.Client().WithToken(tok)
 	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"}, {ID: "fan", Handle: "fan1", Country: "BR"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +66,8 @@ func TestImport(t *testing.T) {
 func TestImportProtected(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
-	p := Start(t, data)
-	svc := p.Client().WithToken(ServiceToken(t, data))
+	p, tok := StartWithToken(t, data)
+	svc := p.Client().WithToken(tok)
 	svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"}, {ID: "fan", Handle: "fan1"}})
 	svc.SyncVideos(ctx, []client.SyncVideo{{ID: "old", Owner: "mia", Title: "archive", CreatedAt: time.Now().UTC().AddDate(0, 0, -30).Format(time.RFC3339)}})
 	p.Stop(t)

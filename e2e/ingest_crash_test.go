@@ -22,8 +22,7 @@ func TestIngestCrash(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
 	flags := []string{"--disclosure", "exact"}
-	p := Start(t, data, flags...)
-	token := ServiceToken(t, data)
+	p, token := StartWithToken(t, data, flags...)
 	svc := p.Client().WithToken(token)
 	const videos = 10
 	syncCrashWorld(t, svc, videos)

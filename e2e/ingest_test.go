@@ -17,8 +17,8 @@ import (
 // POST /v1/events and checks the answer line by line and the exact totals.
 func TestIngest(t *testing.T) {
 	ctx := context.Background()
-	p := Start(t, t.TempDir(), "--disclosure", "exact")
-	svc := p.Client().WithToken(ServiceToken(t, p.Data))
+	p, tok := StartWithToken(t, t.TempDir(), "--disclosure", "exact")
+	svc := p.Client().WithToken(tok)
 	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{
 		{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"},
 		{ID: "u1", Handle: "user1", BirthDate: "1999-01-01", Gender: "female", Country: "DE"},
@@ -114,8 +114,8 @@ func mustLoginToken(t *testing.T, c *client.Client, handle string) string {
 // naming it or its videos are rejected, even though ingestion caches ids.
 func TestIngestAfterAccountDeletion(t *testing.T) {
 	ctx := context.Background()
-	p := Start(t, t.TempDir(), "--disclosure", "exact")
-	svc := p.Client().WithToken(ServiceToken(t, p.Data))
+	p, tok := StartWithToken(t, t.TempDir(), "--disclosure", "exact")
+	svc := p.Client().WithToken(tok)
 	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "gone", Handle: "goner", Password: "password-goner"}, {ID: "fan", Handle: "fan1"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -25,9 +25,9 @@ import (
 func TestDataMinimization(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
-	p := Start(t, data, "--disclosure", "exact", "--login-per-minute", "1000")
+	p, tok := StartWithToken(t, data, "--disclosure", "exact", "--login-per-minute", "1000")
 	anon := p.Client()
-	svc := anon.WithToken(ServiceToken(t, data))
+	svc := anon.WithToken(tok)
 	canaryIDs := []string{"canary-id-7f3a9c", "canary-id-b81e04"}
 	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{
 		{ID: "owner-1", Handle: "owner", Type: "business", Password: "password-owner"},

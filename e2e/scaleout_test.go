@@ -156,9 +156,9 @@ func TestScaleOut_TwoProcesses(t *testing.T) {
 	}
 }
 
-// metric reads a gauge from p's /metrics.
+// metric reads a gauge from /metrics on p's operator listener.
 func metric(t *testing.T, p *Process, name string) int {
-	resp, err := http.Get(p.URL + "/metrics")
+	resp, err := http.Get(p.AdminURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

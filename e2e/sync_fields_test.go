@@ -13,8 +13,8 @@ import (
 // replaces a Crowd password.
 func TestSyncNeverTouchesPasswordsOrOmittedFields(t *testing.T) {
 	ctx := context.Background()
-	p := Start(t, t.TempDir(), "--login-per-minute", "1000")
-	svc := p.Client().WithToken(ServiceToken(t, p.Data))
+	p, tok := StartWithToken(t, t.TempDir(), "--login-per-minute", "1000")
+	svc := p.Client().WithToken(tok)
 	mia := MustUser(t, p.Client(), "mia", client.Registration{DisplayName: "Mia", BirthDate: "1990-01-02", Gender: "female", Country: "DE", Type: "business"})
 	me, err := mia.Me(ctx)
 	if err != nil {
@@ -83,8 +83,8 @@ func TestSyncNeverTouchesPasswordsOrOmittedFields(t *testing.T) {
 // nothing of the body is applied.
 func TestSyncInvalidUTF8(t *testing.T) {
 	ctx := context.Background()
-	p := Start(t, t.TempDir())
-	svc := p.Client().WithToken(ServiceToken(t, p.Data))
+	p, tok := StartWithToken(t, t.TempDir())
+	svc := p.Client().WithToken(tok)
 	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "owner", Handle: "owner"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,8 @@ import (
 // world is usable right away.
 func TestSync(t *testing.T) {
 	ctx := context.Background()
-	p := Start(t, t.TempDir(), "--disclosure", "exact")
-	svc := p.Client().WithToken(ServiceToken(t, p.Data))
+	p, tok := StartWithToken(t, t.TempDir(), "--disclosure", "exact")
+	svc := p.Client().WithToken(tok)
 	body := strings.Join([]string{
 		`{"id":"u1","handle":"Alpha","birth_date":"1990-01-01","gender":"female","country":"de","type":"business","password":"alpha-password"}`,
 		`{"id":"u2","handle":"beta"}`,

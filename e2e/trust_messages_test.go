@@ -191,7 +191,7 @@ func testReadReceipts(t *testing.T, mode string) {
 // so numbers are visible at once.
 func TestCoCreatorConsent(t *testing.T) {
 	ctx := context.Background()
-	p := Start(t, t.TempDir(), "--disclosure", "exact", "--login-per-minute", "1000")
+	p, svcToken := StartWithToken(t, t.TempDir(), "--disclosure", "exact", "--login-per-minute", "1000")
 	anonC := p.Client()
 	mia := MustUser(t, anonC, "mia", client.Registration{Type: "business"})
 	zed := MustUser(t, anonC, "zed", client.Registration{Type: "business"})
@@ -362,7 +362,7 @@ func TestCoCreatorConsent(t *testing.T) {
 
 	// Synced videos: collaborators are invitations unless the platform
 	// marks their consent.
-	svc := anonC.WithToken(ServiceToken(t, p.Data))
+	svc := anonC.WithToken(svcToken)
 	miaMe, _ := mia.Me(ctx)
 	zedMe, _ := zed.Me(ctx)
 	res, err := svc.SyncVideos(ctx, []client.SyncVideo{

@@ -69,8 +69,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	cfg.StateLimit = *stateLimit
 	// The load generator's viewers all come from this one address.
 	cfg.AnonViewsPerMinute = 1 << 30
+	cfg.AdminAddr = "" // the bench reads the server's times in-process
 	setMemoryLimit(cfg, getenv)
-	m := &app.Main{Config: cfg, Logger: newLogger(stderr, "error")}
+	timings := &serverTimings{}
+	m := &app.Main{Config: cfg, Logger: newLogger(stderr, "error"), ObserveRequest: timings.observe}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
@@ -87,7 +89,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		defer pprof.StopCPUProfile()
 	}
 	b := &bencher{m: m, stderr: stderr, dur: *dur, memProfile: *memProfile, start: time.Now(), reports: *reports,
-		videos: *videos, accounts: *accounts}
+		videos: *videos, accounts: *accounts, timings: timings}
 	if err := b.run(ctx, *history, *samples); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -115,6 +117,8 @@ type bencher struct {
 	reports    int
 	// videos and accounts size the load generator's world.
 	videos, accounts int
+	// timings collects the server's own time of the report requests.
+	timings *serverTimings
 }
 
 func (b *bencher) row(what, measured, target string) {
@@ -242,21 +246,21 @@ func (b *bencher) run(ctx context.Context, history int64, samples int) error {
 	}
 	hotEvents := rep.Totals.Views + rep.Totals.Likes + rep.Totals.Comments + rep.Totals.Shares + rep.Totals.Saves
 	b.say("report latency: %d requests of GET %s", b.reports, path)
-	// The same client, with a transport that keeps each answer's
-	// Server-Timing: the server's own time for it.
-	timings := &serverTimings{base: http.DefaultTransport}
-	timed := *owner
-	timed.HTTP = &http.Client{Transport: timings, Timeout: 30 * time.Second}
+	// The server's own time of each, as the API's instrumentation saw
+	// it (Main.ObserveRequest), beside the client's.
+	b.timings.start(reportRoute)
 	lat, err := loadgen.Sample(ctx, b.reports, func(ctx context.Context) error {
-		return timed.Do(ctx, "GET", path, nil, nil)
+		return owner.Do(ctx, "GET", path, nil, nil)
 	})
 	if err != nil {
+		b.timings.stop(0)
 		return err
 	}
-	if timings.err != nil {
-		return timings.err
+	ds := b.timings.stop(int(lat.N))
+	if int64(len(ds)) != lat.N {
+		return fmt.Errorf("the server timed %d report requests, the client sent %d", len(ds), lat.N)
 	}
-	server := loadgen.Percentiles(timings.ds)
+	server := loadgen.Percentiles(ds)
 	b.row(fmt.Sprintf("a video's full report (range=365d, business) over %s events (%s spread over the year)", thousands(float64(b.events)), thousands(float64(history))),
 		fmt.Sprintf("p99 %s server-side (p50 %s; client-measured on loopback p99 %s, p50 %s; %d requests; the hot video holds %s events)",
 			loadgen.Round(server.P99), loadgen.Round(server.P50),
@@ -404,30 +408,46 @@ func thousands(f float64) string {
 	return b.String()
 }
 
-// serverTimings is an http.RoundTripper that records the server's time
-// of each answer from its Server-Timing header ("app;dur=<ms>").
+// reportRoute is the route whose server-side latency the bench reports.
+const reportRoute = "GET /v1/analytics/videos/{id}"
+
+// serverTimings collects the server's own time of the requests of one
+// route while armed; Main.ObserveRequest calls observe for every request.
 type serverTimings struct {
-	base http.RoundTripper
-	mu   sync.Mutex
-	ds   []time.Duration
-	err  error // the first answer without a readable Server-Timing
+	mu    sync.Mutex
+	route string // "" when not armed
+	ds    []time.Duration
 }
 
-func (t *serverTimings) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(req)
-	if err != nil {
-		return resp, err
-	}
-	ms, ok := strings.CutPrefix(resp.Header.Get("Server-Timing"), "app;dur=")
-	f, perr := strconv.ParseFloat(ms, 64)
+func (t *serverTimings) observe(route string, status int, d time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !ok || perr != nil {
-		if t.err == nil {
-			t.err = fmt.Errorf("%s %s: Server-Timing %q", req.Method, req.URL.Path, resp.Header.Get("Server-Timing"))
-		}
-		return resp, nil
+	if t.route != "" && route == t.route && status == http.StatusOK {
+		t.ds = append(t.ds, d)
 	}
-	t.ds = append(t.ds, time.Duration(f*float64(time.Millisecond)))
-	return resp, nil
+}
+
+// start arms t for route, forgetting what it collected.
+func (t *serverTimings) start(route string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.route, t.ds = route, nil
+}
+
+// stop disarms t and returns what it collected, once it has n times or a
+// second has passed: the server observes a request as its handler returns,
+// which can be just after the client has read the whole answer.
+func (t *serverTimings) stop(n int) []time.Duration {
+	deadline := time.Now().Add(time.Second)
+	for {
+		t.mu.Lock()
+		if len(t.ds) >= n || time.Now().After(deadline) {
+			ds := t.ds
+			t.route, t.ds = "", nil
+			t.mu.Unlock()
+			return ds
+		}
+		t.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -21,7 +21,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.DataFlag(fs)
-	fs.StringVar(&cfg.Disclosure, "disclosure", cfg.Disclosure, "disclosure mode: protected or exact")
+	cfg.SecretsFlag(fs)
+	cfg.DisclosureFlags(fs)
 	fs.StringVar(&cfg.PostgresURL, "postgres-url", cfg.PostgresURL, "PostgreSQL URL (default: embedded SQLite)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "external NATS JetStream URL (default: embedded server)")
 	fs.StringVar(&cfg.NATSStream, "nats-stream", cfg.NATSStream, "event log stream name")
@@ -37,7 +38,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	}
 	start := time.Now()
 	progress, done := terminalProgress(stderr)
-	sum, err := fillDemo(ctx, cfg, *seed, progress, newLogger(stderr, "warn"))
+	sum, err := fillDemo(ctx, cfg, nil, *seed, progress, newLogger(stderr, "warn"))
 	done()
 	if errors.Is(err, demo.ErrExists) || errors.Is(err, demo.ErrNotEmpty) || errors.Is(err, demo.ErrIncomplete) {
 		return fmt.Errorf("demo: %s: %w", cfg.Data, err)
@@ -53,12 +54,13 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 }
 
 // fillDemo creates the demo world in cfg's data dir with an in-process
-// Crowd that logs to logger.
-func fillDemo(ctx context.Context, cfg config.Config, seed uint64, progress func(demo.Progress), logger *slog.Logger) (demo.Summary, error) {
+// Crowd that logs to logger. locks are the dirs the caller holds; nil: the
+// in-process Crowd takes them (and fails at once if a server has them).
+func fillDemo(ctx context.Context, cfg config.Config, locks *app.Locks, seed uint64, progress func(demo.Progress), logger *slog.Logger) (demo.Summary, error) {
 	dc := demo.DefaultConfig()
 	dc.Seed = seed
 	dc.Progress = progress
-	return demo.Create(ctx, &app.Main{Config: cfg, Logger: logger}, dc)
+	return demo.Create(ctx, &app.Main{Config: cfg, Logger: logger, Locks: locks}, dc)
 }
 
 // terminalProgress shows the fill's progress on one line of w, redrawn;

@@ -28,18 +28,19 @@ const importBatch = 10_000
 
 // importCmd implements "crowd import FILE": it backfills history from NDJSON
 // events (the format of POST /v1/events), then aggregates them, so the
-// history is in every report when crowd serve starts. With the embedded
-// event log, run it while crowd serve is stopped (the log's files belong to
-// one process at a time).
+// history is in every report when crowd serve starts. Run it while crowd
+// serve is stopped: it takes the data dir for itself, and refuses one a
+// server holds.
 func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	cfg := config.Default()
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.DataFlag(fs)
+	cfg.SecretsFlag(fs)
 	fs.StringVar(&cfg.PostgresURL, "postgres-url", cfg.PostgresURL, "PostgreSQL URL (default: embedded SQLite)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "external NATS JetStream URL (default: embedded)")
 	fs.StringVar(&cfg.NATSStream, "nats-stream", cfg.NATSStream, "event log stream name")
-	fs.StringVar(&cfg.Disclosure, "disclosure", cfg.Disclosure, "disclosure mode of the instance: protected or exact")
+	cfg.DisclosureFlags(fs)
 	// The file comes first (crowd import FILE --data DIR), or after the flags.
 	var file string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -58,13 +59,22 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return err
 	}
 	defer f.Close()
+	// Nothing of the data dir is opened before it is this process's.
+	locks, err := app.LockDirs(cfg)
+	if err != nil {
+		return err
+	}
+	defer locks.Release()
 
 	st, err := app.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	pseud, err := pseudonym.Open(app.SecretsDir(cfg.Data), nil)
+	if err := app.CheckDisclosure(ctx, st, cfg, newLogger(stderr, "warn"), time.Now()); err != nil {
+		return err
+	}
+	pseud, err := pseudonym.Open(cfg.Secrets(), nil)
 	if err != nil {
 		return err
 	}
@@ -74,7 +84,7 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return err
 	}
 	defer lg.Close()
-	keys, err := noise.OpenKeyring(app.SecretsDir(cfg.Data))
+	keys, err := noise.OpenKeyring(cfg.Secrets())
 	if err != nil {
 		return err
 	}

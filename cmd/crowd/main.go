@@ -18,16 +18,19 @@ import (
 const usage = `crowd: the sharing and creator-analytics backend for short-video apps
 
 Usage:
-  crowd serve [--addr 127.0.0.1:8080] [--data ./crowd-data] [--disclosure protected|exact]
-              [--nats-url URL] [--postgres-url URL] [--demo]
-  crowd demo [--data DIR] [--seed N]
+  crowd serve [--addr 127.0.0.1:8080] [--admin-addr 127.0.0.1:9464] [--data ./crowd-data]
+              [--secrets-dir DIR] [--disclosure protected|exact] [--nats-url URL] [--postgres-url URL] [--demo]
+  crowd demo [--data DIR] [--secrets-dir DIR] [--seed N]
   crowd token create --service [--name NOTE] [--data DIR] [--postgres-url URL]
   crowd token list [--data DIR] [--postgres-url URL]
   crowd token revoke ID [--data DIR] [--postgres-url URL]
   crowd loadgen [--url URL] [--token T] [--rate N] [--duration D] [--batch 10000] [--mode bulk|single]
   crowd bench [--duration 10s] [--history-events 1000000]
-  crowd import FILE [--data DIR] [--postgres-url URL] [--nats-url URL]
-  crowd keys rotate [--data DIR]
+  crowd import FILE [--data DIR] [--secrets-dir DIR] [--postgres-url URL] [--nats-url URL]
+  crowd keys rotate [--data DIR] [--secrets-dir DIR]
+
+One process at a time per data dir: serve, demo, import, keys and token
+(with SQLite) refuse a data dir another crowd process holds.
 
 Every flag also reads CROWD_<FLAG> from the environment (--data <-> CROWD_DATA).
 Run "crowd COMMAND -h" for a command's flags.

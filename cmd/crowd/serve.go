@@ -25,18 +25,24 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	// The data dir (and the secrets dir) are this process's before the
+	// demo fill or the server open anything in them.
+	locks, err := app.LockDirs(cfg)
+	if err != nil {
+		return err
+	}
+	defer locks.Release()
 	logger := newLogger(stderr, cfg.LogLevel)
 	setMemoryLimit(cfg, getenv)
 	if cfg.Demo {
-		if err := serveDemo(ctx, cfg, stderr, logger); err != nil {
+		if err := serveDemo(ctx, cfg, locks, stderr, logger); err != nil {
 			return err
 		}
 	}
-	m := &app.Main{Config: cfg, Logger: logger}
+	m := &app.Main{Config: cfg, Logger: logger, Locks: locks}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
-	var err error
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down")
@@ -56,13 +62,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 // data dir with the world, or with data of its own, is left as it is. The
 // filling instance logs only warnings, so the one "crowd serving" line is
 // the real server's.
-func serveDemo(ctx context.Context, cfg config.Config, stderr io.Writer, logger *slog.Logger) error {
+func serveDemo(ctx context.Context, cfg config.Config, locks *app.Locks, stderr io.Writer, logger *slog.Logger) error {
 	level := "warn"
 	if cfg.LogLevel == "error" {
 		level = "error"
 	}
 	logger.Info("demo: looking for the demo world", slog.String("data", cfg.Data))
-	sum, err := fillDemo(ctx, cfg, demo.DefaultConfig().Seed, logProgress(logger), newLogger(stderr, level))
+	sum, err := fillDemo(ctx, cfg, locks, demo.DefaultConfig().Seed, logProgress(logger), newLogger(stderr, level))
 	switch {
 	case errors.Is(err, demo.ErrExists):
 		logger.Info("demo world already there")

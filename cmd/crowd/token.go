@@ -59,6 +59,17 @@ func token(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	case fs.NArg() != 0:
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
+	if cfg.PostgresURL == "" {
+		// SQLite is one process's: with crowd serve running on this data
+		// dir, the token is refused rather than written beside it (stop
+		// the server, create the token, start it again). PostgreSQL is
+		// shared by design and needs no data dir here.
+		locks, err := app.LockDataDir(cfg)
+		if err != nil {
+			return fmt.Errorf("%w; crowd token create needs the SQLite database to itself", err)
+		}
+		defer locks.Release()
+	}
 	s, err := app.OpenStore(ctx, cfg)
 	if err != nil {
 		return err

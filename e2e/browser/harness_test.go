@@ -100,6 +100,7 @@ func startApp(t *testing.T, disclosure string) *world {
 	ctx := t.Context()
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
+	cfg.AdminAddr = "" // no operator listener: tests run side by side
 	cfg.Data = t.TempDir()
 	cfg.Disclosure = disclosure
 	cfg.LoginPerMinute = 1_000_000

@@ -43,6 +43,14 @@ type Main struct {
 	Now func() time.Time
 	// Passwords overrides the password hashing cost (tests use a cheap one).
 	Passwords security.PasswordParams
+	// ObserveRequest, when set, is told every API request's route
+	// pattern, status and time in the server: how crowd bench measures
+	// server-side latency without a header on the public listener.
+	ObserveRequest func(route string, status int, d time.Duration)
+	// Locks, when set, are the data and secrets dirs the caller already
+	// holds (crowd serve --demo holds them across the demo fill and the
+	// server). When nil, Open takes them first and Close releases them.
+	Locks *Locks
 
 	Store     *store.Store
 	Log       *eventlog.Log
@@ -59,14 +67,15 @@ type Main struct {
 	stalled atomic.Int64
 	ln      net.Listener
 	http    *http.Server
+	adminLn net.Listener
+	admin   *http.Server
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	errs    chan error
 	once    sync.Once
+	// ownLocks: Open took Locks, Close releases them.
+	ownLocks bool
 }
-
-// SecretsDir is where secrets live: apart from the database, mode 0700.
-func SecretsDir(data string) string { return filepath.Join(data, "secrets") }
 
 // OpenStore opens the configured store (for commands that need only it).
 func OpenStore(ctx context.Context, c config.Config) (*store.Store, error) {
@@ -91,13 +100,23 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.Close()
 		}
 	}()
+	// The data dir is this process's before anything in it is opened.
+	if m.Locks == nil {
+		if m.Locks, err = LockDirs(m.Config); err != nil {
+			return err
+		}
+		m.ownLocks = true
+	}
 	if err := os.MkdirAll(m.Config.Data, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 	if m.Store, err = store.Open(ctx, store.Options{Dir: m.Config.Data, PostgresURL: m.Config.PostgresURL, Now: m.Now}); err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	pseud, err := pseudonym.Open(SecretsDir(m.Config.Data), m.Now)
+	if err := CheckDisclosure(ctx, m.Store, m.Config, m.Logger, m.Now()); err != nil {
+		return err
+	}
+	pseud, err := pseudonym.Open(m.Config.Secrets(), m.Now)
 	if err != nil {
 		return fmt.Errorf("open secrets: %w", err)
 	}
@@ -138,13 +157,18 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if !m.Config.AdminOff() {
+		if m.adminLn, err = net.Listen("tcp", m.Config.AdminAddr); err != nil {
+			return fmt.Errorf("listen on admin-addr: %w", err)
+		}
+	}
 	cfg := m.Config
 	cfg.Addr = m.ln.Addr().String()
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + cfg.Addr
 	}
 	layer := disclosure.New(cfg.Disclosure, m.Store)
-	keys, err := noise.OpenKeyring(SecretsDir(m.Config.Data))
+	keys, err := noise.OpenKeyring(m.Config.Secrets())
 	if err != nil {
 		return fmt.Errorf("open noise keys: %w", err)
 	}
@@ -181,9 +205,23 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		CreatorsChanged: func(ids []string) {
 			m.Aggregate.ForgetCreators(ids)
 		},
+		ObserveRequest: m.ObserveRequest,
 	})
-	m.http = &http.Server{
-		Handler:           routes(m.API, security.Headers(web.New(web.Options{Logger: m.Logger}))),
+	m.http = m.httpServer(routes(m.API, security.Headers(web.New(web.Options{Logger: m.Logger}))))
+	m.serve("http", m.http, m.ln)
+	if m.adminLn != nil {
+		// The operator listener: metrics, apart from the public listener.
+		m.admin = m.httpServer(m.API.Operator())
+		m.serve("admin http", m.admin, m.adminLn)
+		m.Logger.Info("crowd operator listener", slog.String("addr", m.adminLn.Addr().String()))
+	}
+	m.Logger.Info("crowd serving", slog.String("addr", cfg.Addr), slog.String("admin_addr", m.AdminAddr()), slog.String("disclosure", cfg.Disclosure), slog.String("store", string(m.Store.Dialect())))
+	return nil
+}
+
+func (m *Main) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -191,15 +229,17 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
+}
+
+// serve runs srv on ln until Close; its failure is reported on Err.
+func (m *Main) serve(name string, srv *http.Server, ln net.Listener) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		if err := m.http.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.errs <- fmt.Errorf("http: %w", err)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.errs <- fmt.Errorf("%s: %w", name, err)
 		}
 	}()
-	m.Logger.Info("crowd serving", slog.String("addr", cfg.Addr), slog.String("disclosure", cfg.Disclosure), slog.String("store", string(m.Store.Dialect())))
-	return nil
 }
 
 // routes sends the API's paths to the API and everything else to the web
@@ -207,6 +247,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 // (which records the shared view itself), an API client the video's JSON.
 func routes(api, pages http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	// /metrics goes to the API only so that it answers 404 in the JSON
+	// error shape: metrics are served on the operator listener alone.
 	for _, p := range []string{"/v1/", "/healthz", "/readyz", "/metrics", "/openapi.json"} {
 		mux.Handle(p, api)
 	}
@@ -234,7 +276,8 @@ func (m *Main) goRun(name string, fn func() error) {
 	}()
 }
 
-// housekeeping destroys old viewer salts and forgets old event ids, hourly.
+// housekeeping destroys old viewer salts, forgets old event ids, deletes
+// expired sessions and purges deleted data from the WAL, hourly.
 func (m *Main) housekeeping(ctx context.Context, p *pseudonym.Pseudonymizer) error {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -252,6 +295,11 @@ func (m *Main) housekeeping(ctx context.Context, p *pseudonym.Pseudonymizer) err
 		}
 		if _, err := m.Store.DeleteExpiredSessions(ctx, m.Now()); err != nil && ctx.Err() == nil {
 			m.Logger.Error("delete expired sessions", slog.Any("err", err))
+		}
+		// What was deleted leaves the write-ahead log too (a purge after
+		// an account deletion that readers held up is finished here).
+		if err := m.Store.Purge(ctx); err != nil && ctx.Err() == nil {
+			m.Logger.Warn("purge deleted data", slog.Any("err", err))
 		}
 	}
 }
@@ -333,6 +381,15 @@ func (m *Main) watchLag(ctx context.Context) error {
 // Addr returns the address the HTTP server listens on.
 func (m *Main) Addr() string { return m.ln.Addr().String() }
 
+// AdminAddr returns the address the operator listener listens on, or ""
+// when it is off.
+func (m *Main) AdminAddr() string {
+	if m.adminLn == nil {
+		return ""
+	}
+	return m.adminLn.Addr().String()
+}
+
 // URL returns the base URL of the HTTP server.
 func (m *Main) URL() string { return "http://" + m.Addr() }
 
@@ -352,6 +409,13 @@ func (m *Main) Close() error {
 		} else if m.ln != nil {
 			err = errors.Join(err, m.ln.Close())
 		}
+		if m.admin != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err = errors.Join(err, m.admin.Shutdown(ctx))
+			cancel()
+		} else if m.adminLn != nil {
+			err = errors.Join(err, m.adminLn.Close())
+		}
 		if m.Committer != nil {
 			m.Committer.Close()
 		}
@@ -364,6 +428,9 @@ func (m *Main) Close() error {
 		}
 		if m.Store != nil {
 			err = errors.Join(err, m.Store.Close())
+		}
+		if m.ownLocks {
+			err = errors.Join(err, m.Locks.Release())
 		}
 	})
 	return err

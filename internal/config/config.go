@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -22,10 +23,18 @@ const (
 type Config struct {
 	// Addr is the HTTP listen address.
 	Addr string
+	// AdminAddr is the operator listener's address: /metrics is served
+	// there and only there, never on Addr. "" (or "off") turns it off.
+	AdminAddr string
 	// Data is the data directory: the SQLite database, the embedded event
 	// log and the secrets (kept in their own subdirectory, apart from the
 	// database).
 	Data string
+	// SecretsDir holds the pseudonym key, the daily salts and the noise
+	// keys; "" means <Data>/secrets. In production it belongs outside the
+	// data dir, so a copy of the data (a backup) cannot re-identify
+	// anyone. See Secrets.
+	SecretsDir string
 	// Disclosure is the disclosure mode, protected (the default) or exact.
 	Disclosure string
 	// NATSURL selects an external NATS JetStream cluster for the event log.
@@ -75,12 +84,30 @@ type Config struct {
 	// split the work by owning disjoint sets; each partition has its own
 	// checkpoint, so the split can change between runs.
 	AggregatePartitions string
+	// AllowExactAfterProtected lets a data dir that released protected
+	// (noisy) numbers switch to exact mode. Exact numbers subtracted from
+	// the noisy ones already out give the noise away, so the switch is
+	// refused unless the operator asks for it with this.
+	AllowExactAfterProtected bool
+}
+
+// AdminOff reports whether the operator listener is turned off.
+func (c Config) AdminOff() bool { return c.AdminAddr == "" || c.AdminAddr == "off" }
+
+// Secrets returns the directory of the secrets: SecretsDir, or
+// <Data>/secrets when it is not set.
+func (c Config) Secrets() string {
+	if c.SecretsDir != "" {
+		return c.SecretsDir
+	}
+	return filepath.Join(c.Data, "secrets")
 }
 
 // Default returns the default configuration.
 func Default() Config {
 	return Config{
 		Addr:           "127.0.0.1:8080",
+		AdminAddr:      "127.0.0.1:9464",
 		Data:           "./crowd-data",
 		Disclosure:     Protected,
 		NATSStream:     "CROWD_EVENTS",
@@ -105,8 +132,10 @@ func Default() Config {
 // Flags registers the flags of the serve command on fs, bound to c.
 func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address")
+	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, `operator listener address, serving /metrics (never on --addr); "" or "off" turns it off`)
 	c.DataFlag(fs)
-	fs.StringVar(&c.Disclosure, "disclosure", c.Disclosure, "disclosure mode: protected or exact")
+	c.SecretsFlag(fs)
+	c.DisclosureFlags(fs)
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "external NATS JetStream URL (default: embedded server)")
 	fs.StringVar(&c.NATSStream, "nats-stream", c.NATSStream, "event log stream name")
 	fs.StringVar(&c.PostgresURL, "postgres-url", c.PostgresURL, "PostgreSQL URL (default: embedded SQLite)")
@@ -127,6 +156,18 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 // DataFlag registers only --data, for commands that need nothing else.
 func (c *Config) DataFlag(fs *flag.FlagSet) {
 	fs.StringVar(&c.Data, "data", c.Data, "data directory")
+}
+
+// SecretsFlag registers --secrets-dir, for commands that use the secrets.
+func (c *Config) SecretsFlag(fs *flag.FlagSet) {
+	fs.StringVar(&c.SecretsDir, "secrets-dir", c.SecretsDir, "directory of the pseudonym key, daily salts and noise keys (default DATA/secrets; keep it outside the data dir in production, and never back it up with the data)")
+}
+
+// DisclosureFlags registers --disclosure and --allow-exact-after-protected,
+// for commands that release numbers.
+func (c *Config) DisclosureFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Disclosure, "disclosure", c.Disclosure, "disclosure mode: protected or exact")
+	fs.BoolVar(&c.AllowExactAfterProtected, "allow-exact-after-protected", c.AllowExactAfterProtected, "let a data dir that released protected (noisy) numbers switch to exact mode (exact numbers subtracted from the noisy ones give the noise away)")
 }
 
 // Parse parses args into fs and then, for every flag not given on the
@@ -156,6 +197,11 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("addr %q: %w", c.Addr, err)
+	}
+	if !c.AdminOff() {
+		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+			return fmt.Errorf("admin-addr %q: %w", c.AdminAddr, err)
+		}
 	}
 	if c.Data == "" {
 		// Even with PostgreSQL and external NATS the data dir holds the

@@ -57,6 +57,9 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.MemoryLimitMiB = -1 }, "memory-limit-mib"},
 		{func(c *Config) { c.AggregatePartitions = "0-" }, "aggregate-partitions"},
 		{func(c *Config) { c.AggregatePartitions = "0-7,9" }, ""},
+		{func(c *Config) { c.AdminAddr = "nope" }, "admin-addr"},
+		{func(c *Config) { c.AdminAddr = "" }, ""},
+		{func(c *Config) { c.AdminAddr = "off" }, ""},
 	}
 	for _, tt := range tests {
 		c := Default()
@@ -92,5 +95,32 @@ func TestParsePartitions(t *testing.T) {
 		if s != tt.want {
 			t.Errorf("ParsePartitions(%q) = %s (%v), want %s", tt.in, s, err, tt.want)
 		}
+	}
+}
+
+// TestDefault_Operator: the operator listener is on by default, on
+// loopback only; --secrets-dir defaults to DATA/secrets.
+func TestDefault_Operator(t *testing.T) {
+	c := Default()
+	if c.AdminAddr != "127.0.0.1:9464" || c.AdminOff() {
+		t.Errorf("AdminAddr %q", c.AdminAddr)
+	}
+	c.Data = "/srv/crowd"
+	if got := c.Secrets(); got != "/srv/crowd/secrets" {
+		t.Errorf("Secrets() = %q", got)
+	}
+	c.SecretsDir = "/etc/crowd/secrets"
+	if got := c.Secrets(); got != "/etc/crowd/secrets" {
+		t.Errorf("Secrets() = %q with SecretsDir set", got)
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c = Default()
+	c.Flags(fs)
+	env := map[string]string{"CROWD_ADMIN_ADDR": "off", "CROWD_SECRETS_DIR": "/s", "CROWD_ALLOW_EXACT_AFTER_PROTECTED": "true"}
+	if err := Parse(fs, nil, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if !c.AdminOff() || c.SecretsDir != "/s" || !c.AllowExactAfterProtected {
+		t.Errorf("env not applied: %+v", c)
 	}
 }

@@ -64,6 +64,7 @@ const loginPerMinute = 1_000_000
 // again.
 func Create(ctx context.Context, m *app.Main, cfg Config) (sum Summary, err error) {
 	m.Config.Addr = "127.0.0.1:0"
+	m.Config.AdminAddr = "" // the filling instance serves no metrics
 	m.Config.LoginPerMinute = loginPerMinute
 	m.Config.RegisterPerMinute = loginPerMinute
 	m.Config.AnonViewsPerMinute = loginPerMinute

@@ -261,7 +261,6 @@ func TestOpenAPI_Responses(t *testing.T) {
 	// Operations.
 	c.do("GET", "/healthz", "", nil, 200)
 	c.do("GET", "/readyz", "", nil, 200)
-	c.do("GET", "/metrics", "", nil, 200)
 	if served := c.do("GET", "/openapi.json", "", nil, 200); !reflect.DeepEqual(served, doc.doc) {
 		t.Error("GET /openapi.json does not serve openapi.json")
 	}

@@ -35,8 +35,15 @@ func (s *Server) openapi(w http.ResponseWriter, r *http.Request, _ *principal) {
 	w.Write(openapiJSON)
 }
 
-func (s *Server) metricsHandler() http.Handler {
-	return promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry})
+// Operator returns the handler of the operator listener (--admin-addr):
+// the Prometheus metrics, which the public listener never serves. Per-route
+// request counters and the viewer-day gauge, read in real time, would tell
+// a watcher of one video when a single share or save happened; they are for
+// the operator only. Anything else is a 404 in the JSON error shape.
+func (s *Server) Operator() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))
+	return s.recoverer(notFoundJSON(mux))
 }
 
 // metrics are the API's Prometheus metrics. Labels are route patterns and
@@ -44,6 +51,9 @@ func (s *Server) metricsHandler() http.Handler {
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// observe, when set, is told each request's route, status and time
+	// in the server (Deps.ObserveRequest).
+	observe func(route string, status int, d time.Duration)
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -107,20 +117,24 @@ func (m *metrics) instrument(route string, next http.Handler) http.Handler {
 	dur := m.duration.WithLabelValues(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, start: start}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		dur.Observe(time.Since(start).Seconds())
+		d := time.Since(start)
+		dur.Observe(d.Seconds())
 		m.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+		if m.observe != nil {
+			m.observe(route, sw.status, d)
+		}
 	})
 }
 
-// statusWriter records the status, and tells the client how long the
-// server took to the answer's header: "Server-Timing: app;dur=<ms>" (what
-// crowd bench reports as server-side latency).
+// statusWriter records the status. The time the server took is not told
+// to the client (no Server-Timing header): on the public listener it would
+// be a timing tell of what the server looked up; crowd bench reads it
+// in-process through Deps.ObserveRequest instead.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
-	start  time.Time
 	wrote  bool
 }
 
@@ -128,7 +142,6 @@ func (w *statusWriter) WriteHeader(code int) {
 	if !w.wrote {
 		w.wrote = true
 		w.status = code
-		w.Header().Set("Server-Timing", "app;dur="+strconv.FormatFloat(float64(time.Since(w.start).Microseconds())/1000, 'f', 3, 64))
 	}
 	w.ResponseWriter.WriteHeader(code)
 }

@@ -30,6 +30,7 @@ func MustStart(tb testing.TB) (*app.Main, string) {
 	tb.Helper()
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
+	cfg.AdminAddr = "" // no operator listener: tests run side by side
 	cfg.Data = filepath.Join(tb.TempDir(), "data")
 	cfg.Disclosure = config.Exact
 	cfg.AnonViewsPerMinute = 1 << 30                                                                   // every viewer is this one address

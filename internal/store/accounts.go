@@ -155,6 +155,16 @@ type Footprint struct {
 // turns its public footprint into the analytics events that undo it in public
 // counters; they are written to the outbox in the same transaction.
 func (s *Store) DeleteAccount(ctx context.Context, id string, mk func(Footprint) []event.Event) error {
+	if err := s.deleteAccount(ctx, id, mk); err != nil {
+		return err
+	}
+	// Deleted means gone from the files too (see Purge). The deletion
+	// has committed: a purge that readers held up is finished by the next.
+	_ = s.Purge(context.WithoutCancel(ctx))
+	return nil
+}
+
+func (s *Store) deleteAccount(ctx context.Context, id string, mk func(Footprint) []event.Event) error {
 	return s.update(ctx, func(t *tx) error {
 		var fp Footprint
 		var err error

@@ -96,9 +96,15 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		//   cache_size: 64 MiB of page cache for the writer (the default 2 MiB
 		//     makes every rollup upsert over a large table a page read), 16
 		//     MiB for each reader.
+		//   secure_delete(1): overwrite deleted content with zeros, in the
+		//     pages that keep living and in pages that go to the freelist.
+		//     Without it a deleted account's handle, messages and comments
+		//     stay readable in the file's free space until reused. (The
+		//     WAL still holds earlier copies of those pages: Purge, run
+		//     after an account deletion, checkpoints and truncates it.)
 		// _txlock=immediate takes the write lock at BEGIN, so a transaction
 		// never fails halfway when it upgrades from reading to writing.
-		pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+		pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=secure_delete(1)"
 		w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=cache_size(-65536)&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
@@ -126,6 +132,30 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		_ = os.Chmod(filepath.Join(o.Dir, "crowd.db"), 0o600)
 	}
 	return s, nil
+}
+
+// Purge makes what was deleted gone from the database's files too. With
+// SQLite, secure_delete has zeroed the deleted bytes in the database's
+// pages, but the write-ahead log still holds copies of those pages as they
+// were before (and after a checkpoint the WAL file is reused, not
+// cleared): Purge checkpoints every frame into the database and truncates
+// the WAL to zero bytes. It waits up to busy_timeout for readers on older
+// snapshots; if some remain it fails, and the next Purge (the server runs
+// one hourly) finishes the job. With PostgreSQL it does nothing: dead rows
+// stay in the table files until VACUUM reclaims and reuses their space
+// (autovacuum does, eventually; see docs/SECURITY.md, Deletion).
+func (s *Store) Purge(ctx context.Context) error {
+	if s.dialect != SQLite {
+		return nil
+	}
+	var busy, frames, moved int
+	if err := s.write.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &moved); err != nil {
+		return fmt.Errorf("purge deleted data: %w", err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("purge deleted data: readers kept %d of %d WAL frames", frames-moved, frames)
+	}
+	return nil
 }
 
 // Dialect returns the store's SQL dialect.
