@@ -52,7 +52,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	memProfile := fs.String("memprofile", "", "write a heap profile, taken where the memory is measured, to this file")
 	stateLimit := fs.Int("state-limit", config.Default().StateLimit, "event ids and viewer-days aggregation holds in memory (each) before spilling to the database; a low value measures the spilling path")
 	if err := config.Parse(fs, args, getenv); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if *dur <= 0 || *history < 0 || *samples < 1 || *reports < 1 || *videos < 1 || *accounts < 1 || *stateLimit < 1000 {
 		return fmt.Errorf("%w: duration, freshness-samples, report-requests, videos and accounts must be positive, history-events not negative, state-limit at least 1000", errUsage)

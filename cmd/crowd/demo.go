@@ -28,10 +28,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	fs.StringVar(&cfg.NATSStream, "nats-stream", cfg.NATSStream, "event log stream name")
 	seed := fs.Uint64("seed", demo.DefaultConfig().Seed, "seed of the world: the same seed makes the same world")
 	if err := config.Parse(fs, args, getenv); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)

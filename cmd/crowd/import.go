@@ -42,18 +42,17 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs.StringVar(&cfg.NATSStream, "nats-stream", cfg.NATSStream, "event log stream name")
 	cfg.DisclosureFlags(fs)
 	// The file comes first (crowd import FILE --data DIR), or after the flags.
-	var file string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		file, args = args[0], args[1:]
+	pos, err := config.ParseArgs(fs, args, getenv)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	if err := config.Parse(fs, args, getenv); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if file == "" && fs.NArg() == 1 {
-		file = fs.Arg(0)
-	} else if file == "" || fs.NArg() != 0 {
+	switch {
+	case len(pos) == 0:
 		return fmt.Errorf("%w: crowd import FILE [--data DIR]", errUsage)
+	case len(pos) > 1:
+		return fmt.Errorf("%w: unexpected argument %q: crowd import takes one FILE", errUsage, pos[1])
 	}
+	file := pos[0]
 	f, err := os.Open(file)
 	if err != nil {
 		return err

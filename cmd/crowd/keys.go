@@ -26,7 +26,7 @@ func keys(_ context.Context, args []string, stdout, stderr io.Writer, getenv fun
 	cfg.DataFlag(fs)
 	cfg.SecretsFlag(fs)
 	if err := config.Parse(fs, args[1:], getenv); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	// A running server holds the keys it read at start; rotating beside
 	// it is refused.

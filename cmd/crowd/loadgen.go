@@ -26,10 +26,7 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	fs.IntVar(&cfg.Videos, "videos", cfg.Videos, "videos of the load generator's world (ids lg-vid-…)")
 	fs.IntVar(&cfg.Accounts, "accounts", cfg.Accounts, "accounts of the load generator's world (ids lg-acct-…)")
 	if err := config.Parse(fs, args, getenv); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if cfg.Duration <= 0 {
 		return fmt.Errorf("%w: duration %s: must be positive", errUsage, cfg.Duration)

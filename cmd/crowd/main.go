@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/crowd-dev/crowd/internal/buildinfo"
 )
 
 const usage = `crowd: the sharing and creator-analytics backend for short-video apps
@@ -27,6 +29,7 @@ Usage:
   crowd loadgen [--url URL] [--token T] [--rate N] [--duration D] [--batch 10000] [--mode bulk|single]
   crowd bench [--duration 10s] [--history-events 1000000]
   crowd import FILE [--data DIR] [--secrets-dir DIR] [--postgres-url URL] [--nats-url URL]
+  crowd version
   crowd keys rotate [--data DIR] [--secrets-dir DIR]
 
 One process at a time per data dir: serve, demo, import, keys and token
@@ -51,7 +54,10 @@ func main() {
 var errUsage = errors.New("usage")
 
 func exitCode(err error) int {
-	if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0 // "crowd COMMAND -h" asked for the help it printed
+	case errors.Is(err, errUsage):
 		return 2
 	}
 	return 1
@@ -80,6 +86,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return importCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
+		return nil
+	case "version", "--version", "-version":
+		if len(args) > 1 {
+			return fmt.Errorf("%w: unexpected argument %q: crowd version takes none", errUsage, args[1])
+		}
+		fmt.Fprintln(stdout, buildinfo.Read())
 		return nil
 	}
 	fmt.Fprint(stderr, usage)

@@ -20,7 +20,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	fs.SetOutput(stderr)
 	cfg.Flags(fs)
 	if err := config.Parse(fs, args, getenv); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)

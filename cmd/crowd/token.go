@@ -40,24 +40,21 @@ func token(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	default:
 		return fmt.Errorf("%w: %s", errUsage, tokenUsage)
 	}
-	if err := config.Parse(fs, args[1:], getenv); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	pos, err := config.ParseArgs(fs, args[1:], getenv)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	var id string
-	if sub == "revoke" && fs.NArg() > 0 {
-		// Flags may follow the id too: crowd token revoke ID --data DIR.
-		id = fs.Arg(0)
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
+	if sub == "revoke" && len(pos) > 0 {
+		id, pos = pos[0], pos[1:]
 	}
 	switch {
 	case sub == "create" && !*service:
 		return fmt.Errorf("%w: only --service tokens are created here; app tokens come from POST /v1/apps", errUsage)
 	case sub == "revoke" && id == "":
 		return fmt.Errorf("%w: crowd token revoke ID (the id from crowd token list)", errUsage)
-	case fs.NArg() != 0:
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	case len(pos) != 0:
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
 	}
 	if cfg.PostgresURL == "" {
 		// SQLite is one process's: with crowd serve running on this data

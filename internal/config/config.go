@@ -172,10 +172,47 @@ func (c *Config) DisclosureFlags(fs *flag.FlagSet) {
 
 // Parse parses args into fs and then, for every flag not given on the
 // command line, reads CROWD_<FLAG> (upper case, '-' as '_') from getenv.
+// Flags may come in any order; an argument that is not a flag is an error
+// that names it (a command taking arguments uses ParseArgs).
 func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
-	if err := fs.Parse(args); err != nil {
+	pos, err := ParseArgs(fs, args, getenv)
+	if err != nil {
 		return err
 	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q (flags start with -)", pos[0])
+	}
+	return nil
+}
+
+// ParseArgs is Parse for commands that take arguments besides flags: flags
+// may come before, between and after them (the flag package alone stops at
+// the first argument and would silently leave the flags after it unset),
+// and it returns the arguments in order. Everything after "--" is an
+// argument.
+func ParseArgs(fs *flag.FlagSet, args []string, getenv func(string) string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		if len(rest) == 0 {
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	return pos, readEnv(fs, getenv)
+}
+
+// readEnv sets every flag of fs not given on the command line from
+// CROWD_<FLAG>.
+func readEnv(fs *flag.FlagSet, getenv func(string) string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var err error

@@ -124,3 +124,30 @@ func TestDefault_Operator(t *testing.T) {
 		t.Errorf("env not applied: %+v", c)
 	}
 }
+
+func TestParseArgs_Interspersed(t *testing.T) {
+	c := Default()
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	c.DataFlag(fs)
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "")
+	pos, err := ParseArgs(fs, []string{"events.ndjson", "--data", "/tmp/d", "--log-level", "warn", "--", "--odd-name"}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Data != "/tmp/d" || c.LogLevel != "warn" {
+		t.Errorf("flags after the argument were dropped: data %q, log-level %q", c.Data, c.LogLevel)
+	}
+	if len(pos) != 2 || pos[0] != "events.ndjson" || pos[1] != "--odd-name" {
+		t.Errorf("arguments = %q", pos)
+	}
+}
+
+func TestParse_StrayArgument(t *testing.T) {
+	c := Default()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c.Flags(fs)
+	err := Parse(fs, []string{"--data", "/tmp/d", "stray", "--addr", "127.0.0.1:1"}, func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), `"stray"`) {
+		t.Fatalf("err = %v; want one naming the stray argument", err)
+	}
+}
