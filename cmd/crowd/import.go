@@ -40,6 +40,7 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs.StringVar(&cfg.PostgresURL, "postgres-url", cfg.PostgresURL, "PostgreSQL URL (default: embedded SQLite)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "external NATS JetStream URL (default: embedded)")
 	fs.StringVar(&cfg.NATSStream, "nats-stream", cfg.NATSStream, "event log stream name")
+	cfg.ReplicasFlag(fs)
 	cfg.DisclosureFlags(fs)
 	// The file comes first (crowd import FILE --data DIR), or after the flags.
 	pos, err := config.ParseArgs(fs, args, getenv)
@@ -78,7 +79,7 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return err
 	}
 	lg, err := eventlog.Open(ctx, eventlog.Config{Dir: filepath.Join(cfg.Data, "eventlog"), URL: cfg.NATSURL, Stream: cfg.NATSStream,
-		SubjectPrefix: strings.ToLower(cfg.NATSStream), MaxAge: cfg.LogRetention})
+		SubjectPrefix: strings.ToLower(cfg.NATSStream), MaxAge: cfg.LogRetention, Replicas: cfg.StreamReplicas, Logger: newLogger(stderr, "warn")})
 	if err != nil {
 		return err
 	}

@@ -128,6 +128,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		URL:           m.Config.NATSURL,
 		Stream:        m.Config.NATSStream,
 		SubjectPrefix: strings.ToLower(m.Config.NATSStream),
+		Replicas:      m.Config.StreamReplicas,
 		MaxAge:        m.Config.LogRetention,
 		Logger:        m.Logger,
 	})

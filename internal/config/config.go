@@ -43,6 +43,10 @@ type Config struct {
 	// "<lower-case name>.<partition>". Several deployments can share one
 	// NATS cluster with different names.
 	NATSStream string
+	// StreamReplicas is the event log stream's replica count on an external
+	// NATS cluster: a new stream is created with it, an existing one is
+	// raised to it and never lowered (an operator's higher count stays).
+	StreamReplicas int
 	// PostgresURL selects PostgreSQL instead of SQLite.
 	PostgresURL string
 	// Demo fills an empty data dir with the demo world first.
@@ -111,6 +115,7 @@ func Default() Config {
 		Data:           "./crowd-data",
 		Disclosure:     Protected,
 		NATSStream:     "CROWD_EVENTS",
+		StreamReplicas: 1,
 		LogLevel:       "info",
 		LogRetention:   7 * 24 * time.Hour,
 		SessionTTL:     30 * 24 * time.Hour,
@@ -138,6 +143,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	c.DisclosureFlags(fs)
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "external NATS JetStream URL (default: embedded server)")
 	fs.StringVar(&c.NATSStream, "nats-stream", c.NATSStream, "event log stream name")
+	c.ReplicasFlag(fs)
 	fs.StringVar(&c.PostgresURL, "postgres-url", c.PostgresURL, "PostgreSQL URL (default: embedded SQLite)")
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "fill an empty data dir with the demo world first")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
@@ -151,6 +157,12 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft memory limit of the Go runtime in MiB (0: none; GOMEMLIMIT takes precedence)")
 	fs.StringVar(&c.AggregatePartitions, "aggregate-partitions", c.AggregatePartitions, `event log partitions this process aggregates: "all", or partitions and ranges such as "0-7" or "0,2,4-5" (of 16)`)
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL of share links (default http://ADDR)")
+}
+
+// ReplicasFlag registers --stream-replicas, for commands that open the
+// event log.
+func (c *Config) ReplicasFlag(fs *flag.FlagSet) {
+	fs.IntVar(&c.StreamReplicas, "stream-replicas", c.StreamReplicas, "event log stream replicas on an external NATS cluster (1-5): a new stream gets it, an existing one is raised to it, never lowered")
 }
 
 // DataFlag registers only --data, for commands that need nothing else.
@@ -260,6 +272,12 @@ func (c Config) Validate() error {
 	}
 	if c.NATSStream == "" {
 		return fmt.Errorf("nats-stream: required")
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		return fmt.Errorf("stream-replicas %d: must be between 1 and 5", c.StreamReplicas)
+	}
+	if c.StreamReplicas > 1 && c.NATSURL == "" {
+		return fmt.Errorf("stream-replicas %d: the embedded event log is one server; replicas need an external NATS cluster (--nats-url)", c.StreamReplicas)
 	}
 	if c.StateLimit < 1000 {
 		return fmt.Errorf("state-limit %d: must be at least 1000", c.StateLimit)

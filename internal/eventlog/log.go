@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -195,18 +198,6 @@ func startServer(cfg Config, log *slog.Logger) (*server.Server, error) {
 func (l *Log) ensureStream(ctx context.Context) error {
 	c := l.cfg
 	want := strconv.Itoa(c.Partitions)
-	existing, err := l.js.Stream(ctx, c.Stream)
-	switch {
-	case errors.Is(err, jetstream.ErrStreamNotFound):
-	case err != nil:
-		return fmt.Errorf("look up stream %s: %w", c.Stream, err)
-	default:
-		// Servers older than 2.10 drop metadata; then there is nothing to
-		// compare and we trust the config.
-		if got, ok := existing.CachedInfo().Config.Metadata[metaPartitions]; ok && got != want {
-			return fmt.Errorf("stream %s was created with Partitions=%s, config has %s: changing it would move videos to other partitions", c.Stream, got, want)
-		}
-	}
 	maxBytes := c.MaxBytes
 	if maxBytes == 0 {
 		maxBytes = -1 // JetStream's "unlimited"
@@ -229,12 +220,114 @@ func (l *Log) ensureStream(ctx context.Context) error {
 		Replicas:          c.Replicas,
 		Metadata:          map[string]string{metaPartitions: want},
 	}
-	l.stream, err = l.js.CreateOrUpdateStream(ctx, sc)
-	if err != nil {
-		return fmt.Errorf("create or update stream %s: %w", c.Stream, err)
+	existing, err := l.js.Stream(ctx, c.Stream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		recordApplied(&sc)
+		if l.stream, err = l.js.CreateStream(ctx, sc); err != nil {
+			return fmt.Errorf("create stream %s: %w", c.Stream, err)
+		}
+		l.log.Info("event log stream created", slog.String(logKeyStream, c.Stream), slog.Int("replicas", sc.Replicas),
+			slog.String("max_age", sc.MaxAge.String()), slog.Int64("max_bytes", sc.MaxBytes), slog.String("duplicate_window", sc.Duplicates.String()))
+		return nil
+	case err != nil:
+		return fmt.Errorf("look up stream %s: %w", c.Stream, err)
 	}
-	l.log.Debug("event log stream ready", slog.String(logKeyStream, c.Stream))
+	found := existing.CachedInfo().Config
+	// Servers older than 2.10 drop metadata; then there is nothing to
+	// compare and we trust the config.
+	if got, ok := found.Metadata[metaPartitions]; ok && got != want {
+		return fmt.Errorf("stream %s was created with Partitions=%s, config has %s: changing it would move videos to other partitions", c.Stream, got, want)
+	}
+	next, changes, kept := reconcile(found, sc)
+	l.log.Info("event log stream found", slog.String(logKeyStream, c.Stream), slog.Int("replicas", found.Replicas),
+		slog.String("max_age", found.MaxAge.String()), slog.Int64("max_bytes", found.MaxBytes), slog.String("duplicate_window", found.Duplicates.String()))
+	for _, k := range kept {
+		l.log.Warn("event log stream setting left as found", slog.String(logKeyStream, c.Stream), slog.String("setting", k))
+	}
+	if len(changes) == 0 {
+		l.stream = existing
+		return nil
+	}
+	if l.stream, err = l.js.UpdateStream(ctx, next); err != nil {
+		return fmt.Errorf("update stream %s (%s): %w", c.Stream, strings.Join(changes, ", "), err)
+	}
+	l.log.Info("event log stream updated", slog.String(logKeyStream, c.Stream), slog.String("changed", strings.Join(changes, ", ")))
 	return nil
+}
+
+// Stream metadata keys recording the values Crowd itself last gave the
+// settings it derives from its configuration. A setting whose value still
+// equals the recorded one was not changed by an operator, so a new
+// configuration may change it; one that differs was changed by an operator
+// (with the nats CLI, say) and is left alone.
+const (
+	metaMaxAge     = "crowd_max_age"
+	metaMaxBytes   = "crowd_max_bytes"
+	metaDuplicates = "crowd_duplicate_window"
+)
+
+// recordApplied records sc's own settings in its metadata.
+func recordApplied(sc *jetstream.StreamConfig) {
+	if sc.Metadata == nil {
+		sc.Metadata = map[string]string{}
+	}
+	sc.Metadata[metaMaxAge] = sc.MaxAge.String()
+	sc.Metadata[metaMaxBytes] = strconv.FormatInt(sc.MaxBytes, 10)
+	sc.Metadata[metaDuplicates] = sc.Duplicates.String()
+}
+
+// reconcile returns the configuration an existing stream found should be
+// updated to for the wanted one, what that changes, and the settings left
+// as found although the configuration differs. The rules: the subjects are
+// Crowd's (its partitioning depends on them); replicas are raised to the
+// configured count and never lowered; maximum age, size and the duplicate
+// window follow the configuration unless an operator changed them on the
+// stream (they differ from what Crowd recorded; with nothing recorded —
+// streams of earlier versions, servers before 2.10, which keep no
+// metadata — the configuration applies, as it always did); every other
+// setting stays as found.
+func reconcile(found, want jetstream.StreamConfig) (jetstream.StreamConfig, []string, []string) {
+	next := found
+	next.Metadata = maps.Clone(found.Metadata)
+	if next.Metadata == nil {
+		next.Metadata = map[string]string{}
+	}
+	var changes, kept []string
+	if !slices.Equal(found.Subjects, want.Subjects) {
+		next.Subjects = want.Subjects
+		changes = append(changes, fmt.Sprintf("subjects %v → %v", found.Subjects, want.Subjects))
+	}
+	switch {
+	case want.Replicas > found.Replicas:
+		next.Replicas = want.Replicas
+		changes = append(changes, fmt.Sprintf("replicas %d → %d", found.Replicas, want.Replicas))
+	case want.Replicas < found.Replicas:
+		kept = append(kept, fmt.Sprintf("replicas %d (configured %d; replicas are never lowered)", found.Replicas, want.Replicas))
+	}
+	owned := func(name, key, have, wantS string, set func()) {
+		if have == wantS {
+			next.Metadata[key] = have
+			return
+		}
+		if applied, ok := found.Metadata[key]; ok && applied != have {
+			kept = append(kept, fmt.Sprintf("%s %s (configured %s; changed outside Crowd)", name, have, wantS))
+			return
+		}
+		set()
+		next.Metadata[key] = wantS
+		changes = append(changes, fmt.Sprintf("%s %s → %s", name, have, wantS))
+	}
+	owned("max_age", metaMaxAge, found.MaxAge.String(), want.MaxAge.String(), func() { next.MaxAge = want.MaxAge })
+	owned("max_bytes", metaMaxBytes, strconv.FormatInt(found.MaxBytes, 10), strconv.FormatInt(want.MaxBytes, 10), func() { next.MaxBytes = want.MaxBytes })
+	owned("duplicate_window", metaDuplicates, found.Duplicates.String(), want.Duplicates.String(), func() { next.Duplicates = want.Duplicates })
+	next.Metadata[metaPartitions] = want.Metadata[metaPartitions]
+	// Servers before 2.10 drop metadata: recording there would update the
+	// stream at every start for nothing.
+	if _, keeps := found.Metadata[metaPartitions]; keeps && len(changes) == 0 && !maps.Equal(next.Metadata, found.Metadata) {
+		changes = append(changes, "metadata")
+	}
+	return next, changes, kept
 }
 
 // Close drains the connection, waiting briefly for buffered messages to be

@@ -1,0 +1,265 @@
+package eventlog
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// cluster is three real nats-server processes (built from the module Crowd
+// embeds) routed into one JetStream cluster on loopback ports.
+type cluster struct {
+	urls []string
+}
+
+func (c *cluster) url() string { return strings.Join(c.urls, ",") }
+
+func freePorts(tb testing.TB, n int) []int {
+	tb.Helper()
+	var ls []net.Listener
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+var (
+	serverBinOnce sync.Once
+	serverBin     string
+	serverBinErr  error
+)
+
+// natsServerBinary builds the nats-server command of the module version
+// Crowd embeds, once per test binary.
+func natsServerBinary(tb testing.TB) string {
+	tb.Helper()
+	serverBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "crowd-nats-server-")
+		if err != nil {
+			serverBinErr = err
+			return
+		}
+		serverBin = filepath.Join(dir, "nats-server")
+		out, err := exec.Command("go", "build", "-o", serverBin, "github.com/nats-io/nats-server/v2").CombinedOutput()
+		if err != nil {
+			serverBinErr = fmt.Errorf("build nats-server: %v\n%s", err, out)
+		}
+	})
+	if serverBinErr != nil {
+		tb.Fatal(serverBinErr)
+	}
+	return serverBin
+}
+
+// startCluster starts a 3-node JetStream cluster and waits until it has a
+// meta leader; the processes are killed when the test ends.
+func startCluster(tb testing.TB) *cluster {
+	tb.Helper()
+	bin := natsServerBinary(tb)
+	ports := freePorts(tb, 6)
+	client, route := ports[:3], ports[3:]
+	var routes []string
+	for _, p := range route {
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+	}
+	c := &cluster{}
+	for i := range 3 {
+		dir := tb.TempDir()
+		conf := fmt.Sprintf(`server_name: n%d
+listen: 127.0.0.1:%d
+jetstream { store_dir: %q }
+cluster {
+  name: crowdtest
+  listen: 127.0.0.1:%d
+  routes: [%s]
+}
+`, i, client[i], dir, route[i], strings.Join(routes, ", "))
+		path := filepath.Join(dir, "n.conf")
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		cmd := exec.Command(bin, "-c", path)
+		var logs bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		if err := cmd.Start(); err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+			if tb.Failed() {
+				tb.Logf("nats-server n%d:\n%s", i, logs.String())
+			}
+		})
+		c.urls = append(c.urls, fmt.Sprintf("nats://127.0.0.1:%d", client[i]))
+	}
+	// Ready when JetStream answers account info (it needs a meta leader).
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := func() error {
+			nc, err := nats.Connect(c.url(), nats.Timeout(time.Second))
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_, err = js.AccountInfo(ctx)
+			return err
+		}()
+		if err == nil {
+			return c
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("cluster not ready: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// logBuffer collects a Logger's records as text.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// openOn opens a Log on the cluster with cfg and returns it with what it
+// logged while opening.
+func openOn(t *testing.T, c *cluster, cfg Config) (*Log, string) {
+	t.Helper()
+	var logs logBuffer
+	cfg.URL = c.url()
+	cfg.Stream = "CROWD_REPLICAS"
+	cfg.SubjectPrefix = "crowdreplicas"
+	cfg.Partitions = 4
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var l *Log
+	var err error
+	// Right after a cluster forms, or a replica count changes, JetStream
+	// may briefly answer that no stream leader is elected yet.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		l, err = Open(t.Context(), cfg)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("open: %v\n%s", err, logs.String())
+	}
+	return l, logs.String()
+}
+
+func streamConfig(t *testing.T, l *Log) jetstream.StreamConfig {
+	t.Helper()
+	info, err := l.stream.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Config
+}
+
+// TestStreamReplicas_Cluster: on a real 3-node cluster a new stream gets
+// the configured replicas; an existing one is raised to them and never
+// lowered; settings an operator changed on the stream stay; what was found
+// and what was changed is logged; and messages survive every change.
+func TestStreamReplicas_Cluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds nats-server and starts a 3-node cluster")
+	}
+	c := startCluster(t)
+
+	// Created at one replica (as every earlier version did).
+	l, logs := openOn(t, c, Config{Replicas: 1})
+	if got := streamConfig(t, l).Replicas; got != 1 {
+		t.Fatalf("created with %d replicas, want 1", got)
+	}
+	if !strings.Contains(logs, "event log stream created") {
+		t.Errorf("creation not logged:\n%s", logs)
+	}
+	msgs := testMessages(l, 0, 20)
+	MustPublish(t, l, msgs, 20)
+	l.Close()
+
+	// Raised to three.
+	l, logs = openOn(t, c, Config{Replicas: 3})
+	if got := streamConfig(t, l).Replicas; got != 3 {
+		t.Fatalf("after --stream-replicas 3: %d replicas", got)
+	}
+	if !strings.Contains(logs, "event log stream found") || !strings.Contains(logs, "replicas 1 → 3") {
+		t.Errorf("found and changed settings not logged:\n%s", logs)
+	}
+	l.Close()
+
+	// A deploy without the flag (the default, 1) keeps three.
+	l, logs = openOn(t, c, Config{})
+	if got := streamConfig(t, l).Replicas; got != 3 {
+		t.Fatalf("a start with the default lowered replicas to %d", got)
+	}
+	if !strings.Contains(logs, "never lowered") {
+		t.Errorf("the kept replica count is not logged:\n%s", logs)
+	}
+
+	// An operator changes the maximum age on the stream itself.
+	sc := streamConfig(t, l)
+	sc.MaxAge = 2 * time.Hour
+	if _, err := l.js.UpdateStream(t.Context(), sc); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	l, logs = openOn(t, c, Config{MaxAge: 72 * time.Hour})
+	got := streamConfig(t, l)
+	if got.MaxAge != 2*time.Hour {
+		t.Errorf("an operator's max age was undone: %v", got.MaxAge)
+	}
+	if got.Replicas != 3 {
+		t.Errorf("replicas %d, want 3", got.Replicas)
+	}
+	if !strings.Contains(logs, "changed outside Crowd") {
+		t.Errorf("the kept operator setting is not logged:\n%s", logs)
+	}
+	// A setting Crowd set itself follows the configuration.
+	l.Close()
+	l, _ = openOn(t, c, Config{MaxAge: 72 * time.Hour, DuplicateWindow: 5 * time.Minute})
+	if got := streamConfig(t, l).Duplicates; got != 5*time.Minute {
+		t.Errorf("duplicate window %v, want the configured 5m", got)
+	}
+	checkDelivered(t, MustConsume(t, l, 1, 20), msgs, 1)
+	l.Close()
+}
