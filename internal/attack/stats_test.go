@@ -232,6 +232,19 @@ func assertDetected(t *testing.T, r result) {
 	}
 }
 
+// assertLeaks fails unless the canary's ε̂_lb is above ε: a leak proved at
+// 95 % confidence. Unlike assertDetected it does not ask for accuracy
+// above the bound, which a test at an extreme level (high likelihood
+// ratio, low power) proves a leak without reaching.
+func assertLeaks(t *testing.T, r result) {
+	t.Helper()
+	r.Canary = true
+	record(t, r)
+	if r.EpsLB <= r.Eps {
+		t.Errorf("canary %s not detected: ε̂_lb = %.3f ≤ ε = %.3f", r.Attack, r.EpsLB, r.Eps)
+	}
+}
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
