@@ -617,7 +617,7 @@ func (a *Aggregator) viewerDays(d *delta, evs []event.Event, vkeys []uint64) []v
 
 // firsts reports, by event index, the shares and saves that count in
 // protected mode: the first share (or save) of the video by its actor, ever,
-// and within the cap of counted firsts per (account, creator, day).
+// and within the cap of counted firsts per (account, day), across all videos.
 func (a *Aggregator) firsts(ctx context.Context, tx *sql.Tx, evs []event.Event) (map[int]bool, error) {
 	out := map[int]bool{}
 	first := map[stateKey]int{} // → index of the key's first event
