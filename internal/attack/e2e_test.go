@@ -516,6 +516,42 @@ func TestE2E_CoCreator(t *testing.T) {
 	}
 }
 
+// TestE2E_CapThroughPublicRoutes: the same co-created world, with the
+// friend using Crowd's own routes (POST /v1/videos/{id}/shares and /saves,
+// which go through the outbox and the relay rather than ingestion): of the
+// friend's five shares and five saves of five owners' videos in one day,
+// the co-creator's released cells count exactly 3 of each.
+func TestE2E_CapThroughPublicRoutes(t *testing.T) {
+	e := startE2E(t, config.Protected)
+	owners := []string{"o0", "o1", "o2", "o3", "o4"}
+	accts := []client.SyncAccount{acct("co", true), acct("friend", true)}
+	for _, o := range owners {
+		accts = append(accts, acct(o, false))
+	}
+	e.syncAccounts(accts)
+	ids := e.coCreatedVideos("p", 1, owners, "co")[0]
+	friend := e.login("friend")
+	for _, id := range ids {
+		if _, err := friend.Share(t.Context(), id, "copy_link"); err != nil {
+			t.Fatalf("share %s: %v", id, err)
+		}
+		if err := friend.Save(t.Context(), id); err != nil {
+			t.Fatalf("save %s: %v", id, err)
+		}
+	}
+	e.closeDay()
+	days := e.readDays(e.login("co"), ids)
+	var sharers, savers int64
+	for _, id := range ids {
+		sharers += e.counted(id, "sharers", days[id].Shares)
+		savers += e.counted(id, "savers", days[id].Saves)
+	}
+	if sharers != 3 || savers != 3 {
+		t.Fatalf("the friend's 5 shares and 5 saves of 5 owners' videos counted %d and %d in the co-creator's cells, want 3 and 3", sharers, savers)
+	}
+	recordCheck(t, "e2e cap through Crowd's own share and save routes", "a friend's 5 shares and 5 saves of 5 owners' co-created videos in a day count 3 and 3 in the co-creator's released cells")
+}
+
 // TestE2E_CanaryExactMode: the same share attack against a server in exact
 // mode (no noise) must be caught, proving the end-to-end harness sees a
 // leak when there is one.
