@@ -4,6 +4,19 @@
 // each one learns no more than the configured ε allows, and that canary
 // builds with deliberately broken settings are caught.
 //
+// Two harnesses. The direct one (below) releases cells with the real
+// release arithmetic: fast, seeded, 20,000 trials per world. The
+// end-to-end one (e2e_test.go, TestE2E_*) starts the real application
+// in-process (app.Main: SQLite, the embedded event log, aggregation,
+// release) on a fresh data dir and talks to it only over HTTP: accounts and
+// videos through POST /v1/sync/*, engagement through POST /v1/events, the
+// attacker reading GET /v1/analytics/videos/{id} as the video's creator or
+// co-creator. It also checks that every released cell minus its keyed noise
+// is exactly what the contribution bounds allow, so a leak anywhere on the
+// path (ingest, pseudonyms, log, aggregation, release, report) shows up.
+// It runs 2,000 trials per world, a tenth of that under -race or -short,
+// 5× with CROWD_ATTACK_LONG=1.
+//
 // Run it with
 //
 //	go test -race ./internal/attack/

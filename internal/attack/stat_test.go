@@ -156,40 +156,71 @@ func TestAttack07_SybilThreshold(t *testing.T) {
 	assertDetected(t, newResult("canary: raw audience threshold (true viewers ≥ 100)", eps(f), n, tp, fp))
 }
 
-// Attack 18: multi-video. The friend shares 5 videos of one creator in a
-// day; the per-(account, creator, day) cap (rollup.Bounds.PerCreatorDay = 3,
-// enforced in rollup's TestApply_BoundedContributions) counts only the first
-// 3, so W1 differs from W0 by 1 in 3 sharers cells. The attacker, who knows
-// which 3, sums them. Group bound: 3 × ε_share.
-func TestAttack18_MultiVideo(t *testing.T) {
+// Attack 18: co-created videos. Five videos owned by five different
+// accounts all list one co-creator, who reads all five. A friend shares all
+// five on one day in W1 and none in W0. The per-(account, day) cap
+// (rollup.Bounds.PerAccountDay = 3, enforced in rollup's
+// TestApply_BoundedContributions and end to end in TestE2E_CoCreator)
+// counts the friend's first 3 shares of the day wherever they go, so W1
+// differs from W0 by 1 in 3 sharers cells: group ε = 3 × ε_share for every
+// reader. The attacker runs the Neyman–Pearson test for a shift of 1 in
+// each cell it knows moved (discrete Laplace: the likelihood ratio depends
+// only on how many of them are above the base, so "all of them above" is
+// the most powerful test at its level; its ratio is e^{3ε} exactly), and
+// the sum test of the issue. The canary is the old per-owner cap, under
+// which all five count: the same kind of test must see ε above 3 × ε_share.
+func TestAttack18_CoCreatedVideos(t *testing.T) {
 	p := disclosure.DefaultPolicy()
 	f := family(t, "sharers", "", "day")
-	capN := int(p.Bounds.PerCreatorDay)
+	capN := int(p.Bounds.PerAccountDay)
 	if capN != 3 {
-		t.Fatalf("per-creator-day cap %d, documented 3", capN)
+		t.Fatalf("per-account-day cap %d, documented 3", capN)
 	}
-	const shared = 5
+	const videos, base = 5, 10
+	group := float64(capN) * eps(f)
 	n := trials(20000)
 	if testing.Short() {
 		n = 5000
 	}
-	tp, fp := distinguish(n, func(i int, w1 bool) bool {
-		keys := trialKeys("multi", i)
-		var sum int64
-		for v := range shared {
-			truth := int64(10)
-			if w1 && v < capN {
-				truth++
+	// run releases the five cells of trial i with the first counted of them
+	// one higher in W1, and applies the attacker's test.
+	run := func(name string, counted int, test func(r []int64) bool) (tp, fp int) {
+		return distinguish(n, func(i int, w1 bool) bool {
+			keys := trialKeys(name, i)
+			r := make([]int64, videos)
+			for v := range videos {
+				truth := int64(base)
+				if w1 && v < counted {
+					truth++
+				}
+				r[v] = release(t, keys, truth, dayCell(fmt.Sprintf("co%d", v), "sharers", "", "", targetDay), f)
 			}
-			r := release(t, keys, truth, dayCell(fmt.Sprintf("v%d", v), "sharers", "", "", targetDay), f)
-			if v < capN {
-				sum += r
+			return test(r)
+		})
+	}
+	above := func(k int) func(r []int64) bool {
+		return func(r []int64) bool {
+			for _, x := range r[:k] {
+				if x <= base {
+					return false
+				}
 			}
+			return true
 		}
-		return 2*sum >= int64(2*10*capN+capN)
-	})
-	group := float64(capN) * eps(f)
-	assertPrivate(t, newResult(fmt.Sprintf("18 multi-video: %d shares, cap %d, group ε = %d·ε", shared, capN, capN), group, n, tp, fp))
+	}
+	sum := func(r []int64) bool {
+		var s int64
+		for _, x := range r {
+			s += x
+		}
+		return 2*s >= 2*videos*base+int64(capN)
+	}
+	tp, fp := run("cocreator-np", capN, above(capN))
+	assertPrivate(t, newResult(fmt.Sprintf("18 co-created videos: %d owners, one co-creator reads all, cap %d/day; NP test (the %d counted cells all above base), group ε = %d·ε", videos, capN, capN, capN), group, n, tp, fp))
+	tp, fp = run("cocreator-sum", capN, sum)
+	assertPrivate(t, newResult(fmt.Sprintf("18 co-created videos: sum of the %d sharers cells, cap %d/day", videos, capN), group, n, tp, fp))
+	tp, fp = run("cocreator-perowner", videos, above(videos))
+	assertLeaks(t, newResult(fmt.Sprintf("canary: cap per owner (all %d count), NP test (all %d cells above base), held to %d·ε", videos, videos, capN), group, n, tp, fp))
 }
 
 // Attack 13: floating point / LSB. Released values are int64 (the type

@@ -131,8 +131,10 @@ func betaQuantile(p, a, b float64) float64 {
 
 // clopperPearson returns the exact two-sided 95% interval of a binomial
 // proportion with k successes in n trials.
-func clopperPearson(k, n int) (lo, hi float64) {
-	const alpha = 0.05
+func clopperPearson(k, n int) (lo, hi float64) { return clopperPearsonAt(k, n, 0.05) }
+
+// clopperPearsonAt returns the exact two-sided 1−alpha interval.
+func clopperPearsonAt(k, n int, alpha float64) (lo, hi float64) {
 	lo, hi = 0, 1
 	if k > 0 {
 		lo = betaQuantile(alpha/2, float64(k), float64(n-k+1))
@@ -156,8 +158,14 @@ type result struct {
 }
 
 func newResult(attack string, eps float64, n, tp, fp int) result {
-	tprLo, _ := clopperPearson(tp, n)
-	_, fprHi := clopperPearson(fp, n)
+	return result{Attack: attack, Eps: eps, N: n, TP: tp, FP: fp, Accuracy: float64(tp+n-fp) / float64(2*n), EpsLB: epsLB(n, tp, fp, 0.05)}
+}
+
+// epsLB is ε̂_lb from the two-sided 1−alpha Clopper–Pearson intervals of
+// TPR and FPR.
+func epsLB(n, tp, fp int, alpha float64) float64 {
+	tprLo, _ := clopperPearsonAt(tp, n, alpha)
+	_, fprHi := clopperPearsonAt(fp, n, alpha)
 	lb := math.Inf(-1)
 	if fprHi > 0 && tprLo > 0 {
 		lb = math.Log(tprLo / fprHi)
@@ -165,8 +173,7 @@ func newResult(attack string, eps float64, n, tp, fp int) result {
 	if tprLo < 1 && fprHi < 1 {
 		lb = max(lb, math.Log((1-fprHi)/(1-tprLo)))
 	}
-	lb = max(lb, 0)
-	return result{Attack: attack, Eps: eps, N: n, TP: tp, FP: fp, Accuracy: float64(tp+n-fp) / float64(2*n), EpsLB: lb}
+	return max(lb, 0)
 }
 
 // maxAccuracy is the accuracy bound of an ε-DP distinguisher, with the
@@ -229,6 +236,19 @@ func assertDetected(t *testing.T, r result) {
 	record(t, r)
 	if r.EpsLB <= r.Eps || r.Accuracy <= maxAccuracy(r.Eps) {
 		t.Errorf("canary %s not detected: ε̂_lb = %.3f, accuracy %.4f", r.Attack, r.EpsLB, r.Accuracy)
+	}
+}
+
+// assertLeaks fails unless the canary's ε̂_lb is above ε: a leak proved at
+// 95 % confidence. Unlike assertDetected it does not ask for accuracy
+// above the bound, which a test at an extreme level (high likelihood
+// ratio, low power) proves a leak without reaching.
+func assertLeaks(t *testing.T, r result) {
+	t.Helper()
+	r.Canary = true
+	record(t, r)
+	if r.EpsLB <= r.Eps {
+		t.Errorf("canary %s not detected: ε̂_lb = %.3f ≤ ε = %.3f", r.Attack, r.EpsLB, r.Eps)
 	}
 }
 

@@ -27,7 +27,21 @@ const (
 	UnitShare     = "share of (account, video)"
 	UnitSave      = "save of (account, video)"
 	UnitViewerDay = "viewer-day of (account, video)"
+	// UnitShareDay and UnitSaveDay are one account's counted first shares
+	// (saves) of one day, across all videos: what any reader — an owner,
+	// or a co-creator of many owners' videos — can learn about that
+	// account's day from every cell they see. The per-(account, day) cap
+	// (rollup.Bounds.PerAccountDay) makes their ε the cap times the ε of
+	// one share (save). Views have no such unit: a viewer-day is per
+	// (account, video) and nothing bounds how many videos one account
+	// views in a day (docs/PRIVACY.md, "Not a guarantee").
+	UnitShareDay = "first shares of an account-day, all videos"
+	UnitSaveDay  = "first saves of an account-day, all videos"
 )
+
+// groupUnits are the units Ledger derives from a per-video unit and the
+// per-(account, day) cap.
+var groupUnits = []struct{ group, per string }{{UnitShareDay, UnitShare}, {UnitSaveDay, UnitSave}}
 
 // Family is one family of released cells: a metric, optionally broken down
 // by a dimension, at a granularity, with the sensitivity the contribution
@@ -96,13 +110,19 @@ func DefaultPolicy() Policy {
 			UnitShare:     {1, 2},
 			UnitSave:      {1, 2},
 			UnitViewerDay: {1, 1},
+			// 3 counted first shares (saves) a day × 1/2.
+			UnitShareDay: {3, 2},
+			UnitSaveDay:  {3, 2},
 		},
 	}
 }
 
 // Ledger returns the total ε each privacy unit spends: the sum over the
 // families it lands in. Every answer is post-processing of released cells,
-// so this static sum is the whole budget.
+// so this static sum is the whole budget. The account-day units
+// (UnitShareDay, UnitSaveDay) are the per-video unit's ε times the
+// per-(account, day) cap, by group privacy: a reader who sees every video
+// an account shared that day sees at most the cap of them move.
 func (p Policy) Ledger() map[string]Rational {
 	sums := map[string]*big.Rat{}
 	for _, f := range p.Families {
@@ -110,6 +130,11 @@ func (p Policy) Ledger() map[string]Rational {
 			sums[f.Unit] = new(big.Rat)
 		}
 		sums[f.Unit].Add(sums[f.Unit], f.Epsilon.rat())
+	}
+	for _, g := range groupUnits {
+		if per := sums[g.per]; per != nil && p.Bounds.PerAccountDay > 0 {
+			sums[g.group] = new(big.Rat).Mul(per, new(big.Rat).SetInt64(p.Bounds.PerAccountDay))
+		}
 	}
 	out := map[string]Rational{}
 	for u, r := range sums {
@@ -128,7 +153,7 @@ func (p Policy) Validate() error {
 	if p.AudienceMinViewers < 1 || p.BucketMin < 1 {
 		errs = append(errs, fmt.Errorf("thresholds must be at least 1"))
 	}
-	if p.Bounds.ViewsPerViewerDay < 1 || p.Bounds.WatchMSPerViewerDay < 1000 || p.Bounds.PerCreatorDay < 1 {
+	if p.Bounds.ViewsPerViewerDay < 1 || p.Bounds.WatchMSPerViewerDay < 1000 || p.Bounds.PerAccountDay < 1 {
 		errs = append(errs, fmt.Errorf("contribution bounds must be positive (watch time at least 1 s)"))
 	}
 	seen := map[string]bool{}
@@ -155,7 +180,12 @@ func (p Policy) Validate() error {
 		}
 	}
 	for unit, spent := range p.Ledger() {
-		if cap, ok := p.Caps[unit]; ok && spent.rat().Cmp(cap.rat()) > 0 {
+		cap, ok := p.Caps[unit]
+		if !ok {
+			errs = append(errs, fmt.Errorf("privacy ledger: unit %q has no cap", unit))
+			continue
+		}
+		if spent.rat().Cmp(cap.rat()) > 0 {
 			errs = append(errs, fmt.Errorf("privacy ledger: a %s spends ε = %s, over its cap %s", unit, spent, cap))
 		}
 	}

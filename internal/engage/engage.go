@@ -32,8 +32,9 @@ func (b *Builder) engagement(id, typ, videoID string, a *platform.Account, at ti
 // Private builds a share, save or unsave event. It carries no demographics
 // (shares and saves are never broken down) and no channel (creators never
 // learn how a video was shared), only what bounds the contribution: once
-// per account and video (Actor), and per account, creator and day
-// (CreatorDay).
+// per account and video (Actor), and per account and day across all videos
+// (AccountDay): a co-creator who reads videos of many owners must not add
+// up one account's shares of all of them.
 func (b *Builder) Private(typ string, v *platform.Video, a *platform.Account, at time.Time) event.Event {
 	return b.private(security.NewID(), typ, v, a, at)
 }
@@ -45,7 +46,7 @@ func (b *Builder) private(id, typ string, v *platform.Video, a *platform.Account
 		VideoID:    v.ID,
 		TS:         at,
 		Actor:      b.Pseudonym.Actor(a.ID, v.ID),
-		CreatorDay: b.Pseudonym.ActorCreatorDay(a.ID, v.OwnerID, at),
+		AccountDay: b.Pseudonym.AccountDay(a.ID, at),
 	}
 }
 

@@ -21,8 +21,10 @@ import (
 // A binary record is, in order: recordV1; the type as one byte (typeCodes);
 // a flags byte (flagCompleted, flagImported); the time as a zigzag varint
 // of Unix nanoseconds; watch_ms as a uvarint; then the strings ID, VideoID,
-// CreatorID, Source, Actor, ActorDay, CreatorDay, Age, Gender and Country,
-// each a uvarint length and its bytes. Decoding JSON costs about ten times
+// CreatorID, Source, Actor, ActorDay, AccountDay, Age, Gender and Country,
+// each a uvarint length and its bytes. (Records written before the
+// account-day cap hold the retired creator-day pseudonym in AccountDay's
+// place: both are opaque cap keys.) Decoding JSON costs about ten times
 // as much, and aggregation decodes every event once more.
 const (
 	frameMagic byte = 0xCE // never the first byte of UTF-8 JSON or NDJSON
@@ -66,7 +68,7 @@ func (e *Event) AppendBinary(b []byte) ([]byte, error) {
 		return b, fmt.Errorf("encode event: negative watch_ms %d", e.WatchMS)
 	}
 	b = binary.AppendUvarint(b, uint64(e.WatchMS))
-	for _, s := range [...]string{e.ID, e.VideoID, e.CreatorID, e.Source, e.Actor, e.ActorDay, e.CreatorDay, e.Age, e.Gender, e.Country} {
+	for _, s := range [...]string{e.ID, e.VideoID, e.CreatorID, e.Source, e.Actor, e.ActorDay, e.AccountDay, e.Age, e.Gender, e.Country} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
@@ -131,7 +133,7 @@ func decode(e *Event, rec []byte) error {
 	}
 	e.WatchMS = int64(w)
 	off += n
-	for _, f := range [...]*string{&e.ID, &e.VideoID, &e.CreatorID, &e.Source, &e.Actor, &e.ActorDay, &e.CreatorDay, &e.Age, &e.Gender, &e.Country} {
+	for _, f := range [...]*string{&e.ID, &e.VideoID, &e.CreatorID, &e.Source, &e.Actor, &e.ActorDay, &e.AccountDay, &e.Age, &e.Gender, &e.Country} {
 		l, n := binary.Uvarint(rec[3+off:])
 		if n <= 0 || l > uint64(len(s)-off-n) {
 			return errShort

@@ -12,7 +12,7 @@ func sample() []Event {
 	return []Event{
 		{V: SchemaVersion, ID: "c:e1", Type: View, VideoID: "v1", TS: at, Source: "for_you", WatchMS: 12_345, Completed: true,
 			ActorDay: "ad", Age: "18-24", Gender: "female", Country: "DE"},
-		{V: SchemaVersion, ID: "e2", Type: Share, VideoID: "v1", TS: at.Add(-time.Hour), Source: "dm", Actor: "a", CreatorDay: "cd", Imported: true},
+		{V: SchemaVersion, ID: "e2", Type: Share, VideoID: "v1", TS: at.Add(-time.Hour), Source: "dm", Actor: "a", AccountDay: "cd", Imported: true},
 		{V: SchemaVersion, ID: "e3", Type: Follow, CreatorID: "acct", TS: time.Unix(0, 0).UTC(), Actor: "f"},
 		{V: SchemaVersion, ID: "e4", Type: View, VideoID: "v2", TS: time.Date(1969, 7, 20, 20, 17, 0, 0, time.UTC)},
 	}
@@ -59,6 +59,23 @@ func TestOldFormats(t *testing.T) {
 		if got := decodeAll(t, msg); !reflect.DeepEqual(got, sample()) {
 			t.Fatalf("%s: got %+v", name, got)
 		}
+	}
+}
+
+// TestOldCapKey: a JSON event logged before the account-day cap carries its
+// cap key as "creator_day"; it decodes into AccountDay, so aggregation still
+// caps it (under its old key).
+func TestOldCapKey(t *testing.T) {
+	old := []byte(`{"v":1,"id":"e1","type":"share","video_id":"v1","ts":"2026-03-10T12:00:00Z","actor":"a","creator_day":"cd-old"}`)
+	for name, msg := range map[string][]byte{"ndjson": append(old, '\n'), "frame of json": AppendFrame(nil, old)} {
+		got := decodeAll(t, msg)
+		if len(got) != 1 || got[0].AccountDay != "cd-old" || got[0].Type != Share {
+			t.Fatalf("%s: got %+v", name, got)
+		}
+	}
+	e, err := Unmarshal([]byte(`{"v":1,"id":"e2","type":"save","ts":"2026-03-10T12:00:00Z","account_day":"new","creator_day":"old"}`))
+	if err != nil || e.AccountDay != "new" {
+		t.Fatalf("account_day and creator_day: %+v, %v", e, err)
 	}
 }
 

@@ -32,14 +32,16 @@ const SchemaVersion = 1
 
 // Event is one analytics event in the log.
 //
-// Actor, ActorDay and CreatorDay are pseudonyms, never account ids:
+// Actor, ActorDay and AccountDay are pseudonyms, never account ids:
 //   - Actor: keyed hash of (account, video), or of (follower, creator) for
 //     follows. Counts a share or save once per account and video, and nets
 //     like/unlike.
 //   - ActorDay: hash of (account, video, day) under that day's random salt,
 //     destroyed after a few days. Distinct viewers and the per-viewer view cap.
-//   - CreatorDay: keyed hash of (account, creator, day). The per-creator daily
-//     contribution cap.
+//   - AccountDay: keyed hash of (account, day). The per-account daily cap on
+//     counted shares and saves, across all videos. Events logged before it
+//     carry the retired per-(account, creator, day) pseudonym here instead
+//     (JSON "creator_day"); aggregation treats either as an opaque cap key.
 //
 // Age, Gender and Country are the actor's audience buckets at the time of the
 // event ("unknown" when not stated or logged out).
@@ -55,7 +57,7 @@ type Event struct {
 	Completed  bool      `json:"completed,omitempty"`
 	Actor      string    `json:"actor,omitempty"`
 	ActorDay   string    `json:"actor_day,omitempty"`
-	CreatorDay string    `json:"creator_day,omitempty"`
+	AccountDay string    `json:"account_day,omitempty"`
 	Age        string    `json:"age,omitempty"`
 	Gender     string    `json:"gender,omitempty"`
 	Country    string    `json:"country,omitempty"`
@@ -81,11 +83,19 @@ func (e *Event) Marshal() ([]byte, error) {
 	return b, nil
 }
 
-// Unmarshal decodes one JSON-encoded event.
+// Unmarshal decodes one JSON-encoded event. An event written before the
+// account-day cap has its cap key under "creator_day"; it is read into
+// AccountDay.
 func Unmarshal(b []byte) (Event, error) {
-	var e Event
+	var e struct {
+		Event
+		CreatorDay string `json:"creator_day"`
+	}
 	if err := json.Unmarshal(b, &e); err != nil {
 		return Event{}, fmt.Errorf("unmarshal event: %w", err)
 	}
-	return e, nil
+	if e.AccountDay == "" {
+		e.AccountDay = e.CreatorDay
+	}
+	return e.Event, nil
 }

@@ -11,9 +11,9 @@
 //     share or save once per account and video and to net likes against
 //     unlikes. It is keyed with the long-term key, so without that key it
 //     cannot be recomputed from an account id.
-//   - ActorCreatorDay(account, creator, day) caps one account's
-//     contribution to one creator's statistics per day, which bounds the
-//     sensitivity the disclosure layer's noise is calibrated to.
+//   - AccountDay(account, day) caps one account's counted shares (and,
+//     separately, saves) per day across all videos, which bounds what any
+//     reader of any set of videos can learn about that account's day.
 //   - ViewerDay(account, video, day) counts distinct viewers and caps views
 //     per viewer, video and day. It is keyed with a random salt for that
 //     day, and the salt is destroyed after a retention (PruneSalts): from

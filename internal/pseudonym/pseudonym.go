@@ -22,7 +22,7 @@ import (
 const (
 	// KeyFile is the name of the long-term key file in the secrets
 	// directory: 32 raw random bytes. Losing it changes every Actor and
-	// ActorCreatorDay pseudonym, so back it up with the database.
+	// AccountDay pseudonym, so back it up with the database.
 	KeyFile = "pseudonym.key"
 	// SaltsFile is the name of the daily salts file in the secrets
 	// directory: a JSON object from UTC day ("2006-01-02") to a base64
@@ -54,9 +54,11 @@ const (
 // give equal pseudonyms of different kinds.
 const (
 	labelActor      = "actor"
-	labelCreatorDay = "creator-day"
+	labelAccountDay = "account-day"
 	labelViewerDay  = "viewer-day"
 	labelEventID    = "event-id"
+	// "creator-day" was the label of the retired per-(account, creator,
+	// day) cap pseudonym; it is never reused.
 )
 
 // Pseudonymizer computes pseudonyms of account ids from secrets kept in a
@@ -131,12 +133,14 @@ func (p *Pseudonymizer) Actor(accountID, videoID string) string {
 	return mac(*p.key, labelActor, accountID, videoID)
 }
 
-// ActorCreatorDay returns the pseudonym of accountID contributing to
-// creatorID's statistics on day's UTC date. Rollups use it to cap one
-// account's contribution per creator and day. It is keyed with the
+// AccountDay returns the pseudonym of accountID's first shares and saves
+// on day's UTC date, whatever the video and whoever its creators. Rollups use
+// it to cap one account's counted contributions per day across all videos,
+// which bounds what any one reader (an owner, a co-creator of many owners'
+// videos) can learn about that account's day. It is keyed with the
 // long-term key, and so stays stable for late and re-imported events.
-func (p *Pseudonymizer) ActorCreatorDay(accountID, creatorID string, day time.Time) string {
-	return mac(*p.key, labelCreatorDay, accountID, creatorID, day.UTC().Format(dayLayout))
+func (p *Pseudonymizer) AccountDay(accountID string, day time.Time) string {
+	return mac(*p.key, labelAccountDay, accountID, day.UTC().Format(dayLayout))
 }
 
 // EventID returns the keyed hash of an event id the platform chose (the

@@ -617,7 +617,7 @@ func (a *Aggregator) viewerDays(d *delta, evs []event.Event, vkeys []uint64) []v
 
 // firsts reports, by event index, the shares and saves that count in
 // protected mode: the first share (or save) of the video by its actor, ever,
-// and within the cap of counted firsts per (account, creator, day).
+// and within the cap of counted firsts per (account, day), across all videos.
 func (a *Aggregator) firsts(ctx context.Context, tx *sql.Tx, evs []event.Event) (map[int]bool, error) {
 	out := map[int]bool{}
 	first := map[stateKey]int{} // → index of the key's first event
@@ -662,18 +662,21 @@ func (a *Aggregator) firsts(ctx context.Context, tx *sql.Tx, evs []event.Event) 
 	}
 	slices.Sort(firstIdx)
 
-	// The per-(account, creator, day) cap, counted in event order. The
-	// counts are added to and read back in one statement: aggregators of
-	// different partitions (a creator's videos spread over them) may count
-	// firsts of one account and creator at once, and the row lock of the
-	// upsert orders them, so the cap holds across them.
-	type capKey struct{ creatorDay, kind string }
+	// The per-(account, day) cap across all videos, counted in event order.
+	// The counts are added to and read back in one statement: aggregators of
+	// different partitions (an account's shares spread over them) may count
+	// firsts of one account-day at once, and the row lock of the upsert
+	// orders them, so the cap holds across them. The table keeps its old
+	// name, creator_day_counts: its key is whatever cap pseudonym the event
+	// carries (the account-day one, or for events logged before it the
+	// retired creator-day one; the two never collide).
+	type capKey struct{ accountDay, kind string }
 	n := map[capKey]int64{} // firsts in this batch, then the count before it
 	day := map[capKey]int64{}
 	var capKeys []capKey
 	for _, i := range firstIdx {
-		if ev := &evs[i]; ev.CreatorDay != "" {
-			k := capKey{ev.CreatorDay, ev.Type}
+		if ev := &evs[i]; ev.AccountDay != "" {
+			k := capKey{ev.AccountDay, ev.Type}
 			if _, ok := n[k]; !ok {
 				day[k] = floorDiv(ev.TS.Unix(), 86400)
 				capKeys = append(capKeys, k)
@@ -682,12 +685,12 @@ func (a *Aggregator) firsts(ctx context.Context, tx *sql.Tx, evs []event.Event) 
 		}
 	}
 	slices.SortFunc(capKeys, func(x, y capKey) int {
-		return cmp.Or(strings.Compare(x.creatorDay, y.creatorDay), strings.Compare(x.kind, y.kind))
+		return cmp.Or(strings.Compare(x.accountDay, y.accountDay), strings.Compare(x.kind, y.kind))
 	})
 	for chunk := range slices.Chunk(capKeys, rowsPerStatement) {
 		args := make([]any, 0, 4*len(chunk))
 		for _, k := range chunk {
-			args = append(args, k.creatorDay, k.kind, day[k], n[k])
+			args = append(args, k.accountDay, k.kind, day[k], n[k])
 		}
 		rows, err := tx.QueryContext(ctx, a.store.Rebind(`INSERT INTO creator_day_counts (creator_day, kind, day, n) VALUES `+valueRows(len(chunk), 4)+`
 ON CONFLICT (creator_day, kind) DO UPDATE SET n = creator_day_counts.n + excluded.n RETURNING creator_day, kind, n`), args...)
@@ -697,7 +700,7 @@ ON CONFLICT (creator_day, kind) DO UPDATE SET n = creator_day_counts.n + exclude
 		for rows.Next() {
 			var k capKey
 			var total int64
-			if err := rows.Scan(&k.creatorDay, &k.kind, &total); err != nil {
+			if err := rows.Scan(&k.accountDay, &k.kind, &total); err != nil {
 				rows.Close()
 				return nil, err
 			}
@@ -710,13 +713,13 @@ ON CONFLICT (creator_day, kind) DO UPDATE SET n = creator_day_counts.n + exclude
 	}
 	for _, i := range firstIdx {
 		ev := &evs[i]
-		if ev.CreatorDay == "" {
+		if ev.AccountDay == "" {
 			out[i] = true
 			continue
 		}
-		k := capKey{ev.CreatorDay, ev.Type}
+		k := capKey{ev.AccountDay, ev.Type}
 		n[k]++
-		out[i] = n[k] <= a.bounds.PerCreatorDay
+		out[i] = n[k] <= a.bounds.PerAccountDay
 	}
 	return out, nil
 }

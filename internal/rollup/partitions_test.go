@@ -172,10 +172,10 @@ func TestSetPartitions(t *testing.T) {
 	}
 }
 
-// TestPartitions_CreatorDayCap: one account's first shares of a creator's
-// videos count up to the cap per day even when the videos are in
-// partitions of different aggregators.
-func TestPartitions_CreatorDayCap(t *testing.T) {
+// TestPartitions_AccountDayCap: one account's first shares of a day count
+// up to the cap even when the videos are in partitions of different
+// aggregators.
+func TestPartitions_AccountDayCap(t *testing.T) {
 	stores(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
 		a := setup(t, s)
@@ -189,7 +189,7 @@ func TestPartitions_CreatorDayCap(t *testing.T) {
 			t.Fatal(err)
 		}
 		share := func(id, video string) event.Event {
-			return event.Event{ID: id, Type: event.Share, VideoID: video, TS: day0, Actor: "X-" + video, CreatorDay: "X-mia"}
+			return event.Event{ID: id, Type: event.Share, VideoID: video, TS: day0, Actor: "X-" + video, AccountDay: "X-day0"}
 		}
 		// The cap is 3: two firsts through a, then three through b.
 		if err := a.apply(ctx, []eventlog.Delivered{msg(1, share("s1", "v"))}); err != nil {

@@ -51,13 +51,15 @@ type Bounds struct {
 	ViewsPerViewerDay int64
 	// WatchMSPerViewerDay caps the watch time one viewer adds per video and day.
 	WatchMSPerViewerDay int64
-	// PerCreatorDay caps the first shares (and, separately, saves) one
-	// account adds to one creator's videos per day.
-	PerCreatorDay int64
+	// PerAccountDay caps the first shares (and, separately, saves) one
+	// account adds per day, across all videos: whatever set of videos a
+	// reader sees (an owner's, or a co-creator's spanning many owners),
+	// one account's day moves at most this many of its sharers cells.
+	PerAccountDay int64
 }
 
 // DefaultBounds are the bounds of the default policy.
-var DefaultBounds = Bounds{ViewsPerViewerDay: 5, WatchMSPerViewerDay: 10 * 60 * 1000, PerCreatorDay: 3}
+var DefaultBounds = Bounds{ViewsPerViewerDay: 5, WatchMSPerViewerDay: 10 * 60 * 1000, PerAccountDay: 3}
 
 // Aggregator applies the event log to rollups.
 type Aggregator struct {
@@ -185,7 +187,7 @@ func (a *Aggregator) applyRetrying(ctx context.Context, batch []eventlog.Deliver
 // SetBounds sets the contribution bounds (before Run). Bounds above what
 // the viewer-day state counts exactly are refused.
 func (a *Aggregator) SetBounds(b Bounds) error {
-	if b.ViewsPerViewerDay < 0 || b.ViewsPerViewerDay >= maxPackedViews || b.WatchMSPerViewerDay < 0 || b.WatchMSPerViewerDay >= maxPackedWatchMS || b.PerCreatorDay < 0 {
+	if b.ViewsPerViewerDay < 0 || b.ViewsPerViewerDay >= maxPackedViews || b.WatchMSPerViewerDay < 0 || b.WatchMSPerViewerDay >= maxPackedWatchMS || b.PerAccountDay < 0 {
 		return fmt.Errorf("contribution bounds out of range: %+v (views per viewer-day < %d, watch ms < %d)", b, maxPackedViews, maxPackedWatchMS)
 	}
 	a.bounds = b

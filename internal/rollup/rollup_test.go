@@ -184,14 +184,14 @@ func TestApply_BoundedContributions(t *testing.T) {
 		}
 		// A logged-out view counts in exact views only.
 		evs = append(evs, event.Event{ID: "anon", Type: event.View, VideoID: "v", TS: day0, Source: "other"})
-		// Friend F shares v twice (counts once) and v2..v5 of the same creator
-		// the same day: only 3 firsts per (account, creator, day) count.
+		// Friend F shares v twice (counts once) and v2..v5 the same day:
+		// only 3 firsts per (account, day) count.
 		evs = append(evs,
-			event.Event{ID: "s1", Type: event.Share, VideoID: "v", TS: day0, Actor: "F-v", CreatorDay: "F-mia-day"},
-			event.Event{ID: "s2", Type: event.Share, VideoID: "v", TS: day0, Actor: "F-v", CreatorDay: "F-mia-day"})
+			event.Event{ID: "s1", Type: event.Share, VideoID: "v", TS: day0, Actor: "F-v", AccountDay: "F-day0"},
+			event.Event{ID: "s2", Type: event.Share, VideoID: "v", TS: day0, Actor: "F-v", AccountDay: "F-day0"})
 		for i := 2; i <= 5; i++ {
 			id := "v" + string(rune('0'+i))
-			evs = append(evs, event.Event{ID: "s" + id, Type: event.Share, VideoID: id, TS: day0, Actor: "F-" + id, CreatorDay: "F-mia-day"})
+			evs = append(evs, event.Event{ID: "s" + id, Type: event.Share, VideoID: id, TS: day0, Actor: "F-" + id, AccountDay: "F-day0"})
 		}
 		// Saves: save, unsave, save again: one saver.
 		evs = append(evs,
@@ -218,7 +218,7 @@ func TestApply_BoundedContributions(t *testing.T) {
 		var acctSharers int64
 		s.ReadDB().QueryRow(s.Rebind(`SELECT sharers FROM account_day WHERE account_id = ? AND day = ?`), "mia", day0.Unix()/86400).Scan(&acctSharers)
 		if acctSharers != 3 {
-			t.Fatalf("creator-day cap: %d counted first shares for mia, want 3", acctSharers)
+			t.Fatalf("account-day cap: %d counted first shares for mia, want 3", acctSharers)
 		}
 	})
 }
