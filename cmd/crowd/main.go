@@ -26,6 +26,7 @@ Usage:
   crowd bench [--duration 10s] [--history-events 1000000]
   crowd import FILE [--data DIR] [--postgres-url URL] [--nats-url URL]
   crowd keys rotate [--data DIR]
+  crowd salts prune [--data DIR] [--keep 72h] [--idle 24h]
 
 Every flag also reads CROWD_<FLAG> from the environment (--data <-> CROWD_DATA).
 Run "crowd COMMAND -h" for a command's flags.
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return benchCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "keys":
 		return keys(ctx, args[1:], stdout, stderr, getenv)
+	case "salts":
+		return salts(ctx, args[1:], stdout, stderr, getenv)
 	case "import":
 		return importCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
