@@ -136,13 +136,18 @@ func TestViewers_LateViewOfOldDay(t *testing.T) {
 		if err := a.Compact(ctx); err != nil {
 			t.Fatal(err)
 		}
+		m = msg(2, view("o3", "X", old, "for_you"), view("o4", "Z", old, "for_you"))
+		m.Time = later
+		if err := a.apply(ctx, []eventlog.Delivered{m}); err != nil {
+			t.Fatal(err)
+		}
 		b := reopen(s)
 		b.now = a.now
 		if err := b.LoadState(ctx); err != nil {
 			t.Fatal(err)
 		}
-		m = msg(2, view("o3", "X", old, "for_you"), view("o4", "Z", old, "for_you"))
-		m.Time = later
+		m = msg(3, view("o5", "Y", old, "for_you"), view("o6", "Z", old, "for_you"))
+		m.Time = later.Add(time.Hour)
 		if err := b.apply(ctx, []eventlog.Delivered{m}); err != nil {
 			t.Fatal(err)
 		}
