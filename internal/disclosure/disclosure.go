@@ -538,32 +538,18 @@ func (l *Layer) family(metric, dim, gran string) Family {
 
 // DistinctViewers returns, in exact mode, the distinct viewers of a video
 // over from..to (UTC dates, inclusive), given its viewer-days over the same
-// days (the sum of the daily viewers): viewer-days less the viewers who
-// had viewed the video on an earlier day of the range (rollup's
-// video_viewer_gaps). It reads one row per day. Viewer-days from before
-// exact mode (no history) each count as a viewer. In protected mode it
-// returns false: distinct viewers over a range are not released.
+// days (the sum of the daily viewers): viewer-days less those whose viewer
+// had viewed the video on an earlier day of the range
+// (rollup.ReturningViewers). Viewer-days from before exact mode (no
+// history) each count as a viewer. In protected mode it returns false:
+// distinct viewers over a range are not released.
 func (l *Layer) DistinctViewers(ctx context.Context, videoID string, from, to time.Time, viewerDays int64) (int64, bool, error) {
 	if l.mode != config.Exact {
 		return 0, false, nil
 	}
-	a := from.Unix() / 86400
-	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT day, gaps FROM video_viewer_gaps WHERE video_id = ? AND day > ? AND day <= ?`), videoID, a, to.Unix()/86400)
+	back, err := rollup.ReturningViewers(ctx, l.store.ReadDB(), l.store.Rebind, videoID, from.Unix()/86400, to.Unix()/86400)
 	if err != nil {
 		return 0, false, err
 	}
-	defer rows.Close()
-	var gaps []byte
-	repeats := int64(0)
-	for rows.Next() {
-		var day int64
-		if err := rows.Scan(&day, &gaps); err != nil {
-			return 0, false, err
-		}
-		repeats += rollup.RepeatsUpTo(gaps, day-a)
-	}
-	if err := rows.Err(); err != nil {
-		return 0, false, err
-	}
-	return max(viewerDays-repeats, 0), true, nil
+	return max(viewerDays-back, 0), true, nil
 }

@@ -17,19 +17,24 @@ import (
 //
 // A view event carries, in exact mode only, the keyed pseudonym of its
 // account and video (Actor), stable across days. viewer_history keeps per
-// (video, actor) the sorted days the viewer viewed the video. Each
-// viewer-day d whose viewer viewed the video before, last on day p, is a
-// repeat at gap d-p; video_viewer_gaps keeps per (video, day) how many of
-// the day's viewers are repeats at each gap. A viewer counts in a range
-// a..b once, on their first day in it, which is the day whose previous day
-// is before a; so
+// (video, actor) the sorted days the viewer viewed the video. Two
+// consecutive days p < d of one viewer make a pair, a repeat at gap d-p. A
+// viewer counts in a range a..b once, on their first day in it; so the
+// distinct viewers of a..b are its viewer-days less the pairs with both
+// days in a..b. Two tables count the pairs:
 //
-//	distinct(a, b) = Σ_{d=a..b} viewers(d) − Σ_{d=a..b} #{repeats on d with gap ≤ d−a}
+//   - video_day.viewers_back: per (video, day p), the pairs starting at p
+//     (the day's viewers who viewed the video again later);
+//   - video_viewer_gaps: per (video, day d), the pairs ending at d, by gap,
+//     as cumulative counts.
 //
-// read from one row per day (ReturningViewers). A view on a day between two
-// days the viewer already has (a late event, an import out of order) moves
-// at most three counts: the pair it splits goes, the two it makes come.
-// Gaps of MaxGap days or more are never within a range, and are not kept.
+// Pairs within a..b = Σ_{p=a..b} viewers_back(p) less the pairs leaving
+// the range (p in a..b, d > b), read from the gaps of the days after b:
+// none for a range that ends today, so a report reads one small sum
+// (ReturningViewers). A view on a day between two days the viewer already
+// has (a late event, an import out of order) moves at most three pairs:
+// the pair it splits goes, the two it makes come. Pairs of MaxGap days or
+// more never lie within a range, and are not kept.
 //
 // The history is written in the batch's transaction, like every rollup: it
 // is exact across redeliveries, restarts and any order of arrival, and its
@@ -94,6 +99,7 @@ func (a *Aggregator) viewerHistory(ctx context.Context, tx *sql.Tx, evs []event.
 	}
 
 	deltas := map[gapKey]map[int64]int64{} // (video, day) → gap → change
+	back := map[gapKey]int64{}             // (video, day) → change of viewers_back
 	change := func(video string, day, gap, n int64) {
 		if gap >= MaxGap {
 			return
@@ -103,6 +109,7 @@ func (a *Aggregator) viewerHistory(ctx context.Context, tx *sql.Tx, evs []event.
 			deltas[k] = map[int64]int64{}
 		}
 		deltas[k][gap] += n
+		back[gapKey{video, day - gap}] += n
 	}
 	changed := keys[:0]
 	for _, k := range keys {
@@ -143,7 +150,65 @@ ON CONFLICT (video_id, actor) DO UPDATE SET days = excluded.days`), args...); er
 			return fmt.Errorf("write viewer history: %w", err)
 		}
 	}
+	if err := a.applyBack(ctx, tx, back); err != nil {
+		return err
+	}
 	return a.applyGaps(ctx, tx, deltas)
+}
+
+// applyBack adds back to video_day.viewers_back, in key order.
+func (a *Aggregator) applyBack(ctx context.Context, tx *sql.Tx, back map[gapKey]int64) error {
+	maps.DeleteFunc(back, func(_ gapKey, n int64) bool { return n == 0 })
+	keys := slices.SortedFunc(maps.Keys(back), func(x, y gapKey) int {
+		return cmp.Or(strings.Compare(x.video, y.video), cmp.Compare(x.day, y.day))
+	})
+	for chunk := range slices.Chunk(keys, rowsPerStatement) {
+		args := make([]any, 0, 3*len(chunk))
+		for _, k := range chunk {
+			args = append(args, k.video, k.day, back[k])
+		}
+		if _, err := tx.ExecContext(ctx, a.store.Rebind(`INSERT INTO video_day (video_id, day, viewers_back) VALUES `+valueRows(len(chunk), 3)+`
+ON CONFLICT (video_id, day) DO UPDATE SET viewers_back = video_day.viewers_back + excluded.viewers_back`), args...); err != nil {
+			return fmt.Errorf("write returning viewers: %w", err)
+		}
+	}
+	return nil
+}
+
+// Queryer runs read queries: a *sql.DB or a *sql.Tx.
+type Queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// ReturningViewers returns, for exact mode's distinct viewers of a video
+// over the Unix days a..b, the viewer-days of a..b whose viewer had viewed
+// the video on an earlier day of the range: distinct viewers are the
+// range's viewer-days less these. rebind adapts placeholders to the
+// store's dialect.
+func ReturningViewers(ctx context.Context, q Queryer, rebind func(string) string, videoID string, a, b int64) (int64, error) {
+	var pairs int64
+	if err := q.QueryRowContext(ctx, rebind(`SELECT COALESCE(SUM(viewers_back), 0) FROM video_day WHERE video_id = ? AND day BETWEEN ? AND ?`), videoID, a, b).Scan(&pairs); err != nil {
+		return 0, fmt.Errorf("read returning viewers: %w", err)
+	}
+	// Less the pairs that leave the range: they end after b.
+	rows, err := q.QueryContext(ctx, rebind(`SELECT day, gaps FROM video_viewer_gaps WHERE video_id = ? AND day > ? AND day < ?`), videoID, b, b+MaxGap)
+	if err != nil {
+		return 0, fmt.Errorf("read returning viewers: %w", err)
+	}
+	defer rows.Close()
+	var gaps []byte
+	for rows.Next() {
+		var d int64
+		if err := rows.Scan(&d, &gaps); err != nil {
+			return 0, fmt.Errorf("read returning viewers: %w", err)
+		}
+		pairs -= RepeatsUpTo(gaps, d-a) - RepeatsUpTo(gaps, d-b-1)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("read returning viewers: %w", err)
+	}
+	return pairs, nil
 }
 
 // applyGaps adds deltas to the rows of video_viewer_gaps, in key order.

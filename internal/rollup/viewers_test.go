@@ -12,27 +12,18 @@ import (
 )
 
 // distinct reads distinct viewers of video v over days a..b as the
-// disclosure layer does: viewer-days less repeats within the range.
+// disclosure layer does: viewer-days less returning viewers.
 func distinct(t *testing.T, s *store.Store, a, b int64) int64 {
 	t.Helper()
 	var vd int64
 	if err := s.ReadDB().QueryRow(s.Rebind(`SELECT COALESCE(SUM(viewers), 0) FROM video_day WHERE video_id = 'v' AND day BETWEEN ? AND ?`), a, b).Scan(&vd); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := s.ReadDB().Query(s.Rebind(`SELECT day, gaps FROM video_viewer_gaps WHERE video_id = 'v' AND day > ? AND day <= ?`), a, b)
+	back, err := ReturningViewers(t.Context(), s.ReadDB(), s.Rebind, "v", a, b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var day int64
-		var g []byte
-		if err := rows.Scan(&day, &g); err != nil {
-			t.Fatal(err)
-		}
-		vd -= RepeatsUpTo(g, day-a)
-	}
-	return vd
+	return vd - back
 }
 
 func linkedView(id, account string, at time.Time) event.Event {

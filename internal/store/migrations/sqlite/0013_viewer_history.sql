@@ -20,15 +20,17 @@ CREATE TABLE viewer_history (
 	PRIMARY KEY (video_id, actor)
 ) WITHOUT ROWID;
 
--- Exact mode only: per video and day, how many of the day's viewers had
--- viewed the video before, by how many days before (gap, 1 to 364), as
--- cumulative counts: 6-byte records (gap uint16, viewers with a gap up to
--- it uint32), little-endian, by gap. Distinct viewers over days a..b are
--- the viewer-days of a..b less, for each day d, the viewers whose previous
--- view was at most d-a days before.
+-- Exact mode only (rollup/viewers.go): per video and day, how many of the
+-- day's viewers had viewed the video before, by how many days before (gap,
+-- 1 to 364), as cumulative counts: 6-byte records (gap uint16, viewers with
+-- a gap up to it uint32), little-endian, by gap.
 CREATE TABLE video_viewer_gaps (
 	video_id TEXT NOT NULL,
 	day      BIGINT NOT NULL,
 	gaps     BLOB NOT NULL,
 	PRIMARY KEY (video_id, day)
 ) WITHOUT ROWID;
+
+-- Exact mode only: how many of the day's viewers viewed the video again on
+-- a later day (within 364 days).
+ALTER TABLE video_day ADD COLUMN viewers_back BIGINT NOT NULL DEFAULT 0;
