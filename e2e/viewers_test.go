@@ -244,8 +244,9 @@ func TestImportSplit(t *testing.T) {
 	}
 	// The closed days stay closed for the live API too.
 	svc := p.Client().WithToken(ServiceToken(t, data))
-	res, err := svc.IngestNDJSON(ctx, strings.NewReader(string(client.NDJSON([]client.Event{viewAt("c1", "old", "f0", 8), viewAt("c2", "old", "f0", 2)}))))
-	if err != nil || res.Accepted != 1 || len(res.Rejected) != 1 || res.Rejected[0].Code != "day_closed" || res.Rejected[0].Line != 1 {
+	share := client.Event{ID: "c3", Type: "share", VideoID: "old", AccountID: "f1", TS: daysAgo(9).Format(time.RFC3339), Channel: "sms"}
+	res, err := svc.IngestNDJSON(ctx, strings.NewReader(string(client.NDJSON([]client.Event{viewAt("c1", "old", "f0", 8), viewAt("c2", "old", "f0", 2), share}))))
+	if err != nil || res.Accepted != 1 || len(res.Rejected) != 2 || res.Rejected[0].Code != "day_closed" || res.Rejected[0].Line != 1 || res.Rejected[1].Code != "day_closed" || res.Rejected[1].Line != 3 {
 		t.Fatalf("bulk ingest of a closed day: %+v %v", res, err)
 	}
 	p.Stop(t)

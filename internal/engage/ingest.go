@@ -132,9 +132,10 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 		}
 		// Views of a logged-in viewer and shares and saves are bounded
 		// per day by state kept while the day is open: an event of a
-		// closed day is refused, never counted again.
+		// closed day is refused, never counted again. (A view's
+		// ViewerDay opens its day itself.)
 		var closed bool
-		if (e.Type == event.View && a != nil) || e.Type == event.Share || e.Type == event.Save {
+		if e.Type == event.Share || e.Type == event.Save {
 			if err := in.Events.Pseudonym.OpenDay(e.TS); errors.Is(err, pseudonym.ErrDayClosed) {
 				closed = true
 			} else if err != nil {
