@@ -26,10 +26,12 @@ type report struct {
 	Totals struct {
 		Views, Likes, Comments, Shares, Saves int64
 		Viewers                               *int64
+		ViewerDays                            *int64 `json:"viewer_days"`
 	} `json:"totals"`
 	Daily          []map[string]any `json:"daily"`
 	Hourly         []map[string]any `json:"hourly"`
 	Viewers        *int64           `json:"viewers"`
+	ViewerDays     *int64           `json:"viewer_days"`
 	AvgWatchMS     *int64           `json:"avg_watch_ms"`
 	CompletionRate *float64         `json:"completion_rate"`
 	TrafficSources []struct {

@@ -102,7 +102,7 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err := agg.LoadState(ctx); err != nil {
 		return err
 	}
-	in := &engage.Ingester{Events: &engage.Builder{Pseudonym: pseud}, Directory: directory.New(st), Seen: agg.Seen, Log: lg,
+	in := &engage.Ingester{Events: &engage.Builder{Pseudonym: pseud, LinkViews: cfg.Disclosure == config.Exact}, Directory: directory.New(st), Seen: agg.Seen, Log: lg,
 		Recent: pipeline.NewRecent(1 << 20), Released: layer.Released}
 
 	var total engage.Result
@@ -137,6 +137,9 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return err
 	}
 	fmt.Fprintf(stdout, "published %d events (%d duplicates, %d rejected) in %s\n", total.Accepted, total.Duplicates, len(total.Rejected), time.Since(start).Round(time.Millisecond))
+	if n := countCode(total.Rejected, engage.CodeDayClosed); n > 0 {
+		fmt.Fprintf(stdout, "refused %d events of closed days (%s): their viewer salts are destroyed, and counting them again would count viewers twice\n", n, engage.CodeDayClosed)
+	}
 	for i, r := range total.Rejected {
 		if i == 20 {
 			fmt.Fprintf(stdout, "… and %d more rejected lines\n", len(total.Rejected)-20)
@@ -180,4 +183,15 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	}
 	fmt.Fprintf(stdout, "aggregated; total time %s\n", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// countCode returns how many of rs have code.
+func countCode(rs []ingest.Rejection, code string) int {
+	n := 0
+	for _, r := range rs {
+		if r.Code == code {
+			n++
+		}
+	}
+	return n
 }

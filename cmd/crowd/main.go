@@ -31,9 +31,10 @@ Usage:
   crowd import FILE [--data DIR] [--secrets-dir DIR] [--postgres-url URL] [--nats-url URL]
   crowd version
   crowd keys rotate [--data DIR] [--secrets-dir DIR]
+  crowd salts prune [--data DIR] [--secrets-dir DIR] [--keep 72h] [--idle 24h]
 
-One process at a time per data dir: serve, demo, import, keys and token
-(with SQLite) refuse a data dir another crowd process holds.
+One process at a time per data dir: serve, demo, import, keys, salts and
+token (with SQLite) refuse a data dir another crowd process holds.
 
 Every flag also reads CROWD_<FLAG> from the environment (--data <-> CROWD_DATA).
 Run "crowd COMMAND -h" for a command's flags.
@@ -82,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return benchCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "keys":
 		return keys(ctx, args[1:], stdout, stderr, getenv)
+	case "salts":
+		return salts(ctx, args[1:], stdout, stderr, getenv)
 	case "import":
 		return importCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":

@@ -186,7 +186,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("studio shows shares as numbers, never who", func(t *testing.T) {
 		tb := w.newTab(t, bctx, "mia-studio", 1280, 900)
 		tb.loginStudio("mia")
-		tb.waitText(".kpis", "Viewers")
+		tb.waitText(".kpis", "Viewer-days") // an account's overview: distinct viewers are a video's
 		tb.waitText(".policy", "Exact counts")
 		tb.waitText("main", "Rising videos")
 		tb.waitText(".rising", "Sunset over the harbour")
@@ -375,7 +375,7 @@ func TestBrowser(t *testing.T) {
 
 		mia := w.newTab(t, bctx, "mia-phone", 390, 844)
 		mia.loginStudio("mia")
-		mia.waitText(".kpis", "Viewers")
+		mia.waitText(".kpis", "Viewer-days")
 		mia.settle()
 		mia.noHorizontalScroll()
 		mia.shotViewport("phone-studio-overview", 0)
@@ -469,6 +469,7 @@ func TestStudioProtectedMode(t *testing.T) {
 	tb.loginStudio("mia")
 	tb.waitText(".policy", "Estimates.")
 	tb.waitText(".policy", "after each period closes")
+	tb.waitText(".kpis", "Viewer-days")
 	if n := eval[int](tb, `[...document.querySelectorAll(".kpi")].filter(k => k.querySelector(".est")).length`); n < 4 {
 		t.Errorf("%d KPIs marked as estimates, want views, viewers, shares and saves", n)
 	}

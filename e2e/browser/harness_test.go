@@ -233,7 +233,7 @@ func (w *world) seed(t *testing.T) {
 		switch name {
 		case "sunset":
 			if d == 0 {
-				return 60
+				return 110 // over 100 distinct viewers: its audience panel shows
 			}
 			return 8 + age*2
 		case "run":
@@ -251,9 +251,12 @@ func (w *world) seed(t *testing.T) {
 			span = max(time.Minute, now.Sub(start)-time.Minute)
 		}
 		for _, name := range []string{"run", "drummer", "pasta", "sunset"} {
-			for range perDay(name, d) {
+			for i := range perDay(name, d) {
 				w.clock.set(start.Add(time.Duration(rng.Int64N(int64(span)))))
 				viewer := crowd[rng.IntN(len(crowd))]
+				if name == "sunset" && d == 0 {
+					viewer = crowd[i%len(crowd)] // today's burst: each a new viewer
+				}
 				watch := int64(2000 + rng.IntN(14000))
 				if err := viewer.RecordView(ctx, w.videos[name].ID, client.View{Source: sources[rng.IntN(len(sources))], WatchMS: watch, Completed: rng.IntN(3) > 0}); err != nil {
 					t.Fatal(err)

@@ -107,26 +107,37 @@ func truncDay(t time.Time) time.Time {
 }
 
 // Totals are a report's totals.
+//
+// Viewers are distinct accounts over the range: given for a video's report
+// in exact mode only. ViewerDays count each account once per video and day
+// it viewed (one account watching on three days is three): the sum of the
+// daily viewers, which is what protected mode releases (each day's cell
+// has its own noise), and what an account's report adds over its videos.
 type Totals struct {
-	Views    int64  `json:"views"`
-	Likes    int64  `json:"likes"`
-	Comments int64  `json:"comments"`
-	Shares   int64  `json:"shares"`
-	Saves    int64  `json:"saves"`
-	Viewers  *int64 `json:"viewers,omitempty"`
-	WatchMS  *int64 `json:"watch_ms,omitempty"`
+	Views      int64  `json:"views"`
+	Likes      int64  `json:"likes"`
+	Comments   int64  `json:"comments"`
+	Shares     int64  `json:"shares"`
+	Saves      int64  `json:"saves"`
+	Viewers    *int64 `json:"viewers,omitempty"`
+	ViewerDays *int64 `json:"viewer_days,omitempty"`
+	WatchMS    *int64 `json:"watch_ms,omitempty"`
 }
 
-// DayPoint is one day of the daily series.
+// DayPoint is one day of the daily series. A video's day has Viewers, its
+// distinct viewers that day; an account's day has ViewerDays, the sum of
+// its videos' viewers that day (an account watching two of its videos
+// counts twice).
 type DayPoint struct {
-	Date     string `json:"date"`
-	Released bool   `json:"released"`
-	Views    int64  `json:"views"`
-	Likes    int64  `json:"likes"`
-	Comments int64  `json:"comments"`
-	Shares   int64  `json:"shares"`
-	Saves    int64  `json:"saves"`
-	Viewers  *int64 `json:"viewers,omitempty"`
+	Date       string `json:"date"`
+	Released   bool   `json:"released"`
+	Views      int64  `json:"views"`
+	Likes      int64  `json:"likes"`
+	Comments   int64  `json:"comments"`
+	Shares     int64  `json:"shares"`
+	Saves      int64  `json:"saves"`
+	Viewers    *int64 `json:"viewers,omitempty"`
+	ViewerDays *int64 `json:"viewer_days,omitempty"`
 }
 
 // HourPoint is one hour of views.
@@ -186,8 +197,9 @@ type Report struct {
 	Trend       Trend             `json:"trend"`
 	GeneratedAt time.Time         `json:"generated_at"`
 
-	// Business detail.
+	// Business detail. Viewers and ViewerDays as in Totals.
 	Viewers        *int64        `json:"viewers,omitempty"`
+	ViewerDays     *int64        `json:"viewer_days,omitempty"`
 	AvgWatchMS     *int64        `json:"avg_watch_ms,omitempty"`
 	CompletionRate *float64      `json:"completion_rate,omitempty"`
 	TrafficSources []Share       `json:"traffic_sources,omitempty"`
@@ -250,8 +262,10 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Report, error) {
 		}
 		total.Add(d.Counters)
 		p := DayPoint{Date: d.Day.Format(time.DateOnly), Released: d.Released, Views: d.Views, Likes: d.Likes, Comments: d.Comments, Shares: d.Shares, Saves: d.Saves}
-		if req.Business {
+		if req.Business && req.Scope.VideoID != "" {
 			p.Viewers = ptr(d.Viewers)
+		} else if req.Business {
+			p.ViewerDays = ptr(d.Viewers)
 		}
 		rep.Daily = append(rep.Daily, p)
 	}
@@ -273,8 +287,19 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Report, error) {
 	if !req.Business {
 		return rep, nil
 	}
-	rep.Totals.Viewers, rep.Totals.WatchMS = ptr(total.Viewers), ptr(total.WatchMS)
-	rep.Viewers = ptr(total.Viewers)
+	rep.Totals.ViewerDays, rep.Totals.WatchMS = ptr(total.Viewers), ptr(total.WatchMS)
+	rep.ViewerDays = ptr(total.Viewers)
+	audienceViewers := total.Viewers
+	if req.Scope.VideoID != "" {
+		n, ok, err := b.Layer.DistinctViewers(ctx, req.Scope.VideoID, req.Range.From, req.Range.To, total.Viewers)
+		if err != nil {
+			return nil, fmt.Errorf("distinct viewers: %w", err)
+		}
+		if ok {
+			rep.Totals.Viewers, rep.Viewers = ptr(n), ptr(n)
+			audienceViewers = n
+		}
+	}
 	if total.Views > 0 {
 		rep.AvgWatchMS = ptr(total.WatchMS / total.Views)
 		rep.CompletionRate = ptr(float64(total.Completions*1000/total.Views) / 1000)
@@ -284,7 +309,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Report, error) {
 		return nil, fmt.Errorf("breakdown: %w", err)
 	}
 	rep.TrafficSources = shares(dims["source"], func(b disclosure.Bucket) int64 { return b.Views }, 0, 0)
-	rep.Audience = audience(total.Viewers, dims)
+	rep.Audience = audience(audienceViewers, dims)
 	if req.Scope.AccountID != "" {
 		rep.Followers = &Followers{Gained: total.FollowersGained, Lost: total.FollowersLost, Net: total.FollowersGained - total.FollowersLost}
 		trends, err := b.Layer.AccountVideoTrends(ctx, req.Scope.AccountID, today)

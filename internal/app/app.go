@@ -120,7 +120,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("open secrets: %w", err)
 	}
-	if err := pseud.PruneSalts(pseudonym.DefaultSaltRetention); err != nil {
+	if _, err := pseud.PruneSalts(pseudonym.DefaultSaltRetention, pseudonym.DefaultSaltIdle); err != nil {
 		return fmt.Errorf("prune salts: %w", err)
 	}
 	m.Log, err = eventlog.Open(ctx, eventlog.Config{
@@ -277,9 +277,11 @@ func (m *Main) goRun(name string, fn func() error) {
 	}()
 }
 
-// housekeeping destroys old viewer salts, forgets old event ids, deletes
-// expired sessions and purges deleted data from the WAL, hourly.
+// housekeeping destroys old viewer salts, closing their days, forgets old
+// event ids and the state of closed days, deletes expired sessions and
+// purges deleted data from the WAL, hourly.
 func (m *Main) housekeeping(ctx context.Context, p *pseudonym.Pseudonymizer) error {
+	m.closeDays(ctx, p)
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -288,9 +290,10 @@ func (m *Main) housekeeping(ctx context.Context, p *pseudonym.Pseudonymizer) err
 			return nil
 		case <-t.C:
 		}
-		if err := p.PruneSalts(pseudonym.DefaultSaltRetention); err != nil {
+		if _, err := p.PruneSalts(pseudonym.DefaultSaltRetention, pseudonym.DefaultSaltIdle); err != nil {
 			m.Logger.Error("prune salts", slog.Any("err", err))
 		}
+		m.closeDays(ctx, p)
 		if err := m.Aggregate.Compact(ctx); err != nil && ctx.Err() == nil {
 			m.Logger.Error("compact rollups", slog.Any("err", err))
 		}
@@ -302,6 +305,27 @@ func (m *Main) housekeeping(ctx context.Context, p *pseudonym.Pseudonymizer) err
 		if err := m.Store.Purge(ctx); err != nil && ctx.Err() == nil {
 			m.Logger.Warn("purge deleted data", slog.Any("err", err))
 		}
+	}
+}
+
+// closeDays tells aggregation which days are closed (their salts
+// destroyed, here or by crowd salts prune), so that it drops their state
+// once it has applied every event logged before. It also opens today, so
+// that every day the service runs has a salt and is closed in due course,
+// even a day with shares and saves but no logged-in view.
+func (m *Main) closeDays(ctx context.Context, p *pseudonym.Pseudonymizer) {
+	if err := p.OpenDay(m.Now()); err != nil {
+		m.Logger.Error("open today's salt", slog.Any("err", err))
+	}
+	info, err := m.Log.Info(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.Logger.Error("close days", slog.Any("err", err))
+		}
+		return
+	}
+	if err := m.Aggregate.CloseDays(ctx, p.ClosedDays(), info.LastSeq); err != nil && ctx.Err() == nil {
+		m.Logger.Error("close days", slog.Any("err", err))
 	}
 }
 

@@ -49,7 +49,7 @@ func TestAttack02_EquivalentQueries(t *testing.T) {
 		t.Fatalf("7d and the same from/to differ:\n%s\n%s", ja, jb)
 	}
 	acct := w.report(t, disclosure.Scope{AccountID: "mia"}, preset)
-	if acct.Totals.Views != a.Totals.Views || acct.Totals.Shares != a.Totals.Shares || *acct.Totals.Viewers != *a.Totals.Viewers {
+	if acct.Totals.Views != a.Totals.Views || acct.Totals.Shares != a.Totals.Shares || *acct.Totals.ViewerDays != *a.Totals.ViewerDays {
 		t.Fatalf("account (one video) and video reports differ: %+v vs %+v", acct.Totals, a.Totals)
 	}
 	csv := strings.Split(strings.TrimSpace(string(analytics.CSV(a))), "\n")[1:]

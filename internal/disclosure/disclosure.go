@@ -18,6 +18,7 @@ import (
 	"github.com/crowd-dev/crowd/internal/config"
 	"github.com/crowd-dev/crowd/internal/noise"
 	"github.com/crowd-dev/crowd/internal/platform"
+	"github.com/crowd-dev/crowd/internal/rollup"
 	"github.com/crowd-dev/crowd/internal/store"
 )
 
@@ -533,4 +534,22 @@ func (l *Layer) family(metric, dim, gran string) Family {
 		}
 	}
 	panic("disclosure: no family " + metric + "/" + dim + "/" + gran) // a programming error: Validate checks the default families
+}
+
+// DistinctViewers returns, in exact mode, the distinct viewers of a video
+// over from..to (UTC dates, inclusive), given its viewer-days over the same
+// days (the sum of the daily viewers): viewer-days less those whose viewer
+// had viewed the video on an earlier day of the range
+// (rollup.ReturningViewers). Viewer-days from before exact mode (no
+// history) each count as a viewer. In protected mode it returns false:
+// distinct viewers over a range are not released.
+func (l *Layer) DistinctViewers(ctx context.Context, videoID string, from, to time.Time, viewerDays int64) (int64, bool, error) {
+	if l.mode != config.Exact {
+		return 0, false, nil
+	}
+	back, err := rollup.ReturningViewers(ctx, l.store.ReadDB(), l.store.Rebind, videoID, from.Unix()/86400, to.Unix()/86400)
+	if err != nil {
+		return 0, false, err
+	}
+	return max(viewerDays-back, 0), true, nil
 }

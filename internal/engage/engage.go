@@ -17,6 +17,11 @@ import (
 // Builder builds events.
 type Builder struct {
 	Pseudonym *pseudonym.Pseudonymizer
+	// LinkViews adds to a logged-in view the viewer's pseudonym of account
+	// and video (Actor), stable across days, so that aggregation counts
+	// distinct viewers over any range. Set it in exact mode only: in
+	// protected mode a viewer's views of different days stay unlinkable.
+	LinkViews bool
 }
 
 // Engagement builds a like, unlike, comment or comment_delete event: public
@@ -51,8 +56,10 @@ func (b *Builder) private(id, typ string, v *platform.Video, a *platform.Account
 }
 
 // View builds a view. A logged-in viewer is a daily-salted hash (distinct
-// viewers, the per-viewer daily cap) and audience buckets; a logged-out one
-// is nothing at all.
+// viewers of a day, the per-viewer daily cap), in exact mode also the
+// keyed hash of account and video (distinct viewers over a range; see
+// LinkViews), and audience buckets; a logged-out one is nothing at all. A
+// view of a closed day is an error wrapping pseudonym.ErrDayClosed.
 func (b *Builder) View(v *platform.Video, a *platform.Account, source string, watchMS int64, completed bool, at time.Time) (event.Event, error) {
 	return b.view(security.NewID(), v, a, source, watchMS, completed, at)
 }
@@ -71,6 +78,9 @@ func (b *Builder) view(id string, v *platform.Video, a *platform.Account, source
 		return event.Event{}, err
 	}
 	ev.ActorDay = day
+	if b.LinkViews {
+		ev.Actor = b.Pseudonym.Actor(a.ID, v.ID)
+	}
 	ev.Age = platform.AgeBucket(a.BirthDate, at)
 	if a.Gender != "" && a.Gender != platform.GenderUndisclosed {
 		ev.Gender = a.Gender

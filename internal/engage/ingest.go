@@ -2,6 +2,7 @@ package engage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/crowd-dev/crowd/internal/ingest"
 	"github.com/crowd-dev/crowd/internal/pipeline"
 	"github.com/crowd-dev/crowd/internal/platform"
+	"github.com/crowd-dev/crowd/internal/pseudonym"
 )
 
 // Ingester accepts decoded event batches from the platform (POST /v1/events,
@@ -38,6 +40,11 @@ type Result struct {
 	Duplicates int                `json:"duplicates"`
 	Rejected   []ingest.Rejection `json:"rejected"`
 }
+
+// CodeDayClosed is the rejection code of an event of a closed day: a view
+// by a logged-in viewer, a share or a save dated in a day whose viewer salt
+// was destroyed (PRIVACY.md, "Viewers").
+const CodeDayClosed = "day_closed"
 
 // ClientIDPrefix separates the platform's event ids from Crowd's own in the
 // log, so a platform id can never collide with an id Crowd generated.
@@ -128,14 +135,35 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 			res.Duplicates++
 			continue
 		}
-		inBatch[ids[i]] = true
 		if released[disclosure.VideoDay{VideoID: e.VideoID, Day: e.TS.Unix() / 86400}] {
 			e.TS = now().UTC()
 		}
-		ev, err := in.Events.fromIngest(ids[i], e, &platform.Video{ID: v.ID, OwnerID: v.OwnerID}, a)
-		if err != nil {
-			return res, err
+		// Views of a logged-in viewer and shares and saves are bounded
+		// per day by state kept while the day is open: an event of a
+		// closed day is refused, never counted again. (A view's
+		// ViewerDay opens its day itself.)
+		var closed bool
+		if e.Type == event.Share || e.Type == event.Save {
+			if err := in.Events.Pseudonym.OpenDay(e.TS); errors.Is(err, pseudonym.ErrDayClosed) {
+				closed = true
+			} else if err != nil {
+				return res, err
+			}
 		}
+		var ev event.Event
+		if !closed {
+			ev, err = in.Events.fromIngest(ids[i], e, &platform.Video{ID: v.ID, OwnerID: v.OwnerID}, a)
+			closed = errors.Is(err, pseudonym.ErrDayClosed) // closed meanwhile
+			if err != nil && !closed {
+				return res, err
+			}
+		}
+		if closed {
+			res.Rejected = append(res.Rejected, ingest.Rejection{Line: e.Line, Code: CodeDayClosed,
+				Message: fmt.Sprintf("day %s is closed: its events can no longer be counted without counting someone twice", e.TS.UTC().Format(time.DateOnly))})
+			continue
+		}
+		inBatch[ids[i]] = true
 		out = append(out, ev)
 	}
 	slices.SortStableFunc(res.Rejected, func(a, b ingest.Rejection) int { return a.Line - b.Line })

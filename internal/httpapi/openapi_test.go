@@ -760,17 +760,23 @@ func checkReport(t *testing.T, name string, rep map[string]any, detail string, d
 	business := detail == "business"
 	totals, _ := rep["totals"].(map[string]any)
 	has := map[string]bool{
-		"viewers":         rep["viewers"] != nil,
-		"audience":        rep["audience"] != nil,
-		"totals.viewers":  totals["viewers"] != nil,
-		"totals.watch_ms": totals["watch_ms"] != nil,
-		"followers":       rep["followers"] != nil,
+		"viewers":            rep["viewers"] != nil,
+		"viewer_days":        rep["viewer_days"] != nil,
+		"audience":           rep["audience"] != nil,
+		"totals.viewers":     totals["viewers"] != nil,
+		"totals.viewer_days": totals["viewer_days"] != nil,
+		"totals.watch_ms":    totals["watch_ms"] != nil,
+		"followers":          rep["followers"] != nil,
 	}
 	for _, d := range daily {
 		has["daily[].viewers"] = has["daily[].viewers"] || d.(map[string]any)["viewers"] != nil
+		has["daily[].viewer_days"] = has["daily[].viewer_days"] || d.(map[string]any)["viewer_days"] != nil
 	}
+	// Distinct viewers (exact mode, as here) are a video's; an account's
+	// report has viewer-days only.
+	videoOnly := map[string]bool{"viewers": true, "totals.viewers": true, "daily[].viewers": true}
 	for field, present := range has {
-		want := business && (field != "followers" || account)
+		want := business && (field != "followers" || account) && (!videoOnly[field] || !account) && (field != "daily[].viewer_days" || account)
 		if present != want {
 			t.Errorf("%s: %s present=%v, want %v", name, field, present, want)
 		}

@@ -133,7 +133,7 @@ func New(d Deps) *Server {
 	s.metrics.observe = d.ObserveRequest
 	s.metrics.aggregation(s.Registry, d.Lag, d.AggregationState, d.Stalled)
 	s.bulkSlots = make(chan struct{}, bulkSlotsN)
-	s.events = &engage.Builder{Pseudonym: d.Pseudonym}
+	s.events = &engage.Builder{Pseudonym: d.Pseudonym, LinkViews: d.Config.Disclosure == config.Exact}
 	s.Ingest = &engage.Ingester{Events: s.events, Directory: d.Directory, Seen: d.Seen, Log: d.Log, Recent: pipeline.NewRecent(1 << 20), Released: d.Released, Now: s.now}
 	s.handler = s.routes()
 	return s

@@ -11,9 +11,12 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crowd-dev/crowd/internal/secretfile"
@@ -25,9 +28,12 @@ const (
 	// AccountDay pseudonym, so back it up with the database.
 	KeyFile = "pseudonym.key"
 	// SaltsFile is the name of the daily salts file in the secrets
-	// directory: a JSON object from UTC day ("2006-01-02") to a base64
-	// 32-byte salt. It is not worth backing up; a lost salt only stops
-	// deduplication of that day's late views.
+	// directory: a JSON object {"days": {UTC day ("2006-01-02"): {"salt":
+	// base64 32-byte salt, "used": the hour it was last used}}, "closed":
+	// [days whose salts were destroyed]}. Files of earlier versions, a
+	// plain object from day to salt, are read too. Losing it reopens every
+	// closed day and splits the open days' viewers in two; back it up with
+	// the database if that matters.
 	SaltsFile = "salts.json"
 
 	// DefaultSaltRetention is how long PruneSalts should keep a day's salt
@@ -36,6 +42,13 @@ const (
 	// three days still deduplicate against earlier ones, and is short
 	// enough that viewer-day hashes become unlinkable within days.
 	DefaultSaltRetention = 72 * time.Hour
+
+	// DefaultSaltIdle is how long PruneSalts should keep a salt after its
+	// last use, however old its day: a history import of old days (which
+	// can take hours, or run in several files) keeps its days' salts while
+	// it runs, and they are destroyed a day after it finished. Last use is
+	// kept to the hour.
+	DefaultSaltIdle = 24 * time.Hour
 
 	// keyLen and saltLen match SHA-256's output: an HMAC key longer than
 	// the hash adds nothing, a shorter one gives away margin.
@@ -49,6 +62,11 @@ const (
 	dayLayout = "2006-01-02"
 	oneDay    = 24 * time.Hour
 )
+
+// ErrDayClosed means a day's salt was destroyed: the day accepts no more
+// events that need it, since they could not be told apart from the views
+// counted before, and would count the same viewer twice.
+var ErrDayClosed = errors.New("day closed: its viewer salt was destroyed")
 
 // Domain labels, one per kind of pseudonym, so that equal inputs never
 // give equal pseudonyms of different kinds.
@@ -69,10 +87,19 @@ type Pseudonymizer struct {
 	now func() time.Time
 	key *secret // long-term key; never changes after Open
 
-	// mu guards salts and the salts file. Readers hold it while they use a
-	// salt, so PruneSalts can wipe a salt's bytes once it holds mu.
-	mu    sync.RWMutex
-	salts map[string]*secret // by UTC day, dayLayout
+	// mu guards salts, closed and the salts file. Readers hold it while
+	// they use a salt, so PruneSalts can wipe a salt's bytes once it holds
+	// mu.
+	mu     sync.RWMutex
+	salts  map[string]*daySalt // by UTC day, dayLayout
+	closed map[string]bool     // days whose salts were destroyed
+}
+
+// daySalt is one day's salt and the Unix hour it was last used in (a
+// coarse clock, so that using a salt rarely rewrites the file).
+type daySalt struct {
+	salt *secret
+	used atomic.Int64
 }
 
 // Open opens the secrets directory dir, creating it with mode 0700 if
@@ -109,7 +136,7 @@ func open(dir string, now func() time.Time) (*Pseudonymizer, error) {
 		return nil, err
 	}
 
-	salts, saltsExisted, err := loadSalts(dir)
+	salts, closed, saltsExisted, err := loadSalts(dir, now)
 	if err != nil {
 		return nil, err
 	}
@@ -117,9 +144,9 @@ func open(dir string, now func() time.Time) (*Pseudonymizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pseudonymizer{dir: dir, now: now, key: key, salts: salts}
+	p := &Pseudonymizer{dir: dir, now: now, key: key, salts: salts, closed: closed}
 	if !saltsExisted {
-		if err := p.saveSalts(salts); err != nil {
+		if err := p.saveSalts(salts, closed); err != nil {
 			return nil, err
 		}
 	}
@@ -160,85 +187,167 @@ func (p *Pseudonymizer) EventID(platformID string) string {
 // The first call for a day creates its salt and writes it to the salts
 // file before returning; an error means it could not be persisted, and the
 // view should be retried rather than counted under a salt that a restart
-// would lose. After PruneSalts has destroyed a day's salt, a call for that
-// day (a late event, a history import) creates a new salt for it, kept until
-// pruned again; the new pseudonyms do not match the old ones, so views of
-// that day before and after the prune are not deduplicated against each
-// other. Imports of old days should therefore run before pruning, not
-// across it.
+// would lose. Each call records the hour of use (OpenDay). A day whose salt
+// PruneSalts destroyed is closed: ViewerDay returns ErrDayClosed, and the
+// view must be refused, never counted under a fresh salt whose pseudonyms
+// would not match the day's earlier ones.
 func (p *Pseudonymizer) ViewerDay(accountID, videoID string, day time.Time) (string, error) {
-	d := day.UTC()
-	if y := d.Year(); y < 1 || y > 9999 {
-		return "", fmt.Errorf("viewer day: year %d out of range", y)
+	dayKey, err := checkDay(day)
+	if err != nil {
+		return "", fmt.Errorf("viewer day: %w", err)
 	}
-	dayKey := d.Format(dayLayout)
-
 	p.mu.RLock()
-	if salt := p.salts[dayKey]; salt != nil {
+	if ds := p.salts[dayKey]; ds != nil && ds.used.Load() >= p.hour() {
 		defer p.mu.RUnlock()
-		return mac(*salt, labelViewerDay, accountID, videoID, dayKey), nil
+		return mac(*ds.salt, labelViewerDay, accountID, videoID, dayKey), nil
 	}
 	p.mu.RUnlock()
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	salt := p.salts[dayKey]
-	if salt == nil {
-		fresh := newSecret(saltLen)
-		next := make(map[string]*secret, len(p.salts)+1)
-		for k, v := range p.salts {
-			next[k] = v
-		}
-		next[dayKey] = fresh
-		if err := p.saveSalts(next); err != nil {
-			return "", fmt.Errorf("viewer day: create salt for %s: %w", dayKey, err)
-		}
-		p.salts = next
-		salt = fresh
+	ds, err := p.openDayLocked(dayKey)
+	if err != nil {
+		return "", fmt.Errorf("viewer day: %w", err)
 	}
-	return mac(*salt, labelViewerDay, accountID, videoID, dayKey), nil
+	return mac(*ds.salt, labelViewerDay, accountID, videoID, dayKey), nil
 }
 
-// PruneSalts destroys the salts of days that ended at least keep ago, by
-// now's clock, and rewrites the salts file without them. From then on the
+// OpenDay makes sure day's UTC date has a salt and records its use now, as
+// ViewerDay does: a day whose events keep per-day state in aggregation
+// (views, and the per-creator daily cap of shares and saves) is closed
+// only once nothing used it for a while. It returns ErrDayClosed for a
+// closed day.
+func (p *Pseudonymizer) OpenDay(day time.Time) error {
+	dayKey, err := checkDay(day)
+	if err != nil {
+		return fmt.Errorf("open day: %w", err)
+	}
+	p.mu.RLock()
+	ds := p.salts[dayKey]
+	fresh := ds != nil && ds.used.Load() >= p.hour()
+	p.mu.RUnlock()
+	if fresh {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := p.openDayLocked(dayKey); err != nil {
+		return fmt.Errorf("open day: %w", err)
+	}
+	return nil
+}
+
+// Closed reports whether day's UTC date is closed (its salt destroyed).
+func (p *Pseudonymizer) Closed(day time.Time) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.closed[day.UTC().Format(dayLayout)]
+}
+
+// ClosedDays returns the closed days, as Unix days (days since
+// 1970-01-01), oldest first.
+func (p *Pseudonymizer) ClosedDays() []int64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]int64, 0, len(p.closed))
+	for dayKey := range p.closed {
+		d, _ := time.Parse(dayLayout, dayKey) // loadSalts and PruneSalts admit valid days only
+		out = append(out, d.Unix()/86400)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func checkDay(day time.Time) (string, error) {
+	d := day.UTC()
+	if y := d.Year(); y < 1 || y > 9999 {
+		return "", fmt.Errorf("year %d out of range", y)
+	}
+	return d.Format(dayLayout), nil
+}
+
+// hour returns the current Unix hour.
+func (p *Pseudonymizer) hour() int64 { return p.now().Unix() / 3600 }
+
+// openDayLocked returns dayKey's salt, creating it, and records its use
+// this hour, writing the salts file when either changes. p.mu must be held
+// for writing.
+func (p *Pseudonymizer) openDayLocked(dayKey string) (*daySalt, error) {
+	if p.closed[dayKey] {
+		return nil, fmt.Errorf("%s: %w", dayKey, ErrDayClosed)
+	}
+	hour := p.hour()
+	ds := p.salts[dayKey]
+	if ds != nil && ds.used.Load() >= hour {
+		return ds, nil
+	}
+	next := maps.Clone(p.salts)
+	if ds == nil {
+		ds = &daySalt{salt: newSecret(saltLen)}
+		next[dayKey] = ds
+	}
+	prev := ds.used.Load()
+	ds.used.Store(hour)
+	if err := p.saveSalts(next, p.closed); err != nil {
+		ds.used.Store(prev)
+		return nil, fmt.Errorf("save salt of %s: %w", dayKey, err)
+	}
+	p.salts = next
+	return ds, nil
+}
+
+// PruneSalts destroys the salts of days that ended at least keep ago and
+// were not used for idle (0: however recently they were used), by now's
+// clock, closes those days and rewrites the salts file. From then on the
 // viewer-day pseudonyms of those days cannot be recomputed, so they can no
-// longer be linked to any account. Use DefaultSaltRetention unless there is
-// a reason not to; call it at startup and periodically (hourly is plenty).
+// longer be linked to any account, and ViewerDay refuses the days. Use
+// DefaultSaltRetention and DefaultSaltIdle unless there is a reason not to;
+// call it at startup and periodically (hourly is plenty). It returns the
+// days it closed, as Unix days.
 //
 // Destruction is as good as the file system's: the old file is replaced,
 // not overwritten in place, so its blocks may survive on disk until reused.
-func (p *Pseudonymizer) PruneSalts(keep time.Duration) error {
-	if keep < 0 {
-		return fmt.Errorf("prune salts: negative retention %v", keep)
+func (p *Pseudonymizer) PruneSalts(keep, idle time.Duration) ([]int64, error) {
+	if keep < 0 || idle < 0 {
+		return nil, fmt.Errorf("prune salts: negative retention %v or idle time %v", keep, idle)
 	}
-	cutoff := p.now().Add(-keep)
+	now := p.now()
+	cutoff := now.Add(-keep)
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	next := make(map[string]*secret, len(p.salts))
+	next := make(map[string]*daySalt, len(p.salts))
+	closed := maps.Clone(p.closed)
 	var doomed []*secret
-	for dayKey, salt := range p.salts {
+	var days []int64
+	for dayKey, ds := range p.salts {
 		d, err := time.Parse(dayLayout, dayKey)
 		if err != nil { // loadSalts and ViewerDay only admit valid days
-			return fmt.Errorf("prune salts: day %q: %w", dayKey, err)
+			return nil, fmt.Errorf("prune salts: day %q: %w", dayKey, err)
 		}
-		if d.Add(oneDay).After(cutoff) {
-			next[dayKey] = salt
-		} else {
-			doomed = append(doomed, salt)
+		// The last use is known to the hour: it may have been as late as
+		// the hour's end.
+		lastUse := time.Unix((ds.used.Load()+1)*3600, 0)
+		if d.Add(oneDay).After(cutoff) || (idle > 0 && lastUse.Add(idle).After(now)) {
+			next[dayKey] = ds
+			continue
 		}
+		doomed = append(doomed, ds.salt)
+		closed[dayKey] = true
+		days = append(days, d.Unix()/86400)
 	}
 	if len(doomed) == 0 {
-		return nil
+		return nil, nil
 	}
-	if err := p.saveSalts(next); err != nil {
-		return fmt.Errorf("prune salts: %w", err)
+	if err := p.saveSalts(next, closed); err != nil {
+		return nil, fmt.Errorf("prune salts: %w", err)
 	}
-	p.salts = next
+	p.salts, p.closed = next, closed
 	for _, s := range doomed {
 		clear(*s) // best effort: no reader can hold it while we hold mu
 	}
-	return nil
+	slices.Sort(days)
+	return days, nil
 }
 
 // String returns "[redacted]", so that the Pseudonymizer can be printed
@@ -313,47 +422,96 @@ func loadKey(dir string, used bool) (*secret, error) {
 	return &key, nil
 }
 
-// loadSalts reads the salts file and reports whether it existed.
-func loadSalts(dir string) (map[string]*secret, bool, error) {
+// saltsJSON is the salts file.
+type saltsJSON struct {
+	Days   map[string]saltJSON `json:"days"`
+	Closed []string            `json:"closed"`
+}
+
+type saltJSON struct {
+	Salt string    `json:"salt"`
+	Used time.Time `json:"used"` // the hour of last use
+}
+
+// loadSalts reads the salts file and reports whether it existed. Salts of
+// a file of earlier versions (no last use) count as used now.
+func loadSalts(dir string, now func() time.Time) (map[string]*daySalt, map[string]bool, bool, error) {
 	path := filepath.Join(dir, SaltsFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]*secret{}, false, nil
+		return map[string]*daySalt{}, map[string]bool{}, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("read salts: %w", err)
+		return nil, nil, false, fmt.Errorf("read salts: %w", err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	var encoded map[string]string
-	if err := json.Unmarshal(b, &encoded); err != nil {
-		return nil, false, fmt.Errorf("read salts: %s: %w", SaltsFile, err)
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, nil, false, fmt.Errorf("read salts: %s: %w", SaltsFile, err)
 	}
-	salts := make(map[string]*secret, len(encoded))
-	for dayKey, v := range encoded {
-		if d, err := time.Parse(dayLayout, dayKey); err != nil || d.Format(dayLayout) != dayKey {
-			return nil, false, fmt.Errorf("read salts: %s: bad day %q", SaltsFile, dayKey)
+	var file saltsJSON
+	_, hasDays := raw["days"]
+	_, hasClosed := raw["closed"]
+	if hasDays || hasClosed {
+		if err := json.Unmarshal(b, &file); err != nil {
+			return nil, nil, false, fmt.Errorf("read salts: %s: %w", SaltsFile, err)
 		}
-		s, err := base64.StdEncoding.DecodeString(v)
+	} else {
+		// Earlier versions: day → salt.
+		var encoded map[string]string
+		if err := json.Unmarshal(b, &encoded); err != nil {
+			return nil, nil, false, fmt.Errorf("read salts: %s: %w", SaltsFile, err)
+		}
+		file.Days = make(map[string]saltJSON, len(encoded))
+		for dayKey, v := range encoded {
+			file.Days[dayKey] = saltJSON{Salt: v, Used: now()}
+		}
+	}
+	validDay := func(dayKey string) bool {
+		d, err := time.Parse(dayLayout, dayKey)
+		return err == nil && d.Format(dayLayout) == dayKey
+	}
+	salts := make(map[string]*daySalt, len(file.Days))
+	for dayKey, v := range file.Days {
+		if !validDay(dayKey) {
+			return nil, nil, false, fmt.Errorf("read salts: %s: bad day %q", SaltsFile, dayKey)
+		}
+		s, err := base64.StdEncoding.DecodeString(v.Salt)
 		if err != nil || len(s) != saltLen {
 			// The value is a secret: name the day, never the value.
-			return nil, false, fmt.Errorf("read salts: %s: bad salt for %s", SaltsFile, dayKey)
+			return nil, nil, false, fmt.Errorf("read salts: %s: bad salt for %s", SaltsFile, dayKey)
 		}
 		salt := secret(s)
-		salts[dayKey] = &salt
+		ds := &daySalt{salt: &salt}
+		ds.used.Store(v.Used.Unix() / 3600)
+		salts[dayKey] = ds
 	}
-	return salts, true, nil
+	closed := make(map[string]bool, len(file.Closed))
+	for _, dayKey := range file.Closed {
+		if !validDay(dayKey) {
+			return nil, nil, false, fmt.Errorf("read salts: %s: bad closed day %q", SaltsFile, dayKey)
+		}
+		if salts[dayKey] != nil {
+			return nil, nil, false, fmt.Errorf("read salts: %s: day %s is both open and closed", SaltsFile, dayKey)
+		}
+		closed[dayKey] = true
+	}
+	return salts, closed, true, nil
 }
 
-// saveSalts writes salts to the salts file. p.mu must be held for writing
-// (or p not yet shared).
-func (p *Pseudonymizer) saveSalts(salts map[string]*secret) error {
-	encoded := make(map[string]string, len(salts))
-	for dayKey, s := range salts {
-		encoded[dayKey] = base64.StdEncoding.EncodeToString(*s)
+// saveSalts writes salts and closed to the salts file. p.mu must be held
+// for writing (or p not yet shared).
+func (p *Pseudonymizer) saveSalts(salts map[string]*daySalt, closed map[string]bool) error {
+	file := saltsJSON{Days: make(map[string]saltJSON, len(salts)), Closed: slices.Sorted(maps.Keys(closed))}
+	for dayKey, ds := range salts {
+		file.Days[dayKey] = saltJSON{Salt: base64.StdEncoding.EncodeToString(*ds.salt), Used: time.Unix(ds.used.Load()*3600, 0).UTC()}
 	}
-	b, err := json.MarshalIndent(encoded, "", "  ") // sorted by day, diffable
+	if file.Closed == nil {
+		file.Closed = []string{}
+	}
+	b, err := json.MarshalIndent(file, "", "  ") // sorted by day, diffable
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -65,12 +66,12 @@ func readSaltDays(tb testing.TB, dir string) []string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var m map[string]string
+	var m saltsJSON
 	if err := json.Unmarshal(b, &m); err != nil {
 		tb.Fatal(err)
 	}
 	var days []string
-	for d := range m {
+	for d := range m.Days {
 		days = append(days, d)
 	}
 	return days
@@ -248,7 +249,7 @@ func TestPseudonymizer_Redacted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	salt := *p.salts[t0.Format(dayLayout)]
+	salt := *p.salts[t0.Format(dayLayout)].salt
 	var leaks []string
 	for _, s := range [][]byte{key, salt} {
 		leaks = append(leaks, string(s), hex.EncodeToString(s), base64.StdEncoding.EncodeToString(s),
@@ -293,70 +294,123 @@ func TestPseudonymizer_PruneSalts(t *testing.T) {
 	MustViewerDay(t, p, "acc", "vid", t0)
 
 	// March 9 ends at March 10 00:00; with 72h retention its salt lives
-	// until March 13 00:00.
+	// until March 13 00:00 (it was last used long before).
 	end := time.Date(2026, 3, 13, 0, 0, 0, 0, time.UTC)
 
 	clock.Set(end.Add(-time.Nanosecond))
-	if err := p.PruneSalts(DefaultSaltRetention); err != nil {
+	if _, err := p.PruneSalts(DefaultSaltRetention, DefaultSaltIdle); err != nil {
 		t.Fatal(err)
 	}
 	if got := MustViewerDay(t, p, "acc", "vid", march9); got != before {
 		t.Fatal("salt pruned before its retention ended")
 	}
-
+	// That use (March 12, 23:00) keeps it another day past its hour.
 	clock.Set(end)
-	if err := p.PruneSalts(DefaultSaltRetention); err != nil {
+	if closed, err := p.PruneSalts(DefaultSaltRetention, DefaultSaltIdle); err != nil || len(closed) != 0 {
+		t.Fatalf("PruneSalts closed %v, %v: a salt used within the idle time was destroyed", closed, err)
+	}
+	MustViewerDay(t, p, "acc", "vid", t0) // March 10 stays in use
+	clock.Set(end.Add(DefaultSaltIdle))
+	closed, err := p.PruneSalts(DefaultSaltRetention, DefaultSaltIdle)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if want := march9.Unix() / 86400; len(closed) != 1 || closed[0] != want {
+		t.Fatalf("PruneSalts closed %v; want [%d]", closed, want)
 	}
 	if days := readSaltDays(t, dir); len(days) != 1 || days[0] != "2026-03-10" {
 		t.Errorf("salts file holds %v after prune; want [2026-03-10]", days)
 	}
-	// Reopening does not bring the salt back.
+	// Reopening does not bring the salt back, and keeps the day closed.
 	q := MustOpen(t, dir, clock.Now)
 	if _, ok := q.salts["2026-03-09"]; ok {
 		t.Error("pruned salt loaded after reopen")
 	}
+	if got := q.ClosedDays(); len(got) != 1 || got[0] != closed[0] || !q.Closed(march9) {
+		t.Errorf("reopened: closed days %v", got)
+	}
 
-	// A late event for the pruned day gets a new salt: it can no longer be
-	// linked to the earlier pseudonym.
-	after := MustViewerDay(t, p, "acc", "vid", march9)
-	if after == before {
-		t.Error("ViewerDay after prune equals the pseudonym under the destroyed salt")
+	// A late event for the closed day is refused, never counted under a
+	// fresh salt.
+	for _, p := range []*Pseudonymizer{p, q} {
+		if _, err := p.ViewerDay("acc", "vid", march9); !errors.Is(err, ErrDayClosed) {
+			t.Errorf("ViewerDay of a closed day: %v; want ErrDayClosed", err)
+		}
+		if err := p.OpenDay(march9.Add(5 * time.Hour)); !errors.Is(err, ErrDayClosed) {
+			t.Errorf("OpenDay of a closed day: %v; want ErrDayClosed", err)
+		}
 	}
-	if got := MustViewerDay(t, p, "acc", "vid", march9); got != after {
-		t.Error("new salt not reused for the same day")
-	}
-	if days := readSaltDays(t, dir); len(days) != 2 {
-		t.Errorf("salts file holds %v; want the new salt persisted", days)
+	if days := readSaltDays(t, dir); len(days) != 1 {
+		t.Errorf("salts file holds %v; want no new salt", days)
 	}
 
 	t.Run("HistoryImport", func(t *testing.T) {
+		// An import of old days keeps their salts while it runs and for
+		// the idle time after, across restarts.
 		old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 		v := MustViewerDay(t, p, "acc", "vid", old)
-		if got := MustViewerDay(t, MustOpen(t, dir, clock.Now), "acc", "vid", old); got != v {
-			t.Error("salt of an old day not persisted until pruned")
-		}
-		if err := p.PruneSalts(DefaultSaltRetention); err != nil {
+		clock.Set(clock.Now().Add(20 * time.Hour))
+		if _, err := p.PruneSalts(DefaultSaltRetention, DefaultSaltIdle); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := p.salts["2020-01-01"]; ok {
-			t.Error("old day's salt survived prune")
+		r := MustOpen(t, dir, clock.Now)
+		if got := MustViewerDay(t, r, "acc", "vid", old); got != v {
+			t.Error("salt of an imported day not kept while the import runs")
+		}
+		clock.Set(clock.Now().Add(DefaultSaltIdle + time.Hour))
+		if _, err := r.PruneSalts(DefaultSaltRetention, DefaultSaltIdle); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := r.salts["2020-01-01"]; ok || !r.Closed(old) {
+			t.Error("old day's salt survived prune after the idle time")
+		}
+	})
+	t.Run("NoIdle", func(t *testing.T) {
+		// Idle 0 (crowd salts prune --idle 0, after an import) ignores
+		// the last use.
+		p := MustOpen(t, t.TempDir(), clock.Now)
+		old := time.Date(2021, 5, 1, 0, 0, 0, 0, time.UTC)
+		MustViewerDay(t, p, "acc", "vid", old)
+		MustViewerDay(t, p, "acc", "vid", clock.Now())
+		closed, err := p.PruneSalts(DefaultSaltRetention, 0)
+		if err != nil || len(closed) != 1 || !p.Closed(old) {
+			t.Fatalf("PruneSalts(72h, 0) closed %v, %v", closed, err)
 		}
 	})
 	t.Run("NegativeRetention", func(t *testing.T) {
-		if err := p.PruneSalts(-time.Hour); err == nil {
+		if _, err := p.PruneSalts(-time.Hour, 0); err == nil {
 			t.Error("PruneSalts(-1h) succeeded")
+		}
+		if _, err := p.PruneSalts(0, -time.Hour); err == nil {
+			t.Error("PruneSalts(0, -1h) succeeded")
 		}
 	})
 	t.Run("ZeroRetention", func(t *testing.T) {
 		clock.Set(time.Date(2026, 3, 11, 0, 0, 0, 0, time.UTC))
 		p := MustOpen(t, t.TempDir(), clock.Now)
 		MustViewerDay(t, p, "acc", "vid", t0)
-		if err := p.PruneSalts(0); err != nil {
+		if _, err := p.PruneSalts(0, 0); err != nil {
 			t.Fatal(err)
 		}
 		if len(p.salts) != 0 {
-			t.Error("salt of a finished day survived PruneSalts(0)")
+			t.Error("salt of a finished day survived PruneSalts(0, 0)")
+		}
+	})
+	t.Run("EarlierFormat", func(t *testing.T) {
+		// A salts file of earlier versions (day → salt) loads, its salts
+		// counted as used at load.
+		dir := t.TempDir()
+		MustOpen(t, dir, clock.Now)
+		salt := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+		if err := os.WriteFile(filepath.Join(dir, SaltsFile), []byte(`{"2020-02-02": "`+salt+`"}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p := MustOpen(t, dir, clock.Now)
+		if _, err := p.PruneSalts(DefaultSaltRetention, DefaultSaltIdle); err != nil {
+			t.Fatal(err)
+		}
+		if p.salts["2020-02-02"] == nil || p.Closed(time.Date(2020, 2, 2, 0, 0, 0, 0, time.UTC)) {
+			t.Error("salt of an earlier file destroyed at once")
 		}
 	})
 }
@@ -399,6 +453,8 @@ func TestOpen_Errors(t *testing.T) {
 		"BadSalt":    {SaltsFile, `{"2026-03-01": "not base64!"}`},
 		"ShortSalt":  {SaltsFile, `{"2026-03-01": "YWJj"}`},
 		"SaltsArray": {SaltsFile, `[]`},
+		"BadClosed":  {SaltsFile, `{"days": {}, "closed": ["2026-3-1"]}`},
+		"OpenClosed": {SaltsFile, `{"days": {"2026-03-01": {"salt": "` + base64.StdEncoding.EncodeToString(make([]byte, 32)) + `", "used": "2026-03-02T00:00:00Z"}}, "closed": ["2026-03-01"]}`},
 	}
 	for name, c := range corrupt {
 		t.Run(name, func(t *testing.T) {
@@ -448,7 +504,7 @@ func TestPseudonymizer_Concurrent(t *testing.T) {
 					return
 				}
 				if i%10 == 0 {
-					if err := p.PruneSalts(DefaultSaltRetention); err != nil {
+					if _, err := p.PruneSalts(DefaultSaltRetention, DefaultSaltIdle); err != nil {
 						t.Error(err)
 						return
 					}

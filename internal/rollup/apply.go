@@ -369,6 +369,12 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	if err != nil {
 		return fmt.Errorf("apply batch: like and save state: %w", err)
 	}
+	if err := a.viewerHistory(ctx, tx, fresh, newViewer); err != nil {
+		return fmt.Errorf("apply batch: %w", err)
+	}
+	if err := a.registerDays(ctx, tx, batchAt, sd); err != nil {
+		return fmt.Errorf("apply batch: %w", err)
+	}
 
 	b := newBatch()
 	b.minHour = floorDiv(batchAt.Unix(), 3600) - hoursOf(HourlyRetention)
@@ -575,6 +581,33 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
+}
+
+// registerDays notes, for each day of the viewer-days in d, that journal
+// rows from at on may hold its state (rollup_days.first_at), so compaction
+// keeps them until the day is dropped.
+func (a *Aggregator) registerDays(ctx context.Context, tx *sql.Tx, at time.Time, d *delta) error {
+	today := unixDay(at)
+	days := map[int64]bool{}
+	for _, e := range d.viewers {
+		days[today-stampAge(dayStamp(today), e.day)] = true
+	}
+	if len(days) == 0 {
+		return nil
+	}
+	sorted := slices.Sorted(maps.Keys(days))
+	args := make([]any, 0, 2*len(sorted))
+	for _, day := range sorted {
+		args = append(args, day, at.UnixMicro())
+	}
+	// The earliest time wins: aggregators of different partitions may
+	// commit their first rows of a day out of time order.
+	_, err := tx.ExecContext(ctx, a.store.Rebind(`INSERT INTO rollup_days (day, first_at) VALUES `+valueRows(len(sorted), 2)+`
+ON CONFLICT (day) DO UPDATE SET first_at = excluded.first_at WHERE excluded.first_at < rollup_days.first_at`), args...)
+	if err != nil {
+		return fmt.Errorf("register days: %w", err)
+	}
+	return nil
 }
 
 // viewerDelta is what a viewer-day adds in one batch: a new viewer, and

@@ -13,6 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -263,24 +266,42 @@ func (a *Aggregator) Applied() uint64 { return a.applied.Load() }
 // the last 48 hours, and the days they belong to live on in daily rows.
 const HourlyRetention = 72 * time.Hour
 
-// ViewerDayRetention is how long per-viewer daily rows are kept: as long as
-// the day's salt, after which a late view could not be linked anyway.
-const ViewerDayRetention = 72 * time.Hour
-
 // Compact forgets what aggregation no longer needs: event ids older than the
-// dedupe window and viewer-days whose salts are gone (from memory, and
-// journal rows that hold nothing else), hourly rows older than
-// HourlyRetention (their days are in the daily rows), and per-creator daily
-// counts of past days.
+// dedupe window; the viewer-days and per-creator daily counts of dropped
+// days (closed days, CloseDays, whose events are all applied), from memory
+// and the database; journal rows that hold nothing else; and hourly rows
+// older than HourlyRetention (their days are in the daily rows).
+//
+// What is kept of a day does not depend on when Compact runs: a day's state
+// lives until no event of the day can come any more, so a late view (or
+// share, or save) of an open day is always bounded against the earlier
+// ones, and the numbers are the same whenever compaction ran.
 func (a *Aggregator) Compact(ctx context.Context) error {
 	now := a.now()
-	a.st.sweep(now)
 	db := a.store.DB()
-	// A journal row written at t holds ids that expire by t+DedupeWindow and
-	// viewer-days of days up to t's, which expire ViewerDayRetention after
-	// their day.
+	rb := a.store.Rebind
+	dropped, err := a.droppableDays(ctx, db)
+	if err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	a.st.drop(dropped)
+	a.st.sweep(now)
+	// A journal row written at t holds ids that expire by t+DedupeWindow
+	// and viewer-days of days whose first row is at t or before: once
+	// every day kept has its first row after t, the row holds nothing live.
+	journalCutoff := now.Add(-DedupeWindow).UnixMicro()
+	var firstKept sql.NullInt64
+	keptQ := `SELECT MIN(first_at) FROM rollup_days`
+	if len(dropped) > 0 {
+		keptQ += ` WHERE day NOT IN (` + dayList(dropped) + `)`
+	}
+	if err := db.QueryRowContext(ctx, keptQ).Scan(&firstKept); err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	if firstKept.Valid {
+		journalCutoff = min(journalCutoff, firstKept.Int64)
+	}
 	var spillRemoved int64
-	journalCutoff := min(now.Add(-DedupeWindow).UnixMicro(), (unixDay(now)-daysOf(ViewerDayRetention))*86400*1_000_000)
 	for _, q := range []struct {
 		sql string
 		arg int64
@@ -288,11 +309,9 @@ func (a *Aggregator) Compact(ctx context.Context) error {
 		{`DELETE FROM rollup_journal WHERE at < ?`, journalCutoff},
 		{`DELETE FROM video_hour WHERE hour < ?`, now.Add(-HourlyRetention).Unix() / 3600},
 		{`DELETE FROM account_hour WHERE hour < ?`, now.Add(-HourlyRetention).Unix() / 3600},
-		{`DELETE FROM creator_day_counts WHERE day < ?`, now.Add(-ViewerDayRetention).Unix() / 86400},
 		{`DELETE FROM rollup_seen_spill WHERE hour < ?`, now.Add(-DedupeWindow).Unix()/3600 - 1},
-		{`DELETE FROM rollup_viewer_spill WHERE day < ?`, unixDay(now) - daysOf(ViewerDayRetention)},
 	} {
-		res, err := db.ExecContext(ctx, a.store.Rebind(q.sql), q.arg)
+		res, err := db.ExecContext(ctx, rb(q.sql), q.arg)
 		if err != nil {
 			return fmt.Errorf("compact: %w", err)
 		}
@@ -301,12 +320,90 @@ func (a *Aggregator) Compact(ctx context.Context) error {
 			spillRemoved += n
 		}
 	}
+	if len(dropped) > 0 {
+		for _, q := range []string{
+			`DELETE FROM creator_day_counts WHERE day IN (` + dayList(dropped) + `)`,
+			`DELETE FROM rollup_viewer_spill WHERE day IN (` + dayList(dropped) + `)`,
+		} {
+			res, err := db.ExecContext(ctx, q)
+			if err != nil {
+				return fmt.Errorf("compact: %w", err)
+			}
+			if strings.Contains(q, "_spill") {
+				n, _ := res.RowsAffected()
+				spillRemoved += n
+			}
+		}
+	}
 	if spillRemoved == 0 {
 		return nil
 	}
 	// The filters still hold the removed keys (filters cannot forget);
 	// rebuild them, under the state's lock so no spill slips past.
 	return a.spillFlags(ctx)
+}
+
+// dayList renders days (integers, never input) for an IN list, which
+// must not be empty.
+func dayList(days []int64) string {
+	var b strings.Builder
+	for i, d := range days {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.FormatInt(d, 10))
+	}
+	return b.String()
+}
+
+// CloseDays records that days (Unix days) are closed: their viewer salts
+// are destroyed, so no event of theirs is accepted any more. seq is the
+// event log's last sequence at that moment: once every partition is
+// applied up to it, Compact drops the days' state. Closing a day again
+// changes nothing.
+func (a *Aggregator) CloseDays(ctx context.Context, days []int64, seq uint64) error {
+	if len(days) == 0 {
+		return nil
+	}
+	at := a.now().UnixMicro()
+	for chunk := range slices.Chunk(days, rowsPerStatement) {
+		args := make([]any, 0, 3*len(chunk))
+		for _, d := range chunk {
+			args = append(args, d, at, int64(seq))
+		}
+		if _, err := a.store.DB().ExecContext(ctx, a.store.Rebind(`INSERT INTO rollup_days (day, first_at, closed_seq) VALUES `+valueRows(len(chunk), 3)+`
+ON CONFLICT (day) DO UPDATE SET closed_seq = excluded.closed_seq WHERE rollup_days.closed_seq IS NULL`), args...); err != nil {
+			return fmt.Errorf("close days: %w", err)
+		}
+	}
+	return nil
+}
+
+// droppableDays returns the closed days whose events every partition has
+// applied: closed at a log sequence no checkpoint is behind.
+func (a *Aggregator) droppableDays(ctx context.Context, q queryer) ([]int64, error) {
+	cps, err := readCheckpoints(ctx, q, a.nparts, func(int) bool { return true })
+	if err != nil {
+		return nil, err
+	}
+	low := cps[0]
+	for _, c := range cps {
+		low = min(low, c)
+	}
+	var days []int64
+	rows, err := q.QueryContext(ctx, a.store.Rebind(`SELECT day FROM rollup_days WHERE closed_seq IS NOT NULL AND closed_seq <= ? ORDER BY day`), int64(low))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d int64
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		days = append(days, d)
+	}
+	return days, rows.Err()
 }
 
 // spillFlags notes whether the spill tables hold anything, and rebuilds
@@ -353,12 +450,71 @@ func (a *Aggregator) loadState(ctx context.Context, cps []uint64) error {
 	if err := a.spillFlags(ctx); err != nil {
 		return fmt.Errorf("load aggregation state: %w", err)
 	}
+	// Dropped days first, so the journal's rows of them are skipped.
+	dropped, err := a.droppableDays(ctx, a.store.DB())
+	if err != nil {
+		return fmt.Errorf("load aggregation state: %w", err)
+	}
+	a.st.drop(dropped)
 	if err := a.catchUp(ctx, cps); err != nil {
+		return fmt.Errorf("load aggregation state: %w", err)
+	}
+	if err := a.registerLoadedDays(ctx); err != nil {
 		return fmt.Errorf("load aggregation state: %w", err)
 	}
 	ids, vds, bytes := a.StateStats()
 	a.lg.Info("aggregation state loaded", slog.Uint64("checkpoint", cp), slog.Int("event_ids", ids),
 		slog.Int("viewer_days", vds), slog.Int("bytes", bytes), slog.Duration("took", time.Since(start)))
+	return nil
+}
+
+// registerLoadedDays registers the days of the viewer-days loaded, in
+// memory and spilled, that rollup_days does not know yet (state written
+// before it existed), as held from the oldest journal row on.
+func (a *Aggregator) registerLoadedDays(ctx context.Context) error {
+	db := a.store.DB()
+	today := unixDay(a.now())
+	days := map[int64]bool{}
+	a.st.mu.RLock()
+	for i, k := range a.st.viewers.keys {
+		if k != 0 {
+			days[today-stampAge(dayStamp(today), a.st.viewers.stamps[i])] = true
+		}
+	}
+	a.st.mu.RUnlock()
+	rows, err := db.QueryContext(ctx, `SELECT DISTINCT day FROM rollup_viewer_spill`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var d int64
+		if err := rows.Scan(&d); err != nil {
+			rows.Close()
+			return err
+		}
+		days[d] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(days) == 0 {
+		return err
+	}
+	var first sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT MIN(at) FROM rollup_journal`).Scan(&first); err != nil {
+		return err
+	}
+	at := a.now().UnixMicro()
+	if first.Valid {
+		at = first.Int64
+	}
+	for chunk := range slices.Chunk(slices.Sorted(maps.Keys(days)), rowsPerStatement) {
+		args := make([]any, 0, 2*len(chunk))
+		for _, d := range chunk {
+			args = append(args, d, at)
+		}
+		if _, err := db.ExecContext(ctx, a.store.Rebind(`INSERT INTO rollup_days (day, first_at) VALUES `+valueRows(len(chunk), 2)+` ON CONFLICT (day) DO NOTHING`), args...); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -128,7 +128,7 @@ func (s *state) spillIfFull(ctx context.Context, db *sql.DB, rebind func(string)
 		s.seen.rebuild(seenLive(now), false)
 	}
 	if s.viewers.n+extraViewers > s.limit {
-		s.viewers.rebuild(viewersLive(now), false)
+		s.viewers.rebuild(s.viewersLive(), false)
 	}
 	if s.seen.n+extraSeen > s.limit {
 		hour := now.Unix() / 3600

@@ -30,6 +30,11 @@ type state struct {
 	mu      sync.RWMutex
 	seen    *table // event id → (stamp: arrival hour)
 	viewers *table // viewer-day → packed viewerVal (stamp: the day)
+	// dropped holds the day stamps of days whose viewer-days are dropped:
+	// closed days (their salts destroyed) whose events are all applied
+	// (rollup_days). A viewer-day lives until its day is dropped, however
+	// old, so a late view of an open day always finds it.
+	dropped map[uint16]bool
 	// seqs[p] is the log sequence up to which the tables reflect the
 	// events of partition p (for the partitions the aggregator owns).
 	seqs []uint64
@@ -44,7 +49,7 @@ type state struct {
 }
 
 func newState(partitions int) *state {
-	return &state{seen: newTable(true), viewers: newTable(false), seqs: make([]uint64, partitions)}
+	return &state{seen: newTable(true), viewers: newTable(false), seqs: make([]uint64, partitions), dropped: map[uint16]bool{}}
 }
 
 func idKey(id string) uint64 { return nonzero(xxhash.Sum64String(id)) }
@@ -103,9 +108,26 @@ func seenLive(now time.Time) func(uint16) bool {
 	return func(s uint16) bool { return stampAge(h, s) < hoursOf(DedupeWindow) }
 }
 
-func viewersLive(now time.Time) func(uint16) bool {
-	d := dayStamp(unixDay(now))
-	return func(s uint16) bool { return stampAge(d, s) <= daysOf(ViewerDayRetention) }
+// viewersLive reports whether a viewer-day of the day stamped s is live:
+// whether its day is not dropped. The caller holds the state's lock.
+func (s *state) viewersLive() func(uint16) bool {
+	return func(st uint16) bool { return !s.dropped[st] }
+}
+
+// drop drops the viewer-days of days (Unix days) from memory.
+func (s *state) drop(days []int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, d := range days {
+		if !s.dropped[dayStamp(d)] {
+			s.dropped[dayStamp(d)] = true
+			n++
+		}
+	}
+	if n > 0 {
+		s.viewers.rebuild(s.viewersLive(), false)
+	}
 }
 
 // delta is one batch's changes to the state, applied to the tables only
@@ -177,12 +199,15 @@ func (s *state) commit(ctx context.Context, db *sql.DB, rebind func(string) stri
 }
 
 func (s *state) apply(d *delta) {
-	sl, vl := seenLive(d.at), viewersLive(d.at)
+	sl, vl := seenLive(d.at), s.viewersLive()
 	h := hourStamp(d.at)
 	for k := range d.seen {
 		s.seen.put(k, 0, h, sl)
 	}
 	for k, e := range d.viewers {
+		if s.dropped[e.day] {
+			continue // a journal row from before its day was dropped
+		}
 		s.viewers.put(k, uint32(e.val), e.day, vl)
 	}
 }
@@ -196,7 +221,7 @@ func (s *state) sweep(now time.Time) {
 	for _, t := range []struct {
 		t    *table
 		live func(uint16) bool
-	}{{s.seen, seenLive(now)}, {s.viewers, viewersLive(now)}} {
+	}{{s.seen, seenLive(now)}, {s.viewers, s.viewersLive()}} {
 		if expired := t.t.count(func(st uint16) bool { return !t.live(st) }); 4*expired >= t.t.n && expired > 0 {
 			t.t.rebuild(t.live, false)
 		}

@@ -142,8 +142,9 @@ func TestState_LegacyRows(t *testing.T) {
 	})
 }
 
-// TestState_Expiry: event ids are forgotten after the dedupe window and
-// viewer-days after their retention, in memory and in the journal.
+// TestState_Expiry: event ids are forgotten after the dedupe window, and
+// viewer-days once their day is closed and its events applied, never by
+// age; in memory and in the journal.
 func TestState_Expiry(t *testing.T) {
 	stores(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
@@ -174,12 +175,38 @@ func TestState_Expiry(t *testing.T) {
 		if views, _, _ := videoDay(t, s); views != 2 {
 			t.Fatalf("views %d: an id re-sent after the window counts again", views)
 		}
-		now = day0.Add(ViewerDayRetention + 48*time.Hour)
+		// However old its day, a viewer-day lives while its day is open.
+		now = day0.Add(40 * 24 * time.Hour)
+		if err := a.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, vds, _ := a.StateStats(); vds != 2 {
+			t.Fatalf("%d viewer-days, want 2: an open day's viewer-days are never dropped by age", vds)
+		}
+		// Closed at sequence 3, which aggregation has not reached: kept.
+		if err := a.CloseDays(ctx, []int64{unixDay(day0)}, 3); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, vds, _ := a.StateStats(); vds != 2 {
+			t.Fatalf("a day closed after unapplied events was dropped: %d viewer-days", vds)
+		}
+		m = msg(3, view("e3", "C", now, "for_you"))
+		m.Time = now
+		if err := a.apply(ctx, []eventlog.Delivered{m}); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.CloseDays(ctx, []int64{unixDay(now)}, 3); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(DedupeWindow + time.Hour)
 		if err := a.Compact(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if ids, vds, _ := a.StateStats(); ids != 0 || vds != 0 {
-			t.Fatalf("after retention: %d ids and %d viewer-days", ids, vds)
+			t.Fatalf("after its day closed: %d ids and %d viewer-days", ids, vds)
 		}
 		var rows int
 		s.ReadDB().QueryRow(`SELECT COUNT(*) FROM rollup_journal`).Scan(&rows)
@@ -267,7 +294,10 @@ func TestState_Spill(t *testing.T) {
 			t.Fatalf("after restart: views %d viewers %d, want 32 30", views, viewers)
 		}
 		// Compaction forgets spilled entries with their windows.
-		b.now = func() time.Time { return day0.Add(DedupeWindow + ViewerDayRetention + 48*time.Hour) }
+		b.now = func() time.Time { return day0.Add(DedupeWindow + 5*24*time.Hour) }
+		if err := b.CloseDays(ctx, []int64{unixDay(day0)}, seq); err != nil {
+			t.Fatal(err)
+		}
 		if err := b.Compact(ctx); err != nil {
 			t.Fatal(err)
 		}

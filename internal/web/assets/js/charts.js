@@ -9,6 +9,7 @@ const live = new Set();
 const COLORS = {
   views: "#6c4cff",
   viewers: "#0ea5e9",
+  viewer_days: "#0ea5e9",
   likes: "#ff3d6e",
   comments: "#f59e0b",
   shares: "#10b981",

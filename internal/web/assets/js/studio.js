@@ -22,6 +22,32 @@ const METRICS = [
   ["saves", "Saves"],
 ];
 
+// Viewers are distinct accounts. A video's day has its viewers; an
+// account's day the viewer-days of its videos (an account watching two of
+// them counts twice), under their own name.
+const VIEWER_DAYS_NOTE = "Viewer-days: each account counts once per video and day it watched, so one account watching on 3 days counts 3.";
+
+function metricsOf(rep) {
+  const account = rep.daily.length > 0 && rep.daily[0].viewer_days !== undefined;
+  return METRICS.filter(([, , biz]) => !biz || rep.detail === "business")
+    .map((m) => (m[0] === "viewers" && account ? ["viewer_days", "Viewer-days", true] : m));
+}
+
+// viewersKpi is distinct viewers where the report has them (a video in
+// exact mode), else the range's viewer-days, named for what they are.
+function viewersKpi(rep, p) {
+  if (rep.viewers !== undefined && rep.viewers !== null) {
+    return kpi("Viewers", num(rep.viewers), "viewers", p, "Distinct accounts over the range", bizBadge());
+  }
+  const card = kpi("Viewer-days", num(rep.viewer_days), "viewers", p,
+    p.mode === "protected"
+      ? "Each day's viewers added up: an account that watched on 3 days counts 3. Distinct viewers over a range are not published in protected mode."
+      : "Each day's viewers added up over your videos: an account counts once per video and day.",
+    bizBadge());
+  card.title = VIEWER_DAYS_NOTE;
+  return card;
+}
+
 // Which numbers are privacy-protected estimates when the policy says there
 // are estimates. Likes, comments and follows are public actions, counted
 // exactly.
@@ -222,7 +248,7 @@ function totalsRow(rep, withFollowers) {
     kpi("Saves", num(t.saves), "saves", p, "How many, never who"),
   ];
   if (rep.detail === "business") {
-    cards.splice(1, 0, kpi("Viewers", num(rep.viewers), "viewers", p, "Distinct accounts", bizBadge()));
+    cards.splice(1, 0, viewersKpi(rep, p));
     if (withFollowers && rep.followers) cards.push(kpi("Followers", `${rep.followers.net >= 0 ? "+" : "−"}${num(Math.abs(rep.followers.net))}`, "followers", p, `${num(rep.followers.gained)} gained, ${num(rep.followers.lost)} lost`, bizBadge()));
   }
   return h("div", { class: "kpis" }, cards);
@@ -271,10 +297,11 @@ async function overviewPage(main) {
   let metric = "views";
   const tabs = h("div", { class: "seg", role: "tablist", "aria-label": "Metric" });
   const drawMetric = () => {
-    clear(tabs, METRICS.filter(([k, , biz]) => !biz || rep.detail === "business").map(([k, label]) =>
-      h("button", { type: "button", role: "tab", "aria-selected": String(k === metric), onclick: () => { metric = k; drawMetric(); } }, label)));
-    const label = METRICS.find(([k]) => k === metric)[1];
-    dailyChart(metricBox, rep.daily, metric, label, { estimate: est(metric, p) });
+    const metrics = metricsOf(rep);
+    clear(tabs, metrics.map(([k, label]) =>
+      h("button", { type: "button", role: "tab", "aria-selected": String(k === metric), title: k === "viewer_days" ? VIEWER_DAYS_NOTE : null, onclick: () => { metric = k; drawMetric(); } }, label)));
+    const label = metrics.find(([k]) => k === metric)[1];
+    dailyChart(metricBox, rep.daily, metric, label, { estimate: est(metric === "viewer_days" ? "viewers" : metric, p) });
   };
   const hourlyBox = h("div", { class: "chart-box" });
 
@@ -470,12 +497,20 @@ async function videoPage(main, id) {
   clear(sub, `Posted ${fullTime(v.created_at)} by `, v.creators.map((c, i) => (i ? `, @${c}` : `@${c}`)).join(""),
     " · ", h("a", { href: `/v/${enc(v.id)}` }, "Watch it"));
   const p = rep.policy;
-  const metrics = METRICS.filter(([, , biz]) => !biz || rep.detail === "business");
+  const metrics = metricsOf(rep);
   const charts = metrics.map(([k, label]) => {
     const box = h("div", { class: "chart-box-sm" });
-    const total = k === "viewers" ? rep.viewers : rep.totals[k];
+    // The daily chart shows each day's distinct viewers; over the range
+    // they are distinct accounts (exact mode) or viewer-days (protected).
+    let total = num(rep.totals[k]);
+    let title = null;
+    if (k === "viewers") {
+      const distinct = rep.viewers !== undefined && rep.viewers !== null;
+      total = distinct ? num(rep.viewers) : `${num(rep.viewer_days)} viewer-days`;
+      title = distinct ? "Distinct accounts over the range" : VIEWER_DAYS_NOTE;
+    }
     return { k, label, box, card: h("section", { class: "card metric-card" },
-      h("div", { class: "card-head" }, h("h3", null, label, " ", estMark(k, p)), h("span", { class: "total" }, num(total))),
+      h("div", { class: "card-head" }, h("h3", null, label, " ", estMark(k, p)), h("span", { class: "total", title }, total)),
       box) };
   });
   const hourlyBox = h("div", { class: "chart-box" });

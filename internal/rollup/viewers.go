@@ -1,0 +1,349 @@
+package rollup
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/crowd-dev/crowd/internal/event"
+)
+
+// Distinct viewers over a range, in exact mode.
+//
+// A view event carries, in exact mode only, the keyed pseudonym of its
+// account and video (Actor), stable across days. viewer_history keeps per
+// (video, actor) the sorted days the viewer viewed the video. Two
+// consecutive days p < d of one viewer make a pair, a repeat at gap d-p. A
+// viewer counts in a range a..b once, on their first day in it; so the
+// distinct viewers of a..b are its viewer-days less the pairs with both
+// days in a..b. Two tables count the pairs:
+//
+//   - video_day.viewers_back: per (video, day p), the pairs starting at p
+//     (the day's viewers who viewed the video again later);
+//   - video_viewer_gaps: per (video, day d), the pairs ending at d, by gap,
+//     as cumulative counts.
+//
+// Pairs within a..b = Σ_{p=a..b} viewers_back(p) less the pairs leaving
+// the range (p in a..b, d > b), read from the gaps of the days after b:
+// none for a range that ends today, so a report reads one small sum
+// (ReturningViewers). A view on a day between two days the viewer already
+// has (a late event, an import out of order) moves at most three pairs:
+// the pair it splits goes, the two it makes come. Pairs of MaxGap days or
+// more never lie within a range, and are not kept.
+//
+// The history is written in the batch's transaction, like every rollup: it
+// is exact across redeliveries, restarts and any order of arrival, and its
+// counts depend only on the set of viewer-days, not on their order.
+
+// MaxGap bounds the gaps kept: ranges are at most 365 days, so a previous
+// view 365 or more days before a day is before any range holding that day.
+const MaxGap = 365
+
+type historyKey struct{ video, actor string }
+
+type gapKey struct {
+	video string
+	day   int64
+}
+
+// viewerHistory records the new viewer-days of evs (newViewer by event
+// index) that carry an actor, in viewer_history and video_viewer_gaps.
+func (a *Aggregator) viewerHistory(ctx context.Context, tx *sql.Tx, evs []event.Event, vds []viewerDelta) error {
+	added := map[historyKey][]int64{}
+	var keys []historyKey
+	for i := range evs {
+		ev := &evs[i]
+		if ev.Type != event.View || ev.Actor == "" || !vds[i].newViewer {
+			continue
+		}
+		k := historyKey{ev.VideoID, ev.Actor}
+		if _, ok := added[k]; !ok {
+			keys = append(keys, k)
+		}
+		added[k] = append(added[k], floorDiv(ev.TS.Unix(), 86400))
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.SortFunc(keys, func(x, y historyKey) int {
+		return cmp.Or(strings.Compare(x.video, y.video), strings.Compare(x.actor, y.actor))
+	})
+	history := make(map[historyKey][]int64, len(keys))
+	for chunk := range slices.Chunk(keys, rowsPerStatement) {
+		args := make([]any, 0, 2*len(chunk))
+		for _, k := range chunk {
+			args = append(args, k.video, k.actor)
+		}
+		rows, err := tx.QueryContext(ctx, a.store.Rebind(`SELECT video_id, actor, days FROM viewer_history WHERE (video_id, actor) IN (VALUES `+valueRows(len(chunk), 2)+`)`), args...)
+		if err != nil {
+			return fmt.Errorf("read viewer history: %w", err)
+		}
+		for rows.Next() {
+			var k historyKey
+			var b []byte
+			if err := rows.Scan(&k.video, &k.actor, &b); err != nil {
+				rows.Close()
+				return fmt.Errorf("read viewer history: %w", err)
+			}
+			history[k] = decodeDays(b)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read viewer history: %w", err)
+		}
+	}
+
+	deltas := map[gapKey]map[int64]int64{} // (video, day) → gap → change
+	back := map[gapKey]int64{}             // (video, day) → change of viewers_back
+	change := func(video string, day, gap, n int64) {
+		if gap >= MaxGap {
+			return
+		}
+		k := gapKey{video, day}
+		if deltas[k] == nil {
+			deltas[k] = map[int64]int64{}
+		}
+		deltas[k][gap] += n
+		back[gapKey{video, day - gap}] += n
+	}
+	changed := keys[:0]
+	for _, k := range keys {
+		days := history[k]
+		before := len(days)
+		for _, x := range added[k] {
+			i, found := slices.BinarySearch(days, x)
+			if found {
+				continue // counted before (a switch between modes, a replay)
+			}
+			var prev, next int64
+			hasPrev, hasNext := i > 0, i < len(days)
+			if hasPrev {
+				prev = days[i-1]
+				change(k.video, x, x-prev, 1)
+			}
+			if hasNext {
+				next = days[i]
+				if hasPrev {
+					change(k.video, next, next-prev, -1)
+				}
+				change(k.video, next, next-x, 1)
+			}
+			days = slices.Insert(days, i, x)
+		}
+		if len(days) != before {
+			history[k] = days
+			changed = append(changed, k)
+		}
+	}
+	for chunk := range slices.Chunk(changed, rowsPerStatement) {
+		args := make([]any, 0, 3*len(chunk))
+		for _, k := range chunk {
+			args = append(args, k.video, k.actor, encodeDays(history[k]))
+		}
+		if _, err := tx.ExecContext(ctx, a.store.Rebind(`INSERT INTO viewer_history (video_id, actor, days) VALUES `+valueRows(len(chunk), 3)+`
+ON CONFLICT (video_id, actor) DO UPDATE SET days = excluded.days`), args...); err != nil {
+			return fmt.Errorf("write viewer history: %w", err)
+		}
+	}
+	if err := a.applyBack(ctx, tx, back); err != nil {
+		return err
+	}
+	return a.applyGaps(ctx, tx, deltas)
+}
+
+// applyBack adds back to video_day.viewers_back, in key order.
+func (a *Aggregator) applyBack(ctx context.Context, tx *sql.Tx, back map[gapKey]int64) error {
+	maps.DeleteFunc(back, func(_ gapKey, n int64) bool { return n == 0 })
+	keys := slices.SortedFunc(maps.Keys(back), func(x, y gapKey) int {
+		return cmp.Or(strings.Compare(x.video, y.video), cmp.Compare(x.day, y.day))
+	})
+	for chunk := range slices.Chunk(keys, rowsPerStatement) {
+		args := make([]any, 0, 3*len(chunk))
+		for _, k := range chunk {
+			args = append(args, k.video, k.day, back[k])
+		}
+		if _, err := tx.ExecContext(ctx, a.store.Rebind(`INSERT INTO video_day (video_id, day, viewers_back) VALUES `+valueRows(len(chunk), 3)+`
+ON CONFLICT (video_id, day) DO UPDATE SET viewers_back = video_day.viewers_back + excluded.viewers_back`), args...); err != nil {
+			return fmt.Errorf("write returning viewers: %w", err)
+		}
+	}
+	return nil
+}
+
+// Queryer runs read queries: a *sql.DB or a *sql.Tx.
+type Queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// ReturningViewers returns, for exact mode's distinct viewers of a video
+// over the Unix days a..b, the viewer-days of a..b whose viewer had viewed
+// the video on an earlier day of the range: distinct viewers are the
+// range's viewer-days less these. rebind adapts placeholders to the
+// store's dialect.
+func ReturningViewers(ctx context.Context, q Queryer, rebind func(string) string, videoID string, a, b int64) (int64, error) {
+	var pairs int64
+	if err := q.QueryRowContext(ctx, rebind(`SELECT COALESCE(SUM(viewers_back), 0) FROM video_day WHERE video_id = ? AND day BETWEEN ? AND ?`), videoID, a, b).Scan(&pairs); err != nil {
+		return 0, fmt.Errorf("read returning viewers: %w", err)
+	}
+	// Less the pairs that leave the range: they end after b.
+	rows, err := q.QueryContext(ctx, rebind(`SELECT day, gaps FROM video_viewer_gaps WHERE video_id = ? AND day > ? AND day < ?`), videoID, b, b+MaxGap)
+	if err != nil {
+		return 0, fmt.Errorf("read returning viewers: %w", err)
+	}
+	defer rows.Close()
+	var gaps []byte
+	for rows.Next() {
+		var d int64
+		if err := rows.Scan(&d, &gaps); err != nil {
+			return 0, fmt.Errorf("read returning viewers: %w", err)
+		}
+		pairs -= RepeatsUpTo(gaps, d-a) - RepeatsUpTo(gaps, d-b-1)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("read returning viewers: %w", err)
+	}
+	return pairs, nil
+}
+
+// applyGaps adds deltas to the rows of video_viewer_gaps, in key order.
+func (a *Aggregator) applyGaps(ctx context.Context, tx *sql.Tx, deltas map[gapKey]map[int64]int64) error {
+	for k, d := range deltas {
+		for g, n := range d {
+			if n == 0 {
+				delete(d, g)
+			}
+		}
+		if len(d) == 0 {
+			delete(deltas, k)
+		}
+	}
+	if len(deltas) == 0 {
+		return nil
+	}
+	keys := slices.SortedFunc(maps.Keys(deltas), func(x, y gapKey) int {
+		return cmp.Or(strings.Compare(x.video, y.video), cmp.Compare(x.day, y.day))
+	})
+	counts := map[gapKey]map[int64]int64{}
+	for chunk := range slices.Chunk(keys, rowsPerStatement) {
+		args := make([]any, 0, 2*len(chunk))
+		for _, k := range chunk {
+			args = append(args, k.video, k.day)
+		}
+		// The day's type is spelled out: PostgreSQL takes untyped VALUES
+		// for text.
+		rows, err := tx.QueryContext(ctx, a.store.Rebind(`SELECT video_id, day, gaps FROM video_viewer_gaps WHERE (video_id, day) IN (VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, CAST(? AS BIGINT)), ", len(chunk)), ", ")+`)`), args...)
+		if err != nil {
+			return fmt.Errorf("read viewer gaps: %w", err)
+		}
+		for rows.Next() {
+			var k gapKey
+			var b []byte
+			if err := rows.Scan(&k.video, &k.day, &b); err != nil {
+				rows.Close()
+				return fmt.Errorf("read viewer gaps: %w", err)
+			}
+			counts[k] = decodeGaps(b)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read viewer gaps: %w", err)
+		}
+	}
+	for chunk := range slices.Chunk(keys, rowsPerStatement) {
+		args := make([]any, 0, 3*len(chunk))
+		for _, k := range chunk {
+			c := counts[k]
+			if c == nil {
+				c = map[int64]int64{}
+			}
+			for g, n := range deltas[k] {
+				c[g] += n
+				if c[g] < 0 {
+					return fmt.Errorf("write viewer gaps: video %s day %d gap %d below zero", k.video, k.day, g)
+				}
+			}
+			args = append(args, k.video, k.day, encodeGaps(c))
+		}
+		if _, err := tx.ExecContext(ctx, a.store.Rebind(`INSERT INTO video_viewer_gaps (video_id, day, gaps) VALUES `+valueRows(len(chunk), 3)+`
+ON CONFLICT (video_id, day) DO UPDATE SET gaps = excluded.gaps`), args...); err != nil {
+			return fmt.Errorf("write viewer gaps: %w", err)
+		}
+	}
+	return nil
+}
+
+func decodeDays(b []byte) []int64 {
+	out := make([]int64, 0, len(b)/4+1)
+	for i := 0; i+4 <= len(b); i += 4 {
+		out = append(out, int64(int32(binary.LittleEndian.Uint32(b[i:]))))
+	}
+	return out
+}
+
+func encodeDays(days []int64) []byte {
+	b := make([]byte, 0, 4*len(days))
+	for _, d := range days {
+		b = binary.LittleEndian.AppendUint32(b, uint32(int32(d)))
+	}
+	return b
+}
+
+// gapRecord is a record of a gaps row: gap (uint16), then the cumulative
+// count of repeats up to that gap (uint32).
+const gapRecord = 6
+
+// decodeGaps returns the repeats of a gaps row by gap.
+func decodeGaps(b []byte) map[int64]int64 {
+	out := map[int64]int64{}
+	var cum int64
+	for i := 0; i+gapRecord <= len(b); i += gapRecord {
+		g := int64(binary.LittleEndian.Uint16(b[i:]))
+		c := int64(binary.LittleEndian.Uint32(b[i+2:]))
+		out[g] = c - cum
+		cum = c
+	}
+	return out
+}
+
+// encodeGaps returns the gaps row of repeats by gap (gaps with none left
+// out).
+func encodeGaps(c map[int64]int64) []byte {
+	gaps := slices.Sorted(maps.Keys(c))
+	b := make([]byte, 0, gapRecord*len(gaps))
+	var cum int64
+	for _, g := range gaps {
+		if c[g] == 0 {
+			continue
+		}
+		cum += c[g]
+		b = binary.LittleEndian.AppendUint16(b, uint16(g))
+		b = binary.LittleEndian.AppendUint32(b, uint32(cum))
+	}
+	return b
+}
+
+// RepeatsUpTo returns, from a gaps row, the day's viewers who had viewed the
+// video at most maxGap days before.
+func RepeatsUpTo(b []byte, maxGap int64) int64 {
+	n := len(b) / gapRecord
+	lo, hi := 0, n // the first record whose gap is over maxGap
+	for lo < hi {
+		m := (lo + hi) / 2
+		if int64(binary.LittleEndian.Uint16(b[m*gapRecord:])) <= maxGap {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == 0 {
+		return 0
+	}
+	return int64(binary.LittleEndian.Uint32(b[(lo-1)*gapRecord+2:]))
+}
