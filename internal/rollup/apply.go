@@ -773,6 +773,10 @@ func valueRows(n, k int) string {
 func (a *Aggregator) creatorsOf(ctx context.Context, tx *sql.Tx, evs []event.Event) (map[string][]string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if now := a.now(); now.Sub(a.creatorsAt) >= CreatorsTTL || now.Before(a.creatorsAt) {
+		clear(a.creators)
+		a.creatorsAt = now
+	}
 	out := map[string][]string{}
 	var missing []any
 	for i := range evs {

@@ -89,9 +89,17 @@ type Aggregator struct {
 	st  *state        // event ids seen, viewer-days
 	evs []event.Event // decode buffer, reused by apply
 
-	mu       sync.Mutex
-	creators map[string][]string // video id → creator account ids
+	mu         sync.Mutex
+	creators   map[string][]string // video id → creator account ids
+	creatorsAt time.Time           // when creators was last emptied
 }
+
+// CreatorsTTL bounds how long aggregation trusts its cache of videos'
+// creators. A change made through this process reaches its aggregation at
+// once (ForgetCreators); one made through another process on the same
+// database (scale-out: a co-creator accepting or leaving there) reaches it
+// within this time, when the whole cache is refilled from the store.
+const CreatorsTTL = 10 * time.Second
 
 // New returns an Aggregator.
 func New(s *store.Store, l Log, lg *slog.Logger, now func() time.Time) *Aggregator {

@@ -222,3 +222,36 @@ func TestApply_BoundedContributions(t *testing.T) {
 		}
 	})
 }
+
+// TestApply_CreatorsChangedElsewhere: a co-creator who leaves through
+// another process (scale-out: the change reaches this process only through
+// the database) stops being credited once CreatorsTTL has passed, without
+// a restart.
+func TestApply_CreatorsChangedElsewhere(t *testing.T) {
+	stores(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		setup(t, s)
+		now := day0
+		a := New(s, nil, slog.New(slog.DiscardHandler), func() time.Time { return now })
+		if err := a.apply(ctx, []eventlog.Delivered{msg(1, view("e1", "A", day0, "for_you"))}); err != nil {
+			t.Fatal(err)
+		}
+		if got := dayRow(t, s, "account_day", "zed", day0).views; got != 1 {
+			t.Fatalf("zed credited %d views before leaving, want 1", got)
+		}
+		// zed leaves through another process: only the database knows.
+		if _, err := s.RemoveCoCreator(ctx, "v", "zed"); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(CreatorsTTL)
+		if err := a.apply(ctx, []eventlog.Delivered{msg(2, view("e2", "B", day0, "for_you"))}); err != nil {
+			t.Fatal(err)
+		}
+		if got := dayRow(t, s, "account_day", "zed", day0).views; got != 1 {
+			t.Errorf("zed credited %d views after leaving elsewhere, want still 1", got)
+		}
+		if got := dayRow(t, s, "account_day", "mia", day0).views; got != 2 {
+			t.Errorf("mia credited %d views, want 2", got)
+		}
+	})
+}
