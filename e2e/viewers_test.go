@@ -53,8 +53,8 @@ func viewerCounts(t *testing.T, c *client.Client, video string, from, to int) (v
 func TestViewersExact(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
-	p := Start(t, data, "--disclosure", "exact")
-	svc := p.Client().WithToken(ServiceToken(t, data))
+	p, tok := StartWithToken(t, data, "--disclosure", "exact")
+	svc := p.Client().WithToken(tok)
 	accts := []client.SyncAccount{{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"}}
 	for _, u := range []string{"u1", "u2", "u3"} {
 		accts = append(accts, client.SyncAccount{ID: u, Handle: "user_" + u})
@@ -110,7 +110,7 @@ func TestViewersExact(t *testing.T) {
 	check("live")
 	p.Stop(t)
 	p = Start(t, data, "--disclosure", "exact")
-	svc = p.Client().WithToken(ServiceToken(t, data))
+	svc = p.Client().WithToken(tok)
 	mia = p.Client().WithToken(mustLoginToken(t, p.Client(), "mia"))
 	check("after a restart")
 	// A second view by u3 of day 5 (older than 72 h), after the restart
@@ -180,8 +180,8 @@ func TestImportSplit(t *testing.T) {
 	}
 	world := func() string {
 		data := t.TempDir()
-		p := Start(t, data, "--disclosure", "exact")
-		svc := p.Client().WithToken(ServiceToken(t, data))
+		p, tok := StartWithToken(t, data, "--disclosure", "exact")
+		svc := p.Client().WithToken(tok)
 		accts := []client.SyncAccount{{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"}}
 		for f := range 5 {
 			accts = append(accts, client.SyncAccount{ID: fmt.Sprint("f", f), Handle: fmt.Sprint("fan_", f)})
@@ -234,7 +234,7 @@ func TestImportSplit(t *testing.T) {
 	if !strings.Contains(out, "published 10 events (0 duplicates, 15 rejected)") || !strings.Contains(out, "refused 15 events of closed days (day_closed)") {
 		t.Fatalf("second import:\n%s", out)
 	}
-	p := Start(t, data, "--disclosure", "exact")
+	p, tok := StartWithToken(t, data, "--disclosure", "exact")
 	mia := p.Client().WithToken(mustLoginToken(t, p.Client(), "mia"))
 	if viewers, vdays, views := viewerCounts(t, mia, "old", 12, 5); viewers != 5 || vdays != 30 || views != 30 {
 		t.Errorf("days 12..5 ago: viewers %d viewer_days %d views %d, want 5 30 30", viewers, vdays, views)
@@ -243,7 +243,7 @@ func TestImportSplit(t *testing.T) {
 		t.Errorf("days 12..1 ago: viewers %d viewer_days %d, want 5 40", viewers, vdays)
 	}
 	// The closed days stay closed for the live API too.
-	svc := p.Client().WithToken(ServiceToken(t, data))
+	svc := p.Client().WithToken(tok)
 	share := client.Event{ID: "c3", Type: "share", VideoID: "old", AccountID: "f1", TS: daysAgo(9).Format(time.RFC3339), Channel: "sms"}
 	res, err := svc.IngestNDJSON(ctx, strings.NewReader(string(client.NDJSON([]client.Event{viewAt("c1", "old", "f0", 8), viewAt("c2", "old", "f0", 2), share}))))
 	if err != nil || res.Accepted != 1 || len(res.Rejected) != 2 || res.Rejected[0].Code != "day_closed" || res.Rejected[0].Line != 1 || res.Rejected[1].Code != "day_closed" || res.Rejected[1].Line != 3 {
