@@ -75,7 +75,8 @@ func acquire(dir string, exclusive bool) (*Lock, error) {
 	if !exclusive {
 		return &Lock{f: f}, nil
 	}
-	if err := f.Truncate(0); err == nil {
+	err = f.Truncate(0)
+	if err == nil {
 		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	if err != nil {

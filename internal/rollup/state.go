@@ -96,7 +96,6 @@ func dayStamp(day int64) uint16    { return uint16(day) }
 func stampAge(now, s uint16) int64 { return int64(int16(now - s)) }
 
 func hoursOf(d time.Duration) int64 { return int64(d / time.Hour) }
-func daysOf(d time.Duration) int64  { return int64(d / (24 * time.Hour)) }
 func unixDay(t time.Time) int64     { return floorDiv(t.Unix(), 86400) }
 
 func (s *state) memBytes() int {
