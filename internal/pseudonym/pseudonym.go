@@ -132,23 +132,29 @@ func open(dir string, now func() time.Time) (*Pseudonymizer, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, err
 	}
-	if err := secretfile.RemoveTemps(dir, KeyFile, SaltsFile); err != nil {
-		return nil, err
-	}
-
-	salts, closed, saltsExisted, err := loadSalts(dir, now)
-	if err != nil {
-		return nil, err
-	}
-	key, err := loadKey(dir, saltsExisted)
-	if err != nil {
-		return nil, err
-	}
-	p := &Pseudonymizer{dir: dir, now: now, key: key, salts: salts, closed: closed}
-	if !saltsExisted {
-		if err := p.saveSalts(salts, closed); err != nil {
-			return nil, err
+	var p *Pseudonymizer
+	// Under the directory's lock: another process sharing the directory
+	// may be creating the key or writing the salts right now.
+	err := withDirLock(dir, func() error {
+		if err := secretfile.RemoveTemps(dir, KeyFile, SaltsFile); err != nil {
+			return err
 		}
+		salts, closed, saltsExisted, err := loadSalts(dir, now)
+		if err != nil {
+			return err
+		}
+		key, err := loadKey(dir, saltsExisted)
+		if err != nil {
+			return err
+		}
+		p = &Pseudonymizer{dir: dir, now: now, key: key, salts: salts, closed: closed}
+		if !saltsExisted {
+			return p.saveSalts(salts, closed)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -277,6 +283,27 @@ func (p *Pseudonymizer) openDayLocked(dayKey string) (*daySalt, error) {
 		return nil, fmt.Errorf("%s: %w", dayKey, ErrDayClosed)
 	}
 	hour := p.hour()
+	if ds := p.salts[dayKey]; ds != nil && ds.used.Load() >= hour {
+		return ds, nil
+	}
+	var ds *daySalt
+	err := withDirLock(p.dir, func() error {
+		var err error
+		ds, err = p.openDayShared(dayKey, hour)
+		return err
+	})
+	return ds, err
+}
+
+// openDayShared is openDayLocked once the directory is locked: it first
+// takes in what other processes sharing the directory wrote.
+func (p *Pseudonymizer) openDayShared(dayKey string, hour int64) (*daySalt, error) {
+	if err := p.syncLocked(); err != nil {
+		return nil, err
+	}
+	if p.closed[dayKey] {
+		return nil, fmt.Errorf("%s: %w", dayKey, ErrDayClosed)
+	}
 	ds := p.salts[dayKey]
 	if ds != nil && ds.used.Load() >= hour {
 		return ds, nil
@@ -316,6 +343,21 @@ func (p *Pseudonymizer) PruneSalts(keep, idle time.Duration) ([]int64, error) {
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	var days []int64
+	err := withDirLock(p.dir, func() error {
+		var err error
+		days, err = p.pruneShared(now, cutoff, idle)
+		return err
+	})
+	return days, err
+}
+
+// pruneShared is PruneSalts once p.mu and the directory lock are held: it
+// judges the days by every sharing process's uses.
+func (p *Pseudonymizer) pruneShared(now, cutoff time.Time, idle time.Duration) ([]int64, error) {
+	if err := p.syncLocked(); err != nil {
+		return nil, fmt.Errorf("prune salts: %w", err)
+	}
 	next := make(map[string]*daySalt, len(p.salts))
 	closed := maps.Clone(p.closed)
 	var doomed []*secret
