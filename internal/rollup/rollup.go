@@ -185,7 +185,7 @@ func (a *Aggregator) applyRetrying(ctx context.Context, batch []eventlog.Deliver
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		a.lg.Error("apply events; retrying", slog.Any("err", err), slog.Duration("wait", wait))
+		a.lg.Error("apply events; retrying", slog.Any("err", err), slog.Int64("wait_ms", wait.Milliseconds()))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -472,7 +472,7 @@ func (a *Aggregator) loadState(ctx context.Context, cps []uint64) error {
 	}
 	ids, vds, bytes := a.StateStats()
 	a.lg.Info("aggregation state loaded", slog.Uint64("checkpoint", cp), slog.Int("event_ids", ids),
-		slog.Int("viewer_days", vds), slog.Int("bytes", bytes), slog.Duration("took", time.Since(start)))
+		slog.Int("viewer_days", vds), slog.Int("bytes", bytes), slog.Int64("took_ms", time.Since(start).Milliseconds()))
 	return nil
 }
 
