@@ -68,6 +68,8 @@ type Log struct {
 	closed     atomic.Bool
 	closeOnce  sync.Once
 	closeErr   error
+
+	metrics *metrics // metrics.go
 }
 
 // Open starts the embedded server (or connects to the external one), and
@@ -81,6 +83,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	l := &Log{
 		cfg:        cfg,
 		log:        cfg.Logger.With(slog.String(logKeyComponent, "eventlog")),
+		metrics:    newMetrics(),
 		subjects:   make([]string, cfg.Partitions),
 		connClosed: make(chan struct{}),
 	}

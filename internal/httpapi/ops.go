@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	_ "embed"
 	"net/http"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/crowd-dev/crowd/internal/buildinfo"
 	"github.com/crowd-dev/crowd/internal/engage"
 	"github.com/crowd-dev/crowd/internal/ingest"
+	"github.com/crowd-dev/crowd/internal/store"
 )
 
 //go:embed openapi.json
@@ -203,6 +205,37 @@ func (m *metrics) aggregation(reg *prometheus.Registry, lag func() uint64, state
 				return float64(v[i])
 			}))
 		}
+	}
+	register(reg, cs...)
+}
+
+// state registers gauges of what Crowd keeps on disk: the database's size
+// and the space left where the data dir is.
+func (m *metrics) state(reg *prometheus.Registry, st *store.Store, dataDir string) {
+	var cs []prometheus.Collector
+	if st != nil {
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "crowd_store_size_bytes", Help: "Size of the database (SQLite pages in use, or PostgreSQL's pg_database_size).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			n, err := st.SizeBytes(ctx)
+			if err != nil {
+				return 0
+			}
+			return float64(n)
+		}))
+	}
+	if dataDir != "" {
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "crowd_data_dir_free_bytes", Help: "Bytes available on the file system of the data dir (the SQLite database and the embedded event log).",
+		}, func() float64 {
+			n, err := freeBytes(dataDir)
+			if err != nil {
+				return 0
+			}
+			return float64(n)
+		}))
 	}
 	register(reg, cs...)
 }

@@ -137,6 +137,7 @@ func New(d Deps) *Server {
 	s.metrics = newMetrics(s.Registry)
 	s.metrics.observe = d.ObserveRequest
 	s.metrics.aggregation(s.Registry, d.Lag, d.AggregationState, d.Stalled)
+	s.metrics.state(s.Registry, d.Store, d.Config.Data)
 	s.bulkSlots = make(chan struct{}, bulkSlotsN)
 	s.budget = &byteBudget{limit: maxBufferedBulk}
 	s.events = &engage.Builder{Pseudonym: d.Pseudonym, LinkViews: d.Config.Disclosure == config.Exact}
