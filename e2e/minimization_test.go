@@ -17,12 +17,12 @@ import (
 	"github.com/crowd-dev/crowd/client"
 )
 
-// TestDataMinimization plants canary accounts that view, share and save,
+// TestMinimization plants canary accounts that view, share and save,
 // through the API and through bulk ingestion, then looks for their ids and
 // handles everywhere analytics lives: the event log's files, every
 // analytics table, the process logs and every analytics response. None may
 // hold them.
-func TestDataMinimization(t *testing.T) {
+func TestMinimization(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
 	p, tok := StartWithToken(t, data, "--disclosure", "exact", "--login-per-minute", "1000")
