@@ -17,12 +17,12 @@ import (
 	"github.com/crowd-dev/crowd/client"
 )
 
-// TestDataMinimization plants canary accounts that view, share and save,
+// TestMinimization plants canary accounts that view, share and save,
 // through the API and through bulk ingestion, then looks for their ids and
 // handles everywhere analytics lives: the event log's files, every
 // analytics table, the process logs and every analytics response. None may
 // hold them.
-func TestDataMinimization(t *testing.T) {
+func TestMinimization(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
 	p, tok := StartWithToken(t, data, "--disclosure", "exact", "--login-per-minute", "1000")
@@ -33,6 +33,7 @@ func TestDataMinimization(t *testing.T) {
 		{ID: "owner-1", Handle: "owner", Type: "business", Password: "password-owner"},
 		{ID: canaryIDs[0], Handle: "canaryhandleone", Country: "DE", BirthDate: "1991-02-03", Gender: "female", Password: "password-canaryhandleone"},
 		{ID: canaryIDs[1], Handle: "canaryhandletwo", Country: "FR", Password: "password-canaryhandletwo"},
+		{ID: "canary-id-f011e4", Handle: "canaryfollower", Password: "password-canaryfollower"},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +57,19 @@ func TestDataMinimization(t *testing.T) {
 	c1.Share(ctx, "vid-1", "copy_link")
 	c1.Save(ctx, "vid-1")
 	if _, err := c1.Send(ctx, "owner", "vid-1", "look"); err != nil {
+		t.Fatal(err)
+	}
+	// A follow (the owner's activity names the follower: that one is
+	// looked for in the logs only) and a profile read, whose path names a
+	// canary's handle; the access log must name only the route.
+	follower := anon.WithToken(mustLoginToken(t, anon, "canaryfollower"))
+	if err := follower.Follow(ctx, "owner"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.AccountVideos(ctx, "canaryhandleone", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.Profile(ctx, "canaryhandletwo"); err != nil {
 		t.Fatal(err)
 	}
 	owner := anon.WithToken(mustLoginToken(t, anon, "owner"))
@@ -87,6 +101,18 @@ func TestDataMinimization(t *testing.T) {
 	}
 	p.Stop(t)
 	check("process logs", p.Logs())
+	for _, c := range []string{"canaryfollower", "canary-id-f011e4"} {
+		if strings.Contains(p.Logs(), c) {
+			t.Errorf("process logs hold %q", c)
+		}
+	}
+	// The access log saw those requests, by route pattern.
+	for _, route := range []string{"PUT /v1/accounts/{handle}/follow", "GET /v1/accounts/{handle}", "POST /v1/videos/{id}/shares",
+		"PUT /v1/videos/{id}/save", "POST /v1/videos/{id}/views", "POST /v1/messages", "POST /v1/events", "POST /v1/sync/accounts"} {
+		if !strings.Contains(p.Logs(), `"msg":"request","method":`) || !strings.Contains(p.Logs(), `"route":"`+route+`"`) {
+			t.Errorf("no access log line of %s", route)
+		}
+	}
 
 	// The event log's files.
 	filepath.Walk(filepath.Join(data, "eventlog"), func(path string, info os.FileInfo, err error) error {

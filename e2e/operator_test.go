@@ -12,7 +12,7 @@ import (
 )
 
 // get fetches url and returns the answer with its body read.
-func get(t *testing.T, url string) (*http.Response, string) {
+func get(t testing.TB, url string) (*http.Response, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {

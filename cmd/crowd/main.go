@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/crowd-dev/crowd/internal/buildinfo"
+	"github.com/crowd-dev/crowd/internal/httpapi"
 )
 
 const usage = `crowd: the sharing and creator-analytics backend for short-video apps
@@ -44,12 +45,23 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+		var logged loggedError
+		if !errors.Is(err, flag.ErrHelp) && !errors.As(err, &logged) {
 			fmt.Fprintln(os.Stderr, "crowd:", err)
 		}
 		os.Exit(exitCode(err))
 	}
 }
+
+// loggedError is an error a server command already logged as a JSON
+// record; main does not print it again. A server's stderr is read by a log
+// collector, so what stops it is one more JSON record there. Usage errors
+// (a mistake in the command line, for the person who typed it) and the
+// errors of the other commands, run by a person at a terminal, are plain
+// text: "crowd: <error>".
+type loggedError struct{ error }
+
+func (e loggedError) Unwrap() error { return e.error }
 
 // errUsage marks a mistake in the command line (exit code 2).
 var errUsage = errors.New("usage")
@@ -101,10 +113,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
 }
 
+// newLogger returns the JSON logger of a command: one record a line, with
+// time, level, msg and constant attribute keys (durations in milliseconds
+// under keys ending in _ms), and the request id of the API request a
+// record is logged in the context of.
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.New(httpapi.WithRequestID(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})))
 }
 
 func timeNow() time.Time { return time.Now().UTC() }

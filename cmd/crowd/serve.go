@@ -25,6 +25,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	// From here on the process is a server: what stops it is logged as a
+	// JSON record like everything else it logs.
+	logger := newLogger(stderr, cfg.LogLevel)
+	if err := runServer(ctx, cfg, logger, stderr, getenv); err != nil {
+		logger.Error("crowd stopped", slog.Any("err", err))
+		return loggedError{err}
+	}
+	return nil
+}
+
+// runServer serves until ctx is done or a component fails.
+func runServer(ctx context.Context, cfg config.Config, logger *slog.Logger, stderr io.Writer, getenv func(string) string) error {
 	// The data dir (and the secrets dir) are this process's before the
 	// demo fill or the server open anything in them.
 	locks, err := app.LockDirs(cfg)
@@ -32,7 +44,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		return err
 	}
 	defer locks.Release()
-	logger := newLogger(stderr, cfg.LogLevel)
 	setMemoryLimit(cfg, getenv)
 	if cfg.Demo {
 		if err := serveDemo(ctx, cfg, locks, stderr, logger); err != nil {

@@ -183,6 +183,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Committer = pipeline.NewCommitter(m.Log, 2000)
 	m.goRun("lag", func() error { return m.watchLag(runCtx) })
 	m.goRun("partitions", func() error { return m.watchPartitions(runCtx, stallCheckEvery) })
+	// The operator's metrics: the API registers its own; the event log,
+	// aggregation and the release job theirs.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m.Log.Collectors()...)
+	reg.MustRegister(m.Aggregate.Collectors(func() uint64 { return m.lag.Load() })...)
+	reg.MustRegister(layer.Collectors()...)
 	m.API = httpapi.New(httpapi.Deps{
 		Config:           cfg,
 		Store:            m.Store,
@@ -194,7 +200,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		Wake:             m.Relay.Wake,
 		Logger:           m.Logger,
 		Now:              m.Now,
-		Registry:         prometheus.NewRegistry(),
+		Registry:         reg,
 		Passwords:        m.Passwords,
 		Directory:        m.Directory,
 		Log:              m.Log,

@@ -71,6 +71,11 @@ type Config struct {
 	AnonViewsPerMinute int
 	// MaxBodyBytes bounds JSON request bodies.
 	MaxBodyBytes int64
+	// BulkMinRate is the slowest a bulk body (POST /v1/events,
+	// /v1/sync/*) may arrive, in bytes a second after a grace of a few
+	// seconds; a slower one is answered 408. Bodies are read whole before
+	// a bulk slot is taken, so a slow one holds only its own memory.
+	BulkMinRate int64
 	// PublicURL is the base of share URLs; empty means http://<Addr>.
 	PublicURL string
 	// MemoryLimitMiB is the Go runtime's soft memory limit (0: none). The
@@ -127,8 +132,11 @@ func Default() Config {
 		// household watching short videos.
 		AnonViewsPerMinute: 120,
 		MaxBodyBytes:       64 << 10,
-		MemoryLimitMiB:     1536,
-		StateLimit:         12_000_000,
+		// 64 KiB/s: a 10,000-event batch (about 3 MB) in under a minute
+		// even on a poor link; a datacenter sends it in milliseconds.
+		BulkMinRate:    64 << 10,
+		MemoryLimitMiB: 1536,
+		StateLimit:     12_000_000,
 
 		AggregatePartitions: "all",
 	}
@@ -153,6 +161,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.RegisterPerMinute, "register-per-minute", c.RegisterPerMinute, "registrations allowed per minute per client address")
 	fs.IntVar(&c.AnonViewsPerMinute, "anon-views-per-minute", c.AnonViewsPerMinute, "anonymous views counted per minute per client address (beyond: 429, not counted)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest JSON request body accepted")
+	fs.Int64Var(&c.BulkMinRate, "bulk-min-rate", c.BulkMinRate, "slowest accepted transfer rate of a bulk body (events, sync), in bytes per second after a 5 s grace; slower bodies get 408")
 	fs.IntVar(&c.StateLimit, "state-limit", c.StateLimit, "event ids and viewer-days aggregation holds in memory, each, before the oldest spill to the database")
 	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft memory limit of the Go runtime in MiB (0: none; GOMEMLIMIT takes precedence)")
 	fs.StringVar(&c.AggregatePartitions, "aggregate-partitions", c.AggregatePartitions, `event log partitions this process aggregates: "all", or partitions and ranges such as "0-7" or "0,2,4-5" (of 16)`)
@@ -302,6 +311,9 @@ func (c Config) Validate() error {
 	}
 	if c.AnonViewsPerMinute < 1 {
 		return fmt.Errorf("anon-views-per-minute %d: must be at least 1", c.AnonViewsPerMinute)
+	}
+	if c.BulkMinRate < 1 {
+		return fmt.Errorf("bulk-min-rate %d: must be at least 1 byte per second", c.BulkMinRate)
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("max-body-bytes %d: must be at least 1024", c.MaxBodyBytes)

@@ -349,10 +349,11 @@ func (l *Layer) families(gran string, breakdowns bool) []Family {
 // so a cell is published within a minute of its release time. It returns
 // how many videos it looked at: none while the newest due day and hour are
 // released already.
-func (l *Layer) ReleaseDue(ctx context.Context) (int, error) {
+func (l *Layer) ReleaseDue(ctx context.Context) (n int, err error) {
 	if !l.protected() {
 		return 0, nil
 	}
+	defer func() { l.metrics.observe(err) }()
 	now := l.now()
 	due := [2]int64{l.LastReleasedDay(now).Unix() / 86400, l.lastReleasedHour(now)}
 	// Released cells never change, and a video created since the last
@@ -366,7 +367,7 @@ func (l *Layer) ReleaseDue(ctx context.Context) (int, error) {
 	if l.dueDone == due {
 		return 0, nil
 	}
-	n, err := l.releaseDays(ctx, due[0], due[0])
+	n, err = l.releaseDays(ctx, due[0], due[0])
 	if err == nil {
 		l.dueDone = due
 	}

@@ -36,10 +36,14 @@ type Layer struct {
 	// every video: a pass over all videos runs only when it moves.
 	dueMu   sync.Mutex
 	dueDone [2]int64
+
+	metrics *metrics // metrics.go
 }
 
 // New returns the disclosure layer for mode (config.Protected or config.Exact).
-func New(mode string, s *store.Store) *Layer { return &Layer{mode: mode, store: s} }
+func New(mode string, s *store.Store) *Layer {
+	return &Layer{mode: mode, store: s, metrics: newMetrics()}
+}
 
 // Mode returns the disclosure mode.
 func (l *Layer) Mode() string { return l.mode }

@@ -68,6 +68,8 @@ type Log struct {
 	closed     atomic.Bool
 	closeOnce  sync.Once
 	closeErr   error
+
+	metrics *metrics // metrics.go
 }
 
 // Open starts the embedded server (or connects to the external one), and
@@ -81,6 +83,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	l := &Log{
 		cfg:        cfg,
 		log:        cfg.Logger.With(slog.String(logKeyComponent, "eventlog")),
+		metrics:    newMetrics(),
 		subjects:   make([]string, cfg.Partitions),
 		connClosed: make(chan struct{}),
 	}
@@ -121,7 +124,10 @@ func (l *Log) open(ctx context.Context) error {
 	}
 	var err error
 	if l.cfg.URL == "" {
-		if l.ns, err = startServer(l.cfg, l.log); err != nil {
+		// The server's own logger names its component itself: l.log
+		// already carries component=eventlog, and a second
+		// "component" key would make one record hold two.
+		if l.ns, err = startServer(l.cfg, l.cfg.Logger); err != nil {
 			return err
 		}
 		// The in-process connection is a net.Pipe to the server: no TCP
@@ -228,7 +234,7 @@ func (l *Log) ensureStream(ctx context.Context) error {
 			return fmt.Errorf("create stream %s: %w", c.Stream, err)
 		}
 		l.log.Info("event log stream created", slog.String(logKeyStream, c.Stream), slog.Int("replicas", sc.Replicas),
-			slog.String("max_age", sc.MaxAge.String()), slog.Int64("max_bytes", sc.MaxBytes), slog.String("duplicate_window", sc.Duplicates.String()))
+			slog.Int64("max_age_ms", sc.MaxAge.Milliseconds()), slog.Int64("max_bytes", sc.MaxBytes), slog.Int64("duplicate_window_ms", sc.Duplicates.Milliseconds()))
 		return nil
 	case err != nil:
 		return fmt.Errorf("look up stream %s: %w", c.Stream, err)
@@ -241,7 +247,7 @@ func (l *Log) ensureStream(ctx context.Context) error {
 	}
 	next, changes, kept := reconcile(found, sc)
 	l.log.Info("event log stream found", slog.String(logKeyStream, c.Stream), slog.Int("replicas", found.Replicas),
-		slog.String("max_age", found.MaxAge.String()), slog.Int64("max_bytes", found.MaxBytes), slog.String("duplicate_window", found.Duplicates.String()))
+		slog.Int64("max_age_ms", found.MaxAge.Milliseconds()), slog.Int64("max_bytes", found.MaxBytes), slog.Int64("duplicate_window_ms", found.Duplicates.Milliseconds()))
 	for _, k := range kept {
 		l.log.Warn("event log stream setting left as found", slog.String(logKeyStream, c.Stream), slog.String("setting", k))
 	}

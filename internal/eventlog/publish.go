@@ -46,10 +46,12 @@ type Message struct {
 // sends a message again after it returns, and the client copies each
 // payload as it is sent, so the caller may reuse msgs and their Data once
 // Publish has returned.
-func (l *Log) Publish(ctx context.Context, msgs []Message) error {
+func (l *Log) Publish(ctx context.Context, msgs []Message) (err error) {
 	if len(msgs) == 0 {
 		return nil
 	}
+	start := time.Now()
+	defer func() { l.metrics.observe(len(msgs), time.Since(start), err) }()
 	if l.closed.Load() {
 		return fmt.Errorf("publish events: %w", ErrClosed)
 	}

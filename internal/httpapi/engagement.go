@@ -16,12 +16,16 @@ import (
 // no log.
 func (s *Server) emit(ctx context.Context, ev event.Event) error {
 	if s.Commit != nil {
-		return s.Commit(ctx, ev)
+		if err := s.Commit(ctx, ev); err != nil {
+			return err
+		}
+	} else {
+		if err := s.Store.AppendEvents(ctx, ev); err != nil {
+			return err
+		}
+		s.Wake()
 	}
-	if err := s.Store.AppendEvents(ctx, ev); err != nil {
-		return err
-	}
-	s.Wake()
+	s.metrics.accepted.WithLabelValues("single").Inc()
 	return nil
 }
 

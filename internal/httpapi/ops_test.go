@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -37,7 +38,8 @@ func TestInstrument_NoServerTiming(t *testing.T) {
 	} {
 		got = nil
 		w := httptest.NewRecorder()
-		m.instrument("GET /x", tc.h).ServeHTTP(w, httptest.NewRequest("GET", "/x", nil))
+		s := &Server{metrics: m, log: slog.New(slog.DiscardHandler)}
+		s.observe(route("GET /x", tc.h)).ServeHTTP(w, httptest.NewRequest("GET", "/x", nil))
 		if v := w.Header().Get("Server-Timing"); v != "" {
 			t.Errorf("%s: Server-Timing %q on the answer", name, v)
 		}

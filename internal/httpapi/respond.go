@@ -21,6 +21,7 @@ const (
 	codeUnsupported = "unsupported_media_type"
 	codeNotAllowed  = "method_not_allowed"
 	codeUnavailable = "unavailable"
+	codeTimeout     = "request_timeout"
 )
 
 // statusOf is the one table from error code to HTTP status.
@@ -37,6 +38,7 @@ var statusOf = map[string]int{
 	codeUnsupported:        http.StatusUnsupportedMediaType,
 	codeNotAllowed:         http.StatusMethodNotAllowed,
 	codeUnavailable:        http.StatusServiceUnavailable,
+	codeTimeout:            http.StatusRequestTimeout,
 }
 
 // ErrorBody is the JSON shape of every error answer.
@@ -75,7 +77,7 @@ func writeCode(w http.ResponseWriter, code, msg string) {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := platform.ErrorCode(err)
 	if code == platform.EINTERNAL {
-		s.log.Error("request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+		s.log.ErrorContext(r.Context(), "request failed", slog.String(logKeyMethod, r.Method), slog.String(logKeyRoute, routeOf(r.Context())), slog.Any("err", err))
 	}
 	writeCode(w, code, platform.ErrorMessage(err))
 }

@@ -100,6 +100,8 @@ type Server struct {
 	// Ingest is bulk ingestion.
 	Ingest    *engage.Ingester
 	bulkSlots chan struct{}
+	// budget bounds the memory of bulk bodies (maxBufferedBulk).
+	budget *byteBudget
 }
 
 // New returns a Server.
@@ -108,6 +110,9 @@ func New(d Deps) *Server {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	// Whatever a handler logs with its request's context carries the
+	// request id.
+	s.log = slog.New(WithRequestID(s.log.Handler()))
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -132,7 +137,9 @@ func New(d Deps) *Server {
 	s.metrics = newMetrics(s.Registry)
 	s.metrics.observe = d.ObserveRequest
 	s.metrics.aggregation(s.Registry, d.Lag, d.AggregationState, d.Stalled)
+	s.metrics.state(s.Registry, d.Store, d.Config.Data)
 	s.bulkSlots = make(chan struct{}, bulkSlotsN)
+	s.budget = &byteBudget{limit: maxBufferedBulk}
 	s.events = &engage.Builder{Pseudonym: d.Pseudonym, LinkViews: d.Config.Disclosure == config.Exact}
 	s.Ingest = &engage.Ingester{Events: s.events, Directory: d.Directory, Seen: d.Seen, Log: d.Log, Recent: pipeline.NewRecent(1 << 20), Released: d.Released, Now: s.now}
 	s.handler = s.routes()
@@ -157,7 +164,7 @@ const (
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, roles role, h func(http.ResponseWriter, *http.Request, *principal)) {
-		mux.Handle(pattern, s.metrics.instrument(pattern, s.authorize(roles, h)))
+		mux.Handle(pattern, route(pattern, s.authorize(roles, h)))
 	}
 
 	handle("GET /healthz", roleAnyone, s.healthz)
@@ -224,7 +231,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/apps", roleAccount, s.apps)
 	handle("DELETE /v1/apps/{id}", roleAccount, s.deleteApp)
 
-	return security.Headers(s.recoverer(notFoundJSON(mux)))
+	return s.observe(security.Headers(s.recoverer(notFoundJSON(mux))))
 }
 
 // notFoundJSON answers unmatched paths and methods in the JSON error shape
@@ -273,7 +280,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error("panic serving request", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("panic", v))
+				s.log.ErrorContext(r.Context(), "panic serving request", slog.String(logKeyMethod, r.Method), slog.String(logKeyRoute, routeOf(r.Context())), slog.Any("panic", v))
 				writeCode(w, platform.EINTERNAL, "internal error")
 			}
 		}()

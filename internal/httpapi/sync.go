@@ -3,9 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -39,29 +37,36 @@ type syncResponse struct {
 	Rejected []Rejection `json:"rejected"`
 }
 
-// readBulk reads a whole NDJSON body (refusing oversized ones with 413) and
-// calls fn for each non-blank line with its number, counted from 1 over all
-// lines, blank ones included.
-func (s *Server) readBulk(w http.ResponseWriter, r *http.Request, fn func(n int, line []byte)) bool {
+// readBulk reads a whole NDJSON body (refusing oversized ones with 413,
+// slow ones with 408), takes a bulk slot and calls fn for each non-blank
+// line with its number, counted from 1 over all lines, blank ones
+// included. When ok, the caller holds the slot and the body's memory
+// until it calls release.
+func (s *Server) readBulk(w http.ResponseWriter, r *http.Request, fn func(n int, line []byte)) (release func(), ok bool) {
 	if !bulkContentType(w, r) {
-		return false
+		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBulkBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeCode(w, codeTooLarge, fmt.Sprintf("body exceeds %d bytes; split it into smaller batches", MaxBulkBytes))
-			return false
+	body, done, ok := s.bulkBody(w, r, "split it into smaller batches")
+	if !ok {
+		return nil, false
+	}
+	free, ok := s.admit(w, r)
+	if !ok {
+		done()
+		return nil, false
+	}
+	rel := func() { free(); done() }
+	defer func() {
+		if !ok {
+			rel()
 		}
-		writeCode(w, codeMalformed, "could not read request body")
-		return false
-	}
+	}()
 	// Invalid UTF-8 anywhere refuses the whole body, before anything is
 	// applied, as POST /v1/events does: JSON decoding would otherwise turn
 	// it silently into U+FFFD.
 	if !utf8.Valid(body) {
 		writeCode(w, codeMalformed, fmt.Sprintf("line %d is not valid UTF-8; nothing was applied", invalidUTF8Line(body)))
-		return false
+		return nil, false
 	}
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 0, 64<<10), maxBulkLine)
@@ -75,9 +80,9 @@ func (s *Server) readBulk(w http.ResponseWriter, r *http.Request, fn func(n int,
 	}
 	if err := sc.Err(); err != nil {
 		writeCode(w, codeMalformed, fmt.Sprintf("line %d is longer than %d bytes", n+1, maxBulkLine))
-		return false
+		return nil, false
 	}
-	return true
+	return rel, true
 }
 
 // invalidUTF8Line returns the number of the first line of body holding
@@ -130,7 +135,7 @@ func (s *Server) syncAccounts(w http.ResponseWriter, r *http.Request, _ *princip
 	var parsed []syncAccountLine
 	var lines []int
 	resp := syncResponse{Rejected: []Rejection{}}
-	ok := s.readBulk(w, r, func(n int, line []byte) {
+	release, ok := s.readBulk(w, r, func(n int, line []byte) {
 		var l syncAccountLine
 		if err := decodeJSON(line, &l); err != nil {
 			resp.Rejected = append(resp.Rejected, Rejection{n, codeMalformed, err.Error()})
@@ -146,6 +151,7 @@ func (s *Server) syncAccounts(w http.ResponseWriter, r *http.Request, _ *princip
 	if !ok {
 		return
 	}
+	defer release()
 	// Hash only the passwords that can be stored: those of accounts that
 	// have none yet.
 	var withPassword []string
@@ -276,7 +282,7 @@ func (s *Server) syncVideos(w http.ResponseWriter, r *http.Request, _ *principal
 	var vids []platform.Video
 	var lines []int
 	resp := syncResponse{Rejected: []Rejection{}}
-	ok := s.readBulk(w, r, func(n int, line []byte) {
+	release, ok := s.readBulk(w, r, func(n int, line []byte) {
 		var l syncVideoLine
 		if err := decodeJSON(line, &l); err != nil {
 			resp.Rejected = append(resp.Rejected, Rejection{n, codeMalformed, err.Error()})
@@ -327,6 +333,7 @@ func (s *Server) syncVideos(w http.ResponseWriter, r *http.Request, _ *principal
 	if !ok {
 		return
 	}
+	defer release()
 	upserted := applySync(w, r, s, &resp, vids, lines, func(part []platform.Video) (map[int]error, error) {
 		return s.Store.UpsertVideos(r.Context(), part)
 	}, func(v platform.Video) string { return v.ID })

@@ -467,6 +467,7 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 		return fmt.Errorf("apply batch: %w", err)
 	}
 	a.applied.Store(last)
+	a.metrics.applied(msgs, len(evs))
 	return nil
 }
 

@@ -74,6 +74,7 @@ type Aggregator struct {
 	bounds  Bounds
 	applied atomic.Uint64 // last applied log sequence, for observers
 	pending atomic.Uint64 // messages of its subjects after the last batch (Lag)
+	metrics *metrics      // metrics.go
 
 	// The partitions of the log this aggregator owns (partitions.go):
 	// nparts in all, own sorted, parts their bitmap (nil when all).
@@ -113,7 +114,7 @@ func New(s *store.Store, l Log, lg *slog.Logger, now func() time.Time) *Aggregat
 	if l != nil {
 		n = l.Partitions()
 	}
-	a := &Aggregator{store: s, log: l, lg: lg, now: now, creators: map[string][]string{}, bounds: DefaultBounds, st: newState(n), nparts: n}
+	a := &Aggregator{store: s, log: l, lg: lg, now: now, creators: map[string][]string{}, bounds: DefaultBounds, st: newState(n), nparts: n, metrics: newMetrics()}
 	a.own, a.all = allPartitions(n), true
 	return a
 }
@@ -185,7 +186,8 @@ func (a *Aggregator) applyRetrying(ctx context.Context, batch []eventlog.Deliver
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		a.lg.Error("apply events; retrying", slog.Any("err", err), slog.Duration("wait", wait))
+		a.metrics.failures.Inc()
+		a.lg.Error("apply events; retrying", slog.Any("err", err), slog.Int64("wait_ms", wait.Milliseconds()))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -472,7 +474,7 @@ func (a *Aggregator) loadState(ctx context.Context, cps []uint64) error {
 	}
 	ids, vds, bytes := a.StateStats()
 	a.lg.Info("aggregation state loaded", slog.Uint64("checkpoint", cp), slog.Int("event_ids", ids),
-		slog.Int("viewer_days", vds), slog.Int("bytes", bytes), slog.Duration("took", time.Since(start)))
+		slog.Int("viewer_days", vds), slog.Int("bytes", bytes), slog.Int64("took_ms", time.Since(start).Milliseconds()))
 	return nil
 }
 
