@@ -45,13 +45,19 @@ func (b *Builder) Private(typ string, v *platform.Video, a *platform.Account, at
 }
 
 func (b *Builder) private(id, typ string, v *platform.Video, a *platform.Account, at time.Time) event.Event {
+	return b.privateWith(id, typ, v, a, at, b.Pseudonym.AccountDay(a.ID, at))
+}
+
+// privateWith is private with the account-day pseudonym of a and at
+// computed already.
+func (b *Builder) privateWith(id, typ string, v *platform.Video, a *platform.Account, at time.Time, accountDay string) event.Event {
 	return event.Event{
 		ID:         id,
 		Type:       typ,
 		VideoID:    v.ID,
 		TS:         at,
 		Actor:      b.Pseudonym.Actor(a.ID, v.ID),
-		AccountDay: b.Pseudonym.AccountDay(a.ID, at),
+		AccountDay: accountDay,
 	}
 }
 

@@ -44,3 +44,36 @@ func TestPrivate_CapKeyIsAccountDay(t *testing.T) {
 		t.Fatal("two accounts share a cap key")
 	}
 }
+
+// TestBatchCache: the per-batch cache answers what the pseudonymizer
+// would, for every account and UTC day, and opens each day once.
+func TestBatchCache(t *testing.T) {
+	p, err := pseudonym.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &batchCache{}
+	t0 := time.Date(2026, 3, 10, 23, 30, 0, 0, time.UTC)
+	ny := time.FixedZone("EST", -5*3600)
+	times := []time.Time{t0, t0.Add(time.Hour), t0.In(ny), t0.Add(-24 * time.Hour), time.Date(1969, 12, 31, 12, 0, 0, 0, time.UTC), time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)}
+	for range 2 {
+		for _, acc := range []string{"a", "b"} {
+			for _, at := range times {
+				if got, want := c.accountDay(p, acc, at), p.AccountDay(acc, at); got != want {
+					t.Errorf("accountDay(%s, %v) = %q; want %q", acc, at, got, want)
+				}
+			}
+		}
+	}
+	if len(c.accountDays) != 2*5 {
+		t.Errorf("cache holds %d account-days; want 10 (2 accounts, 5 UTC days)", len(c.accountDays))
+	}
+	for _, at := range times[:4] {
+		if err := c.openDay(p, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(c.opened) != 3 { // March 9, 10 and 11
+		t.Errorf("opened %d days; want 3", len(c.opened))
+	}
+}

@@ -55,7 +55,7 @@ const ClientIDPrefix = "c:"
 // EventID is the id under which a platform event with id platformID is
 // logged and deduplicated.
 func (b *Builder) EventID(platformID string) string {
-	return ClientIDPrefix + b.Pseudonym.EventID(platformID)
+	return b.Pseudonym.PrefixedEventID(ClientIDPrefix, platformID)
 }
 
 // Ingest publishes evs (decoded lines) and reports what happened to each;
@@ -114,6 +114,10 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 	}
 	recent := in.Recent.HasEach(ids)
 	inBatch := make(map[string]bool, len(evs))
+	// Each pseudonym is computed once per event; what repeats within a
+	// batch is computed once per batch: a day's opening (a share or save)
+	// and an account's account-day pseudonym.
+	cache := &batchCache{}
 	out := make([]event.Event, 0, len(evs))
 	for i := range evs {
 		e := &evs[i]
@@ -144,7 +148,7 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 		// ViewerDay opens its day itself.)
 		var closed bool
 		if e.Type == event.Share || e.Type == event.Save {
-			if err := in.Events.Pseudonym.OpenDay(e.TS); errors.Is(err, pseudonym.ErrDayClosed) {
+			if err := cache.openDay(in.Events.Pseudonym, e.TS); errors.Is(err, pseudonym.ErrDayClosed) {
 				closed = true
 			} else if err != nil {
 				return res, err
@@ -152,7 +156,7 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 		}
 		var ev event.Event
 		if !closed {
-			ev, err = in.Events.fromIngest(ids[i], e, &platform.Video{ID: v.ID, OwnerID: v.OwnerID}, a)
+			ev, err = in.Events.fromIngest(ids[i], e, &platform.Video{ID: v.ID, OwnerID: v.OwnerID}, a, cache)
 			closed = errors.Is(err, pseudonym.ErrDayClosed) // closed meanwhile
 			if err != nil && !closed {
 				return res, err
@@ -181,13 +185,66 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 
 // fromIngest builds the log event of a platform event, exactly as for
 // Crowd's own actions.
-func (b *Builder) fromIngest(id string, e *ingest.Event, v *platform.Video, a *platform.Account) (event.Event, error) {
+func (b *Builder) fromIngest(id string, e *ingest.Event, v *platform.Video, a *platform.Account, c *batchCache) (event.Event, error) {
 	switch e.Type {
 	case event.View:
 		return b.view(id, v, a, e.Source, e.WatchMS, e.Completed, e.TS)
 	case event.Share, event.Save, event.Unsave:
-		return b.private(id, e.Type, v, a, e.TS), nil
+		return b.privateWith(id, e.Type, v, a, e.TS, c.accountDay(b.Pseudonym, a.ID, e.TS)), nil
 	default: // like, unlike, comment
 		return b.engagement(id, e.Type, v.ID, a, e.TS), nil
 	}
+}
+
+// batchCache holds what one batch would otherwise compute more than once.
+type batchCache struct {
+	opened      map[int64]bool // Unix days opened (OpenDay succeeded)
+	accountDays map[accountDay]string
+}
+
+type accountDay struct {
+	account string
+	day     int64 // Unix day
+}
+
+func unixDay(t time.Time) int64 {
+	s := t.Unix()
+	if s < 0 && s%86400 != 0 {
+		return s/86400 - 1
+	}
+	return s / 86400
+}
+
+// openDay calls p.OpenDay once per day of the batch. A day opened now is
+// recorded as used this hour, and PruneSalts closes only days unused for
+// its idle time (DefaultSaltIdle), so the day stays open while the batch
+// is built.
+func (c *batchCache) openDay(p *pseudonym.Pseudonymizer, at time.Time) error {
+	d := unixDay(at)
+	if c.opened[d] {
+		return nil
+	}
+	if err := p.OpenDay(at); err != nil {
+		return err
+	}
+	if c.opened == nil {
+		c.opened = map[int64]bool{}
+	}
+	c.opened[d] = true
+	return nil
+}
+
+// accountDay returns p.AccountDay(account, at), once per account and day
+// of the batch.
+func (c *batchCache) accountDay(p *pseudonym.Pseudonymizer, account string, at time.Time) string {
+	k := accountDay{account, unixDay(at)}
+	if v, ok := c.accountDays[k]; ok {
+		return v
+	}
+	v := p.AccountDay(account, at)
+	if c.accountDays == nil {
+		c.accountDays = map[accountDay]string{}
+	}
+	c.accountDays[k] = v
+	return v
 }

@@ -1,11 +1,8 @@
 package pseudonym
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,6 +83,7 @@ type Pseudonymizer struct {
 	dir string
 	now func() time.Time
 	key *secret // long-term key; never changes after Open
+	mac *keyed  // HMAC under key
 
 	// mu guards salts, closed and the salts file. Readers hold it while
 	// they use a salt, so PruneSalts can wipe a salt's bytes once it holds
@@ -99,7 +97,12 @@ type Pseudonymizer struct {
 // coarse clock, so that using a salt rarely rewrites the file).
 type daySalt struct {
 	salt *secret
+	mac  *keyed // HMAC under salt
 	used atomic.Int64
+}
+
+func newDaySalt(salt *secret) *daySalt {
+	return &daySalt{salt: salt, mac: newKeyed(*salt)}
 }
 
 // Open opens the secrets directory dir, creating it with mode 0700 if
@@ -147,7 +150,7 @@ func open(dir string, now func() time.Time) (*Pseudonymizer, error) {
 		if err != nil {
 			return err
 		}
-		p = &Pseudonymizer{dir: dir, now: now, key: key, salts: salts, closed: closed}
+		p = &Pseudonymizer{dir: dir, now: now, key: key, mac: newKeyed(*key), salts: salts, closed: closed}
 		if !saltsExisted {
 			return p.saveSalts(salts, closed)
 		}
@@ -163,7 +166,7 @@ func open(dir string, now func() time.Time) (*Pseudonymizer, error) {
 // for the same account and video, forever. Rollups use it to count a share
 // or save once per account and video, and to net likes against unlikes.
 func (p *Pseudonymizer) Actor(accountID, videoID string) string {
-	return mac(*p.key, labelActor, accountID, videoID)
+	return begin().field(labelActor).field(accountID).field(videoID).finish(p.mac, "")
 }
 
 // AccountDay returns the pseudonym of accountID's first shares and saves
@@ -173,7 +176,7 @@ func (p *Pseudonymizer) Actor(accountID, videoID string) string {
 // videos) can learn about that account's day. It is keyed with the
 // long-term key, and so stays stable for late and re-imported events.
 func (p *Pseudonymizer) AccountDay(accountID string, day time.Time) string {
-	return mac(*p.key, labelAccountDay, accountID, day.UTC().Format(dayLayout))
+	return begin().field(labelAccountDay).field(accountID).day(day.UTC()).finish(p.mac, "")
 }
 
 // EventID returns the keyed hash of an event id the platform chose (the
@@ -183,7 +186,13 @@ func (p *Pseudonymizer) AccountDay(accountID string, day time.Time) string {
 // long-term key, so the same id gives the same hash across retries and
 // restarts, and without the key it cannot be recomputed from a guessed id.
 func (p *Pseudonymizer) EventID(platformID string) string {
-	return mac(*p.key, labelEventID, platformID)
+	return p.PrefixedEventID("", platformID)
+}
+
+// PrefixedEventID returns prefix followed by EventID(platformID), in one
+// allocation.
+func (p *Pseudonymizer) PrefixedEventID(prefix, platformID string) string {
+	return begin().field(labelEventID).field(platformID).finish(p.mac, prefix)
 }
 
 // ViewerDay returns the pseudonym of accountID viewing videoID on day's
@@ -198,24 +207,26 @@ func (p *Pseudonymizer) EventID(platformID string) string {
 // view must be refused, never counted under a fresh salt whose pseudonyms
 // would not match the day's earlier ones.
 func (p *Pseudonymizer) ViewerDay(accountID, videoID string, day time.Time) (string, error) {
-	dayKey, err := checkDay(day)
+	d, err := checkDay(day)
 	if err != nil {
 		return "", fmt.Errorf("viewer day: %w", err)
 	}
+	var kb [len(dayLayout)]byte
+	key := d.AppendFormat(kb[:0], dayLayout)
 	p.mu.RLock()
-	if ds := p.salts[dayKey]; ds != nil && ds.used.Load() >= p.hour() {
+	if ds := p.salts[string(key)]; ds != nil && ds.used.Load() >= p.hour() {
 		defer p.mu.RUnlock()
-		return mac(*ds.salt, labelViewerDay, accountID, videoID, dayKey), nil
+		return begin().field(labelViewerDay).field(accountID).field(videoID).day(d).finish(ds.mac, ""), nil
 	}
 	p.mu.RUnlock()
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ds, err := p.openDayLocked(dayKey)
+	ds, err := p.openDayLocked(string(key))
 	if err != nil {
 		return "", fmt.Errorf("viewer day: %w", err)
 	}
-	return mac(*ds.salt, labelViewerDay, accountID, videoID, dayKey), nil
+	return begin().field(labelViewerDay).field(accountID).field(videoID).day(d).finish(ds.mac, ""), nil
 }
 
 // OpenDay makes sure day's UTC date has a salt and records its use now, as
@@ -224,12 +235,14 @@ func (p *Pseudonymizer) ViewerDay(accountID, videoID string, day time.Time) (str
 // only once nothing used it for a while. It returns ErrDayClosed for a
 // closed day.
 func (p *Pseudonymizer) OpenDay(day time.Time) error {
-	dayKey, err := checkDay(day)
+	d, err := checkDay(day)
 	if err != nil {
 		return fmt.Errorf("open day: %w", err)
 	}
+	var kb [len(dayLayout)]byte
+	key := d.AppendFormat(kb[:0], dayLayout)
 	p.mu.RLock()
-	ds := p.salts[dayKey]
+	ds := p.salts[string(key)]
 	fresh := ds != nil && ds.used.Load() >= p.hour()
 	p.mu.RUnlock()
 	if fresh {
@@ -237,7 +250,7 @@ func (p *Pseudonymizer) OpenDay(day time.Time) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, err := p.openDayLocked(dayKey); err != nil {
+	if _, err := p.openDayLocked(string(key)); err != nil {
 		return fmt.Errorf("open day: %w", err)
 	}
 	return nil
@@ -264,12 +277,14 @@ func (p *Pseudonymizer) ClosedDays() []int64 {
 	return out
 }
 
-func checkDay(day time.Time) (string, error) {
+// checkDay returns day in UTC, whose date is its day key (dayLayout), or
+// an error if the year has not four digits.
+func checkDay(day time.Time) (time.Time, error) {
 	d := day.UTC()
 	if y := d.Year(); y < 1 || y > 9999 {
-		return "", fmt.Errorf("year %d out of range", y)
+		return time.Time{}, fmt.Errorf("year %d out of range", y)
 	}
-	return d.Format(dayLayout), nil
+	return d, nil
 }
 
 // hour returns the current Unix hour.
@@ -310,7 +325,7 @@ func (p *Pseudonymizer) openDayShared(dayKey string, hour int64) (*daySalt, erro
 	}
 	next := maps.Clone(p.salts)
 	if ds == nil {
-		ds = &daySalt{salt: newSecret(saltLen)}
+		ds = newDaySalt(newSecret(saltLen))
 		next[dayKey] = ds
 	}
 	prev := ds.used.Load()
@@ -360,7 +375,7 @@ func (p *Pseudonymizer) pruneShared(now, cutoff time.Time, idle time.Duration) (
 	}
 	next := make(map[string]*daySalt, len(p.salts))
 	closed := maps.Clone(p.closed)
-	var doomed []*secret
+	var doomed []*daySalt
 	var days []int64
 	for dayKey, ds := range p.salts {
 		d, err := time.Parse(dayLayout, dayKey)
@@ -374,7 +389,7 @@ func (p *Pseudonymizer) pruneShared(now, cutoff time.Time, idle time.Duration) (
 			next[dayKey] = ds
 			continue
 		}
-		doomed = append(doomed, ds.salt)
+		doomed = append(doomed, ds)
 		closed[dayKey] = true
 		days = append(days, d.Unix()/86400)
 	}
@@ -385,8 +400,10 @@ func (p *Pseudonymizer) pruneShared(now, cutoff time.Time, idle time.Duration) (
 		return nil, fmt.Errorf("prune salts: %w", err)
 	}
 	p.salts, p.closed = next, closed
-	for _, s := range doomed {
-		clear(*s) // best effort: no reader can hold it while we hold mu
+	for _, ds := range doomed {
+		// Best effort: no reader can hold them while we hold mu.
+		clear(*ds.salt)
+		ds.mac.wipe()
 	}
 	slices.Sort(days)
 	return days, nil
@@ -404,32 +421,6 @@ func (p *Pseudonymizer) Format(f fmt.State, _ rune) { fmt.Fprint(f, redacted) }
 
 // LogValue returns "[redacted]", so that log/slog never prints secrets.
 func (p *Pseudonymizer) LogValue() slog.Value { return slog.StringValue(redacted) }
-
-// mac returns the pseudonym of fields under key: HMAC-SHA256 of their
-// canonical encoding, truncated to pseudonymLen bytes, in unpadded
-// base64url.
-func mac(key []byte, fields ...string) string {
-	h := hmac.New(sha256.New, key)
-	h.Write(encode(fields...))
-	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:pseudonymLen])
-}
-
-// encode returns the canonical encoding of fields: each one as its length
-// (8 bytes, big-endian) followed by its bytes. Prefixing lengths makes the
-// encoding injective, so ("ab", "c") and ("a", "bc"), or an id that
-// happens to contain a separator, can never collide.
-func encode(fields ...string) []byte {
-	n := 0
-	for _, f := range fields {
-		n += 8 + len(f)
-	}
-	b := make([]byte, 0, n)
-	for _, f := range fields {
-		b = binary.BigEndian.AppendUint64(b, uint64(len(f)))
-		b = append(b, f...)
-	}
-	return b
-}
 
 func newSecret(n int) *secret {
 	s := make(secret, n)
@@ -526,7 +517,7 @@ func loadSalts(dir string, now func() time.Time) (map[string]*daySalt, map[strin
 			return nil, nil, false, fmt.Errorf("read salts: %s: bad salt for %s", SaltsFile, dayKey)
 		}
 		salt := secret(s)
-		ds := &daySalt{salt: &salt}
+		ds := newDaySalt(&salt)
 		ds.used.Store(v.Used.Unix() / 3600)
 		salts[dayKey] = ds
 	}

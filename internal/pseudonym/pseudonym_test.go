@@ -312,9 +312,16 @@ func TestPseudonymizer_PruneSalts(t *testing.T) {
 	}
 	MustViewerDay(t, p, "acc", "vid", t0) // March 10 stays in use
 	clock.Set(end.Add(DefaultSaltIdle))
+	doomed := p.salts["2026-03-09"]
 	closed, err := p.PruneSalts(DefaultSaltRetention, DefaultSaltIdle)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The salt and the HMAC states derived from it are wiped in memory.
+	for name, s := range map[string]*secret{"salt": doomed.salt, "inner state": doomed.mac.inner, "outer state": doomed.mac.outer} {
+		if !bytes.Equal(*s, make([]byte, len(*s))) {
+			t.Errorf("the pruned day's %s was not wiped", name)
+		}
 	}
 	if want := march9.Unix() / 86400; len(closed) != 1 || closed[0] != want {
 		t.Fatalf("PruneSalts closed %v; want [%d]", closed, want)

@@ -51,11 +51,11 @@ func (p *Pseudonymizer) syncLocked() error {
 	}
 	salts := maps.Clone(p.salts)
 	closed := maps.Clone(p.closed)
-	var wipe []*secret
+	var wipe []*daySalt
 	for dayKey := range fileClosed {
 		closed[dayKey] = true
 		if ds := salts[dayKey]; ds != nil {
-			wipe = append(wipe, ds.salt)
+			wipe = append(wipe, ds)
 			delete(salts, dayKey)
 		}
 	}
@@ -66,7 +66,7 @@ func (p *Pseudonymizer) syncLocked() error {
 			salts[dayKey] = fds
 		case !bytes.Equal(*ds.salt, *fds.salt):
 			// Another process wrote the day first; its salt is the day's.
-			wipe = append(wipe, ds.salt)
+			wipe = append(wipe, ds)
 			fds.used.Store(max(fds.used.Load(), ds.used.Load()))
 			salts[dayKey] = fds
 		default:
@@ -76,8 +76,10 @@ func (p *Pseudonymizer) syncLocked() error {
 		}
 	}
 	p.salts, p.closed = salts, closed
-	for _, s := range wipe {
-		clear(*s) // no reader holds it: p.mu is held for writing
+	for _, ds := range wipe {
+		// No reader holds it: p.mu is held for writing.
+		clear(*ds.salt)
+		ds.mac.wipe()
 	}
 	return nil
 }

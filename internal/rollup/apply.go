@@ -461,13 +461,19 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	}
 	done() // spilling writes through the write connection
 	a.pending.Store(msgs[len(msgs)-1].Pending)
-	if err := a.st.commit(ctx, a.store.DB(), a.store.Rebind, sd, a.own, last); err != nil {
+	spillErr, err := a.st.commit(ctx, a.store, sd, a.own, last)
+	if err != nil {
 		// The batch is committed; the next batch finds the checkpoint
 		// ahead of this state and catches up from the journal.
 		return fmt.Errorf("apply batch: %w", err)
 	}
 	a.applied.Store(last)
 	a.metrics.applied(msgs, len(evs))
+	if spillErr != nil && ctx.Err() == nil {
+		// The batch is applied; the entries stay in memory and the next
+		// batch spills them (or, at the limit, fails until it can).
+		a.lg.Warn("spill aggregation state", slog.Any("err", spillErr))
+	}
 	return nil
 }
 

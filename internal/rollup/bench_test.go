@@ -43,6 +43,17 @@ func BenchmarkApply(b *testing.B) {
 			defer s.Close()
 			benchApply(b, s, spread.d, 100_000)
 		})
+		// A limit of several batches, as in production (12M against
+		// batches of up to a few hundred thousand): a spill moves half
+		// the limit, which a spill in one go does within one batch.
+		b.Run("sqlite/"+spread.name+"/spilling-large", func(b *testing.B) {
+			s, err := store.Open(b.Context(), store.Options{Dir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			benchApply(b, s, spread.d, 600_000)
+		})
 		b.Run("postgres/"+spread.name, func(b *testing.B) {
 			s, err := store.Open(b.Context(), store.Options{PostgresURL: testutil.PostgresURL(b)})
 			if err != nil {
@@ -93,6 +104,8 @@ func benchApply(b *testing.B, s *store.Store, spread time.Duration, stateLimit i
 	batch := benchBatch
 	sources := platform.Sources
 	var seq uint64
+	var longest time.Duration // the longest batch: a spill in one go shows here
+	var cpu time.Duration     // CPU time of the applies (not of making batches)
 	b.ResetTimer()
 	for n := 0; n < b.N; n++ {
 		b.StopTimer()
@@ -115,9 +128,15 @@ func benchApply(b *testing.B, s *store.Store, spread time.Duration, stateLimit i
 			seq++
 			m := msg(seq, evs[i:i+50]...)
 			m.Time = day0 // the log received the batch now
+			if stateLimit > 0 {
+				// Batches arrive over hours, so that a spill has old
+				// entries to move and young ones to keep.
+				m.Time = day0.Add(time.Duration(n) * 10 * time.Minute)
+			}
 			msgs = append(msgs, m)
 		}
 		b.StartTimer()
+		start, cpu0 := time.Now(), processCPU()
 		var wg sync.WaitGroup
 		for _, g := range aggs {
 			wg.Go(func() {
@@ -127,8 +146,16 @@ func benchApply(b *testing.B, s *store.Store, spread time.Duration, stateLimit i
 			})
 		}
 		wg.Wait()
+		longest = max(longest, time.Since(start))
+		cpu += processCPU() - cpu0
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(longest.Milliseconds()), "max-batch-ms")
+	if cpu > 0 && s.Dialect() == store.SQLite {
+		// CPU time of the process, SQLite's included (PostgreSQL's is
+		// another process's): steadier than wall time on a busy machine.
+		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*batch), "cpu-µs/event")
+	}
 }
 
 // benchBatch is the events per applied batch: the consumer hands over up to

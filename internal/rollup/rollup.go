@@ -349,7 +349,7 @@ func (a *Aggregator) Compact(ctx context.Context) error {
 		return nil
 	}
 	// The filters still hold the removed keys (filters cannot forget);
-	// rebuild them, under the state's lock so no spill slips past.
+	// rebuild them, with spill steps held off so no spill slips past.
 	return a.spillFlags(ctx)
 }
 
@@ -419,8 +419,10 @@ func (a *Aggregator) droppableDays(ctx context.Context, q queryer) ([]int64, err
 // spillFlags notes whether the spill tables hold anything, and rebuilds
 // their Bloom filters (the tables lose rows to compaction, filters cannot).
 func (a *Aggregator) spillFlags(ctx context.Context) error {
-	a.st.mu.Lock()
-	defer a.st.mu.Unlock()
+	// No spill step writes meanwhile (spillMu); the state's lock is held
+	// only to swap the filters in, not while the tables are read.
+	a.st.spillMu.Lock()
+	defer a.st.spillMu.Unlock()
 	db := a.store.DB()
 	seen, err := loadBloom(ctx, db, "rollup_seen_spill", a.st.limit)
 	if err != nil {
@@ -430,8 +432,10 @@ func (a *Aggregator) spillFlags(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read spill tables: %w", err)
 	}
+	a.st.mu.Lock()
 	a.st.seenBloom, a.st.viewerBloom = seen, viewers
 	a.st.spilledSeen, a.st.spilledViewers = seen != nil, viewers != nil
+	a.st.mu.Unlock()
 	return nil
 }
 

@@ -5,16 +5,19 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
+	"math/bits"
 	"slices"
 	"time"
 
 	"github.com/crowd-dev/crowd/internal/event"
+	"github.com/crowd-dev/crowd/internal/store"
 )
 
-// The spill tier bounds the memory of the state. When a table would hold
-// more entries than its limit, its oldest entries (by arrival hour, or by
-// the view's day) move to a database table (rollup_seen_spill,
-// rollup_viewer_spill) and leave memory. Lookups that miss in memory then
+// The spill tier bounds the memory of the state. As a table nears its
+// limit, its oldest entries (by arrival hour, or by the view's day) move to
+// a database table (rollup_seen_spill, rollup_viewer_spill) and leave
+// memory, in steps (below). Lookups that miss in memory then
 // ask the database, in one statement per few hundred keys: slower, but
 // exact, and memory stays bounded whatever the volume. The spill tables,
 // like the tables in memory, are rebuilt from the journal: they are written
@@ -116,146 +119,339 @@ func inChunks(ctx context.Context, db queryer, rebind func(string) string, q str
 	return nil
 }
 
-// spillIfFull moves the oldest entries of a table over its limit to the
-// database, until it is at half its limit. The caller holds the state's
-// write lock. now is the batch's time, which dates the stamps.
-func (s *state) spillIfFull(ctx context.Context, db *sql.DB, rebind func(string) string, now time.Time, extraSeen, extraViewers int) error {
+// The spill runs in bounded steps, so that aggregation never stops for it.
+// A table whose entries pass three quarters of the limit starts a spill job:
+// its oldest entries, down to half the limit, are to move. Each applied
+// batch then moves twice as many entries as it added (spillSome), so the
+// table shrinks while batches keep committing; only a table that would
+// pass the limit itself makes the batch wait until there is room
+// (makeRoom), and that too in bounded steps. A step gathers the job's
+// entries of one range of keys (a scan of the table under the read lock),
+// writes them in key order, at most spillChunkRows per transaction, and
+// only once a transaction has committed adds its keys to the Bloom filter
+// and removes them from memory (under the write lock, briefly): until then
+// they are found in memory, after it in the database. An entry a batch
+// changed since it was gathered stays in memory (memory is read first, and
+// a later job moves it again).
+//
+// The journal holds every live entry whether it is in memory or spilled, so
+// the spill tables are a cache of it: a crash at any point of a job loses
+// nothing, and the next start rebuilds memory from the journal and spills
+// again as needed.
+
+// spillChunkRows bounds the rows one spill transaction writes, and
+// spillRangeRows the entries one scan of a table gathers (a job's keys are
+// split into that many ranges, in key order). Variables for tests.
+var (
+	spillChunkRows = 8192
+	spillRangeRows = 1 << 18
+)
+
+// spillTxHook, if set, is called with the rows of each spill transaction
+// after it commits (tests).
+var spillTxHook func(rows int)
+
+// The tables of the state, by index in s.tables() and s.jobs.
+const (
+	spillSeen = iota
+	spillViewers
+)
+
+type spillDest struct {
+	name, insert, conflict string
+	width                  int
+}
+
+var spillDests = [2]spillDest{
+	spillSeen:    {"rollup_seen_spill", `INSERT INTO rollup_seen_spill (key, hour) VALUES `, `ON CONFLICT (key) DO UPDATE SET hour = excluded.hour`, 2},
+	spillViewers: {"rollup_viewer_spill", `INSERT INTO rollup_viewer_spill (key, day, val) VALUES `, `ON CONFLICT (key) DO UPDATE SET day = excluded.day, val = excluded.val`, 3},
+}
+
+// spillJob is a spill in progress: the entries of one table aged cut or
+// more at its start (stamp now, Unix hour or day base) move to the
+// database, range by range of keys (the key with its sign bit flipped,
+// shifted right by shift, is its range: ranges in the order of the keys as
+// signed integers, the spill tables' order).
+type spillJob struct {
+	now        uint16
+	base, cut  int64
+	shift      uint
+	next, last uint64 // the next range to gather, and the last one
+	pending    []victim
+}
+
+type victim struct {
+	k  uint64
+	v  uint32
+	st uint16
+}
+
+func (s *state) tableOf(which int) *table {
+	if which == spillSeen {
+		return s.seen
+	}
+	return s.viewers
+}
+
+// size returns the entries of a table. The caller holds the lock or is the
+// aggregation goroutine (the only one adding entries).
+func (s *state) size(which int) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.tableOf(which).n
+}
+
+// makeRoom spills, step by step, until each table can take the entries a
+// batch adds (extra) within the limit, or has nothing left to move.
+func (s *state) makeRoom(ctx context.Context, st *store.Store, at time.Time, extra [2]int) error {
 	if s.limit <= 0 {
 		return nil
 	}
-	// Expired entries go first: they need no spilling.
-	if s.seen.n+extraSeen > s.limit {
-		s.seen.rebuild(seenLive(now), false)
-	}
-	if s.viewers.n+extraViewers > s.limit {
-		s.viewers.rebuild(s.viewersLive(), false)
-	}
-	if s.seen.n+extraSeen > s.limit {
-		hour := now.Unix() / 3600
-		cut := oldestHalf(s.seen, hourStamp(now), s.limit/2)
-		err := s.spillTable(ctx, db, rebind, s.seen, &s.seenBloom, "rollup_seen_spill", cut, hourStamp(now),
-			`INSERT INTO rollup_seen_spill (key, hour) VALUES `, 2,
-			`ON CONFLICT (key) DO UPDATE SET hour = excluded.hour`,
-			func(k uint64, _ uint32, st uint16, args []any) []any {
-				return append(args, int64(k), hour-stampAge(hourStamp(now), st))
-			})
-		if err != nil {
-			return fmt.Errorf("spill event ids: %w", err)
+	s.spillMu.Lock()
+	defer s.spillMu.Unlock()
+	for which := range s.jobs {
+		for s.size(which)+extra[which] > s.limit {
+			moved, err := s.spillStep(ctx, st, which, at, spillChunkRows)
+			if err != nil {
+				return err
+			}
+			if moved == 0 && s.jobs[which] == nil {
+				// The job ended with the table still too full: entries
+				// came in meanwhile. Start another, unless nothing is
+				// old enough to move (a batch of more than half the
+				// limit: it goes over).
+				if s.jobs[which] = s.startJob(which, at); s.jobs[which] == nil {
+					break
+				}
+			}
 		}
-		s.spilledSeen = true
-	}
-	if s.viewers.n+extraViewers > s.limit {
-		day := unixDay(now)
-		cut := oldestHalf(s.viewers, dayStamp(day), s.limit/2)
-		err := s.spillTable(ctx, db, rebind, s.viewers, &s.viewerBloom, "rollup_viewer_spill", cut, dayStamp(day),
-			`INSERT INTO rollup_viewer_spill (key, day, val) VALUES `, 3,
-			`ON CONFLICT (key) DO UPDATE SET day = excluded.day, val = excluded.val`,
-			func(k uint64, v uint32, st uint16, args []any) []any {
-				return append(args, int64(k), day-stampAge(dayStamp(day), st), int64(v))
-			})
-		if err != nil {
-			return fmt.Errorf("spill viewer-days: %w", err)
-		}
-		s.spilledViewers = true
 	}
 	return nil
 }
 
+// spillSome advances the spill jobs by up to budget entries each, starting
+// a job for a table past three quarters of the limit.
+func (s *state) spillSome(ctx context.Context, st *store.Store, at time.Time, budget [2]int) error {
+	if s.limit <= 0 {
+		return nil
+	}
+	s.spillMu.Lock()
+	defer s.spillMu.Unlock()
+	for which := range s.jobs {
+		if s.jobs[which] == nil && 4*s.size(which) <= 3*s.limit {
+			continue
+		}
+		for left := max(budget[which], spillChunkRows); left > 0; {
+			moved, err := s.spillStep(ctx, st, which, at, min(left, spillChunkRows))
+			if err != nil {
+				return err
+			}
+			if s.jobs[which] == nil {
+				break
+			}
+			left -= max(moved, 1)
+		}
+	}
+	return nil
+}
+
+// spillStep moves up to rows entries of a table's job, in one transaction,
+// starting the job if there is none; it returns the entries it removed
+// from memory (written, or expired). The job ends when its last range is
+// moved. The caller holds spillMu.
+func (s *state) spillStep(ctx context.Context, st *store.Store, which int, at time.Time, rows int) (int, error) {
+	job := s.jobs[which]
+	if job == nil {
+		job = s.startJob(which, at)
+		if job == nil {
+			return 0, nil
+		}
+		s.jobs[which] = job
+	}
+	for len(job.pending) == 0 {
+		if job.next > job.last {
+			s.jobs[which] = nil
+			return 0, nil
+		}
+		s.gather(which, job)
+	}
+	n := min(rows, len(job.pending))
+	piece := job.pending[:n]
+	job.pending = job.pending[n:]
+	if len(job.pending) == 0 {
+		job.pending = nil // let the range's array go
+	}
+	// Event ids past the dedupe window need no spilling, only removing.
+	expired := func(v victim) bool {
+		return which == spillSeen && stampAge(job.now, v.st) >= hoursOf(DedupeWindow)
+	}
+	dest := spillDests[which]
+	written := 0
+	tx, done, err := st.BeginRebuildable(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("spill %s: %w", dest.name, err)
+	}
+	err = func() error {
+		defer done()
+		defer tx.Rollback()
+		var args []any
+		flush := func() error {
+			if len(args) == 0 {
+				return nil
+			}
+			_, err := tx.ExecContext(ctx, st.Rebind(dest.insert+valueRows(len(args)/dest.width, dest.width)+" "+dest.conflict), args...)
+			args = args[:0]
+			return err
+		}
+		for _, v := range piece {
+			if expired(v) {
+				continue
+			}
+			written++
+			age := stampAge(job.now, v.st)
+			if which == spillSeen {
+				args = append(args, int64(v.k), job.base-age)
+			} else {
+				args = append(args, int64(v.k), job.base-age, int64(v.v))
+			}
+			if len(args) >= rowsPerStatement*dest.width {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}()
+	if err != nil {
+		return 0, fmt.Errorf("spill %s: %w", dest.name, err)
+	}
+	if spillTxHook != nil {
+		spillTxHook(written)
+	}
+
+	s.mu.Lock()
+	t := s.tableOf(which)
+	bf := &s.seenBloom
+	if which == spillViewers {
+		bf = &s.viewerBloom
+	}
+	if *bf == nil && written > 0 {
+		*bf = newBloom(max(s.limit, t.n))
+	}
+	removed := 0
+	for _, v := range piece {
+		val, stamp, ok := t.get(v.k)
+		if !ok || stamp != v.st || (!t.set && val != v.v) {
+			continue // changed since gathered: it stays
+		}
+		if !expired(v) {
+			(*bf).add(v.k)
+		}
+		t.del(v.k)
+		removed++
+	}
+	if written > 0 {
+		if which == spillSeen {
+			s.spilledSeen = true
+		} else {
+			s.spilledViewers = true
+		}
+	}
+	full := *bf != nil && (*bf).full()
+	s.mu.Unlock()
+	if full {
+		// A filter past its size answers "maybe" too often: rebuild it
+		// from the table, twice the size, from the read connections (no
+		// spill writes meanwhile: the caller holds spillMu).
+		b, err := loadBloom(ctx, st.ReadDB(), dest.name, 2*(*bf).n)
+		if err != nil {
+			return removed, fmt.Errorf("spill %s: %w", dest.name, err)
+		}
+		s.mu.Lock()
+		*bf = b
+		s.mu.Unlock()
+	}
+	return removed, nil
+}
+
+// startJob returns a job moving the oldest entries of a table so that at
+// most half the limit stay, or nil if it has nothing to move.
+func (s *state) startJob(which int, at time.Time) *spillJob {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t := s.tableOf(which)
+	job := &spillJob{}
+	if which == spillSeen {
+		job.base = at.Unix() / 3600
+		job.now = hourStamp(at)
+	} else {
+		job.base = unixDay(at)
+		job.now = dayStamp(job.base)
+	}
+	cut, moving := oldestHalf(t, job.now, s.limit/2)
+	if moving == 0 {
+		return nil
+	}
+	job.cut = cut
+	ranges := 1
+	for ranges*spillRangeRows < moving {
+		ranges *= 2
+	}
+	job.shift = uint(64 - bits.TrailingZeros(uint(ranges)))
+	job.last = uint64(ranges - 1)
+	return job
+}
+
+// gather collects the job's entries of its next range of keys, in key
+// order.
+func (s *state) gather(which int, job *spillJob) {
+	s.mu.RLock()
+	t := s.tableOf(which)
+	r := job.next
+	for i, k := range t.keys {
+		if k == 0 || stampAge(job.now, t.stamps[i]) < job.cut || (k^1<<63)>>job.shift != r {
+			continue
+		}
+		v := victim{k: k, st: t.stamps[i]}
+		if !t.set {
+			v.v = t.vals[i]
+		}
+		job.pending = append(job.pending, v)
+	}
+	s.mu.RUnlock()
+	job.next++
+	slices.SortFunc(job.pending, func(x, y victim) int { return cmp.Compare(int64(x.k), int64(y.k)) })
+}
+
 // oldestHalf returns the age from which entries move out of t so that at
 // most keep stay, youngest first (if even the youngest age holds more than
-// keep, everything moves).
-func oldestHalf(t *table, now uint16, keep int) int64 {
+// keep, everything moves), and how many entries move.
+func oldestHalf(t *table, now uint16, keep int) (int64, int) {
 	ages := map[int64]int{}
 	for i, k := range t.keys {
 		if k != 0 {
 			ages[stampAge(now, t.stamps[i])]++
 		}
 	}
-	sorted := slices.Sorted(func(yield func(int64) bool) {
-		for a := range ages {
-			if !yield(a) {
-				return
-			}
-		}
-	})
+	if len(ages) == 0 {
+		return 0, 0
+	}
+	sorted := slices.Sorted(maps.Keys(ages))
 	// Keep the youngest ages while they fit.
 	kept := 0
 	for i, a := range sorted {
 		if kept+ages[a] > keep {
 			if i == 0 {
-				return sorted[0] // even the youngest do not fit: move all
+				return sorted[0], t.n // even the youngest do not fit: move all
 			}
-			return a
+			return a, t.n - kept
 		}
 		kept += ages[a]
 	}
-	return sorted[len(sorted)-1] + 1 // everything fits: move nothing
-}
-
-// spillTable writes the entries of t aged cut or more with upsert, in one
-// transaction, then drops them from t.
-func (s *state) spillTable(ctx context.Context, db *sql.DB, rebind func(string) string, t *table, bf **bloom, name string, cut int64, now uint16,
-	insert string, width int, conflict string, row func(k uint64, v uint32, st uint16, args []any) []any) error {
-	old := func(st uint16) bool { return stampAge(now, st) >= cut }
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var args []any
-	flush := func() error {
-		if len(args) == 0 {
-			return nil
-		}
-		n := len(args) / width
-		_, err := tx.ExecContext(ctx, rebind(insert+valueRows(n, width)+" "+conflict), args...)
-		args = args[:0]
-		return err
-	}
-	// In key order (as signed integers, the column's order): the inserts
-	// then walk the table's B-tree once instead of jumping about it.
-	var idx []int
-	for i, k := range t.keys {
-		if k != 0 && old(t.stamps[i]) {
-			idx = append(idx, i)
-		}
-	}
-	slices.SortFunc(idx, func(x, y int) int { return cmp.Compare(int64(t.keys[x]), int64(t.keys[y])) })
-	for _, i := range idx {
-		var v uint32
-		if !t.set {
-			v = t.vals[i]
-		}
-		args = row(t.keys[i], v, t.stamps[i], args)
-		if len(args) >= rowsPerStatement*width {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if err := flush(); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	if *bf == nil {
-		*bf = newBloom(max(s.limit, t.n))
-	}
-	for i, k := range t.keys {
-		if k != 0 && old(t.stamps[i]) {
-			(*bf).add(k)
-		}
-	}
-	if (*bf).full() {
-		b, err := loadBloom(ctx, db, name, 2*(*bf).n)
-		if err != nil {
-			return err
-		}
-		*bf = b
-	}
-	t.rebuild(func(st uint16) bool { return !old(st) }, false)
-	return nil
+	return sorted[len(sorted)-1] + 1, 0 // everything fits: move nothing
 }
 
 // loadBloom builds a filter of the keys of spill table name, sized for at

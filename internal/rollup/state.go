@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/crowd-dev/crowd/internal/store"
 )
 
 // state is aggregation's per-event memory, held in RAM: the event ids seen
@@ -46,6 +48,11 @@ type state struct {
 	spilledSeen, spilledViewers bool
 	// Bloom filters of the spilled keys (nil when none are spilled).
 	seenBloom, viewerBloom *bloom
+
+	// spillMu serializes spill steps; jobs (by spillSeen, spillViewers)
+	// are the spills in progress, guarded by spillMu.
+	spillMu sync.Mutex
+	jobs    [2]*spillJob
 }
 
 func newState(partitions int) *state {
@@ -181,20 +188,25 @@ func (s *state) viewer(d *delta, k uint64, day int64) viewerVal {
 	return 0
 }
 
-// commit applies a committed batch's delta, spilling first if the tables
-// would outgrow their limit; the partitions own are then applied up to seq
-// (or stay where they were, if further).
-func (s *state) commit(ctx context.Context, db *sql.DB, rebind func(string) string, d *delta, own []int, seq uint64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.spillIfFull(ctx, db, rebind, d.at, len(d.seen), len(d.viewers)); err != nil {
-		return err
+// commit applies a committed batch's delta, first making room for it if
+// the tables would outgrow their limit; the partitions own are then
+// applied up to seq (or stay where they were, if further). It then moves
+// twice the entries the batch added out of any table being spilled, so
+// that the spill keeps ahead of the batches. A failure of that step is
+// returned apart (spillErr): the batch is applied all the same, and the
+// entries stay in memory for the next batch to move.
+func (s *state) commit(ctx context.Context, st *store.Store, d *delta, own []int, seq uint64) (spillErr error, err error) {
+	added := [2]int{len(d.seen), len(d.viewers)}
+	if err := s.makeRoom(ctx, st, d.at, added); err != nil {
+		return nil, err
 	}
+	s.mu.Lock()
 	s.apply(d)
 	for _, p := range own {
 		s.seqs[p] = max(s.seqs[p], seq)
 	}
-	return nil
+	s.mu.Unlock()
+	return s.spillSome(ctx, st, d.at, [2]int{2 * added[0], 2 * added[1]}), nil
 }
 
 func (s *state) apply(d *delta) {
@@ -283,8 +295,6 @@ func journal(ctx context.Context, tx *sql.Tx, rebind func(string) string, seq ui
 // partitions the state has partly reached, is simply applied once.
 func (a *Aggregator) catchUp(ctx context.Context, upTo []uint64) error {
 	s := a.st
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	db, rebind := a.store.DB(), a.store.Rebind
 	lo, _ := a.span(s.seqs)
 	_, hi := a.span(upTo)
@@ -338,11 +348,16 @@ WHERE seq >= ? AND seq <= ? AND (seq > ? OR parts > ?) ORDER BY seq, parts LIMIT
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("read rollup state: %w", err)
 		}
+		// The state's lock is taken per row, not for the whole
+		// catch-up: StateStats, Seen and Compact go on meanwhile (a
+		// restart replays millions of entries).
 		for _, r := range chunk {
-			if err := s.spillIfFull(ctx, db, rebind, r.d.at, len(r.d.seen), len(r.d.viewers)); err != nil {
+			if err := s.makeRoom(ctx, a.store, r.d.at, [2]int{len(r.d.seen), len(r.d.viewers)}); err != nil {
 				return err
 			}
+			s.mu.Lock()
 			s.apply(r.d)
+			s.mu.Unlock()
 		}
 		if read == 0 {
 			break
@@ -350,8 +365,10 @@ WHERE seq >= ? AND seq <= ? AND (seq > ? OR parts > ?) ORDER BY seq, parts LIMIT
 	}
 	// Batches whose rows are compacted away are older than every window:
 	// nothing of theirs is live.
+	s.mu.Lock()
 	for _, p := range a.own {
 		s.seqs[p] = max(s.seqs[p], upTo[p])
 	}
+	s.mu.Unlock()
 	return nil
 }

@@ -87,6 +87,34 @@ func (t *table) put(k uint64, val uint32, stamp uint16, live func(uint16) bool) 
 	t.stamps[i] = stamp
 }
 
+// del removes k, if present, by backward-shift deletion: the entries
+// after it in its probe run move back into the gap, so lookups never need
+// tombstones.
+func (t *table) del(k uint64) {
+	i := t.slot(k)
+	if t.keys[i] == 0 {
+		return
+	}
+	mask := len(t.keys) - 1
+	t.keys[i] = 0
+	t.n--
+	for j := (i + 1) & mask; t.keys[j] != 0; j = (j + 1) & mask {
+		kj := t.keys[j]
+		home := int((kj ^ kj>>32) & uint64(mask))
+		// kj stays if its home lies cyclically in (i, j]: the gap at i
+		// is not on its probe path.
+		if (i < j && i < home && home <= j) || (i > j && (i < home || home <= j)) {
+			continue
+		}
+		t.keys[i], t.stamps[i] = kj, t.stamps[j]
+		if !t.set {
+			t.vals[i] = t.vals[j]
+		}
+		t.keys[j] = 0
+		i = j
+	}
+}
+
 // rebuild drops the entries live reports expired and rehashes the rest,
 // into a table twice the size if grow is set and the survivors would fill
 // more than 3/8 of the current one, or half the size if they fill less
