@@ -127,6 +127,7 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		size = fi.Size()
 	}
 	prog := newImportProgress(stderr, isTerminal(stderr), size, time.Now)
+	prog.width = terminalWidth(stderr)
 	counted := &countingReader{r: f}
 	// An import file has no line limit: it is decoded in one stream and
 	// published in batches.
@@ -239,6 +240,19 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// terminalWidth returns the width of the terminal w is, or 0.
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return width
+}
+
 // Progress lines of a plain (non-terminal) output come every
 // progressEvery and at every tenth of the file or of the aggregation; a
 // terminal's bar is redrawn at most every progressRedraw.
@@ -257,6 +271,7 @@ const (
 type importProgress struct {
 	w     io.Writer
 	tty   bool
+	width int   // of the terminal; 0 if unknown. The bar's line is cut to fit.
 	size  int64 // of the file; 0 if unknown
 	now   func() time.Time
 	start time.Time
@@ -335,7 +350,11 @@ func (p *importProgress) show(last bool) {
 			return
 		}
 		p.shown = now
-		fmt.Fprintf(p.w, "\r%s\x1b[K", p.line(now, true))
+		line := p.line(now, true)
+		if p.width > 1 && len(line) >= p.width {
+			line = line[:p.width-1] // a wrapped line would not be redrawn in place
+		}
+		fmt.Fprintf(p.w, "\r%s\x1b[K", line)
 		p.drawn = true
 		if last {
 			p.stop()
@@ -377,7 +396,10 @@ func (p *importProgress) line(now time.Time, bar bool) string {
 		fmt.Fprintf(&b, "%s of %s log messages applied, %s/s", thousands(float64(p.events)), thousands(float64(p.size)), thousands(rate))
 		return b.String()
 	}
-	if pct != "" {
+	switch {
+	case pct != "" && bar:
+		b.WriteString(pct + " read, ")
+	case pct != "":
 		b.WriteString(pct + " of the file read, ")
 	}
 	fmt.Fprintf(&b, "%s events, %s accepted, %s duplicates, %s rejected, %s events/s",

@@ -81,10 +81,23 @@ func TestImportProgress_Bar(t *testing.T) {
 	for i := 2049; i <= 3072; i++ {
 		p.read(int64(i))
 	}
-	want := "\rimport: [##################......]  75% of the file read, 3,072 events, 0 accepted, 0 duplicates, 0 rejected, 3,072 events/s\x1b[K"
+	want := "\rimport: [##################......]  75% read, 3,072 events, 0 accepted, 0 duplicates, 0 rejected, 3,072 events/s\x1b[K"
 	if got := out.String(); got != want {
 		t.Fatalf("bar:\n%q\nwant\n%q", got, want)
 	}
+	// On a narrow terminal the line is cut to fit, so that it is redrawn
+	// in place rather than wrapped.
+	out.Reset()
+	p.width = 40
+	clock.t = clock.t.Add(time.Second)
+	p.size = 8192
+	for i := 3073; i <= 4096; i++ {
+		p.read(int64(i))
+	}
+	if got := out.String(); got != "\rimport: [############............]  50%\x1b[K" {
+		t.Fatalf("on 40 columns: %q", got)
+	}
+	p.width, p.size = 0, 4096
 	// The end of reading redraws at once and ends the line.
 	out.Reset()
 	p.readDone(4096, 4000, 0, 0)
