@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"net/http"
-	"net/url"
 )
 
 // Register creates an account.
@@ -46,7 +45,9 @@ func (c *Client) Profile(ctx context.Context, handle string) (*Profile, error) {
 	return &p, c.Do(ctx, http.MethodGet, "/v1/accounts/"+esc(handle), nil, &p)
 }
 
-// Follow follows an account.
+// Follow follows an account (idempotent). The answer states that the caller
+// follows handle, which the nil error already says, so Follow returns only
+// the error; so do Unfollow, Like, Unlike, Save and Unsave.
 func (c *Client) Follow(ctx context.Context, handle string) error {
 	return c.Do(ctx, http.MethodPut, "/v1/accounts/"+esc(handle)+"/follow", nil, nil)
 }
@@ -110,16 +111,18 @@ func (c *Client) Video(ctx context.Context, id string) (*Video, error) {
 	return &v, c.Do(ctx, http.MethodGet, "/v1/videos/"+esc(id), nil, &v)
 }
 
-// AccountVideos lists an account's videos, newest first.
-func (c *Client) AccountVideos(ctx context.Context, handle, before string) (*VideoList, error) {
+// AccountVideos lists a page of an account's videos, newest first, from
+// before (a previous page's Next; "" for the first page).
+func (c *Client) AccountVideos(ctx context.Context, handle, before string, opts ...ListOption) (*VideoList, error) {
 	var l VideoList
-	return &l, c.Do(ctx, http.MethodGet, "/v1/accounts/"+esc(handle)+"/videos"+query("before", before), nil, &l)
+	return &l, c.Do(ctx, http.MethodGet, "/v1/accounts/"+esc(handle)+"/videos"+listQuery(append([]ListOption{Before(before)}, opts...)), nil, &l)
 }
 
-// Feed lists the newest videos.
-func (c *Client) Feed(ctx context.Context, before string) (*VideoList, error) {
+// Feed lists a page of the newest videos, from before (a previous page's
+// Next; "" for the first page).
+func (c *Client) Feed(ctx context.Context, before string, opts ...ListOption) (*VideoList, error) {
 	var l VideoList
-	return &l, c.Do(ctx, http.MethodGet, "/v1/videos"+query("before", before), nil, &l)
+	return &l, c.Do(ctx, http.MethodGet, "/v1/videos"+listQuery(append([]ListOption{Before(before)}, opts...)), nil, &l)
 }
 
 // RecordView records a view of a video.
@@ -143,10 +146,11 @@ func (c *Client) Comment(ctx context.Context, videoID, text string) (*Comment, e
 	return &out, c.Do(ctx, http.MethodPost, "/v1/videos/"+esc(videoID)+"/comments", map[string]string{"text": text}, &out)
 }
 
-// Comments lists a video's comments, newest first.
-func (c *Client) Comments(ctx context.Context, videoID, before string) (*CommentList, error) {
+// Comments lists a page of a video's comments, newest first, from before
+// (a previous page's Next; "" for the first page).
+func (c *Client) Comments(ctx context.Context, videoID, before string, opts ...ListOption) (*CommentList, error) {
 	var l CommentList
-	return &l, c.Do(ctx, http.MethodGet, "/v1/videos/"+esc(videoID)+"/comments"+query("before", before), nil, &l)
+	return &l, c.Do(ctx, http.MethodGet, "/v1/videos/"+esc(videoID)+"/comments"+listQuery(append([]ListOption{Before(before)}, opts...)), nil, &l)
 }
 
 // DeleteComment deletes one of the caller's comments.
@@ -164,10 +168,17 @@ func (c *Client) Unsave(ctx context.Context, videoID string) error {
 	return c.Do(ctx, http.MethodDelete, "/v1/videos/"+esc(videoID)+"/save", nil, nil)
 }
 
-// Saved lists the caller's favorites.
-func (c *Client) Saved(ctx context.Context) (*VideoList, error) {
+// Saved lists a page of the caller's favorites (Limit, Before).
+func (c *Client) Saved(ctx context.Context, opts ...ListOption) (*VideoList, error) {
 	var l VideoList
-	return &l, c.Do(ctx, http.MethodGet, "/v1/me/saved", nil, &l)
+	return &l, c.Do(ctx, http.MethodGet, "/v1/me/saved"+listQuery(opts), nil, &l)
+}
+
+// OpenShare opens a video's share link (Share's URL, /s/{id}) as its
+// recipient: it returns the video and counts a view from a share.
+func (c *Client) OpenShare(ctx context.Context, videoID string) (*Video, error) {
+	var v Video
+	return &v, c.Do(ctx, http.MethodGet, "/s/"+esc(videoID), nil, &v)
 }
 
 // Share shares a video to an external channel or copies its link, and
@@ -183,16 +194,22 @@ func (c *Client) Send(ctx context.Context, to, videoID, text string) (*Message, 
 	return &m, c.Do(ctx, http.MethodPost, "/v1/messages", map[string]string{"to": to, "video_id": videoID, "text": text}, &m)
 }
 
-// Inbox lists received messages, newest first.
-func (c *Client) Inbox(ctx context.Context) (*MessageList, error) {
+// Inbox lists a page of received messages, newest first (Limit, Before).
+func (c *Client) Inbox(ctx context.Context, opts ...ListOption) (*MessageList, error) {
 	var l MessageList
-	return &l, c.Do(ctx, http.MethodGet, "/v1/inbox", nil, &l)
+	return &l, c.Do(ctx, http.MethodGet, "/v1/inbox"+listQuery(opts), nil, &l)
 }
 
-// SentMessages lists sent messages, newest first.
-func (c *Client) SentMessages(ctx context.Context) (*MessageList, error) {
+// SentMessages lists a page of sent messages, newest first (Limit, Before).
+func (c *Client) SentMessages(ctx context.Context, opts ...ListOption) (*MessageList, error) {
 	var l MessageList
-	return &l, c.Do(ctx, http.MethodGet, "/v1/messages/sent", nil, &l)
+	return &l, c.Do(ctx, http.MethodGet, "/v1/messages/sent"+listQuery(opts), nil, &l)
+}
+
+// Message returns a message the caller sent or received.
+func (c *Client) Message(ctx context.Context, id string) (*Message, error) {
+	var m Message
+	return &m, c.Do(ctx, http.MethodGet, "/v1/messages/"+esc(id), nil, &m)
 }
 
 // OpenMessage opens a received message, which counts a shared view.
@@ -201,18 +218,24 @@ func (c *Client) OpenMessage(ctx context.Context, id string) (*Message, error) {
 	return &m, c.Do(ctx, http.MethodPost, "/v1/messages/"+esc(id)+"/open", nil, &m)
 }
 
-// Activity lists likes, comments and follows on the caller's videos.
-func (c *Client) Activity(ctx context.Context) ([]Activity, error) {
+// Activity lists likes, comments and follows on the caller's videos and
+// account, newest first (Limit; the API takes no cursor here).
+func (c *Client) Activity(ctx context.Context, opts ...ListOption) ([]Activity, error) {
 	var out struct {
 		Activity []Activity `json:"activity"`
 	}
-	return out.Activity, c.Do(ctx, http.MethodGet, "/v1/activity", nil, &out)
+	return out.Activity, c.Do(ctx, http.MethodGet, "/v1/activity"+listQuery(opts), nil, &out)
 }
 
 // Notifications lists the caller's notifications.
 func (c *Client) Notifications(ctx context.Context) (*Notifications, error) {
 	var n Notifications
 	return &n, c.Do(ctx, http.MethodGet, "/v1/notifications", nil, &n)
+}
+
+// ReadNotifications marks every current notification of the caller read.
+func (c *Client) ReadNotifications(ctx context.Context) error {
+	return c.Do(ctx, http.MethodPost, "/v1/notifications/read", nil, nil)
 }
 
 // PrivacyPolicy returns the current privacy policy.
@@ -244,11 +267,4 @@ func (c *Client) Apps(ctx context.Context) ([]App, error) {
 // RevokeApp revokes an app token.
 func (c *Client) RevokeApp(ctx context.Context, id string) error {
 	return c.Do(ctx, http.MethodDelete, "/v1/apps/"+esc(id), nil, nil)
-}
-
-func query(k, v string) string {
-	if v == "" {
-		return ""
-	}
-	return "?" + url.Values{k: {v}}.Encode()
 }

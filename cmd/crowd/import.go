@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/crowd-dev/crowd/internal/app"
 	"github.com/crowd-dev/crowd/internal/config"
 	"github.com/crowd-dev/crowd/internal/directory"
@@ -120,22 +122,36 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return nil
 	}
 	start := time.Now()
+	var size int64
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		size = fi.Size()
+	}
+	prog := newImportProgress(stderr, isTerminal(stderr), size, time.Now)
+	prog.width = terminalWidth(stderr)
+	counted := &countingReader{r: f}
 	// An import file has no line limit: it is decoded in one stream and
 	// published in batches.
-	lineRejects, err := ingest.Decode(f, ingest.Options{Now: time.Now(), MaxLines: 1 << 40}, func(e *ingest.Event) error {
+	lineRejects, err := ingest.Decode(counted, ingest.Options{Now: time.Now(), MaxLines: 1 << 40}, func(e *ingest.Event) error {
 		batch = append(batch, *e)
+		prog.read(counted.n)
 		if len(batch) >= importBatch {
-			return flush()
+			if err := flush(); err != nil {
+				return err
+			}
+			prog.published(total.Accepted, total.Duplicates, len(total.Rejected))
 		}
 		return nil
 	})
 	if err != nil {
+		prog.stop()
 		return fmt.Errorf("import %s: %w", file, err)
 	}
 	rejected = lineRejects
 	if err := flush(); err != nil {
+		prog.stop()
 		return err
 	}
+	prog.readDone(counted.n, total.Accepted, total.Duplicates, len(total.Rejected))
 	fmt.Fprintf(stdout, "published %d events (%d duplicates, %d rejected) in %s\n", total.Accepted, total.Duplicates, len(total.Rejected), time.Since(start).Round(time.Millisecond))
 	if n := countCode(total.Rejected, engage.CodeDayClosed); n > 0 {
 		fmt.Fprintf(stdout, "refused %d events of closed days (%s): their viewer salts are destroyed, and counting them again would count viewers twice\n", n, engage.CodeDayClosed)
@@ -156,17 +172,27 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	actx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- agg.Run(actx) }()
+	// The progress counts log messages applied since the aggregation
+	// started, of those it has to apply.
+	first, _ := agg.Checkpoint(ctx)
+	first = min(first, info.LastSeq)
 	for {
 		cp, err := agg.Checkpoint(ctx)
 		if err == nil && cp >= info.LastSeq {
+			prog.aggregated(info.LastSeq-first, info.LastSeq-first, true)
 			break
+		}
+		if err == nil {
+			prog.aggregated(max(cp, first)-first, info.LastSeq-first, false)
 		}
 		select {
 		case err := <-done:
 			cancel()
+			prog.stop()
 			return fmt.Errorf("aggregate: %w", err)
 		case <-ctx.Done():
 			cancel()
+			prog.stop()
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -194,4 +220,189 @@ func countCode(rs []ingest.Rejection, code string) int {
 		}
 	}
 	return n
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// isTerminal tells whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// terminalWidth returns the width of the terminal w is, or 0.
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return width
+}
+
+// Progress lines of a plain (non-terminal) output come every
+// progressEvery and at every tenth of the file or of the aggregation; a
+// terminal's bar is redrawn at most every progressRedraw.
+const (
+	progressEvery  = 5 * time.Second
+	progressRedraw = 200 * time.Millisecond
+	progressWidth  = 24 // the bar's cells
+)
+
+// importProgress shows how an import goes, on stderr: a bar redrawn in
+// place on a terminal; on anything else (a log file, a pipe), a plain line
+// every progressEvery and at every tenth, and a last line when a phase
+// ends. Reading: the events decoded, with the share of the file read (when
+// its size is known), the events accepted, duplicate and rejected so far,
+// and the rate. Aggregating: the log messages applied, of those to apply.
+type importProgress struct {
+	w     io.Writer
+	tty   bool
+	width int   // of the terminal; 0 if unknown. The bar's line is cut to fit.
+	size  int64 // of the file; 0 if unknown
+	now   func() time.Time
+	start time.Time
+
+	events                         int
+	bytes                          int64
+	accepted, duplicates, rejected int
+
+	shown time.Time // of the last line or redraw
+	tenth int       // the last tenth shown as a plain line
+	phase string    // "read" or "aggregate"
+	drawn bool      // a bar is on the terminal's current line
+}
+
+func newImportProgress(w io.Writer, tty bool, size int64, now func() time.Time) *importProgress {
+	t := now()
+	return &importProgress{w: w, tty: tty, size: size, now: now, start: t, shown: t, phase: "read"}
+}
+
+// read counts one decoded event; n is the bytes of the file read so far.
+func (p *importProgress) read(n int64) {
+	p.events++
+	p.bytes = n
+	if p.events%1024 == 0 {
+		p.show(false)
+	}
+}
+
+// published sets the totals of the batches published so far.
+func (p *importProgress) published(accepted, duplicates, rejected int) {
+	p.accepted, p.duplicates, p.rejected = accepted, duplicates, rejected
+	p.show(false)
+}
+
+// readDone shows the end of reading: n bytes, and the totals of every
+// batch, rejections of lines that were no events included.
+func (p *importProgress) readDone(n int64, accepted, duplicates, rejected int) {
+	p.bytes = n
+	p.accepted, p.duplicates, p.rejected = accepted, duplicates, rejected
+	if p.size < n {
+		p.size = n
+	}
+	p.show(true)
+}
+
+// aggregated shows the aggregation having applied done of total log
+// messages; last marks its end.
+func (p *importProgress) aggregated(done, total uint64, last bool) {
+	if total == 0 {
+		return
+	}
+	if p.phase != "aggregate" {
+		p.phase, p.tenth, p.start = "aggregate", 0, p.now()
+	}
+	p.events, p.bytes, p.size = int(done), int64(done), int64(total)
+	p.show(last)
+}
+
+// stop ends the bar's line on a terminal, so that what follows starts on
+// a line of its own.
+func (p *importProgress) stop() {
+	if p.drawn {
+		fmt.Fprintln(p.w)
+		p.drawn = false
+	}
+}
+
+func (p *importProgress) show(last bool) {
+	now := p.now()
+	tenth := -1
+	if p.size > 0 {
+		tenth = int(min(10*p.bytes/p.size, 10))
+	}
+	if p.tty {
+		if !last && now.Sub(p.shown) < progressRedraw {
+			return
+		}
+		p.shown = now
+		line := p.line(now, true)
+		if p.width > 1 && len(line) >= p.width {
+			line = line[:p.width-1] // a wrapped line would not be redrawn in place
+		}
+		fmt.Fprintf(p.w, "\r%s\x1b[K", line)
+		p.drawn = true
+		if last {
+			p.stop()
+		}
+		return
+	}
+	if !last && now.Sub(p.shown) < progressEvery && tenth <= p.tenth {
+		return
+	}
+	p.shown = now
+	p.tenth = max(tenth, p.tenth)
+	fmt.Fprintln(p.w, p.line(now, false))
+}
+
+// line is the progress in one line, with a bar for a terminal.
+func (p *importProgress) line(now time.Time, bar bool) string {
+	var b strings.Builder
+	b.WriteString("import: ")
+	pct := ""
+	if p.size > 0 {
+		f := min(float64(p.bytes)/float64(p.size), 1)
+		pct = fmt.Sprintf("%3.0f%%", 100*f)
+		if bar {
+			cells := int(f * progressWidth)
+			b.WriteString("[" + strings.Repeat("#", cells) + strings.Repeat(".", progressWidth-cells) + "] ")
+		}
+	}
+	secs := now.Sub(p.start).Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(p.events) / secs
+	}
+	if p.phase == "aggregate" {
+		if pct != "" {
+			b.WriteString(pct + " aggregated, ")
+		} else {
+			b.WriteString("aggregating, ")
+		}
+		fmt.Fprintf(&b, "%s of %s log messages applied, %s/s", thousands(float64(p.events)), thousands(float64(p.size)), thousands(rate))
+		return b.String()
+	}
+	switch {
+	case pct != "" && bar:
+		b.WriteString(pct + " read, ")
+	case pct != "":
+		b.WriteString(pct + " of the file read, ")
+	}
+	fmt.Fprintf(&b, "%s events, %s accepted, %s duplicates, %s rejected, %s events/s",
+		thousands(float64(p.events)), thousands(float64(p.accepted)), thousands(float64(p.duplicates)), thousands(float64(p.rejected)), thousands(rate))
+	return b.String()
 }

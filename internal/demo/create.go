@@ -17,31 +17,92 @@ import (
 )
 
 var (
-	// ErrExists means the instance already has the demo world.
-	ErrExists = errors.New("the demo world is already there (an account named mia exists)")
+	// ErrExists means the instance already has the demo world: its marker
+	// says a fill completed.
+	ErrExists = errors.New("the demo world is already there (its marker says a fill completed)")
 	// ErrNotEmpty means the instance has data of its own, which the demo
 	// world would mix with.
-	ErrNotEmpty = errors.New("the data dir already has videos; the demo needs an empty one")
+	ErrNotEmpty = errors.New("the data dir already has data of its own (videos, or an account with a demo handle); the demo needs an empty one")
 	// ErrIncomplete means an earlier Create of the data dir did not finish.
 	ErrIncomplete = errors.New("an earlier demo fill of this data dir was interrupted; remove it and start again")
 )
 
-// MarkerFile is the file in the data dir where Create notes, last, the
-// world it made. Without it a world is incomplete.
+// MarkerSetting is the instance setting (in the store, with the data it
+// describes) where Create notes the demo world: "filling" before it sends
+// anything, "complete" with the world's summary once aggregation has
+// applied it all. The marker, not any account or video, tells a filled
+// instance: a platform's own account named mia is not the demo world.
+const MarkerSetting = "demo_world"
+
+// MarkerFile is the file in the data dir where Create noted a completed
+// world before the marker moved to the store; a data dir that has it
+// counts as filled.
 const MarkerFile = "demo-world.json"
 
-// Check tells whether the instance c talks to can take the demo world: nil
-// when it is empty, ErrExists when the world is already there, ErrNotEmpty
-// when it holds other data.
-func Check(ctx context.Context, c *client.Client) error {
-	_, err := c.Profile(ctx, Business)
-	switch {
-	case err == nil:
-		return ErrExists
-	case client.StatusOf(err) != http.StatusNotFound:
-		return fmt.Errorf("look for the demo world: %w", err)
+// Marker states.
+const (
+	stateFilling  = "filling"
+	stateComplete = "complete"
+)
+
+// marker is the value of MarkerSetting.
+type marker struct {
+	State       string    `json:"state"`
+	Seed        uint64    `json:"seed"`
+	StartedAt   time.Time `json:"started_at"`
+	CompletedAt time.Time `json:"completed_at,omitzero"`
+	Summary     *Summary  `json:"summary,omitempty"`
+}
+
+// State returns the demo marker's state in m's store: "" (no demo world),
+// "filling" (a fill started and did not complete) or "complete". m must
+// be open.
+func State(ctx context.Context, m *app.Main) (string, error) {
+	v, ok, err := m.Store.Setting(ctx, MarkerSetting)
+	if err != nil {
+		return "", fmt.Errorf("read the demo marker: %w", err)
 	}
-	feed, err := c.Feed(ctx, "")
+	if ok {
+		var mk marker
+		if err := json.Unmarshal([]byte(v), &mk); err != nil {
+			return "", fmt.Errorf("read the demo marker: %w", err)
+		}
+		return mk.State, nil
+	}
+	if _, err := os.Stat(filepath.Join(m.Config.Data, MarkerFile)); err == nil {
+		return stateComplete, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read the demo marker: %w", err)
+	}
+	return "", nil
+}
+
+func setMarker(ctx context.Context, m *app.Main, mk marker) error {
+	b, err := json.Marshal(mk)
+	if err != nil {
+		return err
+	}
+	if err := m.Store.SetSetting(ctx, MarkerSetting, string(b), time.Now().UTC()); err != nil {
+		return fmt.Errorf("note the demo world (%s): %w", mk.State, err)
+	}
+	return nil
+}
+
+// Check tells whether the instance c talks to can take the demo world:
+// nil when it is empty, ErrNotEmpty when it holds videos or an account
+// with one of the demo's fixed handles (mia, leo). Whether the demo world
+// itself is there is the marker's to tell (State).
+func Check(ctx context.Context, c *client.Client) error {
+	for _, h := range []string{Business, Personal} {
+		_, err := c.Profile(ctx, h)
+		switch {
+		case err == nil:
+			return ErrNotEmpty
+		case client.StatusOf(err) != http.StatusNotFound:
+			return fmt.Errorf("look for the demo accounts: %w", err)
+		}
+	}
+	feed, err := c.Feed(ctx, "", client.Limit(1))
 	if err != nil {
 		return fmt.Errorf("look for existing videos: %w", err)
 	}
@@ -58,10 +119,12 @@ const loginPerMinute = 1_000_000
 
 // Create fills the data dir of m with cfg's world. It opens m (listening on
 // a free loopback port, with the login limit lifted; the rest of m.Config
-// as given), refuses with ErrExists, ErrIncomplete or ErrNotEmpty unless the
-// instance is empty, creates a service token for itself, runs Fill, waits
-// until aggregation has applied everything, writes MarkerFile and closes m
-// again.
+// as given) and refuses with ErrExists when the demo marker says a fill
+// completed, ErrIncomplete when it says one started and did not complete,
+// and ErrNotEmpty when the instance holds data (Check). Then it notes
+// "filling", creates a service token for itself, runs Fill, waits until
+// aggregation has applied everything, notes "complete" with the summary,
+// and closes m again.
 func Create(ctx context.Context, m *app.Main, cfg Config) (sum Summary, err error) {
 	m.Config.Addr = "127.0.0.1:0"
 	m.Config.AdminAddr = "" // the filling instance serves no metrics
@@ -76,20 +139,28 @@ func Create(ctx context.Context, m *app.Main, cfg Config) (sum Summary, err erro
 			err = fmt.Errorf("close: %w", cerr)
 		}
 	}()
+	switch state, err := State(ctx, m); {
+	case err != nil:
+		return Summary{}, err
+	case state == stateComplete:
+		return Summary{}, ErrExists
+	case state != "":
+		return Summary{}, ErrIncomplete
+	}
 	c := client.New(m.URL())
-	marker := filepath.Join(m.Config.Data, MarkerFile)
 	if err := Check(ctx, c); err != nil {
-		if _, serr := os.Stat(marker); errors.Is(err, ErrExists) && errors.Is(serr, fs.ErrNotExist) {
-			return Summary{}, ErrIncomplete
-		}
+		return Summary{}, err
+	}
+	if cfg.Now.IsZero() && m.Now != nil {
+		cfg.Now = m.Now()
+	}
+	mk := marker{State: stateFilling, Seed: cfg.Seed, StartedAt: time.Now().UTC()}
+	if err := setMarker(ctx, m, mk); err != nil {
 		return Summary{}, err
 	}
 	tok, err := ServiceToken(ctx, m, "crowd demo")
 	if err != nil {
 		return Summary{}, err
-	}
-	if cfg.Now.IsZero() && m.Now != nil {
-		cfg.Now = m.Now()
 	}
 	sum, err = Fill(ctx, c.WithToken(tok), cfg)
 	if err != nil {
@@ -98,12 +169,9 @@ func Create(ctx context.Context, m *app.Main, cfg Config) (sum Summary, err erro
 	if err := WaitAggregated(ctx, m); err != nil {
 		return Summary{}, err
 	}
-	b, err := json.MarshalIndent(sum, "", "  ")
-	if err != nil {
+	mk.State, mk.CompletedAt, mk.Summary = stateComplete, time.Now().UTC(), &sum
+	if err := setMarker(ctx, m, mk); err != nil {
 		return Summary{}, err
-	}
-	if err := os.WriteFile(marker, append(b, '\n'), 0o600); err != nil {
-		return Summary{}, fmt.Errorf("note the demo world: %w", err)
 	}
 	return sum, nil
 }

@@ -125,8 +125,8 @@ func TestFill(t *testing.T) {
 	if sum.Creators != 5 || sum.Viewers != 200 || sum.Videos != 20 || sum.Messages == 0 || sum.Follows == 0 {
 		t.Errorf("summary = %+v", sum)
 	}
-	if err := demo.Check(ctx, svc); !errors.Is(err, demo.ErrExists) {
-		t.Errorf("Check after Fill = %v, want ErrExists", err)
+	if err := demo.Check(ctx, svc); !errors.Is(err, demo.ErrNotEmpty) {
+		t.Errorf("Check after Fill = %v, want ErrNotEmpty", err)
 	}
 
 	t.Run("SameSeedSameSummary", func(t *testing.T) {
@@ -225,11 +225,70 @@ func TestCreate(t *testing.T) {
 	if _, err := demo.Create(ctx, &app.Main{Config: cfg, Passwords: cheap}, small(time.Time{})); !errors.Is(err, demo.ErrExists) {
 		t.Errorf("Create again = %v, want ErrExists", err)
 	}
-	// Without the marker, the world counts as interrupted half way.
-	if err := os.Remove(filepath.Join(cfg.Data, demo.MarkerFile)); err != nil {
+	// The marker is in the store, with the data: nothing in the data dir
+	// but the database tells.
+	if _, err := os.Stat(filepath.Join(cfg.Data, demo.MarkerFile)); err == nil {
+		t.Errorf("Create wrote %s", demo.MarkerFile)
+	}
+}
+
+// TestCreate_Interrupted: a fill stopped half way leaves the marker at
+// "filling", and the next Create says so instead of mixing a second world
+// into the first.
+func TestCreate_Interrupted(t *testing.T) {
+	cfg := config.Default()
+	cfg.Data = filepath.Join(t.TempDir(), "data")
+	cfg.Disclosure = config.Exact
+	cheap := security.PasswordParams{Memory: 1024, Time: 1, Threads: 1}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	dc := small(time.Time{})
+	dc.Progress = func(p demo.Progress) {
+		if p.Stage == "videos" { // the accounts are in
+			cancel()
+		}
+	}
+	if _, err := demo.Create(ctx, &app.Main{Config: cfg, Passwords: cheap}, dc); err == nil {
+		t.Fatal("Create with its context canceled half way succeeded")
+	}
+	if _, err := demo.Create(t.Context(), &app.Main{Config: cfg, Passwords: cheap}, small(time.Time{})); !errors.Is(err, demo.ErrIncomplete) {
+		t.Errorf("Create after an interrupted fill = %v, want ErrIncomplete", err)
+	}
+}
+
+// TestCreate_PlatformAccountNamedMia: a platform's own account named mia,
+// with no videos, is data of its own, not the demo world: only the marker
+// says the world is there.
+func TestCreate_PlatformAccountNamedMia(t *testing.T) {
+	m := MustStart(t)
+	ctx := t.Context()
+	svc := MustServiceClient(t, m)
+	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "p-1", Handle: demo.Business}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := demo.Create(ctx, &app.Main{Config: cfg, Passwords: cheap}, small(time.Time{})); !errors.Is(err, demo.ErrIncomplete) {
-		t.Errorf("Create without the marker = %v, want ErrIncomplete", err)
+	data := m.Config.Data
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Data = data
+	if _, err := demo.Create(ctx, &app.Main{Config: cfg}, small(time.Time{})); !errors.Is(err, demo.ErrNotEmpty) {
+		t.Fatalf("Create on a data dir with a platform account named %s = %v, want ErrNotEmpty", demo.Business, err)
+	}
+}
+
+// TestCreate_LegacyMarkerFile: a data dir filled before the marker moved
+// to the store has the marker file, and counts as filled.
+func TestCreate_LegacyMarkerFile(t *testing.T) {
+	cfg := config.Default()
+	cfg.Data = filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.Data, demo.MarkerFile), []byte(`{"creators":5}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := demo.Create(t.Context(), &app.Main{Config: cfg}, small(time.Time{})); !errors.Is(err, demo.ErrExists) {
+		t.Fatalf("Create on a data dir with %s = %v, want ErrExists", demo.MarkerFile, err)
 	}
 }

@@ -78,3 +78,25 @@ func (s *Store) DisclosureChanges(ctx context.Context) ([]DisclosureChange, erro
 	})
 	return out, err
 }
+
+// Setting returns the value of the instance setting name, and false when
+// it is not set.
+func (s *Store) Setting(ctx context.Context, name string) (value string, ok bool, err error) {
+	err = s.read.QueryRowContext(ctx, s.Rebind(`SELECT value FROM instance_settings WHERE name = ?`), name).Scan(&value)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, mapErr(err)
+	}
+	return value, true, nil
+}
+
+// SetSetting sets the instance setting name to value.
+func (s *Store) SetSetting(ctx context.Context, name, value string, at time.Time) error {
+	return s.update(ctx, func(t *tx) error {
+		_, err := t.exec(ctx, `INSERT INTO instance_settings (name, value, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, name, value, micros(at))
+		return err
+	})
+}

@@ -37,3 +37,24 @@ func TestStore_DisclosureMode(t *testing.T) {
 		}
 	})
 }
+
+func TestStore_Setting(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		if v, ok, err := s.Setting(ctx, "demo_world"); err != nil || ok || v != "" {
+			t.Fatalf("new store: %q %v %v", v, ok, err)
+		}
+		for _, want := range []string{`{"state":"filling"}`, `{"state":"complete"}`} {
+			if err := s.SetSetting(ctx, "demo_world", want, t0); err != nil {
+				t.Fatal(err)
+			}
+			if v, ok, err := s.Setting(ctx, "demo_world"); err != nil || !ok || v != want {
+				t.Fatalf("setting %q %v %v, want %q", v, ok, err, want)
+			}
+		}
+		// The disclosure mode is a setting of its own, untouched.
+		if _, ok, err := s.DisclosureMode(ctx); err != nil || ok {
+			t.Fatalf("disclosure mode set by another setting: %v %v", ok, err)
+		}
+	})
+}

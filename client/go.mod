@@ -1,0 +1,3 @@
+module github.com/crowd-dev/crowd/client
+
+go 1.24

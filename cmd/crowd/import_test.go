@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeClock is a clock the test moves.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { return c.t }
+
+func TestImportProgress_Lines(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+	var out bytes.Buffer
+	p := newImportProgress(&out, false, 10240, clock.now)
+	// 10,240 events of 1 byte each: a line at every tenth of the file.
+	for i := 1; i <= 10240; i++ {
+		p.read(int64(i))
+		if i%2048 == 0 {
+			p.published(i-4, 3, 1)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 10 {
+		t.Fatalf("%d lines at tenths, want 10:\n%s", len(lines), out.String())
+	}
+	if !strings.HasPrefix(lines[0], "import:  10% of the file read, 1,024 events") {
+		t.Errorf("first line %q", lines[0])
+	}
+	// Time alone brings a line: every 5 s.
+	out.Reset()
+	p = newImportProgress(&out, false, 0, clock.now) // size unknown: no tenths
+	for i := 1; i <= 4096; i++ {
+		p.read(int64(i))
+	}
+	if out.Len() != 0 {
+		t.Fatalf("a line before 5 s passed: %q", out.String())
+	}
+	clock.t = clock.t.Add(5 * time.Second)
+	for i := 4097; i <= 5120; i++ {
+		p.read(int64(i))
+	}
+	if got := out.String(); got != "import: 5,120 events, 0 accepted, 0 duplicates, 0 rejected, 1,024 events/s\n" {
+		t.Errorf("after 5 s: %q", got)
+	}
+	// The end of reading always shows, with every rejection.
+	out.Reset()
+	p.readDone(5120, 5000, 100, 20)
+	if got := out.String(); got != "import: 100% of the file read, 5,120 events, 5,000 accepted, 100 duplicates, 20 rejected, 1,024 events/s\n" {
+		t.Errorf("end of reading: %q", got)
+	}
+	// Aggregation: tenths and its end.
+	out.Reset()
+	p.aggregated(0, 0, true) // nothing to aggregate: nothing to show
+	p.aggregated(5, 10, false)
+	p.aggregated(5, 10, false)
+	clock.t = clock.t.Add(2 * time.Second)
+	p.aggregated(10, 10, true)
+	want := "import:  50% aggregated, 5 of 10 log messages applied, 0/s\nimport: 100% aggregated, 10 of 10 log messages applied, 5/s\n"
+	if got := out.String(); got != want {
+		t.Errorf("aggregation:\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestImportProgress_Bar(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+	var out bytes.Buffer
+	p := newImportProgress(&out, true, 4096, clock.now)
+	for i := 1; i <= 2048; i++ {
+		p.read(int64(i))
+	}
+	if out.Len() != 0 {
+		t.Fatalf("redrawn within %s: %q", progressRedraw, out.String())
+	}
+	clock.t = clock.t.Add(time.Second)
+	for i := 2049; i <= 3072; i++ {
+		p.read(int64(i))
+	}
+	want := "\rimport: [##################......]  75% read, 3,072 events, 0 accepted, 0 duplicates, 0 rejected, 3,072 events/s\x1b[K"
+	if got := out.String(); got != want {
+		t.Fatalf("bar:\n%q\nwant\n%q", got, want)
+	}
+	// On a narrow terminal the line is cut to fit, so that it is redrawn
+	// in place rather than wrapped.
+	out.Reset()
+	p.width = 40
+	clock.t = clock.t.Add(time.Second)
+	p.size = 8192
+	for i := 3073; i <= 4096; i++ {
+		p.read(int64(i))
+	}
+	if got := out.String(); got != "\rimport: [############............]  50%\x1b[K" {
+		t.Fatalf("on 40 columns: %q", got)
+	}
+	p.width, p.size = 0, 4096
+	// The end of reading redraws at once and ends the line.
+	out.Reset()
+	p.readDone(4096, 4000, 0, 0)
+	if got := out.String(); !strings.HasPrefix(got, "\rimport: [########################] 100%") || !strings.HasSuffix(got, "\x1b[K\n") {
+		t.Errorf("end: %q", got)
+	}
+	// stop after a drawn bar ends its line; with none drawn it writes nothing.
+	out.Reset()
+	p.stop()
+	if out.Len() != 0 {
+		t.Errorf("stop with no bar drawn wrote %q", out.String())
+	}
+}
+
+func TestIsTerminal(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if isTerminal(f) || isTerminal(&bytes.Buffer{}) {
+		t.Error("a file or a buffer taken for a terminal")
+	}
+}
