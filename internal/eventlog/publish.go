@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/crowd-dev/crowd/internal/platform"
 )
 
 // stallWait is how long one asynchronous publish waits for a free slot in
@@ -58,6 +61,46 @@ func (l *Log) Publish(ctx context.Context, msgs []Message) error {
 			return fmt.Errorf("publish events: message %d: %w", i, err)
 		}
 	}
+	if g := l.cfg.WriteGuard; g != nil {
+		if err := g(); err != nil {
+			return fmt.Errorf("publish events: %w", err)
+		}
+	}
+	if f := l.cfg.WriteFault; f != nil {
+		if err := f(); err != nil {
+			return l.publishErr(fmt.Errorf("publish events: %w", err))
+		}
+	}
+	return l.publishErr(l.publish(ctx, msgs))
+}
+
+// publishErr turns a publish that failed for want of space (ENOSPC, the
+// server's "insufficient resources", or the embedded server's JetStream
+// having disabled itself, which it does when its disk fills) into
+// platform.ErrDiskFull, and tells Config.DiskFull.
+func (l *Log) publishErr(err error) error {
+	if err == nil || !l.noSpace(err) {
+		return err
+	}
+	err = fmt.Errorf("%w (%v)", platform.ErrDiskFull, err)
+	if l.cfg.DiskFull != nil {
+		l.cfg.DiskFull(err)
+	}
+	return err
+}
+
+func (l *Log) noSpace(err error) bool {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, platform.ErrDiskFull) || strings.Contains(err.Error(), "no space left") {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrInsufficientResources {
+		return true
+	}
+	return l.ns != nil && !l.ns.JetStreamEnabled() && !l.closed.Load()
+}
+
+func (l *Log) publish(ctx context.Context, msgs []Message) error {
 
 	acks := make([]jetstream.PubAckFuture, len(msgs))
 	for i := range msgs {
@@ -126,3 +169,7 @@ func (l *Log) publishAsync(ctx context.Context, m *Message) (jetstream.PubAckFut
 		return f, err
 	}
 }
+
+// jsErrInsufficientResources is JetStream's "insufficient resources"
+// error code: its store is out of space.
+const jsErrInsufficientResources jetstream.ErrorCode = 10023
