@@ -38,6 +38,10 @@ type diskGuard struct {
 	wake   chan struct{}
 }
 
+// minFree is the least free space that does not count as a full disk,
+// whatever the reserve.
+const minFree = 1 << 20
+
 // diskCheckEvery is how often the guard looks at the free space.
 const diskCheckEvery = 250 * time.Millisecond
 
@@ -100,7 +104,7 @@ func (g *diskGuard) run(ctx context.Context) error {
 // full and has room again, probes it before letting writes resume.
 func (g *diskGuard) look(ctx context.Context) {
 	free, err := freeBytes(g.dir)
-	if err == nil && free < g.reserve {
+	if err == nil && (free < g.reserve || free < minFree) {
 		g.setFull(fmt.Sprintf("disk full: %d MiB free, %d MiB reserved", free>>20, g.reserve>>20))
 		return
 	}

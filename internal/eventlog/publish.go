@@ -112,8 +112,23 @@ func (l *Log) publish(ctx context.Context, msgs []Message) error {
 	}
 	// Wait for the acks in publication order: the last ones tend to
 	// arrive last, so this costs no more than waiting in any other order.
+	// A server whose disk filled under it stores nothing and answers
+	// nothing: while waiting, the write guard is asked again, so that
+	// Publish fails with the disk-full error instead of waiting out
+	// ackTimeout (what was stored before the disk filled stays, and the
+	// caller's retry with the same ids counts it once).
+	guard := time.NewTicker(250 * time.Millisecond)
+	defer guard.Stop()
 	for i, f := range acks {
+	wait:
 		select {
+		case <-guard.C:
+			if g := l.cfg.WriteGuard; g != nil {
+				if err := g(); err != nil {
+					return fmt.Errorf("publish events: message %d (id %q) not acknowledged: %w", i, msgs[i].ID, err)
+				}
+			}
+			goto wait
 		case ack := <-f.Ok():
 			// A stream with an overlapping subject filter would have
 			// taken the message; that is a deployment error, not a
