@@ -71,6 +71,8 @@ type Main struct {
 	front *swapHandler // the public listener's handler
 	back  *swapHandler // the operator listener's handler
 
+	backingUp sync.Mutex // one backup at a time
+
 	lag atomic.Uint64
 	// stalled counts partitions with messages after a checkpoint that does
 	// not move (watchPartitions).
@@ -291,12 +293,6 @@ func (m *Main) listen() (err error) {
 	}
 	m.Logger.Info("crowd listening", slog.String("addr", m.ln.Addr().String()), slog.String("admin_addr", m.AdminAddr()))
 	return nil
-}
-
-// operator is the operator listener's handler: the API's (metrics) and
-// the backup route.
-func (m *Main) operator() http.Handler {
-	return m.API.Operator()
 }
 
 // logEnd returns the log's last sequence on the partitions this process

@@ -27,3 +27,10 @@ func Starting(reason func() string) http.Handler {
 		writeNotReady(w, reason())
 	}))
 }
+
+// WriteCode answers with an error code in the JSON error shape, for
+// handlers outside this package (the operator listener's backup route).
+func WriteCode(w http.ResponseWriter, code, msg string) { writeCode(w, code, msg) }
+
+// WriteJSON answers with v as JSON, for handlers outside this package.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }

@@ -52,6 +52,8 @@ type Store struct {
 	// read serves read-only queries; on SQLite a separate pool of readers
 	// that WAL lets run beside the writer. On PostgreSQL it is write.
 	read *sql.DB
+	// path is the SQLite database file.
+	path string
 	now  func() time.Time
 	// guard, fault and diskFull: Options.WriteGuard, WriteFault, DiskFull.
 	guard    func() error
@@ -101,6 +103,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
 		path := filepath.Join(o.Dir, "crowd.db")
+		s.path = path
 		// Pragmas, applied to every connection:
 		//   journal_mode(WAL): readers never block the writer and vice versa.
 		//   synchronous(FULL): a committed transaction survives power loss;
