@@ -290,6 +290,7 @@ func (m *Main) listen() (err error) {
 		m.back.set(starting)
 		m.admin = m.httpServer(m.back)
 		m.serve("admin http", m.admin, m.adminLn)
+		m.Logger.Info("crowd operator listener", slog.String("addr", m.adminLn.Addr().String()))
 	}
 	m.Logger.Info("crowd listening", slog.String("addr", m.ln.Addr().String()), slog.String("admin_addr", m.AdminAddr()))
 	return nil
