@@ -30,6 +30,8 @@ Usage:
   crowd loadgen [--url URL] [--token T] [--rate N] [--duration D] [--batch 10000] [--mode bulk|single]
   crowd bench [--duration 10s] [--history-events 1000000]
   crowd import FILE [--data DIR] [--secrets-dir DIR] [--postgres-url URL] [--nats-url URL]
+  crowd backup [--admin-url http://127.0.0.1:9464] DIR   (while crowd serve runs; secrets not included)
+  crowd restore BACKUP DATA                               (into a new, empty data dir)
   crowd version
   crowd keys rotate [--data DIR] [--secrets-dir DIR]
   crowd salts prune [--data DIR] [--secrets-dir DIR] [--keep 72h] [--idle 24h]
@@ -99,6 +101,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return salts(ctx, args[1:], stdout, stderr, getenv)
 	case "import":
 		return importCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "backup":
+		return backupCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "restore":
+		return restoreCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	"github.com/crowd-dev/crowd/internal/app"
 	"github.com/crowd-dev/crowd/internal/config"
@@ -51,7 +52,11 @@ func runServer(ctx context.Context, cfg config.Config, logger *slog.Logger, stde
 		}
 	}
 	m := &app.Main{Config: cfg, Logger: logger, Locks: locks}
-	if err := m.Open(ctx); err != nil {
+	if err := openServer(ctx, m, logger); err != nil {
+		if ctx.Err() != nil && !errors.Is(err, errStartupHung) {
+			logger.Info("stopped during start-up")
+			return nil
+		}
 		return err
 	}
 	select {
@@ -104,5 +109,32 @@ func serveDemo(ctx context.Context, cfg config.Config, locks *app.Locks, stderr 
 func setMemoryLimit(cfg config.Config, getenv func(string) string) {
 	if getenv("GOMEMLIMIT") == "" && cfg.MemoryLimitMiB > 0 {
 		debug.SetMemoryLimit(cfg.MemoryLimitMiB << 20)
+	}
+}
+
+// startupStopGrace bounds how long a start-up that was told to stop may
+// take to notice: every step of Open honours its context, and one that
+// does not (a hung disk) must not keep the process from exiting. Nothing
+// has been acknowledged to anyone before Open returns, so exiting then is
+// as safe as the crash every component is built to survive.
+const startupStopGrace = 4 * time.Second
+
+var errStartupHung = errors.New("start-up did not stop")
+
+// openServer opens m, giving up startupStopGrace after ctx is done.
+func openServer(ctx context.Context, m *app.Main, logger *slog.Logger) error {
+	done := make(chan error, 1)
+	go func() { done <- m.Open(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(startupStopGrace):
+		logger.Error("start-up did not stop in time; exiting", slog.Duration("grace", startupStopGrace))
+		return fmt.Errorf("%w within %v", errStartupHung, startupStopGrace)
 	}
 }

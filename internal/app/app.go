@@ -61,6 +61,18 @@ type Main struct {
 	Directory *directory.Directory
 	Committer *pipeline.Committer
 
+	// WriteFault, when set, is asked before every write of the store and
+	// the event log and by the disk guard's probe; an error it returns is
+	// the write's (tests inject ENOSPC with it).
+	WriteFault func() error
+
+	ready *readiness
+	disk  *diskGuard
+	front *swapHandler // the public listener's handler
+	back  *swapHandler // the operator listener's handler
+
+	backingUp sync.Mutex // one backup at a time
+
 	lag atomic.Uint64
 	// stalled counts partitions with messages after a checkpoint that does
 	// not move (watchPartitions).
@@ -71,8 +83,13 @@ type Main struct {
 	admin   *http.Server
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	errs    chan error
-	once    sync.Once
+	// Aggregation runs apart from the other components, so that a
+	// shutdown can let it apply what the relay flushed before stopping it.
+	cancelAgg context.CancelFunc
+	aggWG     sync.WaitGroup
+	aggDone   chan struct{}
+	errs      chan error
+	once      sync.Once
 	// ownLocks: Open took Locks, Close releases them.
 	ownLocks bool
 }
@@ -82,8 +99,13 @@ func OpenStore(ctx context.Context, c config.Config) (*store.Store, error) {
 	return store.Open(ctx, store.Options{Dir: c.Data, PostgresURL: c.PostgresURL})
 }
 
-// Open opens every component and starts serving. On error everything
-// opened so far is closed again.
+// Open starts serving and opens every component. The listeners come
+// first: while the components open, GET /healthz answers 200 and GET
+// /readyz 503 with what is being opened, and every other request 503 with
+// Retry-After. Open returns once the API serves; /readyz turns 200 later,
+// once aggregation has loaded its state and caught up with the log as it
+// was at start. Every step honours ctx (a SIGTERM during start-up). On
+// error everything opened so far is closed again.
 func (m *Main) Open(ctx context.Context) (err error) {
 	if err := m.Config.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -94,7 +116,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.Now == nil {
 		m.Now = time.Now
 	}
-	m.errs = make(chan error, 4)
+	m.errs = make(chan error, 8)
+	m.ready = &readiness{m: m, start: time.Now(), phase: "opening store"}
 	defer func() {
 		if err != nil {
 			m.Close()
@@ -110,12 +133,25 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := os.MkdirAll(m.Config.Data, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	if m.Store, err = store.Open(ctx, store.Options{Dir: m.Config.Data, PostgresURL: m.Config.PostgresURL, Now: m.Now}); err != nil {
+	if err := m.listen(); err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.disk = newDiskGuard(m.Config.Data, uint64(m.Config.DiskReserveMiB)<<20, m.WriteFault, m.Logger)
+	m.goRun("disk", func() error { return m.disk.run(runCtx) })
+
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	if m.Store, err = store.Open(ctx, store.Options{Dir: m.Config.Data, PostgresURL: m.Config.PostgresURL, Now: m.Now,
+		WriteGuard: m.disk.check, WriteFault: m.WriteFault, DiskFull: m.disk.report}); err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
 	if err := CheckDisclosure(ctx, m.Store, m.Config, m.Logger, m.Now()); err != nil {
 		return err
 	}
+	m.ready.setPhase("opening secrets")
 	pseud, err := pseudonym.Open(m.Config.Secrets(), m.Now)
 	if err != nil {
 		return fmt.Errorf("open secrets: %w", err)
@@ -123,6 +159,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if _, err := pseud.PruneSalts(pseudonym.DefaultSaltRetention, pseudonym.DefaultSaltIdle); err != nil {
 		return fmt.Errorf("prune salts: %w", err)
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	m.ready.setPhase("opening event log")
 	m.Log, err = eventlog.Open(ctx, eventlog.Config{
 		Dir:           filepath.Join(m.Config.Data, "eventlog"),
 		URL:           m.Config.NATSURL,
@@ -131,38 +171,48 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		Replicas:      m.Config.StreamReplicas,
 		MaxAge:        m.Config.LogRetention,
 		Logger:        m.Logger,
+		WriteGuard:    m.disk.check,
+		WriteFault:    m.WriteFault,
+		DiskFull:      m.disk.report,
 	})
 	if err != nil {
 		return fmt.Errorf("open event log: %w", err)
 	}
+	m.disk.log.Store(m.Log)
 
-	runCtx, cancel := context.WithCancel(context.Background())
-	m.cancel = cancel
 	m.Relay = relay.New(m.Store, m.Log, m.Logger)
 	m.Aggregate = rollup.New(m.Store, m.Log, m.Logger, m.Now)
 	m.Aggregate.SetStateLimit(m.Config.StateLimit)
 	parts, err := config.ParsePartitions(m.Config.AggregatePartitions, m.Log.Partitions())
 	if err != nil {
-		cancel()
 		return fmt.Errorf("aggregate-partitions %q: %w", m.Config.AggregatePartitions, err)
 	}
 	if err := m.Aggregate.SetPartitions(parts); err != nil {
-		cancel()
 		return err
 	}
-	m.goRun("relay", func() error { return m.Relay.Run(runCtx) })
-	m.goRun("aggregate", func() error { return m.Aggregate.Run(runCtx) })
-	m.goRun("housekeeping", func() error { return m.housekeeping(runCtx, pseud) })
-
-	m.ln, err = net.Listen("tcp", m.Config.Addr)
+	// Ready once every partition owned is applied up to the log's end
+	// as it is now.
+	target, err := m.logEnd(ctx)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
-	if !m.Config.AdminOff() {
-		if m.adminLn, err = net.Listen("tcp", m.Config.AdminAddr); err != nil {
-			return fmt.Errorf("listen on admin-addr: %w", err)
+	m.ready.setTarget(target)
+	m.ready.setPhase("")
+	aggCtx, cancelAgg := context.WithCancel(context.Background())
+	m.cancelAgg, m.aggDone = cancelAgg, make(chan struct{})
+	m.aggWG.Add(1)
+	go func() {
+		defer m.aggWG.Done()
+		defer close(m.aggDone)
+		if err := m.Aggregate.Run(aggCtx); err != nil {
+			m.Logger.Error("component stopped", slog.String("component", "aggregate"), slog.Any("err", err))
+			m.errs <- fmt.Errorf("aggregate: %w", err)
 		}
-	}
+	}()
+	m.goRun("relay", func() error { return m.Relay.Run(runCtx) })
+	m.goRun("housekeeping", func() error { return m.housekeeping(runCtx, pseud) })
+	m.goRun("ready", func() error { return m.ready.watch(runCtx) })
+
 	cfg := m.Config
 	cfg.Addr = m.ln.Addr().String()
 	if cfg.PublicURL == "" {
@@ -197,6 +247,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		Counter:          layer,
 		Reports:          &analytics.Builder{Layer: layer, Now: m.Now},
 		Ready:            []httpapi.Checker{m.Store, m.Log},
+		NotReady:         m.ready.notReady,
 		Wake:             m.Relay.Wake,
 		Logger:           m.Logger,
 		Now:              m.Now,
@@ -214,16 +265,68 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		},
 		ObserveRequest: m.ObserveRequest,
 	})
-	m.http = m.httpServer(routes(m.API, security.Headers(web.New(web.Options{Logger: m.Logger}))))
-	m.serve("http", m.http, m.ln)
-	if m.adminLn != nil {
-		// The operator listener: metrics, apart from the public listener.
-		m.admin = m.httpServer(m.API.Operator())
-		m.serve("admin http", m.admin, m.adminLn)
-		m.Logger.Info("crowd operator listener", slog.String("addr", m.adminLn.Addr().String()))
+	m.front.set(routes(m.API, security.Headers(web.New(web.Options{Logger: m.Logger}))))
+	if m.back != nil {
+		m.back.set(m.operator())
 	}
 	m.Logger.Info("crowd serving", slog.String("addr", cfg.Addr), slog.String("admin_addr", m.AdminAddr()), slog.String("disclosure", cfg.Disclosure), slog.String("store", string(m.Store.Dialect())))
 	return nil
+}
+
+// listen opens the listeners and serves the start-up handler on them.
+func (m *Main) listen() (err error) {
+	m.ln, err = net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if !m.Config.AdminOff() {
+		if m.adminLn, err = net.Listen("tcp", m.Config.AdminAddr); err != nil {
+			return fmt.Errorf("listen on admin-addr: %w", err)
+		}
+	}
+	starting := httpapi.Starting(m.ready.startingReason)
+	m.front = &swapHandler{}
+	m.front.set(starting)
+	m.http = m.httpServer(m.front)
+	m.serve("http", m.http, m.ln)
+	if m.adminLn != nil {
+		// The operator listener: metrics and backups, apart from the
+		// public listener.
+		m.back = &swapHandler{}
+		m.back.set(starting)
+		m.admin = m.httpServer(m.back)
+		m.serve("admin http", m.admin, m.adminLn)
+		m.Logger.Info("crowd operator listener", slog.String("addr", m.adminLn.Addr().String()))
+	}
+	m.Logger.Info("crowd listening", slog.String("addr", m.ln.Addr().String()), slog.String("admin_addr", m.AdminAddr()))
+	return nil
+}
+
+// logEnd returns the log's last sequence on the partitions this process
+// aggregates (and the mixed subject): where aggregation must be for the
+// process to be ready.
+func (m *Main) logEnd(ctx context.Context) (uint64, error) {
+	parts := m.Aggregate.Partitions()
+	if len(parts) == m.Log.Partitions() {
+		info, err := m.Log.Info(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("read event log end: %w", err)
+		}
+		return info.LastSeq, nil
+	}
+	subjects := []string{m.Log.MixedSubject()}
+	for _, p := range parts {
+		subjects = append(subjects, m.Log.Subject(p))
+	}
+	var end uint64
+	for _, s := range subjects {
+		seq, err := m.Log.LastSeqOn(ctx, s)
+		if err != nil {
+			return 0, fmt.Errorf("read event log end: %w", err)
+		}
+		end = max(end, seq)
+	}
+	return end, nil
 }
 
 func (m *Main) httpServer(h http.Handler) *http.Server {
@@ -429,10 +532,17 @@ func (m *Main) Err() <-chan error { return m.errs }
 
 // Close shuts down in reverse dependency order: stop taking requests (and
 // let those in flight finish), stop the relay after it drained the outbox,
-// stop aggregation, close the event log, close the database.
+// let aggregation apply what is in the log (a few seconds at most, and
+// only if it had caught up: a shutdown during start-up does not wait for
+// a catch-up), stop it, close the event log, close the database. It logs
+// how long that took.
 func (m *Main) Close() error {
 	var err error
 	m.once.Do(func() {
+		start := time.Now()
+		if m.ready != nil {
+			m.ready.closing.Store(true)
+		}
 		if m.http != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			err = errors.Join(err, m.http.Shutdown(ctx))
@@ -454,6 +564,11 @@ func (m *Main) Close() error {
 			m.cancel()
 		}
 		m.wg.Wait()
+		behind := m.flushAggregation(5 * time.Second)
+		if m.cancelAgg != nil {
+			m.cancelAgg()
+		}
+		m.aggWG.Wait()
 		if m.Log != nil {
 			err = errors.Join(err, m.Log.Close())
 		}
@@ -463,6 +578,44 @@ func (m *Main) Close() error {
 		if m.ownLocks {
 			err = errors.Join(err, m.Locks.Release())
 		}
+		if m.Logger != nil {
+			m.Logger.Info("crowd shut down", slog.Int64("duration_ms", time.Since(start).Milliseconds()),
+				slog.Uint64("aggregation_behind", behind), slog.Bool("clean", err == nil))
+		}
 	})
 	return err
+}
+
+// flushAggregation waits up to limit for aggregation to apply the log up
+// to its current end (the relay has just flushed the outbox into it), and
+// returns how many messages it is still behind. A process that was not
+// ready yet (loading its state, catching up) does not wait.
+func (m *Main) flushAggregation(limit time.Duration) uint64 {
+	if m.Aggregate == nil || m.Log == nil || m.ready == nil || !m.ready.ready.Load() || m.aggDone == nil {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	end, err := m.logEnd(ctx)
+	if err != nil {
+		return 0
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		cp, err := m.Aggregate.Checkpoint(ctx)
+		if err == nil && cp >= end {
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			if err != nil || cp >= end {
+				return 0
+			}
+			return end - cp
+		case <-m.aggDone:
+			return 0
+		case <-t.C:
+		}
+	}
 }

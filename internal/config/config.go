@@ -98,6 +98,10 @@ type Config struct {
 	// the noisy ones already out give the noise away, so the switch is
 	// refused unless the operator asks for it with this.
 	AllowExactAfterProtected bool
+	// DiskReserveMiB is the free space of the data dir's filesystem below
+	// which the disk counts as full: writes are refused with 503 before
+	// they start, so none is left half done, and /readyz reports it.
+	DiskReserveMiB int64
 }
 
 // AdminOff reports whether the operator listener is turned off.
@@ -137,6 +141,7 @@ func Default() Config {
 		BulkMinRate:    64 << 10,
 		MemoryLimitMiB: 1536,
 		StateLimit:     12_000_000,
+		DiskReserveMiB: 64,
 
 		AggregatePartitions: "all",
 	}
@@ -166,6 +171,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft memory limit of the Go runtime in MiB (0: none; GOMEMLIMIT takes precedence)")
 	fs.StringVar(&c.AggregatePartitions, "aggregate-partitions", c.AggregatePartitions, `event log partitions this process aggregates: "all", or partitions and ranges such as "0-7" or "0,2,4-5" (of 16)`)
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL of share links (default http://ADDR)")
+	fs.Int64Var(&c.DiskReserveMiB, "disk-reserve-mib", c.DiskReserveMiB, "free space (MiB) of the data dir's filesystem below which writes are refused with 503 disk_full until space is freed")
 }
 
 // ReplicasFlag registers --stream-replicas, for commands that open the
@@ -260,6 +266,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
 			return fmt.Errorf("admin-addr %q: %w", c.AdminAddr, err)
 		}
+	}
+	if c.DiskReserveMiB < 0 {
+		return fmt.Errorf("disk-reserve-mib %d: must not be negative", c.DiskReserveMiB)
 	}
 	if c.Data == "" {
 		// Even with PostgreSQL and external NATS the data dir holds the

@@ -75,6 +75,16 @@ type Config struct {
 	// Logger receives the log's own messages and the embedded server's.
 	// Nil discards them.
 	Logger *slog.Logger
+	// WriteGuard, when set, is asked before every Publish; an error
+	// refuses the whole batch before any message is sent (the disk is
+	// full).
+	WriteGuard func() error
+	// WriteFault, when set, is asked before every Publish; an error fails
+	// it as if the server had (tests inject ENOSPC with it).
+	WriteFault func() error
+	// DiskFull, when set, is told of every Publish that failed for want
+	// of space.
+	DiskFull func(error)
 }
 
 // withDefaults returns c with zero-valued fields set to their defaults.

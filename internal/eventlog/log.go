@@ -127,7 +127,7 @@ func (l *Log) open(ctx context.Context) error {
 		// The server's own logger names its component itself: l.log
 		// already carries component=eventlog, and a second
 		// "component" key would make one record hold two.
-		if l.ns, err = startServer(l.cfg, l.cfg.Logger); err != nil {
+		if l.ns, err = startServer(ctx, l.cfg, l.cfg.Logger); err != nil {
 			return err
 		}
 		// The in-process connection is a net.Pipe to the server: no TCP
@@ -154,7 +154,7 @@ func (l *Log) open(ctx context.Context) error {
 // startServer starts the embedded nats-server the way nats-server's own main
 // does (NewServer, Start, ReadyForConnections), with the settings that matter
 // when the server shares our process.
-func startServer(cfg Config, log *slog.Logger) (*server.Server, error) {
+func startServer(ctx context.Context, cfg Config, log *slog.Logger) (*server.Server, error) {
 	opts := &server.Options{
 		ServerName: "crowd-eventlog",
 		JetStream:  true,
@@ -191,10 +191,18 @@ func startServer(cfg Config, log *slog.Logger) (*server.Server, error) {
 	}
 	ns.SetLogger(serverLogger{log.With(slog.String(logKeyComponent, "nats-server"))}, false, false)
 	ns.Start()
-	if !ns.ReadyForConnections(readyTimeout) {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-		return nil, fmt.Errorf("start embedded server: not ready after %v", readyTimeout)
+	// Wait in short steps, so that a process told to stop while the
+	// server recovers a large store does not wait it out.
+	deadline := time.Now().Add(readyTimeout)
+	for !ns.ReadyForConnections(100 * time.Millisecond) {
+		if err := ctx.Err(); err != nil || time.Now().After(deadline) {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+			if err != nil {
+				return nil, fmt.Errorf("start embedded server: %w", err)
+			}
+			return nil, fmt.Errorf("start embedded server: not ready after %v", readyTimeout)
+		}
 	}
 	return ns, nil
 }
@@ -389,6 +397,27 @@ func (l *Log) Check(ctx context.Context) error {
 	}
 	if _, err := l.stream.Info(ctx); err != nil {
 		return fmt.Errorf("check event log: %w", err)
+	}
+	return nil
+}
+
+// Recover makes the log usable again after its disk was full: the
+// embedded server disables JetStream when a write fails for want of space
+// and does not enable it again by itself; Recover does, once the caller
+// has seen space come back, and then checks the stream answers. With an
+// external server it only checks.
+func (l *Log) Recover(ctx context.Context) error {
+	if l.closed.Load() {
+		return fmt.Errorf("recover event log: %w", ErrClosed)
+	}
+	if l.ns != nil && !l.ns.JetStreamEnabled() {
+		l.log.Warn("re-enabling the event log's JetStream, which disabled itself (disk full)")
+		if err := l.ns.EnableJetStream(&server.JetStreamConfig{StoreDir: l.cfg.Dir, SyncAlways: true}); err != nil {
+			return fmt.Errorf("recover event log: enable JetStream: %w", err)
+		}
+	}
+	if _, err := l.stream.Info(ctx); err != nil {
+		return fmt.Errorf("recover event log: %w", err)
 	}
 	return nil
 }

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/crowd-dev/crowd/internal/platform"
 )
 
 // stallWait is how long one asynchronous publish waits for a free slot in
@@ -60,6 +63,46 @@ func (l *Log) Publish(ctx context.Context, msgs []Message) (err error) {
 			return fmt.Errorf("publish events: message %d: %w", i, err)
 		}
 	}
+	if g := l.cfg.WriteGuard; g != nil {
+		if err := g(); err != nil {
+			return fmt.Errorf("publish events: %w", err)
+		}
+	}
+	if f := l.cfg.WriteFault; f != nil {
+		if err := f(); err != nil {
+			return l.publishErr(fmt.Errorf("publish events: %w", err))
+		}
+	}
+	return l.publishErr(l.publish(ctx, msgs))
+}
+
+// publishErr turns a publish that failed for want of space (ENOSPC, the
+// server's "insufficient resources", or the embedded server's JetStream
+// having disabled itself, which it does when its disk fills) into
+// platform.ErrDiskFull, and tells Config.DiskFull.
+func (l *Log) publishErr(err error) error {
+	if err == nil || !l.noSpace(err) {
+		return err
+	}
+	err = fmt.Errorf("%w (%v)", platform.ErrDiskFull, err)
+	if l.cfg.DiskFull != nil {
+		l.cfg.DiskFull(err)
+	}
+	return err
+}
+
+func (l *Log) noSpace(err error) bool {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, platform.ErrDiskFull) || strings.Contains(err.Error(), "no space left") {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrInsufficientResources {
+		return true
+	}
+	return l.ns != nil && !l.ns.JetStreamEnabled() && !l.closed.Load()
+}
+
+func (l *Log) publish(ctx context.Context, msgs []Message) error {
 
 	acks := make([]jetstream.PubAckFuture, len(msgs))
 	for i := range msgs {
@@ -71,8 +114,23 @@ func (l *Log) Publish(ctx context.Context, msgs []Message) (err error) {
 	}
 	// Wait for the acks in publication order: the last ones tend to
 	// arrive last, so this costs no more than waiting in any other order.
+	// A server whose disk filled under it stores nothing and answers
+	// nothing: while waiting, the write guard is asked again, so that
+	// Publish fails with the disk-full error instead of waiting out
+	// ackTimeout (what was stored before the disk filled stays, and the
+	// caller's retry with the same ids counts it once).
+	guard := time.NewTicker(250 * time.Millisecond)
+	defer guard.Stop()
 	for i, f := range acks {
+	wait:
 		select {
+		case <-guard.C:
+			if g := l.cfg.WriteGuard; g != nil {
+				if err := g(); err != nil {
+					return fmt.Errorf("publish events: message %d (id %q) not acknowledged: %w", i, msgs[i].ID, err)
+				}
+			}
+			goto wait
 		case ack := <-f.Ok():
 			// A stream with an overlapping subject filter would have
 			// taken the message; that is a deployment error, not a
@@ -128,3 +186,7 @@ func (l *Log) publishAsync(ctx context.Context, m *Message) (jetstream.PubAckFut
 		return f, err
 	}
 }
+
+// jsErrInsufficientResources is JetStream's "insufficient resources"
+// error code: its store is out of space.
+const jsErrInsufficientResources jetstream.ErrorCode = 10023

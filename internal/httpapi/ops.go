@@ -25,12 +25,21 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ *principal) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz answers 200 only once the store and the event log are open and
-// answering.
+// readyz answers 200 only once the process is ready (NotReady: its state
+// loaded and aggregation caught up with the log as it was at start, the
+// disk not full) and the store and the event log are open and answering.
+// Otherwise it answers 503 in the JSON error shape, the reason in the
+// message ("not ready: loading state").
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *principal) {
+	if s.NotReady != nil {
+		if reason := s.NotReady(r.Context()); reason != "" {
+			writeNotReady(w, reason)
+			return
+		}
+	}
 	for _, c := range s.Ready {
 		if err := c.Check(r.Context()); err != nil {
-			writeCode(w, codeUnavailable, "not ready")
+			writeNotReady(w, "a dependency does not answer")
 			return
 		}
 	}

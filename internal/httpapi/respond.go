@@ -39,6 +39,13 @@ var statusOf = map[string]int{
 	codeNotAllowed:         http.StatusMethodNotAllowed,
 	codeUnavailable:        http.StatusServiceUnavailable,
 	codeTimeout:            http.StatusRequestTimeout,
+	platform.EDISKFULL:     http.StatusServiceUnavailable,
+}
+
+// retryAfterOf is the Retry-After header, in seconds, of codes that mean
+// "come back later" without the handler choosing its own.
+var retryAfterOf = map[string]string{
+	platform.EDISKFULL: "10",
 }
 
 // ErrorBody is the JSON shape of every error answer.
@@ -68,6 +75,9 @@ func writeCode(w http.ResponseWriter, code, msg string) {
 	status, ok := statusOf[code]
 	if !ok {
 		status = http.StatusInternalServerError
+	}
+	if ra, ok := retryAfterOf[code]; ok && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", ra)
 	}
 	writeJSON(w, status, body)
 }

@@ -67,6 +67,10 @@ type Deps struct {
 	CreatorsChanged func(videoIDs []string)
 	// Ready lists the dependencies /readyz checks (the store, the event log).
 	Ready []Checker
+	// NotReady, when set, says why the process is not ready ("loading
+	// state", "catching up: 12 messages behind", "disk full"), or "" when
+	// it is; /readyz answers 503 with the reason while it is not.
+	NotReady func(ctx context.Context) string
 	// Wake is called after events were written to the outbox, so the relay
 	// moves them without waiting for its next tick. May be nil.
 	Wake     func()

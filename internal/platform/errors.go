@@ -15,7 +15,14 @@ const (
 	EUNAUTHORIZED = "unauthorized" // no or bad credentials
 	ERATELIMITED  = "rate_limited" // too many attempts
 	EINTERNAL     = "internal"     // a bug or an infrastructure failure
+	EDISKFULL     = "disk_full"    // the server's storage is full: nothing was applied, retry later
 )
+
+// ErrDiskFull is the one error of a write refused because the server's
+// storage is full: SQLite's SQLITE_FULL, PostgreSQL's disk_full, ENOSPC
+// from the event log's files, or the free-space guard refusing a write
+// before it starts. Wrap it; the HTTP API answers 503 with Retry-After.
+var ErrDiskFull = &Error{Code: EDISKFULL, Message: "the server's storage is full; nothing of this request was applied; retry later"}
 
 // Error is a domain error with a machine-readable code and a message that is
 // safe to show to the caller.

@@ -33,6 +33,8 @@ type Relay struct {
 	// Interval is how often the relay looks without being woken: a safety
 	// net for wake-ups lost to a crash or another instance's writes.
 	Interval time.Duration
+	// MaxBackoff bounds the wait between rounds while relaying fails.
+	MaxBackoff time.Duration
 
 	mu      sync.Mutex
 	relayed int64
@@ -40,7 +42,7 @@ type Relay struct {
 
 // New returns a relay from s to l.
 func New(s *store.Store, l Log, lg *slog.Logger) *Relay {
-	return &Relay{store: s, log: l, lg: lg, wake: make(chan struct{}, 1), Batch: 2000, Interval: 250 * time.Millisecond}
+	return &Relay{store: s, log: l, lg: lg, wake: make(chan struct{}, 1), Batch: 2000, Interval: 250 * time.Millisecond, MaxBackoff: 5 * time.Second}
 }
 
 // Wake tells the relay there is something to move. It never blocks.
@@ -63,6 +65,7 @@ func (r *Relay) Relayed() int64 {
 func (r *Relay) Run(ctx context.Context) error {
 	t := time.NewTicker(r.Interval)
 	defer t.Stop()
+	failures, wait := 0, r.Interval
 	for {
 		select {
 		case <-ctx.Done():
@@ -73,13 +76,26 @@ func (r *Relay) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		if err := r.Drain(ctx); err != nil && ctx.Err() == nil {
-			r.lg.Error("relay outbox", slog.Any("err", err))
-			// Back off a little: the log or the database is in trouble.
+			// The log or the database is in trouble (down, its disk
+			// full): back off, doubling up to MaxBackoff, and retry
+			// until it answers. The outbox keeps the events meanwhile.
+			if failures == 0 {
+				r.lg.Error("relay outbox; retrying with backoff", slog.Any("err", err))
+			} else {
+				r.lg.Debug("relay outbox; still failing", slog.Any("err", err), slog.Duration("wait", wait))
+			}
+			failures++
 			select {
 			case <-ctx.Done():
-			case <-time.After(500 * time.Millisecond):
+			case <-time.After(wait):
 			}
+			wait = min(2*wait, r.MaxBackoff)
+			continue
 		}
+		if failures > 0 {
+			r.lg.Info("relay outbox works again", slog.Int("failed_rounds", failures))
+		}
+		failures, wait = 0, r.Interval
 	}
 }
 

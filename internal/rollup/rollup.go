@@ -83,6 +83,7 @@ type Aggregator struct {
 	all              bool
 	parts            []byte
 	checkpointsReady atomic.Bool
+	loaded           atomic.Bool // Run has loaded the state (StateLoaded)
 
 	stallMu   sync.Mutex
 	stallPrev []uint64 // every partition's checkpoint at the last Stalled
@@ -161,20 +162,51 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		return fmt.Errorf("%w: checkpoint %d, log last sequence %d", ErrCheckpointAhead, hi, info.LastSeq)
 	}
 	if err := a.loadState(ctx, cps); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while loading
+		}
 		return err
 	}
+	a.loaded.Store(true)
 	a.applied.Store(lo)
 	start := lo + 1
 	if lo == 0 {
 		start = 0 // nothing applied yet: from the oldest event still stored
 	}
 	a.lg.Info("aggregating", slog.Any("partitions", a.own), slog.Uint64("from", start))
-	err = a.log.ConsumeSubjects(ctx, a.subjects(), start, a.applyRetrying)
-	if ctx.Err() != nil {
-		return nil
+	// The log failing (its server restarting, its disk full) does not stop
+	// aggregation: it resumes after its checkpoints, with backoff, until
+	// ctx is done. Only a log that lost what was applied, or events the
+	// checkpoints never reached, stops it.
+	wait := 100 * time.Millisecond
+	for {
+		err = a.log.ConsumeSubjects(ctx, a.subjects(), start, a.applyRetrying)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, eventlog.ErrSeqAhead) || errors.Is(err, eventlog.ErrSeqRemoved) || errors.Is(err, ErrCheckpointAhead) {
+			return err
+		}
+		a.lg.Warn("consume event log; retrying", slog.Any("err", err), slog.Duration("wait", wait))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+		cp, cerr := a.Checkpoint(ctx)
+		if cerr != nil {
+			continue // the database is in trouble too; retry with what we had
+		}
+		if cp > 0 {
+			start = cp + 1
+		}
 	}
-	return err
 }
+
+// StateLoaded reports whether Run has loaded the in-memory state and
+// started consuming the log.
+func (a *Aggregator) StateLoaded() bool { return a.loaded.Load() }
 
 // applyRetrying applies a batch, retrying with backoff while the database
 // fails: the batch is already taken from the log, and skipping it would lose

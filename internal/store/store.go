@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -51,7 +52,13 @@ type Store struct {
 	// read serves read-only queries; on SQLite a separate pool of readers
 	// that WAL lets run beside the writer. On PostgreSQL it is write.
 	read *sql.DB
+	// path is the SQLite database file.
+	path string
 	now  func() time.Time
+	// guard, fault and diskFull: Options.WriteGuard, WriteFault, DiskFull.
+	guard    func() error
+	fault    func() error
+	diskFull func(error)
 }
 
 // Options configure Open.
@@ -62,11 +69,21 @@ type Options struct {
 	PostgresURL string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// WriteGuard, when set, is asked before every write transaction; an
+	// error refuses the write before it starts (the disk is full).
+	WriteGuard func() error
+	// WriteFault, when set, is asked before every commit; an error fails
+	// the transaction as if the database had returned it (tests inject
+	// ENOSPC with it).
+	WriteFault func() error
+	// DiskFull, when set, is told of every write that failed for want of
+	// space.
+	DiskFull func(error)
 }
 
 // Open opens (creating if needed) the database and applies migrations.
 func Open(ctx context.Context, o Options) (*Store, error) {
-	s := &Store{now: o.Now}
+	s := &Store{now: o.Now, guard: o.WriteGuard, fault: o.WriteFault, diskFull: o.DiskFull}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -86,6 +103,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
 		path := filepath.Join(o.Dir, "crowd.db")
+		s.path = path
 		// Pragmas, applied to every connection:
 		//   journal_mode(WAL): readers never block the writer and vice versa.
 		//   synchronous(FULL): a committed transaction survives power loss;
@@ -273,16 +291,58 @@ func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 }
 
 // update runs fn in a write transaction, committing if it returns nil.
+// While the disk is full (WriteGuard) it refuses before it begins.
 func (s *Store) update(ctx context.Context, fn func(*tx) error) error {
+	if s.guard != nil {
+		if err := s.guard(); err != nil {
+			return err
+		}
+	}
 	t, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
-		return mapErr(err)
+		return s.writeErr(err)
 	}
 	if err := fn(&tx{t, s.dialect}); err != nil {
 		_ = t.Rollback()
-		return mapErr(err)
+		return s.writeErr(err)
 	}
-	return mapErr(t.Commit())
+	if s.fault != nil {
+		if err := s.fault(); err != nil {
+			_ = t.Rollback()
+			return s.writeErr(err)
+		}
+	}
+	return s.writeErr(t.Commit())
+}
+
+// writeErr maps a write's error and tells DiskFull of one for want of
+// space.
+func (s *Store) writeErr(err error) error {
+	err = mapErr(err)
+	if s.diskFull != nil && errors.Is(err, platform.ErrDiskFull) {
+		s.diskFull(err)
+	}
+	return err
+}
+
+// IsNoSpace reports whether err says a device has no space left:
+// ENOSPC, SQLite's SQLITE_FULL or PostgreSQL's disk_full (53100).
+func IsNoSpace(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, platform.ErrDiskFull) {
+		return true
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL {
+		return true
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "53100" {
+		return true
+	}
+	return strings.Contains(err.Error(), "no space left on device")
 }
 
 // view runs fn in a read-only transaction on the read pool, so its reads see
@@ -307,6 +367,10 @@ func mapErr(err error) error {
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return platform.Errorf(platform.ENOTFOUND, "not found")
+	}
+	if IsNoSpace(err) {
+		// One domain error for a full disk, whatever said so.
+		return fmt.Errorf("%w (%v)", platform.ErrDiskFull, err)
 	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {
