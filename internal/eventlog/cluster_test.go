@@ -2,144 +2,26 @@ package eventlog
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"log/slog"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/crowd-dev/crowd/internal/testutil"
 )
 
-// cluster is three real nats-server processes (built from the module Crowd
-// embeds) routed into one JetStream cluster on loopback ports.
+// cluster is a real 3-node JetStream cluster (testutil.StartNATSCluster).
 type cluster struct {
 	urls []string
 }
 
 func (c *cluster) url() string { return strings.Join(c.urls, ",") }
 
-func freePorts(tb testing.TB, n int) []int {
-	tb.Helper()
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
-var (
-	serverBinOnce sync.Once
-	serverBin     string
-	serverBinErr  error
-)
-
-// natsServerBinary builds the nats-server command of the module version
-// Crowd embeds, once per test binary.
-func natsServerBinary(tb testing.TB) string {
-	tb.Helper()
-	serverBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "crowd-nats-server-")
-		if err != nil {
-			serverBinErr = err
-			return
-		}
-		serverBin = filepath.Join(dir, "nats-server")
-		out, err := exec.Command("go", "build", "-o", serverBin, "github.com/nats-io/nats-server/v2").CombinedOutput()
-		if err != nil {
-			serverBinErr = fmt.Errorf("build nats-server: %v\n%s", err, out)
-		}
-	})
-	if serverBinErr != nil {
-		tb.Fatal(serverBinErr)
-	}
-	return serverBin
-}
-
-// startCluster starts a 3-node JetStream cluster and waits until it has a
-// meta leader; the processes are killed when the test ends.
 func startCluster(tb testing.TB) *cluster {
-	tb.Helper()
-	bin := natsServerBinary(tb)
-	ports := freePorts(tb, 6)
-	client, route := ports[:3], ports[3:]
-	var routes []string
-	for _, p := range route {
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
-	}
-	c := &cluster{}
-	for i := range 3 {
-		dir := tb.TempDir()
-		conf := fmt.Sprintf(`server_name: n%d
-listen: 127.0.0.1:%d
-jetstream { store_dir: %q }
-cluster {
-  name: crowdtest
-  listen: 127.0.0.1:%d
-  routes: [%s]
-}
-`, i, client[i], dir, route[i], strings.Join(routes, ", "))
-		path := filepath.Join(dir, "n.conf")
-		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-			tb.Fatal(err)
-		}
-		cmd := exec.Command(bin, "-c", path)
-		var logs bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &logs, &logs
-		if err := cmd.Start(); err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() {
-			cmd.Process.Kill()
-			cmd.Wait()
-			if tb.Failed() {
-				tb.Logf("nats-server n%d:\n%s", i, logs.String())
-			}
-		})
-		c.urls = append(c.urls, fmt.Sprintf("nats://127.0.0.1:%d", client[i]))
-	}
-	// Ready when JetStream answers account info (it needs a meta leader).
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		err := func() error {
-			nc, err := nats.Connect(c.url(), nats.Timeout(time.Second))
-			if err != nil {
-				return err
-			}
-			defer nc.Close()
-			js, err := jetstream.New(nc)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_, err = js.AccountInfo(ctx)
-			return err
-		}()
-		if err == nil {
-			return c
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("cluster not ready: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	return &cluster{urls: testutil.StartNATSCluster(tb, 3)}
 }
 
 // logBuffer collects a Logger's records as text.
