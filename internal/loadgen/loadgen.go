@@ -201,7 +201,8 @@ func (r Result) Rate() float64 {
 	return float64(r.Accepted+r.Duplicates) / r.Elapsed.Seconds()
 }
 
-// grace is how long requests in flight at the end of the run may take.
+// grace is how long requests in flight at the end of a run of a given
+// duration may take.
 const grace = 15 * time.Second
 
 // Run syncs the load generator's accounts and videos (unless SkipSetup)
@@ -298,9 +299,15 @@ func (r *runner) run(ctx context.Context) Result {
 	close(jobs)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
+	// A run of a fixed set of events (no duration) waits for all of
+	// them: each request is bounded by the client's timeout.
+	var over <-chan time.Time
+	if r.cfg.Duration > 0 {
+		over = time.After(grace)
+	}
 	select {
 	case <-done:
-	case <-time.After(grace):
+	case <-over:
 		cancelReq()
 		<-done
 	}
