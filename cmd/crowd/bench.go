@@ -409,7 +409,12 @@ func writeHeapProfile(name string) error {
 // procStatus reads a memory figure of this process from /proc/self/status,
 // in KiB: "VmRSS" (resident set size) or "VmHWM" (its peak).
 func procStatus(field string) (int64, error) {
-	f, err := os.Open("/proc/self/status")
+	return procStatusOf("/proc/self/status", field)
+}
+
+// procStatusOf reads a memory figure in KiB from a /proc/PID/status file.
+func procStatusOf(name, field string) (int64, error) {
+	f, err := os.Open(name)
 	if err != nil {
 		return 0, err
 	}
@@ -420,7 +425,7 @@ func procStatus(field string) (int64, error) {
 			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("no %s in /proc/self/status", field)
+	return 0, fmt.Errorf("no %s in %s", field, name)
 }
 
 // thousands formats f rounded, with thousands separators.

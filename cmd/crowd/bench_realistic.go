@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -264,21 +265,48 @@ func writeWorldFile(name string, w loadgen.World, prefix string, n int64, now ti
 	return f.Close()
 }
 
-// child runs this executable as crowd with args and returns its stdout and
-// the process state (its CPU and peak memory).
-func (b *realBench) child(ctx context.Context, args ...string) ([]byte, *os.ProcessState, error) {
+// child runs this executable as crowd with args and returns its stdout,
+// the process state (its CPU) and its peak RSS in KiB: VmHWM read from
+// /proc every 100 ms while it runs (the rusage of a child started by fork
+// and exec may report the parent's peak instead of its own).
+func (b *realBench) child(ctx context.Context, args ...string) ([]byte, *os.ProcessState, int64, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, nil, fmt.Errorf("find this executable: %w", err)
+		return nil, nil, 0, fmt.Errorf("find this executable: %w", err)
 	}
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, b.stderr
-	if err := cmd.Run(); err != nil {
-		return out.Bytes(), cmd.ProcessState, fmt.Errorf("crowd %s: %w", args[0], err)
+	if err := cmd.Start(); err != nil {
+		return nil, nil, 0, fmt.Errorf("crowd %s: %w", args[0], err)
 	}
-	return out.Bytes(), cmd.ProcessState, nil
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if kb, err := procStatusOf(status, "VmHWM"); err == nil {
+				peak.Store(max(peak.Load(), kb))
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	err = cmd.Wait()
+	close(stop)
+	<-watched
+	if err != nil {
+		return out.Bytes(), cmd.ProcessState, peak.Load(), fmt.Errorf("crowd %s: %w", args[0], err)
+	}
+	return out.Bytes(), cmd.ProcessState, peak.Load(), nil
 }
 
 // loadgen runs crowd loadgen --json with args and returns its report and
@@ -286,7 +314,7 @@ func (b *realBench) child(ctx context.Context, args ...string) ([]byte, *os.Proc
 func (b *realBench) loadgen(ctx context.Context, args ...string) (loadgenReport, time.Duration, error) {
 	args = append([]string{"loadgen", "--url", b.m.URL(), "--token", b.token, "--setup=false", "--json"}, args...)
 	cpu0 := processCPU()
-	out, _, err := b.child(ctx, args...)
+	out, _, _, err := b.child(ctx, args...)
 	cpu := processCPU() - cpu0
 	var rep loadgenReport
 	if err != nil {
@@ -337,8 +365,8 @@ func (b *realBench) bulk(ctx context.Context, file string) error {
 	b.events += res.Accepted
 	total := res.Elapsed + catchUp
 	b.row("bulk ingest, durable, aggregated (visible in exact mode)",
-		fmt.Sprintf("%s events/s (%s events accepted at %s events/s, request p99 %s; aggregation caught up %s after the last batch); server %s (%.1f µs of CPU per event); load generator %s",
-			thousands(float64(n)/total.Seconds()), thousands(float64(n)), thousands(res.Rate()), loadgen.Round(res.Latency.P99), loadgen.Round(catchUp),
+		fmt.Sprintf("%s events/s (%s events accepted at %s events/s, request p99 %s, %d answers 429/503 retried; aggregation caught up %s after the last batch); server %s (%.1f µs of CPU per event); load generator %s",
+			thousands(float64(n)/total.Seconds()), thousands(float64(n)), thousands(res.Rate()), loadgen.Round(res.Latency.P99), res.Throttled, loadgen.Round(catchUp),
 			share(cpu+aggCPU, total), (cpu+aggCPU).Seconds()*1e6/float64(max(n, 1)), share(rep.CPU, res.Elapsed)),
 		"≥ 1,000,000 events/s")
 	b.spillRow(res.Timeline, spills)
@@ -561,7 +589,7 @@ var (
 // the server stopped) and returns the import's peak RSS in KiB.
 func (b *realBench) importHistory(ctx context.Context, file string) (int64, error) {
 	b.say("history import: crowd import of %s events", thousands(float64(b.o.importEvents)))
-	out, ps, err := b.child(ctx, "import", file, "--data", b.cfg.Data, "--disclosure", config.Exact)
+	out, ps, rss, err := b.child(ctx, "import", file, "--data", b.cfg.Data, "--disclosure", config.Exact)
 	if err != nil {
 		return 0, fmt.Errorf("%w\n%s", err, out)
 	}
@@ -578,10 +606,8 @@ func (b *realBench) importHistory(ctx context.Context, file string) (int64, erro
 		return 0, fmt.Errorf("crowd import: unexpected output %q", out)
 	}
 	b.events += n
-	var rss int64
 	var cpu time.Duration
 	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss
 		cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	b.row("history import (crowd import)", fmt.Sprintf("%s events/s aggregated (%s events: log write at %s events/s in %s, then %s of aggregation; %.1f CPU-s in all; %d duplicates, %d rejected)",

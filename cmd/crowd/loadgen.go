@@ -62,6 +62,9 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	switch {
 	case *bodies != "":
 		fmt.Fprintf(stderr, "loadgen: sending %s, %d bodies of up to %d events, to %s\n", *bodies, len(cfg.Bodies), cfg.Batch, cfg.URL)
+	case cfg.SkipSetup:
+		fmt.Fprintf(stderr, "loadgen: %s mode at %s, %s of %s, over %d accounts and %d videos already there\n",
+			cfg.Mode, cfg.URL, cfg.Duration, rateText(cfg.Rate), cfg.Accounts, cfg.Videos)
 	default:
 		fmt.Fprintf(stderr, "loadgen: %s mode at %s, %s of %s, setting up %d accounts and %d videos\n",
 			cfg.Mode, cfg.URL, cfg.Duration, rateText(cfg.Rate), cfg.Accounts, cfg.Videos)
