@@ -51,8 +51,36 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and load generator) to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile, taken where the memory is measured, to this file")
 	stateLimit := fs.Int("state-limit", config.Default().StateLimit, "event ids and viewer-days aggregation holds in memory (each) before spilling to the database; a low value measures the spilling path")
+	world := fs.String("world", "small", "small: the phases above over --videos and --accounts; realistic: every row of the engine's table over a world of 100k Zipf videos and 1M accounts with demographics (see --days, --events, --import-events)")
+	days := fs.Int("days", 30, "realistic world: events are spread over the last DAYS days")
+	events := fs.Int64("events", 2_000_000, "realistic world: events sent over HTTP in bulk (pre-built NDJSON bodies)")
+	importEvents := fs.Int64("import-events", -1, "realistic world: events of the file loaded with crowd import (default: --events)")
+	batch := fs.Int("batch", 10_000, "realistic world: events per bulk request")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	switch *world {
+	case "small":
+	case "realistic":
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		o := realisticOpts{videos: 100_000, accounts: 1_000_000, days: *days, events: *events, importEvents: *importEvents,
+			batch: *batch, dur: *dur, reports: *reports, stateLimit: *stateLimit, cpuProfile: *cpuProfile, memProfile: *memProfile}
+		if set["videos"] {
+			o.videos = *videos
+		}
+		if set["accounts"] {
+			o.accounts = *accounts
+		}
+		if o.importEvents < 0 {
+			o.importEvents = o.events
+		}
+		if o.videos < 2 || o.accounts < 2 || o.days < 1 || o.events < 1 || o.batch < 1 || o.batch > 10_000 || *dur <= 0 || *reports < 1 || *stateLimit < 1000 {
+			return fmt.Errorf("%w: realistic world: videos and accounts at least 2, days and events at least 1, batch from 1 to 10000, duration and report-requests positive, state-limit at least 1000", errUsage)
+		}
+		return benchRealistic(ctx, o, stdout, stderr, getenv)
+	default:
+		return fmt.Errorf("%w: world %q: must be small or realistic", errUsage, *world)
 	}
 	if *dur <= 0 || *history < 0 || *samples < 1 || *reports < 1 || *videos < 1 || *accounts < 1 || *stateLimit < 1000 {
 		return fmt.Errorf("%w: duration, freshness-samples, report-requests, videos and accounts must be positive, history-events not negative, state-limit at least 1000", errUsage)
@@ -381,7 +409,12 @@ func writeHeapProfile(name string) error {
 // procStatus reads a memory figure of this process from /proc/self/status,
 // in KiB: "VmRSS" (resident set size) or "VmHWM" (its peak).
 func procStatus(field string) (int64, error) {
-	f, err := os.Open("/proc/self/status")
+	return procStatusOf("/proc/self/status", field)
+}
+
+// procStatusOf reads a memory figure in KiB from a /proc/PID/status file.
+func procStatusOf(name, field string) (int64, error) {
+	f, err := os.Open(name)
 	if err != nil {
 		return 0, err
 	}
@@ -392,7 +425,7 @@ func procStatus(field string) (int64, error) {
 			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("no %s in /proc/self/status", field)
+	return 0, fmt.Errorf("no %s in %s", field, name)
 }
 
 // thousands formats f rounded, with thousands separators.

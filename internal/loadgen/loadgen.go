@@ -19,10 +19,12 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,6 +76,14 @@ type Config struct {
 	Progress io.Writer
 	// SkipSetup skips syncing accounts and videos (they are there already).
 	SkipSetup bool
+	// Bodies, when set, are pre-built NDJSON bodies for POST /v1/events
+	// (bulk mode): each is sent once, in order, and nothing is generated
+	// while sending, so the generator's own cost is the HTTP exchange
+	// alone. Duration and Events are then optional limits.
+	Bodies [][]byte
+	// Timeline records every request's start and duration in
+	// Result.Timeline.
+	Timeline bool
 }
 
 // DefaultConfig is half a minute of ten thousand events a second, in bulk.
@@ -129,13 +139,15 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("url %q: must start with http:// or https://", c.URL)
 	case c.Mode != Bulk && c.Mode != Single:
 		return fmt.Errorf("mode %q: must be bulk or single", c.Mode)
+	case c.Bodies != nil && c.Mode != Bulk:
+		return fmt.Errorf("mode %q: pre-built bodies are bulk requests", c.Mode)
 	case c.Token == "" && (c.Mode == Bulk || !c.SkipSetup):
 		return fmt.Errorf("token: a service token is required (crowd token create --service)")
 	case c.Rate < 0:
 		return fmt.Errorf("rate %d: must not be negative", c.Rate)
 	case c.Duration < 0 || c.Events < 0:
 		return fmt.Errorf("duration and events must not be negative")
-	case c.Duration == 0 && c.Events == 0:
+	case c.Duration == 0 && c.Events == 0 && c.Bodies == nil:
 		return fmt.Errorf("duration: give a duration or a number of events")
 	case c.Batch < 1 || c.Batch > 100_000:
 		return fmt.Errorf("batch %d: must be from 1 to 100000", c.Batch)
@@ -166,6 +178,19 @@ type Result struct {
 	FirstError string
 	// Latency is of single HTTP requests.
 	Latency Latency
+	// Timeline is every answered request, in the order they ended, when
+	// Config.Timeline asked for it.
+	Timeline []Request `json:",omitempty"`
+}
+
+// Request is one answered request of a timeline.
+type Request struct {
+	// Start is when it was sent, in Unix nanoseconds; Dur how long its
+	// answer took.
+	Start int64
+	Dur   time.Duration
+	// Events is how many events it carried.
+	Events int
 }
 
 // Rate is the events accepted per second.
@@ -176,7 +201,8 @@ func (r Result) Rate() float64 {
 	return float64(r.Accepted+r.Duplicates) / r.Elapsed.Seconds()
 }
 
-// grace is how long requests in flight at the end of the run may take.
+// grace is how long requests in flight at the end of a run of a given
+// duration may take.
 const grace = 15 * time.Second
 
 // Run syncs the load generator's accounts and videos (unless SkipSetup)
@@ -195,6 +221,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	r := &runner{cfg: cfg, hc: hc, runID: newRunID()}
 	return r.run(ctx), nil
+}
+
+// Setup syncs the load generator's accounts and videos, as Run does first
+// unless SkipSetup.
+func Setup(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	hc := newHTTPClient(1)
+	defer hc.CloseIdleConnections()
+	return setup(ctx, hc, cfg)
 }
 
 // newHTTPClient returns a client that keeps a connection per worker and
@@ -229,9 +266,12 @@ type runner struct {
 	mu       sync.Mutex
 	firstErr string
 	hist     histogram
+	timeline []Request
 }
 
-type job struct{ n int }
+// job is one request to send: n generated events, or the pre-built body
+// Config.Bodies[body] (when body >= 0) of n events.
+type job struct{ n, body int }
 
 func (r *runner) run(ctx context.Context) Result {
 	// Requests may outlive the sending window by the grace period; then
@@ -259,9 +299,15 @@ func (r *runner) run(ctx context.Context) Result {
 	close(jobs)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
+	// A run of a fixed set of events (no duration) waits for all of
+	// them: each request is bounded by the client's timeout.
+	var over <-chan time.Time
+	if r.cfg.Duration > 0 {
+		over = time.After(grace)
+	}
 	select {
 	case <-done:
-	case <-time.After(grace):
+	case <-over:
 		cancelReq()
 		<-done
 	}
@@ -273,7 +319,8 @@ func (r *runner) run(ctx context.Context) Result {
 		Mode: r.cfg.Mode, Elapsed: elapsed, Requests: r.requests.Load(), Sent: r.sent.Load(),
 		Accepted: r.accepted.Load(), Duplicates: r.dups.Load(), Rejected: r.rejected.Load(),
 		Throttled: r.throttled.Load(), Errors: r.errs.Load(), FirstError: r.firstErr,
-		Latency: latency(r.hist.snapshot(), time.Duration(r.hist.max.Load())),
+		Latency:  latency(r.hist.snapshot(), time.Duration(r.hist.max.Load())),
+		Timeline: r.timeline,
 	}
 }
 
@@ -282,6 +329,10 @@ func (r *runner) run(ctx context.Context) Result {
 // waits: the load is closed-loop, so an overloaded service shows up as a
 // lower achieved rate and higher latency, not as an unbounded queue.
 func (r *runner) dispatch(ctx context.Context, start time.Time, jobs chan<- job) {
+	if r.cfg.Bodies != nil {
+		r.dispatchBodies(ctx, start, jobs)
+		return
+	}
 	per := 1
 	if r.cfg.Mode == Bulk {
 		per = r.cfg.Batch
@@ -310,9 +361,54 @@ func (r *runner) dispatch(ctx context.Context, start time.Time, jobs chan<- job)
 		select {
 		case <-ctx.Done():
 			return
-		case jobs <- job{n}:
+		case jobs <- job{n, -1}:
 			issued += int64(n)
 		}
+	}
+}
+
+// dispatchBodies hands out the pre-built bodies, each once, at the target
+// rate (counted in events) and within Events.
+func (r *runner) dispatchBodies(ctx context.Context, start time.Time, jobs chan<- job) {
+	var issued int64
+	for i, b := range r.cfg.Bodies {
+		n := bytes.Count(b, []byte{'\n'})
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			n++
+		}
+		if r.cfg.Events > 0 && issued >= r.cfg.Events {
+			return
+		}
+		if !r.wait(ctx, start, issued) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case jobs <- job{n, i}:
+			issued += int64(n)
+		}
+	}
+}
+
+// wait waits until issued events are due at the target rate; false when
+// ctx ended first.
+func (r *runner) wait(ctx context.Context, start time.Time, issued int64) bool {
+	if r.cfg.Rate <= 0 {
+		return true
+	}
+	due := start.Add(time.Duration(float64(issued) / float64(r.cfg.Rate) * float64(time.Second)))
+	wait := time.Until(due)
+	if wait <= time.Millisecond {
+		return true
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -338,16 +434,15 @@ func (r *runner) progress(start time.Time) func() {
 		t := time.NewTicker(500 * time.Millisecond)
 		defer t.Stop()
 		prev := r.hist.snapshot()
-		prevN, prevT := int64(0), start
+		meter := newRateMeter(start, rateWindow)
 		draw := func() {
 			now := time.Now()
 			snap := r.hist.snapshot()
 			lat := latency(diff(snap, prev), time.Duration(r.hist.max.Load()))
 			n := r.accepted.Load() + r.dups.Load()
-			rate := float64(n-prevN) / now.Sub(prevT).Seconds()
-			prev, prevN, prevT = snap, n, now
+			prev = snap
 			fmt.Fprintf(r.cfg.Progress, "\r%6.1fs  sent %s  accepted %s  %s/s  p50 %-8s p99 %-8s errors %d  429/503 %d   ",
-				now.Sub(start).Seconds(), count(r.sent.Load()), count(n), count(int64(rate)),
+				now.Sub(start).Seconds(), count(r.sent.Load()), count(n), rateText(meter.add(now, n)),
 				Round(lat.P50), Round(lat.P99), r.errs.Load()+r.rejected.Load(), r.throttled.Load())
 		}
 		for {
@@ -362,6 +457,53 @@ func (r *runner) progress(start time.Time) func() {
 		}
 	}()
 	return func() { close(stop); <-done }
+}
+
+// rateWindow is the span the progress line's rate is measured over: long
+// enough that a few events a second show as such, not as 0 in one redraw
+// and a burst in the next.
+const rateWindow = 5 * time.Second
+
+// rateMeter is a rate over a sliding window: events counted over the last
+// window (or since the start, within the first window), from the running
+// totals it is given.
+type rateMeter struct {
+	window time.Duration
+	pts    []ratePoint // oldest first; pts[0] at or before now-window once the window is full
+}
+
+type ratePoint struct {
+	t time.Time
+	n int64
+}
+
+func newRateMeter(start time.Time, window time.Duration) *rateMeter {
+	return &rateMeter{window: window, pts: []ratePoint{{start, 0}}}
+}
+
+// add records the running total n at t and returns the rate in events per
+// second over the window ending at t.
+func (m *rateMeter) add(t time.Time, n int64) float64 {
+	m.pts = append(m.pts, ratePoint{t, n})
+	// Keep one point at or before the window's start.
+	for len(m.pts) > 2 && !m.pts[1].t.After(t.Add(-m.window)) {
+		m.pts = m.pts[1:]
+	}
+	first := m.pts[0]
+	d := t.Sub(first.t).Seconds()
+	if d <= 0 {
+		return 0
+	}
+	return float64(n-first.n) / d
+}
+
+// rateText formats a rate: with a decimal below 100 a second, so a slow
+// run shows 0.5/s rather than 0/s.
+func rateText(rate float64) string {
+	if rate < 100 {
+		return strconv.FormatFloat(rate, 'f', 1, 64)
+	}
+	return count(int64(rate + 0.5))
 }
 
 // count formats n with thousands separators.

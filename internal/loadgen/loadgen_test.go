@@ -265,3 +265,32 @@ func BenchmarkRun_Bulk(b *testing.B) {
 	}
 	b.ReportMetric(res.Rate(), "events/s")
 }
+
+// TestRun_ProgressLowRate checks the live status line at a few events a
+// second shows that rate, not 0/s.
+func TestRun_ProgressLowRate(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	var progress syncBuffer
+	cfg := loadgen.Config{URL: srv.URL, Mode: loadgen.Single, Rate: 4, Duration: 1600 * time.Millisecond, Workers: 2,
+		SkipSetup: true, Videos: 10, Accounts: 10, Creators: 1, Progress: &progress}
+	res, err := loadgen.Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted < 4 {
+		t.Fatalf("result = %+v, want at least 4 accepted", res)
+	}
+	// Every redraw after the first event shows a rate above 0.
+	for _, line := range strings.Split(strings.TrimSpace(progress.String()), "\r") {
+		f := strings.Fields(line)
+		if len(f) < 6 || f[4] == "0" {
+			continue // before the first event
+		}
+		if f[5] == "0/s" || f[5] == "0.0/s" {
+			t.Errorf("status line %q shows 0/s with %s accepted", line, f[4])
+		}
+	}
+}

@@ -95,6 +95,10 @@ func (r *runner) work(reqCtx, sendCtx context.Context, n int, jobs <-chan job) {
 	// popular (about a tenth of the traffic with a thousand videos).
 	w.zipf = rand.NewZipf(w.rng, 1.1, 1, uint64(r.cfg.Videos-1))
 	for j := range jobs {
+		if j.body >= 0 {
+			r.post(reqCtx, sendCtx, "/v1/events", "application/x-ndjson", r.cfg.Bodies[j.body], j.n, true)
+			continue
+		}
 		if r.cfg.Mode == Bulk {
 			w.buf = w.appendBatch(w.buf[:0], j.n)
 			r.post(reqCtx, sendCtx, "/v1/events", "application/x-ndjson", w.buf, j.n, true)
@@ -118,13 +122,7 @@ func (w *worker) appendView(b []byte) []byte {
 	return append(b, '}')
 }
 
-func (w *worker) watch() (int64, bool) {
-	length := int64(8_000 + w.rng.IntN(50_000))
-	if w.rng.IntN(3) == 0 {
-		return length, true
-	}
-	return w.rng.Int64N(length), false
-}
+func (w *worker) watch() (int64, bool) { return watchOf(w.rng) }
 
 // appendBatch appends n NDJSON events. They are written by hand: at a
 // million events a second the generator shares the machine with the
@@ -164,26 +162,7 @@ func (w *worker) appendBatch(b []byte, n int) []byte {
 			b = append(b, ts...)
 		}
 		b = append(b, '"')
-		switch typ {
-		case "view":
-			watch, completed := w.watch()
-			b = append(b, `,"source":"`...)
-			b = append(b, sources[w.rng.IntN(len(sources))]...)
-			b = append(b, `","watch_ms":`...)
-			b = strconv.AppendInt(b, watch, 10)
-			if completed {
-				b = append(b, `,"completed":true`...)
-			}
-		case "share":
-			b = append(b, `,"channel":"`...)
-			b = append(b, channels[w.rng.IntN(len(channels))]...)
-			b = append(b, '"')
-		case "comment":
-			b = append(b, `,"text":"`...)
-			b = append(b, comments[w.rng.IntN(len(comments))]...)
-			b = append(b, '"')
-		}
-		b = append(b, "}\n"...)
+		b = appendDetails(b, w.rng, typ)
 	}
 	return b
 }
@@ -219,8 +198,14 @@ func (r *runner) post(reqCtx, sendCtx context.Context, path, ctype string, body 
 		}
 		data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 		resp.Body.Close()
-		r.hist.record(time.Since(t0))
+		d := time.Since(t0)
+		r.hist.record(d)
 		r.requests.Add(1)
+		if r.cfg.Timeline {
+			r.mu.Lock()
+			r.timeline = append(r.timeline, Request{Start: t0.UnixNano(), Dur: d, Events: n})
+			r.mu.Unlock()
+		}
 		if err != nil {
 			r.fail("read answer: " + err.Error())
 			return
