@@ -28,7 +28,7 @@ Usage:
   crowd token list [--data DIR] [--postgres-url URL]
   crowd token revoke ID [--data DIR] [--postgres-url URL]
   crowd loadgen [--url URL] [--token T] [--rate N] [--duration D] [--batch 10000] [--mode bulk|single]
-  crowd bench [--duration 10s] [--history-events 1000000]
+  crowd bench [--world small|realistic] [--duration 10s] [--history-events 1000000] [--cpuprofile FILE]
   crowd import FILE [--data DIR] [--secrets-dir DIR] [--postgres-url URL] [--nats-url URL]
   crowd backup [--admin-url http://127.0.0.1:9464] DIR   (while crowd serve runs; secrets not included)
   crowd restore BACKUP DATA                               (into a new, empty data dir)
