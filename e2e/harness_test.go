@@ -78,10 +78,17 @@ func (s *syncBuffer) String() string {
 // them (a later flag wins); the tests of those limits set them.
 func Start(t testing.TB, data string, flags ...string) *Process {
 	t.Helper()
+	return StartEnv(t, data, nil, flags...)
+}
+
+// StartEnv is Start with environment variables (CROWD_* settings, as an
+// operator's deployment gives them) added to the process's environment.
+func StartEnv(t testing.TB, data string, env []string, flags ...string) *Process {
+	t.Helper()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data", data,
 		"--register-per-minute", "1000000", "--anon-views-per-minute", "1000000"}, flags...)
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "CROWD_LOG_LEVEL=debug")
+	cmd.Env = append(append(os.Environ(), "CROWD_LOG_LEVEL=debug"), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

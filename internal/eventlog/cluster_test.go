@@ -3,6 +3,7 @@ package eventlog
 import (
 	"bytes"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -144,4 +145,41 @@ func TestStreamReplicas_Cluster(t *testing.T) {
 	}
 	checkDelivered(t, MustConsume(t, l, 1, 20), msgs, 1)
 	l.Close()
+}
+
+// TestPublish_SameIDsTwoPublishers_Cluster: two processes handed the same
+// batch publish the same message ids at once to a replicated stream; the
+// server answers one of them "duplicate message id is in process" while
+// the other's proposal is being stored, and Publish waits it out instead of
+// failing (it did, as a 500 to the platform, in the scale-out layout test).
+func TestPublish_SameIDsTwoPublishers_Cluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds nats-server and starts a 3-node cluster")
+	}
+	c := startCluster(t)
+	a, _ := openOn(t, c, Config{Replicas: 3})
+	defer a.Close()
+	b, _ := openOn(t, c, Config{Replicas: 3})
+	defer b.Close()
+	const rounds, size = 40, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*rounds)
+	for r := range rounds {
+		msgs := testMessages(a, r*size, size)
+		for _, l := range []*Log{a, b} {
+			wg.Go(func() {
+				if err := l.Publish(t.Context(), slices.Clone(msgs)); err != nil {
+					errs <- err
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if info := MustInfo(t, a); info.Msgs != rounds*size {
+		t.Errorf("stream holds %d messages, want %d (each once)", info.Msgs, rounds*size)
+	}
 }

@@ -139,6 +139,15 @@ func (l *Log) publish(ctx context.Context, msgs []Message) error {
 				return fmt.Errorf("publish events: message %d (id %q) stored in stream %q, want %q", i, msgs[i].ID, ack.Stream, l.cfg.Stream)
 			}
 		case err := <-f.Err():
+			if inProcess(err) {
+				// Another publisher (another Crowd process handed the
+				// same batch) has the same message id in flight on a
+				// clustered stream: once its proposal is stored, the
+				// same message is acknowledged as a duplicate.
+				if err = l.republish(ctx, &msgs[i]); err == nil {
+					continue
+				}
+			}
 			return fmt.Errorf("publish events: message %d (id %q): %w", i, msgs[i].ID, err)
 		case <-ctx.Done():
 			return fmt.Errorf("publish events: %w", ctx.Err())
@@ -187,6 +196,40 @@ func (l *Log) publishAsync(ctx context.Context, m *Message) (jetstream.PubAckFut
 	}
 }
 
-// jsErrInsufficientResources is JetStream's "insufficient resources"
-// error code: its store is out of space.
-const jsErrInsufficientResources jetstream.ErrorCode = 10023
+// JetStream error codes Crowd acts on.
+const (
+	// jsErrInsufficientResources: the store is out of space.
+	jsErrInsufficientResources jetstream.ErrorCode = 10023
+	// jsErrDuplicateInProcess: a message with the same id is being
+	// stored (a clustered stream's proposal not yet applied).
+	jsErrDuplicateInProcess jetstream.ErrorCode = 10158
+)
+
+func inProcess(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrDuplicateInProcess
+}
+
+// republish sends m again, synchronously, while the server answers that a
+// message of its id is in process, waiting a little longer each time (at
+// most about 2 s in all).
+func (l *Log) republish(ctx context.Context, m *Message) error {
+	wait := 5 * time.Millisecond
+	for {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		ack, err := l.js.PublishMsg(ctx, &nats.Msg{Subject: m.Subject, Data: m.Data}, jetstream.WithMsgID(m.ID), jetstream.WithRetryAttempts(0))
+		switch {
+		case err == nil && ack.Stream != l.cfg.Stream:
+			return fmt.Errorf("stored in stream %q, want %q", ack.Stream, l.cfg.Stream)
+		case err == nil:
+			return nil
+		case !inProcess(err) || wait > time.Second:
+			return err
+		}
+		wait *= 2
+	}
+}
