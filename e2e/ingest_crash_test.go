@@ -19,16 +19,43 @@ import (
 // not acknowledged, as a platform would. In the end every event must be
 // counted exactly once: nothing acknowledged lost, nothing counted twice.
 func TestIngestCrash(t *testing.T) {
+	ingestCrash(t, crashRun{flags: []string{"--disclosure", "exact"}, batches: 60, perBatch: 1000, seed: 7, kills: 4, killAfter: 100 * time.Millisecond})
+}
+
+// TestIngestCrash_Spilling is TestIngestCrash with the smallest state
+// limit, so that aggregation's event ids and viewer-days spill to the
+// database in steps all the time, while the server is killed with SIGKILL
+// at random moments: every event counts exactly once, and every batch sent
+// again at the end (ids long spilled) is all duplicates and changes no
+// count.
+func TestIngestCrash_Spilling(t *testing.T) {
+	ingestCrash(t, crashRun{flags: []string{"--disclosure", "exact", "--state-limit", "1000"}, batches: 40, perBatch: 500, seed: 9, kills: 3, killAfter: 200 * time.Millisecond, resend: true})
+}
+
+// crashRun is one ingest crash test: a server started with flags gets
+// batches of perBatch views while it is killed kills times, each at
+// killAfter plus up to four times that; resend sends every batch again at
+// the end.
+type crashRun struct {
+	flags             []string
+	batches, perBatch int
+	seed              uint64
+	kills             int32
+	killAfter         time.Duration
+	resend            bool
+}
+
+func ingestCrash(t *testing.T, run crashRun) {
 	ctx := context.Background()
 	data := t.TempDir()
-	flags := []string{"--disclosure", "exact"}
+	flags := run.flags
 	p, token := StartWithToken(t, data, flags...)
 	svc := p.Client().WithToken(token)
 	const videos = 10
 	syncCrashWorld(t, svc, videos)
 
-	const batches, perBatch = 60, 1000
-	rng := rand.New(rand.NewPCG(7, 7))
+	batches, perBatch := run.batches, run.perBatch
+	rng := rand.New(rand.NewPCG(run.seed, run.seed))
 	want := make([]int64, videos)
 	body := make([][]client.Event, batches)
 	now := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
@@ -47,10 +74,10 @@ func TestIngestCrash(t *testing.T) {
 	for next < batches {
 		// Kill the server at a random moment while batches flow.
 		killed := make(chan struct{})
-		round := kills.Load() < 4
+		round := kills.Load() < run.kills
 		if round {
 			go func(p *Process) {
-				time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond)
+				time.Sleep(run.killAfter + rand.N(4*run.killAfter))
 				p.Kill(t)
 				kills.Add(1)
 				close(killed)
@@ -77,7 +104,7 @@ func TestIngestCrash(t *testing.T) {
 		t.Fatal("the server was never killed")
 	}
 	anon := p.Client()
-	Eventually(t, "every event counted exactly once", func() bool {
+	counted := func() bool {
 		for v := 0; v < videos; v++ {
 			got, err := anon.Video(ctx, fmt.Sprint("video-", v))
 			if err != nil || got.Counts.Views != want[v] {
@@ -85,7 +112,28 @@ func TestIngestCrash(t *testing.T) {
 			}
 		}
 		return true
-	})
+	}
+	Eventually(t, "every event counted exactly once", counted)
+	if run.resend {
+		// Everything again: the ids are in memory or spilled, and all
+		// count as duplicates, in the answer and in aggregation.
+		c := client.New(p.URL).WithToken(token)
+		for b := range body {
+			if _, err := c.Ingest(ctx, body[b]); err != nil {
+				t.Fatalf("resend batch %d: %v", b, err)
+			}
+		}
+		// A marker after them: once it is counted, the resent batches
+		// are aggregated too (one partition per video, in order).
+		for v := 0; v < videos; v++ {
+			want[v]++
+			if _, err := c.Ingest(ctx, []client.Event{{ID: fmt.Sprint("marker-", v), Type: "view", VideoID: fmt.Sprint("video-", v),
+				AccountID: "viewer-0", TS: now, Source: "for_you", WatchMS: 1000}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		Eventually(t, "the markers counted", counted)
+	}
 	// And not more, a moment later.
 	time.Sleep(500 * time.Millisecond)
 	for v := 0; v < videos; v++ {
