@@ -85,51 +85,7 @@ func Start(t testing.TB, data string, flags ...string) *Process {
 // operator's deployment gives them) added to the process's environment.
 func StartEnv(t testing.TB, data string, env []string, flags ...string) *Process {
 	t.Helper()
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data", data,
-		"--register-per-minute", "1000000", "--anon-views-per-minute", "1000000"}, flags...)
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(append(os.Environ(), "CROWD_LOG_LEVEL=debug"), env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &Process{Data: data, cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
-	addr, admin := make(chan string, 1), make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			p.logs.Write([]byte(line + "\n"))
-			var rec struct {
-				Msg       string `json:"msg"`
-				Addr      string `json:"addr"`
-				AdminAddr string `json:"admin_addr"`
-			}
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "crowd serving" {
-				addr <- rec.Addr
-				admin <- rec.AdminAddr
-			}
-		}
-		io.Copy(io.Discard, stderr)
-	}()
-	go func() { p.done <- cmd.Wait() }()
-	select {
-	case a := <-addr:
-		p.URL = "http://" + a
-		if a := <-admin; a != "" {
-			p.AdminURL = "http://" + a
-		}
-	case err := <-p.done:
-		t.Fatalf("crowd exited before serving: %v\n%s", err, p.logs)
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("crowd did not start\n%s", p.logs)
-	}
-	t.Cleanup(func() { p.Stop(t) })
+	p := launch(t, data, env, flags...)
 	c := client.New(p.URL)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -142,6 +98,68 @@ func StartEnv(t testing.TB, data string, env []string, flags ...string) *Process
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return p
+}
+
+// StartListening runs "crowd serve" and returns as soon as it listens
+// ("crowd listening"), without waiting for it to be ready.
+func StartListening(t testing.TB, data string, flags ...string) *Process {
+	t.Helper()
+	return launch(t, data, nil, flags...)
+}
+
+// launch starts "crowd serve" and returns once it logs its addresses
+// ("crowd listening", or "crowd serving"); the process is stopped when the
+// test ends.
+func launch(t testing.TB, data string, env []string, flags ...string) *Process {
+	t.Helper()
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data", data,
+		"--register-per-minute", "1000000", "--anon-views-per-minute", "1000000"}, flags...)
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(append(os.Environ(), "CROWD_LOG_LEVEL=debug"), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &Process{Data: data, cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	addr := make(chan [2]string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			p.logs.Write([]byte(line + "\n"))
+			var rec struct {
+				Msg       string `json:"msg"`
+				Addr      string `json:"addr"`
+				AdminAddr string `json:"admin_addr"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && (rec.Msg == "crowd listening" || rec.Msg == "crowd serving") {
+				select {
+				case addr <- [2]string{rec.Addr, rec.AdminAddr}:
+				default:
+				}
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	go func() { p.done <- cmd.Wait() }()
+	select {
+	case a := <-addr:
+		p.URL = "http://" + a[0]
+		if a[1] != "" {
+			p.AdminURL = "http://" + a[1]
+		}
+	case err := <-p.done:
+		t.Fatalf("crowd exited before listening: %v\n%s", err, p.logs)
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("crowd did not listen\n%s", p.logs)
+	}
+	t.Cleanup(func() { p.Stop(t) })
 	return p
 }
 

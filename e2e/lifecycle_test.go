@@ -1,14 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,60 +12,6 @@ import (
 
 	"github.com/crowd-dev/crowd/client"
 )
-
-// StartListening runs "crowd serve" and returns as soon as it listens
-// ("crowd listening"), without waiting for it to be ready.
-func StartListening(t testing.TB, data string, flags ...string) *Process {
-	t.Helper()
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data", data,
-		"--register-per-minute", "1000000", "--anon-views-per-minute", "1000000"}, flags...)
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "CROWD_LOG_LEVEL=debug")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &Process{Data: data, cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
-	addr := make(chan [2]string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			p.logs.Write([]byte(line + "\n"))
-			var rec struct {
-				Msg       string `json:"msg"`
-				Addr      string `json:"addr"`
-				AdminAddr string `json:"admin_addr"`
-			}
-			if json.Unmarshal([]byte(line), &rec) == nil && (rec.Msg == "crowd listening" || rec.Msg == "crowd serving") {
-				select {
-				case addr <- [2]string{rec.Addr, rec.AdminAddr}:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, stderr)
-	}()
-	go func() { p.done <- cmd.Wait() }()
-	select {
-	case a := <-addr:
-		p.URL = "http://" + a[0]
-		if a[1] != "" {
-			p.AdminURL = "http://" + a[1]
-		}
-	case err := <-p.done:
-		t.Fatalf("crowd exited before listening: %v\n%s", err, p.logs)
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("crowd did not listen\n%s", p.logs)
-	}
-	t.Cleanup(func() { p.Stop(t) })
-	return p
-}
 
 // readyz returns /readyz's status and, when not ready, its error body.
 func readyz(t testing.TB, url string) (int, string, string) {
