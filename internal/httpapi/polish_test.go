@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -149,6 +150,117 @@ func TestGzip(t *testing.T) {
 		_, plainCSV := rawGet(t, base+"/v1/analytics/videos/"+vid+"/export.csv?range=90d", alice, nil)
 		if len(plainCSV) >= 1024 {
 			t.Errorf("CSV of %d bytes not gzipped", len(plainCSV))
+		}
+	}
+}
+
+// TestWWWAuthenticate: every 401 carries a Bearer challenge, with
+// error="invalid_token" when a token was sent but refused.
+func TestWWWAuthenticate(t *testing.T) {
+	base, _, _, _ := polishFixture(t)
+	for _, tc := range []struct {
+		name, method, path, auth, body, want string
+	}{
+		{"no credential", "GET", "/v1/me", "", "", `Bearer realm="crowd"`},
+		{"unknown session token", "GET", "/v1/me", "Bearer crs_not-a-session", "", `Bearer realm="crowd", error="invalid_token"`},
+		{"unknown token on a public route", "GET", "/v1/videos", "Bearer cra_nope", "", `Bearer realm="crowd", error="invalid_token"`},
+		{"not Bearer", "GET", "/v1/me", "Basic YWxpY2U6eA==", "", `Bearer realm="crowd", error="invalid_request"`},
+		{"wrong password", "POST", "/v1/sessions", "", `{"handle":"alice","password":"wrong-password"}`, `Bearer realm="crowd"`},
+	} {
+		var rd io.Reader
+		if tc.body != "" {
+			rd = strings.NewReader(tc.body)
+		}
+		req, _ := http.NewRequestWithContext(t.Context(), tc.method, base+tc.path, rd)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		if tc.body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		got := res.Header.Get("WWW-Authenticate")
+		if res.StatusCode != 401 || !strings.HasPrefix(got, tc.want) || (!strings.Contains(tc.want, "error=") && strings.Contains(got, "error=")) {
+			t.Errorf("%s: status %d, WWW-Authenticate %q, want 401 and %q", tc.name, res.StatusCode, got, tc.want)
+		}
+	}
+}
+
+// TestTimestamps_OnePrecision: a resource's created_at is the same string
+// in the answer that creates it and in a later read, RFC 3339 UTC with
+// milliseconds.
+func TestTimestamps_OnePrecision(t *testing.T) {
+	base, alice, bob, vid := polishFixture(t)
+	c := &apiClient{t: t, base: base, doc: loadOpenAPI(t), seen: map[string]bool{}}
+	format := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
+	check := func(what string, created, read any) {
+		t.Helper()
+		s, _ := created.(string)
+		if !format.MatchString(s) || created != read {
+			t.Errorf("%s: created_at %v when created, %v when read; want the same RFC 3339 UTC milliseconds", what, created, read)
+		}
+	}
+	c.do("PUT", "/v1/accounts/alice/follow", bob, nil, 200) // bob takes messages from those he follows
+	for range 3 { // nanoseconds ending in 000 are rare, three of them rarer
+		v := c.do("POST", "/v1/videos", alice, map[string]any{"title": "Again"}, 201)
+		check("video", v["created_at"], c.do("GET", "/v1/videos/"+v["id"].(string), "", nil, 200)["created_at"])
+		cm := c.do("POST", "/v1/videos/"+vid+"/comments", bob, map[string]any{"text": "nice"}, 201)
+		list := c.do("GET", "/v1/videos/"+vid+"/comments", "", nil, 200)
+		var read any
+		items, _ := list["comments"].([]any)
+		for _, it := range items {
+			if m := it.(map[string]any); m["id"] == cm["id"] {
+				read = m["created_at"]
+			}
+		}
+		check("comment", cm["created_at"], read)
+		m := c.do("POST", "/v1/messages", alice, map[string]any{"to": "bob", "video_id": vid, "text": "hi"}, 201)
+		check("message", m["created_at"], c.do("GET", "/v1/messages/"+m["id"].(string), bob, nil, 200)["created_at"])
+	}
+}
+
+// TestErrors_404And405Documented: every operation declares 404 and 405
+// with the error shape, and the real answers match it.
+func TestErrors_404And405Documented(t *testing.T) {
+	doc := loadOpenAPI(t)
+	paths := doc.doc["paths"].(map[string]any)
+	for path, item := range paths {
+		for method, op := range item.(map[string]any) {
+			rs := op.(map[string]any)["responses"].(map[string]any)
+			for _, code := range []string{"404", "405"} {
+				r, ok := rs[code]
+				if !ok {
+					t.Errorf("%s %s: %s not declared", method, path, code)
+					continue
+				}
+				content, _ := doc.deref(r).(map[string]any)["content"].(map[string]any)
+				if content["application/json"] == nil {
+					t.Errorf("%s %s: %s has no JSON error body", method, path, code)
+				}
+			}
+		}
+	}
+	srv, _ := newAPIServer(t)
+	for _, tc := range []struct {
+		method, path, code string
+		status             int
+	}{{"PATCH", "/v1/videos", "method_not_allowed", 405}, {"GET", "/v1/no-such-thing", "not_found", 404}} {
+		req, _ := http.NewRequestWithContext(t.Context(), tc.method, srv.URL+tc.path, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		json.NewDecoder(res.Body).Decode(&e)
+		res.Body.Close()
+		if res.StatusCode != tc.status || e.Error.Code != tc.code || e.Error.Message == "" {
+			t.Errorf("%s %s: %d %+v, want %d %s in the error shape", tc.method, tc.path, res.StatusCode, e, tc.status, tc.code)
 		}
 	}
 }
