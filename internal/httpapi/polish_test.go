@@ -205,7 +205,8 @@ func TestTimestamps_OnePrecision(t *testing.T) {
 		}
 	}
 	c.do("PUT", "/v1/accounts/alice/follow", bob, nil, 200) // bob takes messages from those he follows
-	for range 3 {                                           // nanoseconds ending in 000 are rare, three of them rarer
+	// Nanoseconds ending in 000 are rare, three times rarer.
+	for range 3 {
 		v := c.do("POST", "/v1/videos", alice, map[string]any{"title": "Again"}, 201)
 		check("video", v["created_at"], c.do("GET", "/v1/videos/"+v["id"].(string), "", nil, 200)["created_at"])
 		cm := c.do("POST", "/v1/videos/"+vid+"/comments", bob, map[string]any{"text": "nice"}, 201)
