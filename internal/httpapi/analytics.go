@@ -103,13 +103,13 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, p *principal, vi
 
 func (s *Server) videoAnalytics(w http.ResponseWriter, r *http.Request, p *principal) {
 	if rep, ok := s.report(w, r, p, true, false); ok {
-		writeJSON(w, http.StatusOK, rep)
+		writeReport(w, r, rep)
 	}
 }
 
 func (s *Server) accountAnalytics(w http.ResponseWriter, r *http.Request, p *principal) {
 	if rep, ok := s.report(w, r, p, false, false); ok {
-		writeJSON(w, http.StatusOK, rep)
+		writeReport(w, r, rep)
 	}
 }
 
@@ -125,5 +125,9 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request, p *principal)
 	w.Header().Set("Content-Disposition", `attachment; filename="`+strings.ReplaceAll(name, `"`, "")+`"`)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Crowd-Disclosure", rep.Policy.Mode)
-	w.Write(analytics.CSV(rep))
+	body := analytics.CSV(rep)
+	if notModified(w, r, etagOf(body)) {
+		return
+	}
+	w.Write(body)
 }

@@ -35,6 +35,9 @@ func (s *Server) authorize(roles role, h func(http.ResponseWriter, *http.Request
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r)
 		if err != nil {
+			if platform.ErrorCode(err) == platform.EUNAUTHORIZED {
+				w.Header().Set("WWW-Authenticate", invalidTokenChallenge(r))
+			}
 			s.writeError(w, r, err)
 			return
 		}
@@ -43,7 +46,6 @@ func (s *Server) authorize(roles role, h func(http.ResponseWriter, *http.Request
 			return
 		}
 		if p.role == roleAnyone && roles&roleAnyone == 0 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="crowd"`)
 			writeCode(w, platform.EUNAUTHORIZED, "authentication required: send Authorization: Bearer TOKEN")
 			return
 		}
@@ -55,6 +57,21 @@ func (s *Server) authorize(roles role, h func(http.ResponseWriter, *http.Request
 		}
 		h(w, r, p)
 	})
+}
+
+// bearerChallenge is the WWW-Authenticate header of a 401 (RFC 6750).
+const bearerChallenge = `Bearer realm="crowd"`
+
+// invalidTokenChallenge is the challenge of a request whose credential was
+// refused: invalid_token for a token sent but not valid (unknown, expired,
+// revoked), invalid_request for an Authorization header that is not
+// "Bearer TOKEN".
+func invalidTokenChallenge(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if scheme, token, ok := strings.Cut(h, " "); h != "" && (!ok || !strings.EqualFold(scheme, "Bearer") || token == "") {
+		return bearerChallenge + `, error="invalid_request", error_description="Authorization must be Bearer TOKEN"`
+	}
+	return bearerChallenge + `, error="invalid_token", error_description="the access token is invalid, expired or revoked"`
 }
 
 // Cookie sessions, for the web pages (Studio and the viewer app). The

@@ -58,6 +58,7 @@ type ErrorBody struct {
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
+	b = normalizeTimes(b)
 	if err != nil {
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
@@ -75,6 +76,11 @@ func writeCode(w http.ResponseWriter, code, msg string) {
 	status, ok := statusOf[code]
 	if !ok {
 		status = http.StatusInternalServerError
+	}
+	// Every 401 says how to authenticate (RFC 9110 §11.6.1); authorize
+	// adds error="invalid_token" when a token was sent but refused.
+	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		w.Header().Set("WWW-Authenticate", bearerChallenge)
 	}
 	if ra, ok := retryAfterOf[code]; ok && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", ra)

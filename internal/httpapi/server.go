@@ -235,7 +235,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/apps", roleAccount, s.apps)
 	handle("DELETE /v1/apps/{id}", roleAccount, s.deleteApp)
 
-	return s.observe(security.Headers(s.recoverer(notFoundJSON(mux))))
+	return s.observe(security.Headers(gzipped(s.recoverer(notFoundJSON(mux)))))
 }
 
 // notFoundJSON answers unmatched paths and methods in the JSON error shape
