@@ -620,7 +620,7 @@ func TestOpenAPI_Responses(t *testing.T) {
 		if cd := h.Get("Content-Disposition"); !strings.HasPrefix(cd, "attachment;") {
 			t.Errorf("export.csv: Content-Disposition %q, want an attachment", cd)
 		}
-		if rows := strings.Split(strings.TrimSpace(string(body)), "\n"); len(rows) != 8 || rows[0] != "date,views,viewers,likes,comments,shares,saves" {
+		if rows := strings.Split(strings.TrimSpace(string(body)), "\r\n"); len(rows) != 8 || rows[0] != "date,views,viewers,likes,comments,shares,saves,released" {
 			t.Errorf("export.csv of 7 days = %q, want a header and 7 rows", body)
 		}
 	}
