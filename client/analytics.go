@@ -214,7 +214,7 @@ type CSVExport struct {
 
 // ExportVideoAnalytics downloads a video's daily analytics over r as CSV
 // (business accounts only): the header row
-// date,views,viewers,likes,comments,shares,saves, then one row per day,
+// date,views,viewers,likes,comments,shares,saves,released, then one row per day,
 // oldest first. ParseAnalyticsCSV reads it. An error answer is an *Error,
 // as everywhere; an error while reading the body is the transport's.
 func (c *Client) ExportVideoAnalytics(ctx context.Context, videoID string, r Range) (*CSVExport, error) {
@@ -239,10 +239,14 @@ type AnalyticsCSVRow struct {
 	Comments int64
 	Shares   int64
 	Saves    int64
+	// Released reports whether the day's numbers are released: in
+	// protected mode whether the day is closed and its cells published, in
+	// exact mode always true.
+	Released bool
 }
 
 // csvHeader is the header row of an analytics CSV export.
-var csvHeader = []string{"date", "views", "viewers", "likes", "comments", "shares", "saves"}
+var csvHeader = []string{"date", "views", "viewers", "likes", "comments", "shares", "saves", "released"}
 
 // ParseAnalyticsCSV reads an analytics CSV export.
 func ParseAnalyticsCSV(r io.Reader) ([]AnalyticsCSVRow, error) {
@@ -280,6 +284,9 @@ func ParseAnalyticsCSV(r io.Reader) ([]AnalyticsCSVRow, error) {
 			if *dst, err = strconv.ParseInt(v, 10, 64); err != nil {
 				return nil, fmt.Errorf("read analytics CSV: line %d: %s: %w", line, csvHeader[i+1], err)
 			}
+		}
+		if row.Released, err = strconv.ParseBool(rec[7]); err != nil {
+			return nil, fmt.Errorf("read analytics CSV: line %d: released: %w", line, err)
 		}
 		rows = append(rows, row)
 	}

@@ -71,6 +71,10 @@ type Error struct {
 	// empty when Status is 0.
 	Code    string
 	Message string
+	// Line is the 1-based line of a bulk (NDJSON) body the error names
+	// (413 line_too_long or too_many_lines from Ingest, IngestNDJSON,
+	// SyncAccounts, SyncVideos); 0 when it names none.
+	Line int
 	// RetryAfter is the answer's Retry-After (429, 503): how long to wait
 	// before trying again; 0 if it had none.
 	RetryAfter time.Duration
@@ -195,11 +199,12 @@ func answerError(resp *http.Response, method, path string) *Error {
 		Error struct {
 			Code    string `json:"code"`
 			Message string `json:"message"`
+			Line    int    `json:"line"`
 		} `json:"error"`
 	}
 	e := &Error{Status: resp.StatusCode, Method: method, Path: path}
 	if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
-		e.Code, e.Message = eb.Error.Code, eb.Error.Message
+		e.Code, e.Message, e.Line = eb.Error.Code, eb.Error.Message, eb.Error.Line
 	} else {
 		e.Code = statusCodes[resp.StatusCode]
 		if e.Code == "" {

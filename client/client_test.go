@@ -143,18 +143,20 @@ func TestRange(t *testing.T) {
 }
 
 func TestParseAnalyticsCSV(t *testing.T) {
-	rows, err := ParseAnalyticsCSV(strings.NewReader("date,views,viewers,likes,comments,shares,saves\n2026-01-01,5,,1,2,3,-1\n2026-01-02,7,4,0,0,0,0\n"))
+	rows, err := ParseAnalyticsCSV(strings.NewReader("date,views,viewers,likes,comments,shares,saves,released\r\n2026-01-01,5,,1,2,3,-1,true\r\n2026-01-02,7,4,0,0,0,0,false\r\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 2 || rows[0].Viewers != nil || rows[0].Saves != -1 || rows[0].Comments != 2 || rows[1].Viewers == nil || *rows[1].Viewers != 4 || rows[1].Views != 7 {
+	if len(rows) != 2 || rows[0].Viewers != nil || rows[0].Saves != -1 || rows[0].Comments != 2 || rows[1].Viewers == nil || *rows[1].Viewers != 4 || rows[1].Views != 7 || !rows[0].Released || rows[1].Released {
 		t.Errorf("rows %+v", rows)
 	}
 	for _, bad := range []string{
 		"",
-		"day,views,viewers,likes,comments,shares,saves\n",
-		"date,views,viewers,likes,comments,shares,saves\n2026-01-01,x,,1,2,3,4\n",
-		"date,views,viewers,likes,comments,shares,saves\n2026-01-01,1,2\n",
+		"day,views,viewers,likes,comments,shares,saves,released\n",
+		"date,views,viewers,likes,comments,shares,saves,released\n2026-01-01,x,,1,2,3,4,true\n",
+		"date,views,viewers,likes,comments,shares,saves,released\n2026-01-01,1,2\n",
+		"date,views,viewers,likes,comments,shares,saves,released\n2026-01-01,1,,1,2,3,4,maybe\n",
+		"date,views,viewers,likes,comments,shares,saves\n2026-01-01,1,,1,2,3,4\n",
 	} {
 		if _, err := ParseAnalyticsCSV(strings.NewReader(bad)); err == nil {
 			t.Errorf("ParseAnalyticsCSV(%q) = nil error", bad)

@@ -40,7 +40,7 @@ func fakeCrowd() *httptest.Server {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="crowd-`+r.PathValue("id")+`-2026-12-03-2026-12-04.csv"`)
 		w.Header().Set("X-Crowd-Disclosure", "exact")
-		io.WriteString(w, "date,views,viewers,likes,comments,shares,saves\n2026-12-03,90,60,7,2,3,2\n2026-12-04,30,25,2,0,1,1\n")
+		io.WriteString(w, "date,views,viewers,likes,comments,shares,saves,released\r\n2026-12-03,90,60,7,2,3,2,true\r\n2026-12-04,30,25,2,0,1,1,false\r\n")
 	})
 	mux.HandleFunc("POST /v1/events", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

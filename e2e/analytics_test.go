@@ -172,8 +172,8 @@ func TestAnalyticsExact(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
 		t.Fatalf("export: %d %s", resp.StatusCode, body)
 	}
-	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
-	if len(lines) != 8 || lines[0] != "date,views,viewers,likes,comments,shares,saves" || lines[7] != fmt.Sprintf("%s,5,2,1,0,1,1", today) {
+	lines := strings.Split(strings.TrimSuffix(string(body), "\r\n"), "\r\n")
+	if len(lines) != 8 || lines[0] != "date,views,viewers,likes,comments,shares,saves,released" || lines[7] != fmt.Sprintf("%s,5,2,1,0,1,1,true", today) {
 		t.Fatalf("csv:\n%s", body)
 	}
 	if err := zed.Do(ctx, "GET", "/v1/analytics/videos/"+v.ID+"/export.csv", nil, nil); client.StatusOf(err) != 403 {

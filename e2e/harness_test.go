@@ -114,7 +114,8 @@ func StartListening(t testing.TB, data string, flags ...string) *Process {
 func launch(t testing.TB, data string, env []string, flags ...string) *Process {
 	t.Helper()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data", data,
-		"--register-per-minute", "1000000", "--anon-views-per-minute", "1000000"}, flags...)
+		"--register-per-minute", "1000000", "--anon-views-per-minute", "1000000",
+		"--analytics-per-minute", "1000000"}, flags...)
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(append(os.Environ(), "CROWD_LOG_LEVEL=debug"), env...)
 	stderr, err := cmd.StderrPipe()

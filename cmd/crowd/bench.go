@@ -97,7 +97,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	cfg.StateLimit = *stateLimit
 	// The load generator's viewers all come from this one address.
 	cfg.AnonViewsPerMinute = 1 << 30
-	cfg.AdminAddr = "" // the bench reads the server's times in-process
+	cfg.AnalyticsPerMinute = 1 << 30 // the bench reads many reports with few tokens
+	cfg.AdminAddr = ""               // the bench reads the server's times in-process
 	setMemoryLimit(cfg, getenv)
 	timings := &serverTimings{}
 	m := &app.Main{Config: cfg, Logger: newLogger(stderr, "error"), ObserveRequest: timings.observe}

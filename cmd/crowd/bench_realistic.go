@@ -92,6 +92,7 @@ func benchRealistic(ctx context.Context, o realisticOpts, stdout, stderr io.Writ
 	cfg.StateLimit = o.stateLimit
 	cfg.AnonViewsPerMinute = 1 << 30 // the load generator's viewers all come from one address
 	cfg.LoginPerMinute = 1 << 20     // and so do the creators who log in to read their reports
+	cfg.AnalyticsPerMinute = 1 << 30 // which they read many times
 	cfg.AdminAddr = ""
 	setMemoryLimit(cfg, getenv)
 	b := &realBench{o: o, world: world, cfg: cfg, stderr: stderr, start: time.Now(), timings: &serverTimings{}, dir: dir}

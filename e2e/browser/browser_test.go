@@ -269,7 +269,7 @@ func TestBrowser(t *testing.T) {
 			csv, err = os.ReadFile(filepath.Join(dir, files[0].Name()))
 			return err == nil && bytes.Count(csv, []byte("\n")) == 8, err
 		})
-		if !bytes.HasPrefix(csv, []byte("date,views,viewers,likes,comments,shares,saves\n")) {
+		if !bytes.HasPrefix(csv, []byte("date,views,viewers,likes,comments,shares,saves,released\r\n")) {
 			t.Errorf("export starts %q", csv[:min(len(csv), 80)])
 		}
 		if bytes.Contains(bytes.ToLower(csv), []byte("zoe")) {

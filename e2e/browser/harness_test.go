@@ -105,6 +105,7 @@ func startApp(t *testing.T, disclosure string) *world {
 	cfg.Disclosure = disclosure
 	cfg.LoginPerMinute = 1_000_000
 	cfg.RegisterPerMinute = 1_000_000
+	cfg.AnalyticsPerMinute = 1_000_000
 	cfg.AnonViewsPerMinute = 1_000_000
 	cfg.SessionTTL = 120 * 24 * time.Hour
 	clk := &clock{}

@@ -5,7 +5,9 @@
 package analytics
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"fmt"
 	"slices"
 	"strconv"
@@ -417,16 +419,28 @@ func rising(ts []disclosure.VideoTrend) []RisingVideo {
 	return out
 }
 
-// CSV renders a report's daily series as CSV: one row per day.
+// CSVHeader is the header row of the CSV export.
+var CSVHeader = []string{"date", "views", "viewers", "likes", "comments", "shares", "saves", "released"}
+
+// CSV renders a report's daily series as CSV (RFC 4180: CRLF line ends,
+// a header row): one row per day, the same numbers as the report's daily
+// series. viewers is empty where the report has none; released is the
+// day's released flag ("true" or "false"): in protected mode whether the
+// day is closed and its cells released, in exact mode always true (numbers
+// are released in real time; today's still grow).
 func CSV(r *Report) []byte {
-	var b strings.Builder
-	b.WriteString("date,views,viewers,likes,comments,shares,saves\n")
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.UseCRLF = true
+	w.Write(CSVHeader)
 	for _, d := range r.Daily {
 		viewers := ""
 		if d.Viewers != nil {
 			viewers = strconv.FormatInt(*d.Viewers, 10)
 		}
-		fmt.Fprintf(&b, "%s,%d,%s,%d,%d,%d,%d\n", d.Date, d.Views, viewers, d.Likes, d.Comments, d.Shares, d.Saves)
+		i := func(n int64) string { return strconv.FormatInt(n, 10) }
+		w.Write([]string{d.Date, i(d.Views), viewers, i(d.Likes), i(d.Comments), i(d.Shares), i(d.Saves), strconv.FormatBool(d.Released)})
 	}
-	return []byte(b.String())
+	w.Flush() // writes to a bytes.Buffer cannot fail
+	return b.Bytes()
 }

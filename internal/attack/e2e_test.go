@@ -104,6 +104,7 @@ func startE2E(t *testing.T, mode string) *e2e {
 	cfg.AdminAddr = "" // no operator listener: several tests run at once
 	cfg.LoginPerMinute = 1_000_000
 	cfg.RegisterPerMinute = 1_000_000
+	cfg.AnalyticsPerMinute = 1_000_000
 	cfg.AnonViewsPerMinute = 1_000_000
 	// The noise keyring, written before the first start as an operator
 	// restoring it from a backup would: derived from the test's name and

@@ -69,6 +69,9 @@ type Config struct {
 	// without a credential, GET /s/{id}) per client address; beyond it they
 	// are refused with 429 and not counted.
 	AnonViewsPerMinute int
+	// AnalyticsPerMinute bounds analytics reads (GET /v1/analytics/...)
+	// per token (session or app token); beyond it they are refused with 429.
+	AnalyticsPerMinute int
 	// MaxBodyBytes bounds JSON request bodies.
 	MaxBodyBytes int64
 	// BulkMinRate is the slowest a bulk body (POST /v1/events,
@@ -135,6 +138,10 @@ func Default() Config {
 		// Two views a second from one address, sustained, is more than a
 		// household watching short videos.
 		AnonViewsPerMinute: 120,
+		// Ten reports a second, sustained, per token: far more than a
+		// studio page or an integration's nightly export needs, and it
+		// bounds what one leaked or looping token can make the server build.
+		AnalyticsPerMinute: 600,
 		MaxBodyBytes:       64 << 10,
 		// 64 KiB/s: a 10,000-event batch (about 3 MB) in under a minute
 		// even on a poor link; a datacenter sends it in milliseconds.
@@ -165,6 +172,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.LoginPerMinute, "login-per-minute", c.LoginPerMinute, "login attempts allowed per minute per client address")
 	fs.IntVar(&c.RegisterPerMinute, "register-per-minute", c.RegisterPerMinute, "registrations allowed per minute per client address")
 	fs.IntVar(&c.AnonViewsPerMinute, "anon-views-per-minute", c.AnonViewsPerMinute, "anonymous views counted per minute per client address (beyond: 429, not counted)")
+	fs.IntVar(&c.AnalyticsPerMinute, "analytics-per-minute", c.AnalyticsPerMinute, "analytics reads (GET /v1/analytics/...) allowed per minute per session or app token (beyond: 429)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest JSON request body accepted")
 	fs.Int64Var(&c.BulkMinRate, "bulk-min-rate", c.BulkMinRate, "slowest accepted transfer rate of a bulk body (events, sync), in bytes per second after a 5 s grace; slower bodies get 408")
 	fs.IntVar(&c.StateLimit, "state-limit", c.StateLimit, "event ids and viewer-days aggregation holds in memory, each, before the oldest spill to the database")
@@ -320,6 +328,9 @@ func (c Config) Validate() error {
 	}
 	if c.AnonViewsPerMinute < 1 {
 		return fmt.Errorf("anon-views-per-minute %d: must be at least 1", c.AnonViewsPerMinute)
+	}
+	if c.AnalyticsPerMinute < 1 {
+		return fmt.Errorf("analytics-per-minute %d: must be at least 1", c.AnalyticsPerMinute)
 	}
 	if c.BulkMinRate < 1 {
 		return fmt.Errorf("bulk-min-rate %d: must be at least 1 byte per second", c.BulkMinRate)

@@ -14,6 +14,21 @@ import (
 // analytics:read scope. App tokens belong to business accounts' API access:
 // a personal account's app token is refused.
 
+// limitAnalytics limits analytics reads per token (--analytics-per-minute):
+// each session and each app token has its own budget, shared by the
+// routes, so one looping client or leaked token cannot make the server
+// build reports without end. Beyond it the read is 429 with Retry-After.
+func (s *Server) limitAnalytics(h func(http.ResponseWriter, *http.Request, *principal)) func(http.ResponseWriter, *http.Request, *principal) {
+	return func(w http.ResponseWriter, r *http.Request, p *principal) {
+		if ok, wait := s.analyticsReads.Allow(p.tokenHash); !ok {
+			w.Header().Set("Retry-After", retryAfter(wait))
+			writeCode(w, platform.ERATELIMITED, "too many analytics reads with this token; retry later")
+			return
+		}
+		h(w, r, p)
+	}
+}
+
 // analyticsCaller checks the caller may read analytics and returns its
 // account.
 func (s *Server) analyticsCaller(w http.ResponseWriter, p *principal) (*platform.Account, bool) {

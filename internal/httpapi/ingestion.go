@@ -37,15 +37,18 @@ func (s *Server) ingestEvents(w http.ResponseWriter, r *http.Request, _ *princip
 		return
 	}
 	defer release()
+	if !checkBulkLines(w, body) {
+		return
+	}
 	var evs []ingest.Event
-	rejected, err := ingest.Decode(bytes.NewReader(body), ingest.Options{Now: s.now()}, func(e *ingest.Event) error {
+	rejected, err := ingest.Decode(bytes.NewReader(body), ingest.Options{Now: s.now(), MaxLines: MaxBulkLines, MaxLineBytes: MaxBulkLineBytes}, func(e *ingest.Event) error {
 		evs = append(evs, *e)
 		return nil
 	})
 	if err != nil {
 		switch {
-		case errors.Is(err, ingest.ErrTooManyLines):
-			writeCode(w, codeTooLarge, err.Error())
+		case errors.Is(err, ingest.ErrTooManyLines): // checkBulkLines refused it first
+			writeLineCode(w, codeTooManyLines, err.Error(), MaxBulkLines+1)
 		case errors.Is(err, ingest.ErrNotNDJSON):
 			writeCode(w, codeMalformed, err.Error())
 		default:

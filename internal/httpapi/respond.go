@@ -22,6 +22,9 @@ const (
 	codeNotAllowed  = "method_not_allowed"
 	codeUnavailable = "unavailable"
 	codeTimeout     = "request_timeout"
+	// A bulk body's line over MaxBulkLineBytes, or its line MaxBulkLines+1.
+	codeLineTooLong  = "line_too_long"
+	codeTooManyLines = "too_many_lines"
 )
 
 // statusOf is the one table from error code to HTTP status.
@@ -39,6 +42,8 @@ var statusOf = map[string]int{
 	codeNotAllowed:         http.StatusMethodNotAllowed,
 	codeUnavailable:        http.StatusServiceUnavailable,
 	codeTimeout:            http.StatusRequestTimeout,
+	codeLineTooLong:        http.StatusRequestEntityTooLarge,
+	codeTooManyLines:       http.StatusRequestEntityTooLarge,
 	platform.EDISKFULL:     http.StatusServiceUnavailable,
 }
 
@@ -53,6 +58,9 @@ type ErrorBody struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
+		// Line is the 1-based line of a bulk (NDJSON) body the error is
+		// about, when it is about one line; absent otherwise.
+		Line int `json:"line,omitempty"`
 	} `json:"error"`
 }
 
@@ -71,8 +79,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeCode(w http.ResponseWriter, code, msg string) {
+	writeLineCode(w, code, msg, 0)
+}
+
+// writeLineCode is writeCode for an error about line (from 1) of a bulk
+// body; 0 means none.
+func writeLineCode(w http.ResponseWriter, code, msg string, line int) {
 	var body ErrorBody
-	body.Error.Code, body.Error.Message = code, msg
+	body.Error.Code, body.Error.Message, body.Error.Line = code, msg, line
 	status, ok := statusOf[code]
 	if !ok {
 		status = http.StatusInternalServerError

@@ -98,6 +98,8 @@ type Server struct {
 	logins    *security.LoginThrottle
 	registers *security.LoginLimiter
 	anonViews *security.LoginLimiter
+	// analyticsReads limits analytics reads per token.
+	analyticsReads *security.LoginLimiter
 
 	events *engage.Builder
 
@@ -134,6 +136,7 @@ func New(d Deps) *Server {
 	s.logins = security.NewLoginThrottle(max(s.cfg.LoginPerMinute, 1), s.now)
 	s.registers = security.NewLoginLimiter(max(s.cfg.RegisterPerMinute, 1), max(s.cfg.RegisterPerMinute, 1), s.now)
 	s.anonViews = security.NewLoginLimiter(max(s.cfg.AnonViewsPerMinute, 1), max(s.cfg.AnonViewsPerMinute, 1), s.now)
+	s.analyticsReads = security.NewLoginLimiter(max(s.cfg.AnalyticsPerMinute, 1), max(s.cfg.AnalyticsPerMinute, 1), s.now)
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 		s.Registry = d.Registry
@@ -220,9 +223,9 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/privacy-policy", roleAnyone, s.privacyPolicy)
 	handle("PUT /v1/privacy-policy", roleService, s.publishPrivacyPolicy)
 
-	handle("GET /v1/analytics/videos/{id}", roleAccount|roleApp, s.videoAnalytics)
-	handle("GET /v1/analytics/videos/{id}/export.csv", roleAccount|roleApp, s.exportCSV)
-	handle("GET /v1/analytics/account", roleAccount|roleApp, s.accountAnalytics)
+	handle("GET /v1/analytics/videos/{id}", roleAccount|roleApp, s.limitAnalytics(s.videoAnalytics))
+	handle("GET /v1/analytics/videos/{id}/export.csv", roleAccount|roleApp, s.limitAnalytics(s.exportCSV))
+	handle("GET /v1/analytics/account", roleAccount|roleApp, s.limitAnalytics(s.accountAnalytics))
 
 	handle("POST /v1/events", roleService, s.ingestEvents)
 	handle("POST /v1/sync/accounts", roleService, s.syncAccounts)

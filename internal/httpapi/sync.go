@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"net/http"
@@ -10,17 +9,26 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/crowd-dev/crowd/internal/ingest"
 	"github.com/crowd-dev/crowd/internal/platform"
 	"github.com/crowd-dev/crowd/internal/security"
 	"github.com/crowd-dev/crowd/internal/store"
 )
 
-// Bulk bodies (events and sync) may be much larger than JSON requests.
+// The limits of every bulk (NDJSON) body: POST /v1/events,
+// /v1/sync/accounts and /v1/sync/videos share them, and a body over any of
+// them is refused whole, 413, before anything is applied (checkBulkLines).
+// docs/OPERATIONS.md ("Bulk limits") and openapi.json document them.
 const (
-	// MaxBulkBytes bounds one NDJSON body; larger bodies are refused whole.
+	// MaxBulkBytes bounds one NDJSON body: 413 too_large.
 	MaxBulkBytes = 64 << 20
-	// maxBulkLine bounds one NDJSON line.
-	maxBulkLine = 64 << 10
+	// MaxBulkLines bounds the lines of one body, blank ones included:
+	// line MaxBulkLines+1 is 413 too_many_lines with its number.
+	MaxBulkLines = ingest.DefaultMaxLines
+	// MaxBulkLineBytes bounds one line, not counting its line end ("\n" or
+	// "\r\n") nor a leading byte order mark: a longer one is 413
+	// line_too_long with its number.
+	MaxBulkLineBytes = ingest.DefaultMaxLineBytes
 	// syncChunk is how many lines one sync transaction applies.
 	syncChunk = 5000
 )
@@ -65,24 +73,56 @@ func (s *Server) readBulk(w http.ResponseWriter, r *http.Request, fn func(n int,
 	// applied, as POST /v1/events does: JSON decoding would otherwise turn
 	// it silently into U+FFFD.
 	if !utf8.Valid(body) {
-		writeCode(w, codeMalformed, fmt.Sprintf("line %d is not valid UTF-8; nothing was applied", invalidUTF8Line(body)))
+		n := invalidUTF8Line(body)
+		writeLineCode(w, codeMalformed, fmt.Sprintf("line %d is not valid UTF-8; nothing was applied", n), n)
 		return nil, false
 	}
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 0, 64<<10), maxBulkLine)
+	if !checkBulkLines(w, body) {
+		return nil, false
+	}
 	n := 0
-	for sc.Scan() {
+	for rest := body; len(rest) > 0; {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte("\n"))
 		n++
-		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+		if n == 1 {
+			line = bytes.TrimPrefix(line, bom)
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		fn(n, sc.Bytes())
-	}
-	if err := sc.Err(); err != nil {
-		writeCode(w, codeMalformed, fmt.Sprintf("line %d is longer than %d bytes", n+1, maxBulkLine))
-		return nil, false
+		fn(n, line)
 	}
 	return rel, true
+}
+
+// bom is UTF-8's byte order mark, allowed at the start of a bulk body.
+var bom = []byte("\xef\xbb\xbf")
+
+// checkBulkLines checks the line limits shared by every bulk body
+// (MaxBulkLines, MaxBulkLineBytes) and answers 413 naming the first
+// failing line when one is over. It reports whether the body is within
+// them.
+func checkBulkLines(w http.ResponseWriter, body []byte) bool {
+	n := 0
+	for rest := body; len(rest) > 0; {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte("\n"))
+		n++
+		if n > MaxBulkLines {
+			writeLineCode(w, codeTooManyLines, fmt.Sprintf("the body has more than %d lines (line %d); nothing was applied: send smaller batches", MaxBulkLines, n), n)
+			return false
+		}
+		if n == 1 {
+			line = bytes.TrimPrefix(line, bom)
+		}
+		if len(bytes.TrimSuffix(line, []byte("\r"))) > MaxBulkLineBytes {
+			writeLineCode(w, codeLineTooLong, fmt.Sprintf("line %d is longer than %d bytes; nothing was applied", n, MaxBulkLineBytes), n)
+			return false
+		}
+	}
+	return true
 }
 
 // invalidUTF8Line returns the number of the first line of body holding

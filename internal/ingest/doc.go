@@ -12,6 +12,11 @@
 // carriage returns) are skipped, never rejected. A line longer than
 // Options.MaxLineBytes is rejected as line_too_long whatever it holds, and
 // only its first MaxLineBytes bytes are looked at (for the rule below).
+// The HTTP API checks the limits it shares among its bulk routes first
+// (httpapi.MaxBulkLines and MaxBulkLineBytes, which are DefaultMaxLines and
+// DefaultMaxLineBytes) and refuses a body with a line over them whole, 413
+// line_too_long naming the line; this per-line rejection serves the other
+// callers (crowd import).
 //
 // Two kinds of failure are kept apart, as the product asks ("invalid lines
 // are rejected one by one; an unparseable body is refused whole"):
