@@ -1,12 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/crowd-dev/crowd/internal/analytics"
 )
@@ -31,15 +31,24 @@ func etagOf(b []byte) string {
 	return `"` + hex.EncodeToString(h[:16]) + `"`
 }
 
-// reportETag is the tag of rep without its generated_at.
-func reportETag(rep *analytics.Report) string {
-	c := *rep
-	c.GeneratedAt = time.Time{}
-	b, err := json.Marshal(&c)
-	if err != nil {
-		return ""
+// reportETag is the tag of a marshalled report b without the value of its
+// generated_at, so an unchanged report keeps its tag.
+func reportETag(b []byte) string {
+	key := []byte(`"generated_at":"`)
+	i := bytes.Index(b, key)
+	if i < 0 {
+		return etagOf(b)
 	}
-	return etagOf(b)
+	v := i + len(key)
+	end := bytes.IndexByte(b[v:], '"')
+	if end < 0 {
+		return etagOf(b)
+	}
+	h := sha256.New()
+	h.Write(b[:v])
+	h.Write(b[v+end:])
+	var sum [sha256.Size]byte
+	return `"` + hex.EncodeToString(h.Sum(sum[:0])[:16]) + `"`
 }
 
 // notModified sets the ETag header to etag and, when the request's
@@ -70,8 +79,13 @@ func notModified(w http.ResponseWriter, r *http.Request, etag string) bool {
 
 // writeReport answers a report as JSON with its ETag, or 304.
 func writeReport(w http.ResponseWriter, r *http.Request, rep *analytics.Report) {
-	if notModified(w, r, reportETag(rep)) {
+	b, err := json.Marshal(rep)
+	if err != nil {
+		writeJSON(w, http.StatusOK, rep) // answers the error
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	if notModified(w, r, reportETag(b)) {
+		return
+	}
+	writeJSONBytes(w, http.StatusOK, b)
 }

@@ -66,11 +66,17 @@ type ErrorBody struct {
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
-	b = normalizeTimes(b)
 	if err != nil {
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
 	}
+	writeJSONBytes(w, status, b)
+}
+
+// writeJSONBytes answers b, a marshalled JSON value, with its times in
+// the API's one precision.
+func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
+	b = normalizeTimes(b)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)

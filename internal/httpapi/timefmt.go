@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"regexp"
 	"time"
 )
 
@@ -16,21 +15,53 @@ import (
 // starts at an unescaped quote after "{" or ",".
 const timeLayout = "2006-01-02T15:04:05.000Z07:00"
 
-var timeField = regexp.MustCompile(`([{,]"(?:[a-z_]+_at|since)":")([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2}))"`)
-
 // normalizeTimes rewrites the times of a marshalled answer to timeLayout.
+// It scans for `":"`, the boundary between a key and a string value (a
+// quote inside a string is always escaped, so the sequence cannot occur
+// within one), checks that the key is a time's (…_at, since) and starts
+// right after "{" or ",", and rewrites a value that parses as RFC 3339.
+// One pass, no allocation when there is nothing to rewrite.
 func normalizeTimes(b []byte) []byte {
-	if !bytes.Contains(b, []byte(`_at":"`)) && !bytes.Contains(b, []byte(`"since":"`)) {
+	var out []byte
+	last, i := 0, 0
+	for {
+		j := bytes.Index(b[i:], []byte(`":"`))
+		if j < 0 {
+			break
+		}
+		j += i // the key's closing quote
+		val := j + 3
+		i = val
+		k := bytes.LastIndexByte(b[:j], '"')
+		if k < 1 || (b[k-1] != '{' && b[k-1] != ',') || !isTimeKey(b[k+1:j]) {
+			continue
+		}
+		end := bytes.IndexByte(b[val:], '"')
+		if end < 0 {
+			break
+		}
+		end += val
+		t, err := time.Parse(time.RFC3339Nano, string(b[val:end]))
+		if err != nil {
+			continue
+		}
+		out = append(out, b[last:val]...)
+		out = t.UTC().AppendFormat(out, timeLayout)
+		last, i = end, end
+	}
+	if out == nil {
 		return b
 	}
-	return timeField.ReplaceAllFunc(b, func(m []byte) []byte {
-		sub := timeField.FindSubmatch(m)
-		t, err := time.Parse(time.RFC3339Nano, string(sub[2]))
-		if err != nil {
-			return m
+	return append(out, b[last:]...)
+}
+
+// isTimeKey reports whether key names a time: lower-case letters and
+// underscores, ending in "_at", or "since".
+func isTimeKey(key []byte) bool {
+	for _, c := range key {
+		if (c < 'a' || c > 'z') && c != '_' {
+			return false
 		}
-		out := append([]byte{}, sub[1]...)
-		out = t.UTC().AppendFormat(out, timeLayout)
-		return append(out, '"')
-	})
+	}
+	return string(key) == "since" || len(key) > 3 && bytes.HasSuffix(key, []byte("_at"))
 }
