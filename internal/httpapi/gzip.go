@@ -3,10 +3,12 @@ package httpapi
 import (
 	"bytes"
 	"compress/gzip"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // gzipMin is the smallest answer worth compressing.
@@ -105,6 +107,14 @@ func compressible(h http.Header) bool {
 	return mt == "application/json" || mt == "text/csv"
 }
 
+// gzipWriters are reused: a new compressor allocates about a megabyte of
+// tables. BestSpeed: answers are compressed on the request's path, and
+// JSON of repeated keys shrinks well even at the fastest level.
+var gzipWriters = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed) // a valid level never fails
+	return w
+}}
+
 // decide sends the held status and bytes, compressed or not.
 func (g *gzipWriter) decide(compress bool) {
 	if g.decided {
@@ -118,7 +128,8 @@ func (g *gzipWriter) decide(compress bool) {
 		if et := h.Get("ETag"); strings.HasPrefix(et, `"`) && strings.HasSuffix(et, `"`) && len(et) > 1 {
 			h.Set("ETag", strings.TrimSuffix(et, `"`)+gzipSuffix+`"`)
 		}
-		g.gz = gzip.NewWriter(g.w)
+		g.gz = gzipWriters.Get().(*gzip.Writer)
+		g.gz.Reset(g.w)
 	}
 	if g.status != 0 {
 		g.w.WriteHeader(g.status)
@@ -138,6 +149,8 @@ func (g *gzipWriter) finish() {
 	g.decide(false)
 	if g.gz != nil {
 		g.gz.Close()
+		gzipWriters.Put(g.gz)
+		g.gz = nil
 	}
 }
 
