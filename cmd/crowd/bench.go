@@ -359,39 +359,7 @@ func (b *bencher) failed(r loadgen.Result) error {
 // waitLag waits until aggregation has applied everything in the event log
 // and says how long that took.
 func (b *bencher) waitLag(ctx context.Context) (time.Duration, error) {
-	start := time.Now()
-	var failing time.Time
-	// A long catch-up (a history of tens of millions of events) says every
-	// half minute where it is and what the process holds.
-	progress := time.NewTicker(30 * time.Second)
-	defer progress.Stop()
-	for {
-		// A busy event log may time out answering; only a minute of
-		// failures in a row is an error.
-		info, err := b.m.Log.Info(ctx)
-		switch {
-		case err == nil:
-			failing = time.Time{}
-			if b.m.Aggregate.Applied() >= info.LastSeq {
-				return time.Since(start), nil
-			}
-		case failing.IsZero():
-			failing = time.Now()
-		case time.Since(failing) > time.Minute:
-			return 0, err
-		}
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-progress.C:
-			rss, _ := procStatus("VmRSS")
-			peak, _ := procStatus("VmHWM")
-			ids, vds, _ := b.m.Aggregate.StateStats()
-			b.say("aggregation: applied up to message %s of %s; RSS %.0f MiB (peak %.0f MiB); %s event ids and %s viewer-days in memory",
-				thousands(float64(b.m.Aggregate.Applied())), thousands(float64(info.LastSeq)), float64(rss)/1024, float64(peak)/1024, thousands(float64(ids)), thousands(float64(vds)))
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	return waitApplied(ctx, b.m, b.say)
 }
 
 func writeHeapProfile(name string) error {

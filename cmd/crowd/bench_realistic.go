@@ -464,6 +464,8 @@ func waitApplied(ctx context.Context, m *app.Main, say func(string, ...any)) (ti
 	progress := time.NewTicker(30 * time.Second)
 	defer progress.Stop()
 	for {
+		// A busy event log may time out answering; only a minute of
+		// failures in a row is an error.
 		info, err := m.Log.Info(ctx)
 		switch {
 		case err == nil:
@@ -480,7 +482,13 @@ func waitApplied(ctx context.Context, m *app.Main, say func(string, ...any)) (ti
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-progress.C:
-			say("aggregation: applied up to message %s of %s", thousands(float64(m.Aggregate.Applied())), thousands(float64(info.LastSeq)))
+			// A long catch-up says every half minute where it is and
+			// what the process holds.
+			rss, _ := procStatus("VmRSS")
+			peak, _ := procStatus("VmHWM")
+			ids, vds, _ := m.Aggregate.StateStats()
+			say("aggregation: applied up to message %s of %s; RSS %.0f MiB (peak %.0f MiB); %s event ids and %s viewer-days in memory",
+				thousands(float64(m.Aggregate.Applied())), thousands(float64(info.LastSeq)), float64(rss)/1024, float64(peak)/1024, thousands(float64(ids)), thousands(float64(vds)))
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
