@@ -27,11 +27,13 @@ const (
 	// consumeBatch caps the messages handed to fn at once; a caller that
 	// commits once per batch then commits at most this many messages'
 	// work in one transaction.
-	consumeBatch = 1000
-	// consumeBatchBytes caps a batch's payload bytes too: bulk messages
-	// hold hundreds of events each, and a batch's decoded events and
-	// deltas take several times its bytes in memory.
-	consumeBatchBytes = 8 << 20
+	consumeBatch = 4000
+	// consumeBatchBytes caps a batch's payload bytes too. Aggregation
+	// commits a batch in one transaction, and a larger transaction writes
+	// each rollup row once for more events (docs/PERFORMANCE.md, "Larger
+	// transactions"); it decodes a batch 8 MiB at a time, so what a batch
+	// holds in memory is its bytes and its rows' deltas.
+	consumeBatchBytes = 32 << 20
 	// consumeLinger is how long a batch keeps collecting once its first
 	// message has arrived. While catching up the buffer is always full and
 	// this never waits; at the head of the log it turns a trickle of
@@ -45,7 +47,7 @@ const (
 	// ahead of fn, so that the next batch is ready when fn returns.
 	consumePrefetch = 2 * consumeBatch
 	// consumePrefetchBytes bounds the bytes buffered ahead.
-	consumePrefetchBytes = 2 * consumeBatchBytes
+	consumePrefetchBytes = consumeBatchBytes
 )
 
 // Delivered is one message read from the log.

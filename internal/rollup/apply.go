@@ -50,6 +50,16 @@ func (c *counters) add(o *counters) {
 	c.savers += o.savers
 }
 
+// pair is what a row of an audience marginal adds: views and viewers. Its
+// rows are most of a batch's (four dimensions, by day and by month, for
+// videos and creators), so they carry these two alone, not counters.
+type pair struct{ views, viewers int64 }
+
+func (p *pair) add(o *pair) {
+	p.views += o.views
+	p.viewers += o.viewers
+}
+
 type timeKey struct {
 	id string
 	t  int64
@@ -74,16 +84,16 @@ type batch struct {
 	minHour int64
 
 	// The video tables' rows, in key order (finish).
-	totals        []keyed[string]
-	videoHour     []keyed[timeKey]
-	videoDay      []keyed[timeKey]
-	videoDim      []keyed[dimKey]
-	videoDimMonth []keyed[dimKey] // dimKey.day holds the month number
+	totals        []keyed[string, counters]
+	videoHour     []keyed[timeKey, counters]
+	videoDay      []keyed[timeKey, counters]
+	videoDim      []keyed[dimKey, pair]
+	videoDimMonth []keyed[dimKey, pair] // dimKey.day holds the month number
 	// The creators' rows, merged over their videos.
 	accountHour     map[timeKey]*counters
 	accountDay      map[timeKey]*counters
-	accountDim      map[dimKey]*counters
-	accountDimMonth map[dimKey]*counters // dimKey.day holds the month number
+	accountDim      map[dimKey]*pair
+	accountDimMonth map[dimKey]*pair // dimKey.day holds the month number
 }
 
 // videoAcc is one video's deltas in a batch.
@@ -91,7 +101,7 @@ type videoAcc struct {
 	total counters
 	hours map[int64]*counters
 	days  map[int64]*counters
-	dims  map[videoDimKey]*counters
+	dims  map[videoDimKey]*pair
 }
 
 type videoDimKey struct {
@@ -106,14 +116,14 @@ func newBatch() *batch {
 	return &batch{
 		videos: map[string]*videoAcc{}, creators: map[string][]string{},
 		accountHour: map[timeKey]*counters{}, accountDay: map[timeKey]*counters{},
-		accountDim: map[dimKey]*counters{}, accountDimMonth: map[dimKey]*counters{},
+		accountDim: map[dimKey]*pair{}, accountDimMonth: map[dimKey]*pair{},
 	}
 }
 
-func at[K comparable](m map[K]*counters, k K) *counters {
+func at[K comparable, V any](m map[K]*V, k K) *V {
 	c := m[k]
 	if c == nil {
-		c = &counters{}
+		c = new(V)
 		m[k] = c
 	}
 	return c
@@ -123,7 +133,7 @@ func at[K comparable](m map[K]*counters, k K) *counters {
 func (b *batch) credit(video string, creators []string, hour, day int64, d *counters, dims []dimDelta) {
 	v := b.videos[video]
 	if v == nil {
-		v = &videoAcc{hours: map[int64]*counters{}, days: map[int64]*counters{}, dims: map[videoDimKey]*counters{}}
+		v = &videoAcc{hours: map[int64]*counters{}, days: map[int64]*counters{}, dims: map[videoDimKey]*pair{}}
 		b.videos[video] = v
 		b.creators[video] = creators
 	}
@@ -138,18 +148,18 @@ func (b *batch) credit(video string, creators []string, hour, day int64, d *coun
 }
 
 // keyed is one row to write: its key and what it adds.
-type keyed[K any] struct {
+type keyed[K, V any] struct {
 	k K
-	c *counters
+	c *V
 }
 
 // sortedRows returns m's rows in key order.
-func sortedRows[K comparable](m map[K]*counters, compare func(K, K) int) []keyed[K] {
-	rows := make([]keyed[K], 0, len(m))
+func sortedRows[K comparable, V any](m map[K]*V, compare func(K, K) int) []keyed[K, V] {
+	rows := make([]keyed[K, V], 0, len(m))
 	for k, c := range m {
-		rows = append(rows, keyed[K]{k, c})
+		rows = append(rows, keyed[K, V]{k, c})
 	}
-	slices.SortFunc(rows, func(x, y keyed[K]) int { return compare(x.k, y.k) })
+	slices.SortFunc(rows, func(x, y keyed[K, V]) int { return compare(x.k, y.k) })
 	return rows
 }
 
@@ -170,27 +180,27 @@ func (b *batch) finish() {
 	for _, video := range videos {
 		v := b.videos[video]
 		creators := b.creators[video]
-		b.totals = append(b.totals, keyed[string]{video, &v.total})
+		b.totals = append(b.totals, keyed[string, counters]{video, &v.total})
 		for _, h := range slices.Sorted(maps.Keys(v.hours)) {
 			c := v.hours[h]
-			b.videoHour = append(b.videoHour, keyed[timeKey]{timeKey{video, h}, c})
+			b.videoHour = append(b.videoHour, keyed[timeKey, counters]{timeKey{video, h}, c})
 			for _, a := range creators {
 				at(b.accountHour, timeKey{a, h}).add(c)
 			}
 		}
 		for _, d := range slices.Sorted(maps.Keys(v.days)) {
 			c := v.days[d]
-			b.videoDay = append(b.videoDay, keyed[timeKey]{timeKey{video, d}, c})
+			b.videoDay = append(b.videoDay, keyed[timeKey, counters]{timeKey{video, d}, c})
 			for _, a := range creators {
 				at(b.accountDay, timeKey{a, d}).add(c)
 			}
 		}
 		dims := sortedRows(v.dims, compareVideoDimKeys)
-		monthly := map[videoDimKey]*counters{}
+		monthly := map[videoDimKey]*pair{}
 		for _, r := range dims {
 			k, c := r.k, r.c
 			dim, month := dimNames[k.dim], monthOf(k.day)
-			b.videoDim = append(b.videoDim, keyed[dimKey]{dimKey{video, k.day, dim, k.bucket}, c})
+			b.videoDim = append(b.videoDim, keyed[dimKey, pair]{dimKey{video, k.day, dim, k.bucket}, c})
 			at(monthly, videoDimKey{month, k.dim, k.bucket}).add(c)
 			for _, a := range creators {
 				at(b.accountDim, dimKey{a, k.day, dim, k.bucket}).add(c)
@@ -198,7 +208,7 @@ func (b *batch) finish() {
 			}
 		}
 		for _, r := range sortedRows(monthly, compareVideoDimKeys) {
-			b.videoDimMonth = append(b.videoDimMonth, keyed[dimKey]{dimKey{video, r.k.day, dimNames[r.k.dim], r.k.bucket}, r.c})
+			b.videoDimMonth = append(b.videoDimMonth, keyed[dimKey, pair]{dimKey{video, r.k.day, dimNames[r.k.dim], r.k.bucket}, r.c})
 		}
 	}
 }
@@ -212,7 +222,7 @@ func compareVideoDimKeys(x, y videoDimKey) int {
 type dimDelta struct {
 	dim    uint8 // index in dimNames
 	bucket string
-	c      counters
+	c      pair
 }
 
 // errRaced means another process applied batches since this one's state:
@@ -256,50 +266,16 @@ func (a *Aggregator) apply(ctx context.Context, msgs []eventlog.Delivered) error
 	}
 }
 
+// chunkBytes bounds the log messages one chunk of a transaction decodes at
+// once: a transaction may cover more messages than their events could be
+// held decoded, so they are decoded, checked against the state and credited
+// to the transaction's rows a chunk at a time. Later chunks see what earlier
+// ones did through the transaction and the state delta.
+const chunkBytes = 8 << 20
+
 func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) error {
 	if len(msgs) == 0 {
 		return nil
-	}
-	// The events slice is reused from batch to batch: growing a fresh one
-	// to a few hundred thousand events costs more than decoding them.
-	evs := a.evs[:0]
-	size := 0
-	for _, m := range msgs {
-		size += len(m.Data)
-	}
-	if est := size / 96; cap(evs) < est { // a record with pseudonyms is about 100 bytes
-		evs = make([]event.Event, 0, est)
-	}
-	defer func() {
-		clear(evs) // let the strings go
-		a.evs = evs[:0]
-	}()
-	// Events of partitions this aggregator does not own (single events of
-	// every partition share messages), or that it has applied already (a
-	// partition whose checkpoint another aggregator moved), are skipped.
-	_, hi := a.span(a.st.seqs)
-	for _, m := range msgs {
-		filter := !a.all || m.Seq <= hi
-		for rec, err := range event.Records(m.Data) {
-			evs = append(evs, event.Event{})
-			ev := &evs[len(evs)-1]
-			if err == nil {
-				err = event.DecodeInto(ev, rec)
-			}
-			if err != nil {
-				// Entries are validated before publishing, so this is a
-				// bug; skip it loudly rather than wedge aggregation.
-				a.lg.Error("skip malformed log entry", slog.Uint64("seq", m.Seq), slog.Any("err", err))
-				evs = evs[:len(evs)-1]
-				continue
-			}
-			if filter {
-				if p := a.partitionOf(ev.PartitionKey()); !a.owns(p) || m.Seq <= a.st.seqs[p] {
-					*ev = event.Event{}
-					evs = evs[:len(evs)-1]
-				}
-			}
-		}
 	}
 	// The batch's time is when the log stored its last message, not the
 	// clock: replaying the journal then gives the same windows.
@@ -326,126 +302,30 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	if err := a.advance(ctx, tx, last); err != nil {
 		return err
 	}
-
-	// Each event's id, and each logged-in view's viewer-day, hashed once.
-	keys := make([]uint64, len(evs))
-	vkeys := make([]uint64, len(evs)) // 0: not a viewer's view
-	for i := range evs {
-		keys[i] = idKey(evs[i].ID)
-		if evs[i].Type == event.View && evs[i].ActorDay != "" {
-			vkeys[i] = viewerKey(evs[i].VideoID, floorDiv(evs[i].TS.Unix(), 86400), evs[i].ActorDay)
-		}
+	size := 0
+	for _, m := range msgs {
+		size += len(m.Data)
 	}
-	sd := newDelta(batchAt, len(evs))
-	a.st.mu.RLock()
-	if err := a.spillLookup(ctx, tx, sd, evs, keys, vkeys); err != nil {
-		a.st.mu.RUnlock()
-		return fmt.Errorf("apply batch: %w", err)
-	}
-	// Dedupe: drop events applied before (a republished outbox row, a
-	// retried ingestion batch) and repeats within this batch.
-	n := 0
-	for i := range evs {
-		if a.st.firstSeen(sd, keys[i]) {
-			if n != i {
-				evs[n], vkeys[n] = evs[i], vkeys[i]
-			}
+	sd := newDelta(batchAt, min(size, chunkBytes)/96) // a record with pseudonyms is about 100 bytes
+	b := newBatch()
+	b.minHour = floorDiv(batchAt.Unix(), 3600) - hoursOf(HourlyRetention)
+	_, hi := a.span(a.st.seqs)
+	events := 0
+	for rest := msgs; len(rest) > 0; {
+		n, size := 1, len(rest[0].Data)
+		for n < len(rest) && size+len(rest[n].Data) <= chunkBytes {
+			size += len(rest[n].Data)
 			n++
 		}
-	}
-	fresh := evs[:n]
-	newViewer := a.viewerDays(sd, fresh, vkeys[:n])
-	a.st.mu.RUnlock()
-
-	creators, err := a.creatorsOf(ctx, tx, fresh)
-	if err != nil {
-		return fmt.Errorf("apply batch: creators: %w", err)
-	}
-	counted, err := a.firsts(ctx, tx, fresh)
-	if err != nil {
-		return fmt.Errorf("apply batch: first shares and saves: %w", err)
-	}
-	noop, err := a.actorStates(ctx, tx, fresh)
-	if err != nil {
-		return fmt.Errorf("apply batch: like and save state: %w", err)
-	}
-	if err := a.viewerHistory(ctx, tx, fresh, newViewer); err != nil {
-		return fmt.Errorf("apply batch: %w", err)
+		got, err := a.applyChunk(ctx, tx, sd, b, rest[:n], hi)
+		if err != nil {
+			return fmt.Errorf("apply batch: %w", err)
+		}
+		events += got
+		rest = rest[n:]
 	}
 	if err := a.registerDays(ctx, tx, batchAt, sd); err != nil {
 		return fmt.Errorf("apply batch: %w", err)
-	}
-
-	b := newBatch()
-	b.minHour = floorDiv(batchAt.Unix(), 3600) - hoursOf(HourlyRetention)
-	for i := range fresh {
-		ev := &fresh[i]
-		sec := ev.TS.Unix()
-		hour, day := floorDiv(sec, 3600), floorDiv(sec, 86400)
-		if noop[i] {
-			continue // a like of a liked video, an unsave of an unsaved one
-		}
-		var d counters
-		var dimsBuf [len(dimNames)]dimDelta
-		dims := dimsBuf[:0]
-		switch ev.Type {
-		case event.View:
-			d.views = 1
-			d.watchMS = ev.WatchMS
-			if ev.Completed {
-				d.completions = 1
-			}
-			vd := newViewer[i]
-			if vd.newViewer {
-				d.viewers = 1
-			}
-			d.pViews, d.pCompletions, d.pWatchMS = vd.pViews, vd.pCompletions, vd.pWatchMS
-			if ev.ActorDay == "" {
-				// A logged-out view has no viewer to bound: it counts in
-				// exact views only, never in protected numbers.
-				d.pViews = 0
-			}
-			for i, bucket := range [len(dimNames)]string{ev.Source, orUnknown(ev.Age), orUnknown(ev.Gender), orUnknown(ev.Country)} {
-				if i > 0 && ev.ActorDay == "" {
-					// Logged-out views have no audience; they still count in
-					// traffic sources.
-					bucket = "unknown"
-				}
-				dims = append(dims, dimDelta{dim: uint8(i), bucket: bucket, c: counters{views: 1, viewers: d.viewers}})
-			}
-		case event.Like:
-			d.likes = 1
-		case event.Unlike:
-			d.likes = -1
-		case event.Comment:
-			d.comments = 1
-		case event.CommentDelete:
-			d.comments = -1
-		case event.Share:
-			d.shares = 1
-			if counted[i] {
-				d.sharers = 1
-			}
-		case event.Save:
-			d.saves = 1
-			if counted[i] {
-				d.savers = 1
-			}
-		case event.Unsave:
-			d.saves = -1
-		case event.Follow, event.Unfollow:
-			c := at(b.accountDay, timeKey{ev.CreatorID, day})
-			if ev.Type == event.Follow {
-				c.followersGained++
-			} else {
-				c.followersLost++
-			}
-			continue
-		default:
-			a.lg.Error("skip event of unknown type", slog.String("type", ev.Type))
-			continue
-		}
-		b.credit(ev.VideoID, creators[ev.VideoID], hour, day, &d, dims)
 	}
 	b.finish()
 	if err := a.write(ctx, tx, b); err != nil {
@@ -468,13 +348,131 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 		return fmt.Errorf("apply batch: %w", err)
 	}
 	a.applied.Store(last)
-	a.metrics.applied(msgs, len(evs))
+	a.metrics.applied(msgs, events)
 	if spillErr != nil && ctx.Err() == nil {
 		// The batch is applied; the entries stay in memory and the next
 		// batch spills them (or, at the limit, fails until it can).
 		a.lg.Warn("spill aggregation state", slog.Any("err", spillErr))
 	}
 	return nil
+}
+
+// applyChunk decodes one chunk of a transaction's messages, drops the events
+// applied before and those of partitions this aggregator does not own (or
+// has applied already: hi is the highest checkpoint of its partitions),
+// records the rest in the state delta sd and the transaction's tables, and
+// credits what they add to b. It returns how many events it decoded for
+// this aggregator.
+func (a *Aggregator) applyChunk(ctx context.Context, tx *sql.Tx, sd *delta, b *batch, msgs []eventlog.Delivered, hi uint64) (int, error) {
+	// The events slice is reused from chunk to chunk: growing a fresh one
+	// to a hundred thousand events costs more than decoding them.
+	evs := a.evs[:0]
+	size := 0
+	for _, m := range msgs {
+		size += len(m.Data)
+	}
+	if est := size / 96; cap(evs) < est { // a record with pseudonyms is about 100 bytes
+		evs = make([]event.Event, 0, est)
+	}
+	defer func() {
+		clear(evs) // let the strings go
+		a.evs = evs[:0]
+	}()
+	// Events of partitions this aggregator does not own (single events of
+	// every partition share messages), or that it has applied already (a
+	// partition whose checkpoint another aggregator moved), are skipped.
+	for _, m := range msgs {
+		filter := !a.all || m.Seq <= hi
+		for rec, err := range event.Records(m.Data) {
+			evs = append(evs, event.Event{})
+			ev := &evs[len(evs)-1]
+			if err == nil {
+				err = event.DecodeInto(ev, rec)
+			}
+			if err != nil {
+				// Entries are validated before publishing, so this is a
+				// bug; skip it loudly rather than wedge aggregation.
+				a.lg.Error("skip malformed log entry", slog.Uint64("seq", m.Seq), slog.Any("err", err))
+				evs = evs[:len(evs)-1]
+				continue
+			}
+			if filter {
+				if p := a.partitionOf(ev.PartitionKey()); !a.owns(p) || m.Seq <= a.st.seqs[p] {
+					*ev = event.Event{}
+					evs = evs[:len(evs)-1]
+				}
+			}
+		}
+	}
+
+	// Each event's id, and each logged-in view's viewer-day, hashed once.
+	keys := make([]uint64, len(evs))
+	vkeys := make([]uint64, len(evs)) // 0: not a viewer's view
+	for i := range evs {
+		keys[i] = idKey(evs[i].ID)
+		if evs[i].Type == event.View && evs[i].ActorDay != "" {
+			vkeys[i] = viewerKey(evs[i].VideoID, floorDiv(evs[i].TS.Unix(), 86400), evs[i].ActorDay)
+		}
+	}
+	a.st.mu.RLock()
+	if err := a.spillLookup(ctx, tx, sd, evs, keys, vkeys); err != nil {
+		a.st.mu.RUnlock()
+		return 0, err
+	}
+	// Dedupe: drop events applied before (a republished outbox row, a
+	// retried ingestion batch) and repeats within this transaction.
+	n := 0
+	for i := range evs {
+		if a.st.firstSeen(sd, keys[i]) {
+			if n != i {
+				evs[n], vkeys[n] = evs[i], vkeys[i]
+			}
+			n++
+		}
+	}
+	fresh := evs[:n]
+	newViewer := a.viewerDays(sd, fresh, vkeys[:n])
+	a.st.mu.RUnlock()
+
+	creators, err := a.creatorsOf(ctx, tx, fresh)
+	if err != nil {
+		return 0, fmt.Errorf("creators: %w", err)
+	}
+	counted, err := a.firsts(ctx, tx, fresh)
+	if err != nil {
+		return 0, fmt.Errorf("first shares and saves: %w", err)
+	}
+	noop, err := a.actorStates(ctx, tx, fresh)
+	if err != nil {
+		return 0, fmt.Errorf("like and save state: %w", err)
+	}
+	if err := a.viewerHistory(ctx, tx, fresh, newViewer); err != nil {
+		return 0, err
+	}
+	for i := range fresh {
+		ev := &fresh[i]
+		if noop[i] {
+			continue // a like of a liked video, an unsave of an unsaved one
+		}
+		sec := ev.TS.Unix()
+		hour, day := floorDiv(sec, 3600), floorDiv(sec, 86400)
+		if ev.Type == event.Follow || ev.Type == event.Unfollow {
+			c := at(b.accountDay, timeKey{ev.CreatorID, day})
+			if ev.Type == event.Follow {
+				c.followersGained++
+			} else {
+				c.followersLost++
+			}
+			continue
+		}
+		d, dims, nd, ok := eventDelta(ev, newViewer[i], counted[i])
+		if !ok {
+			a.lg.Error("skip event of unknown type", slog.String("type", ev.Type))
+			continue
+		}
+		b.credit(ev.VideoID, creators[ev.VideoID], hour, day, &d, dims[:nd])
+	}
+	return len(evs), nil
 }
 
 type stateKey struct{ video, kind, actor string }
@@ -531,15 +529,12 @@ func (a *Aggregator) actorStates(ctx context.Context, tx *sql.Tx, evs []event.Ev
 			continue
 		}
 		k := stateKey{evs[i].VideoID, kind, evs[i].Actor}
-		want := 0
-		if evs[i].Type == event.Like || evs[i].Type == event.Save {
-			want = 1
-		}
-		if state[k] == want {
+		next, unchanged := toggleStep(state[k], evs[i].Type)
+		if unchanged {
 			noop[i] = true
 			continue
 		}
-		state[k] = want
+		state[k] = next
 	}
 	changed := slices.DeleteFunc(keys, func(k stateKey) bool { return state[k] == before[k] })
 	for chunk := range slices.Chunk(changed, rowsPerStatement) {
@@ -639,17 +634,8 @@ func (a *Aggregator) viewerDays(d *delta, evs []event.Event, vkeys []uint64) []v
 		}
 		ev := &evs[i]
 		day := floorDiv(ev.TS.Unix(), 86400)
-		before := a.st.viewer(d, k, day)
-		after := packViewer(before.views()+1, before.watchMS()+ev.WatchMS, before.completed() || ev.Completed)
+		after, vd := viewerStep(a.st.viewer(d, k, day), ev, b)
 		d.viewers[k] = viewerEntry{val: after, day: dayStamp(day)}
-		vd := viewerDelta{
-			newViewer: before.views() == 0,
-			pViews:    min(after.views(), b.ViewsPerViewerDay) - min(before.views(), b.ViewsPerViewerDay),
-			pWatchMS:  min(after.watchMS(), b.WatchMSPerViewerDay) - min(before.watchMS(), b.WatchMSPerViewerDay),
-		}
-		if after.completed() && !before.completed() {
-			vd.pCompletions = 1
-		}
 		out[i] = vd
 	}
 	return out
@@ -759,7 +745,7 @@ ON CONFLICT (creator_day, kind) DO UPDATE SET n = creator_day_counts.n + exclude
 		}
 		k := capKey{ev.AccountDay, ev.Type}
 		n[k]++
-		out[i] = n[k] <= a.bounds.PerAccountDay
+		out[i] = countsAsFirst(n[k], a.bounds)
 	}
 	return out, nil
 }
@@ -841,14 +827,14 @@ func (a *Aggregator) write(ctx context.Context, tx *sql.Tx, b *batch) error {
 	totals := []string{"views", "likes", "comments", "shares", "saves"}
 	accountDay := append(slices.Clone(all), "followers_gained", "followers_lost")
 
-	if err := upsertRows(w, "video_totals", []string{"video_id"}, totals, b.totals,
+	if err := upsertRows(w, "video_totals", []string{"video_id"}, totals, counterValues(totals), b.totals,
 		func(k string, args []any) []any { return append(args, k) }); err != nil {
 		return err
 	}
 	for _, t := range []struct {
 		name, id string
 		cols     []string
-		rows     []keyed[timeKey]
+		rows     []keyed[timeKey, counters]
 		period   string
 	}{
 		{"video_hour", "video_id", short, b.videoHour, "hour"},
@@ -856,21 +842,21 @@ func (a *Aggregator) write(ctx context.Context, tx *sql.Tx, b *batch) error {
 		{"account_hour", "account_id", short, sortedRows(b.accountHour, compareTimeKeys), "hour"},
 		{"account_day", "account_id", accountDay, sortedRows(b.accountDay, compareTimeKeys), "day"},
 	} {
-		if err := upsertRows(w, t.name, []string{t.id, t.period}, t.cols, t.rows,
+		if err := upsertRows(w, t.name, []string{t.id, t.period}, t.cols, counterValues(t.cols), t.rows,
 			func(k timeKey, args []any) []any { return append(args, k.id, k.t) }); err != nil {
 			return err
 		}
 	}
 	for _, t := range []struct {
 		name, id, period string
-		rows             []keyed[dimKey]
+		rows             []keyed[dimKey, pair]
 	}{
 		{"video_dim_day", "video_id", "day", b.videoDim},
 		{"account_dim_day", "account_id", "day", sortedRows(b.accountDim, compareDimKeys)},
 		{"video_dim_month", "video_id", "month", b.videoDimMonth},
 		{"account_dim_month", "account_id", "month", sortedRows(b.accountDimMonth, compareDimKeys)},
 	} {
-		if err := upsertRows(w, t.name, []string{t.id, t.period, "dim", "bucket"}, dims, t.rows,
+		if err := upsertRows(w, t.name, []string{t.id, t.period, "dim", "bucket"}, dims, pairValues, t.rows,
 			func(k dimKey, args []any) []any { return append(args, k.id, k.day, k.dim, k.bucket) }); err != nil {
 			return err
 		}
@@ -914,16 +900,33 @@ func (w *writer) close() {
 	}
 }
 
+// counterValues returns a function appending the values of cols (named as
+// in columns) of a row's counters.
+func counterValues(cols []string) func(*counters, []any) []any {
+	get := make([]func(*counters) int64, len(cols))
+	for i, c := range cols {
+		get[i] = columns[c]
+	}
+	return func(c *counters, args []any) []any {
+		for _, g := range get {
+			args = append(args, g(c))
+		}
+		return args
+	}
+}
+
+// pairValues appends an audience row's views and viewers.
+func pairValues(p *pair, args []any) []any { return append(args, p.views, p.viewers) }
+
 // upsertRows adds rows, in key order, to table name: keyCols identify a
-// row (keyArgs appends a key's values), cols are added to.
-func upsertRows[K any](w *writer, name string, keyCols, cols []string, rows []keyed[K], keyArgs func(K, []any) []any) error {
+// row (keyArgs appends a key's values), cols are added to (values appends
+// a row's values of cols).
+func upsertRows[K, V any](w *writer, name string, keyCols, cols []string, values func(*V, []any) []any, rows []keyed[K, V], keyArgs func(K, []any) []any) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	get := make([]func(*counters) int64, len(cols))
 	set := make([]string, len(cols))
 	for i, c := range cols {
-		get[i] = columns[c]
 		set[i] = c + " = " + name + "." + c + " + excluded." + c
 	}
 	width := len(keyCols) + len(cols)
@@ -936,10 +939,7 @@ func upsertRows[K any](w *writer, name string, keyCols, cols []string, rows []ke
 	for chunk := range slices.Chunk(rows, rowsPerStatement) {
 		args = args[:0]
 		for _, r := range chunk {
-			args = keyArgs(r.k, args)
-			for _, g := range get {
-				args = append(args, g(r.c))
-			}
+			args = values(r.c, keyArgs(r.k, args))
 		}
 		var err error
 		if len(chunk) == rowsPerStatement {
