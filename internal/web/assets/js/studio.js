@@ -872,7 +872,8 @@ function privacyPage(main) {
       item("Views, viewers, shares and saves are counted per day (views per hour) and published only after that period has closed, plus a short delay."),
       item("Each published number gets a little random noise, computed once and never changed, so asking again or asking differently reveals nothing new."),
       item("Each person counts at most once per video for shares and saves, and views are capped per person and day, so no single person can move a number much."),
-      item("Small groups are folded into “other”, and the audience panel appears only from 100 viewers.")),
+      item("Small groups are folded into “other”, and the audience panel appears only from 100 viewers."),
+      item("On small videos the noise can be larger than the numbers themselves. Studio and the CSV export show estimates rounded to what is possible — never below zero, never fewer views than viewers, and a range's days adding up to its total — which reveals nothing more.")),
     h("p", null, "Those numbers are marked with ≈ in Studio. Likes and comments are public, so they are always exact. Every analytics view says which rules produced its numbers. Some platforms run Crowd in exact mode instead, as the big platforms do: then Studio says so, and the numbers are exact and immediate, still without any names."),
     h("h2", null, "Your own data"),
     h("p", null, "Your birth date, gender and country are never shown to anyone but you. They only feed the audience totals above. Your saved videos are visible only to you. Deleting your account deletes your private data; your anonymous contribution to numbers already published stays, because it cannot be traced back to you.")));
