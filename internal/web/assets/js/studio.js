@@ -415,7 +415,7 @@ async function overviewPage(main) {
     h("div", { class: "grid-3" }, trendCard(rep.trend, p), rising, followers),
     h("div", { class: "wide-2" },
       h("section", { class: "card" },
-        h("div", { class: "card-head" }, h("h2", null, "Daily"), tabs),
+        h("div", { class: "card-head" }, h("h2", null, "Daily", h("span", { class: "muted small h-sub" }, fmtDates(rep.range.from, rep.range.to))), tabs),
         metricBox),
       hourlyCard(hourlyBox, rep)),
     rep.detail === "business"
@@ -627,7 +627,7 @@ async function videoPage(main, id) {
     totalsRow(rep, a, false),
     h("div", { class: "video-grid" },
       h("div", { class: "video-charts" },
-        h("h2", null, "Daily"),
+        h("h2", null, `Daily, ${fmtDates(rep.range.from, rep.range.to)}`),
         h("div", { class: "chart-grid" }, charts.map((c) => c.card)),
         hourlyCard(hourlyBox, rep),
         rep.detail === "business" ? audienceCard(rep) : null),
