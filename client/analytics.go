@@ -13,14 +13,19 @@ import (
 	"time"
 )
 
-// Range picks the whole UTC days of an analytics report: the last days up
-// to today (Last), or From to To, inclusive. The zero Range is the API's
-// default, the last 28 days.
+// Range picks the whole days of an analytics report: the last days up to
+// today (Last), or From to To, inclusive. The zero Range is the API's
+// default, the last 28 UTC days.
 type Range struct {
 	// Last is "7d", "28d", "60d" or "365d".
 	Last string
-	// From and To are dates, YYYY-MM-DD (UTC), given together.
+	// From and To are dates, YYYY-MM-DD, given together.
 	From, To string
+	// TZ is the reader's time zone, an IANA name such as "Asia/Tokyo"
+	// ("" is UTC). In exact mode the dates and recent days are the zone's;
+	// protected reports keep UTC days. The report's DayBoundaries say
+	// which were used.
+	TZ string
 }
 
 // LastDays is the range of the last n days up to today; the API takes 7,
@@ -43,6 +48,9 @@ func (r Range) query() string {
 	if r.To != "" {
 		q.Set("to", r.To)
 	}
+	if r.TZ != "" {
+		q.Set("tz", r.TZ)
+	}
 	if len(q) == 0 {
 		return ""
 	}
@@ -64,14 +72,16 @@ type AnalyticsReport struct {
 	VideoID string `json:"video_id,omitempty"`
 	Account string `json:"account,omitempty"`
 	// Detail is "personal" or "business", the reader account's type.
-	Detail      string          `json:"detail"`
-	Range       AnalyticsRange  `json:"range"`
-	Policy      AnalyticsPolicy `json:"policy"`
-	Totals      AnalyticsTotals `json:"totals"`
-	Daily       []AnalyticsDay  `json:"daily"`
-	Hourly      []AnalyticsHour `json:"hourly"`
-	Trend       AnalyticsTrend  `json:"trend"`
-	GeneratedAt time.Time       `json:"generated_at"`
+	Detail string          `json:"detail"`
+	Range  AnalyticsRange  `json:"range"`
+	Policy AnalyticsPolicy `json:"policy"`
+	Totals AnalyticsTotals `json:"totals"`
+	Daily  []AnalyticsDay  `json:"daily"`
+	Hourly []AnalyticsHour `json:"hourly"`
+	Trend  AnalyticsTrend  `json:"trend"`
+	// DayBoundaries say where the daily series' days begin and end.
+	DayBoundaries AnalyticsDayBoundaries `json:"day_boundaries"`
+	GeneratedAt   time.Time              `json:"generated_at"`
 	// Viewers are the distinct accounts that viewed the video over the
 	// range: business video reports in exact mode only.
 	Viewers *int64 `json:"viewers,omitempty"`
@@ -88,7 +98,8 @@ type AnalyticsReport struct {
 	RisingVideos   []AnalyticsRisingVideo `json:"rising_videos,omitempty"`
 }
 
-// AnalyticsRange is a report's span of whole UTC days, inclusive.
+// AnalyticsRange is a report's span of whole days, inclusive: UTC days,
+// or in exact mode the dates of the Range's TZ.
 type AnalyticsRange struct {
 	From string `json:"from"` // YYYY-MM-DD
 	To   string `json:"to"`   // YYYY-MM-DD
@@ -104,6 +115,37 @@ type AnalyticsPolicy struct {
 	Released  string `json:"released"`
 	// Summary is the policy in a sentence or two, to show to the reader.
 	Summary string `json:"summary"`
+	// Bounds are the contribution bounds of protected mode (nil in exact
+	// mode), for post-processing released values.
+	Bounds *AnalyticsBounds `json:"bounds,omitempty"`
+}
+
+// AnalyticsBounds are what one viewer-day (one account, one video, one UTC
+// day) can add at most to protected numbers, before noise.
+type AnalyticsBounds struct {
+	ViewsPerViewerDay   int64 `json:"views_per_viewer_day"`
+	WatchMSPerViewerDay int64 `json:"watch_ms_per_viewer_day"`
+}
+
+// AnalyticsDayBoundaries say where a report's days begin and end: UTC
+// days, or in exact mode with a time zone, the zone's days where hourly
+// rollups are still kept (72 hours) and UTC days before.
+type AnalyticsDayBoundaries struct {
+	// TimeZone is the zone asked for, "UTC" when none.
+	TimeZone string `json:"time_zone"`
+	// Spans cover the range's dates, oldest first.
+	Spans []AnalyticsDaySpan `json:"spans"`
+}
+
+// AnalyticsDaySpan is a run of a report's days: the dates From..To cover
+// [Start, End); each day inside ends at the next midnight of TimeZone
+// ("UTC" for UTC days).
+type AnalyticsDaySpan struct {
+	From     string    `json:"from"` // YYYY-MM-DD
+	To       string    `json:"to"`   // YYYY-MM-DD
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	TimeZone string    `json:"time_zone"`
 }
 
 // AnalyticsTotals are sums of a report's released days.
@@ -122,8 +164,9 @@ type AnalyticsTotals struct {
 }
 
 // AnalyticsDay is one day's released numbers. In protected mode views,
-// viewers, shares and saves are noisy estimates, slightly negative at
-// times.
+// viewers, shares and saves are noisy estimates as released: for a small
+// video they can be negative, or show fewer views than viewers (Studio and
+// the CSV export show them post-processed).
 type AnalyticsDay struct {
 	Date     string `json:"date"` // YYYY-MM-DD
 	Views    int64  `json:"views"`
@@ -163,13 +206,25 @@ type AnalyticsAudience struct {
 	Countries []AnalyticsBucket `json:"countries,omitempty"`
 }
 
-// AnalyticsTrend is today's views against the average of the 7 days
-// before.
+// AnalyticsTrend is the views of a recent window against the average day
+// of the 7 days before: in protected mode the newest released UTC day, in
+// exact mode the last 24 hours.
 type AnalyticsTrend struct {
+	// Today is the views over Window.
 	Today         int64 `json:"today"`
 	RecentAverage int64 `json:"recent_average"`
 	// ChangePercent is nil when the recent average is 0.
 	ChangePercent *int64 `json:"change_percent,omitempty"`
+	// Window is the span Today covers, [Start, End).
+	Window struct {
+		Start time.Time `json:"start"`
+		End   time.Time `json:"end"`
+	} `json:"window"`
+	// Baseline are the UTC days RecentAverage averages (YYYY-MM-DD).
+	Baseline struct {
+		From string `json:"from"`
+		To   string `json:"to"`
+	} `json:"baseline"`
 }
 
 // AnalyticsFollowers is follower growth over the range.
@@ -179,8 +234,8 @@ type AnalyticsFollowers struct {
 	Net    int64 `json:"net"`
 }
 
-// AnalyticsRisingVideo is a video whose views today beat its average of
-// the 7 days before.
+// AnalyticsRisingVideo is a video whose views over the trend's window beat
+// its average day of the trend's baseline.
 type AnalyticsRisingVideo struct {
 	VideoID       string `json:"video_id"`
 	Today         int64  `json:"today"`
@@ -215,7 +270,8 @@ type CSVExport struct {
 // ExportVideoAnalytics downloads a video's daily analytics over r as CSV
 // (business accounts only): the header row
 // date,views,viewers,likes,comments,shares,saves,released, then one row per day,
-// oldest first. ParseAnalyticsCSV reads it. An error answer is an *Error,
+// oldest first, as a person reads them (in protected mode the estimates
+// post-processed: never negative, never fewer views than viewers). ParseAnalyticsCSV reads it. An error answer is an *Error,
 // as everywhere; an error while reading the body is the transport's.
 func (c *Client) ExportVideoAnalytics(ctx context.Context, videoID string, r Range) (*CSVExport, error) {
 	path := "/v1/analytics/videos/" + esc(videoID) + "/export.csv" + r.query()

@@ -135,6 +135,7 @@ func TestRange(t *testing.T) {
 		{Range{}, ""},
 		{LastDays(7), "?range=7d"},
 		{Days(time.Date(2026, 1, 2, 23, 0, 0, 0, time.FixedZone("x", -3600)), time.Date(2026, 1, 9, 0, 0, 0, 0, time.UTC)), "?from=2026-01-03&to=2026-01-09"},
+		{Range{Last: "7d", TZ: "Asia/Tokyo"}, "?range=7d&tz=Asia%2FTokyo"},
 	} {
 		if got := tc.r.query(); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.r, got, tc.want)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -244,6 +245,28 @@ func TestBrowser(t *testing.T) {
 				t.Errorf("Studio page %d names the sharer:\n%s", i, text)
 			}
 		}
+	})
+
+	t.Run("studio in the reader's time zone", func(t *testing.T) {
+		tb := w.newTab(t, bctx, "mia-tokyo", 1280, 900)
+		if _, err := chromedp.Call(tb.ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Tokyo"}); err != nil {
+			t.Fatal(err)
+		}
+		tb.loginStudio("mia")
+		// Exact mode: the recent days are Tokyo's, the older ones UTC
+		// days, and the page says which.
+		tb.waitText(".policy", "days of your time zone, Asia/Tokyo, from")
+		tb.waitText(".trend-card", "Last 24 hours")
+		if text := eval[string](tb, `document.querySelector(".trend-card").innerText`); strings.Contains(strings.ToLower(text), "today") {
+			t.Errorf("the trend card says today: %q", text)
+		}
+		tb.open("/studio/videos/" + sunset.ID)
+		tb.waitText("main h1", "Sunset over the harbour")
+		if href := eval[string](tb, `document.querySelector("a[download]").getAttribute("href")`); !strings.Contains(href, "tz=Asia%2FTokyo") {
+			t.Errorf("the export link %q does not ask for Tokyo's days", href)
+		}
+		tb.settle()
+		tb.shot("studio-video-tokyo")
 	})
 
 	t.Run("csv export", func(t *testing.T) {

@@ -3,7 +3,9 @@
 // forms, clicking buttons, reading what the page says. The app runs
 // in-process (app.Main on port 0, exact disclosure so numbers show at once)
 // with a world of accounts, videos and 28 days of engagement created through
-// the public API. Screenshots land in artifacts/screenshots/.
+// the public API; the protected-mode tests start a world of their own
+// (startProtectedWorld: dated bulk events, released as noisy cells).
+// Screenshots land in artifacts/screenshots/ (each test logs the paths).
 //
 // Chromium comes from scripts/install-browser.sh (Debian's chromium). The
 // tests skip when it is missing, unless CI is set: then they fail.
@@ -514,9 +516,11 @@ func (tb *tab) save(name string, png []byte) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+	file := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(file, png, 0o644); err != nil {
 		tb.t.Fatal(err)
 	}
+	tb.t.Logf("screenshot %s", file)
 }
 
 func repoRoot(t testing.TB) string {
@@ -593,4 +597,139 @@ func (w *world) sharedViews(t testing.TB, creator string, v *client.Video) int64
 		return 0
 	}
 	return rep.TrafficSources[i].Count
+}
+
+// ───────────── Protected mode: videos of three sizes ─────────────
+
+// protectedSize is a video of the protected-mode world: how many viewers
+// watch it on each of its 27 released days (each 1 to views times), and
+// how many accounts first share and first save it each day.
+type protectedSize struct {
+	name          string
+	viewers       int
+	views         int
+	shares, saves int
+	everyOtherDay bool
+}
+
+// protectedSizes: a small video whose noise dwarfs its numbers (a view
+// every other day: the released cells are often negative), a medium one
+// and a large one (about 2,700 views a day, whose cells the noise barely
+// moves).
+var protectedSizes = []protectedSize{
+	{name: "small", viewers: 1, views: 2, everyOtherDay: true},
+	{name: "medium", viewers: 25, views: 3, shares: 2, saves: 1},
+	{name: "large", viewers: 900, views: 5, shares: 40, saves: 25},
+}
+
+// startProtectedWorld starts the app in protected mode (the default) with
+// the business creator mia, 1,200 synced viewers with stated age, gender
+// and country, and mia's three videos of protectedSizes, created 30 days
+// ago, with views, shares and saves on each of the 27 days before
+// yesterday (bulk events, dated). It waits until aggregation has applied
+// every event, before anything reads a report: a cell is released once,
+// from what has been counted when it is first read.
+func startProtectedWorld(t *testing.T) *world {
+	t.Helper()
+	ctx := t.Context()
+	w := startApp(t, config.Protected)
+	tok, err := security.NewToken("crv")
+	check(t, err)
+	check(t, w.app.Store.CreateServiceToken(ctx, security.NewID(), security.HashToken(tok), "browser tests", w.clock.Now()))
+	svc := w.anon.WithToken(tok)
+
+	countries := []string{"DE", "DE", "FR", "US", "US", "US", "GB", "BR", "JP", "ES"}
+	genders := []string{"female", "female", "male", "male", "other", "undisclosed"}
+	accounts := []client.SyncAccount{{ID: "mia", Handle: "mia", DisplayName: "Mia Sommer", Type: "business", Password: password}}
+	const crowd = 1200
+	for i := range crowd {
+		accounts = append(accounts, client.SyncAccount{ID: fmt.Sprintf("p%04d", i), Handle: fmt.Sprintf("p%04d", i),
+			BirthDate: fmt.Sprintf("%d-03-10", 1962+(i*7)%48), Gender: genders[i%len(genders)], Country: countries[i%len(countries)]})
+	}
+	res, err := svc.SyncAccounts(ctx, accounts)
+	check(t, err)
+	if len(res.Rejected) > 0 {
+		t.Fatalf("sync accounts: %+v", res.Rejected)
+	}
+	created := w.clock.dayStart(-30).Add(9 * time.Hour)
+	var videos []client.SyncVideo
+	for _, sz := range protectedSizes {
+		videos = append(videos, client.SyncVideo{ID: sz.name, Owner: "mia", Title: "The " + sz.name + " video", CreatedAt: created.Format(time.RFC3339)})
+	}
+	vres, err := svc.SyncVideos(ctx, videos)
+	check(t, err)
+	if len(vres.Rejected) > 0 {
+		t.Fatalf("sync videos: %+v", vres.Rejected)
+	}
+	w.login(t, "mia")
+
+	rng := rand.New(rand.NewPCG(14, 6))
+	sources := []string{"for_you", "for_you", "for_you", "following", "profile", "search", "hashtag", "shared"}
+	var evs []client.Event
+	var views, firsts int64
+	send := func(force bool) {
+		if len(evs) == 0 || !force && len(evs) < 5000 {
+			return
+		}
+		r, err := svc.Ingest(ctx, evs)
+		check(t, err)
+		if r.Accepted != len(evs) {
+			t.Fatalf("ingest: %+v", r)
+		}
+		evs = evs[:0]
+	}
+	for si, sz := range protectedSizes {
+		shared := 0
+		for d := -27; d <= -1; d++ {
+			if sz.everyOtherDay && d%2 == 0 {
+				continue
+			}
+			start := w.clock.dayStart(d)
+			at := func() string {
+				return start.Add(time.Duration(rng.Int64N(int64(24*time.Hour - time.Minute)))).Format(time.RFC3339)
+			}
+			n := sz.viewers - sz.viewers/5 + rng.IntN(sz.viewers/5*2+1)
+			for i := range n {
+				viewer := fmt.Sprintf("p%04d", (i+(d+27)*37+si*101)%crowd)
+				for k := range 1 + rng.IntN(sz.views) {
+					evs = append(evs, client.Event{ID: fmt.Sprintf("%s-%d-%d-%d", sz.name, d, i, k), Type: "view", VideoID: sz.name, AccountID: viewer, TS: at(),
+						Source: sources[rng.IntN(len(sources))], WatchMS: int64(2000 + rng.IntN(14000)), Completed: rng.IntN(3) > 0})
+					views++
+				}
+			}
+			// Every sharer and saver is new to the video (a share or a save
+			// counts once per account and video).
+			for range sz.shares {
+				evs = append(evs, client.Event{ID: fmt.Sprintf("%s-share-%d", sz.name, shared), Type: "share", VideoID: sz.name, AccountID: fmt.Sprintf("p%04d", shared%crowd), TS: at(), Channel: "copy_link"})
+				shared++
+				firsts++
+			}
+			for j := range sz.saves {
+				evs = append(evs, client.Event{ID: fmt.Sprintf("%s-save-%d-%d", sz.name, d, j), Type: "save", VideoID: sz.name, AccountID: fmt.Sprintf("p%04d", ((d+27)*sz.saves+j+600)%crowd), TS: at()})
+				firsts++
+			}
+			send(false)
+		}
+	}
+	send(true)
+	waitAggregated(t, w, views, firsts)
+	return w
+}
+
+// waitAggregated waits until the rollups hold every view and every share
+// and save sent, read from the database (a report would release cells).
+func waitAggregated(t *testing.T, w *world, views, firsts int64) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var v, f int64
+		err := w.app.Store.ReadDB().QueryRowContext(t.Context(), `SELECT COALESCE(SUM(views), 0), COALESCE(SUM(shares + saves), 0) FROM video_day`).Scan(&v, &f)
+		if err == nil && v == views && f == firsts {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("aggregation: %d of %d views, %d of %d shares and saves (%v)", v, views, f, firsts, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crowd-dev/crowd/internal/config"
 	"github.com/crowd-dev/crowd/internal/disclosure"
 	"github.com/crowd-dev/crowd/internal/platform"
 )
@@ -164,12 +165,51 @@ type Audience struct {
 	Countries []Share `json:"countries,omitempty"`
 }
 
-// Trend compares today with the recent average, in place of milestone
-// notifications.
+// Trend compares the views of a recent window with the average day of the
+// days before, in place of milestone notifications. Like is compared with
+// like: a whole window of 24 hours against whole days.
+//
+//   - Protected mode: the window is the newest released UTC day (the day
+//     before yesterday until yesterday's cells are released at 06:00 UTC),
+//     the baseline the 7 UTC days before it.
+//   - Exact mode: the window is the last 24 hours, the 24 hourly rows
+//     ending with the current one (so far), the baseline the 7 UTC days
+//     before the day the window starts in (none of the window's hours are
+//     in the baseline).
+//
+// The trend does not depend on the report's range or time zone. Today is
+// the window's views: the name is older than the window, which the
+// response states (Window, Baseline) so that a reader can label it.
 type Trend struct {
 	Today         int64 `json:"today"`
 	RecentAverage int64 `json:"recent_average"`
 	ChangePercent *int  `json:"change_percent,omitempty"`
+	// Window is the span Today covers: [start, end).
+	Window Span `json:"window"`
+	// Baseline are the UTC days RecentAverage averages.
+	Baseline Dates `json:"baseline"`
+}
+
+// Span is a span of time, [Start, End), rendered as RFC 3339 UTC.
+type Span struct {
+	Start time.Time `json:"-"`
+	End   time.Time `json:"-"`
+}
+
+// MarshalJSON renders the span as {"start": …, "end": …}.
+func (s Span) MarshalJSON() ([]byte, error) {
+	return fmt.Appendf(nil, `{"start":%q,"end":%q}`, s.Start.UTC().Format(time.RFC3339), s.End.UTC().Format(time.RFC3339)), nil
+}
+
+// Dates are whole days from..to, inclusive.
+type Dates struct {
+	From time.Time `json:"-"`
+	To   time.Time `json:"-"`
+}
+
+// MarshalJSON renders the days as {"from": YYYY-MM-DD, "to": YYYY-MM-DD}.
+func (d Dates) MarshalJSON() ([]byte, error) {
+	return fmt.Appendf(nil, `{"from":%q,"to":%q}`, d.From.Format(time.DateOnly), d.To.Format(time.DateOnly)), nil
 }
 
 // Followers is follower growth over the range.
@@ -179,7 +219,8 @@ type Followers struct {
 	Net    int64 `json:"net"`
 }
 
-// RisingVideo is a video whose views today beat its recent average.
+// RisingVideo is a video whose views over the trend's window beat its
+// average day of the trend's baseline.
 type RisingVideo struct {
 	VideoID       string `json:"video_id"`
 	Today         int64  `json:"today"`
@@ -188,16 +229,18 @@ type RisingVideo struct {
 
 // Report is a video's or an account's analytics.
 type Report struct {
-	VideoID     string            `json:"video_id,omitempty"`
-	Account     string            `json:"account,omitempty"`
-	Detail      string            `json:"detail"` // personal or business
-	Range       Range             `json:"range"`
-	Policy      disclosure.Notice `json:"policy"`
-	Totals      Totals            `json:"totals"`
-	Daily       []DayPoint        `json:"daily"`
-	Hourly      []HourPoint       `json:"hourly"`
-	Trend       Trend             `json:"trend"`
-	GeneratedAt time.Time         `json:"generated_at"`
+	VideoID string            `json:"video_id,omitempty"`
+	Account string            `json:"account,omitempty"`
+	Detail  string            `json:"detail"` // personal or business
+	Range   Range             `json:"range"`
+	Policy  disclosure.Notice `json:"policy"`
+	Totals  Totals            `json:"totals"`
+	Daily   []DayPoint        `json:"daily"`
+	Hourly  []HourPoint       `json:"hourly"`
+	Trend   Trend             `json:"trend"`
+	// DayBoundaries say where the daily series' days begin and end.
+	DayBoundaries DayBoundaries `json:"day_boundaries"`
+	GeneratedAt   time.Time     `json:"generated_at"`
 
 	// Business detail. Viewers and ViewerDays as in Totals.
 	Viewers        *int64        `json:"viewers,omitempty"`
@@ -222,14 +265,16 @@ type Request struct {
 	Range    Range
 	Business bool
 	Handle   string // for account reports
+	// Zone is the reader's time zone (the tz parameter); nil is UTC. It
+	// sets the days of the daily series in exact mode (zone.go).
+	Zone *time.Location
 }
 
 // Build builds the report of req.
 func (b *Builder) Build(ctx context.Context, req Request) (*Report, error) {
 	now := b.Now().UTC()
-	// "Today" of the trend is the newest released day: in protected mode
-	// today's numbers are not released yet.
-	today := truncDay(b.Layer.LastReleasedDay(now))
+	exact := b.Layer.Mode() == config.Exact
+	tw := trendWindow(b.Layer, now, exact)
 	rep := &Report{VideoID: req.Scope.VideoID, Range: req.Range, Policy: b.Layer.Notice(), GeneratedAt: now, Detail: platform.TypePersonal}
 	if req.Scope.AccountID != "" {
 		rep.Account = req.Handle
@@ -237,63 +282,103 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Report, error) {
 	if req.Business {
 		rep.Detail = platform.TypeBusiness
 	}
-	// The trend needs the 7 days before today even when the range is shorter.
-	from := req.Range.From
-	if trendFrom := today.AddDate(0, 0, -7); trendFrom.Before(from) {
-		from = trendFrom
+	plan := planDays(req.Range, req.Zone, now, exact)
+	rep.DayBoundaries = plan.boundaries
+
+	// UTC days: the range's (its days before plan.local, and every
+	// range-wide figure), and the trend's.
+	from, to := req.Range.From, req.Range.To
+	if tw.BaselineFrom.Before(from) {
+		from = tw.BaselineFrom
 	}
-	to := req.Range.To
-	if today.After(to) {
-		to = today
+	if last := truncDay(tw.End.Add(-time.Hour)); last.After(to) {
+		to = last
 	}
 	days, err := b.Layer.Daily(ctx, req.Scope, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("daily: %w", err)
 	}
-	var total disclosure.Counters
-	rep.Daily = []DayPoint{}
-	var recent int64
-	for _, d := range days {
-		if d.Day.Equal(today) {
-			rep.Trend.Today = d.Views
-		} else if !d.Day.Before(today.AddDate(0, 0, -7)) && d.Day.Before(today) {
-			recent += d.Views
-		}
-		if d.Day.Before(req.Range.From) || d.Day.After(req.Range.To) {
-			continue
-		}
-		total.Add(d.Counters)
-		p := DayPoint{Date: d.Day.Format(time.DateOnly), Released: d.Released, Views: d.Views, Likes: d.Likes, Comments: d.Comments, Shares: d.Shares, Saves: d.Saves}
-		if req.Business && req.Scope.VideoID != "" {
-			p.Viewers = ptr(d.Viewers)
-		} else if req.Business {
-			p.ViewerDays = ptr(d.Viewers)
-		}
-		rep.Daily = append(rep.Daily, p)
+	// Hours: the last 48 for the chart, and those of the days built in
+	// the reader's time zone.
+	hoursFrom := now.Add(-47 * time.Hour)
+	if plan.local < req.Range.Days() && plan.start[0].Before(hoursFrom) {
+		hoursFrom = plan.start[0]
 	}
-	rep.Trend.RecentAverage = recent / 7
-	if rep.Trend.RecentAverage > 0 {
-		rep.Trend.ChangePercent = ptr(int((rep.Trend.Today - rep.Trend.RecentAverage) * 100 / rep.Trend.RecentAverage))
-	}
-	rep.Totals = Totals{Views: total.Views, Likes: total.Likes, Comments: total.Comments, Shares: total.Shares, Saves: total.Saves}
-
-	hours, err := b.Layer.Hourly(ctx, req.Scope, now.Add(-47*time.Hour), now)
+	hours, err := b.Layer.Hourly(ctx, req.Scope, hoursFrom, now)
 	if err != nil {
 		return nil, fmt.Errorf("hourly: %w", err)
 	}
-	rep.Hourly = make([]HourPoint, len(hours))
-	for i, h := range hours {
+	chart := hours[len(hours)-48:]
+	rep.Hourly = make([]HourPoint, len(chart))
+	for i, h := range chart {
 		rep.Hourly[i] = HourPoint{Hour: h.Hour.Format(time.RFC3339), Views: h.Views}
 	}
+
+	// The trend.
+	var baseline int64
+	rep.Trend.Window = Span{Start: tw.Start, End: tw.End}
+	rep.Trend.Baseline = Dates{From: tw.BaselineFrom, To: tw.BaselineTo}
+	for _, d := range days {
+		if !d.Day.Before(tw.BaselineFrom) && !d.Day.After(tw.BaselineTo) {
+			baseline += d.Views
+		}
+		if !exact && d.Day.Equal(tw.Start) {
+			rep.Trend.Today = d.Views
+		}
+	}
+	if exact {
+		for _, h := range hours {
+			if !h.Hour.Before(tw.Start) && h.Hour.Before(tw.End) {
+				rep.Trend.Today += h.Views
+			}
+		}
+	}
+	rep.Trend.RecentAverage = baseline / 7
+	if rep.Trend.RecentAverage > 0 {
+		rep.Trend.ChangePercent = ptr(int((rep.Trend.Today - rep.Trend.RecentAverage) * 100 / rep.Trend.RecentAverage))
+	}
+
+	// The daily series: UTC days up to plan.local, then the reader's days,
+	// each the sum of its hours. Range-wide figures (watch time,
+	// completions, followers, distinct viewers, breakdowns) are those of
+	// the UTC days of the range's dates, which have them.
+	var total, utc disclosure.Counters
+	rep.Daily = make([]DayPoint, 0, req.Range.Days())
+	for _, d := range days {
+		if d.Day.Before(req.Range.From) || d.Day.After(req.Range.To) {
+			continue
+		}
+		utc.Add(d.Counters)
+		i := len(rep.Daily)
+		c := d.Counters
+		if i >= plan.local {
+			c = disclosure.Counters{}
+			start, end := plan.start[i-plan.local], plan.start[i-plan.local+1]
+			for _, h := range hours {
+				if !h.Hour.Before(start) && h.Hour.Before(end) {
+					c.Add(h.Counters)
+				}
+			}
+		}
+		total.Add(c)
+		p := DayPoint{Date: d.Day.Format(time.DateOnly), Released: d.Released, Views: c.Views, Likes: c.Likes, Comments: c.Comments, Shares: c.Shares, Saves: c.Saves}
+		if req.Business && req.Scope.VideoID != "" {
+			p.Viewers = ptr(c.Viewers)
+		} else if req.Business {
+			p.ViewerDays = ptr(c.Viewers)
+		}
+		rep.Daily = append(rep.Daily, p)
+	}
+	rep.Totals = Totals{Views: total.Views, Likes: total.Likes, Comments: total.Comments, Shares: total.Shares, Saves: total.Saves}
 
 	if !req.Business {
 		return rep, nil
 	}
-	rep.Totals.ViewerDays, rep.Totals.WatchMS = ptr(total.Viewers), ptr(total.WatchMS)
+	rep.Totals.ViewerDays, rep.Totals.WatchMS = ptr(total.Viewers), ptr(utc.WatchMS)
 	rep.ViewerDays = ptr(total.Viewers)
 	audienceViewers := total.Viewers
 	if req.Scope.VideoID != "" {
-		n, ok, err := b.Layer.DistinctViewers(ctx, req.Scope.VideoID, req.Range.From, req.Range.To, total.Viewers)
+		n, ok, err := b.Layer.DistinctViewers(ctx, req.Scope.VideoID, req.Range.From, req.Range.To, utc.Viewers)
 		if err != nil {
 			return nil, fmt.Errorf("distinct viewers: %w", err)
 		}
@@ -302,9 +387,11 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Report, error) {
 			audienceViewers = n
 		}
 	}
-	if total.Views > 0 {
-		rep.AvgWatchMS = ptr(total.WatchMS / total.Views)
-		rep.CompletionRate = ptr(float64(total.Completions*1000/total.Views) / 1000)
+	if utc.Views > 0 {
+		rep.AvgWatchMS = ptr(utc.WatchMS / utc.Views)
+		// Protected completions and views are noisy cells of their own:
+		// their ratio is clamped into 0..1, the rate's domain.
+		rep.CompletionRate = ptr(float64(min(max(utc.Completions, 0), utc.Views)*1000/utc.Views) / 1000)
 	}
 	dims, err := b.Layer.Breakdown(ctx, req.Scope, req.Range.From, req.Range.To)
 	if err != nil {
@@ -313,14 +400,26 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Report, error) {
 	rep.TrafficSources = shares(dims["source"], func(b disclosure.Bucket) int64 { return b.Views }, 0, 0)
 	rep.Audience = audience(audienceViewers, dims)
 	if req.Scope.AccountID != "" {
-		rep.Followers = &Followers{Gained: total.FollowersGained, Lost: total.FollowersLost, Net: total.FollowersGained - total.FollowersLost}
-		trends, err := b.Layer.AccountVideoTrends(ctx, req.Scope.AccountID, today)
+		rep.Followers = &Followers{Gained: utc.FollowersGained, Lost: utc.FollowersLost, Net: utc.FollowersGained - utc.FollowersLost}
+		trends, err := b.Layer.AccountVideoTrends(ctx, req.Scope.AccountID, tw)
 		if err != nil {
 			return nil, fmt.Errorf("rising videos: %w", err)
 		}
 		rep.RisingVideos = rising(trends)
 	}
 	return rep, nil
+}
+
+// trendWindow returns the trend's window and baseline at now (see Trend).
+func trendWindow(l *disclosure.Layer, now time.Time, exact bool) disclosure.TrendWindow {
+	if exact {
+		h := now.Truncate(time.Hour)
+		start := h.Add(-23 * time.Hour)
+		day := truncDay(start)
+		return disclosure.TrendWindow{Start: start, End: h.Add(time.Hour), BaselineFrom: day.AddDate(0, 0, -7), BaselineTo: day.AddDate(0, 0, -1)}
+	}
+	day := truncDay(l.LastReleasedDay(now))
+	return disclosure.TrendWindow{Start: day, End: day.AddDate(0, 0, 1), BaselineFrom: day.AddDate(0, 0, -7), BaselineTo: day.AddDate(0, 0, -1)}
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -393,8 +492,8 @@ func cmp64(a, b int64) int {
 	return 0
 }
 
-// rising lists up to 5 videos whose views today beat their average of the 7
-// days before, by how much.
+// rising lists up to 5 videos whose views over the trend's window beat
+// their average day of its 7 baseline days, by how much.
 func rising(ts []disclosure.VideoTrend) []RisingVideo {
 	var out []RisingVideo
 	for _, t := range ts {
@@ -423,17 +522,22 @@ func rising(ts []disclosure.VideoTrend) []RisingVideo {
 var CSVHeader = []string{"date", "views", "viewers", "likes", "comments", "shares", "saves", "released"}
 
 // CSV renders a report's daily series as CSV (RFC 4180: CRLF line ends,
-// a header row): one row per day, the same numbers as the report's daily
-// series. viewers is empty where the report has none; released is the
-// day's released flag ("true" or "false"): in protected mode whether the
-// day is closed and its cells released, in exact mode always true (numbers
-// are released in real time; today's still grow).
+// a header row): one row per day, as a person reads them — the numbers of
+// Adjust(r).Daily, which are the report's daily series in exact mode and,
+// in protected mode, its released estimates post-processed as Studio shows
+// them (never negative, never fewer views than viewers, adding up to the
+// adjusted totals). A spreadsheet is read by people; programs that want
+// the released values as they are read the JSON report. viewers is empty
+// where the report has none; released is the day's released flag ("true"
+// or "false"): in protected mode whether the day is closed and its cells
+// released, in exact mode always true (numbers are released in real time;
+// today's still grow).
 func CSV(r *Report) []byte {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
 	w.UseCRLF = true
 	w.Write(CSVHeader)
-	for _, d := range r.Daily {
+	for _, d := range Adjust(r).Daily {
 		viewers := ""
 		if d.Viewers != nil {
 			viewers = strconv.FormatInt(*d.Viewers, 10)

@@ -55,6 +55,18 @@ type Notice struct {
 	Estimates bool   `json:"estimates"`
 	Released  string `json:"released"`
 	Summary   string `json:"summary"`
+	// Bounds are the contribution bounds of protected mode (nil in exact
+	// mode): what one viewer-day can add at most, before noise. Readers
+	// post-process released values with them (docs/PRIVACY.md, "What a
+	// person reads"): a true watch time is at most WatchMSPerViewerDay per
+	// viewer-day, so a noisy one above that is shown at that bound.
+	Bounds *NoticeBounds `json:"bounds,omitempty"`
+}
+
+// NoticeBounds are the contribution bounds a Notice states.
+type NoticeBounds struct {
+	ViewsPerViewerDay   int64 `json:"views_per_viewer_day"`
+	WatchMSPerViewerDay int64 `json:"watch_ms_per_viewer_day"`
 }
 
 // Notice returns the notice of the policy in force.
@@ -65,10 +77,14 @@ func (l *Layer) Notice() Notice {
 			Summary: "Exact counts, updated as events arrive. Audience breakdowns appear from 100 viewers, and small groups are folded into \"other\". Nobody's identity is ever shown.",
 		}
 	}
-	return Notice{
+	n := Notice{
 		Mode: config.Protected, Estimates: true, Released: "after each period closes",
 		Summary: "Views, viewers, shares and saves are privacy-protected estimates: each day's numbers get a little random noise and are published only after the day has closed, so no single person's action can be told from them. Likes and comments are exact, since they are public.",
 	}
+	if l.protected() {
+		n.Bounds = &NoticeBounds{ViewsPerViewerDay: l.policy.Bounds.ViewsPerViewerDay, WatchMSPerViewerDay: l.policy.Bounds.WatchMSPerViewerDay}
+	}
+	return n
 }
 
 // Counters are released additive measures for one period or a total.
@@ -204,13 +220,18 @@ func (l *Layer) Daily(ctx context.Context, s Scope, from, to time.Time) ([]Day, 
 	return out, nil
 }
 
-// Hour is one hour's released views.
+// Hour is one hour's released numbers. Protected mode releases views
+// only (hourly cells); exact mode has views, viewers, likes, comments,
+// shares and saves, from which a report builds days in the reader's time
+// zone. An hour's viewers are the viewer-days (of UTC days) whose first
+// view fell in it. Watch time, completions and followers have no hourly
+// rows and read 0.
 type Hour struct {
-	Hour  time.Time
-	Views int64
+	Hour time.Time
+	Counters
 }
 
-// Hourly returns released views for each hour from..to (inclusive).
+// Hourly returns released numbers for each hour from..to (inclusive).
 func (l *Layer) Hourly(ctx context.Context, s Scope, from, to time.Time) ([]Hour, error) {
 	table, col, id := s.table("hour")
 	fromH, toH := from.Unix()/3600, to.Unix()/3600
@@ -235,17 +256,18 @@ func (l *Layer) Hourly(ctx context.Context, s Scope, from, to time.Time) ([]Hour
 		}
 		return out, nil
 	}
-	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT hour, views FROM `+table+` WHERE `+col+` = ? AND hour BETWEEN ? AND ? ORDER BY hour`), id, fromH, toH)
+	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT hour, views, viewers, likes, comments, shares, saves FROM `+table+` WHERE `+col+` = ? AND hour BETWEEN ? AND ? ORDER BY hour`), id, fromH, toH)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var h, v int64
-		if err := rows.Scan(&h, &v); err != nil {
+		var h int64
+		var c Counters
+		if err := rows.Scan(&h, &c.Views, &c.Viewers, &c.Likes, &c.Comments, &c.Shares, &c.Saves); err != nil {
 			return nil, err
 		}
-		out[h-fromH].Views = v
+		out[h-fromH].Counters = c
 	}
 	return out, rows.Err()
 }
@@ -364,17 +386,28 @@ func (l *Layer) Breakdown(ctx context.Context, s Scope, from, to time.Time) (map
 	return out, nil
 }
 
-// VideoTrend is one video's released views today and over the days before.
+// VideoTrend is one video's released views over a trend's window and
+// over its baseline days.
 type VideoTrend struct {
 	VideoID string
-	Today   int64
-	Before  int64 // views over the 7 days before today
+	Today   int64 // views over the window
+	Before  int64 // views over the baseline days
 }
 
-// AccountVideoTrends returns today's and the previous 7 days' released
-// views of each video the account created.
-func (l *Layer) AccountVideoTrends(ctx context.Context, accountID string, today time.Time) ([]VideoTrend, error) {
+// TrendWindow is what a trend compares: the views of Start..End (whole
+// hours) against those of the UTC days BaselineFrom..BaselineTo. In
+// protected mode Start must be the start of a UTC day and the window that
+// day: only daily cells are read.
+type TrendWindow struct {
+	Start, End               time.Time
+	BaselineFrom, BaselineTo time.Time
+}
+
+// AccountVideoTrends returns the released views of each video the account
+// created over the window and over the baseline days.
+func (l *Layer) AccountVideoTrends(ctx context.Context, accountID string, w TrendWindow) ([]VideoTrend, error) {
 	var out []VideoTrend
+	b0, b1 := w.BaselineFrom.Unix()/86400, w.BaselineTo.Unix()/86400
 	if l.mode != config.Exact {
 		if !l.protected() {
 			return out, nil
@@ -383,8 +416,8 @@ func (l *Layer) AccountVideoTrends(ctx context.Context, accountID string, today 
 		if err != nil {
 			return nil, err
 		}
-		d := today.Unix() / 86400
-		cells, err := l.cells(ctx, videos, "day", d-7, d, []Family{l.family("views", "", "day")})
+		d := w.Start.Unix() / 86400
+		cells, err := l.cells(ctx, videos, "day", min(d, b0), max(d, b1), []Family{l.family("views", "", "day")})
 		if err != nil {
 			return nil, err
 		}
@@ -400,7 +433,8 @@ func (l *Layer) AccountVideoTrends(ctx context.Context, accountID string, today 
 			}
 			if id.period == d {
 				t.Today += v
-			} else {
+			}
+			if id.period >= b0 && id.period <= b1 {
 				t.Before += v
 			}
 		}
@@ -409,11 +443,11 @@ func (l *Layer) AccountVideoTrends(ctx context.Context, accountID string, today 
 		}
 		return out, nil
 	}
-	d := today.Unix() / 86400
-	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT d.video_id,
-	SUM(CASE WHEN d.day = ? THEN d.views ELSE 0 END), SUM(CASE WHEN d.day < ? THEN d.views ELSE 0 END)
-FROM video_creators c JOIN video_day d ON d.video_id = c.video_id
-WHERE c.account_id = ? AND d.day BETWEEN ? AND ? GROUP BY d.video_id`), d, d, accountID, d-7, d)
+	h0, h1 := w.Start.Unix()/3600, w.End.Unix()/3600-1
+	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT c.video_id,
+	COALESCE((SELECT SUM(h.views) FROM video_hour h WHERE h.video_id = c.video_id AND h.hour BETWEEN ? AND ?), 0),
+	COALESCE((SELECT SUM(d.views) FROM video_day d WHERE d.video_id = c.video_id AND d.day BETWEEN ? AND ?), 0)
+FROM video_creators c WHERE c.account_id = ?`), h0, h1, b0, b1, accountID)
 	if err != nil {
 		return nil, err
 	}
@@ -423,7 +457,9 @@ WHERE c.account_id = ? AND d.day BETWEEN ? AND ? GROUP BY d.video_id`), d, d, ac
 		if err := rows.Scan(&t.VideoID, &t.Today, &t.Before); err != nil {
 			return nil, err
 		}
-		out = append(out, t)
+		if t.Today != 0 || t.Before != 0 {
+			out = append(out, t)
+		}
 	}
 	return out, rows.Err()
 }

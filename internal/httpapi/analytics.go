@@ -62,12 +62,19 @@ func (s *Server) reportRequest(w http.ResponseWriter, r *http.Request, a *platfo
 		maxDays = analytics.BusinessMaxDays
 	}
 	q := r.URL.Query()
-	rng, err := analytics.ParseRange(q.Get("range"), q.Get("from"), q.Get("to"), s.now(), maxDays)
+	zone, err := analytics.ParseTimeZone(q.Get("tz"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return analytics.Request{}, false
 	}
-	return analytics.Request{Scope: scope, Range: rng, Business: business, Handle: a.Handle}, true
+	// Ranges end on the reader's today in exact mode; protected days are
+	// UTC days (internal/analytics/zone.go).
+	rng, err := analytics.ParseRange(q.Get("range"), q.Get("from"), q.Get("to"), s.Reports.Today(zone), maxDays)
+	if err != nil {
+		s.writeError(w, r, err)
+		return analytics.Request{}, false
+	}
+	return analytics.Request{Scope: scope, Range: rng, Business: business, Handle: a.Handle, Zone: zone}, true
 }
 
 // creatorVideo loads the video in the path and checks a is one of its

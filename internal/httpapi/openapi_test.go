@@ -580,6 +580,10 @@ func TestOpenAPI_Responses(t *testing.T) {
 	c.do("GET", videoReport+"?from=2026-01-01", alice, nil, 422)
 	c.do("GET", videoReport+"?range=7d&from=2026-01-01&to=2026-01-02", alice, nil, 422)
 	c.do("GET", "/v1/analytics/account?from=2026-01-02&to=2026-01-01", alice, nil, 422)
+	c.do("GET", videoReport+"?tz=Mars/Olympus", alice, nil, 422)
+	c.do("GET", videoReport+"?tz=Local", alice, nil, 422)
+	c.do("GET", videoReport+"?tz=..%2Fetc", alice, nil, 422)
+	checkReport(t, "a reader in Tokyo", c.do("GET", videoReport+"?range=7d&tz=Asia/Tokyo", alice, nil, 200), "personal", 7, false)
 	c.do("GET", "/v1/analytics/videos/nope", alice, nil, 404)
 	c.do("GET", videoReport, "", nil, 401)
 	c.do("GET", "/v1/analytics/account", "", nil, 401)
@@ -814,6 +818,11 @@ func seedAnalytics(t *testing.T, st *store.Store, video, account string) int64 {
 		exec(`INSERT INTO account_day (account_id, day, views, viewers, watch_ms, completions, likes, followers_gained, followers_lost) VALUES (?, ?, ?, ?, ?, ?, 1, 2, 1)`,
 			account, d.day, d.views, d.viewers, d.watch, d.completions)
 	}
+	// Today's views in the current hour too: the trend and rising videos
+	// of exact mode read the last 24 hours from hourly rows.
+	hour := time.Now().UTC().Unix() / 3600
+	exec(`INSERT INTO video_hour (video_id, hour, views, viewers) VALUES (?, ?, 150, 120)`, video, hour)
+	exec(`INSERT INTO account_hour (account_id, hour, views, viewers) VALUES (?, ?, 150, 120)`, account, hour)
 	for _, b := range []struct {
 		dim, bucket    string
 		views, viewers int64

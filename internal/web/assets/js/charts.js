@@ -65,13 +65,17 @@ function utcDate(s) {
 }
 
 // dailyChart draws one metric of a daily series as a line with an area.
+// Days whose numbers are not released yet (protected mode) are gaps, not
+// zeros.
 export function dailyChart(box, daily, metric, label, opts = {}) {
-  const values = daily.map((d) => d[metric] || 0);
-  const total = values.reduce((a, b) => a + b, 0);
+  const values = daily.map((d) => (d.released === false ? null : d[metric] || 0));
+  const total = values.reduce((a, b) => a + (b || 0), 0);
   let peak = 0;
-  values.forEach((v, i) => { if (v > values[peak]) peak = i; });
+  values.forEach((v, i) => { if ((v || 0) > (values[peak] || 0)) peak = i; });
+  const pending = values.filter((v) => v === null).length;
   const desc = daily.length
-    ? `${label} per day from ${longDate.format(utcDate(daily[0].date))} to ${longDate.format(utcDate(daily[daily.length - 1].date))}: ${num(total)} in total, at most ${num(values[peak] || 0)} on ${longDate.format(utcDate(daily[peak].date))}.`
+    ? `${label} per day from ${longDate.format(utcDate(daily[0].date))} to ${longDate.format(utcDate(daily[daily.length - 1].date))}: ${num(total)} in total, at most ${num(values[peak] || 0)} on ${longDate.format(utcDate(daily[peak].date))}.` +
+      (pending ? ` ${pending === 1 ? "One day is" : `${pending} days are`} not released yet.` : "")
     : `${label}: no days in this range.`;
   const canvas = h("canvas", { role: "img", "aria-label": desc });
   box.replaceChildren(canvas);
@@ -105,7 +109,7 @@ export function dailyChart(box, daily, metric, label, opts = {}) {
         tooltip: {
           callbacks: {
             title: (items) => longDate.format(utcDate(items[0].label)),
-            label: (item) => `${label}: ${num(item.parsed.y)}${opts.estimate ? " (estimate)" : ""}`,
+            label: (item) => (item.parsed.y === null ? `${label}: not released yet` : `${label}: ${num(item.parsed.y)}${opts.estimate ? " (estimate)" : ""}`),
           },
         },
       },

@@ -186,13 +186,19 @@ export function fullTime(iso) {
   return new Date(iso).toLocaleString("en", { dateStyle: "medium", timeStyle: "short" });
 }
 
-// duration formats milliseconds as "1 min 05 s" or "12.4 s".
+// duration formats milliseconds for people: "12.4 s" under a minute,
+// "4 min 05 s" under an hour, then hours and minutes: "3 h 12 min",
+// "234 h 1 min", "1,204 h" (never "14041 min 03 s"). Each form is rounded
+// to its last unit.
 export function duration(ms) {
-  if (ms === undefined || ms === null) return "–";
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)} s`;
-  const m = Math.floor(s / 60);
-  return `${m} min ${String(Math.round(s % 60)).padStart(2, "0")} s`;
+  if (ms === undefined || ms === null || !Number.isFinite(ms)) return "–";
+  ms = Math.max(0, ms);
+  if (ms < 59950) return `${(ms / 1000).toFixed(1)} s`;
+  const secs = Math.round(ms / 1000);
+  if (secs < 3600) return `${Math.floor(secs / 60)} min ${String(secs % 60).padStart(2, "0")} s`;
+  const mins = Math.round(ms / 60000);
+  const hours = Math.floor(mins / 60);
+  return mins % 60 ? `${num(hours)} h ${mins % 60} min` : `${num(hours)} h`;
 }
 
 // toast shows a short confirmation at the bottom of the screen.

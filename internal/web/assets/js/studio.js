@@ -6,6 +6,7 @@
 import { get, post, put, patch, del, enc, currentAccount, login, logout } from "./api.js";
 import { h, clear, icon, avatar, thumb, num, compact, ago, fullTime, duration, toast, loading, empty, errorBox, dialog, setWidth } from "./dom.js";
 import { dailyChart, hourlyChart, destroyCharts } from "./charts.js";
+import { adjust, nonneg, changePercent } from "./adjust.js";
 
 const state = {
   me: null,
@@ -34,12 +35,13 @@ function metricsOf(rep) {
 }
 
 // viewersKpi is distinct viewers where the report has them (a video in
-// exact mode), else the range's viewer-days, named for what they are.
-function viewersKpi(rep, p) {
+// exact mode), else the range's viewer-days (as a person reads them: a),
+// named for what they are.
+function viewersKpi(rep, a, p) {
   if (rep.viewers !== undefined && rep.viewers !== null) {
     return kpi("Viewers", num(rep.viewers), "viewers", p, "Distinct accounts over the range", bizBadge());
   }
-  const card = kpi("Viewer-days", num(rep.viewer_days), "viewers", p,
+  const card = kpi("Viewer-days", num(a.totals.viewer_days), "viewers", p,
     p.mode === "protected"
       ? "Each day's viewers added up: an account that watched on 3 days counts 3. Distinct viewers over a range are not published in protected mode."
       : "Each day's viewers added up over your videos: an account counts once per video and day.",
@@ -81,8 +83,63 @@ function rangeQuery(r) {
   return r.from ? `from=${enc(r.from)}&to=${enc(r.to)}` : `range=${enc(r.preset)}`;
 }
 
+// ZONE is the reader's time zone. Reports are asked for in it: in exact
+// mode a creator's days are the creator's days (protected numbers are
+// released per UTC day, and the report says so).
+const ZONE = (() => {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  } catch (e) {
+    return "";
+  }
+})();
+
+function reportQuery(r) {
+  return rangeQuery(r) + (ZONE ? `&tz=${enc(ZONE)}` : "");
+}
+
+// today is the reader's date, the latest a custom range may end on (in
+// protected mode the UTC date: limitRangeTo sets it once a report says).
 function today() {
-  return new Date().toISOString().slice(0, 10);
+  const d = new Date();
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+}
+
+// limitRangeTo sets the latest date the custom range of the page offers to
+// the report's own today: ranges of protected reports end on the UTC date.
+function limitRangeTo(page, rep) {
+  const max = rep.policy.mode === "protected" ? new Date().toISOString().slice(0, 10) : today();
+  for (const i of page.querySelectorAll(".custom-range input[type=date]")) i.max = max;
+}
+
+const dayFmt = new Intl.DateTimeFormat("en", { month: "short", day: "numeric", timeZone: "UTC" });
+const dayYearFmt = new Intl.DateTimeFormat("en", { month: "short", day: "numeric", year: "numeric", timeZone: "UTC" });
+const clockFmt = new Intl.DateTimeFormat("en", { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+
+// fmtDate renders a date (YYYY-MM-DD) as "Mar 5".
+function fmtDate(d) {
+  return dayFmt.format(new Date(d + "T00:00:00Z"));
+}
+
+// fmtDates renders the dates from..to as "Mar 1 – Mar 28, 2026".
+function fmtDates(from, to) {
+  if (from === to) return dayYearFmt.format(new Date(from + "T00:00:00Z"));
+  const sameYear = from.slice(0, 4) === to.slice(0, 4);
+  return `${(sameYear ? dayFmt : dayYearFmt).format(new Date(from + "T00:00:00Z"))} – ${dayYearFmt.format(new Date(to + "T00:00:00Z"))}`;
+}
+
+// daysNote says whose days the daily numbers are (day_boundaries).
+function daysNote(rep) {
+  const b = rep.day_boundaries;
+  if (!b || !b.spans || !b.spans.length) return "UTC days";
+  const last = b.spans[b.spans.length - 1];
+  if (last.time_zone === "UTC") {
+    return b.time_zone !== "UTC" && rep.policy.mode === "protected"
+      ? "UTC days: protected numbers are released per UTC day"
+      : "UTC days";
+  }
+  if (b.spans.length === 1) return `days of your time zone, ${last.time_zone}`;
+  return `days of your time zone, ${last.time_zone}, from ${fmtDate(last.from)} (its day starts at midnight UTC); UTC days before, as hourly numbers are kept for 3 days`;
 }
 
 // rangePicker is the 7/28/60/365-day and custom range control. 365 days is
@@ -120,15 +177,19 @@ function estMark(key, policy) {
   return est(key, policy) ? h("span", { class: "est", title: "Privacy-protected estimate" }, "≈", h("span", { class: "visually-hidden" }, " estimate")) : null;
 }
 
-// policyNotice says in plain words how the numbers were made.
-function policyNotice(p, range) {
+// policyNotice says in plain words how the numbers were made, which days
+// they cover, and, for estimates, how Studio shows them.
+function policyNotice(rep) {
+  const p = rep.policy;
+  const range = rep.range;
   return h("div", { class: `notice policy ${p.estimates ? "notice-warn" : ""}`, role: "note" }, icon(p.estimates ? "shield" : "info"),
     h("div", { class: "grow" },
       h("p", null, h("b", null, p.estimates ? "Estimates. " : "Exact counts. "), p.summary),
+      p.estimates ? h("p", { class: "small adjust-note" }, "Estimates are shown rounded to what is possible: never below zero, never fewer views than viewers, and each range's days add up to its total. On small videos the noise is large next to the true numbers. Likes and comments are exact.") : null,
       h("p", { class: "small" },
         p.estimates ? h("span", { class: "badge badge-est" }, "≈ marks an estimate") : h("span", { class: "badge badge-exact" }, "Exact"),
         ` When numbers appear: ${p.released}.`,
-        range ? ` Showing ${range.from} to ${range.to} (${range.days} days, UTC).` : "",
+        range ? ` Showing ${fmtDates(range.from, range.to)} (${range.days} days; ${daysNote(rep)}).` : "",
         " ", h("a", { href: "/studio/privacy" }, "What creators see and never see"))));
 }
 
@@ -176,32 +237,47 @@ function ageName(k) {
   return k.replace("-", "–");
 }
 
-function trendCard(t, policy) {
-  let change = h("span", { class: "muted" }, "No recent average yet");
-  if (t.change_percent === 0) {
-    change = h("span", { class: "muted" }, "Level with your recent average");
-  } else if (t.change_percent !== undefined && t.change_percent !== null) {
-    const up = t.change_percent > 0;
-    change = h("span", { class: up ? "trend-up" : "trend-down" }, `${up ? "▲" : "▼"} ${Math.abs(t.change_percent)}% ${up ? "above" : "below"} your recent average`);
-  }
-  return h("section", { class: "card" },
-    h("div", { class: "card-head" }, h("h2", null, "Today"), estMark("trend", policy)),
-    h("div", { class: "row" }, h("div", { class: "kpi-inline" }, h("div", { class: "value big" }, num(t.today)), h("div", { class: "muted small" }, "views today"))),
-    h("p", null, change),
-    h("p", { class: "muted small" }, `Your average over the 7 days before today: ${num(t.recent_average)} views a day. Crowd sends no milestone notifications; this comparison is how you see momentum.`));
+// trendWhen names the span a trend's figure covers: the last 24 hours
+// (exact mode, to the end of the current hour, the reader's clock) or the
+// newest released UTC day (protected mode).
+function trendWhen(t, policy) {
+  if (policy.mode === "exact") return `in the last 24 hours, to ${clockFmt.format(new Date(t.window.end))}`;
+  return `on ${fmtDate(t.window.start.slice(0, 10))} (UTC), the newest released day`;
 }
 
-function followersCard(f, policy) {
+// trendCard compares like with like: a whole window of 24 hours (the last
+// 24 hours, or the newest released day) with the average day before it.
+// Estimates are shown clamped at zero, and the change computed from what
+// is shown.
+function trendCard(t, policy) {
+  const value = nonneg(t.today, policy);
+  const avg = nonneg(t.recent_average, policy);
+  const pct = changePercent(value, avg);
+  let change = h("span", { class: "muted" }, "No average day to compare with yet");
+  if (pct === 0) {
+    change = h("span", { class: "muted" }, "Level with your average day");
+  } else if (pct !== null) {
+    const up = pct > 0;
+    change = h("span", { class: up ? "trend-up" : "trend-down" }, `${up ? "▲" : "▼"} ${Math.abs(pct)}% ${up ? "above" : "below"} your average day`);
+  }
+  return h("section", { class: "card trend-card" },
+    h("div", { class: "card-head" }, h("h2", null, policy.mode === "exact" ? "Last 24 hours" : "Newest day"), estMark("trend", policy)),
+    h("div", { class: "row" }, h("div", { class: "kpi-inline" }, h("div", { class: "value big" }, num(value)), h("div", { class: "muted small" }, `views ${trendWhen(t, policy)}`))),
+    h("p", null, change),
+    h("p", { class: "muted small" }, `Your average day, ${fmtDates(t.baseline.from, t.baseline.to)} (UTC days): ${num(avg)} views. Crowd sends no milestone notifications; this comparison is how you see momentum.`));
+}
+
+function followersCard(f, policy, range) {
   return h("section", { class: "card" },
     h("div", { class: "card-head" }, h("h2", null, "Follower growth"), bizBadge()),
     h("div", { class: "value big" }, `${f.net >= 0 ? "+" : "−"}${num(Math.abs(f.net))} `, estMark("followers", policy)),
-    h("p", { class: "muted" }, `${num(f.gained)} gained, ${num(f.lost)} lost in this range.`));
+    h("p", { class: "muted" }, `${num(f.gained)} gained, ${num(f.lost)} lost, ${fmtDates(range.from, range.to)}.`));
 }
 
 function sourcesCard(rep, cls = "") {
   return h("section", { class: `card ${cls}` },
     h("div", { class: "card-head" }, h("h2", null, "Traffic sources"), h("span", { class: "row" }, estMark("sources", rep.policy), bizBadge())),
-    h("p", { class: "muted small" }, "Where views came from. “Shared” counts views from share links and direct messages together, on purpose: nobody learns which."),
+    h("p", { class: "muted small" }, `Where views came from, ${fmtDates(rep.range.from, rep.range.to)}. “Shared” counts views from share links and direct messages together, on purpose: nobody learns which.`),
     bars(rep.traffic_sources, (k) => SOURCE_NAMES[k] || k, rep.policy, "sources"));
 }
 
@@ -212,33 +288,41 @@ function audienceCard(rep) {
     return h("section", { class: "card span-2" }, head, empty("users", "Not enough viewers yet", a.reason));
   }
   return h("section", { class: "card span-2" }, head,
-    h("p", { class: "muted small" }, "Share of viewers by age, gender and country. Small groups are folded into “other”. Shares and saves are never broken down this way."),
+    h("p", { class: "muted small" }, `Share of viewers by age, gender and country, ${fmtDates(rep.range.from, rep.range.to)}. Small groups are folded into “other”. Shares and saves are never broken down this way.`),
     h("div", { class: "grid-3 audience" },
       h("div", null, h("h3", null, "Age"), bars(a.age, ageName, rep.policy, "audience")),
       h("div", null, h("h3", null, "Gender"), bars(a.gender, (k) => GENDER_NAMES[k] || k, rep.policy, "audience")),
       h("div", null, h("h3", null, "Top countries"), bars(a.countries, countryName, rep.policy, "audience"))));
 }
 
-function watchCards(rep) {
+// watchCards shows the average watch time and completion rate over the
+// range, from what a person reads of the report (a = adjust(rep)).
+function watchCards(rep, a) {
   const p = rep.policy;
-  const rate = rep.completion_rate === undefined || rep.completion_rate === null ? null : Math.round(rep.completion_rate * 100);
+  const rate = rep.completion_rate === undefined || rep.completion_rate === null ? null : Math.round(Math.min(1, Math.max(0, rep.completion_rate)) * 100);
+  const avg = a.avg_watch_ms;
+  const when = fmtDates(rep.range.from, rep.range.to);
   return [
     h("section", { class: "card" },
       h("div", { class: "card-head" }, h("h2", null, "Watch time"), h("span", { class: "row" }, estMark("watch", p), bizBadge())),
-      h("div", { class: "value big" }, rep.avg_watch_ms === undefined || rep.avg_watch_ms === null ? "–" : duration(rep.avg_watch_ms)),
-      h("p", { class: "muted" }, rep.avg_watch_ms === undefined || rep.avg_watch_ms === null
+      h("div", { class: "value big" }, avg === undefined || avg === null ? "–" : duration(avg)),
+      h("p", { class: "muted" }, avg === undefined || avg === null
         ? "No views in this range yet."
-        : ["Average watch time per view", rep.totals && rep.totals.watch_ms !== undefined ? `; ${duration(rep.totals.watch_ms)} watched in total.` : "."])),
+        : [`Average watch time per view, ${when}`, a.totals.watch_ms !== undefined && a.totals.watch_ms !== null ? `; ${duration(a.totals.watch_ms)} watched in total.` : "."])),
     h("section", { class: "card" },
       h("div", { class: "card-head" }, h("h2", null, "Completion rate"), h("span", { class: "row" }, estMark("completion", p), bizBadge())),
       h("div", { class: "value big" }, rate === null ? "–" : `${rate}%`),
-      rate === null ? h("p", { class: "muted" }, "No views in this range yet.") : h("div", { class: "bar big-bar", role: "img", "aria-label": `${rate}% of views watched to the end` }, setWidth(h("i"), rate)),
-      h("p", { class: "muted small" }, "Share of views watched to the end.")),
+      rate === null
+        ? h("p", { class: "muted" }, a.totals.views > 0 ? "Too few released views to estimate a rate." : "No views in this range yet.")
+        : h("div", { class: "bar big-bar", role: "img", "aria-label": `${rate}% of views watched to the end` }, setWidth(h("i"), rate)),
+      h("p", { class: "muted small" }, `Share of views watched to the end, ${when}.`)),
   ];
 }
 
-function totalsRow(rep, withFollowers) {
-  const t = rep.totals;
+// totalsRow shows the range's totals as a person reads them (a), under a
+// heading naming the range.
+function totalsRow(rep, a, withFollowers) {
+  const t = a.totals;
   const p = rep.policy;
   const cards = [
     kpi("Views", num(t.views), "views", p),
@@ -248,10 +332,10 @@ function totalsRow(rep, withFollowers) {
     kpi("Saves", num(t.saves), "saves", p, "How many, never who"),
   ];
   if (rep.detail === "business") {
-    cards.splice(1, 0, viewersKpi(rep, p));
+    cards.splice(1, 0, viewersKpi(rep, a, p));
     if (withFollowers && rep.followers) cards.push(kpi("Followers", `${rep.followers.net >= 0 ? "+" : "−"}${num(Math.abs(rep.followers.net))}`, "followers", p, `${num(rep.followers.gained)} gained, ${num(rep.followers.lost)} lost`, bizBadge()));
   }
-  return h("div", { class: "kpis" }, cards);
+  return [h("h2", { class: "range-head" }, `Totals, ${fmtDates(rep.range.from, rep.range.to)}`), h("div", { class: "kpis" }, cards)];
 }
 
 async function myVideos(force) {
@@ -287,12 +371,14 @@ async function overviewPage(main) {
   clear(main, head("Overview", accountLine(), rangePicker(r, (nr) => go(`/studio?${rangeQuery(nr)}`))), body);
   let rep, videos;
   try {
-    [rep, videos] = await Promise.all([get(`/v1/analytics/account?${rangeQuery(r)}`), myVideos().catch(() => new Map())]);
+    [rep, videos] = await Promise.all([get(`/v1/analytics/account?${reportQuery(r)}`), myVideos().catch(() => new Map())]);
   } catch (e) {
     clear(body, errorBox(e, () => overviewPage(main)));
     return;
   }
+  limitRangeTo(main, rep);
   const p = rep.policy;
+  const a = adjust(rep);
   const metricBox = h("div", { class: "chart-box" });
   let metric = "views";
   const tabs = h("div", { class: "seg", role: "tablist", "aria-label": "Metric" });
@@ -301,7 +387,7 @@ async function overviewPage(main) {
     clear(tabs, metrics.map(([k, label]) =>
       h("button", { type: "button", role: "tab", "aria-selected": String(k === metric), title: k === "viewer_days" ? VIEWER_DAYS_NOTE : null, onclick: () => { metric = k; drawMetric(); } }, label)));
     const label = metrics.find(([k]) => k === metric)[1];
-    dailyChart(metricBox, rep.daily, metric, label, { estimate: est(metric === "viewer_days" ? "viewers" : metric, p) });
+    dailyChart(metricBox, a.daily, metric, label, { estimate: est(metric === "viewer_days" ? "viewers" : metric, p) });
   };
   const hourlyBox = h("div", { class: "chart-box" });
 
@@ -311,34 +397,45 @@ async function overviewPage(main) {
       rep.rising_videos && rep.rising_videos.length
         ? h("div", { class: "rising" }, rep.rising_videos.map((rv) => {
           const v = videos.get(rv.video_id);
-          const pct = rv.recent_average > 0 ? Math.round(((rv.today - rv.recent_average) * 100) / rv.recent_average) : null;
+          const value = nonneg(rv.today, p);
+          const avg = nonneg(rv.recent_average, p);
+          const pct = changePercent(value, avg);
           return h("a", { href: `/studio/videos/${enc(rv.video_id)}` }, thumb(rv.video_id),
-            h("div", { class: "grow" }, h("b", null, v ? v.title : "A video you co-created"), h("div", { class: "muted small" }, `${num(rv.today)} views today; ${num(rv.recent_average)} a day before`)),
+            h("div", { class: "grow" }, h("b", null, v ? v.title : "A video you co-created"), h("div", { class: "muted small" }, `${num(value)} views ${trendWhen(rep.trend, p)}; ${num(avg)} on an average day before`)),
             h("span", { class: "trend-up nowrap" }, pct === null ? "new" : `▲ ${pct}%`));
         }))
-        : empty("trend", "Nothing rising today", "Videos whose views today beat their average of the week before show up here."))
+        : empty("trend", "Nothing rising", `Videos whose views ${trendWhen(rep.trend, p)} beat their average day of ${fmtDates(rep.trend.baseline.from, rep.trend.baseline.to)} show up here.`))
     : locked("Rising videos", "See which videos are picking up today, compared with their own recent average.");
 
-  const followers = rep.detail === "business" && rep.followers ? followersCard(rep.followers, p) : locked("Follower growth", "See how many followers you gained and lost in each range.");
+  const followers = rep.detail === "business" && rep.followers ? followersCard(rep.followers, p, rep.range) : locked("Follower growth", "See how many followers you gained and lost in each range.");
 
   clear(body,
-    policyNotice(p, rep.range),
-    totalsRow(rep, true),
+    policyNotice(rep),
+    totalsRow(rep, a, true),
     h("div", { class: "grid-3" }, trendCard(rep.trend, p), rising, followers),
-    h("section", { class: "card section" },
-      h("div", { class: "card-head" }, h("h2", null, "Daily"), tabs),
-      metricBox),
-    h("section", { class: "card section" },
-      h("div", { class: "card-head" }, h("h2", null, "Views in the last 48 hours"), estMark("views", p), h("span", { class: "muted small" }, "per hour, your local time")),
-      hourlyBox),
+    h("div", { class: "wide-2" },
+      h("section", { class: "card" },
+        h("div", { class: "card-head" }, h("h2", null, "Daily", h("span", { class: "muted small h-sub" }, fmtDates(rep.range.from, rep.range.to))), tabs),
+        metricBox),
+      hourlyCard(hourlyBox, rep)),
     rep.detail === "business"
-      ? h("div", { class: "grid-2" }, sourcesCard(rep), h("div", { class: "col-stack" }, watchCards(rep)), audienceCard(rep))
+      ? h("div", { class: "grid-2" }, sourcesCard(rep), h("div", { class: "col-stack" }, watchCards(rep, a)), audienceCard(rep))
       : h("div", { class: "grid-3" },
         locked("Traffic sources", "Where your views come from: For You, following, profile, search, hashtags, sounds, shared links and messages."),
         locked("Audience", "Viewers by age, gender and country, once a range has at least 100 viewers."),
         locked("Watch time and completion", "Average watch time and how many views were watched to the end.")));
   drawMetric();
-  hourlyChart(hourlyBox, rep.hourly, { estimate: est("views", p) });
+  hourlyChart(hourlyBox, a.hourly, { estimate: est("views", p) });
+}
+
+// hourlyCard frames the chart of the last 48 hours' views, in the reader's
+// clock.
+function hourlyCard(box, rep) {
+  const last = rep.hourly.length ? new Date(new Date(rep.hourly[rep.hourly.length - 1].hour).getTime() + 3600e3) : null;
+  return h("section", { class: "card hourly-card" },
+    h("div", { class: "card-head" }, h("h2", null, "Views in the last 48 hours"), estMark("views", rep.policy),
+      h("span", { class: "muted small" }, last ? `per hour, to ${clockFmt.format(last)} your time` : "per hour, your time")),
+    box);
 }
 
 async function videosPage(main) {
@@ -479,7 +576,7 @@ async function videoPage(main, id) {
   const body = h("div", null, loading("Loading the video's analytics…"));
   const crumb = h("a", { class: "crumb", href: "/studio/videos" }, "← All videos");
   const exportBtn = isBusiness()
-    ? h("a", { class: "btn btn-violet", href: `/v1/analytics/videos/${enc(id)}/export.csv?${rangeQuery(r)}`, download: "" }, icon("download"), "Export CSV")
+    ? h("a", { class: "btn btn-violet", href: `/v1/analytics/videos/${enc(id)}/export.csv?${reportQuery(r)}`, download: "" }, icon("download"), "Export CSV")
     : h("span", { class: "row" }, h("button", { class: "btn", type: "button", disabled: true, title: "CSV export is for business accounts" }, icon("download"), "Export CSV"), bizBadge());
   const titleEl = h("h1", null, "Video");
   const sub = h("p", { class: "sub" });
@@ -487,26 +584,28 @@ async function videoPage(main, id) {
     h("div", { class: "controls" }, rangePicker(r, (nr) => go(`/studio/videos/${enc(id)}?${rangeQuery(nr)}`)), exportBtn)), body);
   let rep, v;
   try {
-    [rep, v] = await Promise.all([get(`/v1/analytics/videos/${enc(id)}?${rangeQuery(r)}`), get(`/v1/videos/${enc(id)}`)]);
+    [rep, v] = await Promise.all([get(`/v1/analytics/videos/${enc(id)}?${reportQuery(r)}`), get(`/v1/videos/${enc(id)}`)]);
   } catch (e) {
     clear(body, e.status === 404 ? empty("film", "No such video", "It may have been deleted.") : errorBox(e, () => videoPage(main, id)));
     return;
   }
+  limitRangeTo(main, rep);
   setTitle(v.title);
   titleEl.textContent = v.title;
   clear(sub, `Posted ${fullTime(v.created_at)} by `, v.creators.map((c, i) => (i ? `, @${c}` : `@${c}`)).join(""),
     " · ", h("a", { href: `/v/${enc(v.id)}` }, "Watch it"));
   const p = rep.policy;
+  const a = adjust(rep);
   const metrics = metricsOf(rep);
   const charts = metrics.map(([k, label]) => {
     const box = h("div", { class: "chart-box-sm" });
     // The daily chart shows each day's distinct viewers; over the range
     // they are distinct accounts (exact mode) or viewer-days (protected).
-    let total = num(rep.totals[k]);
+    let total = num(a.totals[k]);
     let title = null;
     if (k === "viewers") {
       const distinct = rep.viewers !== undefined && rep.viewers !== null;
-      total = distinct ? num(rep.viewers) : `${num(rep.viewer_days)} viewer-days`;
+      total = distinct ? num(rep.viewers) : `${num(a.totals.viewer_days)} viewer-days`;
       title = distinct ? "Distinct accounts over the range" : VIEWER_DAYS_NOTE;
     }
     return { k, label, box, card: h("section", { class: "card metric-card" },
@@ -514,24 +613,27 @@ async function videoPage(main, id) {
       box) };
   });
   const hourlyBox = h("div", { class: "chart-box" });
+  // Desktop: the charts take the main column, two or three abreast, and the
+  // business panels a side column; a phone stacks everything (crowd.css,
+  // "Video page").
+  const side = rep.detail === "business"
+    ? [sourcesCard(rep), watchCards(rep, a)]
+    : [locked("Traffic sources", "Where this video's views come from: For You, following, profile, search, hashtags, sounds, shared links and messages."),
+      locked("Audience", "Viewers by age, gender and country, once a range has at least 100 viewers."),
+      locked("Watch time", "Average watch time per view."),
+      locked("Completion rate", "How many views were watched to the end.")];
   clear(body,
-    policyNotice(p, rep.range),
-    totalsRow(rep, false),
-    h("h2", null, "Daily"),
-    h("div", { class: "grid-3" }, charts.map((c) => c.card)),
-    h("section", { class: "card section" },
-      h("div", { class: "card-head" }, h("h2", null, "Views in the last 48 hours"), estMark("views", p), h("span", { class: "muted small" }, "per hour, your local time")),
-      hourlyBox),
-    rep.detail === "business"
-      ? [h("div", { class: "grid-3" }, sourcesCard(rep, "span-2"), h("div", { class: "col-stack" }, watchCards(rep))), h("div", { class: "grid-2" }, audienceCard(rep))]
-      : h("div", { class: "grid-2" },
-        locked("Traffic sources", "Where this video's views come from: For You, following, profile, search, hashtags, sounds, shared links and messages."),
-        locked("Audience", "Viewers by age, gender and country, once a range has at least 100 viewers."),
-        locked("Watch time", "Average watch time per view."),
-        locked("Completion rate", "How many views were watched to the end.")),
-    await coCreatorsCard(v));
-  for (const c of charts) dailyChart(c.box, rep.daily, c.k, c.label, { small: true, estimate: est(c.k, p) });
-  hourlyChart(hourlyBox, rep.hourly, { estimate: est("views", p) });
+    policyNotice(rep),
+    totalsRow(rep, a, false),
+    h("div", { class: "video-grid" },
+      h("div", { class: "video-charts" },
+        h("h2", null, `Daily, ${fmtDates(rep.range.from, rep.range.to)}`),
+        h("div", { class: "chart-grid" }, charts.map((c) => c.card)),
+        hourlyCard(hourlyBox, rep),
+        rep.detail === "business" ? audienceCard(rep) : null),
+      h("div", { class: "video-side" }, side, await coCreatorsCard(v))));
+  for (const c of charts) dailyChart(c.box, a.daily, c.k, c.label, { small: true, estimate: est(c.k, p) });
+  hourlyChart(hourlyBox, a.hourly, { estimate: est("views", p) });
 }
 
 async function activityPage(main) {
@@ -770,7 +872,8 @@ function privacyPage(main) {
       item("Views, viewers, shares and saves are counted per day (views per hour) and published only after that period has closed, plus a short delay."),
       item("Each published number gets a little random noise, computed once and never changed, so asking again or asking differently reveals nothing new."),
       item("Each person counts at most once per video for shares and saves, and views are capped per person and day, so no single person can move a number much."),
-      item("Small groups are folded into “other”, and the audience panel appears only from 100 viewers.")),
+      item("Small groups are folded into “other”, and the audience panel appears only from 100 viewers."),
+      item("On small videos the noise can be larger than the numbers themselves. Studio and the CSV export show estimates rounded to what is possible — never below zero, never fewer views than viewers, and a range's days adding up to its total — which reveals nothing more.")),
     h("p", null, "Those numbers are marked with ≈ in Studio. Likes and comments are public, so they are always exact. Every analytics view says which rules produced its numbers. Some platforms run Crowd in exact mode instead, as the big platforms do: then Studio says so, and the numbers are exact and immediate, still without any names."),
     h("h2", null, "Your own data"),
     h("p", null, "Your birth date, gender and country are never shown to anyone but you. They only feed the audience totals above. Your saved videos are visible only to you. Deleting your account deletes your private data; your anonymous contribution to numbers already published stays, because it cannot be traced back to you.")));
