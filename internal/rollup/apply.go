@@ -89,11 +89,18 @@ type batch struct {
 	videoDay      []keyed[timeKey, counters]
 	videoDim      []keyed[dimKey, pair]
 	videoDimMonth []keyed[dimKey, pair] // dimKey.day holds the month number
-	// The creators' rows, merged over their videos.
-	accountHour     map[timeKey]*counters
-	accountDay      map[timeKey]*counters
-	accountDim      map[dimKey]*pair
-	accountDimMonth map[dimKey]*pair // dimKey.day holds the month number
+	// The creators' rows, merged over their videos. The audience rows are
+	// kept per creator (one lookup of the creator per video, then keys
+	// without strings but the bucket), as they are most of the rows.
+	accountHour map[timeKey]*counters
+	accountDay  map[timeKey]*counters
+	accountDims map[string]*accountDims
+}
+
+// accountDims is one creator's audience rows in a batch, by day and by
+// month (videoDimKey.day holding the month number).
+type accountDims struct {
+	days, months map[videoDimKey]*pair
 }
 
 // videoAcc is one video's deltas in a batch.
@@ -116,7 +123,7 @@ func newBatch() *batch {
 	return &batch{
 		videos: map[string]*videoAcc{}, creators: map[string][]string{},
 		accountHour: map[timeKey]*counters{}, accountDay: map[timeKey]*counters{},
-		accountDim: map[dimKey]*pair{}, accountDimMonth: map[dimKey]*pair{},
+		accountDims: map[string]*accountDims{},
 	}
 }
 
@@ -177,6 +184,17 @@ func (b *batch) finish() {
 		return m
 	}
 	videos := slices.Sorted(maps.Keys(b.videos))
+	var nHours, nDays, nDims int
+	for _, v := range b.videos {
+		nHours += len(v.hours)
+		nDays += len(v.days)
+		nDims += len(v.dims)
+	}
+	b.totals = make([]keyed[string, counters], 0, len(videos))
+	b.videoHour = make([]keyed[timeKey, counters], 0, nHours)
+	b.videoDay = make([]keyed[timeKey, counters], 0, nDays)
+	b.videoDim = make([]keyed[dimKey, pair], 0, nDims)
+	b.videoDimMonth = make([]keyed[dimKey, pair], 0, nDims/2)
 	for _, video := range videos {
 		v := b.videos[video]
 		creators := b.creators[video]
@@ -196,15 +214,24 @@ func (b *batch) finish() {
 			}
 		}
 		dims := sortedRows(v.dims, compareVideoDimKeys)
-		monthly := map[videoDimKey]*pair{}
+		accts := make([]*accountDims, len(creators))
+		for i, a := range creators {
+			ad := b.accountDims[a]
+			if ad == nil {
+				ad = &accountDims{days: map[videoDimKey]*pair{}, months: map[videoDimKey]*pair{}}
+				b.accountDims[a] = ad
+			}
+			accts[i] = ad
+		}
+		monthly := make(map[videoDimKey]*pair, len(dims))
 		for _, r := range dims {
 			k, c := r.k, r.c
-			dim, month := dimNames[k.dim], monthOf(k.day)
-			b.videoDim = append(b.videoDim, keyed[dimKey, pair]{dimKey{video, k.day, dim, k.bucket}, c})
-			at(monthly, videoDimKey{month, k.dim, k.bucket}).add(c)
-			for _, a := range creators {
-				at(b.accountDim, dimKey{a, k.day, dim, k.bucket}).add(c)
-				at(b.accountDimMonth, dimKey{a, month, dim, k.bucket}).add(c)
+			mk := videoDimKey{monthOf(k.day), k.dim, k.bucket}
+			b.videoDim = append(b.videoDim, keyed[dimKey, pair]{dimKey{video, k.day, dimNames[k.dim], k.bucket}, c})
+			at(monthly, mk).add(c)
+			for _, ad := range accts {
+				at(ad.days, k).add(c)
+				at(ad.months, mk).add(c)
 			}
 		}
 		for _, r := range sortedRows(monthly, compareVideoDimKeys) {
@@ -852,9 +879,9 @@ func (a *Aggregator) write(ctx context.Context, tx *sql.Tx, b *batch) error {
 		rows             []keyed[dimKey, pair]
 	}{
 		{"video_dim_day", "video_id", "day", b.videoDim},
-		{"account_dim_day", "account_id", "day", sortedRows(b.accountDim, compareDimKeys)},
+		{"account_dim_day", "account_id", "day", b.accountDimRows(false)},
 		{"video_dim_month", "video_id", "month", b.videoDimMonth},
-		{"account_dim_month", "account_id", "month", sortedRows(b.accountDimMonth, compareDimKeys)},
+		{"account_dim_month", "account_id", "month", b.accountDimRows(true)},
 	} {
 		if err := upsertRows(w, t.name, []string{t.id, t.period, "dim", "bucket"}, dims, pairValues, t.rows,
 			func(k dimKey, args []any) []any { return append(args, k.id, k.day, k.dim, k.bucket) }); err != nil {
@@ -864,12 +891,24 @@ func (a *Aggregator) write(ctx context.Context, tx *sql.Tx, b *batch) error {
 	return nil
 }
 
-func compareTimeKeys(x, y timeKey) int {
-	return cmp.Or(strings.Compare(x.id, y.id), cmp.Compare(x.t, y.t))
+// accountDimRows returns the creators' audience rows by day (by month with
+// months), in their table's key order: creator, period, dimension, bucket.
+func (b *batch) accountDimRows(months bool) []keyed[dimKey, pair] {
+	var rows []keyed[dimKey, pair]
+	for _, a := range slices.Sorted(maps.Keys(b.accountDims)) {
+		m := b.accountDims[a].days
+		if months {
+			m = b.accountDims[a].months
+		}
+		for _, r := range sortedRows(m, compareVideoDimKeys) {
+			rows = append(rows, keyed[dimKey, pair]{dimKey{a, r.k.day, dimNames[r.k.dim], r.k.bucket}, r.c})
+		}
+	}
+	return rows
 }
 
-func compareDimKeys(x, y dimKey) int {
-	return cmp.Or(strings.Compare(x.id, y.id), cmp.Compare(x.day, y.day), strings.Compare(x.dim, y.dim), strings.Compare(x.bucket, y.bucket))
+func compareTimeKeys(x, y timeKey) int {
+	return cmp.Or(strings.Compare(x.id, y.id), cmp.Compare(x.t, y.t))
 }
 
 // columns reads the counter columns by name.
