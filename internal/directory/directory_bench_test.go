@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -98,32 +99,90 @@ func TestMain(m *testing.M) {
 // the realistic world: batches of 1,000 account ids drawn from a million
 // accounts, each batch of ids not looked up before (as in a bulk load
 // where each account appears a few times among millions of events).
-// ns/op is per batch; cpu-ns/lookup is the process's CPU time per id.
+// "store" is a directory before its load: every id misses and is read from
+// the database (as every lookup did before the accounts were held in
+// memory, the cache then being too cold to help); "memory" is a loaded
+// directory. ns/op is per batch; cpu-ns/lookup is the process's CPU time
+// (GC and SQLite included) per id.
 func BenchmarkAccounts(b *testing.B) {
-	ctx := b.Context()
 	s := seededStore(b)
-	d := New(s)
 	perm := rand.New(rand.NewPCG(3, 4)).Perm(benchAccounts)
-	const batch = 1000
 	ids := make([]string, benchAccounts)
 	for i, p := range perm {
 		ids[i] = benchID(p)
 	}
-	b.ReportAllocs()
-	next := 0
+	for _, loaded := range []bool{false, true} {
+		name := "store"
+		if loaded {
+			name = "memory"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := b.Context()
+			d := New(s, Options{})
+			defer d.Close()
+			if loaded {
+				if err := d.Load(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			const batch = 1000
+			b.ReportAllocs()
+			next := 0
+			cpu := processCPU()
+			for b.Loop() {
+				if next+batch > len(ids) {
+					next = 0
+				}
+				got, err := d.Accounts(ctx, ids[next:next+batch])
+				if err != nil || len(got) != batch {
+					b.Fatalf("accounts: %d found, %v", len(got), err)
+				}
+				next += batch
+			}
+			cpu = processCPU() - cpu
+			if cpu > 0 {
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*batch), "cpu-ns/lookup")
+			}
+		})
+	}
+}
+
+// BenchmarkLoad measures loading a million accounts into a directory (at
+// start, before /readyz says ready): CPU time per load, and the memory of
+// the table, as the table counts it (table-bytes) and as the heap grew
+// with it after a collection (heap-bytes), per account too.
+func BenchmarkLoad(b *testing.B) {
+	s := seededStore(b)
+	ctx := b.Context()
+	var d *Directory
+	var heap uint64
 	cpu := processCPU()
 	for b.Loop() {
-		if next+batch > len(ids) {
-			next = 0
+		d = nil
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		d = New(s, Options{})
+		if err := d.Load(ctx); err != nil {
+			b.Fatal(err)
 		}
-		got, err := d.Accounts(ctx, ids[next:next+batch])
-		if err != nil || len(got) != batch {
-			b.Fatalf("accounts: %d found, %v", len(got), err)
-		}
-		next += batch
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap = after.HeapAlloc - before.HeapAlloc
+		d.Close()
+		b.StartTimer()
 	}
 	cpu = processCPU() - cpu
-	if cpu > 0 {
-		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*batch), "cpu-ns/lookup")
+	n, bytes, complete := d.Stats()
+	if n != benchAccounts || !complete {
+		b.Fatalf("loaded %d accounts, complete %v", n, complete)
 	}
+	if cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	}
+	b.ReportMetric(float64(bytes), "table-bytes")
+	b.ReportMetric(float64(bytes)/float64(n), "table-bytes/account")
+	b.ReportMetric(float64(heap), "heap-bytes")
+	b.ReportMetric(float64(heap)/float64(n), "heap-bytes/account")
 }
