@@ -103,3 +103,31 @@ func TestTable_Refuses(t *testing.T) {
 		t.Fatalf("g1: %+v %v", r, ok)
 	}
 }
+
+// TestDateKey: birth dates map to distinct numbers, anything else to -1
+// (and goes through the interner's map).
+func TestDateKey(t *testing.T) {
+	seen := map[int]string{}
+	for _, d := range []string{"1870-01-01", "1990-01-31", "1990-02-01", "1990-12-31", "1991-01-01", "2129-12-31"} {
+		k := dateKey(d)
+		if k < 0 || k >= 260*372 {
+			t.Fatalf("%s: key %d", d, k)
+		}
+		if o, dup := seen[k]; dup {
+			t.Fatalf("%s and %s share key %d", d, o, k)
+		}
+		seen[k] = d
+	}
+	for _, d := range []string{"", "1869-12-31", "2130-01-01", "1990-1-01", "1990-00-10", "1990-13-01", "1990-01-32", "1990/01/01", "19a0-01-01", "undisclosed"} {
+		if k := dateKey(d); k != -1 {
+			t.Errorf("%q: key %d, want -1", d, k)
+		}
+	}
+	in := interner{limit: 10, dates: make([]int32, 260*372)}
+	a, _ := index(&in, "1990-05-01")
+	b, _ := index(&in, []byte("1990-05-01"))
+	c, _ := index(&in, "")
+	if a != b || a == c || in.vals[a] != "1990-05-01" || in.vals[c] != "" {
+		t.Fatalf("indexes %d %d %d of %q", a, b, c, in.vals)
+	}
+}
