@@ -405,7 +405,11 @@ func (d *Directory) Load(ctx context.Context) error {
 	t := newTable(0)
 	complete := true
 	seq, err := d.store.ScanAccounts(ctx, func(n, idBytes int) {
-		t.reserve(min(n, d.limit), idBytes)
+		if n > d.limit {
+			idBytes = int(int64(idBytes) * int64(d.limit) / int64(n))
+			n = d.limit
+		}
+		t.reserve(n, idBytes)
 	}, func(id, birth, gender, country []byte) error {
 		if t.n >= d.limit {
 			complete = false
