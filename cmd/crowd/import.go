@@ -44,6 +44,7 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs.StringVar(&cfg.NATSStream, "nats-stream", cfg.NATSStream, "event log stream name")
 	cfg.ReplicasFlag(fs)
 	cfg.DisclosureFlags(fs)
+	cfg.DirectoryFlag(fs)
 	// The file comes first (crowd import FILE --data DIR), or after the flags.
 	pos, err := config.ParseArgs(fs, args, getenv)
 	if err != nil {
@@ -104,7 +105,23 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err := agg.LoadState(ctx); err != nil {
 		return err
 	}
-	in := &engage.Ingester{Events: &engage.Builder{Pseudonym: pseud, LinkViews: cfg.Disclosure == config.Exact}, Directory: directory.New(st), Seen: agg.Seen, Log: lg,
+	// The accounts are loaded into memory while the first batches are
+	// read (they are looked up in the database until then), and follow
+	// other processes' changes on a shared PostgreSQL.
+	dir := directory.New(st, directory.Options{Limit: cfg.DirectoryLimit, Logger: newLogger(stderr, "warn")})
+	defer dir.Close()
+	dirCtx, stopDir := context.WithCancel(ctx)
+	dirDone := make(chan struct{})
+	go func() {
+		defer close(dirDone)
+		_ = dir.Run(dirCtx) // it logs its failures and retries
+
+	}()
+	defer func() {
+		stopDir()
+		<-dirDone
+	}()
+	in := &engage.Ingester{Events: &engage.Builder{Pseudonym: pseud, LinkViews: cfg.Disclosure == config.Exact}, Directory: dir, Seen: agg.Seen, Log: lg,
 		Recent: pipeline.NewRecent(1 << 20), Released: layer.Released}
 
 	var total engage.Result

@@ -151,6 +151,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := CheckDisclosure(ctx, m.Store, m.Config, m.Logger, m.Now()); err != nil {
 		return err
 	}
+	// Every account in memory for ingestion, loaded in the background
+	// while the rest opens (/readyz waits for it; until then lookups go
+	// to the database) and kept fresh from then on.
+	m.Directory = directory.New(m.Store, directory.Options{Limit: m.Config.DirectoryLimit, Logger: m.Logger, Now: m.Now})
+	m.goRun("directory", func() error { return m.Directory.Run(runCtx) })
 	m.ready.setPhase("opening secrets")
 	pseud, err := pseudonym.Open(m.Config.Secrets(), m.Now)
 	if err != nil {
@@ -227,7 +232,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	m.goRun("release", func() error { return m.releaseCells(runCtx, layer) })
-	m.Directory = directory.New(m.Store)
 	// Group commit for single events: up to 2,000 concurrent requests share
 	// one publish and one fsync.
 	m.Committer = pipeline.NewCommitter(m.Log, 2000)
@@ -239,6 +243,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	reg.MustRegister(m.Log.Collectors()...)
 	reg.MustRegister(m.Aggregate.Collectors(func() uint64 { return m.lag.Load() })...)
 	reg.MustRegister(layer.Collectors()...)
+	reg.MustRegister(m.Directory.Collectors()...)
 	m.API = httpapi.New(httpapi.Deps{
 		Config:           cfg,
 		Store:            m.Store,
@@ -571,6 +576,9 @@ func (m *Main) Close() error {
 		m.aggWG.Wait()
 		if m.Log != nil {
 			err = errors.Join(err, m.Log.Close())
+		}
+		if m.Directory != nil {
+			m.Directory.Close()
 		}
 		if m.Store != nil {
 			err = errors.Join(err, m.Store.Close())

@@ -11,7 +11,8 @@ import (
 )
 
 // readiness is what /readyz reports. A process is ready once its
-// components are open, aggregation has loaded its state and every
+// components are open, aggregation has loaded its state, the account
+// directory has loaded the accounts, and every
 // partition it owns is applied up to the log's last sequence as it was at
 // start (so a restarted server is not sent traffic, nor counted on for
 // fresh reports, while it catches up), and while its disk is not full.
@@ -80,6 +81,9 @@ func (r *readiness) notReady(ctx context.Context) string {
 	a := r.m.Aggregate
 	if !a.StateLoaded() {
 		return "loading state"
+	}
+	if d := r.m.Directory; d == nil || !d.Loaded() {
+		return "loading account directory"
 	}
 	cp, err := a.Checkpoint(ctx)
 	if err != nil {

@@ -90,6 +90,12 @@ type Config struct {
 	// 12M keeps each table at 2²⁴ slots: at most 160 MiB of event ids and
 	// 224 MiB of viewer-days.
 	StateLimit int
+	// DirectoryLimit bounds the accounts ingestion holds in memory
+	// (internal/directory: a 16-byte slot in a table 3/8 to 3/4 full, and
+	// the id's bytes: 49 bytes each for a million ids of 15 bytes, at most
+	// about 100 MiB for 2M such). Past it the directory is a cache of the
+	// accounts last looked up, and the others are read from the database.
+	DirectoryLimit int
 	// AggregatePartitions names the event log partitions this process
 	// aggregates: "all", or a list of partitions and ranges such as
 	// "0-7" or "0,2,4-5". Processes on one PostgreSQL and one NATS cluster
@@ -148,6 +154,7 @@ func Default() Config {
 		BulkMinRate:    64 << 10,
 		MemoryLimitMiB: 1536,
 		StateLimit:     12_000_000,
+		DirectoryLimit: 2_000_000,
 		DiskReserveMiB: 64,
 
 		AggregatePartitions: "all",
@@ -176,6 +183,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest JSON request body accepted")
 	fs.Int64Var(&c.BulkMinRate, "bulk-min-rate", c.BulkMinRate, "slowest accepted transfer rate of a bulk body (events, sync), in bytes per second after a 5 s grace; slower bodies get 408")
 	fs.IntVar(&c.StateLimit, "state-limit", c.StateLimit, "event ids and viewer-days aggregation holds in memory, each, before the oldest spill to the database")
+	c.DirectoryFlag(fs)
 	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft memory limit of the Go runtime in MiB (0: none; GOMEMLIMIT takes precedence)")
 	fs.StringVar(&c.AggregatePartitions, "aggregate-partitions", c.AggregatePartitions, `event log partitions this process aggregates: "all", or partitions and ranges such as "0-7" or "0,2,4-5" (of 16)`)
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL of share links (default http://ADDR)")
@@ -186,6 +194,12 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 // event log.
 func (c *Config) ReplicasFlag(fs *flag.FlagSet) {
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", c.StreamReplicas, "event log stream replicas on an external NATS cluster (1-5): a new stream gets it, an existing one is raised to it, never lowered")
+}
+
+// DirectoryFlag registers --directory-limit, for commands that ingest
+// events.
+func (c *Config) DirectoryFlag(fs *flag.FlagSet) {
+	fs.IntVar(&c.DirectoryLimit, "directory-limit", c.DirectoryLimit, "accounts ingestion holds in memory (22-43 bytes each and the id's length); beyond it the others are looked up in the database")
 }
 
 // DataFlag registers only --data, for commands that need nothing else.
@@ -307,6 +321,9 @@ func (c Config) Validate() error {
 	}
 	if c.StateLimit < 1000 {
 		return fmt.Errorf("state-limit %d: must be at least 1000", c.StateLimit)
+	}
+	if c.DirectoryLimit < 1000 {
+		return fmt.Errorf("directory-limit %d: must be at least 1000", c.DirectoryLimit)
 	}
 	if _, err := ParsePartitions(c.AggregatePartitions, MaxPartitions); err != nil {
 		return fmt.Errorf("aggregate-partitions %q: %w", c.AggregatePartitions, err)

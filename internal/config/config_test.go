@@ -54,6 +54,7 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.NATSStream = "a.b" }, "nats-stream"},
 		{func(c *Config) { c.MaxBodyBytes = 10 }, "max-body-bytes"},
 		{func(c *Config) { c.StateLimit = 10 }, "state-limit"},
+		{func(c *Config) { c.DirectoryLimit = 999 }, "directory-limit"},
 		{func(c *Config) { c.MemoryLimitMiB = -1 }, "memory-limit-mib"},
 		{func(c *Config) { c.AggregatePartitions = "0-" }, "aggregate-partitions"},
 		{func(c *Config) { c.AggregatePartitions = "0-7,9" }, ""},

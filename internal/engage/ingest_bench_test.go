@@ -61,7 +61,7 @@ func BenchmarkIngest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	in := &Ingester{Events: &Builder{Pseudonym: pseud, LinkViews: true}, Directory: directory.New(s), Log: nullLog{},
+	in := &Ingester{Events: &Builder{Pseudonym: pseud, LinkViews: true}, Directory: directory.New(s, directory.Options{}), Log: nullLog{},
 		Recent: pipeline.NewRecent(1000), Now: func() time.Time { return now }}
 
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -51,7 +51,7 @@ func TestIngest_LateEventsCountToday(t *testing.T) {
 	if _, err := layer.Daily(ctx, disclosure.Scope{VideoID: "v"}, day2, day2); err != nil {
 		t.Fatal(err)
 	}
-	in := &Ingester{Events: &Builder{Pseudonym: pseud}, Directory: directory.New(s), Log: lg,
+	in := &Ingester{Events: &Builder{Pseudonym: pseud}, Directory: directory.New(s, directory.Options{}), Log: lg,
 		Recent: pipeline.NewRecent(100), Released: layer.Released, Now: clock}
 	late := ingest.Event{Line: 1, ID: "late", Type: event.Share, VideoID: "v", AccountID: "friend-42", TS: day2.Add(5 * time.Hour), Channel: "dm"}
 	open := ingest.Event{Line: 2, ID: "open", Type: event.Share, VideoID: "v", AccountID: "friend-42", TS: created.AddDate(0, 0, 9).Add(time.Hour), Channel: "dm"}

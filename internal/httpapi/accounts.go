@@ -226,8 +226,9 @@ func (s *Server) deleteMe(w http.ResponseWriter, r *http.Request, p *principal) 
 		return
 	}
 	if s.Directory != nil {
-		// Bulk events must no longer resolve the account or its videos.
-		s.Directory.Forget(gone, []string{p.account.ID})
+		// Bulk events must no longer resolve the account's videos (the
+		// account itself the directory dropped when the store told it).
+		s.Directory.ForgetVideos(gone...)
 	}
 	s.Wake()
 	w.WriteHeader(http.StatusNoContent)

@@ -871,7 +871,7 @@ func newAPIServer(t *testing.T) (*httptest.Server, *store.Store) {
 		Pseudonym: pseud,
 		Counter:   layer,
 		Reports:   &analytics.Builder{Layer: layer, Now: time.Now},
-		Directory: directory.New(st),
+		Directory: directory.New(st, directory.Options{}),
 		Log:       log,
 		Ready:     []httpapi.Checker{st, log},
 		Passwords: security.PasswordParams{Memory: 1024, Time: 1, Threads: 1}, // cheap: tests, not security

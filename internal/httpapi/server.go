@@ -45,7 +45,8 @@ type Deps struct {
 	Pseudonym *pseudonym.Pseudonymizer
 	Counter   Counter
 	Reports   *analytics.Builder
-	// Directory caches what ingestion looks up; sync keeps it fresh.
+	// Directory resolves what ingestion looks up: accounts from memory,
+	// kept fresh by the store; videos from a cache sync keeps fresh.
 	Directory *directory.Directory
 	// Log is the event log bulk ingestion publishes to; nil disables it.
 	Log pipeline.Log

@@ -227,9 +227,8 @@ func (s *Server) syncAccounts(w http.ResponseWriter, r *http.Request, _ *princip
 	if upserted == nil {
 		return
 	}
-	if s.Directory != nil {
-		s.Directory.Forget(nil, upserted)
-	}
+	// The directory learns of the accounts from the store
+	// (store.WatchAccounts).
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -381,7 +380,7 @@ func (s *Server) syncVideos(w http.ResponseWriter, r *http.Request, _ *principal
 		return
 	}
 	if s.Directory != nil {
-		s.Directory.Forget(upserted, nil)
+		s.Directory.ForgetVideos(upserted...)
 	}
 	s.creatorsChanged(upserted...)
 	writeJSON(w, http.StatusOK, resp)

@@ -27,13 +27,20 @@ func scanAccount(row interface{ Scan(...any) error }) (*platform.Account, error)
 
 // CreateAccount inserts a new account. A taken handle is ECONFLICT.
 func (s *Store) CreateAccount(ctx context.Context, a *platform.Account) error {
-	err := s.update(ctx, func(t *tx) error {
-		_, err := t.exec(ctx, `INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			a.ID, a.Handle, a.DisplayName, a.PasswordHash, a.BirthDate, a.Gender, a.Country, a.Type, a.DMPolicy, micros(a.CreatedAt), micros(a.NotificationsSeenAt), boolInt(a.ReadReceipts))
+	var seq int64
+	err := s.update(ctx, func(t *tx) (err error) {
+		if seq, err = nextAccountSeq(ctx, t); err != nil {
+			return err
+		}
+		_, err = t.exec(ctx, `INSERT INTO accounts (`+accountColumns+`, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			a.ID, a.Handle, a.DisplayName, a.PasswordHash, a.BirthDate, a.Gender, a.Country, a.Type, a.DMPolicy, micros(a.CreatedAt), micros(a.NotificationsSeenAt), boolInt(a.ReadReceipts), seq)
 		return err
 	})
 	if platform.ErrorCode(err) == platform.ECONFLICT {
 		return platform.Errorf(platform.ECONFLICT, "handle %q is taken", a.Handle)
+	}
+	if err == nil {
+		s.accountsChanged(AccountsChange{Seq: seq, Upserted: []AccountRef{{ID: a.ID, BirthDate: a.BirthDate, Gender: a.Gender, Country: a.Country}}})
 	}
 	return err
 }
@@ -155,17 +162,19 @@ type Footprint struct {
 // turns its public footprint into the analytics events that undo it in public
 // counters; they are written to the outbox in the same transaction.
 func (s *Store) DeleteAccount(ctx context.Context, id string, mk func(Footprint) []event.Event) error {
-	if err := s.deleteAccount(ctx, id, mk); err != nil {
+	seq, err := s.deleteAccount(ctx, id, mk)
+	if err != nil {
 		return err
 	}
+	s.accountsChanged(AccountsChange{Seq: seq, Deleted: []string{id}})
 	// Deleted means gone from the files too (see Purge). The deletion
 	// has committed: a purge that readers held up is finished by the next.
 	_ = s.Purge(context.WithoutCancel(ctx))
 	return nil
 }
 
-func (s *Store) deleteAccount(ctx context.Context, id string, mk func(Footprint) []event.Event) error {
-	return s.update(ctx, func(t *tx) error {
+func (s *Store) deleteAccount(ctx context.Context, id string, mk func(Footprint) []event.Event) (seq int64, err error) {
+	err = s.update(ctx, func(t *tx) error {
 		var fp Footprint
 		var err error
 		if fp.Likes, err = strings1(ctx, t, `SELECT video_id FROM likes WHERE account_id = ? AND video_id NOT IN (SELECT id FROM videos WHERE owner_id = ?)`, id, id); err != nil {
@@ -193,6 +202,9 @@ func (s *Store) deleteAccount(ctx context.Context, id string, mk func(Footprint)
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		if seq, err = nextAccountSeq(ctx, t); err != nil {
+			return err
+		}
 		res, err := t.exec(ctx, `DELETE FROM accounts WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -200,8 +212,18 @@ func (s *Store) deleteAccount(ctx context.Context, id string, mk func(Footprint)
 		if n, _ := res.RowsAffected(); n == 0 {
 			return platform.Errorf(platform.ENOTFOUND, "account not found")
 		}
+		// Other processes on the database drop the account from their
+		// directories (accountchanges.go). A SQLite database has one
+		// process, told by WatchAccounts: its file never holds the id
+		// after the deletion.
+		if s.dialect == Postgres {
+			if _, err := t.exec(ctx, `INSERT INTO account_tombstones (seq, id, at) VALUES (?, ?, ?)`, seq, id, micros(s.now())); err != nil {
+				return err
+			}
+		}
 		return insertEvents(ctx, t, mk(fp)...)
 	})
+	return seq, err
 }
 
 // strings1 runs a query returning one string column.

@@ -59,6 +59,8 @@ type Store struct {
 	guard    func() error
 	fault    func() error
 	diskFull func(error)
+	// watch are the watchers of account changes (WatchAccounts).
+	watch watchers
 }
 
 // Options configure Open.

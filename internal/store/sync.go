@@ -39,8 +39,10 @@ type AccountSync struct {
 // that line only, and so is a new account without a handle.
 func (s *Store) UpsertAccounts(ctx context.Context, as []AccountSync) (map[int]error, error) {
 	bad := map[int]error{}
+	var change AccountsChange
 	err := s.update(ctx, func(t *tx) error {
 		clear(bad)
+		change = AccountsChange{}
 		ids := make([]string, len(as))
 		for i := range as {
 			ids[i] = as[i].ID
@@ -136,18 +138,31 @@ func (s *Store) UpsertAccounts(ctx context.Context, as []AccountSync) (map[int]e
 				ok = append(ok, &merged[i])
 			}
 		}
+		if len(ok) == 0 {
+			return nil
+		}
+		// Every row written takes the transaction's change number, for
+		// the directories of other processes (accountchanges.go).
+		if change.Seq, err = nextAccountSeq(ctx, t); err != nil {
+			return err
+		}
+		change.Upserted = make([]AccountRef, 0, len(ok))
+		for _, a := range ok {
+			change.Upserted = append(change.Upserted, AccountRef{ID: a.ID, BirthDate: a.BirthDate, Gender: a.Gender, Country: a.Country})
+		}
 		for len(ok) > 0 {
 			n := min(len(ok), syncRows)
-			args := make([]any, 0, n*9)
+			args := make([]any, 0, n*10)
 			for _, a := range ok[:n] {
-				args = append(args, a.ID, a.Handle, a.DisplayName, a.BirthDate, a.Gender, a.Country, a.Type, micros(a.CreatedAt), a.PasswordHash)
+				args = append(args, a.ID, a.Handle, a.DisplayName, a.BirthDate, a.Gender, a.Country, a.Type, micros(a.CreatedAt), a.PasswordHash, change.Seq)
 			}
 			// A password is set only where there is none: an existing one
 			// is never replaced or cleared by a sync.
-			_, err := t.exec(ctx, `INSERT INTO accounts (id, handle, display_name, birth_date, gender, country, type, created_at, password_hash) VALUES `+
-				rowsOf(n, 9)+` ON CONFLICT (id) DO UPDATE SET handle = excluded.handle, display_name = excluded.display_name,
+			_, err := t.exec(ctx, `INSERT INTO accounts (id, handle, display_name, birth_date, gender, country, type, created_at, password_hash, seq) VALUES `+
+				rowsOf(n, 10)+` ON CONFLICT (id) DO UPDATE SET handle = excluded.handle, display_name = excluded.display_name,
 				birth_date = excluded.birth_date, gender = excluded.gender, country = excluded.country, type = excluded.type,
-				password_hash = CASE WHEN accounts.password_hash = '' THEN excluded.password_hash ELSE accounts.password_hash END`, args...)
+				password_hash = CASE WHEN accounts.password_hash = '' THEN excluded.password_hash ELSE accounts.password_hash END,
+				seq = excluded.seq`, args...)
 			if err != nil {
 				return err
 			}
@@ -155,6 +170,9 @@ func (s *Store) UpsertAccounts(ctx context.Context, as []AccountSync) (map[int]e
 		}
 		return nil
 	})
+	if err == nil && change.Seq != 0 {
+		s.accountsChanged(change)
+	}
 	for i := range bad {
 		if bad[i] == nil {
 			delete(bad, i)
