@@ -2,14 +2,17 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/crowd-dev/crowd/internal/event"
 	"github.com/crowd-dev/crowd/internal/eventlog"
+	"github.com/crowd-dev/crowd/internal/platform"
 )
 
 func TestRecent_RemembersAtLeastSize(t *testing.T) {
@@ -111,6 +114,50 @@ func TestCommitter(t *testing.T) {
 	info, _ := l.Info(ctx)
 	if count != 300 || info.Msgs >= 300 {
 		t.Fatalf("%d events in %d messages; want 300 events sharing messages", count, info.Msgs)
+	}
+}
+
+// TestPublish_AllOrNothing: a bulk batch spans several messages (one per
+// partition and more); when the log fails it part-way (injected ENOSPC at
+// its third message) nothing of it is stored, and sent again it is stored
+// whole. Message by message, the two messages before the failure would
+// stay in the log.
+func TestPublish_AllOrNothing(t *testing.T) {
+	var calls atomic.Int64
+	var failing atomic.Bool
+	fault := func() error {
+		if calls.Add(1) >= 3 && failing.Load() {
+			return fmt.Errorf("write: %w", syscall.ENOSPC)
+		}
+		return nil
+	}
+	l, err := eventlog.Open(t.Context(), eventlog.Config{Dir: t.TempDir(), WriteFault: fault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	evs := make([]event.Event, 5000)
+	for i := range evs {
+		evs[i] = event.Event{ID: fmt.Sprint("e", i), Type: event.View, VideoID: fmt.Sprint("v", i%100), Source: "for_you", TS: time.Now()}
+	}
+	msgs, err := Pack(l, evs)
+	if err != nil || len(msgs) < 3 {
+		t.Fatalf("%d messages, %v; want several", len(msgs), err)
+	}
+	failing.Store(true)
+	if err := Publish(t.Context(), l, evs); !errors.Is(err, platform.ErrDiskFull) {
+		t.Fatalf("Publish failing part-way = %v, want disk full", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if info, _ := l.Info(t.Context()); info.Msgs != 0 {
+		t.Fatalf("a batch failed part-way left %d of its %d messages in the log", info.Msgs, len(msgs))
+	}
+	failing.Store(false)
+	if err := Publish(t.Context(), l, evs); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := l.Info(t.Context()); info.Msgs != uint64(len(msgs)) {
+		t.Fatalf("the batch sent again left %d messages in the log, want %d", info.Msgs, len(msgs))
 	}
 }
 
