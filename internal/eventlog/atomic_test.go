@@ -381,3 +381,36 @@ func TestServerAtLeast(t *testing.T) {
 		}
 	}
 }
+
+// TestRecover_EndsConsumers: when Recover restarts the embedded JetStream,
+// a running Consume ends at once with ErrRestarted (its consumer is gone
+// with the restart; the client library would notice only after missing
+// heartbeats for about ten seconds), and a new one reads on.
+func TestRecover_EndsConsumers(t *testing.T) {
+	l := MustOpen(t, Config{Dir: t.TempDir()})
+	MustPublish(t, l, testMessages(l, 0, 10), 10)
+	got := make(chan int, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Consume(t.Context(), 1, func(_ context.Context, batch []Delivered) error {
+			got <- len(batch)
+			return nil
+		})
+	}()
+	for n := 0; n < 10; n += <-got {
+	}
+	l.writeFailed.Store(true)
+	if err := l.Recover(t.Context()); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrRestarted) {
+			t.Fatalf("Consume after a restart = %v, want ErrRestarted", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Consume still running 3 s after the restart")
+	}
+	MustPublish(t, l, testMessages(l, 10, 5), 5)
+	checkDelivered(t, MustConsume(t, l, 11, 5), testMessages(l, 10, 5), 11)
+}

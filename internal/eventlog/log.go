@@ -75,6 +75,11 @@ type Log struct {
 	// freeSpace returns the free bytes of the embedded store's
 	// filesystem (storeFree; tests replace it).
 	freeSpace func() (uint64, error)
+	// restarted is closed (and replaced) when Recover restarts the
+	// embedded JetStream: consumers end then, instead of waiting for
+	// the client library to miss the server's heartbeats (about ten
+	// seconds), and their callers resume at once.
+	restarted atomic.Pointer[chan struct{}]
 	closeOnce sync.Once
 	closeErr  error
 
@@ -97,6 +102,8 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		connClosed: make(chan struct{}),
 	}
 	l.freeSpace = l.storeFree
+	restarted := make(chan struct{})
+	l.restarted.Store(&restarted)
 	for p := range l.subjects {
 		l.subjects[p] = cfg.SubjectPrefix + "." + strconv.Itoa(p)
 	}
@@ -450,6 +457,8 @@ func (l *Log) Recover(ctx context.Context) error {
 			return fmt.Errorf("recover event log: enable JetStream: %w", err)
 		}
 		l.writeFailed.Store(false)
+		next := make(chan struct{})
+		close(*l.restarted.Swap(&next))
 	}
 	if _, err := l.stream.Info(ctx); err != nil {
 		return fmt.Errorf("recover event log: %w", err)
