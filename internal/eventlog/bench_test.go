@@ -79,6 +79,32 @@ func BenchmarkPublish(b *testing.B) {
 		})
 		report(b, processCPU()-cpu)
 	})
+	// The same batches as atomic batches (PublishAtomic, what bulk
+	// ingestion uses).
+	b.Run("atomic-serial", func(b *testing.B) {
+		ctx := context.Background()
+		cpu := processCPU()
+		for b.Loop() {
+			if err := l.PublishAtomic(ctx, batch()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b, processCPU()-cpu)
+	})
+	b.Run("atomic-parallel", func(b *testing.B) {
+		ctx := context.Background()
+		b.SetParallelism(4)
+		cpu := processCPU()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := l.PublishAtomic(ctx, batch()); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		report(b, processCPU()-cpu)
+	})
 }
 
 // BenchmarkConsume measures reading the log back in batches, in messages
