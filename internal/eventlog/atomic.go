@@ -109,7 +109,7 @@ func (l *Log) publishAtomic(ctx context.Context, msgs []Message) error {
 	}
 	identity := batchIdentity(msgs)
 	wait := 5 * time.Millisecond
-	for {
+	for attempt := 1; ; attempt++ {
 		err := l.publishBatch(ctx, msgs, identity)
 		var apiErr *jetstream.APIError
 		if !errors.As(err, &apiErr) {
@@ -144,7 +144,12 @@ func (l *Log) publishAtomic(ctx context.Context, msgs []Message) error {
 			// stored. On the embedded server that is a write that
 			// failed, for want of space if the disk cannot hold it.
 			if rerr := l.roomFor(size); rerr != nil {
-				err = fmt.Errorf("%w: %w", err, rerr)
+				return l.publishErr(fmt.Errorf("%w: %w", err, rerr))
+			}
+			// Else a message of it was lost on the way (a server's
+			// inbound queue full, say): send it again, twice at most.
+			if attempt < 3 {
+				continue
 			}
 		}
 		return l.publishErr(err)
