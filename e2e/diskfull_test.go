@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -128,4 +129,157 @@ func TestDiskFull_RealFilesystem(t *testing.T) {
 		t.Fatalf("bulk events after the space was freed: %+v, %v\n%s", res, err, p.Logs())
 	}
 	Eventually(t, "600 views", func() bool { return count() == 600 })
+}
+
+// fillLeaving fills the filesystem of dir with the file path until only
+// leave bytes are free.
+func fillLeaving(t *testing.T, dir, path string, leave int64) {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := int64(st.Bavail)*st.Bsize - leave
+	chunk := make([]byte, 1<<20)
+	for want > 0 {
+		n, err := f.Write(chunk[:min(int64(len(chunk)), want)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want -= int64(n)
+	}
+}
+
+// TestDiskFull_BatchStraddlesFullness runs the server on a 64 MiB tmpfs
+// filled to leave a few MiB, then sends four bulk batches at once (20,000
+// views of a video of its own each; about 1.5 MB of log records, three log
+// messages): each passes the free-space checks, but together they do not
+// fit, so the disk fills while the event log stores them (while it stages
+// a batch, or while it writes a staged one). Whatever the moment: every
+// batch answers 202 or 503, and once the space is freed and the server
+// ready again, each video counts all of its batch or none of it, never a
+// part; the batches answered 503, sent again, count once. Three rounds
+// leave 4, 5 and 6 MiB. Which batches the free-space check refuses before
+// they start, and which meet the full disk inside the event log, depends
+// on timing (most runs have at least one of the latter: the log says
+// "restarting the event log's JetStream"); TestPublishAtomic_DiskFills in
+// internal/eventlog fills the disk at each moment deterministically.
+func TestDiskFull_BatchStraddlesFullness(t *testing.T) {
+	ctx := context.Background()
+	fs := mountSmallFS(t)
+	data := filepath.Join(fs, "data")
+	p, tok := StartWithToken(t, data, "--disclosure", "exact", "--disk-reserve-mib", "1")
+	svc := p.Client().WithToken(tok)
+	anon := p.Client()
+	const perBatch, concurrent = 20_000, 4
+	leaves := []int64{4, 5, 6}
+	videos := []client.SyncVideo{{ID: "marker", Owner: "mia", Title: "marker"}}
+	for r := range leaves {
+		for b := range concurrent {
+			id := fmt.Sprintf("r%dv%d", r, b)
+			videos = append(videos, client.SyncVideo{ID: id, Owner: "mia", Title: id})
+		}
+	}
+	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SyncVideos(ctx, videos); err != nil {
+		t.Fatal(err)
+	}
+	count := func(id string) int64 {
+		v, err := anon.Video(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Counts.Views
+	}
+	// markerSeen: one view of the marker video, counted; aggregation
+	// reads the log in order, so all logged before it is counted too.
+	markers := 0
+	markerSeen := func() {
+		t.Helper()
+		markers++
+		if _, err := svc.IngestNDJSON(ctx, strings.NewReader(viewLines(1, 900_000_000+markers, "marker"))); err != nil {
+			t.Fatalf("marker view: %v\n%s", err, p.Logs())
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for count("marker") != int64(markers) {
+			if time.Now().After(deadline) {
+				t.Fatalf("marker view %d not counted\n%s", markers, p.Logs())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitReady := func() {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for anon.Do(ctx, "GET", "/readyz", nil, nil) != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("not ready again after the space was freed\n%s", p.Logs())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	filler := filepath.Join(fs, "filler")
+	refusedAll := 0
+	for r, leave := range leaves {
+		bodies := make([]string, concurrent)
+		for b := range bodies {
+			bodies[b] = viewLines(perBatch, 1_000_000*(r*concurrent+b+1), fmt.Sprintf("r%dv%d", r, b))
+		}
+		fillLeaving(t, fs, filler, leave<<20)
+		errs := make([]error, concurrent)
+		var wg sync.WaitGroup
+		for b := range bodies {
+			wg.Go(func() { _, errs[b] = svc.IngestNDJSON(ctx, strings.NewReader(bodies[b])) })
+		}
+		wg.Wait()
+		refused := 0
+		for b, err := range errs {
+			if err == nil {
+				continue
+			}
+			if e, ok := err.(*client.Error); !ok || e.Status != 503 || e.RetryAfter == 0 {
+				t.Fatalf("round %d, batch %d on a filling disk: %v, want 202 or 503 with Retry-After", r, b, err)
+			}
+			refused++
+		}
+		refusedAll += refused
+		if err := os.Remove(filler); err != nil {
+			t.Fatal(err)
+		}
+		waitReady()
+		markerSeen()
+		for b := range concurrent {
+			n := count(fmt.Sprintf("r%dv%d", r, b))
+			if n != 0 && n != perBatch {
+				t.Fatalf("round %d (%d MiB left): batch %d counts %d of its %d views (answer: %v)\n%s", r, leave, b, n, perBatch, errs[b], p.Logs())
+			}
+			if errs[b] == nil && n != perBatch {
+				t.Fatalf("round %d: batch %d answered 202 but counts %d", r, b, n)
+			}
+		}
+		// Everything sent again: what was stored counts once.
+		for b := range bodies {
+			if res, err := svc.IngestNDJSON(ctx, strings.NewReader(bodies[b])); err != nil || res.Accepted+res.Duplicates != perBatch {
+				t.Fatalf("round %d, batch %d sent again: %+v, %v\n%s", r, b, res, err, p.Logs())
+			}
+		}
+		markerSeen()
+		for b := range concurrent {
+			if n := count(fmt.Sprintf("r%dv%d", r, b)); n != perBatch {
+				t.Fatalf("round %d: batch %d counts %d after it was sent again, want %d", r, b, n, perBatch)
+			}
+		}
+		t.Logf("round %d (%d MiB left): %d of %d batches refused", r, leave, refused, concurrent)
+	}
+	if refusedAll == 0 {
+		t.Fatal("no batch met the full disk: the fills left too much room")
+	}
+	t.Logf("event log restarts after a failed write: %d", strings.Count(p.Logs(), "restarting the event log's JetStream"))
 }

@@ -65,6 +65,9 @@ type Main struct {
 	// the event log and by the disk guard's probe; an error it returns is
 	// the write's (tests inject ENOSPC with it).
 	WriteFault func() error
+	// LogWriteFault, when set, is asked before every message the event log
+	// sends, after WriteFault; tests fail a batch part-way with it.
+	LogWriteFault func() error
 
 	ready *readiness
 	disk  *diskGuard
@@ -177,7 +180,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		MaxAge:        m.Config.LogRetention,
 		Logger:        m.Logger,
 		WriteGuard:    m.disk.check,
-		WriteFault:    m.WriteFault,
+		WriteFault:    m.logWriteFault(),
 		DiskFull:      m.disk.report,
 	})
 	if err != nil {
@@ -625,5 +628,23 @@ func (m *Main) flushAggregation(limit time.Duration) uint64 {
 			return 0
 		case <-t.C:
 		}
+	}
+}
+
+// logWriteFault is the event log's write fault: WriteFault, then
+// LogWriteFault; nil when neither is set.
+func (m *Main) logWriteFault() func() error {
+	if m.WriteFault == nil && m.LogWriteFault == nil {
+		return nil
+	}
+	return func() error {
+		for _, f := range []func() error{m.WriteFault, m.LogWriteFault} {
+			if f != nil {
+				if err := f(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	}
 }

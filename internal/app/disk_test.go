@@ -19,11 +19,18 @@ import (
 // as its WriteFault, and returns it with a service-token client.
 func openTest(t *testing.T, fault func() error) (*Main, *client.Client) {
 	t.Helper()
+	return openTestWith(t, func(m *Main) { m.WriteFault = fault })
+}
+
+// openTestWith is openTest with the Main set up by setup.
+func openTestWith(t *testing.T, setup func(*Main)) (*Main, *client.Client) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Addr, cfg.AdminAddr, cfg.Data = "127.0.0.1:0", "off", t.TempDir()
 	cfg.Disclosure = config.Exact
 	cfg.DiskReserveMiB = 0
-	m := &Main{Config: cfg, WriteFault: fault, Passwords: security.PasswordParams{Memory: 1024, Time: 1, Threads: 1}}
+	m := &Main{Config: cfg, Passwords: security.PasswordParams{Memory: 1024, Time: 1, Threads: 1}}
+	setup(m)
 	if err := m.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +150,95 @@ func TestDiskFull_Injected(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "views counted after the full disk", func() bool { return count() == 251 })
+}
+
+// TestDiskFull_BatchFailsPartWay fails the event log's writes from the
+// third message of a bulk batch on (ENOSPC injected; the batch spans
+// messages of all 16 partitions), as a disk filling while the batch is
+// stored would: the request answers 503 disk_full, and once writes
+// succeed again nothing of the batch is counted until it is sent again;
+// sent again (twice) each event counts once.
+func TestDiskFull_BatchFailsPartWay(t *testing.T) {
+	ctx := context.Background()
+	var calls atomic.Int64
+	var armed atomic.Bool
+	m, svc := openTestWith(t, func(m *Main) {
+		m.LogWriteFault = func() error {
+			if armed.Load() && calls.Add(1) >= 3 {
+				return fmt.Errorf("write: %w", syscall.ENOSPC)
+			}
+			return nil
+		}
+	})
+	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"}}); err != nil {
+		t.Fatal(err)
+	}
+	const nvideos, perVideo = 40, 50
+	var videos []client.SyncVideo
+	var batch strings.Builder
+	for v := range nvideos {
+		id := fmt.Sprint("vid", v)
+		videos = append(videos, client.SyncVideo{ID: id, Owner: "mia", Title: id})
+		batch.WriteString(views(perVideo, 1000*v, id))
+	}
+	videos = append(videos, client.SyncVideo{ID: "marker", Owner: "mia", Title: "marker"})
+	if _, err := svc.SyncVideos(ctx, videos); err != nil {
+		t.Fatal(err)
+	}
+	anon := client.New(m.URL())
+	viewsOf := func(id string) int64 {
+		v, err := anon.Video(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Counts.Views
+	}
+	total := func() (n int64) {
+		for _, v := range videos[:nvideos] {
+			n += viewsOf(v.ID)
+		}
+		return n
+	}
+	// markerSeen sends one view of the marker video and waits until it
+	// is counted: aggregation reads the log in order, so everything
+	// logged before it is counted by then.
+	marker := 0
+	markerSeen := func() {
+		t.Helper()
+		marker++
+		if _, err := svc.IngestNDJSON(ctx, strings.NewReader(views(1, 900000+marker, "marker"))); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the marker view counted", func() bool { return viewsOf("marker") == int64(marker) })
+	}
+
+	armed.Store(true)
+	_, err := svc.IngestNDJSON(ctx, strings.NewReader(batch.String()))
+	if e, ok := err.(*client.Error); !ok || e.Status != 503 || e.Code != "disk_full" || e.RetryAfter == 0 {
+		t.Fatalf("a batch the log fails part-way: %v", err)
+	}
+	if calls.Load() < 3 {
+		t.Fatalf("the log sent %d messages of the batch; the test needs it to fail at the third", calls.Load())
+	}
+	armed.Store(false)
+	waitReady(t, m.URL())
+	markerSeen()
+	if n := total(); n != 0 {
+		t.Fatalf("%d views of the refused batch counted before it was sent again", n)
+	}
+	for i := range 2 {
+		res, err := svc.IngestNDJSON(ctx, strings.NewReader(batch.String()))
+		if err != nil {
+			t.Fatalf("the batch sent again (%d): %v", i, err)
+		}
+		if res.Accepted+res.Duplicates != nvideos*perVideo {
+			t.Fatalf("the batch sent again (%d): %+v", i, res)
+		}
+	}
+	markerSeen()
+	if n := total(); n != nvideos*perVideo {
+		t.Fatalf("%d views counted after the batch was sent again twice, want %d", n, nvideos*perVideo)
+	}
 }
 
 func eventually(t *testing.T, msg string, cond func() bool) {

@@ -22,7 +22,8 @@ import (
 // benchmark measures the ingester's own work.
 type nullLog struct{}
 
-func (nullLog) Publish(context.Context, []eventlog.Message) error { return nil }
+func (nullLog) Publish(context.Context, []eventlog.Message) error       { return nil }
+func (nullLog) PublishAtomic(context.Context, []eventlog.Message) error { return nil }
 func (nullLog) Partition(key string) int {
 	h := fnv.New32a()
 	h.Write([]byte(key))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Envelope shape for the benchmark: what the ingest path publishes.
@@ -43,24 +44,31 @@ func BenchmarkPublish(b *testing.B) {
 		}
 		return msgs
 	}
-	report := func(b *testing.B) {
+	// The process's CPU time includes the embedded server's: what a
+	// publish costs in all.
+	report := func(b *testing.B, cpu time.Duration) {
 		events := float64(b.N) * benchMsgsPerCall * benchEventsPerMsg
+		if cpu > 0 {
+			b.ReportMetric(float64(cpu.Nanoseconds())/events, "cpu-ns/event")
+		}
 		b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
 		b.SetBytes(int64(len(data)) * benchMsgsPerCall)
 	}
 
 	b.Run("serial", func(b *testing.B) {
 		ctx := context.Background()
+		cpu := processCPU()
 		for b.Loop() {
 			if err := l.Publish(ctx, batch()); err != nil {
 				b.Fatal(err)
 			}
 		}
-		report(b)
+		report(b, processCPU()-cpu)
 	})
 	b.Run("parallel", func(b *testing.B) {
 		ctx := context.Background()
 		b.SetParallelism(4)
+		cpu := processCPU()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				if err := l.Publish(ctx, batch()); err != nil {
@@ -69,7 +77,33 @@ func BenchmarkPublish(b *testing.B) {
 				}
 			}
 		})
-		report(b)
+		report(b, processCPU()-cpu)
+	})
+	// The same batches as atomic batches (PublishAtomic, what bulk
+	// ingestion uses).
+	b.Run("atomic-serial", func(b *testing.B) {
+		ctx := context.Background()
+		cpu := processCPU()
+		for b.Loop() {
+			if err := l.PublishAtomic(ctx, batch()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b, processCPU()-cpu)
+	})
+	b.Run("atomic-parallel", func(b *testing.B) {
+		ctx := context.Background()
+		b.SetParallelism(4)
+		cpu := processCPU()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := l.PublishAtomic(ctx, batch()); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		report(b, processCPU()-cpu)
 	})
 }
 

@@ -183,3 +183,53 @@ func TestPublish_SameIDsTwoPublishers_Cluster(t *testing.T) {
 		t.Errorf("stream holds %d messages, want %d (each once)", info.Msgs, rounds*size)
 	}
 }
+
+// TestPublishAtomic_Cluster: on a replicated stream a batch is stored
+// whole, and two processes handed the same batch at once store it once:
+// the second is answered that the batch's id is in process, then that it
+// is a duplicate, and PublishAtomic waits the first out and succeeds.
+func TestPublishAtomic_Cluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds nats-server and starts a 3-node cluster")
+	}
+	c := startCluster(t)
+	a, _ := openOn(t, c, Config{Replicas: 3})
+	defer a.Close()
+	b, _ := openOn(t, c, Config{Replicas: 3})
+	defer b.Close()
+	if !a.Atomic() || !b.Atomic() || !streamConfig(t, a).AllowAtomicPublish {
+		t.Fatal("the replicated stream does not take atomic batches")
+	}
+	const rounds, size = 40, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*rounds)
+	var want []Message
+	for r := range rounds {
+		msgs := testMessages(a, r*size, size)
+		want = append(want, msgs...)
+		for _, l := range []*Log{a, b} {
+			wg.Go(func() {
+				if err := l.PublishAtomic(t.Context(), slices.Clone(msgs)); err != nil {
+					errs <- err
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if info := MustInfo(t, a); info.Msgs != rounds*size {
+		t.Fatalf("stream holds %d messages, want %d (each once)", info.Msgs, rounds*size)
+	}
+	// Each batch's messages are stored together, in order.
+	got := MustConsume(t, a, 1, rounds*size)
+	for i := 0; i < len(got); i += size {
+		first := slices.IndexFunc(want, func(m Message) bool { return bytes.Equal(m.Data, got[i].Data) })
+		if first < 0 || first%size != 0 {
+			t.Fatalf("message %d does not start a batch", i)
+		}
+		checkDelivered(t, got[i:i+size], want[first:first+size], got[i].Seq)
+	}
+}

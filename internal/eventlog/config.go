@@ -79,8 +79,10 @@ type Config struct {
 	// refuses the whole batch before any message is sent (the disk is
 	// full).
 	WriteGuard func() error
-	// WriteFault, when set, is asked before every Publish; an error fails
-	// it as if the server had (tests inject ENOSPC with it).
+	// WriteFault, when set, is asked before every message a publish
+	// sends; an error fails the publish there as if the server had failed
+	// that write (tests inject ENOSPC with it, also part-way through a
+	// batch).
 	WriteFault func() error
 	// DiskFull, when set, is told of every Publish that failed for want
 	// of space.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,6 +22,11 @@ var ErrSeqAhead = errors.New("start sequence is beyond the end of the log")
 // consumer got to them. The caller decides whether to accept the loss and
 // resume from Info().FirstSeq.
 var ErrSeqRemoved = errors.New("messages from the start sequence were removed by retention")
+
+// ErrRestarted means the embedded server's JetStream was restarted
+// (Recover) while Consume was reading: the caller resumes after what it
+// applied.
+var ErrRestarted = errors.New("the event log's JetStream restarted")
 
 // Consumption tuning.
 const (
@@ -95,6 +101,7 @@ func (l *Log) ConsumeSubjects(ctx context.Context, subjects []string, startSeq u
 	if l.closed.Load() {
 		return fmt.Errorf("consume events: %w", ErrClosed)
 	}
+	restarted := *l.restarted.Load()
 	if err := l.checkStart(ctx, startSeq, false); err != nil {
 		return fmt.Errorf("consume events: %w", err)
 	}
@@ -127,6 +134,17 @@ func (l *Log) ConsumeSubjects(ctx context.Context, subjects []string, startSeq u
 	// consumer after a reconnect it only watches the iterator: stopping
 	// the iterator is what makes cancellation reliable.
 	defer context.AfterFunc(ctx, it.Stop)()
+	var wasRestarted atomic.Bool
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-restarted:
+			wasRestarted.Store(true)
+			it.Stop()
+		case <-stopped:
+		}
+	}()
 
 	first := true
 	for {
@@ -134,6 +152,9 @@ func (l *Log) ConsumeSubjects(ctx context.Context, subjects []string, startSeq u
 		if err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("consume events: %w", ctx.Err())
+			}
+			if wasRestarted.Load() {
+				return fmt.Errorf("consume events: %w", ErrRestarted)
 			}
 			if l.closed.Load() {
 				return fmt.Errorf("consume events: %w: %w", ErrClosed, err)

@@ -89,3 +89,24 @@ func TestLog_ExternalReopen(t *testing.T) {
 func TestConsumeSubjects_External(t *testing.T) {
 	testConsumeSubjects(t, MustOpenExternal(t, Config{Partitions: 4}))
 }
+
+// Against the external server, PublishAtomic stores a batch atomically if
+// the server is 2.12 or later and message by message before (the Debian 12
+// package is 2.9.10): either way every message once, retries included.
+func TestPublishAtomic_External(t *testing.T) {
+	l := MustOpenExternal(t, Config{Partitions: 4})
+	v := l.nc.ConnectedServerVersion()
+	if want := serverAtLeast(v, atomicMajor, atomicMinor); l.Atomic() != want {
+		t.Fatalf("server %s: Atomic() = %v, want %v", v, l.Atomic(), want)
+	}
+	msgs := testMessages(l, 0, 30)
+	for range 2 {
+		if err := l.PublishAtomic(t.Context(), msgs); err != nil {
+			t.Fatalf("PublishAtomic (server %s): %v", v, err)
+		}
+	}
+	if info := MustInfo(t, l); info.Msgs != 30 {
+		t.Fatalf("server %s: stored %d messages, want 30", v, info.Msgs)
+	}
+	checkDelivered(t, MustConsume(t, l, 1, 30), msgs, 1)
+}

@@ -66,8 +66,22 @@ type Log struct {
 
 	connClosed chan struct{} // closed by the connection's ClosedHandler
 	closed     atomic.Bool
-	closeOnce  sync.Once
-	closeErr   error
+	// atomic: the stream takes atomic batches (PublishAtomic).
+	atomic atomic.Bool
+	// writeFailed: a publish failed for want of space since the last
+	// Recover; the embedded server's store may refuse writes until its
+	// JetStream restarts.
+	writeFailed atomic.Bool
+	// freeSpace returns the free bytes of the embedded store's
+	// filesystem (storeFree; tests replace it).
+	freeSpace func() (uint64, error)
+	// restarted is closed (and replaced) when Recover restarts the
+	// embedded JetStream: consumers end then, instead of waiting for
+	// the client library to miss the server's heartbeats (about ten
+	// seconds), and their callers resume at once.
+	restarted atomic.Pointer[chan struct{}]
+	closeOnce sync.Once
+	closeErr  error
 
 	metrics *metrics // metrics.go
 }
@@ -87,6 +101,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		subjects:   make([]string, cfg.Partitions),
 		connClosed: make(chan struct{}),
 	}
+	l.freeSpace = l.storeFree
+	restarted := make(chan struct{})
+	l.restarted.Store(&restarted)
 	for p := range l.subjects {
 		l.subjects[p] = cfg.SubjectPrefix + "." + strconv.Itoa(p)
 	}
@@ -233,7 +250,16 @@ func (l *Log) ensureStream(ctx context.Context) error {
 		Duplicates:        c.DuplicateWindow,
 		Replicas:          c.Replicas,
 		Metadata:          map[string]string{metaPartitions: want},
+		// Bulk batches are published all or nothing (PublishAtomic)
+		// where the server can: 2.12 and later. An older server is
+		// never sent the setting.
+		AllowAtomicPublish: serverAtLeast(l.nc.ConnectedServerVersion(), atomicMajor, atomicMinor),
 	}
+	defer func() {
+		if l.stream != nil {
+			l.atomic.Store(l.stream.CachedInfo().Config.AllowAtomicPublish)
+		}
+	}()
 	existing, err := l.js.Stream(ctx, c.Stream)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
@@ -335,6 +361,13 @@ func reconcile(found, want jetstream.StreamConfig) (jetstream.StreamConfig, []st
 	owned("max_age", metaMaxAge, found.MaxAge.String(), want.MaxAge.String(), func() { next.MaxAge = want.MaxAge })
 	owned("max_bytes", metaMaxBytes, strconv.FormatInt(found.MaxBytes, 10), strconv.FormatInt(want.MaxBytes, 10), func() { next.MaxBytes = want.MaxBytes })
 	owned("duplicate_window", metaDuplicates, found.Duplicates.String(), want.Duplicates.String(), func() { next.Duplicates = want.Duplicates })
+	// Atomic batches are turned on once the server can take them (a
+	// stream of an earlier version, or made before the server's upgrade
+	// to 2.12), never off: bulk batches depend on them.
+	if want.AllowAtomicPublish && !found.AllowAtomicPublish {
+		next.AllowAtomicPublish = true
+		changes = append(changes, "allow_atomic false → true")
+	}
 	next.Metadata[metaPartitions] = want.Metadata[metaPartitions]
 	// Servers before 2.10 drop metadata: recording there would update the
 	// stream at every start for nothing.
@@ -401,20 +434,31 @@ func (l *Log) Check(ctx context.Context) error {
 	return nil
 }
 
-// Recover makes the log usable again after its disk was full: the
-// embedded server disables JetStream when a write fails for want of space
-// and does not enable it again by itself; Recover does, once the caller
-// has seen space come back, and then checks the stream answers. With an
-// external server it only checks.
+// Recover makes the log usable again after its disk was full, once the
+// caller has seen space come back, and then checks the stream answers. The
+// embedded server's store refuses every write after one failed (its write
+// error sticks until the stream is opened again), and the server may have
+// disabled JetStream: after a publish failed for want of space, Recover
+// restarts the embedded JetStream, which reopens the stream from its files
+// and stores the rest of an atomic batch the disk filled under while it
+// was being stored (the server keeps the staged batch for that). With an
+// external server it only checks: a server that failed a write is the
+// operator's to restart.
 func (l *Log) Recover(ctx context.Context) error {
 	if l.closed.Load() {
 		return fmt.Errorf("recover event log: %w", ErrClosed)
 	}
-	if l.ns != nil && !l.ns.JetStreamEnabled() {
-		l.log.Warn("re-enabling the event log's JetStream, which disabled itself (disk full)")
+	if l.ns != nil && (l.writeFailed.Load() || !l.ns.JetStreamEnabled()) {
+		l.log.Warn("restarting the event log's JetStream after a write failed for want of space")
+		if err := l.ns.ShutdownJetStream(); err != nil {
+			return fmt.Errorf("recover event log: stop JetStream: %w", err)
+		}
 		if err := l.ns.EnableJetStream(&server.JetStreamConfig{StoreDir: l.cfg.Dir, SyncAlways: true}); err != nil {
 			return fmt.Errorf("recover event log: enable JetStream: %w", err)
 		}
+		l.writeFailed.Store(false)
+		next := make(chan struct{})
+		close(*l.restarted.Swap(&next))
 	}
 	if _, err := l.stream.Info(ctx); err != nil {
 		return fmt.Errorf("recover event log: %w", err)

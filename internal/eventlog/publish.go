@@ -44,6 +44,7 @@ type Message struct {
 // On any error some messages may have been stored and others not; the
 // caller retries the whole batch with the same IDs, and the stored ones are
 // dropped as duplicates if the retry comes within the duplicate window.
+// PublishAtomic stores a batch all or nothing instead.
 // When too many publishes are awaiting acknowledgement, Publish waits for
 // room rather than failing. Publish honours ctx while it waits. It never
 // sends a message again after it returns, and the client copies each
@@ -68,22 +69,25 @@ func (l *Log) Publish(ctx context.Context, msgs []Message) (err error) {
 			return fmt.Errorf("publish events: %w", err)
 		}
 	}
-	if f := l.cfg.WriteFault; f != nil {
-		if err := f(); err != nil {
-			return l.publishErr(fmt.Errorf("publish events: %w", err))
-		}
-	}
 	return l.publishErr(l.publish(ctx, msgs))
 }
 
 // publishErr turns a publish that failed for want of space (ENOSPC, the
 // server's "insufficient resources", or the embedded server's JetStream
 // having disabled itself, which it does when its disk fills) into
-// platform.ErrDiskFull, and tells Config.DiskFull.
+// platform.ErrDiskFull, and tells Config.DiskFull. The embedded server's
+// store may then have failed a write, after which it refuses every later
+// one until its JetStream restarts: Recover restarts it.
 func (l *Log) publishErr(err error) error {
 	if err == nil || !l.noSpace(err) {
 		return err
 	}
+	l.writeFailed.Store(true)
+	return l.diskFull(err)
+}
+
+// diskFull returns err as platform.ErrDiskFull and tells Config.DiskFull.
+func (l *Log) diskFull(err error) error {
 	err = fmt.Errorf("%w (%v)", platform.ErrDiskFull, err)
 	if l.cfg.DiskFull != nil {
 		l.cfg.DiskFull(err)
@@ -92,7 +96,7 @@ func (l *Log) publishErr(err error) error {
 }
 
 func (l *Log) noSpace(err error) bool {
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, platform.ErrDiskFull) || strings.Contains(err.Error(), "no space left") {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, platform.ErrDiskFull) || errors.Is(err, errNoRoom) || strings.Contains(err.Error(), "no space left") {
 		return true
 	}
 	var apiErr *jetstream.APIError
@@ -106,6 +110,14 @@ func (l *Log) publish(ctx context.Context, msgs []Message) error {
 
 	acks := make([]jetstream.PubAckFuture, len(msgs))
 	for i := range msgs {
+		// A fault injected at message i fails the publish there; the
+		// messages before it are sent and stored, as when a write fails
+		// part-way.
+		if f := l.cfg.WriteFault; f != nil {
+			if err := f(); err != nil {
+				return fmt.Errorf("publish events: message %d (id %q): %w", i, msgs[i].ID, err)
+			}
+		}
 		f, err := l.publishAsync(ctx, &msgs[i])
 		if err != nil {
 			return fmt.Errorf("publish events: message %d (id %q): %w", i, msgs[i].ID, err)

@@ -19,6 +19,9 @@ import (
 // Log is the part of the event log the pipeline publishes to.
 type Log interface {
 	Publish(ctx context.Context, msgs []eventlog.Message) error
+	// PublishAtomic stores msgs all or nothing where the log can
+	// (eventlog.Log.PublishAtomic).
+	PublishAtomic(ctx context.Context, msgs []eventlog.Message) error
 	Partition(key string) int
 	Subject(partition int) string
 	MixedSubject() string
@@ -111,7 +114,13 @@ func pack(l Log, entries []Entry, mixed bool) []eventlog.Message {
 	return msgs
 }
 
-// Publish packs and publishes evs, returning once all are durable.
+// Publish packs and publishes evs, a bulk batch, returning once all are
+// durable. The messages are one atomic batch (Log.PublishAtomic): a batch
+// that fails, for a disk filling under it say, leaves nothing of it in the
+// log, so that a request answered with an error has applied nothing
+// (docs/OPERATIONS.md, "Disk full"). The relay needs no such thing (its
+// events are committed already; it retries until they are all in the log)
+// and keeps Log.Publish.
 func Publish(ctx context.Context, l Log, evs []event.Event) error {
 	if len(evs) == 0 {
 		return nil
@@ -120,7 +129,7 @@ func Publish(ctx context.Context, l Log, evs []event.Event) error {
 	if err != nil {
 		return err
 	}
-	return l.Publish(ctx, msgs)
+	return l.PublishAtomic(ctx, msgs)
 }
 
 // publishMixed publishes evs on the mixed subject, in as few messages as
