@@ -53,6 +53,19 @@ type state struct {
 	// are the spills in progress, guarded by spillMu.
 	spillMu sync.Mutex
 	jobs    [2]*spillJob
+	// bloomGen counts the times a filter was replaced (snapshot.go).
+	bloomGen uint64
+
+	// Snapshots (snapshot.go): journalled counts the entries applied
+	// since the last snapshot began; snap is the snapshot being written,
+	// guarded by snapMu.
+	journalled int
+	snapMu     sync.Mutex
+	snap       *snapshotJob
+	// What the last load did: the snapshot generation it loaded (0:
+	// none), and the journal rows and entries it replayed.
+	loadedGen                 int64
+	replayRows, replayEntries int
 }
 
 func newState(partitions int) *state {
@@ -210,6 +223,7 @@ func (s *state) commit(ctx context.Context, st *store.Store, d *delta, own []int
 }
 
 func (s *state) apply(d *delta) {
+	s.journalled += len(d.seen) + len(d.viewers)
 	sl, vl := seenLive(d.at), s.viewersLive()
 	h := hourStamp(d.at)
 	for k := range d.seen {
@@ -357,6 +371,8 @@ WHERE seq >= ? AND seq <= ? AND (seq > ? OR parts > ?) ORDER BY seq, parts LIMIT
 			}
 			s.mu.Lock()
 			s.apply(r.d)
+			s.replayRows++
+			s.replayEntries += len(r.d.seen) + len(r.d.viewers)
 			s.mu.Unlock()
 		}
 		if read == 0 {
