@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -47,11 +48,12 @@ import (
 // How. A snapshot is written in steps after batches, as the spill is
 // (spill.go), so aggregation never waits for a whole one: each batch
 // writes chunks of about eight times its own journal row, at least one.
-// The entries are cut into ranges by their mixed hash modulo a power of
-// two (about snapshotRangeEntries each); a range is gathered under the
-// read lock, from the home slots of its keys along their probe runs (a
-// step costs its share of the table, not a scan of all of it), and written
-// as one chunk in a transaction of its own. After the ranges come the
+// The entries are cut into ranges by the top bits of their mixed hash
+// (about snapshotRangeEntries each), which are also the top bits of their
+// home slot in a table (table.home): a range is gathered under the read
+// lock from one block of slots (a step costs its share of the table, not a
+// scan of all of it), written as one chunk in a transaction of its own, and
+// at start loaded into its block of a fresh table, in slot order. After the ranges come the
 // spill's Bloom filters, in pieces of snapshotFilterBlocks blocks. A last
 // transaction points the snapshot's row at the new generation and deletes
 // the chunks of every other: a crash before it leaves the previous
@@ -201,8 +203,12 @@ func (s *state) snapshotFloor() int {
 func (a *Aggregator) startSnapshot(ctx context.Context) error {
 	s := a.st
 	rb := a.store.Rebind
-	if _, err := a.store.DB().ExecContext(ctx, rb(`DELETE FROM rollup_snapshot_chunks WHERE parts = ? AND gen NOT IN (SELECT gen FROM rollup_snapshot WHERE parts = ?)`),
-		a.partsKey(), a.partsKey()); err != nil {
+	err := a.scratch(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, rb(`DELETE FROM rollup_snapshot_chunks WHERE parts = ? AND gen NOT IN (SELECT gen FROM rollup_snapshot WHERE parts = ?)`),
+			a.partsKey(), a.partsKey())
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("start snapshot: %w", err)
 	}
 	s.mu.Lock()
@@ -250,19 +256,11 @@ func (a *Aggregator) snapshotChunk(ctx context.Context, job *snapshotJob) (done 
 		}
 	}
 	sum := xxhash.Sum64(data)
-	tx, release, err := a.store.BeginRebuildable(ctx)
-	if err != nil {
-		return false, 0, fmt.Errorf("write snapshot chunk: %w", err)
-	}
-	err = func() error {
-		defer release()
-		defer tx.Rollback()
-		if _, err := tx.ExecContext(ctx, a.store.Rebind(`INSERT INTO rollup_snapshot_chunks (parts, gen, n, checksum, data) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (parts, gen, n) DO UPDATE SET checksum = excluded.checksum, data = excluded.data`), a.partsKey(), job.gen, job.next, int64(sum), data); err != nil {
-			return err
-		}
-		return tx.Commit()
-	}()
+	err = a.scratch(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, a.store.Rebind(`INSERT INTO rollup_snapshot_chunks (parts, gen, n, checksum, data) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (parts, gen, n) DO UPDATE SET checksum = excluded.checksum, data = excluded.data`), a.partsKey(), job.gen, job.next, int64(sum), data)
+		return err
+	})
 	if err != nil {
 		return false, 0, fmt.Errorf("write snapshot chunk: %w", err)
 	}
@@ -310,20 +308,32 @@ func (s *state) rangeChunk(job *snapshotJob) []byte {
 }
 
 // eachInRange calls fn with the slot of every key of range x of r (keys
-// whose mixed hash is x modulo r, a power of two). A key sits on the probe
-// run that starts at its home slot, so the range's keys are found by
-// walking the runs from the home slots congruent to x; each key is taken
-// at its own home slot only, so once.
+// whose mixed hash's top bits, r a power of two, are x). Home slots are the
+// same top bits (table.home), so with at least r slots the range's keys
+// have their homes in one block of m/r slots, and sit in it or on the
+// probe runs that go on past its end: the block is read in slot order,
+// then the run that crosses its end. Each key is taken at its own home's
+// block only, so once.
 func (t *table) eachInRange(x, r uint64, fn func(i int)) {
 	m := uint64(len(t.keys))
 	mask := m - 1
-	step := min(r, m)
-	for home := x & mask; home < m; home += step {
-		for j := home; t.keys[j] != 0; j = (j + 1) & mask {
-			k := t.keys[j]
-			if h := k ^ k>>32; h&mask == home && h&(r-1) == x {
-				fn(int(j))
+	lo, width := x*m/r, max(m/r, 1) // home slots lo … lo+width-1
+	rshift := uint(64 - bits.TrailingZeros64(r))
+	for d := uint64(0); d < width+m; d++ {
+		j := (lo + d) & mask
+		k := t.keys[j]
+		if k == 0 {
+			if d >= width {
+				return
 			}
+			continue
+		}
+		// The key is taken where the walk meets it along its run: its
+		// home is off slots into the block, and the key disp slots
+		// after its home.
+		h := t.home(k)
+		if off := (h - lo) & mask; off < width && off+(j-h)&mask == d && mix(k)>>rshift == x {
+			fn(int(j))
 		}
 	}
 }
@@ -378,7 +388,11 @@ func (s *state) filterChunk(job *snapshotJob) ([]byte, bool) {
 
 // restartFilters drops the filter pieces written and begins them again.
 func (a *Aggregator) restartFilters(ctx context.Context, job *snapshotJob) error {
-	if _, err := a.store.DB().ExecContext(ctx, a.store.Rebind(`DELETE FROM rollup_snapshot_chunks WHERE parts = ? AND gen = ? AND n >= ?`), a.partsKey(), job.gen, int64(job.ranges)); err != nil {
+	err := a.scratch(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, a.store.Rebind(`DELETE FROM rollup_snapshot_chunks WHERE parts = ? AND gen = ? AND n >= ?`), a.partsKey(), job.gen, int64(job.ranges))
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("write snapshot: %w", err)
 	}
 	job.next = int(job.ranges)
@@ -483,14 +497,8 @@ func (a *Aggregator) finishSnapshot(ctx context.Context, job *snapshotJob) (bool
 	seqs, meta := encodeSeqs(job.seqs), m.encode()
 	sum := snapshotSum(seqs, meta, job.sums)
 	rb := a.store.Rebind
-	tx, release, err := a.store.BeginRebuildable(ctx)
-	if err != nil {
-		return false, 0, fmt.Errorf("write snapshot: %w", err)
-	}
 	have := job.next
-	err = func() error {
-		defer release()
-		defer tx.Rollback()
+	err := a.scratch(ctx, func(tx *sql.Tx) error {
 		// The row first: on PostgreSQL its lock orders two processes of
 		// one partition set finishing at once, and the second then sees
 		// its chunks deleted by the first.
@@ -504,14 +512,12 @@ chunks = excluded.chunks, checksum = excluded.checksum, at = excluded.at`),
 			return err
 		}
 		if have != job.next {
-			return nil
+			return errIncomplete
 		}
-		if _, err := tx.ExecContext(ctx, rb(`DELETE FROM rollup_snapshot_chunks WHERE parts = ? AND gen <> ?`), a.partsKey(), job.gen); err != nil {
-			return err
-		}
-		return tx.Commit()
-	}()
-	if err != nil {
+		_, err := tx.ExecContext(ctx, rb(`DELETE FROM rollup_snapshot_chunks WHERE parts = ? AND gen <> ?`), a.partsKey(), job.gen)
+		return err
+	})
+	if err != nil && !errors.Is(err, errIncomplete) {
 		return false, 0, fmt.Errorf("write snapshot: %w", err)
 	}
 	s.snap = nil
@@ -524,6 +530,24 @@ chunks = excluded.chunks, checksum = excluded.checksum, at = excluded.at`),
 	a.lg.Info("aggregation state snapshot written", slog.Int("event_ids", job.counts[0]), slog.Int("viewer_days", job.counts[1]),
 		slog.Int("chunks", job.next), slog.Int64("bytes", job.bytes), slog.Int64("took_ms", time.Since(job.started).Milliseconds()))
 	return true, 0, nil
+}
+
+var errIncomplete = errors.New("snapshot incomplete")
+
+// scratch runs fn in a transaction of its own and commits it unless fn
+// fails. Snapshots are rebuildable (the journal holds everything) and hold
+// nothing to erase: store.BeginScratch.
+func (a *Aggregator) scratch(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, done, err := a.store.BeginScratch(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // snapshotImage is a snapshot read back.
