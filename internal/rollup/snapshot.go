@@ -629,6 +629,9 @@ func (a *Aggregator) readSnapshot(ctx context.Context, cps []uint64) (*snapshotI
 	img.seen, img.viewers = tableFor(true, int(m.counts[0])), tableFor(false, int(m.counts[1]))
 	for i := range 2 {
 		if m.filterBlocks[i] == 0 {
+			if m.spilled[i] {
+				return nil, errors.New("spilled entries without their filter")
+			}
 			continue
 		}
 		if m.filterBlocks[i] > bloomMaxBlocks || uint64(m.filterPieces[i]) != (uint64(m.filterBlocks[i])+uint64(m.blocksPerPiece)-1)/uint64(m.blocksPerPiece) {

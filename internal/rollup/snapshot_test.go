@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -340,6 +341,66 @@ func TestSnapshot_Spilled(t *testing.T) {
 		send(b, day0.Add(6*time.Hour), again...)
 		if views, viewers, pViews := videoDay(t, s); views != 600 || viewers != 300 || pViews != 600 {
 			t.Fatalf("views %d viewers %d p_views %d, want 600 300 600", views, viewers, pViews)
+		}
+	})
+}
+
+// TestSnapshot_FilterReplaced: a Bloom filter replaced while a snapshot
+// writes the filters (compaction rebuilds them from the spill tables) makes
+// it write them again: the snapshot holds the filter in use, and a restart
+// from it still finds every spilled id.
+func TestSnapshot_FilterReplaced(t *testing.T) {
+	stores(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		smallSnapshots(t, 1<<30) // none due by itself
+		snapshotFilterBlocks = 1
+		a := setup(t, s)
+		a.SetStateLimit(40)
+		sn := &sender{t: t}
+		for b := range 40 {
+			sn.views(a, day0.Add(time.Duration(b)*5*time.Minute), 5)
+		}
+		if a.st.seenBloom == nil || len(a.st.seenBloom.blocks) < 2 {
+			t.Fatal("nothing spilled")
+		}
+		a.st.mu.Lock()
+		a.st.journalled = 1 << 40
+		a.st.mu.Unlock()
+		replaced := false
+		for i := 0; ; i++ {
+			if i > 10_000 {
+				t.Fatal("the snapshot never completed")
+			}
+			if err := a.snapshotSome(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			if j := a.st.snap; !replaced && j != nil && j.filters != nil && j.next > int(j.ranges) {
+				// A piece of the old filter is written: compaction
+				// rebuilds the filters now.
+				if err := a.spillFlags(ctx); err != nil {
+					t.Fatal(err)
+				}
+				replaced = true
+			}
+			if replaced && a.st.snap == nil {
+				break
+			}
+		}
+		b := reopen(s)
+		b.SetStateLimit(40)
+		if err := b.LoadState(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if b.st.loadedGen == 0 {
+			t.Fatal("no snapshot loaded")
+		}
+		if !slices.Equal(b.st.seenBloom.blocks, a.st.seenBloom.blocks) || !slices.Equal(b.st.viewerBloom.blocks, a.st.viewerBloom.blocks) {
+			t.Fatal("the snapshot's filters are not the ones in use")
+		}
+		views0, _, _ := videoDay(t, s)
+		sn.send(b, day0.Add(5*time.Hour), view("e0", "V0", day0, "for_you"), view("e1", "V1", day0, "for_you"))
+		if views, _, _ := videoDay(t, s); views != views0 {
+			t.Fatalf("views %d, want %d: spilled ids counted again", views, views0)
 		}
 	})
 }
