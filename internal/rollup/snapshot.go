@@ -769,3 +769,12 @@ func (s *state) install(img *snapshotImage, own []int) {
 	}
 	s.loadedGen = img.gen
 }
+
+// LoadedFrom reports how the state was last loaded (LoadState, Run):
+// whether from a snapshot, and the journal rows and entries replayed (after
+// the snapshot, or the whole journal).
+func (a *Aggregator) LoadedFrom() (snapshot bool, journalRows, journalEntries int) {
+	a.st.mu.RLock()
+	defer a.st.mu.RUnlock()
+	return a.st.loadedGen != 0, a.st.replayRows, a.st.replayEntries
+}
