@@ -52,13 +52,17 @@ import (
 // (about snapshotRangeEntries each), which are also the top bits of their
 // home slot in a table (table.home): a range is gathered under the read
 // lock from one block of slots (a step costs its share of the table, not a
-// scan of all of it), written as one chunk in a transaction of its own, and
-// at start loaded into its block of a fresh table, in slot order. After the ranges come the
-// spill's Bloom filters, in pieces of snapshotFilterBlocks blocks. A last
+// scan of all of it), written as one chunk in a transaction of its own,
+// and at start loaded into its block of a fresh table, in slot order.
+// After the ranges come the spill's Bloom filters, in pieces of
+// snapshotFilterBlocks blocks. A last
 // transaction points the snapshot's row at the new generation and deletes
 // the chunks of every other: a crash before it leaves the previous
 // snapshot in place, and its partial chunks are deleted when the next
-// snapshot begins. Every chunk carries a checksum (xxhash), the row one of
+// snapshot begins. (Two processes of one partition set, an overlap of
+// --aggregate-partitions, may so delete each other's chunks in progress:
+// the one whose chunks are gone when it finishes abandons its snapshot,
+// and the other's is used.) Every chunk carries a checksum (xxhash), the row one of
 // the whole; a snapshot that fails a check is not loaded.
 //
 // Why a snapshot taken over many batches is exact. The ranges are read at
@@ -317,7 +321,12 @@ func (s *state) rangeChunk(job *snapshotJob) []byte {
 func (t *table) eachInRange(x, r uint64, fn func(i int)) {
 	m := uint64(len(t.keys))
 	mask := m - 1
-	lo, width := x*m/r, max(m/r, 1) // home slots lo … lo+width-1
+	var lo, width uint64 // the range's home slots: lo … lo+width-1
+	if r <= m {
+		lo, width = x*(m/r), m/r
+	} else {
+		lo, width = x/(r/m), 1
+	}
 	rshift := uint(64 - bits.TrailingZeros64(r))
 	for d := uint64(0); d < width+m; d++ {
 		j := (lo + d) & mask

@@ -20,7 +20,8 @@ import (
 // in database rows, and each batch's changes are written to the database
 // as one journal row (rollup_journal) in the batch's own transaction. The
 // journal is therefore exactly as durable as the checkpoint: on start the
-// tables are rebuilt from it, and a process that finds another has applied
+// tables are rebuilt from it (from a snapshot of them and the journal rows
+// after it, snapshot.go), and a process that finds another has applied
 // batches since (PostgreSQL, several processes) reads their rows to catch
 // up.
 //
