@@ -69,7 +69,7 @@ func ingestCrash(t *testing.T, run crashRun) {
 	}
 
 	var kills atomic.Int32
-	retried := 0
+	retried, fromSnapshot := 0, 0
 	next := 0
 	for next < batches {
 		// Kill the server at a random moment while batches flow.
@@ -98,6 +98,9 @@ func ingestCrash(t *testing.T, run crashRun) {
 		if round {
 			<-killed
 			p = Start(t, data, flags...)
+			if loaded, _ := loadedLine(t, p); loaded.Snapshot {
+				fromSnapshot++
+			}
 		}
 	}
 	if kills.Load() == 0 {
@@ -142,7 +145,7 @@ func ingestCrash(t *testing.T, run crashRun) {
 			t.Fatalf("video-%d: %d views, want %d", v, got.Counts.Views, want[v])
 		}
 	}
-	t.Logf("%d kills, %d batches of %d events, %d batches retried", kills.Load(), batches, perBatch, retried)
+	t.Logf("%d kills, %d batches of %d events, %d batches retried, %d restarts from a snapshot of the aggregation state", kills.Load(), batches, perBatch, retried, fromSnapshot)
 }
 
 // TestIngestCrash_SplitPartitions is TestIngestCrash for two processes on

@@ -656,8 +656,13 @@ func (b *realBench) restart(ctx context.Context) error {
 	}
 	loaded := time.Since(start)
 	ids, vds, _ := b.m.Aggregate.StateStats()
-	b.row("restart with the state", fmt.Sprintf("/readyz 200 after %s (Open returned after %s); state loaded and aggregation caught up after %s (%s event ids, %s viewer-days in memory, %s events in the data dir)",
-		loadgen.Round(ready), loadgen.Round(opened), loadgen.Round(loaded), thousands(float64(ids)), thousands(float64(vds)), thousands(float64(b.events))),
+	from := "the whole journal"
+	snap, _, entries := b.m.Aggregate.LoadedFrom()
+	if snap {
+		from = "a snapshot and the journal after it"
+	}
+	b.row("restart with the state", fmt.Sprintf("/readyz 200 after %s (Open returned after %s); state loaded and aggregation caught up after %s (%s event ids, %s viewer-days in memory, %s events in the data dir; from %s, %s journal entries replayed)",
+		loadgen.Round(ready), loadgen.Round(opened), loadgen.Round(loaded), thousands(float64(ids)), thousands(float64(vds)), thousands(float64(b.events)), from, thousands(float64(entries))),
 		"ready ≤ 10 s (/readyz not ready until it is)")
 	err := b.m.Close()
 	b.m = nil

@@ -381,6 +381,7 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 		// batch spills them (or, at the limit, fails until it can).
 		a.lg.Warn("spill aggregation state", slog.Any("err", spillErr))
 	}
+	a.snapshotStep(ctx, len(sd.seen)+len(sd.viewers))
 	return nil
 }
 

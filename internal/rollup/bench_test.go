@@ -3,6 +3,7 @@ package rollup
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -162,9 +163,9 @@ func benchApply(b *testing.B, s *store.Store, spread time.Duration, stateLimit i
 // 1,000 log messages at once, which under load hold far more than this.
 var benchBatch = 100_000
 
-// BenchmarkLoadState measures a restart: rebuilding the in-memory state
-// from the journal of a million views (a million event ids and about as
-// many viewer-days).
+// BenchmarkLoadState measures a restart without a snapshot: rebuilding the
+// in-memory state from the journal of a million views (a million event ids
+// and about as many viewer-days).
 func BenchmarkLoadState(b *testing.B) {
 	s, err := store.Open(b.Context(), store.Options{Dir: b.TempDir()})
 	if err != nil {
@@ -193,6 +194,10 @@ func BenchmarkLoadState(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	// The journal alone (BenchmarkLoadSnapshot measures snapshots).
+	if _, err := s.DB().ExecContext(ctx, `DELETE FROM rollup_snapshot`); err != nil {
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	for range b.N {
 		r := New(s, nil, slog.New(slog.DiscardHandler), func() time.Time { return day0 })
@@ -204,4 +209,124 @@ func BenchmarkLoadState(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkLoadSnapshot measures a restart at the realistic world's size
+// (about 300k event ids and 1M viewer-days in memory, as crowd bench
+// --world realistic left them) and at a state table's default limit (3M
+// ids and 12M viewer-days): from the whole journal (rows of 100k entries,
+// as batches write them; the state's own entries only, so a lower bound of
+// what a real journal, which keeps every row while its days are open,
+// replays) and from a snapshot written of the same state.
+func BenchmarkLoadSnapshot(b *testing.B) {
+	for _, size := range []struct {
+		name     string
+		ids, vds int
+		postgres bool
+	}{
+		{name: "sqlite/realistic", ids: 300_000, vds: 1_000_000},
+		{name: "postgres/realistic", ids: 300_000, vds: 1_000_000, postgres: true},
+		{name: "sqlite/large", ids: 3_000_000, vds: 12_000_000},
+	} {
+		b.Run(size.name, func(b *testing.B) {
+			o := store.Options{Dir: b.TempDir()}
+			if size.postgres {
+				o = store.Options{PostgresURL: testutil.PostgresURL(b)}
+			}
+			s, err := store.Open(b.Context(), o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			a := syntheticState(b, s, size.ids, size.vds)
+			load := func(b *testing.B, snapshot bool) {
+				var cpu time.Duration
+				for range b.N {
+					r := New(s, nil, slog.New(slog.DiscardHandler), func() time.Time { return day0 })
+					cpu0 := processCPU()
+					if err := r.LoadState(b.Context()); err != nil {
+						b.Fatal(err)
+					}
+					cpu += processCPU() - cpu0
+					if ids, vds, _ := r.StateStats(); ids != size.ids || vds != size.vds {
+						b.Fatalf("loaded %d ids and %d viewer-days", ids, vds)
+					}
+					if (r.st.loadedGen != 0) != snapshot {
+						b.Fatalf("loaded snapshot %d", r.st.loadedGen)
+					}
+				}
+				b.ReportMetric(float64(size.ids+size.vds)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+				if cpu > 0 {
+					b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
+				}
+			}
+			b.Run("journal", func(b *testing.B) { load(b, false) })
+			start, cpu0 := time.Now(), processCPU()
+			writeSnapshot(b, a)
+			var bytes int64
+			s.ReadDB().QueryRow(`SELECT COALESCE(SUM(LENGTH(data)), 0) FROM rollup_snapshot_chunks`).Scan(&bytes)
+			b.Logf("snapshot of %d entries: %d bytes, written in %v (%v CPU)", size.ids+size.vds, bytes, time.Since(start).Round(time.Millisecond), (processCPU() - cpu0).Round(time.Millisecond))
+			b.Run("snapshot", func(b *testing.B) { load(b, true) })
+		})
+	}
+}
+
+// syntheticState journals ids event ids and vds viewer-days of the last
+// three days in rows of 100k entries, as batches of views would, moves
+// every checkpoint to the last row, and returns an aggregator holding that
+// state.
+func syntheticState(b *testing.B, s *store.Store, ids, vds int) *Aggregator {
+	ctx := b.Context()
+	a := New(s, nil, slog.New(slog.DiscardHandler), func() time.Time { return day0 })
+	if err := a.ensureCheckpoints(ctx); err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	const perRow = 100_000
+	today := unixDay(day0)
+	var seq uint64
+	for n := 0; n < ids+vds; n += perRow {
+		d := newDelta(day0, perRow)
+		for i := n; i < min(n+perRow, ids+vds); i++ {
+			if i < ids {
+				d.seen[nonzero(rng.Uint64())] = struct{}{}
+			} else {
+				d.viewers[nonzero(rng.Uint64())] = viewerEntry{val: packViewer(1+rng.Int64N(5), rng.Int64N(600_000), rng.IntN(2) == 0), day: dayStamp(today - rng.Int64N(3))}
+			}
+		}
+		seq++
+		tx, err := s.DB().BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := journal(ctx, tx, s.Rebind, seq, nil, d); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		a.st.mu.Lock()
+		a.st.apply(d)
+		a.st.mu.Unlock()
+	}
+	if _, err := s.DB().ExecContext(ctx, s.Rebind(`UPDATE rollup_checkpoint SET seq = ?`), int64(seq)); err != nil {
+		b.Fatal(err)
+	}
+	for p := range a.st.seqs {
+		a.st.seqs[p] = seq
+	}
+	return a
+}
+
+// writeSnapshot writes a snapshot of a's state in one go.
+func writeSnapshot(tb testing.TB, a *Aggregator) {
+	a.st.mu.Lock()
+	a.st.journalled = max(a.st.journalled, 1<<40)
+	a.st.mu.Unlock()
+	if err := a.snapshotSome(tb.Context(), math.MaxInt); err != nil {
+		tb.Fatal(err)
+	}
+	if a.st.snap != nil {
+		tb.Fatal("snapshot not complete")
+	}
 }

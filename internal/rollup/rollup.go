@@ -467,6 +467,7 @@ func (a *Aggregator) spillFlags(ctx context.Context) error {
 	a.st.mu.Lock()
 	a.st.seenBloom, a.st.viewerBloom = seen, viewers
 	a.st.spilledSeen, a.st.spilledViewers = seen != nil, viewers != nil
+	a.st.bloomGen++
 	a.st.mu.Unlock()
 	return nil
 }
@@ -486,16 +487,36 @@ func (a *Aggregator) LoadState(ctx context.Context) error {
 
 // loadState rebuilds the in-memory state up to the checkpoints cps (by
 // partition): from the per-row tables of earlier versions on the first
-// start after an upgrade, then from the journal.
+// start after an upgrade; then from the partition set's snapshot and the
+// journal after it (snapshot.go), or from the whole journal if there is no
+// snapshot to use.
 func (a *Aggregator) loadState(ctx context.Context, cps []uint64) error {
 	cp, _ := a.span(cps)
-	if err := a.importLegacyState(ctx, cp); err != nil {
+	imported, err := a.importLegacyState(ctx, cp)
+	if err != nil {
 		return fmt.Errorf("import aggregation state: %w", err)
 	}
 	start := time.Now()
-	if err := a.spillFlags(ctx); err != nil {
+	var img *snapshotImage
+	if !imported { // the imported row sits at the checkpoint, under any snapshot
+		img, err = a.readSnapshot(ctx, cps)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if !errors.Is(err, errNoSnapshot) {
+				a.lg.Warn("aggregation state snapshot not used; replaying the whole journal", slog.Any("err", err))
+			}
+			img = nil
+		}
+	}
+	if img != nil {
+		// The snapshot holds the spill's filters and flags as they were.
+		a.st.install(img, a.own)
+	} else if err := a.spillFlags(ctx); err != nil {
 		return fmt.Errorf("load aggregation state: %w", err)
 	}
+	loaded := time.Since(start)
 	// Dropped days first, so the journal's rows of them are skipped.
 	dropped, err := a.droppableDays(ctx, a.store.DB())
 	if err != nil {
@@ -505,12 +526,24 @@ func (a *Aggregator) loadState(ctx context.Context, cps []uint64) error {
 	if err := a.catchUp(ctx, cps); err != nil {
 		return fmt.Errorf("load aggregation state: %w", err)
 	}
-	if err := a.registerLoadedDays(ctx); err != nil {
-		return fmt.Errorf("load aggregation state: %w", err)
+	// A snapshot's days were registered by the start that preceded it
+	// (rollup_days rows are never deleted).
+	if img == nil {
+		if err := a.registerLoadedDays(ctx); err != nil {
+			return fmt.Errorf("load aggregation state: %w", err)
+		}
 	}
 	ids, vds, bytes := a.StateStats()
-	a.lg.Info("aggregation state loaded", slog.Uint64("checkpoint", cp), slog.Int("event_ids", ids),
-		slog.Int("viewer_days", vds), slog.Int("bytes", bytes), slog.Int64("took_ms", time.Since(start).Milliseconds()))
+	a.st.mu.RLock()
+	rows, entries := a.st.replayRows, a.st.replayEntries
+	a.st.mu.RUnlock()
+	attrs := []any{slog.Uint64("checkpoint", cp), slog.Int("event_ids", ids), slog.Int("viewer_days", vds), slog.Int("bytes", bytes),
+		slog.Bool("snapshot", img != nil), slog.Int("journal_rows", rows), slog.Int("journal_entries", entries),
+		slog.Int64("took_ms", time.Since(start).Milliseconds())}
+	if img != nil {
+		attrs = append(attrs, slog.Int64("snapshot_bytes", img.bytes), slog.Int64("snapshot_ms", loaded.Milliseconds()))
+	}
+	a.lg.Info("aggregation state loaded", attrs...)
 	return nil
 }
 
@@ -565,52 +598,53 @@ func (a *Aggregator) registerLoadedDays(ctx context.Context) error {
 }
 
 // importLegacyState moves the seen_events and viewer_days rows of earlier
-// versions into one journal row at the checkpoint, once.
-func (a *Aggregator) importLegacyState(ctx context.Context, cp uint64) error {
+// versions into one journal row at the checkpoint, once, and reports
+// whether it did.
+func (a *Aggregator) importLegacyState(ctx context.Context, cp uint64) (bool, error) {
 	rb := a.store.Rebind
 	db := a.store.DB()
 	var legacy int
 	if err := db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM seen_events) + (SELECT COUNT(*) FROM viewer_days)`).Scan(&legacy); err != nil || legacy == 0 {
-		return err
+		return false, err
 	}
 	now := a.now()
 	d := newDelta(now, legacy)
 	rows, err := db.QueryContext(ctx, `SELECT event_id FROM seen_events`)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
-			return err
+			return false, err
 		}
 		d.seen[idKey(id)] = struct{}{}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return false, err
 	}
 	rows, err = db.QueryContext(ctx, `SELECT video_id, day, viewer, views, completions, watch_ms FROM viewer_days`)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for rows.Next() {
 		var video, viewer string
 		var day, views, completions, watch int64
 		if err := rows.Scan(&video, &day, &viewer, &views, &completions, &watch); err != nil {
 			rows.Close()
-			return err
+			return false, err
 		}
 		d.viewers[viewerKey(video, day, viewer)] = viewerEntry{val: packViewer(views, watch, completions > 0), day: dayStamp(day)}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return false, err
 	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer tx.Rollback()
 	seen, viewers := d.encode()
@@ -618,13 +652,13 @@ func (a *Aggregator) importLegacyState(ctx context.Context, cp uint64) error {
 	// tables are emptied on the first start, before any batch, so no row
 	// of this version's is there.
 	if _, err := tx.ExecContext(ctx, rb(`INSERT INTO rollup_journal (seq, parts, at, seen, viewers) VALUES (?, ?, ?, ?, ?)`), int64(cp), []byte{}, now.UnixMicro(), seen, viewers); err != nil {
-		return err
+		return false, err
 	}
 	for _, q := range []string{`DELETE FROM seen_events`, `DELETE FROM viewer_days`} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return err
+			return false, err
 		}
 	}
 	a.lg.Info("moved aggregation state of an earlier version into the journal", slog.Int("rows", legacy))
-	return tx.Commit()
+	return true, tx.Commit()
 }

@@ -340,6 +340,7 @@ func (s *state) spillStep(ctx context.Context, st *store.Store, which int, at ti
 	}
 	if *bf == nil && written > 0 {
 		*bf = newBloom(max(s.limit, t.n))
+		s.bloomGen++
 	}
 	removed := 0
 	for _, v := range piece {
@@ -372,6 +373,7 @@ func (s *state) spillStep(ctx context.Context, st *store.Store, which int, at ti
 		}
 		s.mu.Lock()
 		*bf = b
+		s.bloomGen++
 		s.mu.Unlock()
 	}
 	return removed, nil

@@ -20,7 +20,8 @@ import (
 // in database rows, and each batch's changes are written to the database
 // as one journal row (rollup_journal) in the batch's own transaction. The
 // journal is therefore exactly as durable as the checkpoint: on start the
-// tables are rebuilt from it, and a process that finds another has applied
+// tables are rebuilt from it (from a snapshot of them and the journal rows
+// after it, snapshot.go), and a process that finds another has applied
 // batches since (PostgreSQL, several processes) reads their rows to catch
 // up.
 //
@@ -53,6 +54,19 @@ type state struct {
 	// are the spills in progress, guarded by spillMu.
 	spillMu sync.Mutex
 	jobs    [2]*spillJob
+	// bloomGen counts the times a filter was replaced (snapshot.go).
+	bloomGen uint64
+
+	// Snapshots (snapshot.go): journalled counts the entries applied
+	// since the last snapshot began; snap is the snapshot being written,
+	// guarded by snapMu.
+	journalled int
+	snapMu     sync.Mutex
+	snap       *snapshotJob
+	// What the last load did: the snapshot generation it loaded (0:
+	// none), and the journal rows and entries it replayed.
+	loadedGen                 int64
+	replayRows, replayEntries int
 }
 
 func newState(partitions int) *state {
@@ -210,6 +224,7 @@ func (s *state) commit(ctx context.Context, st *store.Store, d *delta, own []int
 }
 
 func (s *state) apply(d *delta) {
+	s.journalled += len(d.seen) + len(d.viewers)
 	sl, vl := seenLive(d.at), s.viewersLive()
 	h := hourStamp(d.at)
 	for k := range d.seen {
@@ -357,6 +372,8 @@ WHERE seq >= ? AND seq <= ? AND (seq > ? OR parts > ?) ORDER BY seq, parts LIMIT
 			}
 			s.mu.Lock()
 			s.apply(r.d)
+			s.replayRows++
+			s.replayEntries += len(r.d.seen) + len(r.d.viewers)
 			s.mu.Unlock()
 		}
 		if read == 0 {

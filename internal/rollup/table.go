@@ -1,5 +1,7 @@
 package rollup
 
+import "math/bits"
+
 // table is an open-addressing hash table (linear probing) from 64-bit keys
 // to 32-bit values, with a 16-bit stamp per entry that decides when the
 // entry expires. Key 0 marks an empty slot, so keys are never 0 (see
@@ -15,6 +17,7 @@ type table struct {
 	stamps []uint16
 	n      int
 	set    bool
+	shift  uint // 64 - log2(slots): a key's home slot is its mixed hash's top bits
 }
 
 const minTableSlots = 1 << 10
@@ -26,6 +29,7 @@ func newTable(set bool) *table {
 }
 
 func (t *table) alloc(slots int) {
+	t.shift = uint(64 - bits.TrailingZeros(uint(slots)))
 	t.keys = make([]uint64, slots)
 	t.stamps = make([]uint16, slots)
 	if !t.set {
@@ -42,12 +46,20 @@ func nonzero(h uint64) uint64 {
 	return h
 }
 
+// home returns the slot where k's probe run starts: the top bits of k
+// times a constant (Fibonacci hashing). The keys are hashes already; the
+// multiplication spreads them even if a caller's hash were weak in some
+// bits. Taking the top bits keeps keys of one range of mixed hashes in one
+// range of slots whatever the table's size, so that a snapshot reads and
+// loads a table range by range, in slot order (snapshot.go).
+func (t *table) home(k uint64) uint64 { return mix(k) >> t.shift }
+
+func mix(k uint64) uint64 { return k * 0x9E3779B97F4A7C15 }
+
 // slot returns k's slot, or the empty slot where it would go.
 func (t *table) slot(k uint64) int {
 	mask := uint64(len(t.keys) - 1)
-	// The keys are hashes already; mixing the high bits in keeps
-	// clustering low even if a caller's hash is weak in the low bits.
-	i := (k ^ k>>32) & mask
+	i := t.home(k)
 	for {
 		if t.keys[i] == k || t.keys[i] == 0 {
 			return int(i)
@@ -99,8 +111,8 @@ func (t *table) del(k uint64) {
 	t.keys[i] = 0
 	t.n--
 	for j := (i + 1) & mask; t.keys[j] != 0; j = (j + 1) & mask {
+		home := int(t.home(t.keys[j]))
 		kj := t.keys[j]
-		home := int((kj ^ kj>>32) & uint64(mask))
 		// kj stays if its home lies cyclically in (i, j]: the gap at i
 		// is not on its probe path.
 		if (i < j && i < home && home <= j) || (i > j && (i < home || home <= j)) {

@@ -215,6 +215,22 @@ func (s *Store) ReadDB() *sql.DB { return s.read }
 // (synchronous_commit off). The next durable commit syncs it along. Call
 // done after Commit or Rollback.
 func (s *Store) BeginRebuildable(ctx context.Context) (tx *sql.Tx, done func(), err error) {
+	return s.beginRelaxed(ctx, false)
+}
+
+// BeginScratch is BeginRebuildable for data that is rewritten wholesale and
+// holds nothing to erase: aggregation's snapshots of its in-memory state
+// (64-bit hashes, as in its journal). On SQLite the pages its deletions
+// free are not overwritten with zeros (secure_delete off for this one
+// transaction): replacing a snapshot would otherwise write it twice, once
+// as zeros. Pages freed by any other transaction are zeroed as before; the
+// write connection goes back with secure_delete on, or is discarded. On
+// PostgreSQL it is BeginRebuildable.
+func (s *Store) BeginScratch(ctx context.Context) (tx *sql.Tx, done func(), err error) {
+	return s.beginRelaxed(ctx, true)
+}
+
+func (s *Store) beginRelaxed(ctx context.Context, scratch bool) (tx *sql.Tx, done func(), err error) {
 	if s.dialect == Postgres {
 		tx, err := s.write.BeginTx(ctx, nil)
 		if err != nil {
@@ -230,17 +246,22 @@ func (s *Store) BeginRebuildable(ctx context.Context) (tx *sql.Tx, done func(), 
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
-		conn.Close()
-		return nil, nil, err
+	relax, restore := `PRAGMA synchronous = NORMAL`, `PRAGMA synchronous = FULL`
+	if scratch {
+		relax, restore = relax+`; PRAGMA secure_delete = 0`, `PRAGMA secure_delete = 1; `+restore
 	}
 	done = func() {
-		// The write pool's one connection goes back durable; if that
-		// fails the connection is discarded rather than reused relaxed.
-		if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = FULL`); err != nil {
+		// The write pool's one connection goes back durable (and
+		// erasing); if that fails the connection is discarded rather
+		// than reused relaxed.
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), restore); err != nil {
 			conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 		conn.Close()
+	}
+	if _, err := conn.ExecContext(ctx, relax); err != nil {
+		done()
+		return nil, nil, err
 	}
 	tx, err = conn.BeginTx(ctx, nil)
 	if err != nil {

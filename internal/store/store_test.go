@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -474,6 +475,52 @@ func TestStore_BeginRebuildable(t *testing.T) {
 		var got string
 		if err := s.DB().QueryRowContext(ctx, q).Scan(&got); err != nil || got != want {
 			t.Fatalf("%s after a rebuildable transaction: %q, %v; want %q", q, got, err, want)
+		}
+	})
+}
+
+// TestStore_BeginScratch: the transaction commits like any other, and the
+// write connection goes back to synced commits and to zeroing freed pages
+// afterwards, whether the transaction committed or not.
+func TestStore_BeginScratch(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		for _, commit := range []bool{true, false} {
+			tx, done, err := s.BeginScratch(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.ExecContext(ctx, s.Rebind(`INSERT INTO rollup_checkpoint (name, seq) VALUES (?, ?)`), fmt.Sprint("scratch", commit), 7); err != nil {
+				t.Fatal(err)
+			}
+			if s.Dialect() == store.SQLite {
+				var on string
+				if err := tx.QueryRowContext(ctx, `PRAGMA secure_delete`).Scan(&on); err != nil || on != "0" {
+					t.Fatalf("secure_delete in a scratch transaction: %q, %v", on, err)
+				}
+			}
+			if commit {
+				err = tx.Commit()
+			} else {
+				err = tx.Rollback()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			done()
+			var n int
+			if err := s.ReadDB().QueryRowContext(ctx, s.Rebind(`SELECT COUNT(*) FROM rollup_checkpoint WHERE name = ?`), fmt.Sprint("scratch", commit)).Scan(&n); err != nil || (n == 1) != commit {
+				t.Fatalf("committed %v: %d rows, %v", commit, n, err)
+			}
+			if s.Dialect() == store.Postgres {
+				continue
+			}
+			for q, want := range map[string]string{`PRAGMA synchronous`: "2", `PRAGMA secure_delete`: "1"} {
+				var got string
+				if err := s.DB().QueryRowContext(ctx, q).Scan(&got); err != nil || got != want {
+					t.Fatalf("%s after a scratch transaction: %q, %v; want %q", q, got, err, want)
+				}
+			}
 		}
 	})
 }
