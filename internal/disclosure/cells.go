@@ -47,12 +47,12 @@ func (l *Layer) Protect(keys *noise.Keyring, p Policy, now func() time.Time) err
 	return nil
 }
 
-func (l *Layer) protected() bool { return l.mode != "exact" && l.keys != nil }
-
 // LastReleasedDay returns the newest UTC day whose cells are released: a
-// day is released DailyDelay after it closes. In exact mode, today.
+// day is released DailyDelay after it closes. In exact mode, today; in
+// StateProtectedNoKeys, which has no policy and releases no cell, today
+// as well (Daily marks no day released there all the same).
 func (l *Layer) LastReleasedDay(now time.Time) time.Time {
-	if !l.protected() {
+	if l.State() != StateProtected {
 		return truncDay(now)
 	}
 	d := (now.Unix()-int64(l.policy.DailyDelay/time.Second))/86400 - 1
@@ -350,7 +350,7 @@ func (l *Layer) families(gran string, breakdowns bool) []Family {
 // how many videos it looked at: none while the newest due day and hour are
 // released already.
 func (l *Layer) ReleaseDue(ctx context.Context) (n int, err error) {
-	if !l.protected() {
+	if l.State() != StateProtected {
 		return 0, nil
 	}
 	defer func() { l.metrics.observe(err) }()
@@ -378,7 +378,7 @@ func (l *Layer) ReleaseDue(ctx context.Context) (n int, err error) {
 // video, from its creation on: what crowd import runs after a backfill, so
 // the imported periods that have closed are published.
 func (l *Layer) ReleaseHistory(ctx context.Context) (int, error) {
-	if !l.protected() {
+	if l.State() != StateProtected {
 		return 0, nil
 	}
 	return l.releaseDays(ctx, 0, l.LastReleasedDay(l.now()).Unix()/86400)
@@ -436,7 +436,7 @@ type VideoDay struct {
 // released cell never needs to change (and never leaks a late event).
 func (l *Layer) Released(ctx context.Context, vds []VideoDay) (map[VideoDay]bool, error) {
 	out := map[VideoDay]bool{}
-	if !l.protected() || len(vds) == 0 {
+	if l.State() != StateProtected || len(vds) == 0 {
 		return out, nil
 	}
 	last := l.LastReleasedDay(l.now()).Unix() / 86400

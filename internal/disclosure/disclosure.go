@@ -5,11 +5,13 @@
 // In exact mode it releases exact aggregates from the rollups, updated in
 // real time. In protected mode (the default) it releases likes and comments
 // (public actions) exactly, and views, viewers, shares, saves and every
-// breakdown only as published noisy cells.
+// breakdown only as published noisy cells; until Protect gives it its noise
+// keys, a protected layer releases none of those at all (see State).
 package disclosure
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -24,7 +26,7 @@ import (
 
 // Layer is the disclosure layer.
 type Layer struct {
-	mode  string
+	mode  config.Mode
 	store *store.Store
 
 	// Protected-mode release (see Protect).
@@ -40,21 +42,74 @@ type Layer struct {
 	metrics *metrics // metrics.go
 }
 
-// New returns the disclosure layer for mode (config.Protected or config.Exact).
-func New(mode string, s *store.Store) *Layer {
+// New returns the disclosure layer for mode (config.Protected or
+// config.Exact). A protected layer releases nothing private until Protect
+// gives it its noise keys (StateProtectedNoKeys).
+func New(mode config.Mode, s *store.Store) *Layer {
 	return &Layer{mode: mode, store: s, metrics: newMetrics()}
 }
 
 // Mode returns the disclosure mode.
-func (l *Layer) Mode() string { return l.mode }
+func (l *Layer) Mode() config.Mode { return l.mode }
+
+// State is what a Layer releases: its mode, and in protected mode whether
+// it can release noisy cells yet.
+type State int
+
+const (
+	// StateExact is exact mode: exact aggregates, updated in real time.
+	StateExact State = iota
+	// StateProtected is protected mode releasing: Protect has given the
+	// layer its noise keys, policy and clock. Likes, comments and followers
+	// (public actions) are exact; views, viewers, watch time, completions,
+	// shares, saves and every breakdown come only from noisy cells, each
+	// published once its period has closed and the policy's delay passed.
+	StateProtected
+	// StateProtectedNoKeys is protected mode before Protect: no noise keys,
+	// so no cell can be released, and the layer releases nothing private:
+	// views, viewers, watch time, completions, shares, saves and
+	// breakdowns read 0, no day is marked released, and the notice has no
+	// bounds. Only likes, comments and followers (public) are released,
+	// exactly. Every command that serves or imports calls Protect right
+	// after New (internal/app, crowd import, crowd bench), so a running
+	// Crowd is never in this state; a layer that only records which days
+	// are released (tests of ingestion) is.
+	StateProtectedNoKeys
+)
+
+// String names the state for logs and test failures.
+func (s State) String() string {
+	switch s {
+	case StateExact:
+		return string(config.Exact)
+	case StateProtected:
+		return string(config.Protected)
+	case StateProtectedNoKeys:
+		return "protected, not yet releasing"
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+// State returns the layer's state. A mode other than config.Exact counts as
+// protected: the layer fails towards releasing less.
+func (l *Layer) State() State {
+	switch {
+	case l.mode == config.Exact:
+		return StateExact
+	case l.keys == nil:
+		return StateProtectedNoKeys
+	default:
+		return StateProtected
+	}
+}
 
 // Notice describes how released numbers were produced. Every analytics
 // response carries it as its "policy".
 type Notice struct {
-	Mode      string `json:"mode"`
-	Estimates bool   `json:"estimates"`
-	Released  string `json:"released"`
-	Summary   string `json:"summary"`
+	Mode      config.Mode `json:"mode"`
+	Estimates bool        `json:"estimates"`
+	Released  string      `json:"released"`
+	Summary   string      `json:"summary"`
 	// Bounds are the contribution bounds of protected mode (nil in exact
 	// mode): what one viewer-day can add at most, before noise. Readers
 	// post-process released values with them (docs/PRIVACY.md, "What a
@@ -71,7 +126,8 @@ type NoticeBounds struct {
 
 // Notice returns the notice of the policy in force.
 func (l *Layer) Notice() Notice {
-	if l.mode == config.Exact {
+	state := l.State()
+	if state == StateExact {
 		return Notice{
 			Mode: config.Exact, Estimates: false, Released: "real time",
 			Summary: "Exact counts, updated as events arrive. Audience breakdowns appear from 100 viewers, and small groups are folded into \"other\". Nobody's identity is ever shown.",
@@ -81,7 +137,7 @@ func (l *Layer) Notice() Notice {
 		Mode: config.Protected, Estimates: true, Released: "after each period closes",
 		Summary: "Views, viewers, shares and saves are privacy-protected estimates: each day's numbers get a little random noise and are published only after the day has closed, so no single person's action can be told from them. Likes and comments are exact, since they are public.",
 	}
-	if l.protected() {
+	if state == StateProtected {
 		n.Bounds = &NoticeBounds{ViewsPerViewerDay: l.policy.Bounds.ViewsPerViewerDay, WatchMSPerViewerDay: l.policy.Bounds.WatchMSPerViewerDay}
 	}
 	return n
@@ -120,7 +176,7 @@ func (c *Counters) Add(o Counters) {
 // until noisy cells are published, private-identity measures are withheld
 // (zero), never exact.
 func (l *Layer) protect(c *Counters) {
-	if l.mode == config.Exact {
+	if l.State() == StateExact {
 		return
 	}
 	likes, comments, gained, lost := c.Likes, c.Comments, c.FollowersGained, c.FollowersLost
@@ -164,12 +220,15 @@ func (l *Layer) Daily(ctx context.Context, s Scope, from, to time.Time) ([]Day, 
 	}
 	defer rows.Close()
 	out := make([]Day, 0, toDay-fromDay+1)
-	lastReleased := toDay
-	if l.mode != config.Exact {
-		lastReleased = -1 << 62
-		if l.protected() {
-			lastReleased = l.LastReleasedDay(l.now()).Unix() / 86400
-		}
+	state := l.State()
+	var lastReleased int64
+	switch state {
+	case StateExact:
+		lastReleased = toDay
+	case StateProtected:
+		lastReleased = l.LastReleasedDay(l.now()).Unix() / 86400
+	case StateProtectedNoKeys:
+		lastReleased = -1 << 62 // no day
 	}
 	for d := fromDay; d <= toDay; d++ {
 		out = append(out, Day{Day: time.Unix(d*86400, 0).UTC(), Released: d <= lastReleased})
@@ -186,7 +245,7 @@ func (l *Layer) Daily(ctx context.Context, s Scope, from, to time.Time) ([]Day, 
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if !l.protected() {
+	if state != StateProtected {
 		return out, nil
 	}
 	videos, err := l.videosOf(ctx, s)
@@ -239,10 +298,10 @@ func (l *Layer) Hourly(ctx context.Context, s Scope, from, to time.Time) ([]Hour
 	for h := fromH; h <= toH; h++ {
 		out = append(out, Hour{Hour: time.Unix(h*3600, 0).UTC()})
 	}
-	if l.mode != config.Exact {
-		if !l.protected() {
-			return out, nil
-		}
+	switch l.State() {
+	case StateProtectedNoKeys:
+		return out, nil
+	case StateProtected:
 		videos, err := l.videosOf(ctx, s)
 		if err != nil {
 			return nil, err
@@ -284,10 +343,10 @@ type Bucket struct {
 // have no breakdown.
 func (l *Layer) Breakdown(ctx context.Context, s Scope, from, to time.Time) (map[string][]Bucket, error) {
 	out := map[string][]Bucket{}
-	if l.mode != config.Exact {
-		if !l.protected() {
-			return out, nil
-		}
+	switch l.State() {
+	case StateProtectedNoKeys:
+		return out, nil
+	case StateProtected:
 		// Protected breakdowns count viewers (one per viewer-day and
 		// bucket), traffic sources included.
 		videos, err := l.videosOf(ctx, s)
@@ -408,10 +467,10 @@ type TrendWindow struct {
 func (l *Layer) AccountVideoTrends(ctx context.Context, accountID string, w TrendWindow) ([]VideoTrend, error) {
 	var out []VideoTrend
 	b0, b1 := w.BaselineFrom.Unix()/86400, w.BaselineTo.Unix()/86400
-	if l.mode != config.Exact {
-		if !l.protected() {
-			return out, nil
-		}
+	switch l.State() {
+	case StateProtectedNoKeys:
+		return out, nil
+	case StateProtected:
 		videos, err := l.videosOf(ctx, Scope{AccountID: accountID})
 		if err != nil {
 			return nil, err
@@ -491,7 +550,7 @@ func (l *Layer) VideoCounts(ctx context.Context, ids []string) (map[string]platf
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if l.protected() {
+	if l.State() == StateProtected {
 		if err := l.publicCounters(ctx, ids, out); err != nil {
 			return nil, err
 		}
@@ -584,7 +643,7 @@ func (l *Layer) family(metric, dim, gran string) Family {
 // history) each count as a viewer. In protected mode it returns false:
 // distinct viewers over a range are not released.
 func (l *Layer) DistinctViewers(ctx context.Context, videoID string, from, to time.Time, viewerDays int64) (int64, bool, error) {
-	if l.mode != config.Exact {
+	if l.State() != StateExact {
 		return 0, false, nil
 	}
 	back, err := rollup.ReturningViewers(ctx, l.store.ReadDB(), l.store.Rebind, videoID, from.Unix()/86400, to.Unix()/86400)
