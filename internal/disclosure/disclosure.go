@@ -19,6 +19,7 @@ import (
 
 	"github.com/crowd-dev/crowd/internal/config"
 	"github.com/crowd-dev/crowd/internal/noise"
+	"github.com/crowd-dev/crowd/internal/period"
 	"github.com/crowd-dev/crowd/internal/platform"
 	"github.com/crowd-dev/crowd/internal/rollup"
 	"github.com/crowd-dev/crowd/internal/store"
@@ -213,7 +214,7 @@ func (l *Layer) Daily(ctx context.Context, s Scope, from, to time.Time) ([]Day, 
 	if s.AccountID != "" {
 		cols = "views, viewers, watch_ms, completions, likes, comments, shares, saves, followers_gained, followers_lost"
 	}
-	fromDay, toDay := from.Unix()/86400, to.Unix()/86400
+	fromDay, toDay := int64(period.DayOf(from)), int64(period.DayOf(to))
 	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT day, `+cols+` FROM `+table+` WHERE `+col+` = ? AND day BETWEEN ? AND ? ORDER BY day`), id, fromDay, toDay)
 	if err != nil {
 		return nil, err
@@ -226,12 +227,12 @@ func (l *Layer) Daily(ctx context.Context, s Scope, from, to time.Time) ([]Day, 
 	case StateExact:
 		lastReleased = toDay
 	case StateProtected:
-		lastReleased = l.LastReleasedDay(l.now()).Unix() / 86400
+		lastReleased = int64(l.lastReleasedDay(l.now()))
 	case StateProtectedNoKeys:
 		lastReleased = -1 << 62 // no day
 	}
 	for d := fromDay; d <= toDay; d++ {
-		out = append(out, Day{Day: time.Unix(d*86400, 0).UTC(), Released: d <= lastReleased})
+		out = append(out, Day{Day: period.Day(d).Start(), Released: d <= lastReleased})
 	}
 	for rows.Next() {
 		var d int64
@@ -252,7 +253,7 @@ func (l *Layer) Daily(ctx context.Context, s Scope, from, to time.Time) ([]Day, 
 	if err != nil {
 		return nil, err
 	}
-	cells, err := l.cells(ctx, videos, "day", fromDay, toDay, l.families("day", false))
+	cells, err := l.cells(ctx, videos, granDay, fromDay, toDay, l.families(granDay, false))
 	if err != nil {
 		return nil, err
 	}
@@ -293,10 +294,10 @@ type Hour struct {
 // Hourly returns released numbers for each hour from..to (inclusive).
 func (l *Layer) Hourly(ctx context.Context, s Scope, from, to time.Time) ([]Hour, error) {
 	table, col, id := s.table("hour")
-	fromH, toH := from.Unix()/3600, to.Unix()/3600
+	fromH, toH := int64(period.HourOf(from)), int64(period.HourOf(to))
 	out := make([]Hour, 0, toH-fromH+1)
 	for h := fromH; h <= toH; h++ {
-		out = append(out, Hour{Hour: time.Unix(h*3600, 0).UTC()})
+		out = append(out, Hour{Hour: period.Hour(h).Start()})
 	}
 	switch l.State() {
 	case StateProtectedNoKeys:
@@ -306,7 +307,7 @@ func (l *Layer) Hourly(ctx context.Context, s Scope, from, to time.Time) ([]Hour
 		if err != nil {
 			return nil, err
 		}
-		cells, err := l.cells(ctx, videos, "hour", fromH, toH, l.families("hour", false))
+		cells, err := l.cells(ctx, videos, granHour, fromH, toH, l.families(granHour, false))
 		if err != nil {
 			return nil, err
 		}
@@ -353,7 +354,7 @@ func (l *Layer) Breakdown(ctx context.Context, s Scope, from, to time.Time) (map
 		if err != nil {
 			return nil, err
 		}
-		cells, err := l.cells(ctx, videos, "day", from.Unix()/86400, to.Unix()/86400, l.families("day", true))
+		cells, err := l.cells(ctx, videos, granDay, int64(period.DayOf(from)), int64(period.DayOf(to)), l.families(granDay, true))
 		if err != nil {
 			return nil, err
 		}
@@ -414,23 +415,23 @@ func (l *Layer) Breakdown(ctx context.Context, s Scope, from, to time.Time) (map
 		return rows.Err()
 	}
 	dayQ := `SELECT dim, bucket, SUM(views), SUM(viewers) FROM ` + prefix + `dim_day WHERE ` + col + ` = ? AND day BETWEEN ? AND ? GROUP BY dim, bucket`
+	day := func(t time.Time) int64 { return int64(period.DayOf(t)) }
 	if firstFull.Before(afterLastFull) {
-		m0 := int64(firstFull.Year())*12 + int64(firstFull.Month()) - 1
-		m1 := int64(afterLastFull.Year())*12 + int64(afterLastFull.Month()) - 2
-		if err := add(`SELECT dim, bucket, SUM(views), SUM(viewers) FROM `+prefix+`dim_month WHERE `+col+` = ? AND month BETWEEN ? AND ? GROUP BY dim, bucket`, id, m0, m1); err != nil {
+		m0, m1 := period.MonthOf(firstFull), period.MonthOf(afterLastFull)-1
+		if err := add(`SELECT dim, bucket, SUM(views), SUM(viewers) FROM `+prefix+`dim_month WHERE `+col+` = ? AND month BETWEEN ? AND ? GROUP BY dim, bucket`, id, int64(m0), int64(m1)); err != nil {
 			return nil, err
 		}
 		if from.Before(firstFull) {
-			if err := add(dayQ, id, from.Unix()/86400, firstFull.Unix()/86400-1); err != nil {
+			if err := add(dayQ, id, day(from), day(firstFull)-1); err != nil {
 				return nil, err
 			}
 		}
 		if !to.Before(afterLastFull) {
-			if err := add(dayQ, id, afterLastFull.Unix()/86400, to.Unix()/86400); err != nil {
+			if err := add(dayQ, id, day(afterLastFull), day(to)); err != nil {
 				return nil, err
 			}
 		}
-	} else if err := add(dayQ, id, from.Unix()/86400, to.Unix()/86400); err != nil {
+	} else if err := add(dayQ, id, day(from), day(to)); err != nil {
 		return nil, err
 	}
 	slices.SortFunc(order, func(a, b [2]string) int {
@@ -466,7 +467,7 @@ type TrendWindow struct {
 // created over the window and over the baseline days.
 func (l *Layer) AccountVideoTrends(ctx context.Context, accountID string, w TrendWindow) ([]VideoTrend, error) {
 	var out []VideoTrend
-	b0, b1 := w.BaselineFrom.Unix()/86400, w.BaselineTo.Unix()/86400
+	b0, b1 := int64(period.DayOf(w.BaselineFrom)), int64(period.DayOf(w.BaselineTo))
 	switch l.State() {
 	case StateProtectedNoKeys:
 		return out, nil
@@ -475,8 +476,8 @@ func (l *Layer) AccountVideoTrends(ctx context.Context, accountID string, w Tren
 		if err != nil {
 			return nil, err
 		}
-		d := w.Start.Unix() / 86400
-		cells, err := l.cells(ctx, videos, "day", min(d, b0), max(d, b1), []Family{l.family("views", "", "day")})
+		d := int64(period.DayOf(w.Start))
+		cells, err := l.cells(ctx, videos, granDay, min(d, b0), max(d, b1), []Family{l.family("views", "", granDay)})
 		if err != nil {
 			return nil, err
 		}
@@ -502,7 +503,7 @@ func (l *Layer) AccountVideoTrends(ctx context.Context, accountID string, w Tren
 		}
 		return out, nil
 	}
-	h0, h1 := w.Start.Unix()/3600, w.End.Unix()/3600-1
+	h0, h1 := int64(period.HourOf(w.Start)), int64(period.HourOf(w.End))-1
 	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT c.video_id,
 	COALESCE((SELECT SUM(h.views) FROM video_hour h WHERE h.video_id = c.video_id AND h.hour BETWEEN ? AND ?), 0),
 	COALESCE((SELECT SUM(d.views) FROM video_day d WHERE d.video_id = c.video_id AND d.day BETWEEN ? AND ?), 0)
@@ -571,13 +572,13 @@ func (l *Layer) publicCounters(ctx context.Context, ids []string, out map[string
 		}
 		videos = append(videos, vs...)
 	}
-	last := l.LastReleasedDay(l.now()).Unix() / 86400
+	last := int64(l.lastReleasedDay(l.now()))
 	earliest := last
 	for _, v := range videos {
-		earliest = min(earliest, v.created.Unix()/86400)
+		earliest = min(earliest, int64(period.DayOf(v.created)))
 	}
-	fams := []Family{l.family("views", "", "day"), l.family("sharers", "", "day"), l.family("savers", "", "day")}
-	cells, err := l.cells(ctx, videos, "day", earliest, last, fams)
+	fams := []Family{l.family("views", "", granDay), l.family("sharers", "", granDay), l.family("savers", "", granDay)}
+	cells, err := l.cells(ctx, videos, granDay, earliest, last, fams)
 	if err != nil {
 		return err
 	}
@@ -604,7 +605,7 @@ func (l *Layer) publicCounters(ctx context.Context, ids []string, out map[string
 	for _, v := range videos {
 		c := out[v.id]
 		if s := per[v.id]; s != nil {
-			from := v.created.Unix() / 86400
+			from := int64(period.DayOf(v.created))
 			c.Views, c.Shares, c.Saves = monotone(s.views, from, last), monotone(s.shares, from, last), monotone(s.saves, from, last)
 		} else {
 			c.Views, c.Shares, c.Saves = 0, 0, 0
@@ -646,7 +647,7 @@ func (l *Layer) DistinctViewers(ctx context.Context, videoID string, from, to ti
 	if l.State() != StateExact {
 		return 0, false, nil
 	}
-	back, err := rollup.ReturningViewers(ctx, l.store.ReadDB(), l.store.Rebind, videoID, from.Unix()/86400, to.Unix()/86400)
+	back, err := rollup.ReturningViewers(ctx, l.store.ReadDB(), l.store.Rebind, videoID, int64(period.DayOf(from)), int64(period.DayOf(to)))
 	if err != nil {
 		return 0, false, err
 	}
