@@ -73,8 +73,7 @@ const (
 	// bounds. Only likes, comments and followers (public) are released,
 	// exactly. Every command that serves or imports calls Protect right
 	// after New (internal/app, crowd import, crowd bench), so a running
-	// Crowd is never in this state; a layer that only records which days
-	// are released (tests of ingestion) is.
+	// Crowd is never in this state; tests that need no released cells are.
 	StateProtectedNoKeys
 )
 
