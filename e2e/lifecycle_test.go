@@ -181,7 +181,8 @@ func TestShutdown_DuringStartup(t *testing.T) {
 	}
 	sent := time.Now()
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	// The bound is 5 s; the assertion is generous (the machine is
+	// crowd serve exits at most 4 s after the signal (docs/OPERATIONS.md,
+	// "SIGTERM during start-up"); the assertion is generous (the machine is
 	// shared and -race slows everything), the log line shows the real time.
 	select {
 	case err := <-p.done:

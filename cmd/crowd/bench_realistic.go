@@ -598,7 +598,7 @@ var (
 // the server stopped) and returns the import's peak RSS in KiB.
 func (b *realBench) importHistory(ctx context.Context, file string) (int64, error) {
 	b.say("history import: crowd import of %s events", thousands(float64(b.o.importEvents)))
-	out, ps, rss, err := b.child(ctx, "import", file, "--data", b.cfg.Data, "--disclosure", config.Exact)
+	out, ps, rss, err := b.child(ctx, "import", file, "--data", b.cfg.Data, "--disclosure", config.Exact.String())
 	if err != nil {
 		return 0, fmt.Errorf("%w\n%s", err, out)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/crowd-dev/crowd/internal/app"
 	"github.com/crowd-dev/crowd/internal/config"
+	"github.com/crowd-dev/crowd/internal/period"
 	"github.com/crowd-dev/crowd/internal/pseudonym"
 )
 
@@ -59,7 +60,7 @@ func salts(_ context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	days := make([]string, len(closed))
 	for i, d := range closed {
-		days[i] = time.Unix(d*86400, 0).UTC().Format(time.DateOnly)
+		days[i] = period.Day(d).Start().Format(time.DateOnly)
 	}
 	fmt.Fprintf(stdout, "closed %d days: %s\n", len(closed), strings.Join(days, ", "))
 	return nil

@@ -85,7 +85,7 @@ func startWorld(t *testing.T) *world {
 
 // startWorldNoBrowser starts the app with one creator and one video, for
 // tests that need no browser and no history.
-func startWorldNoBrowser(t *testing.T, disclosure string) *world {
+func startWorldNoBrowser(t *testing.T, disclosure config.Mode) *world {
 	t.Helper()
 	w := startApp(t, disclosure)
 	ctx := t.Context()
@@ -97,7 +97,7 @@ func startWorldNoBrowser(t *testing.T, disclosure string) *world {
 	return w
 }
 
-func startApp(t *testing.T, disclosure string) *world {
+func startApp(t *testing.T, disclosure config.Mode) *world {
 	t.Helper()
 	ctx := t.Context()
 	cfg := config.Default()

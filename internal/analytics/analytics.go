@@ -16,6 +16,7 @@ import (
 
 	"github.com/crowd-dev/crowd/internal/config"
 	"github.com/crowd-dev/crowd/internal/disclosure"
+	"github.com/crowd-dev/crowd/internal/period"
 	"github.com/crowd-dev/crowd/internal/platform"
 )
 
@@ -54,7 +55,7 @@ func (r Range) MarshalJSON() ([]byte, error) {
 // The default is 28 days ending today. maxDays bounds custom ranges and
 // presets alike (60 for personal accounts, 365 for business ones).
 func ParseRange(preset, from, to string, today time.Time, maxDays int) (Range, error) {
-	today = truncDay(today)
+	today = period.DayOf(today).Start()
 	if preset != "" && (from != "" || to != "") {
 		return Range{}, platform.Errorf(platform.EINVALID, "give either range or from and to, not both")
 	}
@@ -102,11 +103,6 @@ func rangeTooLong(maxDays int) error {
 		return platform.Errorf(platform.EFORBIDDEN, "ranges longer than %d days are for business accounts", maxDays)
 	}
 	return platform.Errorf(platform.EINVALID, "ranges are at most %d days", maxDays)
-}
-
-func truncDay(t time.Time) time.Time {
-	t = t.UTC()
-	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 }
 
 // Totals are a report's totals.
@@ -291,7 +287,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Report, error) {
 	if tw.BaselineFrom.Before(from) {
 		from = tw.BaselineFrom
 	}
-	if last := truncDay(tw.End.Add(-time.Hour)); last.After(to) {
+	if last := period.DayOf(tw.End.Add(-time.Hour)).Start(); last.After(to) {
 		to = last
 	}
 	days, err := b.Layer.Daily(ctx, req.Scope, from, to)
@@ -413,12 +409,12 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Report, error) {
 // trendWindow returns the trend's window and baseline at now (see Trend).
 func trendWindow(l *disclosure.Layer, now time.Time, exact bool) disclosure.TrendWindow {
 	if exact {
-		h := now.Truncate(time.Hour)
-		start := h.Add(-23 * time.Hour)
-		day := truncDay(start)
-		return disclosure.TrendWindow{Start: start, End: h.Add(time.Hour), BaselineFrom: day.AddDate(0, 0, -7), BaselineTo: day.AddDate(0, 0, -1)}
+		h := period.HourOf(now)
+		start := (h - 23).Start()
+		day := (h - 23).Day().Start()
+		return disclosure.TrendWindow{Start: start, End: (h + 1).Start(), BaselineFrom: day.AddDate(0, 0, -7), BaselineTo: day.AddDate(0, 0, -1)}
 	}
-	day := truncDay(l.LastReleasedDay(now))
+	day := l.LastReleasedDay(now) // midnight UTC
 	return disclosure.TrendWindow{Start: day, End: day.AddDate(0, 0, 1), BaselineFrom: day.AddDate(0, 0, -7), BaselineTo: day.AddDate(0, 0, -1)}
 }
 

@@ -6,6 +6,7 @@ import (
 	_ "time/tzdata" // time zone names work on hosts without a zoneinfo database
 
 	"github.com/crowd-dev/crowd/internal/config"
+	"github.com/crowd-dev/crowd/internal/period"
 	"github.com/crowd-dev/crowd/internal/platform"
 	"github.com/crowd-dev/crowd/internal/rollup"
 )
@@ -117,11 +118,11 @@ func planDays(r Range, zone *time.Location, now time.Time, exact bool) dayPlan {
 		// The zone's midnight of date i, floored to its UTC hour.
 		midnight := func(i int) time.Time {
 			d := date(i)
-			return time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, zone).UTC().Truncate(time.Hour)
+			return period.HourOf(time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, zone)).Start()
 		}
 		// Hours from here on are all kept: rollup.Compact deletes hours
 		// older than HourlyRetention, and aggregation writes none older.
-		kept := now.UTC().Truncate(time.Hour).Add(-rollup.HourlyRetention + time.Hour)
+		kept := period.HourOf(now).Start().Add(-rollup.HourlyRetention + time.Hour)
 		for i := range n {
 			start := midnight(i)
 			if i > 0 {

@@ -277,7 +277,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.back != nil {
 		m.back.set(m.operator())
 	}
-	m.Logger.Info("crowd serving", slog.String("addr", cfg.Addr), slog.String("admin_addr", m.AdminAddr()), slog.String("disclosure", cfg.Disclosure), slog.String("store", string(m.Store.Dialect())))
+	m.Logger.Info("crowd serving", slog.String("addr", cfg.Addr), slog.String("admin_addr", m.AdminAddr()), slog.String("disclosure", cfg.Disclosure.String()), slog.String("store", string(m.Store.Dialect())))
 	return nil
 }
 

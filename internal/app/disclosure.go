@@ -42,11 +42,11 @@ func CheckDisclosure(ctx context.Context, st *store.Store, c config.Config, logg
 			}
 			forced = true
 			logger.Warn("disclosure: switching to exact after protected numbers were released, as --allow-exact-after-protected allows; the noise of every number released so far can now be recovered by subtraction",
-				slog.String("from", config.Protected), slog.String("to", c.Disclosure))
+				slog.String("from", config.Protected.String()), slog.String("to", c.Disclosure.String()))
 		}
 	}
 	if ok && !forced {
-		logger.Info("disclosure mode changed", slog.String("from", from), slog.String("to", c.Disclosure))
+		logger.Info("disclosure mode changed", slog.String("from", from.String()), slog.String("to", c.Disclosure.String()))
 	}
 	if err := st.SetDisclosureMode(ctx, from, c.Disclosure, forced, now); err != nil {
 		return fmt.Errorf("record disclosure mode: %w", err)

@@ -1,4 +1,6 @@
-// Package attack is Crowd's privacy attack suite (research/privacy.md §9).
+// Package attack is Crowd's privacy attack suite (docs/PRIVACY.md, "The
+// attack suite"; the attacks are numbered as in its table "The attacks,
+// numbered").
 // It has no non-test code: its tests mount attacks on the protected
 // release path (internal/disclosure and internal/noise) and check that
 // each one learns no more than the configured ε allows, and that canary

@@ -95,7 +95,7 @@ func e2eTrials(n int) int {
 
 // startE2E starts Crowd in-process in the given disclosure mode, with the
 // clock in the evening of e2eDay.
-func startE2E(t *testing.T, mode string) *e2e {
+func startE2E(t *testing.T, mode config.Mode) *e2e {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"

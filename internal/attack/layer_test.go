@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/crowd-dev/crowd/internal/disclosure"
+	"github.com/crowd-dev/crowd/internal/period"
 )
 
 // snapshot is everything the analytics surfaces of the Layer answer for
@@ -131,7 +132,7 @@ func TestAttack05_RealTimeTick(t *testing.T) {
 	polls := 0
 	for w.c.t = start; w.c.t.Before(releaseAt.Add(time.Hour)); w.c.t = w.c.t.Add(10 * time.Minute) {
 		if !shared && !w.c.t.Before(shareAt) {
-			if _, err := w.s.DB().ExecContext(ctx, `UPDATE video_day SET sharers = sharers + 1 WHERE video_id = 'v' AND day = ?`, d5.Unix()/86400); err != nil {
+			if _, err := w.s.DB().ExecContext(ctx, `UPDATE video_day SET sharers = sharers + 1 WHERE video_id = 'v' AND day = ?`, int64(period.DayOf(d5))); err != nil {
 				t.Fatal(err)
 			}
 			shared = true
@@ -168,7 +169,7 @@ func TestAttack06_UpdateDifferencing(t *testing.T) {
 	before := w.snapshot(t)
 	vds := []disclosure.VideoDay{}
 	for d := 0; d <= 3; d++ {
-		vds = append(vds, disclosure.VideoDay{VideoID: "v", Day: w.dayN(d).Unix() / 86400})
+		vds = append(vds, disclosure.VideoDay{VideoID: "v", Day: int64(period.DayOf(w.dayN(d)))})
 	}
 	rel, err := w.l.Released(ctx, vds)
 	if err != nil {
@@ -180,7 +181,7 @@ func TestAttack06_UpdateDifferencing(t *testing.T) {
 		}
 	}
 	// Late events and a backfill rewriting the rollups of released days.
-	if _, err := w.s.DB().ExecContext(ctx, `UPDATE video_day SET sharers = sharers + 1, savers = savers - 1, p_views = p_views + 5, viewers = viewers + 1 WHERE day <= ?`, w.dayN(3).Unix()/86400); err != nil {
+	if _, err := w.s.DB().ExecContext(ctx, `UPDATE video_day SET sharers = sharers + 1, savers = savers - 1, p_views = p_views + 5, viewers = viewers + 1 WHERE day <= ?`, int64(period.DayOf(w.dayN(3)))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.l.ReleaseDue(ctx); err != nil {

@@ -167,7 +167,8 @@ func TestAttack07_SybilThreshold(t *testing.T) {
 // each cell it knows moved (discrete Laplace: the likelihood ratio depends
 // only on how many of them are above the base, so "all of them above" is
 // the most powerful test at its level; its ratio is e^{3ε} exactly), and
-// the sum test of the issue. The canary is the old per-owner cap, under
+// the sum of the cells, a far weaker test (docs/PRIVACY.md, "The attack
+// suite"). The canary is the old per-owner cap, under
 // which all five count: the same kind of test must see ε above 3 × ε_share.
 func TestAttack18_CoCreatedVideos(t *testing.T) {
 	p := disclosure.DefaultPolicy()

@@ -177,7 +177,7 @@ func epsLB(n, tp, fp int, alpha float64) float64 {
 }
 
 // maxAccuracy is the accuracy bound of an ε-DP distinguisher, with the
-// 0.01 slack of §9.
+// 0.01 slack of the suite's criteria (docs/PRIVACY.md, "The attack suite").
 func maxAccuracy(eps float64) float64 { return math.Exp(eps)/(1+math.Exp(eps)) + 0.01 }
 
 func (r result) String() string {
@@ -216,7 +216,8 @@ func addRow(row string) {
 	reportMu.Unlock()
 }
 
-// assertPrivate fails unless r passes §9's criteria.
+// assertPrivate fails unless r passes the suite's criteria (ε̂ ≤ ε and the
+// accuracy bound; docs/PRIVACY.md, "The attack suite").
 func assertPrivate(t *testing.T, r result) {
 	t.Helper()
 	record(t, r)

@@ -10,6 +10,7 @@ import (
 	"github.com/crowd-dev/crowd/internal/analytics"
 	"github.com/crowd-dev/crowd/internal/disclosure"
 	"github.com/crowd-dev/crowd/internal/noise"
+	"github.com/crowd-dev/crowd/internal/period"
 )
 
 // report builds a business report of scope over r through the real
@@ -230,7 +231,7 @@ func TestCanary_ExactModeCounterTick(t *testing.T) {
 	protBefore, _ := w.l.VideoCounts(ctx, []string{"v"})
 	// The friend shares now: aggregation applies it.
 	w.s.DB().Exec(`UPDATE video_totals SET shares = shares + 1`)
-	w.s.DB().Exec(`UPDATE video_day SET shares = shares + 1, sharers = sharers + 1 WHERE day = ?`, w.c.now().Unix()/86400)
+	w.s.DB().Exec(`UPDATE video_day SET shares = shares + 1, sharers = sharers + 1 WHERE day = ?`, int64(period.DayOf(w.c.now())))
 	after, _ := exact.VideoCounts(ctx, []string{"v"})
 	protAfter, _ := w.l.VideoCounts(ctx, []string{"v"})
 	if after["v"].Shares != before["v"].Shares+1 {

@@ -8,6 +8,7 @@ import (
 	"github.com/crowd-dev/crowd/internal/config"
 	"github.com/crowd-dev/crowd/internal/disclosure"
 	"github.com/crowd-dev/crowd/internal/noise"
+	"github.com/crowd-dev/crowd/internal/period"
 	"github.com/crowd-dev/crowd/internal/platform"
 	"github.com/crowd-dev/crowd/internal/store"
 )
@@ -49,7 +50,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	for d := 0; d < 10; d++ {
-		dd := created.AddDate(0, 0, d).Unix() / 86400
+		dd := int64(period.DayOf(created.AddDate(0, 0, d)))
 		if _, err := s.DB().Exec(`INSERT INTO video_day (video_id, day, views, viewers, likes, comments, shares, saves, p_views, sharers, savers)
 VALUES ('v', ?, 500, 200, 30, 5, 12, 9, 450, 10, 8)`, dd); err != nil {
 			t.Fatal(err)
@@ -77,7 +78,7 @@ func (w *world) dayN(n int) time.Time { return day(w.created).AddDate(0, 0, n) }
 func (w *world) storedCell(t *testing.T, metric string, d time.Time) (value int64, kid uint32, ok bool) {
 	t.Helper()
 	err := w.s.ReadDB().QueryRow(`SELECT value, kid FROM cells WHERE subject = 'video:v' AND granularity = 'day' AND period = ? AND metric = ? AND dim = '' AND bucket = ''`,
-		d.Unix()/86400, metric).Scan(&value, &kid)
+		int64(period.DayOf(d)), metric).Scan(&value, &kid)
 	return value, kid, err == nil
 }
 
@@ -142,7 +143,7 @@ func TestHarness_MatchesLayerRelease(t *testing.T) {
 			checked++
 		}
 		var de int64
-		if err := w.s.ReadDB().QueryRow(`SELECT value FROM cells WHERE subject = 'video:v' AND period = ? AND dim = 'country' AND bucket = 'DE'`, w.dayN(d).Unix()/86400).Scan(&de); err != nil {
+		if err := w.s.ReadDB().QueryRow(`SELECT value FROM cells WHERE subject = 'video:v' AND period = ? AND dim = 'country' AND bucket = 'DE'`, int64(period.DayOf(w.dayN(d)))).Scan(&de); err != nil {
 			t.Fatal(err)
 		}
 		if want := release(t, w.keys, 120, dayCell("v", "viewers", "country", "DE", w.dayN(d)), family(t, "viewers", "country", "day")); de != want {

@@ -13,11 +13,48 @@ import (
 	"time"
 )
 
-// Disclosure modes.
+// Mode is a disclosure mode: what the numbers Crowd releases are. It is
+// chosen per data dir (--disclosure) and recorded in the database, so a
+// switch is seen (internal/app CheckDisclosure). What each mode releases is
+// internal/disclosure's to say (docs/PRIVACY.md); internal/disclosure also
+// names the state protected mode is in before it has its noise keys.
+//
+// Mode lives here, not in internal/disclosure, because config parses it and
+// stays free of the packages that release numbers.
+type Mode string
+
+// The disclosure modes. No other value is valid: ParseMode and Validate
+// refuse anything else.
 const (
-	Protected = "protected"
-	Exact     = "exact"
+	// Protected releases public-identity metrics (likes, comments) exactly
+	// and views, viewers, shares and saves only as noisy cells published
+	// after their periods close. It is the default.
+	Protected Mode = "protected"
+	// Exact releases exact aggregates in real time.
+	Exact Mode = "exact"
 )
+
+// ParseMode returns the mode named s, which must be "protected" or "exact"
+// exactly (no other spelling or case).
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case Protected, Exact:
+		return m, nil
+	}
+	return "", fmt.Errorf("disclosure %q: must be protected or exact", s)
+}
+
+// String returns the mode's name.
+func (m Mode) String() string { return string(m) }
+
+// Set stores s as the mode, unchecked: it is the flag.Value of
+// --disclosure, and Validate refuses a bad value with the same message as
+// every other field's ("disclosure \"x\": must be protected or exact")
+// rather than the flag package's, which also prints the usage.
+func (m *Mode) Set(s string) error {
+	*m = Mode(s)
+	return nil
+}
 
 // Config is the configuration of a Crowd process.
 type Config struct {
@@ -35,8 +72,8 @@ type Config struct {
 	// data dir, so a copy of the data (a backup) cannot re-identify
 	// anyone. See Secrets.
 	SecretsDir string
-	// Disclosure is the disclosure mode, protected (the default) or exact.
-	Disclosure string
+	// Disclosure is the disclosure mode, Protected (the default) or Exact.
+	Disclosure Mode
 	// NATSURL selects an external NATS JetStream cluster for the event log.
 	NATSURL string
 	// NATSStream names the event log's stream; its subjects are
@@ -215,7 +252,7 @@ func (c *Config) SecretsFlag(fs *flag.FlagSet) {
 // DisclosureFlags registers --disclosure and --allow-exact-after-protected,
 // for commands that release numbers.
 func (c *Config) DisclosureFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Disclosure, "disclosure", c.Disclosure, "disclosure mode: protected or exact")
+	fs.Var(&c.Disclosure, "disclosure", "disclosure mode: protected or exact")
 	fs.BoolVar(&c.AllowExactAfterProtected, "allow-exact-after-protected", c.AllowExactAfterProtected, "let a data dir that released protected (noisy) numbers switch to exact mode (exact numbers subtracted from the noisy ones give the noise away)")
 }
 
@@ -297,8 +334,8 @@ func (c Config) Validate() error {
 		// secrets, which must stay apart from the database.
 		return fmt.Errorf("data: required")
 	}
-	if c.Disclosure != Protected && c.Disclosure != Exact {
-		return fmt.Errorf("disclosure %q: must be protected or exact", c.Disclosure)
+	if _, err := ParseMode(string(c.Disclosure)); err != nil {
+		return err
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -152,3 +152,47 @@ func TestParse_StrayArgument(t *testing.T) {
 		t.Fatalf("err = %v; want one naming the stray argument", err)
 	}
 }
+
+func TestParseMode(t *testing.T) {
+	for _, s := range []string{"protected", "exact"} {
+		m, err := ParseMode(s)
+		if err != nil || string(m) != s {
+			t.Errorf("ParseMode(%q) = %q, %v", s, m, err)
+		}
+	}
+	for _, s := range []string{"", "loose", "Exact", "PROTECTED", " exact", "exact "} {
+		m, err := ParseMode(s)
+		want := fmt.Sprintf("disclosure %q: must be protected or exact", s)
+		if err == nil || err.Error() != want || m != "" {
+			t.Errorf("ParseMode(%q) = %q, %v; want the error %s", s, m, err, want)
+		}
+	}
+}
+
+// TestDisclosureFlag: --disclosure takes the two modes, from the command
+// line or CROWD_DISCLOSURE, and anything else is refused by Validate with
+// the message every field has.
+func TestDisclosureFlag(t *testing.T) {
+	parse := func(args []string, env map[string]string) (Config, error) {
+		c := Default()
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		c.Flags(fs)
+		if err := Parse(fs, args, func(k string) string { return env[k] }); err != nil {
+			return c, err
+		}
+		return c, c.Validate()
+	}
+	if c, err := parse(nil, nil); err != nil || c.Disclosure != Protected {
+		t.Errorf("default: %q, %v", c.Disclosure, err)
+	}
+	if c, err := parse([]string{"--disclosure", "exact"}, nil); err != nil || c.Disclosure != Exact {
+		t.Errorf("flag: %q, %v", c.Disclosure, err)
+	}
+	if c, err := parse(nil, map[string]string{"CROWD_DISCLOSURE": "exact"}); err != nil || c.Disclosure != Exact {
+		t.Errorf("env: %q, %v", c.Disclosure, err)
+	}
+	_, err := parse([]string{"--disclosure", "loose"}, nil)
+	if err == nil || err.Error() != `disclosure "loose": must be protected or exact` {
+		t.Errorf("bad mode: %v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/crowd-dev/crowd/internal/noise"
+	"github.com/crowd-dev/crowd/internal/period"
 	"github.com/crowd-dev/crowd/internal/platform"
 )
 
@@ -47,25 +48,50 @@ func (l *Layer) Protect(keys *noise.Keyring, p Policy, now func() time.Time) err
 	return nil
 }
 
-func (l *Layer) protected() bool { return l.mode != "exact" && l.keys != nil }
-
 // LastReleasedDay returns the newest UTC day whose cells are released: a
-// day is released DailyDelay after it closes. In exact mode, today.
+// day is released DailyDelay after it closes. In exact mode, today; in
+// StateProtectedNoKeys, which has no policy and releases no cell, today
+// as well (Daily marks no day released there all the same).
 func (l *Layer) LastReleasedDay(now time.Time) time.Time {
-	if !l.protected() {
-		return truncDay(now)
+	return l.lastReleasedDay(now).Start()
+}
+
+// lastReleasedDay is LastReleasedDay's day: the day before the one holding
+// now less the delay.
+func (l *Layer) lastReleasedDay(now time.Time) period.Day {
+	if l.State() != StateProtected {
+		return period.DayOf(now)
 	}
-	d := (now.Unix()-int64(l.policy.DailyDelay/time.Second))/86400 - 1
-	return time.Unix(d*86400, 0).UTC()
+	return period.DayOf(now.Add(-l.policy.DailyDelay)) - 1
 }
 
-func (l *Layer) lastReleasedHour(now time.Time) int64 {
-	return (now.Unix()-int64(l.policy.HourlyDelay/time.Second))/3600 - 1
+// lastReleasedHour returns the newest UTC hour whose cells are released: an
+// hour is released HourlyDelay after it closes.
+func (l *Layer) lastReleasedHour(now time.Time) period.Hour {
+	return period.HourOf(now.Add(-l.policy.HourlyDelay)) - 1
 }
 
-func truncDay(t time.Time) time.Time {
-	t = t.UTC()
-	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+// Granularities of cells: a cell's period is a period.Day or a period.Hour
+// number, by its granularity.
+const (
+	granDay  = "day"
+	granHour = "hour"
+)
+
+// periodOf returns the number of the period of granularity gran holding t.
+func periodOf(gran string, t time.Time) int64 {
+	if gran == granHour {
+		return int64(period.HourOf(t))
+	}
+	return int64(period.DayOf(t))
+}
+
+// periodStart returns the first instant of period p of granularity gran.
+func periodStart(gran string, p int64) time.Time {
+	if gran == granHour {
+		return period.Hour(p).Start()
+	}
+	return period.Day(p).Start()
 }
 
 type cellID struct {
@@ -85,11 +111,9 @@ type cellID struct {
 // releases agree on one stored value, which every later read returns.
 func (l *Layer) cells(ctx context.Context, videos []videoInfo, gran string, from, to int64, fams []Family) (map[cellID]int64, error) {
 	now := l.now()
-	var last int64
-	if gran == "day" {
-		last = l.LastReleasedDay(now).Unix() / 86400
-	} else {
-		last = l.lastReleasedHour(now)
+	last := int64(l.lastReleasedHour(now))
+	if gran == granDay {
+		last = int64(l.lastReleasedDay(now))
 	}
 	to = min(to, last)
 	out := map[cellID]int64{}
@@ -106,11 +130,7 @@ func (l *Layer) cells(ctx context.Context, videos []videoInfo, gran string, from
 	// What is missing?
 	var missing []cellID
 	for _, v := range videos {
-		start := v.created.Unix() / 86400
-		if gran == "hour" {
-			start = v.created.Unix() / 3600
-		}
-		for p := max(from, start); p <= to; p++ {
+		for p := max(from, periodOf(gran, v.created)); p <= to; p++ {
 			for _, f := range fams {
 				buckets := []string{""}
 				if f.Dim != "" {
@@ -195,11 +215,7 @@ func (l *Layer) release(ctx context.Context, gran string, missing []cellID, fams
 	}
 	for _, id := range missing {
 		f := famOf[[2]string{id.metric, id.dim}]
-		start := time.Unix(id.period*86400, 0).UTC()
-		if gran == "hour" {
-			start = time.Unix(id.period*3600, 0).UTC()
-		}
-		key := noise.CellKey{Schema: CellSchema, Subject: noise.SubjectVideo + id.video, Metric: id.metric, Dim: id.dim, Bucket: id.bucket, Granularity: gran, PeriodStart: start}
+		key := noise.CellKey{Schema: CellSchema, Subject: noise.SubjectVideo + id.video, Metric: id.metric, Dim: id.dim, Bucket: id.bucket, Granularity: gran, PeriodStart: periodStart(gran, id.period)}
 		n, err := l.keys.Noise(kid, key, f.Epsilon.Num, f.Epsilon.Den, f.Sensitivity)
 		if err != nil {
 			return fmt.Errorf("release cell %s: %w", key, err)
@@ -248,7 +264,7 @@ func (l *Layer) truth(ctx context.Context, gran string, ids []cellID) (map[cellI
 	}
 	for i := 0; i < len(videos); i += 200 {
 		chunk := videos[i:min(i+200, len(videos))]
-		if gran == "hour" {
+		if gran == granHour {
 			err := query(`SELECT video_id, hour, p_views FROM video_hour WHERE hour BETWEEN ? AND ? AND video_id`, chunk, func(rows *sql.Rows) error {
 				var id cellID
 				var v int64
@@ -350,12 +366,12 @@ func (l *Layer) families(gran string, breakdowns bool) []Family {
 // how many videos it looked at: none while the newest due day and hour are
 // released already.
 func (l *Layer) ReleaseDue(ctx context.Context) (n int, err error) {
-	if !l.protected() {
+	if l.State() != StateProtected {
 		return 0, nil
 	}
 	defer func() { l.metrics.observe(err) }()
 	now := l.now()
-	due := [2]int64{l.LastReleasedDay(now).Unix() / 86400, l.lastReleasedHour(now)}
+	due := [2]int64{int64(l.lastReleasedDay(now)), int64(l.lastReleasedHour(now))}
 	// Released cells never change, and a video created since the last
 	// pass has no closed period before the next one moves, so while the
 	// newest due day and hour stay the same a pass would only re-read
@@ -367,7 +383,7 @@ func (l *Layer) ReleaseDue(ctx context.Context) (n int, err error) {
 	if l.dueDone == due {
 		return 0, nil
 	}
-	n, err = l.releaseDays(ctx, due[0], due[0])
+	n, err = l.releaseDays(ctx, period.Day(due[0]), period.Day(due[0]))
 	if err == nil {
 		l.dueDone = due
 	}
@@ -378,21 +394,21 @@ func (l *Layer) ReleaseDue(ctx context.Context) (n int, err error) {
 // video, from its creation on: what crowd import runs after a backfill, so
 // the imported periods that have closed are published.
 func (l *Layer) ReleaseHistory(ctx context.Context) (int, error) {
-	if !l.protected() {
+	if l.State() != StateProtected {
 		return 0, nil
 	}
-	return l.releaseDays(ctx, 0, l.LastReleasedDay(l.now()).Unix()/86400)
+	return l.releaseDays(ctx, 0, l.lastReleasedDay(l.now()))
 }
 
 // releaseDays releases the daily totals of days from..day (each video from
 // its creation) and the hourly views of the newest released hour.
-func (l *Layer) releaseDays(ctx context.Context, from, day int64) (int, error) {
-	hour := l.lastReleasedHour(l.now())
+func (l *Layer) releaseDays(ctx context.Context, from, day period.Day) (int, error) {
+	hour := int64(l.lastReleasedHour(l.now()))
 	n := 0
 	after := ""
 	for {
 		rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT id, created_at FROM videos WHERE id > ? AND created_at < ? ORDER BY id LIMIT 500`),
-			after, (day+1)*86400*1_000_000)
+			after, (day + 1).Start().UnixMicro())
 		if err != nil {
 			return n, err
 		}
@@ -414,10 +430,10 @@ func (l *Layer) releaseDays(ctx context.Context, from, day int64) (int, error) {
 		if len(batch) == 0 {
 			return n, nil
 		}
-		if _, err := l.cells(ctx, batch, "day", from, day, l.families("day", false)); err != nil {
+		if _, err := l.cells(ctx, batch, granDay, int64(from), int64(day), l.families(granDay, false)); err != nil {
 			return n, err
 		}
-		if _, err := l.cells(ctx, batch, "hour", hour, hour, l.families("hour", false)); err != nil {
+		if _, err := l.cells(ctx, batch, granHour, hour, hour, l.families(granHour, false)); err != nil {
 			return n, err
 		}
 		n += len(batch)
@@ -428,7 +444,7 @@ func (l *Layer) releaseDays(ctx context.Context, from, day int64) (int, error) {
 // VideoDay names a video's UTC day.
 type VideoDay struct {
 	VideoID string
-	Day     int64 // Unix day
+	Day     int64 // a period.Day, as a number
 }
 
 // Released reports which of the video-days already have released cells. An
@@ -436,10 +452,10 @@ type VideoDay struct {
 // released cell never needs to change (and never leaks a late event).
 func (l *Layer) Released(ctx context.Context, vds []VideoDay) (map[VideoDay]bool, error) {
 	out := map[VideoDay]bool{}
-	if !l.protected() || len(vds) == 0 {
+	if l.State() != StateProtected || len(vds) == 0 {
 		return out, nil
 	}
-	last := l.LastReleasedDay(l.now()).Unix() / 86400
+	last := int64(l.lastReleasedDay(l.now()))
 	// One query per chunk of videos over the span of days asked about,
 	// not one per video-day: this runs on the bulk ingestion path.
 	want := map[VideoDay]bool{}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crowd-dev/crowd/internal/config"
 	"github.com/crowd-dev/crowd/internal/noise"
 	"github.com/crowd-dev/crowd/internal/platform"
 	"github.com/crowd-dev/crowd/internal/store"
@@ -205,5 +206,80 @@ func TestProtected_ReleaseDue(t *testing.T) {
 	c.t = c.t.Add(time.Hour)
 	if n, err := l.ReleaseDue(ctx); n != 1 || err != nil {
 		t.Fatalf("the pass of the next hour went over %d videos, %v", n, err)
+	}
+}
+
+// TestState_ProtectedNoKeysReleasesNothing: a protected layer that Protect
+// has not given its noise keys releases no private number and no cell;
+// likes and comments stay exact. The same data behind a protected layer
+// with keys does release cells.
+func TestState_ProtectedNoKeysReleasesNothing(t *testing.T) {
+	ctx := t.Context()
+	l, s, c, created := protectedWorld(t)
+	if got := New(config.Exact, s).State(); got != StateExact {
+		t.Errorf("exact layer: %v", got)
+	}
+	if got := New("", s).State(); got != StateProtectedNoKeys {
+		t.Errorf("a layer of no valid mode must fail towards protected: %v", got)
+	}
+	cells := func() int {
+		var n int
+		if err := s.DB().QueryRow(`SELECT COUNT(*) FROM cells`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	bare := New(config.Protected, s)
+	if got := bare.State(); got != StateProtectedNoKeys || got.String() != "protected, not yet releasing" {
+		t.Fatalf("protected layer without keys: %v", got)
+	}
+	from, to := truncDay(created), truncDay(created.AddDate(0, 0, 9))
+	days, err := bare.Daily(ctx, Scope{VideoID: "v"}, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range days {
+		want := Counters{Likes: 30, Comments: 5}
+		if d.Released || d.Counters != want {
+			t.Fatalf("day %d: released %v, %+v; want nothing released but likes and comments", i, d.Released, d.Counters)
+		}
+	}
+	hours, err := bare.Hourly(ctx, Scope{VideoID: "v"}, c.t.Add(-48*time.Hour), c.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hours {
+		if h.Counters != (Counters{}) {
+			t.Fatalf("hour %s: %+v", h.Hour, h.Counters)
+		}
+	}
+	if b, err := bare.Breakdown(ctx, Scope{VideoID: "v"}, from, to); err != nil || len(b) != 0 {
+		t.Fatalf("breakdown: %v, %v", b, err)
+	}
+	if n, err := bare.ReleaseDue(ctx); err != nil || n != 0 {
+		t.Fatalf("ReleaseDue: %d, %v", n, err)
+	}
+	if n, err := bare.ReleaseHistory(ctx); err != nil || n != 0 {
+		t.Fatalf("ReleaseHistory: %d, %v", n, err)
+	}
+	if n := bare.Notice(); n.Mode != config.Protected || n.Bounds != nil {
+		t.Fatalf("notice: %+v", n)
+	}
+	if n := cells(); n != 0 {
+		t.Fatalf("%d cells released without noise keys", n)
+	}
+
+	if got := l.State(); got != StateProtected {
+		t.Fatalf("protected layer with keys: %v", got)
+	}
+	if n := l.Notice(); n.Bounds == nil {
+		t.Fatalf("notice of a releasing layer has no bounds: %+v", n)
+	}
+	if _, err := l.Daily(ctx, Scope{VideoID: "v"}, from, to); err != nil {
+		t.Fatal(err)
+	}
+	if cells() == 0 {
+		t.Fatal("the layer with keys released no cell: the test proves nothing")
 	}
 }

@@ -5,11 +5,13 @@
 // In exact mode it releases exact aggregates from the rollups, updated in
 // real time. In protected mode (the default) it releases likes and comments
 // (public actions) exactly, and views, viewers, shares, saves and every
-// breakdown only as published noisy cells.
+// breakdown only as published noisy cells; until Protect gives it its noise
+// keys, a protected layer releases none of those at all (see State).
 package disclosure
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/crowd-dev/crowd/internal/config"
 	"github.com/crowd-dev/crowd/internal/noise"
+	"github.com/crowd-dev/crowd/internal/period"
 	"github.com/crowd-dev/crowd/internal/platform"
 	"github.com/crowd-dev/crowd/internal/rollup"
 	"github.com/crowd-dev/crowd/internal/store"
@@ -24,7 +27,7 @@ import (
 
 // Layer is the disclosure layer.
 type Layer struct {
-	mode  string
+	mode  config.Mode
 	store *store.Store
 
 	// Protected-mode release (see Protect).
@@ -40,21 +43,73 @@ type Layer struct {
 	metrics *metrics // metrics.go
 }
 
-// New returns the disclosure layer for mode (config.Protected or config.Exact).
-func New(mode string, s *store.Store) *Layer {
+// New returns the disclosure layer for mode (config.Protected or
+// config.Exact). A protected layer releases nothing private until Protect
+// gives it its noise keys (StateProtectedNoKeys).
+func New(mode config.Mode, s *store.Store) *Layer {
 	return &Layer{mode: mode, store: s, metrics: newMetrics()}
 }
 
 // Mode returns the disclosure mode.
-func (l *Layer) Mode() string { return l.mode }
+func (l *Layer) Mode() config.Mode { return l.mode }
+
+// State is what a Layer releases: its mode, and in protected mode whether
+// it can release noisy cells yet.
+type State int
+
+const (
+	// StateExact is exact mode: exact aggregates, updated in real time.
+	StateExact State = iota
+	// StateProtected is protected mode releasing: Protect has given the
+	// layer its noise keys, policy and clock. Likes, comments and followers
+	// (public actions) are exact; views, viewers, watch time, completions,
+	// shares, saves and every breakdown come only from noisy cells, each
+	// published once its period has closed and the policy's delay passed.
+	StateProtected
+	// StateProtectedNoKeys is protected mode before Protect: no noise keys,
+	// so no cell can be released, and the layer releases nothing private:
+	// views, viewers, watch time, completions, shares, saves and
+	// breakdowns read 0, no day is marked released, and the notice has no
+	// bounds. Only likes, comments and followers (public) are released,
+	// exactly. Every command that serves or imports calls Protect right
+	// after New (internal/app, crowd import, crowd bench), so a running
+	// Crowd is never in this state; tests that need no released cells are.
+	StateProtectedNoKeys
+)
+
+// String names the state for logs and test failures.
+func (s State) String() string {
+	switch s {
+	case StateExact:
+		return string(config.Exact)
+	case StateProtected:
+		return string(config.Protected)
+	case StateProtectedNoKeys:
+		return "protected, not yet releasing"
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+// State returns the layer's state. A mode other than config.Exact counts as
+// protected: the layer fails towards releasing less.
+func (l *Layer) State() State {
+	switch {
+	case l.mode == config.Exact:
+		return StateExact
+	case l.keys == nil:
+		return StateProtectedNoKeys
+	default:
+		return StateProtected
+	}
+}
 
 // Notice describes how released numbers were produced. Every analytics
 // response carries it as its "policy".
 type Notice struct {
-	Mode      string `json:"mode"`
-	Estimates bool   `json:"estimates"`
-	Released  string `json:"released"`
-	Summary   string `json:"summary"`
+	Mode      config.Mode `json:"mode"`
+	Estimates bool        `json:"estimates"`
+	Released  string      `json:"released"`
+	Summary   string      `json:"summary"`
 	// Bounds are the contribution bounds of protected mode (nil in exact
 	// mode): what one viewer-day can add at most, before noise. Readers
 	// post-process released values with them (docs/PRIVACY.md, "What a
@@ -71,7 +126,8 @@ type NoticeBounds struct {
 
 // Notice returns the notice of the policy in force.
 func (l *Layer) Notice() Notice {
-	if l.mode == config.Exact {
+	state := l.State()
+	if state == StateExact {
 		return Notice{
 			Mode: config.Exact, Estimates: false, Released: "real time",
 			Summary: "Exact counts, updated as events arrive. Audience breakdowns appear from 100 viewers, and small groups are folded into \"other\". Nobody's identity is ever shown.",
@@ -81,7 +137,7 @@ func (l *Layer) Notice() Notice {
 		Mode: config.Protected, Estimates: true, Released: "after each period closes",
 		Summary: "Views, viewers, shares and saves are privacy-protected estimates: each day's numbers get a little random noise and are published only after the day has closed, so no single person's action can be told from them. Likes and comments are exact, since they are public.",
 	}
-	if l.protected() {
+	if state == StateProtected {
 		n.Bounds = &NoticeBounds{ViewsPerViewerDay: l.policy.Bounds.ViewsPerViewerDay, WatchMSPerViewerDay: l.policy.Bounds.WatchMSPerViewerDay}
 	}
 	return n
@@ -120,7 +176,7 @@ func (c *Counters) Add(o Counters) {
 // until noisy cells are published, private-identity measures are withheld
 // (zero), never exact.
 func (l *Layer) protect(c *Counters) {
-	if l.mode == config.Exact {
+	if l.State() == StateExact {
 		return
 	}
 	likes, comments, gained, lost := c.Likes, c.Comments, c.FollowersGained, c.FollowersLost
@@ -157,22 +213,25 @@ func (l *Layer) Daily(ctx context.Context, s Scope, from, to time.Time) ([]Day, 
 	if s.AccountID != "" {
 		cols = "views, viewers, watch_ms, completions, likes, comments, shares, saves, followers_gained, followers_lost"
 	}
-	fromDay, toDay := from.Unix()/86400, to.Unix()/86400
+	fromDay, toDay := int64(period.DayOf(from)), int64(period.DayOf(to))
 	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT day, `+cols+` FROM `+table+` WHERE `+col+` = ? AND day BETWEEN ? AND ? ORDER BY day`), id, fromDay, toDay)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	out := make([]Day, 0, toDay-fromDay+1)
-	lastReleased := toDay
-	if l.mode != config.Exact {
-		lastReleased = -1 << 62
-		if l.protected() {
-			lastReleased = l.LastReleasedDay(l.now()).Unix() / 86400
-		}
+	state := l.State()
+	var lastReleased int64
+	switch state {
+	case StateExact:
+		lastReleased = toDay
+	case StateProtected:
+		lastReleased = int64(l.lastReleasedDay(l.now()))
+	case StateProtectedNoKeys:
+		lastReleased = -1 << 62 // no day
 	}
 	for d := fromDay; d <= toDay; d++ {
-		out = append(out, Day{Day: time.Unix(d*86400, 0).UTC(), Released: d <= lastReleased})
+		out = append(out, Day{Day: period.Day(d).Start(), Released: d <= lastReleased})
 	}
 	for rows.Next() {
 		var d int64
@@ -186,14 +245,14 @@ func (l *Layer) Daily(ctx context.Context, s Scope, from, to time.Time) ([]Day, 
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if !l.protected() {
+	if state != StateProtected {
 		return out, nil
 	}
 	videos, err := l.videosOf(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	cells, err := l.cells(ctx, videos, "day", fromDay, toDay, l.families("day", false))
+	cells, err := l.cells(ctx, videos, granDay, fromDay, toDay, l.families(granDay, false))
 	if err != nil {
 		return nil, err
 	}
@@ -234,20 +293,20 @@ type Hour struct {
 // Hourly returns released numbers for each hour from..to (inclusive).
 func (l *Layer) Hourly(ctx context.Context, s Scope, from, to time.Time) ([]Hour, error) {
 	table, col, id := s.table("hour")
-	fromH, toH := from.Unix()/3600, to.Unix()/3600
+	fromH, toH := int64(period.HourOf(from)), int64(period.HourOf(to))
 	out := make([]Hour, 0, toH-fromH+1)
 	for h := fromH; h <= toH; h++ {
-		out = append(out, Hour{Hour: time.Unix(h*3600, 0).UTC()})
+		out = append(out, Hour{Hour: period.Hour(h).Start()})
 	}
-	if l.mode != config.Exact {
-		if !l.protected() {
-			return out, nil
-		}
+	switch l.State() {
+	case StateProtectedNoKeys:
+		return out, nil
+	case StateProtected:
 		videos, err := l.videosOf(ctx, s)
 		if err != nil {
 			return nil, err
 		}
-		cells, err := l.cells(ctx, videos, "hour", fromH, toH, l.families("hour", false))
+		cells, err := l.cells(ctx, videos, granHour, fromH, toH, l.families(granHour, false))
 		if err != nil {
 			return nil, err
 		}
@@ -284,17 +343,17 @@ type Bucket struct {
 // have no breakdown.
 func (l *Layer) Breakdown(ctx context.Context, s Scope, from, to time.Time) (map[string][]Bucket, error) {
 	out := map[string][]Bucket{}
-	if l.mode != config.Exact {
-		if !l.protected() {
-			return out, nil
-		}
+	switch l.State() {
+	case StateProtectedNoKeys:
+		return out, nil
+	case StateProtected:
 		// Protected breakdowns count viewers (one per viewer-day and
 		// bucket), traffic sources included.
 		videos, err := l.videosOf(ctx, s)
 		if err != nil {
 			return nil, err
 		}
-		cells, err := l.cells(ctx, videos, "day", from.Unix()/86400, to.Unix()/86400, l.families("day", true))
+		cells, err := l.cells(ctx, videos, granDay, int64(period.DayOf(from)), int64(period.DayOf(to)), l.families(granDay, true))
 		if err != nil {
 			return nil, err
 		}
@@ -355,23 +414,23 @@ func (l *Layer) Breakdown(ctx context.Context, s Scope, from, to time.Time) (map
 		return rows.Err()
 	}
 	dayQ := `SELECT dim, bucket, SUM(views), SUM(viewers) FROM ` + prefix + `dim_day WHERE ` + col + ` = ? AND day BETWEEN ? AND ? GROUP BY dim, bucket`
+	day := func(t time.Time) int64 { return int64(period.DayOf(t)) }
 	if firstFull.Before(afterLastFull) {
-		m0 := int64(firstFull.Year())*12 + int64(firstFull.Month()) - 1
-		m1 := int64(afterLastFull.Year())*12 + int64(afterLastFull.Month()) - 2
-		if err := add(`SELECT dim, bucket, SUM(views), SUM(viewers) FROM `+prefix+`dim_month WHERE `+col+` = ? AND month BETWEEN ? AND ? GROUP BY dim, bucket`, id, m0, m1); err != nil {
+		m0, m1 := period.MonthOf(firstFull), period.MonthOf(afterLastFull)-1
+		if err := add(`SELECT dim, bucket, SUM(views), SUM(viewers) FROM `+prefix+`dim_month WHERE `+col+` = ? AND month BETWEEN ? AND ? GROUP BY dim, bucket`, id, int64(m0), int64(m1)); err != nil {
 			return nil, err
 		}
 		if from.Before(firstFull) {
-			if err := add(dayQ, id, from.Unix()/86400, firstFull.Unix()/86400-1); err != nil {
+			if err := add(dayQ, id, day(from), day(firstFull)-1); err != nil {
 				return nil, err
 			}
 		}
 		if !to.Before(afterLastFull) {
-			if err := add(dayQ, id, afterLastFull.Unix()/86400, to.Unix()/86400); err != nil {
+			if err := add(dayQ, id, day(afterLastFull), day(to)); err != nil {
 				return nil, err
 			}
 		}
-	} else if err := add(dayQ, id, from.Unix()/86400, to.Unix()/86400); err != nil {
+	} else if err := add(dayQ, id, day(from), day(to)); err != nil {
 		return nil, err
 	}
 	slices.SortFunc(order, func(a, b [2]string) int {
@@ -407,17 +466,17 @@ type TrendWindow struct {
 // created over the window and over the baseline days.
 func (l *Layer) AccountVideoTrends(ctx context.Context, accountID string, w TrendWindow) ([]VideoTrend, error) {
 	var out []VideoTrend
-	b0, b1 := w.BaselineFrom.Unix()/86400, w.BaselineTo.Unix()/86400
-	if l.mode != config.Exact {
-		if !l.protected() {
-			return out, nil
-		}
+	b0, b1 := int64(period.DayOf(w.BaselineFrom)), int64(period.DayOf(w.BaselineTo))
+	switch l.State() {
+	case StateProtectedNoKeys:
+		return out, nil
+	case StateProtected:
 		videos, err := l.videosOf(ctx, Scope{AccountID: accountID})
 		if err != nil {
 			return nil, err
 		}
-		d := w.Start.Unix() / 86400
-		cells, err := l.cells(ctx, videos, "day", min(d, b0), max(d, b1), []Family{l.family("views", "", "day")})
+		d := int64(period.DayOf(w.Start))
+		cells, err := l.cells(ctx, videos, granDay, min(d, b0), max(d, b1), []Family{l.family("views", "", granDay)})
 		if err != nil {
 			return nil, err
 		}
@@ -443,7 +502,7 @@ func (l *Layer) AccountVideoTrends(ctx context.Context, accountID string, w Tren
 		}
 		return out, nil
 	}
-	h0, h1 := w.Start.Unix()/3600, w.End.Unix()/3600-1
+	h0, h1 := int64(period.HourOf(w.Start)), int64(period.HourOf(w.End))-1
 	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT c.video_id,
 	COALESCE((SELECT SUM(h.views) FROM video_hour h WHERE h.video_id = c.video_id AND h.hour BETWEEN ? AND ?), 0),
 	COALESCE((SELECT SUM(d.views) FROM video_day d WHERE d.video_id = c.video_id AND d.day BETWEEN ? AND ?), 0)
@@ -491,7 +550,7 @@ func (l *Layer) VideoCounts(ctx context.Context, ids []string) (map[string]platf
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if l.protected() {
+	if l.State() == StateProtected {
 		if err := l.publicCounters(ctx, ids, out); err != nil {
 			return nil, err
 		}
@@ -512,13 +571,13 @@ func (l *Layer) publicCounters(ctx context.Context, ids []string, out map[string
 		}
 		videos = append(videos, vs...)
 	}
-	last := l.LastReleasedDay(l.now()).Unix() / 86400
+	last := int64(l.lastReleasedDay(l.now()))
 	earliest := last
 	for _, v := range videos {
-		earliest = min(earliest, v.created.Unix()/86400)
+		earliest = min(earliest, int64(period.DayOf(v.created)))
 	}
-	fams := []Family{l.family("views", "", "day"), l.family("sharers", "", "day"), l.family("savers", "", "day")}
-	cells, err := l.cells(ctx, videos, "day", earliest, last, fams)
+	fams := []Family{l.family("views", "", granDay), l.family("sharers", "", granDay), l.family("savers", "", granDay)}
+	cells, err := l.cells(ctx, videos, granDay, earliest, last, fams)
 	if err != nil {
 		return err
 	}
@@ -545,7 +604,7 @@ func (l *Layer) publicCounters(ctx context.Context, ids []string, out map[string
 	for _, v := range videos {
 		c := out[v.id]
 		if s := per[v.id]; s != nil {
-			from := v.created.Unix() / 86400
+			from := int64(period.DayOf(v.created))
 			c.Views, c.Shares, c.Saves = monotone(s.views, from, last), monotone(s.shares, from, last), monotone(s.saves, from, last)
 		} else {
 			c.Views, c.Shares, c.Saves = 0, 0, 0
@@ -584,10 +643,10 @@ func (l *Layer) family(metric, dim, gran string) Family {
 // history) each count as a viewer. In protected mode it returns false:
 // distinct viewers over a range are not released.
 func (l *Layer) DistinctViewers(ctx context.Context, videoID string, from, to time.Time, viewerDays int64) (int64, bool, error) {
-	if l.mode != config.Exact {
+	if l.State() != StateExact {
 		return 0, false, nil
 	}
-	back, err := rollup.ReturningViewers(ctx, l.store.ReadDB(), l.store.Rebind, videoID, from.Unix()/86400, to.Unix()/86400)
+	back, err := rollup.ReturningViewers(ctx, l.store.ReadDB(), l.store.Rebind, videoID, int64(period.DayOf(from)), int64(period.DayOf(to)))
 	if err != nil {
 		return 0, false, err
 	}

@@ -78,7 +78,8 @@ type Policy struct {
 	Caps map[string]Rational
 }
 
-// DefaultPolicy is the default protected policy (research/privacy.md §8):
+// DefaultPolicy is the default protected policy (docs/PRIVACY.md,
+// "Contribution bounds", "The ledger" and "Release"):
 // shares and saves in daily cells released 6 h after the day closes with
 // ε = 1/2 each; a viewer-day spends ε = 1 in total over views, viewers,
 // completions, watch time and the four audience breakdowns.

@@ -12,7 +12,8 @@ import (
 )
 
 // Event types. The first seven are the public ingestion format
-// (PRODUCT.md); the others are produced by Crowd itself.
+// (docs/OPERATIONS.md, "Event format"); the others are produced by Crowd
+// itself.
 const (
 	View          = "view"
 	Like          = "like"

@@ -146,7 +146,7 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request, p *principal)
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+strings.ReplaceAll(name, `"`, "")+`"`)
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Crowd-Disclosure", rep.Policy.Mode)
+	w.Header().Set("X-Crowd-Disclosure", rep.Policy.Mode.String())
 	body := analytics.CSV(rep)
 	if notModified(w, r, etagOf(body)) {
 		return

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/crowd-dev/crowd/internal/event"
@@ -56,7 +57,7 @@ func (s *Server) view(w http.ResponseWriter, r *http.Request, p *principal) {
 		return
 	}
 	if req.WatchMS < 0 || req.WatchMS > platform.MaxWatchMS {
-		writeCode(w, platform.EINVALID, "watch_ms must be from 0 to 86400000")
+		writeCode(w, platform.EINVALID, "watch_ms must be from 0 to "+strconv.Itoa(platform.MaxWatchMS))
 		return
 	}
 	v, ok := s.viewedVideo(w, r)

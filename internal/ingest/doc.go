@@ -1,6 +1,6 @@
 // Package ingest decodes and validates the NDJSON event batches that
-// POST /v1/events and `crowd import FILE` take: one JSON object a line,
-// described in PRODUCT.md ("Event format").
+// POST /v1/events and `crowd import FILE` take: one JSON object a line
+// (docs/OPERATIONS.md, "Event format"; every field's rule is below).
 //
 // # What a body is
 //
@@ -18,8 +18,8 @@
 // line_too_long naming the line; this per-line rejection serves the other
 // callers (crowd import).
 //
-// Two kinds of failure are kept apart, as the product asks ("invalid lines
-// are rejected one by one; an unparseable body is refused whole"):
+// Two kinds of failure are kept apart, as the event format states (invalid
+// lines are rejected one by one; a body that is not NDJSON is refused whole):
 //
 //   - A line that is not a valid event becomes a [Rejection] with its line
 //     number, a machine-readable code and a message for the client; the lines
@@ -88,8 +88,8 @@
 // # Why a hand-written scanner
 //
 // The object is flat, its fields are known and the batch endpoint must reach
-// a million events a second on two cores (PRODUCT.md, "Targets"), so the
-// decoder is a small hand-written scanner. On the 2-core development box,
+// a million events a second on two cores (docs/PERFORMANCE.md, "Targets"),
+// so the decoder is a small hand-written scanner. On the 2-core development box,
 // for batches of 10,000 events of ~190 bytes (BenchmarkDecode), it takes
 // ~230–290 ns and one allocation an event with every check above (all ids of
 // an event share one string; a comment's text is a second one), against

@@ -17,7 +17,10 @@
 //  4. Stream.Uniform draws integers in {0..n−1} by rejection (Lemire's
 //     multiply-and-reject, no modulo bias); Stream.Bernoulli(num, den) is
 //     Uniform(den) < num; Bernoulli(exp(−γ)) for rational γ follows von
-//     Neumann's alternating-series method (privacy.md §4, items 2–3).
+//     Neumann's alternating-series method, as the paper of step 5 gives
+//     it: for γ ≤ 1, draw Bernoulli(γ/k) for k = 1, 2, … until one fails
+//     and accept if that k is odd; for γ > 1, one Bernoulli(exp(−1)) per
+//     whole unit of γ, then Bernoulli(exp(−(γ − ⌊γ⌋))).
 //  5. DiscreteLaplace is Algorithm 2 of Canonne, Kamath & Steinke, "The
 //     Discrete Gaussian for Differential Privacy" (NeurIPS 2020): a
 //     geometric magnitude drawn as U + t·V with U uniform and accepted

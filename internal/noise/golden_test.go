@@ -18,7 +18,7 @@ const goldenPath = "testdata/golden.json"
 
 // goldenFile pins the noise of fixed cells under fixed keys, so that no
 // refactor or Go release can silently change a published cell's noise
-// (privacy.md §9 item 15). Canonical pins the cell encoding, Stream the
+// (docs/PRIVACY.md, "The attack suite", attack 15). Canonical pins the cell encoding, Stream the
 // keystream, Noise and More the sampler.
 type goldenFile struct {
 	Comment string            `json:"comment"`

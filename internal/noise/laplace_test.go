@@ -11,7 +11,7 @@ import (
 )
 
 // long runs the statistical tests with 10^6 samples per configuration
-// (privacy.md §9 item 17): go test ./internal/noise/ -run Statistics -long
+// (docs/PRIVACY.md, "The attack suite", attack 17): go test ./internal/noise/ -run Statistics -long
 // or CROWD_NOISE_LONG=1.
 var long = flag.Bool("long", os.Getenv("CROWD_NOISE_LONG") != "", "run the statistical tests with 10^6 samples")
 
@@ -162,7 +162,7 @@ func checkFit(t *testing.T, samples []int64, d dl, cuts []int64) fitResult {
 }
 
 // TestNoise_Statistics checks Keyring.Noise against the closed-form pmf
-// (privacy.md §9 item 17), one fresh cell per sample, for the ε and Δ
+// (docs/PRIVACY.md, "The attack suite", attack 17), one fresh cell per sample, for the ε and Δ
 // Crowd uses.
 func TestNoise_Statistics(t *testing.T) {
 	k := memKeyring(map[uint32][]byte{1: testKey})
@@ -337,7 +337,7 @@ func FuzzDiscreteLaplace(f *testing.F) {
 }
 
 // TestDiscreteLaplace_Support checks Mironov's concern directly
-// (privacy.md §9 item 13): outputs of count c and c+1 have the same
+// (docs/PRIVACY.md, "The attack suite", attack 13): outputs of count c and c+1 have the same
 // support. With integer noise that support is every integer in range; here
 // the outputs for c = 10 and 11 at ε = 1 must both cover the interval
 // where either has mass above 10^-3.

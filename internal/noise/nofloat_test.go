@@ -72,8 +72,9 @@ func typedFloats(fset *token.FileSet, files []*ast.File) ([]string, error) {
 	return found, nil
 }
 
-// TestNoFloatingPoint enforces the package's promise (privacy.md §3.8,
-// §9 item 13): no floating point in the noise path. Test files may use
+// TestNoFloatingPoint enforces the package's promise (see "Why no floating
+// point" in doc.go; docs/PRIVACY.md, "The attack suite", attack 13): no
+// floating point in the noise path. Test files may use
 // math for the statistics.
 func TestNoFloatingPoint(t *testing.T) {
 	names, err := filepath.Glob("*.go")

@@ -4,19 +4,27 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/crowd-dev/crowd/internal/config"
 )
 
 // DisclosureMode returns the disclosure mode the data was last served in,
 // and false when none is recorded (a new database, or one from before the
-// mode was recorded).
-func (s *Store) DisclosureMode(ctx context.Context) (mode string, ok bool, err error) {
-	err = s.read.QueryRowContext(ctx, s.Rebind(`SELECT value FROM instance_settings WHERE name = ?`), "disclosure").Scan(&mode)
+// mode was recorded). The mode is stored as its name; a name that is not a
+// mode is an error (only SetDisclosureMode writes it).
+func (s *Store) DisclosureMode(ctx context.Context) (mode config.Mode, ok bool, err error) {
+	var name string
+	err = s.read.QueryRowContext(ctx, s.Rebind(`SELECT value FROM instance_settings WHERE name = ?`), "disclosure").Scan(&name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
 	if err != nil {
 		return "", false, mapErr(err)
+	}
+	if mode, err = config.ParseMode(name); err != nil {
+		return "", false, fmt.Errorf("recorded %w", err)
 	}
 	return mode, true, nil
 }
@@ -32,25 +40,26 @@ func (s *Store) HasReleasedCells(ctx context.Context) (bool, error) {
 // SetDisclosureMode records mode as the disclosure mode, and the change
 // from the one recorded before ("" for none); forced marks a switch the
 // operator allowed explicitly.
-func (s *Store) SetDisclosureMode(ctx context.Context, from, mode string, forced bool, at time.Time) error {
+func (s *Store) SetDisclosureMode(ctx context.Context, from, mode config.Mode, forced bool, at time.Time) error {
 	return s.update(ctx, func(t *tx) error {
 		if _, err := t.exec(ctx, `INSERT INTO instance_settings (name, value, updated_at) VALUES (?, ?, ?)
-			ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, "disclosure", mode, micros(at)); err != nil {
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, "disclosure", string(mode), micros(at)); err != nil {
 			return err
 		}
 		f := 0
 		if forced {
 			f = 1
 		}
-		_, err := t.exec(ctx, `INSERT INTO disclosure_changes (changed_at, from_mode, to_mode, forced) VALUES (?, ?, ?, ?)`, micros(at), from, mode, f)
+		_, err := t.exec(ctx, `INSERT INTO disclosure_changes (changed_at, from_mode, to_mode, forced) VALUES (?, ?, ?, ?)`, micros(at), string(from), string(mode), f)
 		return err
 	})
 }
 
-// DisclosureChange is one recorded change of the disclosure mode.
+// DisclosureChange is one recorded change of the disclosure mode. From is
+// "" for the first mode recorded.
 type DisclosureChange struct {
 	At       time.Time
-	From, To string
+	From, To config.Mode
 	Forced   bool
 }
 
@@ -67,11 +76,12 @@ func (s *Store) DisclosureChanges(ctx context.Context) ([]DisclosureChange, erro
 		for rows.Next() {
 			var c DisclosureChange
 			var at int64
+			var from, to string
 			var forced int
-			if err := rows.Scan(&at, &c.From, &c.To, &forced); err != nil {
+			if err := rows.Scan(&at, &from, &to, &forced); err != nil {
 				return err
 			}
-			c.At, c.Forced = fromMicros(at), forced != 0
+			c.At, c.From, c.To, c.Forced = fromMicros(at), config.Mode(from), config.Mode(to), forced != 0
 			out = append(out, c)
 		}
 		return rows.Err()
