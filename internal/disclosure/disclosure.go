@@ -502,25 +502,71 @@ func (l *Layer) AccountVideoTrends(ctx context.Context, accountID string, w Tren
 		}
 		return out, nil
 	}
+	// Exact mode: the window's views come from hourly rows, the baseline's
+	// from daily ones. A creator's videos are mostly quiet on any given
+	// day, and each video's hourly rows sit on pages of their own, so the
+	// daily rows are read first (one pass over the baseline's and the
+	// window's days) and hourly rows only for the videos with views on the
+	// window's days: a video without them has none in the window either.
 	h0, h1 := int64(period.HourOf(w.Start)), int64(period.HourOf(w.End))-1
-	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT c.video_id,
-	COALESCE((SELECT SUM(h.views) FROM video_hour h WHERE h.video_id = c.video_id AND h.hour BETWEEN ? AND ?), 0),
-	COALESCE((SELECT SUM(d.views) FROM video_day d WHERE d.video_id = c.video_id AND d.day BETWEEN ? AND ?), 0)
-FROM video_creators c WHERE c.account_id = ?`), h0, h1, b0, b1, accountID)
+	w0, w1 := int64(period.Hour(h0).Day()), int64(period.Hour(h1).Day())
+	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT d.video_id,
+	SUM(CASE WHEN d.day BETWEEN ? AND ? THEN d.views ELSE 0 END), SUM(CASE WHEN d.day BETWEEN ? AND ? THEN d.views ELSE 0 END)
+FROM video_creators c JOIN video_day d ON d.video_id = c.video_id
+WHERE c.account_id = ? AND d.day BETWEEN ? AND ? GROUP BY d.video_id`), w0, w1, b0, b1, accountID, min(w0, b0), max(w1, b1))
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	byVideo := map[string]*VideoTrend{}
+	var active []any // videos with views on the window's days
 	for rows.Next() {
 		var t VideoTrend
-		if err := rows.Scan(&t.VideoID, &t.Today, &t.Before); err != nil {
+		var windowDays int64
+		if err := rows.Scan(&t.VideoID, &windowDays, &t.Before); err != nil {
+			rows.Close()
 			return nil, err
 		}
-		if t.Today != 0 || t.Before != 0 {
-			out = append(out, t)
+		byVideo[t.VideoID] = &t
+		if windowDays != 0 {
+			active = append(active, t.VideoID)
 		}
 	}
-	return out, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for len(active) > 0 {
+		chunk := active[:min(len(active), 500)]
+		active = active[len(chunk):]
+		args := append([]any{h0, h1}, chunk...)
+		rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT video_id, SUM(views) FROM video_hour
+WHERE hour BETWEEN ? AND ? AND video_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+`) GROUP BY video_id`), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			var v int64
+			if err := rows.Scan(&id, &v); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if t := byVideo[id]; t != nil {
+				t.Today = v
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range byVideo {
+		if t.Today != 0 || t.Before != 0 {
+			out = append(out, *t)
+		}
+	}
+	slices.SortFunc(out, func(x, y VideoTrend) int { return strings.Compare(x.VideoID, y.VideoID) })
+	return out, nil
 }
 
 // VideoCounts returns the public counters of videos: lifetime totals.
