@@ -273,10 +273,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		},
 		ObserveRequest: m.ObserveRequest,
 	})
-	m.front.set(routes(m.API, security.Headers(web.New(web.Options{Logger: m.Logger}))))
+	// The operator listener serves first: once the API's /readyz can
+	// answer 200, /metrics must answer too.
 	if m.back != nil {
 		m.back.set(m.operator())
 	}
+	m.front.set(routes(m.API, security.Headers(web.New(web.Options{Logger: m.Logger}))))
 	m.Logger.Info("crowd serving", slog.String("addr", cfg.Addr), slog.String("admin_addr", m.AdminAddr()), slog.String("disclosure", cfg.Disclosure.String()), slog.String("store", string(m.Store.Dialect())))
 	return nil
 }
