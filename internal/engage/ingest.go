@@ -11,6 +11,7 @@ import (
 	"github.com/crowd-dev/crowd/internal/disclosure"
 	"github.com/crowd-dev/crowd/internal/event"
 	"github.com/crowd-dev/crowd/internal/ingest"
+	"github.com/crowd-dev/crowd/internal/period"
 	"github.com/crowd-dev/crowd/internal/pipeline"
 	"github.com/crowd-dev/crowd/internal/platform"
 	"github.com/crowd-dev/crowd/internal/pseudonym"
@@ -102,7 +103,7 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 	if in.Released != nil {
 		vds := make([]disclosure.VideoDay, len(evs))
 		for i := range evs {
-			vds[i] = disclosure.VideoDay{VideoID: evs[i].VideoID, Day: evs[i].TS.Unix() / 86400}
+			vds[i] = disclosure.VideoDay{VideoID: evs[i].VideoID, Day: int64(period.DayOf(evs[i].TS))}
 		}
 		if released, err = in.Released(ctx, vds); err != nil {
 			return res, err
@@ -139,7 +140,7 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 			res.Duplicates++
 			continue
 		}
-		if released[disclosure.VideoDay{VideoID: e.VideoID, Day: e.TS.Unix() / 86400}] {
+		if released[disclosure.VideoDay{VideoID: e.VideoID, Day: int64(period.DayOf(e.TS))}] {
 			e.TS = now().UTC()
 		}
 		// Views of a logged-in viewer and shares and saves are bounded
@@ -207,20 +208,12 @@ type accountDay struct {
 	day     int64 // Unix day
 }
 
-func unixDay(t time.Time) int64 {
-	s := t.Unix()
-	if s < 0 && s%86400 != 0 {
-		return s/86400 - 1
-	}
-	return s / 86400
-}
-
 // openDay calls p.OpenDay once per day of the batch. A day opened now is
 // recorded as used this hour, and PruneSalts closes only days unused for
 // its idle time (DefaultSaltIdle), so the day stays open while the batch
 // is built.
 func (c *batchCache) openDay(p *pseudonym.Pseudonymizer, at time.Time) error {
-	d := unixDay(at)
+	d := int64(period.DayOf(at))
 	if c.opened[d] {
 		return nil
 	}
@@ -237,7 +230,7 @@ func (c *batchCache) openDay(p *pseudonym.Pseudonymizer, at time.Time) error {
 // accountDay returns p.AccountDay(account, at), once per account and day
 // of the batch.
 func (c *batchCache) accountDay(p *pseudonym.Pseudonymizer, account string, at time.Time) string {
-	k := accountDay{account, unixDay(at)}
+	k := accountDay{account, int64(period.DayOf(at))}
 	if v, ok := c.accountDays[k]; ok {
 		return v
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/crowd-dev/crowd/internal/event"
 	"github.com/crowd-dev/crowd/internal/eventlog"
+	"github.com/crowd-dev/crowd/internal/period"
 )
 
 // Dimensions of the one-way audience marginals.
@@ -335,7 +336,7 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	}
 	sd := newDelta(batchAt, min(size, chunkBytes)/96) // a record with pseudonyms is about 100 bytes
 	b := newBatch()
-	b.minHour = floorDiv(batchAt.Unix(), 3600) - hoursOf(HourlyRetention)
+	b.minHour = int64(period.HourOf(batchAt)) - hoursOf(HourlyRetention)
 	_, hi := a.span(a.st.seqs)
 	events := 0
 	for rest := msgs; len(rest) > 0; {
@@ -439,7 +440,7 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *sql.Tx, sd *delta, b *b
 	for i := range evs {
 		keys[i] = idKey(evs[i].ID)
 		if evs[i].Type == event.View && evs[i].ActorDay != "" {
-			vkeys[i] = viewerKey(evs[i].VideoID, floorDiv(evs[i].TS.Unix(), 86400), evs[i].ActorDay)
+			vkeys[i] = viewerKey(evs[i].VideoID, int64(period.DayOf(evs[i].TS)), evs[i].ActorDay)
 		}
 	}
 	a.st.mu.RLock()
@@ -482,8 +483,7 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *sql.Tx, sd *delta, b *b
 		if noop[i] {
 			continue // a like of a liked video, an unsave of an unsaved one
 		}
-		sec := ev.TS.Unix()
-		hour, day := floorDiv(sec, 3600), floorDiv(sec, 86400)
+		hour, day := int64(period.HourOf(ev.TS)), int64(period.DayOf(ev.TS))
 		if ev.Type == event.Follow || ev.Type == event.Unfollow {
 			c := at(b.accountDay, timeKey{ev.CreatorID, day})
 			if ev.Type == event.Follow {
@@ -593,24 +593,13 @@ func stateKind(typ string) string {
 }
 
 // MonthOf returns the month number (year*12 + month-1) of a Unix day.
-func MonthOf(day int64) int64 {
-	t := time.Unix(day*86400, 0).UTC()
-	return int64(t.Year())*12 + int64(t.Month()) - 1
-}
+func MonthOf(day int64) int64 { return int64(period.Day(day).Month()) }
 
 func orUnknown(s string) string {
 	if s == "" {
 		return "unknown"
 	}
 	return s
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if (a%b != 0) && (a < 0) {
-		q--
-	}
-	return q
 }
 
 // registerDays notes, for each day of the viewer-days in d, that journal
@@ -661,7 +650,7 @@ func (a *Aggregator) viewerDays(d *delta, evs []event.Event, vkeys []uint64) []v
 			continue
 		}
 		ev := &evs[i]
-		day := floorDiv(ev.TS.Unix(), 86400)
+		day := int64(period.DayOf(ev.TS))
 		after, vd := viewerStep(a.st.viewer(d, k, day), ev, b)
 		d.viewers[k] = viewerEntry{val: after, day: dayStamp(day)}
 		out[i] = vd
@@ -732,7 +721,7 @@ func (a *Aggregator) firsts(ctx context.Context, tx *sql.Tx, evs []event.Event) 
 		if ev := &evs[i]; ev.AccountDay != "" {
 			k := capKey{ev.AccountDay, ev.Type}
 			if _, ok := n[k]; !ok {
-				day[k] = floorDiv(ev.TS.Unix(), 86400)
+				day[k] = int64(period.DayOf(ev.TS))
 				capKeys = append(capKeys, k)
 			}
 			n[k]++

@@ -23,6 +23,7 @@ import (
 
 	"github.com/crowd-dev/crowd/internal/event"
 	"github.com/crowd-dev/crowd/internal/eventlog"
+	"github.com/crowd-dev/crowd/internal/period"
 	"github.com/crowd-dev/crowd/internal/store"
 )
 
@@ -270,7 +271,7 @@ func (a *Aggregator) Seen(ids []string) []bool {
 		a.lg.Warn("read spilled event ids", slog.Any("err", err))
 		return out
 	}
-	minHour := now.Add(-DedupeWindow).Unix() / 3600
+	minHour := int64(period.HourOf(now.Add(-DedupeWindow)))
 	for i, id := range ids {
 		if hour, ok := hours[idKey(id)]; ok && hour >= minHour {
 			out[i] = true
@@ -349,9 +350,9 @@ func (a *Aggregator) Compact(ctx context.Context) error {
 		arg int64
 	}{
 		{`DELETE FROM rollup_journal WHERE at < ?`, journalCutoff},
-		{`DELETE FROM video_hour WHERE hour < ?`, now.Add(-HourlyRetention).Unix() / 3600},
-		{`DELETE FROM account_hour WHERE hour < ?`, now.Add(-HourlyRetention).Unix() / 3600},
-		{`DELETE FROM rollup_seen_spill WHERE hour < ?`, now.Add(-DedupeWindow).Unix()/3600 - 1},
+		{`DELETE FROM video_hour WHERE hour < ?`, int64(period.HourOf(now.Add(-HourlyRetention)))},
+		{`DELETE FROM account_hour WHERE hour < ?`, int64(period.HourOf(now.Add(-HourlyRetention)))},
+		{`DELETE FROM rollup_seen_spill WHERE hour < ?`, int64(period.HourOf(now.Add(-DedupeWindow))) - 1},
 	} {
 		res, err := db.ExecContext(ctx, rb(q.sql), q.arg)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/crowd-dev/crowd/internal/event"
+	"github.com/crowd-dev/crowd/internal/period"
 	"github.com/crowd-dev/crowd/internal/store"
 )
 
@@ -51,7 +52,7 @@ func (a *Aggregator) spillLookup(ctx context.Context, q queryer, d *delta, evs [
 			if k == 0 {
 				continue
 			}
-			day := floorDiv(evs[i].TS.Unix(), 86400)
+			day := int64(period.DayOf(evs[i].TS))
 			if _, st, ok := s.viewers.get(k); (!ok || st != dayStamp(day)) && s.viewerBloom.mayContain(k) {
 				miss = append(miss, int64(k))
 			}
@@ -387,7 +388,7 @@ func (s *state) startJob(which int, at time.Time) *spillJob {
 	t := s.tableOf(which)
 	job := &spillJob{}
 	if which == spillSeen {
-		job.base = at.Unix() / 3600
+		job.base = int64(period.HourOf(at))
 		job.now = hourStamp(at)
 	} else {
 		job.base = unixDay(at)

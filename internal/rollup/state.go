@@ -10,6 +10,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/crowd-dev/crowd/internal/period"
 	"github.com/crowd-dev/crowd/internal/store"
 )
 
@@ -112,12 +113,12 @@ func (v viewerVal) watchMS() int64  { return int64(v >> 9) }
 // Stamps are hours (event ids, by arrival) or days (viewer-days, by the
 // view's day) since the epoch, modulo 2¹⁶; an age is their difference,
 // read as signed so that a stamp slightly ahead (clock skew) is young.
-func hourStamp(t time.Time) uint16 { return uint16(t.Unix() / 3600) }
+func hourStamp(t time.Time) uint16 { return uint16(period.HourOf(t)) }
 func dayStamp(day int64) uint16    { return uint16(day) }
 func stampAge(now, s uint16) int64 { return int64(int16(now - s)) }
 
 func hoursOf(d time.Duration) int64 { return int64(d / time.Hour) }
-func unixDay(t time.Time) int64     { return floorDiv(t.Unix(), 86400) }
+func unixDay(t time.Time) int64     { return int64(period.DayOf(t)) }
 
 func (s *state) memBytes() int {
 	return s.seen.bytes() + s.viewers.bytes() + s.seenBloom.bytes() + s.viewerBloom.bytes()

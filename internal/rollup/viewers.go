@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/crowd-dev/crowd/internal/event"
+	"github.com/crowd-dev/crowd/internal/period"
 )
 
 // Distinct viewers over a range, in exact mode.
@@ -65,7 +66,7 @@ func (a *Aggregator) viewerHistory(ctx context.Context, tx *sql.Tx, evs []event.
 		if _, ok := added[k]; !ok {
 			keys = append(keys, k)
 		}
-		added[k] = append(added[k], floorDiv(ev.TS.Unix(), 86400))
+		added[k] = append(added[k], int64(period.DayOf(ev.TS)))
 	}
 	if len(keys) == 0 {
 		return nil
