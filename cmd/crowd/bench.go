@@ -57,6 +57,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	events := fs.Int64("events", 2_000_000, "realistic world: events sent over HTTP in bulk (pre-built NDJSON bodies)")
 	importEvents := fs.Int64("import-events", -1, "realistic world: events of the file loaded with crowd import (default: --events)")
 	batch := fs.Int("batch", 10_000, "realistic world: events per bulk request")
+	keep := fs.Bool("keep", false, "realistic world: keep the data dir at the end and print its path (to inspect or reopen it)")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -66,7 +67,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		o := realisticOpts{videos: 100_000, accounts: 1_000_000, days: *days, events: *events, importEvents: *importEvents,
-			batch: *batch, dur: *dur, reports: *reports, stateLimit: *stateLimit, cpuProfile: *cpuProfile, memProfile: *memProfile}
+			batch: *batch, dur: *dur, reports: *reports, stateLimit: *stateLimit, cpuProfile: *cpuProfile, memProfile: *memProfile, keep: *keep}
 		if set["videos"] {
 			o.videos = *videos
 		}

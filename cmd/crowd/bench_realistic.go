@@ -37,6 +37,7 @@ type realisticOpts struct {
 	reports                int
 	stateLimit             int
 	cpuProfile, memProfile string
+	keep                   bool
 }
 
 // childEnv marks a process the bench started from its own executable: the
@@ -84,7 +85,11 @@ func benchRealistic(ctx context.Context, o realisticOpts, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	if o.keep {
+		defer fmt.Fprintf(stderr, "the data dir is kept: %s\n", filepath.Join(dir, "data"))
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Data = filepath.Join(dir, "data")
@@ -637,10 +642,32 @@ func (b *realBench) restart(ctx context.Context) error {
 	opened := time.Since(start)
 	hc := &http.Client{Timeout: 5 * time.Second}
 	var ready time.Duration
+	// phases records how long /readyz gave each reason for not being
+	// ready, in the order they came, so the row says where the time went.
+	var phases []string
+	reason, since := "opening", time.Duration(0)
 	for {
 		resp, err := hc.Get(b.m.URL() + "/readyz")
 		if err == nil {
+			var body struct {
+				Error struct {
+					Message string `json:"message"`
+				} `json:"error"`
+			}
+			json.NewDecoder(resp.Body).Decode(&body)
 			resp.Body.Close()
+			now := strings.TrimPrefix(body.Error.Message, "not ready: ")
+			if resp.StatusCode == http.StatusOK {
+				now = ""
+			}
+			if strings.HasPrefix(now, "catching up") {
+				now = "catching up"
+			}
+			if now != reason {
+				at := time.Since(start)
+				phases = append(phases, fmt.Sprintf("%s %s", reason, loadgen.Round(at-since)))
+				reason, since = now, at
+			}
 			if resp.StatusCode == http.StatusOK {
 				ready = time.Since(start)
 				break
@@ -661,8 +688,8 @@ func (b *realBench) restart(ctx context.Context) error {
 	if snap {
 		from = "a snapshot and the journal after it"
 	}
-	b.row("restart with the state", fmt.Sprintf("/readyz 200 after %s (Open returned after %s); state loaded and aggregation caught up after %s (%s event ids, %s viewer-days in memory, %s events in the data dir; from %s, %s journal entries replayed)",
-		loadgen.Round(ready), loadgen.Round(opened), loadgen.Round(loaded), thousands(float64(ids)), thousands(float64(vds)), thousands(float64(b.events)), from, thousands(float64(entries))),
+	b.row("restart with the state", fmt.Sprintf("/readyz 200 after %s (Open returned after %s; %s); state loaded and aggregation caught up after %s (%s event ids, %s viewer-days in memory, %s events in the data dir; from %s, %s journal entries replayed)",
+		loadgen.Round(ready), loadgen.Round(opened), strings.Join(phases, ", "), loadgen.Round(loaded), thousands(float64(ids)), thousands(float64(vds)), thousands(float64(b.events)), from, thousands(float64(entries))),
 		"ready ≤ 10 s (/readyz not ready until it is)")
 	err := b.m.Close()
 	b.m = nil

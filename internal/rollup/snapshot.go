@@ -787,3 +787,42 @@ func (a *Aggregator) LoadedFrom() (snapshot bool, journalRows, journalEntries in
 	defer a.st.mu.RUnlock()
 	return a.st.loadedGen != 0, a.st.replayRows, a.st.replayEntries
 }
+
+// SnapshotNow writes a complete snapshot of the state as it is, finishing
+// the one in progress first, unless the latest snapshot already holds
+// everything journalled. It is for a clean shutdown, once Run has
+// returned having loaded the state (StateLoaded): the next start then
+// loads the snapshot and replays no journal.
+// A failure or ctx ending midway leaves the previous snapshot in place
+// (the next start deletes the unfinished chunks).
+func (a *Aggregator) SnapshotNow(ctx context.Context) (written bool, err error) {
+	s := a.st
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	// The job in progress began from an older state; a second one takes
+	// what was journalled since it began.
+	for range 2 {
+		if s.snap == nil {
+			s.mu.RLock()
+			pending := s.journalled
+			s.mu.RUnlock()
+			if pending == 0 {
+				return written, nil
+			}
+			if err := a.startSnapshot(ctx); err != nil {
+				return written, err
+			}
+		}
+		for {
+			done, _, err := a.snapshotChunk(ctx, s.snap)
+			if err != nil {
+				return written, err
+			}
+			if done {
+				written = true
+				break
+			}
+		}
+	}
+	return written, nil
+}

@@ -541,3 +541,54 @@ func eachInRanges(t *testing.T, tb *table, want map[uint64]bool) {
 		}
 	}
 }
+
+// TestSnapshot_Now: at a clean shutdown the state is written whole, with
+// no snapshot due or one half written, so the next start replays no
+// journal row; with nothing journalled since, nothing is written.
+func TestSnapshot_Now(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		minEntries int
+	}{
+		{"none due", 1 << 20},
+		{"one in progress", 40},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			stores(t, func(t *testing.T, s *store.Store) {
+				ctx := t.Context()
+				smallSnapshots(t, c.minEntries)
+				a := setup(t, s)
+				sn := &sender{t: t}
+				// In the second case, until a snapshot is half written.
+				for b := 0; b < 30 || (c.minEntries < 1000 && a.st.snap == nil && b < 300); b++ {
+					sn.views(a, day0.Add(time.Duration(b)*time.Minute), 7)
+				}
+				if c.minEntries > 1000 && snapshotGen(t, s) != 0 {
+					t.Fatal("a snapshot was written before it was due")
+				}
+				if c.minEntries < 1000 && a.st.snap == nil {
+					t.Fatal("no snapshot in progress")
+				}
+				written, err := a.SnapshotNow(ctx)
+				if err != nil || !written {
+					t.Fatalf("SnapshotNow: %v, %v", written, err)
+				}
+				b := reopen(s)
+				if err := b.LoadState(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if b.st.loadedGen == 0 || b.st.replayRows != 0 {
+					t.Fatalf("loaded snapshot %d and replayed %d journal rows; want a snapshot and none", b.st.loadedGen, b.st.replayRows)
+				}
+				sameState(t, "from the shutdown's snapshot", a, b)
+				gen := snapshotGen(t, s)
+				if written, err := b.SnapshotNow(ctx); err != nil || written {
+					t.Fatalf("SnapshotNow with nothing journalled since the snapshot: %v, %v", written, err)
+				}
+				if g := snapshotGen(t, s); g != gen {
+					t.Fatalf("snapshot %d replaced by %d with nothing new", gen, g)
+				}
+			})
+		})
+	}
+}
