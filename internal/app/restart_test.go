@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/crowd-dev/crowd/client"
-	"github.com/crowd-dev/crowd/internal/config"
-	"github.com/crowd-dev/crowd/internal/security"
 )
 
 // TestRestart_FromShutdownSnapshot: a clean shutdown writes a snapshot of
@@ -15,25 +13,9 @@ import (
 // row, and what was counted before the restart still counts once.
 func TestRestart_FromShutdownSnapshot(t *testing.T) {
 	ctx := context.Background()
-	cfg := config.Default()
-	cfg.Addr, cfg.AdminAddr, cfg.Data = "127.0.0.1:0", "off", t.TempDir()
-	cfg.Disclosure = config.Exact
-	cfg.DiskReserveMiB = 0
+	dir := t.TempDir()
 	open := func() (*Main, *client.Client) {
-		m := &Main{Config: cfg, Passwords: security.PasswordParams{Memory: 1024, Time: 1, Threads: 1}}
-		if err := m.Open(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close() })
-		tok, err := security.NewToken("crv")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Store.CreateServiceToken(ctx, security.NewID(), security.HashToken(tok), "test", m.Now()); err != nil {
-			t.Fatal(err)
-		}
-		waitReady(t, m.URL())
-		return m, client.New(m.URL()).WithToken(tok)
+		return openTestWith(t, func(m *Main) { m.Config.Data = dir })
 	}
 	m, svc := open()
 	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"}}); err != nil {
