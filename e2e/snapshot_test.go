@@ -202,3 +202,47 @@ func TestRestartFromSnapshot_SplitPartitions(t *testing.T) {
 		Eventually(t, "the markers counted at "+p.URL, func() bool { return slices.Equal(viewsOf(t, p, videos), want) })
 	}
 }
+
+// TestRestartAfterStop: a process stopped with SIGTERM writes a snapshot
+// of its aggregation state on the way out, though none was due, so the
+// next start loads it and replays no journal row; every event sent again
+// is a duplicate.
+func TestRestartAfterStop(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	flags := []string{"--disclosure", "exact"}
+	p, token := StartWithToken(t, data, flags...)
+	svc := p.Client().WithToken(token)
+	const videos, batches, perBatch = 4, 4, 250
+	syncCrashWorld(t, svc, videos)
+	body, want := snapshotBatches("s", batches, perBatch, videos)
+	for b := range body {
+		if _, err := svc.Ingest(ctx, body[b]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	Eventually(t, "every event counted", func() bool { return slices.Equal(viewsOf(t, p, videos), want) })
+	if strings.Contains(p.Logs(), "aggregation state snapshot written") {
+		t.Fatal("a snapshot was due before the stop; the test needs one that is not")
+	}
+	p.Stop(t)
+	if !strings.Contains(p.Logs(), "aggregation state snapshot written at shutdown") {
+		t.Fatalf("no snapshot at shutdown:\n%s", p.Logs())
+	}
+
+	p = Start(t, data, flags...)
+	loaded, _ := loadedLine(t, p)
+	if !loaded.Snapshot || loaded.JournalRows != 0 || loaded.EventIDs != batches*perBatch {
+		t.Fatalf("after a stop: %+v; want the snapshot, no journal row and %d event ids", loaded, batches*perBatch)
+	}
+	svc = p.Client().WithToken(token)
+	for b := range body {
+		res, err := svc.Ingest(ctx, body[b])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Duplicates != perBatch {
+			t.Fatalf("resent batch %d: %+v, want every event a duplicate", b, res)
+		}
+	}
+}
