@@ -2,7 +2,6 @@ package disclosure
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/crowd-dev/crowd/internal/noise"
 	"github.com/crowd-dev/crowd/internal/period"
 	"github.com/crowd-dev/crowd/internal/platform"
+	"github.com/crowd-dev/crowd/internal/store"
 )
 
 // CellSchema is the version of the cell definitions; it is part of every
@@ -109,7 +109,7 @@ type cellID struct {
 // closed period, its noise from the keyed generator of its canonical key,
 // and it is stored with INSERT … ON CONFLICT DO NOTHING, so concurrent
 // releases agree on one stored value, which every later read returns.
-func (l *Layer) cells(ctx context.Context, videos []videoInfo, gran string, from, to int64, fams []Family) (map[cellID]int64, error) {
+func (l *Layer) cells(ctx context.Context, videos []store.VideoCreation, gran string, from, to int64, fams []Family) (map[cellID]int64, error) {
 	now := l.now()
 	last := int64(l.lastReleasedHour(now))
 	if gran == granDay {
@@ -122,7 +122,7 @@ func (l *Layer) cells(ctx context.Context, videos []videoInfo, gran string, from
 	}
 	subjects := make([]string, len(videos))
 	for i, v := range videos {
-		subjects[i] = noise.SubjectVideo + v.id
+		subjects[i] = noise.SubjectVideo + v.ID
 	}
 	if err := l.readCells(ctx, subjects, gran, from, to, out); err != nil {
 		return nil, err
@@ -130,14 +130,14 @@ func (l *Layer) cells(ctx context.Context, videos []videoInfo, gran string, from
 	// What is missing?
 	var missing []cellID
 	for _, v := range videos {
-		for p := max(from, periodOf(gran, v.created)); p <= to; p++ {
+		for p := max(from, periodOf(gran, v.Created)); p <= to; p++ {
 			for _, f := range fams {
 				buckets := []string{""}
 				if f.Dim != "" {
 					buckets = domains[f.Dim]
 				}
 				for _, b := range buckets {
-					id := cellID{v.id, p, f.Metric, f.Dim, b}
+					id := cellID{v.ID, p, f.Metric, f.Dim, b}
 					if _, ok := out[id]; !ok {
 						missing = append(missing, id)
 					}
@@ -158,34 +158,9 @@ func (l *Layer) cells(ctx context.Context, videos []videoInfo, gran string, from
 }
 
 func (l *Layer) readCells(ctx context.Context, subjects []string, gran string, from, to int64, out map[cellID]int64) error {
-	for i := 0; i < len(subjects); i += 200 {
-		chunk := subjects[i:min(i+200, len(subjects))]
-		args := []any{gran, from, to}
-		for _, s := range chunk {
-			args = append(args, s)
-		}
-		rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT subject, period, metric, dim, bucket, value FROM cells
-WHERE granularity = ? AND period BETWEEN ? AND ? AND subject IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+`)`), args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var subject string
-			var id cellID
-			var v int64
-			if err := rows.Scan(&subject, &id.period, &id.metric, &id.dim, &id.bucket, &v); err != nil {
-				rows.Close()
-				return err
-			}
-			id.video = strings.TrimPrefix(subject, noise.SubjectVideo)
-			out[id] = v
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return l.store.ReadCells(ctx, gran, from, to, subjects, func(c store.CellValue) {
+		out[cellID{strings.TrimPrefix(c.Subject, noise.SubjectVideo), c.Period, c.Metric, c.Dim, c.Bucket}] = c.Value
+	})
 }
 
 // release computes and stores the missing cells.
@@ -200,19 +175,8 @@ func (l *Layer) release(ctx context.Context, gran string, missing []cellID, fams
 	}
 	kid := l.keys.Current()
 	now := l.now().UnixMicro()
-	const cols = 14
-	var args []any
-	flush := func() error {
-		if len(args) == 0 {
-			return nil
-		}
-		n := len(args) / cols
-		row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
-		_, err := l.store.DB().ExecContext(ctx, l.store.Rebind(`INSERT INTO cells (subject, granularity, period, metric, dim, bucket, value, mechanism, eps_num, eps_den, sensitivity, kid, schema_version, released_at) VALUES `+
-			strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")+` ON CONFLICT DO NOTHING`), args...)
-		args = args[:0]
-		return err
-	}
+	// Stored as they are made, 200 to a statement.
+	batch := make([]store.Cell, 0, min(len(missing), 200))
 	for _, id := range missing {
 		f := famOf[[2]string{id.metric, id.dim}]
 		key := noise.CellKey{Schema: CellSchema, Subject: noise.SubjectVideo + id.video, Metric: id.metric, Dim: id.dim, Bucket: id.bucket, Granularity: gran, PeriodStart: periodStart(gran, id.period)}
@@ -220,15 +184,16 @@ func (l *Layer) release(ctx context.Context, gran string, missing []cellID, fams
 		if err != nil {
 			return fmt.Errorf("release cell %s: %w", key, err)
 		}
-		args = append(args, noise.SubjectVideo+id.video, gran, id.period, id.metric, id.dim, id.bucket, truth[id]+n,
-			"discrete-laplace", f.Epsilon.Num, f.Epsilon.Den, f.Sensitivity, kid, CellSchema, now)
-		if len(args) >= 200*cols {
-			if err := flush(); err != nil {
+		batch = append(batch, store.Cell{Subject: noise.SubjectVideo + id.video, Granularity: gran, Period: id.period, Metric: id.metric, Dim: id.dim, Bucket: id.bucket,
+			Value: truth[id] + n, Mechanism: "discrete-laplace", EpsNum: f.Epsilon.Num, EpsDen: f.Epsilon.Den, Sensitivity: f.Sensitivity, KID: kid, Schema: CellSchema, ReleasedAt: now})
+		if len(batch) == cap(batch) {
+			if err := l.store.InsertCells(ctx, batch); err != nil {
 				return err
 			}
+			batch = batch[:0]
 		}
 	}
-	return flush()
+	return l.store.InsertCells(ctx, batch)
 }
 
 // truth reads the true (bounded) values of the cells from the rollups of
@@ -245,105 +210,42 @@ func (l *Layer) truth(ctx context.Context, gran string, ids []cellID) (map[cellI
 		}
 		from, to = min(from, id.period), max(to, id.period)
 	}
-	query := func(q string, chunk []string, scan func(rows *sql.Rows) error) error {
-		args := []any{from, to}
-		for _, v := range chunk {
-			args = append(args, v)
-		}
-		rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(q+` IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+`)`), args...)
+	if gran == granHour {
+		err := l.store.BoundedHours(ctx, from, to, videos, func(video string, hour, views int64) {
+			out[cellID{video, hour, "views", "", ""}] = views
+		})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := scan(rows); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
+		return out, nil
 	}
-	for i := 0; i < len(videos); i += 200 {
-		chunk := videos[i:min(i+200, len(videos))]
-		if gran == granHour {
-			err := query(`SELECT video_id, hour, p_views FROM video_hour WHERE hour BETWEEN ? AND ? AND video_id`, chunk, func(rows *sql.Rows) error {
-				var id cellID
-				var v int64
-				if err := rows.Scan(&id.video, &id.period, &v); err != nil {
-					return err
-				}
-				id.metric = "views"
-				out[id] = v
-				return nil
-			})
-			if err != nil {
-				return nil, err
-			}
-			continue
+	err := l.store.BoundedDays(ctx, from, to, videos, func(d store.BoundedDay) {
+		for m, v := range map[string]int64{"viewers": d.Viewers, "views": d.Views, "completions": d.Completions, "watch_s": d.WatchMS / 1000, "sharers": d.Sharers, "savers": d.Savers} {
+			out[cellID{d.VideoID, d.Day, m, "", ""}] = v
 		}
-		err := query(`SELECT video_id, day, viewers, p_views, p_completions, p_watch_ms, sharers, savers FROM video_day WHERE day BETWEEN ? AND ? AND video_id`, chunk, func(rows *sql.Rows) error {
-			var video string
-			var day, viewers, views, completions, watch, sharers, savers int64
-			if err := rows.Scan(&video, &day, &viewers, &views, &completions, &watch, &sharers, &savers); err != nil {
-				return err
-			}
-			for m, v := range map[string]int64{"viewers": viewers, "views": views, "completions": completions, "watch_s": watch / 1000, "sharers": sharers, "savers": savers} {
-				out[cellID{video, day, m, "", ""}] = v
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = l.store.AudienceDays(ctx, from, to, videos, func(video string, day int64, dim, bucket string, viewers int64) {
+		if dim == "country" {
+			bucket = countryBucket(bucket)
 		}
-		err = query(`SELECT video_id, day, dim, bucket, viewers FROM video_dim_day WHERE day BETWEEN ? AND ? AND video_id`, chunk, func(rows *sql.Rows) error {
-			var video, dim, bucket string
-			var day, v int64
-			if err := rows.Scan(&video, &day, &dim, &bucket, &v); err != nil {
-				return err
-			}
-			if dim == "country" {
-				bucket = countryBucket(bucket)
-			}
-			out[cellID{video, day, "viewers", dim, bucket}] += v
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
+		out[cellID{video, day, "viewers", dim, bucket}] += viewers
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-// videoInfo is a video whose cells are read: its id and creation time.
-type videoInfo struct {
-	id      string
-	created time.Time
-}
-
 // videosOf returns the videos of a scope: the video, or every video the
 // account created or co-created.
-func (l *Layer) videosOf(ctx context.Context, s Scope) ([]videoInfo, error) {
-	q := `SELECT id, created_at FROM videos WHERE id = ?`
-	id := s.VideoID
-	if s.VideoID == "" {
-		q = `SELECT v.id, v.created_at FROM videos v JOIN video_creators c ON c.video_id = v.id WHERE c.account_id = ?`
-		id = s.AccountID
+func (l *Layer) videosOf(ctx context.Context, s Scope) ([]store.VideoCreation, error) {
+	if s.VideoID != "" {
+		return l.store.VideoCreated(ctx, s.VideoID)
 	}
-	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(q), id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []videoInfo
-	for rows.Next() {
-		var v videoInfo
-		var us int64
-		if err := rows.Scan(&v.id, &us); err != nil {
-			return nil, err
-		}
-		v.created = time.UnixMicro(us).UTC()
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return l.store.CreatorVideosCreated(ctx, s.AccountID)
 }
 
 // families returns the policy's families of a granularity, totals (dim "")
@@ -407,24 +309,8 @@ func (l *Layer) releaseDays(ctx context.Context, from, day period.Day) (int, err
 	n := 0
 	after := ""
 	for {
-		rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT id, created_at FROM videos WHERE id > ? AND created_at < ? ORDER BY id LIMIT 500`),
-			after, (day + 1).Start().UnixMicro())
+		batch, err := l.store.VideosCreatedBefore(ctx, after, (day + 1).Start(), 500)
 		if err != nil {
-			return n, err
-		}
-		var batch []videoInfo
-		for rows.Next() {
-			var v videoInfo
-			var us int64
-			if err := rows.Scan(&v.id, &us); err != nil {
-				rows.Close()
-				return n, err
-			}
-			v.created = time.UnixMicro(us).UTC()
-			batch = append(batch, v)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return n, err
 		}
 		if len(batch) == 0 {
@@ -437,7 +323,7 @@ func (l *Layer) releaseDays(ctx context.Context, from, day period.Day) (int, err
 			return n, err
 		}
 		n += len(batch)
-		after = batch[len(batch)-1].id
+		after = batch[len(batch)-1].ID
 	}
 }
 
@@ -473,33 +359,18 @@ func (l *Layer) Released(ctx context.Context, vds []VideoDay) (map[VideoDay]bool
 		want[vd] = true
 		minDay, maxDay = min(minDay, vd.Day), max(maxDay, vd.Day)
 	}
-	for i := 0; i < len(videos); i += 200 {
-		chunk := videos[i:min(i+200, len(videos))]
-		args := []any{minDay, maxDay}
-		for _, v := range chunk {
-			args = append(args, noise.SubjectVideo+v)
+	subjects := make([]string, len(videos))
+	for i, v := range videos {
+		subjects[i] = noise.SubjectVideo + v
+	}
+	err := l.store.ReleasedDays(ctx, minDay, maxDay, subjects, func(subject string, day int64) {
+		vd := VideoDay{VideoID: strings.TrimPrefix(subject, noise.SubjectVideo), Day: day}
+		if want[vd] {
+			out[vd] = true
 		}
-		rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT DISTINCT subject, period FROM cells
-WHERE granularity = 'day' AND period BETWEEN ? AND ? AND subject IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+`)`), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var subject string
-			var day int64
-			if err := rows.Scan(&subject, &day); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			vd := VideoDay{VideoID: strings.TrimPrefix(subject, noise.SubjectVideo), Day: day}
-			if want[vd] {
-				out[vd] = true
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

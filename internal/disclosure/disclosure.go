@@ -190,12 +190,8 @@ type Scope struct {
 	AccountID string
 }
 
-func (s Scope) table(kind string) (table, col, id string) {
-	if s.VideoID != "" {
-		return "video_" + kind, "video_id", s.VideoID
-	}
-	return "account_" + kind, "account_id", s.AccountID
-}
+// rollups returns the scope as the store names it.
+func (s Scope) rollups() store.RollupScope { return store.RollupScope(s) }
 
 // Day is one day's released numbers. Released is false for a day whose
 // private numbers are not released yet (they read 0).
@@ -208,17 +204,7 @@ type Day struct {
 // Daily returns the released numbers of each day from..to (UTC dates,
 // inclusive), one entry per day, zeros included.
 func (l *Layer) Daily(ctx context.Context, s Scope, from, to time.Time) ([]Day, error) {
-	table, col, id := s.table("day")
-	cols := "views, viewers, watch_ms, completions, likes, comments, shares, saves, 0, 0"
-	if s.AccountID != "" {
-		cols = "views, viewers, watch_ms, completions, likes, comments, shares, saves, followers_gained, followers_lost"
-	}
 	fromDay, toDay := int64(period.DayOf(from)), int64(period.DayOf(to))
-	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT day, `+cols+` FROM `+table+` WHERE `+col+` = ? AND day BETWEEN ? AND ? ORDER BY day`), id, fromDay, toDay)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	out := make([]Day, 0, toDay-fromDay+1)
 	state := l.State()
 	var lastReleased int64
@@ -233,16 +219,12 @@ func (l *Layer) Daily(ctx context.Context, s Scope, from, to time.Time) ([]Day, 
 	for d := fromDay; d <= toDay; d++ {
 		out = append(out, Day{Day: period.Day(d).Start(), Released: d <= lastReleased})
 	}
-	for rows.Next() {
-		var d int64
-		var c Counters
-		if err := rows.Scan(&d, &c.Views, &c.Viewers, &c.WatchMS, &c.Completions, &c.Likes, &c.Comments, &c.Shares, &c.Saves, &c.FollowersGained, &c.FollowersLost); err != nil {
-			return nil, err
-		}
+	err := l.store.DailyRollups(ctx, s.rollups(), fromDay, toDay, func(d int64, rc store.RollupCounters) {
+		c := Counters(rc)
 		l.protect(&c)
 		out[d-fromDay].Counters = c
-	}
-	if err := rows.Err(); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	if state != StateProtected {
@@ -292,7 +274,6 @@ type Hour struct {
 
 // Hourly returns released numbers for each hour from..to (inclusive).
 func (l *Layer) Hourly(ctx context.Context, s Scope, from, to time.Time) ([]Hour, error) {
-	table, col, id := s.table("hour")
 	fromH, toH := int64(period.HourOf(from)), int64(period.HourOf(to))
 	out := make([]Hour, 0, toH-fromH+1)
 	for h := fromH; h <= toH; h++ {
@@ -315,20 +296,13 @@ func (l *Layer) Hourly(ctx context.Context, s Scope, from, to time.Time) ([]Hour
 		}
 		return out, nil
 	}
-	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT hour, views, viewers, likes, comments, shares, saves FROM `+table+` WHERE `+col+` = ? AND hour BETWEEN ? AND ? ORDER BY hour`), id, fromH, toH)
+	err := l.store.HourlyRollups(ctx, s.rollups(), fromH, toH, func(h int64, c store.RollupCounters) {
+		out[h-fromH].Counters = Counters(c)
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var h int64
-		var c Counters
-		if err := rows.Scan(&h, &c.Views, &c.Viewers, &c.Likes, &c.Comments, &c.Shares, &c.Saves); err != nil {
-			return nil, err
-		}
-		out[h-fromH].Counters = c
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Bucket is one bucket of a breakdown.
@@ -371,13 +345,6 @@ func (l *Layer) Breakdown(ctx context.Context, s Scope, from, to time.Time) (map
 		return out, nil
 	}
 	// Whole months come from the monthly sums, the rest from days.
-	var (
-		col, id = "video_id", s.VideoID
-		prefix  = "video_"
-	)
-	if s.VideoID == "" {
-		col, id, prefix = "account_id", s.AccountID, "account_"
-	}
 	from, to = from.UTC(), to.UTC()
 	firstFull := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
 	if !firstFull.Equal(from) {
@@ -389,18 +356,8 @@ func (l *Layer) Breakdown(ctx context.Context, s Scope, from, to time.Time) (map
 	}
 	sums := map[[2]string]*Bucket{}
 	var order [][2]string
-	add := func(q string, args ...any) error {
-		rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(q), args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var dim, bucket string
-			var views, viewers int64
-			if err := rows.Scan(&dim, &bucket, &views, &viewers); err != nil {
-				return err
-			}
+	add := func(months bool, from, to int64) error {
+		return l.store.AudienceSums(ctx, s.rollups(), months, from, to, func(dim, bucket string, views, viewers int64) {
 			k := [2]string{dim, bucket}
 			b := sums[k]
 			if b == nil {
@@ -410,27 +367,25 @@ func (l *Layer) Breakdown(ctx context.Context, s Scope, from, to time.Time) (map
 			}
 			b.Views += views
 			b.Viewers += viewers
-		}
-		return rows.Err()
+		})
 	}
-	dayQ := `SELECT dim, bucket, SUM(views), SUM(viewers) FROM ` + prefix + `dim_day WHERE ` + col + ` = ? AND day BETWEEN ? AND ? GROUP BY dim, bucket`
 	day := func(t time.Time) int64 { return int64(period.DayOf(t)) }
 	if firstFull.Before(afterLastFull) {
 		m0, m1 := period.MonthOf(firstFull), period.MonthOf(afterLastFull)-1
-		if err := add(`SELECT dim, bucket, SUM(views), SUM(viewers) FROM `+prefix+`dim_month WHERE `+col+` = ? AND month BETWEEN ? AND ? GROUP BY dim, bucket`, id, int64(m0), int64(m1)); err != nil {
+		if err := add(true, int64(m0), int64(m1)); err != nil {
 			return nil, err
 		}
 		if from.Before(firstFull) {
-			if err := add(dayQ, id, day(from), day(firstFull)-1); err != nil {
+			if err := add(false, day(from), day(firstFull)-1); err != nil {
 				return nil, err
 			}
 		}
 		if !to.Before(afterLastFull) {
-			if err := add(dayQ, id, day(afterLastFull), day(to)); err != nil {
+			if err := add(false, day(afterLastFull), day(to)); err != nil {
 				return nil, err
 			}
 		}
-	} else if err := add(dayQ, id, day(from), day(to)); err != nil {
+	} else if err := add(false, day(from), day(to)); err != nil {
 		return nil, err
 	}
 	slices.SortFunc(order, func(a, b [2]string) int {
@@ -510,55 +465,24 @@ func (l *Layer) AccountVideoTrends(ctx context.Context, accountID string, w Tren
 	// window's days: a video without them has none in the window either.
 	h0, h1 := int64(period.HourOf(w.Start)), int64(period.HourOf(w.End))-1
 	w0, w1 := int64(period.Hour(h0).Day()), int64(period.Hour(h1).Day())
-	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT d.video_id,
-	SUM(CASE WHEN d.day BETWEEN ? AND ? THEN d.views ELSE 0 END), SUM(CASE WHEN d.day BETWEEN ? AND ? THEN d.views ELSE 0 END)
-FROM video_creators c JOIN video_day d ON d.video_id = c.video_id
-WHERE c.account_id = ? AND d.day BETWEEN ? AND ? GROUP BY d.video_id`), w0, w1, b0, b1, accountID, min(w0, b0), max(w1, b1))
+	byVideo := map[string]*VideoTrend{}
+	var active []string // videos with views on the window's days
+	err := l.store.CreatorVideoViews(ctx, accountID, w0, w1, b0, b1, func(id string, windowDays, before int64) {
+		byVideo[id] = &VideoTrend{VideoID: id, Before: before}
+		if windowDays != 0 {
+			active = append(active, id)
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
-	byVideo := map[string]*VideoTrend{}
-	var active []any // videos with views on the window's days
-	for rows.Next() {
-		var t VideoTrend
-		var windowDays int64
-		if err := rows.Scan(&t.VideoID, &windowDays, &t.Before); err != nil {
-			rows.Close()
-			return nil, err
+	err = l.store.HourlyViews(ctx, active, h0, h1, func(id string, views int64) {
+		if t := byVideo[id]; t != nil {
+			t.Today = views
 		}
-		byVideo[t.VideoID] = &t
-		if windowDays != 0 {
-			active = append(active, t.VideoID)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	})
+	if err != nil {
 		return nil, err
-	}
-	for len(active) > 0 {
-		chunk := active[:min(len(active), 500)]
-		active = active[len(chunk):]
-		args := append([]any{h0, h1}, chunk...)
-		rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT video_id, SUM(views) FROM video_hour
-WHERE hour BETWEEN ? AND ? AND video_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+`) GROUP BY video_id`), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id string
-			var v int64
-			if err := rows.Scan(&id, &v); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if t := byVideo[id]; t != nil {
-				t.Today = v
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
 	}
 	for _, t := range byVideo {
 		if t.Today != 0 || t.Before != 0 {
@@ -575,25 +499,12 @@ func (l *Layer) VideoCounts(ctx context.Context, ids []string) (map[string]platf
 	if len(ids) == 0 {
 		return out, nil
 	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	rows, err := l.store.ReadDB().QueryContext(ctx, l.store.Rebind(`SELECT video_id, views, likes, comments, shares, saves FROM video_totals WHERE video_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)`), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var c Counters
-		if err := rows.Scan(&id, &c.Views, &c.Likes, &c.Comments, &c.Shares, &c.Saves); err != nil {
-			return nil, err
-		}
+	err := l.store.VideoTotals(ctx, ids, func(id string, rc store.RollupCounters) {
+		c := Counters(rc)
 		l.protect(&c)
 		out[id] = platform.Counts{Views: c.Views, Likes: c.Likes, Comments: c.Comments, Shares: c.Shares, Saves: c.Saves}
-	}
-	if err := rows.Err(); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	if l.State() == StateProtected {
@@ -609,7 +520,7 @@ func (l *Layer) VideoCounts(ctx context.Context, ids []string) (map[string]platf
 // clamped at zero, so a counter never goes down though noise may be
 // negative. Only released cells go in, so the counter moves once a day.
 func (l *Layer) publicCounters(ctx context.Context, ids []string, out map[string]platform.Counts) error {
-	var videos []videoInfo
+	var videos []store.VideoCreation
 	for _, id := range ids {
 		vs, err := l.videosOf(ctx, Scope{VideoID: id})
 		if err != nil {
@@ -620,7 +531,7 @@ func (l *Layer) publicCounters(ctx context.Context, ids []string, out map[string
 	last := int64(l.lastReleasedDay(l.now()))
 	earliest := last
 	for _, v := range videos {
-		earliest = min(earliest, int64(period.DayOf(v.created)))
+		earliest = min(earliest, int64(period.DayOf(v.Created)))
 	}
 	fams := []Family{l.family("views", "", granDay), l.family("sharers", "", granDay), l.family("savers", "", granDay)}
 	cells, err := l.cells(ctx, videos, granDay, earliest, last, fams)
@@ -648,14 +559,14 @@ func (l *Layer) publicCounters(ctx context.Context, ids []string, out map[string
 		}
 	}
 	for _, v := range videos {
-		c := out[v.id]
-		if s := per[v.id]; s != nil {
-			from := int64(period.DayOf(v.created))
+		c := out[v.ID]
+		if s := per[v.ID]; s != nil {
+			from := int64(period.DayOf(v.Created))
 			c.Views, c.Shares, c.Saves = monotone(s.views, from, last), monotone(s.shares, from, last), monotone(s.saves, from, last)
 		} else {
 			c.Views, c.Shares, c.Saves = 0, 0, 0
 		}
-		out[v.id] = c
+		out[v.ID] = c
 	}
 	return nil
 }
@@ -692,7 +603,7 @@ func (l *Layer) DistinctViewers(ctx context.Context, videoID string, from, to ti
 	if l.State() != StateExact {
 		return 0, false, nil
 	}
-	back, err := rollup.ReturningViewers(ctx, l.store.ReadDB(), l.store.Rebind, videoID, int64(period.DayOf(from)), int64(period.DayOf(to)))
+	back, err := rollup.ReturningViewers(ctx, l.store, videoID, int64(period.DayOf(from)), int64(period.DayOf(to)))
 	if err != nil {
 		return 0, false, err
 	}

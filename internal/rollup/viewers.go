@@ -12,6 +12,7 @@ import (
 
 	"github.com/crowd-dev/crowd/internal/event"
 	"github.com/crowd-dev/crowd/internal/period"
+	"github.com/crowd-dev/crowd/internal/store"
 )
 
 // Distinct viewers over a range, in exact mode.
@@ -176,38 +177,21 @@ ON CONFLICT (video_id, day) DO UPDATE SET viewers_back = video_day.viewers_back 
 	return nil
 }
 
-// Queryer runs read queries: a *sql.DB or a *sql.Tx.
-type Queryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
 // ReturningViewers returns, for exact mode's distinct viewers of a video
 // over the Unix days a..b, the viewer-days of a..b whose viewer had viewed
 // the video on an earlier day of the range: distinct viewers are the
-// range's viewer-days less these. rebind adapts placeholders to the
-// store's dialect.
-func ReturningViewers(ctx context.Context, q Queryer, rebind func(string) string, videoID string, a, b int64) (int64, error) {
-	var pairs int64
-	if err := q.QueryRowContext(ctx, rebind(`SELECT COALESCE(SUM(viewers_back), 0) FROM video_day WHERE video_id = ? AND day BETWEEN ? AND ?`), videoID, a, b).Scan(&pairs); err != nil {
-		return 0, fmt.Errorf("read returning viewers: %w", err)
+// range's viewer-days less these.
+func ReturningViewers(ctx context.Context, s *store.Store, videoID string, a, b int64) (int64, error) {
+	pairs, err := s.ViewersBack(ctx, videoID, a, b)
+	if err != nil {
+		return 0, err
 	}
 	// Less the pairs that leave the range: they end after b.
-	rows, err := q.QueryContext(ctx, rebind(`SELECT day, gaps FROM video_viewer_gaps WHERE video_id = ? AND day > ? AND day < ?`), videoID, b, b+MaxGap)
-	if err != nil {
-		return 0, fmt.Errorf("read returning viewers: %w", err)
-	}
-	defer rows.Close()
-	var gaps []byte
-	for rows.Next() {
-		var d int64
-		if err := rows.Scan(&d, &gaps); err != nil {
-			return 0, fmt.Errorf("read returning viewers: %w", err)
-		}
+	err = s.ViewerGaps(ctx, videoID, b, b+MaxGap, func(d int64, gaps []byte) {
 		pairs -= RepeatsUpTo(gaps, d-a) - RepeatsUpTo(gaps, d-b-1)
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("read returning viewers: %w", err)
+	})
+	if err != nil {
+		return 0, err
 	}
 	return pairs, nil
 }

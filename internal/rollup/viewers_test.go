@@ -19,7 +19,7 @@ func distinct(t *testing.T, s *store.Store, a, b int64) int64 {
 	if err := s.ReadDB().QueryRow(s.Rebind(`SELECT COALESCE(SUM(viewers), 0) FROM video_day WHERE video_id = 'v' AND day BETWEEN ? AND ?`), a, b).Scan(&vd); err != nil {
 		t.Fatal(err)
 	}
-	back, err := ReturningViewers(t.Context(), s.ReadDB(), s.Rebind, "v", a, b)
+	back, err := ReturningViewers(t.Context(), s, "v", a, b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,194 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// The exact rollups the disclosure layer reads (internal/disclosure):
+// daily and hourly rows of a video or a creator, audience sums, trends and
+// public totals. Reads run on the read pool, one statement each.
+
+// RollupScope selects whose rollup rows are read: a video's, or (VideoID
+// empty) a creator account's.
+type RollupScope struct {
+	VideoID   string
+	AccountID string
+}
+
+// table returns the scope's table of kind (day, hour, dim_day, dim_month),
+// its key column and the key.
+func (s RollupScope) table(kind string) (table, col, id string) {
+	if s.VideoID != "" {
+		return "video_" + kind, "video_id", s.VideoID
+	}
+	return "account_" + kind, "account_id", s.AccountID
+}
+
+// RollupCounters are the exact measures of a rollup row. A row has those
+// of its table: hourly rows have no watch time, completions or followers,
+// video rows no followers.
+type RollupCounters struct {
+	Views           int64
+	Viewers         int64
+	WatchMS         int64
+	Completions     int64
+	Likes           int64
+	Comments        int64
+	Shares          int64
+	Saves           int64
+	FollowersGained int64
+	FollowersLost   int64
+}
+
+// DailyRollups calls fn with the scope's daily row of every day from..to
+// that has one, in day order.
+func (s *Store) DailyRollups(ctx context.Context, sc RollupScope, from, to int64, fn func(day int64, c RollupCounters)) error {
+	table, col, id := sc.table("day")
+	cols := "views, viewers, watch_ms, completions, likes, comments, shares, saves, 0, 0"
+	if sc.VideoID == "" {
+		cols = "views, viewers, watch_ms, completions, likes, comments, shares, saves, followers_gained, followers_lost"
+	}
+	return s.scanRows(ctx, `SELECT day, `+cols+` FROM `+table+` WHERE `+col+` = ? AND day BETWEEN ? AND ? ORDER BY day`, []any{id, from, to}, func(rows *sql.Rows) error {
+		var d int64
+		var c RollupCounters
+		if err := rows.Scan(&d, &c.Views, &c.Viewers, &c.WatchMS, &c.Completions, &c.Likes, &c.Comments, &c.Shares, &c.Saves, &c.FollowersGained, &c.FollowersLost); err != nil {
+			return err
+		}
+		fn(d, c)
+		return nil
+	})
+}
+
+// HourlyRollups calls fn with the scope's hourly row of every hour
+// from..to that has one, in hour order.
+func (s *Store) HourlyRollups(ctx context.Context, sc RollupScope, from, to int64, fn func(hour int64, c RollupCounters)) error {
+	table, col, id := sc.table("hour")
+	return s.scanRows(ctx, `SELECT hour, views, viewers, likes, comments, shares, saves FROM `+table+` WHERE `+col+` = ? AND hour BETWEEN ? AND ? ORDER BY hour`, []any{id, from, to}, func(rows *sql.Rows) error {
+		var h int64
+		var c RollupCounters
+		if err := rows.Scan(&h, &c.Views, &c.Viewers, &c.Likes, &c.Comments, &c.Shares, &c.Saves); err != nil {
+			return err
+		}
+		fn(h, c)
+		return nil
+	})
+}
+
+// AudienceSums calls fn with the scope's views and viewers of each audience
+// bucket, summed over the days from..to, or with months over the months
+// from..to (month numbers: year*12 + month-1).
+func (s *Store) AudienceSums(ctx context.Context, sc RollupScope, months bool, from, to int64, fn func(dim, bucket string, views, viewers int64)) error {
+	kind, period := "dim_day", "day"
+	if months {
+		kind, period = "dim_month", "month"
+	}
+	table, col, id := sc.table(kind)
+	return s.scanRows(ctx, `SELECT dim, bucket, SUM(views), SUM(viewers) FROM `+table+` WHERE `+col+` = ? AND `+period+` BETWEEN ? AND ? GROUP BY dim, bucket`, []any{id, from, to}, func(rows *sql.Rows) error {
+		var dim, bucket string
+		var views, viewers int64
+		if err := rows.Scan(&dim, &bucket, &views, &viewers); err != nil {
+			return err
+		}
+		fn(dim, bucket, views, viewers)
+		return nil
+	})
+}
+
+// CreatorVideoViews calls fn with each of the account's videos that has
+// daily rows in the days w0..w1 or b0..b1: its views over w0..w1 and over
+// b0..b1.
+func (s *Store) CreatorVideoViews(ctx context.Context, accountID string, w0, w1, b0, b1 int64, fn func(videoID string, window, baseline int64)) error {
+	return s.scanRows(ctx, `SELECT d.video_id,
+	SUM(CASE WHEN d.day BETWEEN ? AND ? THEN d.views ELSE 0 END), SUM(CASE WHEN d.day BETWEEN ? AND ? THEN d.views ELSE 0 END)
+FROM video_creators c JOIN video_day d ON d.video_id = c.video_id
+WHERE c.account_id = ? AND d.day BETWEEN ? AND ? GROUP BY d.video_id`, []any{w0, w1, b0, b1, accountID, min(w0, b0), max(w1, b1)}, func(rows *sql.Rows) error {
+		var id string
+		var window, baseline int64
+		if err := rows.Scan(&id, &window, &baseline); err != nil {
+			return err
+		}
+		fn(id, window, baseline)
+		return nil
+	})
+}
+
+// HourlyViews calls fn with each of the videos' views summed over the
+// hours h0..h1 (videos without hourly rows there are left out), 500
+// videos to a statement.
+func (s *Store) HourlyViews(ctx context.Context, videos []string, h0, h1 int64, fn func(videoID string, views int64)) error {
+	for len(videos) > 0 {
+		chunk := videos[:min(len(videos), 500)]
+		videos = videos[len(chunk):]
+		args := make([]any, 0, 2+len(chunk))
+		args = append(args, h0, h1)
+		for _, v := range chunk {
+			args = append(args, v)
+		}
+		err := s.scanRows(ctx, `SELECT video_id, SUM(views) FROM video_hour
+WHERE hour BETWEEN ? AND ? AND video_id IN (`+placeholders(len(chunk))+`) GROUP BY video_id`, args, func(rows *sql.Rows) error {
+			var id string
+			var v int64
+			if err := rows.Scan(&id, &v); err != nil {
+				return err
+			}
+			fn(id, v)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// VideoTotals calls fn with the lifetime totals of each of the videos that
+// has them (views, likes, comments, shares and saves).
+func (s *Store) VideoTotals(ctx context.Context, ids []string, fn func(videoID string, c RollupCounters)) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return s.scanRows(ctx, `SELECT video_id, views, likes, comments, shares, saves FROM video_totals WHERE video_id IN (`+placeholders(len(ids))+`)`, args, func(rows *sql.Rows) error {
+		var id string
+		var c RollupCounters
+		if err := rows.Scan(&id, &c.Views, &c.Likes, &c.Comments, &c.Shares, &c.Saves); err != nil {
+			return err
+		}
+		fn(id, c)
+		return nil
+	})
+}
+
+// ViewersBack returns the sum of video_day.viewers_back of the video over
+// the days a..b: the pairs of a viewer's consecutive days that start in
+// them (internal/rollup/viewers.go).
+func (s *Store) ViewersBack(ctx context.Context, videoID string, a, b int64) (int64, error) {
+	var pairs int64
+	if err := s.read.QueryRowContext(ctx, s.Rebind(`SELECT COALESCE(SUM(viewers_back), 0) FROM video_day WHERE video_id = ? AND day BETWEEN ? AND ?`), videoID, a, b).Scan(&pairs); err != nil {
+		return 0, fmt.Errorf("read returning viewers: %w", err)
+	}
+	return pairs, nil
+}
+
+// ViewerGaps calls fn with the video's gaps row (video_viewer_gaps) of
+// every day strictly between after and before that has one.
+func (s *Store) ViewerGaps(ctx context.Context, videoID string, after, before int64, fn func(day int64, gaps []byte)) error {
+	err := s.scanRows(ctx, `SELECT day, gaps FROM video_viewer_gaps WHERE video_id = ? AND day > ? AND day < ?`, []any{videoID, after, before}, func(rows *sql.Rows) error {
+		var d int64
+		var gaps []byte
+		if err := rows.Scan(&d, &gaps); err != nil {
+			return err
+		}
+		fn(d, gaps)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read returning viewers: %w", err)
+	}
+	return nil
+}
