@@ -96,22 +96,49 @@ func (s *Store) AudienceSums(ctx context.Context, sc RollupScope, months bool, f
 	})
 }
 
-// CreatorVideoViews calls fn with each of the account's videos that has
-// daily rows in the days w0..w1 or b0..b1: its views over w0..w1 and over
-// b0..b1.
-func (s *Store) CreatorVideoViews(ctx context.Context, accountID string, w0, w1, b0, b1 int64, fn func(videoID string, window, baseline int64)) error {
-	return s.scanRows(ctx, `SELECT d.video_id,
-	SUM(CASE WHEN d.day BETWEEN ? AND ? THEN d.views ELSE 0 END), SUM(CASE WHEN d.day BETWEEN ? AND ? THEN d.views ELSE 0 END)
-FROM video_creators c JOIN video_day d ON d.video_id = c.video_id
-WHERE c.account_id = ? AND d.day BETWEEN ? AND ? GROUP BY d.video_id`, []any{w0, w1, b0, b1, accountID, min(w0, b0), max(w1, b1)}, func(rows *sql.Rows) error {
+// CreatorVideoIDs returns the ids of the videos the account created or
+// co-created, in id order.
+func (s *Store) CreatorVideoIDs(ctx context.Context, accountID string) ([]string, error) {
+	var ids []string
+	err := s.scanRows(ctx, `SELECT video_id FROM video_creators WHERE account_id = ? ORDER BY video_id`, []any{accountID}, func(rows *sql.Rows) error {
 		var id string
-		var window, baseline int64
-		if err := rows.Scan(&id, &window, &baseline); err != nil {
+		if err := rows.Scan(&id); err != nil {
 			return err
 		}
-		fn(id, window, baseline)
+		ids = append(ids, id)
 		return nil
 	})
+	return ids, err
+}
+
+// VideoDayViews calls fn with each of the videos that has daily rows in
+// the days w0..w1 or b0..b1: its views over w0..w1 and over b0..b1, 500
+// videos to a statement.
+func (s *Store) VideoDayViews(ctx context.Context, videos []string, w0, w1, b0, b1 int64, fn func(videoID string, window, baseline int64)) error {
+	for len(videos) > 0 {
+		chunk := videos[:min(len(videos), 500)]
+		videos = videos[len(chunk):]
+		args := make([]any, 0, 6+len(chunk))
+		args = append(args, w0, w1, b0, b1, min(w0, b0), max(w1, b1))
+		for _, v := range chunk {
+			args = append(args, v)
+		}
+		err := s.scanRows(ctx, `SELECT video_id,
+	SUM(CASE WHEN day BETWEEN ? AND ? THEN views ELSE 0 END), SUM(CASE WHEN day BETWEEN ? AND ? THEN views ELSE 0 END)
+FROM video_day WHERE day BETWEEN ? AND ? AND video_id IN (`+placeholders(len(chunk))+`) GROUP BY video_id`, args, func(rows *sql.Rows) error {
+			var id string
+			var window, baseline int64
+			if err := rows.Scan(&id, &window, &baseline); err != nil {
+				return err
+			}
+			fn(id, window, baseline)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // HourlyViews calls fn with each of the videos' views summed over the
