@@ -1,6 +1,7 @@
 package pseudonym
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -27,8 +28,7 @@ const (
 	// SaltsFile is the name of the daily salts file in the secrets
 	// directory: a JSON object {"days": {UTC day ("2006-01-02"): {"salt":
 	// base64 32-byte salt, "used": the hour it was last used}}, "closed":
-	// [days whose salts were destroyed]}. Files of earlier versions, a
-	// plain object from day to salt, are read too. Losing it reopens every
+	// [days whose salts were destroyed]}. Losing it reopens every
 	// closed day and splits the open days' viewers in two; back it up with
 	// the database if that matters.
 	SaltsFile = "salts.json"
@@ -72,8 +72,6 @@ const (
 	labelAccountDay = "account-day"
 	labelViewerDay  = "viewer-day"
 	labelEventID    = "event-id"
-	// "creator-day" was the label of the retired per-(account, creator,
-	// day) cap pseudonym; it is never reused.
 )
 
 // Pseudonymizer computes pseudonyms of account ids from secrets kept in a
@@ -142,7 +140,7 @@ func open(dir string, now func() time.Time) (*Pseudonymizer, error) {
 		if err := secretfile.RemoveTemps(dir, KeyFile, SaltsFile); err != nil {
 			return err
 		}
-		salts, closed, saltsExisted, err := loadSalts(dir, now)
+		salts, closed, saltsExisted, err := loadSalts(dir)
 		if err != nil {
 			return err
 		}
@@ -466,9 +464,8 @@ type saltJSON struct {
 	Used time.Time `json:"used"` // the hour of last use
 }
 
-// loadSalts reads the salts file and reports whether it existed. Salts of
-// a file of earlier versions (no last use) count as used now.
-func loadSalts(dir string, now func() time.Time) (map[string]*daySalt, map[string]bool, bool, error) {
+// loadSalts reads the salts file and reports whether it existed.
+func loadSalts(dir string) (map[string]*daySalt, map[string]bool, bool, error) {
 	path := filepath.Join(dir, SaltsFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -480,27 +477,16 @@ func loadSalts(dir string, now func() time.Time) (map[string]*daySalt, map[strin
 	if err := os.Chmod(path, 0o600); err != nil {
 		return nil, nil, false, err
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
+	// Unknown fields are refused, not skipped: a file that is not the
+	// one Crowd writes would otherwise read as no salts at all.
+	var file saltsJSON
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&file); err != nil {
 		return nil, nil, false, fmt.Errorf("read salts: %s: %w", SaltsFile, err)
 	}
-	var file saltsJSON
-	_, hasDays := raw["days"]
-	_, hasClosed := raw["closed"]
-	if hasDays || hasClosed {
-		if err := json.Unmarshal(b, &file); err != nil {
-			return nil, nil, false, fmt.Errorf("read salts: %s: %w", SaltsFile, err)
-		}
-	} else {
-		// Earlier versions: day → salt.
-		var encoded map[string]string
-		if err := json.Unmarshal(b, &encoded); err != nil {
-			return nil, nil, false, fmt.Errorf("read salts: %s: %w", SaltsFile, err)
-		}
-		file.Days = make(map[string]saltJSON, len(encoded))
-		for dayKey, v := range encoded {
-			file.Days[dayKey] = saltJSON{Salt: v, Used: now()}
-		}
+	if dec.More() {
+		return nil, nil, false, fmt.Errorf("read salts: %s: data after the object", SaltsFile)
 	}
 	validDay := func(dayKey string) bool {
 		d, err := time.Parse(dayLayout, dayKey)
