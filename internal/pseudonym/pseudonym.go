@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/crowd-dev/crowd/internal/period"
 	"github.com/crowd-dev/crowd/internal/secretfile"
 )
 
@@ -269,7 +270,7 @@ func (p *Pseudonymizer) ClosedDays() []int64 {
 	out := make([]int64, 0, len(p.closed))
 	for dayKey := range p.closed {
 		d, _ := time.Parse(dayLayout, dayKey) // loadSalts and PruneSalts admit valid days only
-		out = append(out, d.Unix()/86400)
+		out = append(out, int64(period.DayOf(d)))
 	}
 	slices.Sort(out)
 	return out
@@ -286,7 +287,7 @@ func checkDay(day time.Time) (time.Time, error) {
 }
 
 // hour returns the current Unix hour.
-func (p *Pseudonymizer) hour() int64 { return p.now().Unix() / 3600 }
+func (p *Pseudonymizer) hour() int64 { return int64(period.HourOf(p.now())) }
 
 // openDayLocked returns dayKey's salt, creating it, and records its use
 // this hour, writing the salts file when either changes. p.mu must be held
@@ -382,14 +383,14 @@ func (p *Pseudonymizer) pruneShared(now, cutoff time.Time, idle time.Duration) (
 		}
 		// The last use is known to the hour: it may have been as late as
 		// the hour's end.
-		lastUse := time.Unix((ds.used.Load()+1)*3600, 0)
+		lastUse := period.Hour(ds.used.Load() + 1).Start()
 		if d.Add(oneDay).After(cutoff) || (idle > 0 && lastUse.Add(idle).After(now)) {
 			next[dayKey] = ds
 			continue
 		}
 		doomed = append(doomed, ds)
 		closed[dayKey] = true
-		days = append(days, d.Unix()/86400)
+		days = append(days, int64(period.DayOf(d)))
 	}
 	if len(doomed) == 0 {
 		return nil, nil
@@ -504,7 +505,7 @@ func loadSalts(dir string) (map[string]*daySalt, map[string]bool, bool, error) {
 		}
 		salt := secret(s)
 		ds := newDaySalt(&salt)
-		ds.used.Store(v.Used.Unix() / 3600)
+		ds.used.Store(int64(period.HourOf(v.Used)))
 		salts[dayKey] = ds
 	}
 	closed := make(map[string]bool, len(file.Closed))
@@ -525,7 +526,7 @@ func loadSalts(dir string) (map[string]*daySalt, map[string]bool, bool, error) {
 func (p *Pseudonymizer) saveSalts(salts map[string]*daySalt, closed map[string]bool) error {
 	file := saltsJSON{Days: make(map[string]saltJSON, len(salts)), Closed: slices.Sorted(maps.Keys(closed))}
 	for dayKey, ds := range salts {
-		file.Days[dayKey] = saltJSON{Salt: base64.StdEncoding.EncodeToString(*ds.salt), Used: time.Unix(ds.used.Load()*3600, 0).UTC()}
+		file.Days[dayKey] = saltJSON{Salt: base64.StdEncoding.EncodeToString(*ds.salt), Used: period.Hour(ds.used.Load()).Start()}
 	}
 	if file.Closed == nil {
 		file.Closed = []string{}
