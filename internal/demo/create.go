@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/crowd-dev/crowd/client"
@@ -33,11 +30,6 @@ var (
 // applied it all. The marker, not any account or video, tells a filled
 // instance: a platform's own account named mia is not the demo world.
 const MarkerSetting = "demo_world"
-
-// MarkerFile is the file in the data dir where Create noted a completed
-// world before the marker moved to the store; a data dir that has it
-// counts as filled.
-const MarkerFile = "demo-world.json"
 
 // Marker states.
 const (
@@ -68,11 +60,6 @@ func State(ctx context.Context, m *app.Main) (string, error) {
 			return "", fmt.Errorf("read the demo marker: %w", err)
 		}
 		return mk.State, nil
-	}
-	if _, err := os.Stat(filepath.Join(m.Config.Data, MarkerFile)); err == nil {
-		return stateComplete, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("read the demo marker: %w", err)
 	}
 	return "", nil
 }

@@ -3,7 +3,6 @@ package demo_test
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -225,11 +224,6 @@ func TestCreate(t *testing.T) {
 	if _, err := demo.Create(ctx, &app.Main{Config: cfg, Passwords: cheap}, small(time.Time{})); !errors.Is(err, demo.ErrExists) {
 		t.Errorf("Create again = %v, want ErrExists", err)
 	}
-	// The marker is in the store, with the data: nothing in the data dir
-	// but the database tells.
-	if _, err := os.Stat(filepath.Join(cfg.Data, demo.MarkerFile)); err == nil {
-		t.Errorf("Create wrote %s", demo.MarkerFile)
-	}
 }
 
 // TestCreate_Interrupted: a fill stopped half way leaves the marker at
@@ -274,21 +268,5 @@ func TestCreate_PlatformAccountNamedMia(t *testing.T) {
 	cfg.Data = data
 	if _, err := demo.Create(ctx, &app.Main{Config: cfg}, small(time.Time{})); !errors.Is(err, demo.ErrNotEmpty) {
 		t.Fatalf("Create on a data dir with a platform account named %s = %v, want ErrNotEmpty", demo.Business, err)
-	}
-}
-
-// TestCreate_LegacyMarkerFile: a data dir filled before the marker moved
-// to the store has the marker file, and counts as filled.
-func TestCreate_LegacyMarkerFile(t *testing.T) {
-	cfg := config.Default()
-	cfg.Data = filepath.Join(t.TempDir(), "data")
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(cfg.Data, demo.MarkerFile), []byte(`{"creators":5}`+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := demo.Create(t.Context(), &app.Main{Config: cfg}, small(time.Time{})); !errors.Is(err, demo.ErrExists) {
-		t.Fatalf("Create on a data dir with %s = %v, want ErrExists", demo.MarkerFile, err)
 	}
 }

@@ -328,9 +328,8 @@ func TestPublishAtomic_NoRoom(t *testing.T) {
 	}
 }
 
-// TestOpen_TurnsAtomicOn: a stream made without atomic batches (by an
-// earlier version, or before the server's upgrade to 2.12) is updated to
-// take them when the log opens.
+// TestOpen_TurnsAtomicOn: a stream made without atomic batches (before the
+// server's upgrade to 2.12) is updated to take them when the log opens.
 func TestOpen_TurnsAtomicOn(t *testing.T) {
 	cfg := Config{Dir: t.TempDir()}
 	l := MustOpen(t, cfg)

@@ -88,7 +88,7 @@ func TestStreamReplicas_Cluster(t *testing.T) {
 	}
 	c := startCluster(t)
 
-	// Created at one replica (as every earlier version did).
+	// Created at one replica.
 	l, logs := openOn(t, c, Config{Replicas: 1})
 	if got := streamConfig(t, l).Replicas; got != 1 {
 		t.Fatalf("created with %d replicas, want 1", got)

@@ -324,9 +324,8 @@ func recordApplied(sc *jetstream.StreamConfig) {
 // configured count and never lowered; maximum age, size and the duplicate
 // window follow the configuration unless an operator changed them on the
 // stream (they differ from what Crowd recorded; with nothing recorded —
-// streams of earlier versions, servers before 2.10, which keep no
-// metadata — the configuration applies, as it always did); every other
-// setting stays as found.
+// servers before 2.10 keep no metadata — the configuration applies); every
+// other setting stays as found.
 func reconcile(found, want jetstream.StreamConfig) (jetstream.StreamConfig, []string, []string) {
 	next := found
 	next.Metadata = maps.Clone(found.Metadata)
@@ -362,8 +361,8 @@ func reconcile(found, want jetstream.StreamConfig) (jetstream.StreamConfig, []st
 	owned("max_bytes", metaMaxBytes, strconv.FormatInt(found.MaxBytes, 10), strconv.FormatInt(want.MaxBytes, 10), func() { next.MaxBytes = want.MaxBytes })
 	owned("duplicate_window", metaDuplicates, found.Duplicates.String(), want.Duplicates.String(), func() { next.Duplicates = want.Duplicates })
 	// Atomic batches are turned on once the server can take them (a
-	// stream of an earlier version, or made before the server's upgrade
-	// to 2.12), never off: bulk batches depend on them.
+	// stream made before the server's upgrade to 2.12), never off: bulk
+	// batches depend on them.
 	if want.AllowAtomicPublish && !found.AllowAtomicPublish {
 		next.AllowAtomicPublish = true
 		changes = append(changes, "allow_atomic false → true")

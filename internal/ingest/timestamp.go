@@ -1,6 +1,10 @@
 package ingest
 
-import "time"
+import (
+	"time"
+
+	"github.com/crowd-dev/crowd/internal/period"
+)
 
 // parseTS parses an RFC 3339 timestamp, the subset time.Parse(time.RFC3339)
 // takes on its fast path: "2006-01-02T15:04:05", an optional fraction of
@@ -65,7 +69,7 @@ func parseTS(s []byte) (time.Time, string) {
 	if year < 1969 { // 1969-12-31T23:00:00-01:00 is still 1970 in UTC
 		return time.Time{}, "is before 1970"
 	}
-	unix := daysSinceEpoch(year, month, day)*86400 + int64(hour*3600+minute*60+sec-offset)
+	unix := daysSinceEpoch(year, month, day)*period.DaySeconds + int64(hour*period.HourSeconds+minute*60+sec-offset)
 	if unix < 0 {
 		return time.Time{}, "is before 1970"
 	}

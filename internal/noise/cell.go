@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/crowd-dev/crowd/internal/period"
 )
 
 // Granularities of a cell's period.
@@ -101,19 +103,19 @@ func (k CellKey) Validate() error {
 	if (k.Dim == "") != (k.Bucket == "") {
 		errs = append(errs, fmt.Errorf("dimension %q and bucket %q must both be set or both empty", k.Dim, k.Bucket))
 	}
-	var period int64
+	var seconds int64 // in one period
 	switch k.Granularity {
 	case Day:
-		period = 86400
+		seconds = period.DaySeconds
 	case Hour:
-		period = 3600
+		seconds = period.HourSeconds
 	default:
 		errs = append(errs, fmt.Errorf("granularity %q must be %q or %q", k.Granularity, Day, Hour))
 	}
 	switch {
 	case k.PeriodStart.IsZero():
 		errs = append(errs, errors.New("period start is not set"))
-	case k.PeriodStart.Nanosecond() != 0 || period != 0 && k.PeriodStart.Unix()%period != 0:
+	case k.PeriodStart.Nanosecond() != 0 || seconds != 0 && k.PeriodStart.Unix()%seconds != 0:
 		errs = append(errs, fmt.Errorf("period start %s is not the start of a UTC %s", k.PeriodStart.UTC().Format(time.RFC3339Nano), k.Granularity))
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/crowd-dev/crowd/internal/period"
 )
 
 // Limits on video fields.
@@ -16,7 +18,7 @@ const (
 	MaxCollaborators    = 10
 	MaxCommentLen       = 2000
 	MaxMessageLen       = 1000
-	MaxWatchMS          = 24 * 60 * 60 * 1000 // a day; longer is a client bug
+	MaxWatchMS          = period.DaySeconds * 1000 // a day; longer is a client bug
 	MaxAppNameLen       = 64
 	MaxScopes           = 8
 	MaxPolicyTextLength = 100_000

@@ -1,6 +1,7 @@
 package pseudonym
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/crowd-dev/crowd/internal/period"
 	"github.com/crowd-dev/crowd/internal/secretfile"
 )
 
@@ -27,8 +29,7 @@ const (
 	// SaltsFile is the name of the daily salts file in the secrets
 	// directory: a JSON object {"days": {UTC day ("2006-01-02"): {"salt":
 	// base64 32-byte salt, "used": the hour it was last used}}, "closed":
-	// [days whose salts were destroyed]}. Files of earlier versions, a
-	// plain object from day to salt, are read too. Losing it reopens every
+	// [days whose salts were destroyed]}. Losing it reopens every
 	// closed day and splits the open days' viewers in two; back it up with
 	// the database if that matters.
 	SaltsFile = "salts.json"
@@ -72,8 +73,6 @@ const (
 	labelAccountDay = "account-day"
 	labelViewerDay  = "viewer-day"
 	labelEventID    = "event-id"
-	// "creator-day" was the label of the retired per-(account, creator,
-	// day) cap pseudonym; it is never reused.
 )
 
 // Pseudonymizer computes pseudonyms of account ids from secrets kept in a
@@ -142,7 +141,7 @@ func open(dir string, now func() time.Time) (*Pseudonymizer, error) {
 		if err := secretfile.RemoveTemps(dir, KeyFile, SaltsFile); err != nil {
 			return err
 		}
-		salts, closed, saltsExisted, err := loadSalts(dir, now)
+		salts, closed, saltsExisted, err := loadSalts(dir)
 		if err != nil {
 			return err
 		}
@@ -271,7 +270,7 @@ func (p *Pseudonymizer) ClosedDays() []int64 {
 	out := make([]int64, 0, len(p.closed))
 	for dayKey := range p.closed {
 		d, _ := time.Parse(dayLayout, dayKey) // loadSalts and PruneSalts admit valid days only
-		out = append(out, d.Unix()/86400)
+		out = append(out, int64(period.DayOf(d)))
 	}
 	slices.Sort(out)
 	return out
@@ -288,7 +287,7 @@ func checkDay(day time.Time) (time.Time, error) {
 }
 
 // hour returns the current Unix hour.
-func (p *Pseudonymizer) hour() int64 { return p.now().Unix() / 3600 }
+func (p *Pseudonymizer) hour() int64 { return int64(period.HourOf(p.now())) }
 
 // openDayLocked returns dayKey's salt, creating it, and records its use
 // this hour, writing the salts file when either changes. p.mu must be held
@@ -384,14 +383,14 @@ func (p *Pseudonymizer) pruneShared(now, cutoff time.Time, idle time.Duration) (
 		}
 		// The last use is known to the hour: it may have been as late as
 		// the hour's end.
-		lastUse := time.Unix((ds.used.Load()+1)*3600, 0)
+		lastUse := period.Hour(ds.used.Load() + 1).Start()
 		if d.Add(oneDay).After(cutoff) || (idle > 0 && lastUse.Add(idle).After(now)) {
 			next[dayKey] = ds
 			continue
 		}
 		doomed = append(doomed, ds)
 		closed[dayKey] = true
-		days = append(days, d.Unix()/86400)
+		days = append(days, int64(period.DayOf(d)))
 	}
 	if len(doomed) == 0 {
 		return nil, nil
@@ -466,9 +465,8 @@ type saltJSON struct {
 	Used time.Time `json:"used"` // the hour of last use
 }
 
-// loadSalts reads the salts file and reports whether it existed. Salts of
-// a file of earlier versions (no last use) count as used now.
-func loadSalts(dir string, now func() time.Time) (map[string]*daySalt, map[string]bool, bool, error) {
+// loadSalts reads the salts file and reports whether it existed.
+func loadSalts(dir string) (map[string]*daySalt, map[string]bool, bool, error) {
 	path := filepath.Join(dir, SaltsFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -480,27 +478,16 @@ func loadSalts(dir string, now func() time.Time) (map[string]*daySalt, map[strin
 	if err := os.Chmod(path, 0o600); err != nil {
 		return nil, nil, false, err
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
+	// Unknown fields are refused, not skipped: a file that is not the
+	// one Crowd writes would otherwise read as no salts at all.
+	var file saltsJSON
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&file); err != nil {
 		return nil, nil, false, fmt.Errorf("read salts: %s: %w", SaltsFile, err)
 	}
-	var file saltsJSON
-	_, hasDays := raw["days"]
-	_, hasClosed := raw["closed"]
-	if hasDays || hasClosed {
-		if err := json.Unmarshal(b, &file); err != nil {
-			return nil, nil, false, fmt.Errorf("read salts: %s: %w", SaltsFile, err)
-		}
-	} else {
-		// Earlier versions: day → salt.
-		var encoded map[string]string
-		if err := json.Unmarshal(b, &encoded); err != nil {
-			return nil, nil, false, fmt.Errorf("read salts: %s: %w", SaltsFile, err)
-		}
-		file.Days = make(map[string]saltJSON, len(encoded))
-		for dayKey, v := range encoded {
-			file.Days[dayKey] = saltJSON{Salt: v, Used: now()}
-		}
+	if dec.More() {
+		return nil, nil, false, fmt.Errorf("read salts: %s: data after the object", SaltsFile)
 	}
 	validDay := func(dayKey string) bool {
 		d, err := time.Parse(dayLayout, dayKey)
@@ -518,7 +505,7 @@ func loadSalts(dir string, now func() time.Time) (map[string]*daySalt, map[strin
 		}
 		salt := secret(s)
 		ds := newDaySalt(&salt)
-		ds.used.Store(v.Used.Unix() / 3600)
+		ds.used.Store(int64(period.HourOf(v.Used)))
 		salts[dayKey] = ds
 	}
 	closed := make(map[string]bool, len(file.Closed))
@@ -539,7 +526,7 @@ func loadSalts(dir string, now func() time.Time) (map[string]*daySalt, map[strin
 func (p *Pseudonymizer) saveSalts(salts map[string]*daySalt, closed map[string]bool) error {
 	file := saltsJSON{Days: make(map[string]saltJSON, len(salts)), Closed: slices.Sorted(maps.Keys(closed))}
 	for dayKey, ds := range salts {
-		file.Days[dayKey] = saltJSON{Salt: base64.StdEncoding.EncodeToString(*ds.salt), Used: time.Unix(ds.used.Load()*3600, 0).UTC()}
+		file.Days[dayKey] = saltJSON{Salt: base64.StdEncoding.EncodeToString(*ds.salt), Used: period.Hour(ds.used.Load()).Start()}
 	}
 	if file.Closed == nil {
 		file.Closed = []string{}

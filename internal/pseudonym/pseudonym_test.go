@@ -404,23 +404,6 @@ func TestPseudonymizer_PruneSalts(t *testing.T) {
 			t.Error("salt of a finished day survived PruneSalts(0, 0)")
 		}
 	})
-	t.Run("EarlierFormat", func(t *testing.T) {
-		// A salts file of earlier versions (day → salt) loads, its salts
-		// counted as used at load.
-		dir := t.TempDir()
-		MustOpen(t, dir, clock.Now)
-		salt := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
-		if err := os.WriteFile(filepath.Join(dir, SaltsFile), []byte(`{"2020-02-02": "`+salt+`"}`), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		p := MustOpen(t, dir, clock.Now)
-		if _, err := p.PruneSalts(DefaultSaltRetention, DefaultSaltIdle); err != nil {
-			t.Fatal(err)
-		}
-		if p.salts["2020-02-02"] == nil || p.Closed(time.Date(2020, 2, 2, 0, 0, 0, 0, time.UTC)) {
-			t.Error("salt of an earlier file destroyed at once")
-		}
-	})
 }
 
 func TestViewerDay_YearOutOfRange(t *testing.T) {
@@ -457,10 +440,12 @@ func TestOpen_Errors(t *testing.T) {
 	corrupt := map[string]struct{ file, content string }{
 		"ShortKey":   {KeyFile, "too short"},
 		"BadJSON":    {SaltsFile, "{"},
-		"BadDay":     {SaltsFile, `{"2026-3-1": "` + base64.StdEncoding.EncodeToString(make([]byte, 32)) + `"}`},
-		"BadSalt":    {SaltsFile, `{"2026-03-01": "not base64!"}`},
-		"ShortSalt":  {SaltsFile, `{"2026-03-01": "YWJj"}`},
+		"BadDay":     {SaltsFile, `{"days": {"2026-3-1": {"salt": "` + base64.StdEncoding.EncodeToString(make([]byte, 32)) + `", "used": "2026-03-02T00:00:00Z"}}, "closed": []}`},
+		"BadSalt":    {SaltsFile, `{"days": {"2026-03-01": {"salt": "not base64!", "used": "2026-03-02T00:00:00Z"}}, "closed": []}`},
+		"ShortSalt":  {SaltsFile, `{"days": {"2026-03-01": {"salt": "YWJj", "used": "2026-03-02T00:00:00Z"}}, "closed": []}`},
 		"SaltsArray": {SaltsFile, `[]`},
+		"DayToSalt":  {SaltsFile, `{"2026-03-01": "` + base64.StdEncoding.EncodeToString(make([]byte, 32)) + `"}`},
+		"Trailing":   {SaltsFile, `{"days": {}, "closed": []} {}`},
 		"BadClosed":  {SaltsFile, `{"days": {}, "closed": ["2026-3-1"]}`},
 		"OpenClosed": {SaltsFile, `{"days": {"2026-03-01": {"salt": "` + base64.StdEncoding.EncodeToString(make([]byte, 32)) + `", "used": "2026-03-02T00:00:00Z"}}, "closed": ["2026-03-01"]}`},
 	}

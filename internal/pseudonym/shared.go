@@ -45,7 +45,7 @@ func withDirLock(dir string, fn func() error) error {
 // syncLocked merges the salts file into p's salts and closed days. p.mu
 // must be held for writing and the directory lock held.
 func (p *Pseudonymizer) syncLocked() error {
-	fileSalts, fileClosed, _, err := loadSalts(p.dir, p.now)
+	fileSalts, fileClosed, _, err := loadSalts(p.dir)
 	if err != nil {
 		return err
 	}

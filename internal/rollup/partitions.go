@@ -3,7 +3,6 @@ package rollup
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -34,10 +33,6 @@ import (
 // deduplicated within its video's partition: a platform that reused one id
 // for events of two videos in different partitions would have both counted
 // by split aggregators, and the second dropped by one of all partitions.)
-
-// legacyCheckpoint names the single checkpoint of versions before
-// partitioned aggregation; it becomes every partition's on first start.
-const legacyCheckpoint = "totals"
 
 func checkpointName(p int) string { return "p" + strconv.Itoa(p) }
 
@@ -111,8 +106,7 @@ func (a *Aggregator) subjects() []string {
 	return append(out, l.MixedSubject())
 }
 
-// ensureCheckpoints creates the checkpoint row of every partition, from the
-// single checkpoint of earlier versions if there is one, else at 0.
+// ensureCheckpoints creates the checkpoint row of every partition, at 0.
 func (a *Aggregator) ensureCheckpoints(ctx context.Context) error {
 	if a.checkpointsReady.Load() {
 		return nil
@@ -123,22 +117,14 @@ func (a *Aggregator) ensureCheckpoints(ctx context.Context) error {
 		return fmt.Errorf("checkpoints: %w", err)
 	}
 	defer tx.Rollback()
-	var from int64
-	err = tx.QueryRowContext(ctx, rb(`SELECT seq FROM rollup_checkpoint WHERE name = ?`), legacyCheckpoint).Scan(&from)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("checkpoints: %w", err)
-	}
 	for chunk := range slices.Chunk(allPartitions(a.nparts), rowsPerStatement) {
 		args := make([]any, 0, 2*len(chunk))
 		for _, p := range chunk {
-			args = append(args, checkpointName(p), from)
+			args = append(args, checkpointName(p), 0)
 		}
 		if _, err := tx.ExecContext(ctx, rb(`INSERT INTO rollup_checkpoint (name, seq) VALUES `+valueRows(len(chunk), 2)+` ON CONFLICT (name) DO NOTHING`), args...); err != nil {
 			return fmt.Errorf("checkpoints: %w", err)
 		}
-	}
-	if _, err := tx.ExecContext(ctx, rb(`DELETE FROM rollup_checkpoint WHERE name = ?`), legacyCheckpoint); err != nil {
-		return fmt.Errorf("checkpoints: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("checkpoints: %w", err)

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -129,17 +128,6 @@ func (a *Aggregator) Checkpoint(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	lo, _ := a.span(cps)
-	if lo == 0 && !a.checkpointsReady.Load() {
-		// Before the first start of this version the checkpoint is the
-		// single one of earlier versions.
-		var seq int64
-		err := a.store.ReadDB().QueryRowContext(ctx, a.store.Rebind(`SELECT seq FROM rollup_checkpoint WHERE name = ?`), legacyCheckpoint).Scan(&seq)
-		if err == nil {
-			return uint64(seq), nil
-		} else if !errors.Is(err, sql.ErrNoRows) {
-			return 0, err
-		}
-	}
 	return lo, nil
 }
 
@@ -487,29 +475,20 @@ func (a *Aggregator) LoadState(ctx context.Context) error {
 }
 
 // loadState rebuilds the in-memory state up to the checkpoints cps (by
-// partition): from the per-row tables of earlier versions on the first
-// start after an upgrade; then from the partition set's snapshot and the
-// journal after it (snapshot.go), or from the whole journal if there is no
-// snapshot to use.
+// partition): from the partition set's snapshot and the journal after it
+// (snapshot.go), or from the whole journal if there is no snapshot to use.
 func (a *Aggregator) loadState(ctx context.Context, cps []uint64) error {
 	cp, _ := a.span(cps)
-	imported, err := a.importLegacyState(ctx, cp)
-	if err != nil {
-		return fmt.Errorf("import aggregation state: %w", err)
-	}
 	start := time.Now()
-	var img *snapshotImage
-	if !imported { // the imported row sits at the checkpoint, under any snapshot
-		img, err = a.readSnapshot(ctx, cps)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if !errors.Is(err, errNoSnapshot) {
-				a.lg.Warn("aggregation state snapshot not used; replaying the whole journal", slog.Any("err", err))
-			}
-			img = nil
+	img, err := a.readSnapshot(ctx, cps)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
+		if !errors.Is(err, errNoSnapshot) {
+			a.lg.Warn("aggregation state snapshot not used; replaying the whole journal", slog.Any("err", err))
+		}
+		img = nil
 	}
 	if img != nil {
 		// The snapshot holds the spill's filters and flags as they were.
@@ -527,13 +506,6 @@ func (a *Aggregator) loadState(ctx context.Context, cps []uint64) error {
 	if err := a.catchUp(ctx, cps); err != nil {
 		return fmt.Errorf("load aggregation state: %w", err)
 	}
-	// A snapshot's days were registered by the start that preceded it
-	// (rollup_days rows are never deleted).
-	if img == nil {
-		if err := a.registerLoadedDays(ctx); err != nil {
-			return fmt.Errorf("load aggregation state: %w", err)
-		}
-	}
 	ids, vds, bytes := a.StateStats()
 	a.st.mu.RLock()
 	rows, entries := a.st.replayRows, a.st.replayEntries
@@ -546,120 +518,4 @@ func (a *Aggregator) loadState(ctx context.Context, cps []uint64) error {
 	}
 	a.lg.Info("aggregation state loaded", attrs...)
 	return nil
-}
-
-// registerLoadedDays registers the days of the viewer-days loaded, in
-// memory and spilled, that rollup_days does not know yet (state written
-// before it existed), as held from the oldest journal row on.
-func (a *Aggregator) registerLoadedDays(ctx context.Context) error {
-	db := a.store.DB()
-	today := unixDay(a.now())
-	days := map[int64]bool{}
-	a.st.mu.RLock()
-	for i, k := range a.st.viewers.keys {
-		if k != 0 {
-			days[today-stampAge(dayStamp(today), a.st.viewers.stamps[i])] = true
-		}
-	}
-	a.st.mu.RUnlock()
-	rows, err := db.QueryContext(ctx, `SELECT DISTINCT day FROM rollup_viewer_spill`)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var d int64
-		if err := rows.Scan(&d); err != nil {
-			rows.Close()
-			return err
-		}
-		days[d] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(days) == 0 {
-		return err
-	}
-	var first sql.NullInt64
-	if err := db.QueryRowContext(ctx, `SELECT MIN(at) FROM rollup_journal`).Scan(&first); err != nil {
-		return err
-	}
-	at := a.now().UnixMicro()
-	if first.Valid {
-		at = first.Int64
-	}
-	for chunk := range slices.Chunk(slices.Sorted(maps.Keys(days)), rowsPerStatement) {
-		args := make([]any, 0, 2*len(chunk))
-		for _, d := range chunk {
-			args = append(args, d, at)
-		}
-		if _, err := db.ExecContext(ctx, a.store.Rebind(`INSERT INTO rollup_days (day, first_at) VALUES `+valueRows(len(chunk), 2)+` ON CONFLICT (day) DO NOTHING`), args...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// importLegacyState moves the seen_events and viewer_days rows of earlier
-// versions into one journal row at the checkpoint, once, and reports
-// whether it did.
-func (a *Aggregator) importLegacyState(ctx context.Context, cp uint64) (bool, error) {
-	rb := a.store.Rebind
-	db := a.store.DB()
-	var legacy int
-	if err := db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM seen_events) + (SELECT COUNT(*) FROM viewer_days)`).Scan(&legacy); err != nil || legacy == 0 {
-		return false, err
-	}
-	now := a.now()
-	d := newDelta(now, legacy)
-	rows, err := db.QueryContext(ctx, `SELECT event_id FROM seen_events`)
-	if err != nil {
-		return false, err
-	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return false, err
-		}
-		d.seen[idKey(id)] = struct{}{}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return false, err
-	}
-	rows, err = db.QueryContext(ctx, `SELECT video_id, day, viewer, views, completions, watch_ms FROM viewer_days`)
-	if err != nil {
-		return false, err
-	}
-	for rows.Next() {
-		var video, viewer string
-		var day, views, completions, watch int64
-		if err := rows.Scan(&video, &day, &viewer, &views, &completions, &watch); err != nil {
-			rows.Close()
-			return false, err
-		}
-		d.viewers[viewerKey(video, day, viewer)] = viewerEntry{val: packViewer(views, watch, completions > 0), day: dayStamp(day)}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return false, err
-	}
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback()
-	seen, viewers := d.encode()
-	// The row sits at the checkpoint, for every partition: the legacy
-	// tables are emptied on the first start, before any batch, so no row
-	// of this version's is there.
-	if _, err := tx.ExecContext(ctx, rb(`INSERT INTO rollup_journal (seq, parts, at, seen, viewers) VALUES (?, ?, ?, ?, ?)`), int64(cp), []byte{}, now.UnixMicro(), seen, viewers); err != nil {
-		return false, err
-	}
-	for _, q := range []string{`DELETE FROM seen_events`, `DELETE FROM viewer_days`} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return false, err
-		}
-	}
-	a.lg.Info("moved aggregation state of an earlier version into the journal", slog.Int("rows", legacy))
-	return true, tx.Commit()
 }

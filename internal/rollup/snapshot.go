@@ -29,7 +29,7 @@ import (
 // journal rows after it.
 //
 // Where. In the database, beside the journal (rollup_snapshot and its
-// chunks, migration 0014), so a snapshot goes wherever the journal and the
+// chunks), so a snapshot goes wherever the journal and the
 // checkpoints go: into a backup, and to every process of a PostgreSQL
 // scale-out. One snapshot per partition set (the journal's parts bitmap,
 // empty for all partitions): a snapshot belongs to the aggregator of that

@@ -100,48 +100,6 @@ func TestState_AggregatorsRace(t *testing.T) {
 	})
 }
 
-// TestState_LegacyRows: the per-row state of earlier versions (seen_events,
-// viewer_days) is taken into memory and the journal on first start, and
-// the rows are removed.
-func TestState_LegacyRows(t *testing.T) {
-	stores(t, func(t *testing.T, s *store.Store) {
-		ctx := t.Context()
-		setup(t, s)
-		day := day0.Unix() / 86400
-		for _, q := range []struct {
-			sql  string
-			args []any
-		}{
-			{`INSERT INTO rollup_checkpoint (name, seq) VALUES ('totals', 7)`, nil},
-			{`INSERT INTO seen_events (event_id, seen_at) VALUES (?, ?)`, []any{"old1", day0.UnixMicro()}},
-			{`INSERT INTO viewer_days (video_id, day, viewer, views, completions, watch_ms) VALUES (?, ?, ?, ?, ?, ?)`, []any{"v", day, "A", 4, 0, 1000}},
-		} {
-			if _, err := s.DB().ExecContext(ctx, s.Rebind(q.sql), q.args...); err != nil {
-				t.Fatal(err)
-			}
-		}
-		a := reopen(s)
-		if err := a.LoadState(ctx); err != nil {
-			t.Fatal(err)
-		}
-		m := msg(8, view("old1", "A", day0, "for_you"), view("new1", "A", day0, "for_you"), view("new2", "A", day0, "for_you"))
-		m.Time = day0.Add(time.Hour)
-		if err := a.apply(ctx, []eventlog.Delivered{m}); err != nil {
-			t.Fatal(err)
-		}
-		// old1 is a duplicate; A already had 4 views: no new viewer, one
-		// more bounded view (the fifth).
-		if views, viewers, pViews := videoDay(t, s); views != 2 || viewers != 0 || pViews != 1 {
-			t.Fatalf("views %d viewers %d p_views %d, want 2 0 1", views, viewers, pViews)
-		}
-		var n int
-		s.ReadDB().QueryRow(`SELECT (SELECT COUNT(*) FROM seen_events) + (SELECT COUNT(*) FROM viewer_days)`).Scan(&n)
-		if n != 0 {
-			t.Fatalf("%d legacy rows left", n)
-		}
-	})
-}
-
 // TestState_Expiry: event ids are forgotten after the dedupe window, and
 // viewer-days once their day is closed and its events applied, never by
 // age; in memory and in the journal.

@@ -11,7 +11,7 @@ import (
 
 // Account changes: what ingestion reads of accounts (AccountRef) is held in
 // memory by internal/directory, which must learn of every change, made by
-// this process or another on the same database (migration 0015):
+// this process or another on the same database:
 //
 //   - every transaction that creates, syncs or deletes accounts takes the
 //     next change number (nextAccountSeq) and stamps it on the rows it

@@ -11,9 +11,9 @@ import (
 )
 
 // DisclosureMode returns the disclosure mode the data was last served in,
-// and false when none is recorded (a new database, or one from before the
-// mode was recorded). The mode is stored as its name; a name that is not a
-// mode is an error (only SetDisclosureMode writes it).
+// and false when none is recorded (a new database). The mode is stored as
+// its name; a name that is not a mode is an error (only SetDisclosureMode
+// writes it).
 func (s *Store) DisclosureMode(ctx context.Context) (mode config.Mode, ok bool, err error) {
 	var name string
 	err = s.read.QueryRowContext(ctx, s.Rebind(`SELECT value FROM instance_settings WHERE name = ?`), "disclosure").Scan(&name)

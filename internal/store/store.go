@@ -435,13 +435,28 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	sort.Strings(names)
+	applied, err := s.appliedMigrations(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	known := map[string]bool{}
+	for _, name := range names {
+		known[filepath.Base(name)] = true
+	}
+	done := map[string]bool{}
+	for _, name := range applied {
+		if !known[name] {
+			// A database of a development version from before the
+			// first release (whose migrations were folded into
+			// 0001_schema.sql), or of a newer version: its schema is
+			// not the one this version reads and writes.
+			return fmt.Errorf("migrate: the database records migration %s, which this version of Crowd does not have: it was made by a pre-release development version (recreate it) or by a newer version", name)
+		}
+		done[name] = true
+	}
 	for _, name := range names {
 		base := filepath.Base(name)
-		var n int
-		if err := s.write.QueryRowContext(ctx, s.Rebind(`SELECT COUNT(*) FROM schema_migrations WHERE name = ?`), base).Scan(&n); err != nil {
-			return fmt.Errorf("migrate %s: %w", base, err)
-		}
-		if n > 0 {
+		if done[base] {
 			continue
 		}
 		body, err := migrations.ReadFile(name)
@@ -460,6 +475,25 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// appliedMigrations returns the names of the migrations the database
+// records as applied.
+func (s *Store) appliedMigrations(ctx context.Context) ([]string, error) {
+	rows, err := s.write.QueryContext(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		names = append(names, name)
+	}
+	return names, rows.Err()
 }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }

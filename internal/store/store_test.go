@@ -25,6 +25,35 @@ func forEachStore(t *testing.T, fn func(t *testing.T, s *store.Store)) {
 	})
 }
 
+// TestStore_RefusesUnknownMigrations: a database that records a migration
+// this version does not have (one of a pre-release development version, or
+// of a newer version) is refused at open, and one opened again is not
+// migrated twice.
+func TestStore_RefusesUnknownMigrations(t *testing.T) {
+	for _, dialect := range []store.Dialect{store.SQLite, store.Postgres} {
+		t.Run(string(dialect), func(t *testing.T) {
+			ctx := t.Context()
+			o := store.Options{Dir: t.TempDir()}
+			if dialect == store.Postgres {
+				o = store.Options{PostgresURL: testutil.PostgresURL(t)}
+			}
+			s := MustOpen(t, o)
+			s.Close()
+			s = MustOpen(t, o)
+			if _, err := s.DB().ExecContext(ctx, s.Rebind(`INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`), "0003_rollup.sql", 1); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			if s, err := store.Open(ctx, o); err == nil || !strings.Contains(err.Error(), "0003_rollup.sql") {
+				if s != nil {
+					s.Close()
+				}
+				t.Fatalf("open with an unknown migration recorded: %v", err)
+			}
+		})
+	}
+}
+
 func MustOpen(tb testing.TB, o store.Options) *store.Store {
 	tb.Helper()
 	s, err := store.Open(context.Background(), o)

@@ -1,12 +1,8 @@
 package store_test
 
 import (
-	"database/sql"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +11,6 @@ import (
 	"github.com/crowd-dev/crowd/internal/event"
 	"github.com/crowd-dev/crowd/internal/platform"
 	"github.com/crowd-dev/crowd/internal/store"
-	"github.com/crowd-dev/crowd/internal/testutil"
 )
 
 // TestStore_ReadReceipts: the sender sees a message's opened_at only when
@@ -205,84 +200,6 @@ func TestStore_CoCreatorInvitations(t *testing.T) {
 			t.Fatalf("invitation past the limit: %v", err)
 		}
 	})
-}
-
-// TestStore_UpgradeMakesCoCreatorsPending opens a database at the schema
-// before migration 0010, with a video listing a co-creator, and checks the
-// upgrade turns the co-creator into a pending invitation: nobody consented.
-func TestStore_UpgradeMakesCoCreatorsPending(t *testing.T) {
-	for _, dialect := range []string{"sqlite", "postgres"} {
-		t.Run(dialect, func(t *testing.T) {
-			ctx := t.Context()
-			var opts store.Options
-			var db *sql.DB
-			var err error
-			if dialect == "sqlite" {
-				opts.Dir = t.TempDir()
-				db, err = sql.Open("sqlite", "file:"+filepath.Join(opts.Dir, "crowd.db")+"?_pragma=foreign_keys(1)")
-			} else {
-				opts.PostgresURL = testutil.PostgresURL(t)
-				db, err = sql.Open("pgx", opts.PostgresURL)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			files, err := filepath.Glob(filepath.Join("migrations", dialect, "*.sql"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			slices.Sort(files)
-			if _, err := db.ExecContext(ctx, `CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-				t.Fatal(err)
-			}
-			for _, f := range files {
-				name := filepath.Base(f)
-				if name >= "0010" {
-					break
-				}
-				body, err := os.ReadFile(f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := db.ExecContext(ctx, string(body)); err != nil {
-					t.Fatalf("%s: %v", name, err)
-				}
-				if _, err := db.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES ('`+name+`', 1)`); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for _, q := range []string{
-				`INSERT INTO accounts (id, handle, created_at) VALUES ('mia', 'mia', 1), ('zed', 'zed', 1)`,
-				`INSERT INTO videos (id, owner_id, title, created_at) VALUES ('v1', 'mia', 'old', 1000000)`,
-				`INSERT INTO video_creators (video_id, account_id, position) VALUES ('v1', 'mia', 0), ('v1', 'zed', 1)`,
-			} {
-				if _, err := db.ExecContext(ctx, q); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			}
-			db.Close()
-
-			s := MustOpen(t, opts)
-			v, err := s.Video(ctx, "v1")
-			if err != nil || strings.Join(v.Creators, ",") != "mia" || v.IsCreator("zed") {
-				t.Fatalf("after the upgrade: %+v, %v; want zed no longer a creator", v, err)
-			}
-			inv, err := s.Invitations(ctx, "zed")
-			if err != nil || len(inv) != 1 || inv[0].Video.ID != "v1" || !inv[0].InvitedAt.Equal(time.Unix(1, 0)) {
-				t.Fatalf("zed's invitations after the upgrade: %+v, %v", inv, err)
-			}
-			if changed, err := s.AcceptCoCreation(ctx, "v1", "zed", t0); err != nil || !changed {
-				t.Fatalf("accept after the upgrade: %v, %v", changed, err)
-			}
-			if v, _ := s.Video(ctx, "v1"); strings.Join(v.Creators, ",") != "mia,zed" {
-				t.Fatalf("after accepting: %v", v.Creators)
-			}
-			if a, err := s.Account(ctx, "zed"); err != nil || a.ReadReceipts {
-				t.Fatalf("read receipts of an account from before: %+v, %v", a, err)
-			}
-		})
-	}
 }
 
 // TestStore_CoCreatorChangesSerialize: concurrent invitations never pass the
