@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/crowd-dev/crowd/internal/config"
@@ -34,6 +35,8 @@ type Import struct {
 	locks   *Locks
 	stopDir context.CancelFunc
 	dirDone chan struct{}
+	once    sync.Once
+	closed  error
 }
 
 // OpenImport takes c's dirs and opens the components. Aggregation's state
@@ -42,44 +45,47 @@ type Import struct {
 // while the first batches are read (they are looked up in the database
 // until then), and follow other processes' changes on a shared
 // PostgreSQL. On error everything opened so far is closed again.
-func OpenImport(ctx context.Context, c config.Config, logger *slog.Logger) (im *Import, err error) {
+func OpenImport(ctx context.Context, c config.Config, logger *slog.Logger) (*Import, error) {
+	im := &Import{}
+	if err := im.open(ctx, c, logger); err != nil {
+		im.Close()
+		return nil, err
+	}
+	return im, nil
+}
+
+func (im *Import) open(ctx context.Context, c config.Config, logger *slog.Logger) (err error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	im = &Import{}
 	// Nothing of the data dir is opened before it is this process's.
 	if im.locks, err = LockDirs(c); err != nil {
-		return nil, err
+		return err
 	}
-	defer func() {
-		if err != nil {
-			im.Close()
-		}
-	}()
 	if im.Store, err = OpenStore(ctx, c); err != nil {
-		return nil, err
+		return err
 	}
 	if err := CheckDisclosure(ctx, im.Store, c, logger, time.Now()); err != nil {
-		return nil, err
+		return err
 	}
 	pseud, err := pseudonym.Open(c.Secrets(), nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if im.Log, err = eventlog.Open(ctx, logConfig(c, logger)); err != nil {
-		return nil, fmt.Errorf("open event log: %w", err)
+		return fmt.Errorf("open event log: %w", err)
 	}
 	// Events dated in days whose cells are released count today; the rest
 	// keep their dates, and their days are released from the imported
 	// history when first read (or by the server's release job).
 	if im.Layer, err = openDisclosure(c, im.Store, nil); err != nil {
-		return nil, err
+		return err
 	}
 	if im.Aggregate, err = newAggregator(c, im.Store, im.Log, logger, nil); err != nil {
-		return nil, err
+		return err
 	}
 	if err := im.Aggregate.LoadState(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	im.Directory = newDirectory(c, im.Store, logger, nil)
 	dirCtx, stopDir := context.WithCancel(context.Background())
@@ -89,7 +95,7 @@ func OpenImport(ctx context.Context, c config.Config, logger *slog.Logger) (im *
 		_ = im.Directory.Run(dirCtx) // it logs its failures and retries
 	}()
 	_, im.Ingest = newIngestion(c, pseud, im.Directory, im.Aggregate, im.Log, im.Layer, nil)
-	return im, nil
+	return nil
 }
 
 // AggregateAll runs aggregation until it has applied the log up to its end
@@ -134,7 +140,13 @@ func (im *Import) AggregateAll(ctx context.Context, progress func(done, total ui
 }
 
 // Close closes the components in reverse order and releases the dirs.
+// Calls after the first return the first's error.
 func (im *Import) Close() error {
+	im.once.Do(func() { im.closed = im.close() })
+	return im.closed
+}
+
+func (im *Import) close() error {
 	var err error
 	if im.stopDir != nil {
 		im.stopDir()
