@@ -78,13 +78,14 @@ type Deps struct {
 	Counter Counter
 	Reports *analytics.Builder
 	// Directory resolves what ingestion looks up: accounts from memory,
-	// kept fresh by the store; videos from a cache sync keeps fresh.
+	// kept fresh by the store; videos from a cache sync keeps fresh. The
+	// API looks up viewed videos in it and drops the videos it changes.
 	Directory *directory.Directory
 	// Events makes the events of the API's own actions (views, likes,
 	// follows, shares), viewers pseudonymized.
 	Events *engage.Builder
 	// Ingest is bulk ingestion (POST /v1/events), publishing to the
-	// event log.
+	// event log; a server without it cannot take bulk events.
 	Ingest *engage.Ingester
 	// Committer publishes a single event with group commit; nil writes it
 	// to the outbox instead.
