@@ -4,19 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/crowd-dev/crowd/internal/app"
 	"github.com/crowd-dev/crowd/internal/config"
-	"github.com/crowd-dev/crowd/internal/eventlog"
 )
 
 // backupCmd implements "crowd backup --admin-url URL DIR": it asks the
@@ -84,75 +81,11 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		return fmt.Errorf("%w: crowd restore BACKUP DATA", errUsage)
 	}
 	backup, data := pos[0], pos[1]
-	var man app.Manifest
-	if err := readJSON(filepath.Join(backup, app.BackupManifest), &man); err != nil {
-		return fmt.Errorf("restore: %s is not a crowd backup: %w", backup, err)
-	}
-	var info eventlog.SnapshotInfo
-	if err := readJSON(filepath.Join(backup, app.BackupLogInfo), &info); err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	if ents, err := os.ReadDir(data); err == nil && len(ents) > 0 {
-		return fmt.Errorf("restore: data dir %s is not empty: restore into a new one", data)
-	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("restore: %w", err)
-	}
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	cfg := config.Default()
-	cfg.Data = data
-	locks, err := app.LockDataDir(cfg)
-	if err != nil {
-		return err
-	}
-	defer locks.Release()
-	if err := copyFile(filepath.Join(backup, app.BackupDB), filepath.Join(data, "crowd.db")); err != nil {
-		return fmt.Errorf("restore database: %w", err)
-	}
-	f, err := os.Open(filepath.Join(backup, app.BackupLog))
-	if err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	defer f.Close()
-	err = eventlog.Restore(ctx, eventlog.Config{
-		Dir:           filepath.Join(data, "eventlog"),
-		SubjectPrefix: strings.ToLower(info.Stream),
-		Logger:        newLogger(stderr, "warn"),
-	}, info, f)
+	man, err := app.Restore(ctx, backup, data, newLogger(stderr, "warn"))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "restored into %s: database and event log (messages %d to %d, aggregated to %d)\n", data, man.LogFirstSeq, man.LogLastSeq, man.AggregatedTo)
 	fmt.Fprintln(stdout, app.SecretsNote+"; start crowd serve with the secrets dir the backed-up server used")
 	return nil
-}
-
-func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, v)
-}
-
-func copyFile(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,15 +13,8 @@ import (
 
 	"github.com/crowd-dev/crowd/internal/app"
 	"github.com/crowd-dev/crowd/internal/config"
-	"github.com/crowd-dev/crowd/internal/directory"
-	"github.com/crowd-dev/crowd/internal/disclosure"
 	"github.com/crowd-dev/crowd/internal/engage"
-	"github.com/crowd-dev/crowd/internal/eventlog"
 	"github.com/crowd-dev/crowd/internal/ingest"
-	"github.com/crowd-dev/crowd/internal/noise"
-	"github.com/crowd-dev/crowd/internal/pipeline"
-	"github.com/crowd-dev/crowd/internal/pseudonym"
-	"github.com/crowd-dev/crowd/internal/rollup"
 )
 
 // importBatch is how many events one publish carries.
@@ -62,73 +54,17 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return err
 	}
 	defer f.Close()
-	// Nothing of the data dir is opened before it is this process's.
-	locks, err := app.LockDirs(cfg)
+	im, err := app.OpenImport(ctx, cfg, newLogger(stderr, "warn"))
 	if err != nil {
 		return err
 	}
-	defer locks.Release()
-
-	st, err := app.OpenStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := app.CheckDisclosure(ctx, st, cfg, newLogger(stderr, "warn"), time.Now()); err != nil {
-		return err
-	}
-	pseud, err := pseudonym.Open(cfg.Secrets(), nil)
-	if err != nil {
-		return err
-	}
-	lg, err := eventlog.Open(ctx, eventlog.Config{Dir: filepath.Join(cfg.Data, "eventlog"), URL: cfg.NATSURL, Stream: cfg.NATSStream,
-		SubjectPrefix: strings.ToLower(cfg.NATSStream), MaxAge: cfg.LogRetention, Replicas: cfg.StreamReplicas, Logger: newLogger(stderr, "warn")})
-	if err != nil {
-		return err
-	}
-	defer lg.Close()
-	keys, err := noise.OpenKeyring(cfg.Secrets())
-	if err != nil {
-		return err
-	}
-	layer := disclosure.New(cfg.Disclosure, st)
-	if err := layer.Protect(keys, disclosure.DefaultPolicy(), nil); err != nil {
-		return err
-	}
-	// Events dated in days whose cells are released count today; the rest
-	// keep their dates, and their days are released from the imported
-	// history when first read (or by the server's release job).
-	// The aggregation state (read from its journal) tells ids already
-	// counted, so a re-run import reports them as duplicates.
-	agg := rollup.New(st, lg, nil, nil)
-	agg.SetStateLimit(cfg.StateLimit)
-	if err := agg.LoadState(ctx); err != nil {
-		return err
-	}
-	// The accounts are loaded into memory while the first batches are
-	// read (they are looked up in the database until then), and follow
-	// other processes' changes on a shared PostgreSQL.
-	dir := directory.New(st, directory.Options{Limit: cfg.DirectoryLimit, Logger: newLogger(stderr, "warn")})
-	defer dir.Close()
-	dirCtx, stopDir := context.WithCancel(ctx)
-	dirDone := make(chan struct{})
-	go func() {
-		defer close(dirDone)
-		_ = dir.Run(dirCtx) // it logs its failures and retries
-
-	}()
-	defer func() {
-		stopDir()
-		<-dirDone
-	}()
-	in := &engage.Ingester{Events: &engage.Builder{Pseudonym: pseud, LinkViews: cfg.Disclosure == config.Exact}, Directory: dir, Seen: agg.Seen, Log: lg,
-		Recent: pipeline.NewRecent(1 << 20), Released: layer.Released}
+	defer im.Close()
 
 	var total engage.Result
 	var batch []ingest.Event
 	var rejected []ingest.Rejection
 	flush := func() error {
-		res, err := in.Ingest(ctx, batch, rejected)
+		res, err := im.Ingest.Ingest(ctx, batch, rejected)
 		if err != nil {
 			return err
 		}
@@ -182,42 +118,12 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	}
 
 	// Aggregate until the log is applied up to its end.
-	info, err := lg.Info(ctx)
-	if err != nil {
+	if err := im.AggregateAll(ctx, prog.aggregated); err != nil {
+		prog.stop()
 		return err
 	}
-	actx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- agg.Run(actx) }()
-	// The progress counts log messages applied since the aggregation
-	// started, of those it has to apply.
-	first, _ := agg.Checkpoint(ctx)
-	first = min(first, info.LastSeq)
-	for {
-		cp, err := agg.Checkpoint(ctx)
-		if err == nil && cp >= info.LastSeq {
-			prog.aggregated(info.LastSeq-first, info.LastSeq-first, true)
-			break
-		}
-		if err == nil {
-			prog.aggregated(max(cp, first)-first, info.LastSeq-first, false)
-		}
-		select {
-		case err := <-done:
-			cancel()
-			prog.stop()
-			return fmt.Errorf("aggregate: %w", err)
-		case <-ctx.Done():
-			cancel()
-			prog.stop()
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	cancel()
-	<-done
 	// Publish the periods that have closed (protected mode).
-	videos, err := layer.ReleaseHistory(ctx)
+	videos, err := im.Layer.ReleaseHistory(ctx)
 	if err != nil {
 		return fmt.Errorf("release cells: %w", err)
 	}

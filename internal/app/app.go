@@ -11,8 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +23,6 @@ import (
 	"github.com/crowd-dev/crowd/internal/disclosure"
 	"github.com/crowd-dev/crowd/internal/eventlog"
 	"github.com/crowd-dev/crowd/internal/httpapi"
-	"github.com/crowd-dev/crowd/internal/noise"
 	"github.com/crowd-dev/crowd/internal/pipeline"
 	"github.com/crowd-dev/crowd/internal/pseudonym"
 	"github.com/crowd-dev/crowd/internal/relay"
@@ -157,7 +154,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	// Every account in memory for ingestion, loaded in the background
 	// while the rest opens (/readyz waits for it; until then lookups go
 	// to the database) and kept fresh from then on.
-	m.Directory = directory.New(m.Store, directory.Options{Limit: m.Config.DirectoryLimit, Logger: m.Logger, Now: m.Now})
+	m.Directory = newDirectory(m.Config, m.Store, m.Logger, m.Now)
 	m.goRun("directory", func() error { return m.Directory.Run(runCtx) })
 	m.ready.setPhase("opening secrets")
 	pseud, err := pseudonym.Open(m.Config.Secrets(), m.Now)
@@ -171,31 +168,15 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("open: %w", err)
 	}
 	m.ready.setPhase("opening event log")
-	m.Log, err = eventlog.Open(ctx, eventlog.Config{
-		Dir:           filepath.Join(m.Config.Data, "eventlog"),
-		URL:           m.Config.NATSURL,
-		Stream:        m.Config.NATSStream,
-		SubjectPrefix: strings.ToLower(m.Config.NATSStream),
-		Replicas:      m.Config.StreamReplicas,
-		MaxAge:        m.Config.LogRetention,
-		Logger:        m.Logger,
-		WriteGuard:    m.disk.check,
-		WriteFault:    m.logWriteFault(),
-		DiskFull:      m.disk.report,
-	})
-	if err != nil {
+	logCfg := logConfig(m.Config, m.Logger)
+	logCfg.WriteGuard, logCfg.WriteFault, logCfg.DiskFull = m.disk.check, m.logWriteFault(), m.disk.report
+	if m.Log, err = eventlog.Open(ctx, logCfg); err != nil {
 		return fmt.Errorf("open event log: %w", err)
 	}
 	m.disk.log.Store(m.Log)
 
 	m.Relay = relay.New(m.Store, m.Log, m.Logger)
-	m.Aggregate = rollup.New(m.Store, m.Log, m.Logger, m.Now)
-	m.Aggregate.SetStateLimit(m.Config.StateLimit)
-	parts, err := config.ParsePartitions(m.Config.AggregatePartitions, m.Log.Partitions())
-	if err != nil {
-		return fmt.Errorf("aggregate-partitions %q: %w", m.Config.AggregatePartitions, err)
-	}
-	if err := m.Aggregate.SetPartitions(parts); err != nil {
+	if m.Aggregate, err = newAggregator(m.Config, m.Store, m.Log, m.Logger, m.Now); err != nil {
 		return err
 	}
 	// Ready once every partition owned is applied up to the log's end
@@ -226,12 +207,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + cfg.Addr
 	}
-	layer := disclosure.New(cfg.Disclosure, m.Store)
-	keys, err := noise.OpenKeyring(m.Config.Secrets())
+	layer, err := openDisclosure(m.Config, m.Store, m.Now)
 	if err != nil {
-		return fmt.Errorf("open noise keys: %w", err)
-	}
-	if err := layer.Protect(keys, disclosure.DefaultPolicy(), m.Now); err != nil {
 		return err
 	}
 	m.goRun("release", func() error { return m.releaseCells(runCtx, layer) })
@@ -247,30 +224,24 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	reg.MustRegister(m.Aggregate.Collectors(func() uint64 { return m.lag.Load() })...)
 	reg.MustRegister(layer.Collectors()...)
 	reg.MustRegister(m.Directory.Collectors()...)
+	events, ingester := newIngestion(m.Config, pseud, m.Directory, m.Aggregate, m.Log, layer, m.Now)
 	m.API = httpapi.New(httpapi.Deps{
-		Config:           cfg,
-		Store:            m.Store,
-		Seen:             m.Aggregate.Seen,
-		Pseudonym:        pseud,
-		Counter:          layer,
-		Reports:          &analytics.Builder{Layer: layer, Now: m.Now},
-		Ready:            []httpapi.Checker{m.Store, m.Log},
-		NotReady:         m.ready.notReady,
-		Wake:             m.Relay.Wake,
-		Logger:           m.Logger,
-		Now:              m.Now,
-		Registry:         reg,
-		Passwords:        m.Passwords,
-		Directory:        m.Directory,
-		Log:              m.Log,
-		Commit:           m.Committer.Commit,
-		Lag:              func() uint64 { return m.lag.Load() },
-		AggregationState: m.Aggregate.StateStats,
-		Stalled:          func() int { return int(m.stalled.Load()) },
-		Released:         layer.Released,
-		CreatorsChanged: func(ids []string) {
-			m.Aggregate.ForgetCreators(ids)
-		},
+		Config:         cfg,
+		Store:          m.Store,
+		Counter:        layer,
+		Reports:        &analytics.Builder{Layer: layer, Now: m.Now},
+		Directory:      m.Directory,
+		Events:         events,
+		Ingest:         ingester,
+		Committer:      m.Committer,
+		Relay:          m.Relay,
+		Aggregation:    aggregation{m},
+		Readiness:      m.ready,
+		Ready:          []httpapi.Checker{m.Store, m.Log},
+		Logger:         m.Logger,
+		Now:            m.Now,
+		Registry:       reg,
+		Passwords:      m.Passwords,
 		ObserveRequest: m.ObserveRequest,
 	})
 	// The operator listener serves first: once the API's /readyz can
@@ -521,6 +492,15 @@ func (m *Main) watchLag(ctx context.Context) error {
 		m.lag.Store(lag)
 	}
 }
+
+// aggregation is aggregation as the API sees it (httpapi.Aggregation): the
+// aggregator, with the lag and the stalled partitions Main's watchers keep.
+type aggregation struct{ m *Main }
+
+func (a aggregation) Lag() uint64                              { return a.m.lag.Load() }
+func (a aggregation) StateStats() (ids, viewerDays, bytes int) { return a.m.Aggregate.StateStats() }
+func (a aggregation) StalledPartitions() int                   { return int(a.m.stalled.Load()) }
+func (a aggregation) ForgetCreators(videoIDs []string)         { a.m.Aggregate.ForgetCreators(videoIDs) }
 
 // Addr returns the address the HTTP server listens on.
 func (m *Main) Addr() string { return m.ln.Addr().String() }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crowd-dev/crowd/internal/config"
+	"github.com/crowd-dev/crowd/internal/eventlog"
 	"github.com/crowd-dev/crowd/internal/httpapi"
 	"github.com/crowd-dev/crowd/internal/platform"
 	"github.com/crowd-dev/crowd/internal/rollup"
@@ -190,6 +192,81 @@ func (m *Main) Backup(ctx context.Context, dir string) (Manifest, error) {
 		slog.Uint64("aggregated_to", man.AggregatedTo), slog.Int64("bytes", man.Bytes),
 		slog.Int64("duration_ms", time.Since(start).Milliseconds()), slog.String("note", SecretsNote))
 	return man, nil
+}
+
+// Restore makes the new data dir data from the backup in dir backup: the
+// database copied, the event log restored into an embedded one. data
+// must not exist or be empty; the secrets are not in the backup.
+func Restore(ctx context.Context, backup, data string, logger *slog.Logger) (Manifest, error) {
+	var man Manifest
+	if err := readJSON(filepath.Join(backup, BackupManifest), &man); err != nil {
+		return Manifest{}, fmt.Errorf("restore: %s is not a crowd backup: %w", backup, err)
+	}
+	var info eventlog.SnapshotInfo
+	if err := readJSON(filepath.Join(backup, BackupLogInfo), &info); err != nil {
+		return Manifest{}, fmt.Errorf("restore: %w", err)
+	}
+	if ents, err := os.ReadDir(data); err == nil && len(ents) > 0 {
+		return Manifest{}, fmt.Errorf("restore: data dir %s is not empty: restore into a new one", data)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Manifest{}, fmt.Errorf("restore: %w", err)
+	}
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return Manifest{}, fmt.Errorf("restore: %w", err)
+	}
+	cfg := config.Default()
+	cfg.Data = data
+	locks, err := LockDataDir(cfg)
+	if err != nil {
+		return Manifest{}, err
+	}
+	defer locks.Release()
+	if err := copyFile(filepath.Join(backup, BackupDB), filepath.Join(data, "crowd.db")); err != nil {
+		return Manifest{}, fmt.Errorf("restore database: %w", err)
+	}
+	f, err := os.Open(filepath.Join(backup, BackupLog))
+	if err != nil {
+		return Manifest{}, fmt.Errorf("restore: %w", err)
+	}
+	defer f.Close()
+	err = eventlog.Restore(ctx, eventlog.Config{
+		Dir:           filepath.Join(data, "eventlog"),
+		SubjectPrefix: strings.ToLower(info.Stream),
+		Logger:        logger,
+	}, info, f)
+	if err != nil {
+		return Manifest{}, err
+	}
+	return man, nil
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // aggregatedTo returns the lowest checkpoint of a store's partitions.

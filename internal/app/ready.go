@@ -59,8 +59,9 @@ func (r *readiness) startingReason() string {
 	return r.phase
 }
 
-// notReady says why the process is not ready, or "" when it is.
-func (r *readiness) notReady(ctx context.Context) string {
+// NotReady says why the process is not ready, or "" when it is
+// (httpapi.Readiness).
+func (r *readiness) NotReady(ctx context.Context) string {
 	if r.closing.Load() {
 		return "shutting down"
 	}
@@ -110,7 +111,7 @@ func (r *readiness) watch(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		r.notReady(ctx)
+		r.NotReady(ctx)
 	}
 	return nil
 }

@@ -230,7 +230,7 @@ func (s *Server) deleteMe(w http.ResponseWriter, r *http.Request, p *principal) 
 		// account itself the directory dropped when the store told it).
 		s.Directory.ForgetVideos(gone...)
 	}
-	s.Wake()
+	s.Relay.Wake()
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -272,7 +272,7 @@ func (s *Server) setFollow(w http.ResponseWriter, r *http.Request, p *principal,
 		return
 	}
 	if changed {
-		s.Wake()
+		s.Relay.Wake()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"handle": target.Handle, "following": on})
 }

@@ -32,9 +32,17 @@ func TestAdmit(t *testing.T) {
 		rel()
 	}
 
-	s.Lag = func() uint64 { return MaxLag + 1 }
+	s.Aggregation = lagging{}
 	w = httptest.NewRecorder()
 	if ok := s.notLagging(w); ok || w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("lagging aggregation: admitted %v, %d", ok, w.Code)
 	}
 }
+
+// lagging is an aggregation that trails the log by more than MaxLag.
+type lagging struct{}
+
+func (lagging) Lag() uint64                 { return MaxLag + 1 }
+func (lagging) StateStats() (int, int, int) { return 0, 0, 0 }
+func (lagging) StalledPartitions() int      { return 0 }
+func (lagging) ForgetCreators([]string)     {}

@@ -17,8 +17,8 @@ import (
 // creatorsChanged tells aggregation that the creators of videos changed: it
 // credits account numbers to a video's creators.
 func (s *Server) creatorsChanged(videoIDs ...string) {
-	if s.CreatorsChanged != nil && len(videoIDs) > 0 {
-		s.CreatorsChanged(videoIDs)
+	if s.Aggregation != nil && len(videoIDs) > 0 {
+		s.Aggregation.ForgetCreators(videoIDs)
 	}
 }
 

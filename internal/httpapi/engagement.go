@@ -16,15 +16,15 @@ import (
 // concurrent requests share one fsync, or through the outbox when there is
 // no log.
 func (s *Server) emit(ctx context.Context, ev event.Event) error {
-	if s.Commit != nil {
-		if err := s.Commit(ctx, ev); err != nil {
+	if s.Committer != nil {
+		if err := s.Committer.Commit(ctx, ev); err != nil {
 			return err
 		}
 	} else {
 		if err := s.Store.AppendEvents(ctx, ev); err != nil {
 			return err
 		}
-		s.Wake()
+		s.Relay.Wake()
 	}
 	s.metrics.accepted.WithLabelValues("single").Inc()
 	return nil
@@ -138,7 +138,7 @@ func (s *Server) setState(w http.ResponseWriter, r *http.Request, p *principal, 
 		return
 	}
 	if changed {
-		s.Wake()
+		s.Relay.Wake()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"video_id": v.ID, field: on})
 }
@@ -166,7 +166,7 @@ func (s *Server) comment(w http.ResponseWriter, r *http.Request, p *principal) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.Wake()
+	s.Relay.Wake()
 	writeJSON(w, http.StatusCreated, c)
 }
 
@@ -212,7 +212,7 @@ func (s *Server) deleteComment(w http.ResponseWriter, r *http.Request, p *princi
 		s.writeError(w, r, err)
 		return
 	}
-	s.Wake()
+	s.Relay.Wake()
 	w.WriteHeader(http.StatusNoContent)
 }
 

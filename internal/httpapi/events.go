@@ -11,17 +11,17 @@ import (
 // account ids become pseudonyms.
 
 func (s *Server) engagementEvent(typ, videoID string, a *platform.Account, at time.Time) event.Event {
-	return s.events.Engagement(typ, videoID, a, at)
+	return s.Events.Engagement(typ, videoID, a, at)
 }
 
 func (s *Server) privateEvent(typ string, v *platform.Video, a *platform.Account, at time.Time) event.Event {
-	return s.events.Private(typ, v, a, at)
+	return s.Events.Private(typ, v, a, at)
 }
 
 func (s *Server) viewEvent(v *platform.Video, a *platform.Account, source string, watchMS int64, completed bool, at time.Time) (event.Event, error) {
-	return s.events.View(v, a, source, watchMS, completed, at)
+	return s.Events.View(v, a, source, watchMS, completed, at)
 }
 
 func (s *Server) followEvent(typ, followerID, creatorID string, at time.Time) event.Event {
-	return s.events.Follow(typ, followerID, creatorID, at)
+	return s.Events.Follow(typ, followerID, creatorID, at)
 }

@@ -68,7 +68,7 @@ func (s *Server) ingestEvents(w http.ResponseWriter, r *http.Request, _ *princip
 
 // notLagging pushes back (429) while aggregation lags far behind the log.
 func (s *Server) notLagging(w http.ResponseWriter) bool {
-	if s.Lag != nil && s.Lag() > MaxLag {
+	if s.Aggregation != nil && s.Aggregation.Lag() > MaxLag {
 		s.metrics.refused(refusedLag)
 		w.Header().Set("Retry-After", "1")
 		writeCode(w, platform.ERATELIMITED, "aggregation is catching up; retry shortly")

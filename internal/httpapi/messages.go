@@ -69,7 +69,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, p *principa
 		s.writeError(w, r, err)
 		return
 	}
-	s.Wake()
+	s.Relay.Wake()
 	writeJSON(w, http.StatusCreated, m)
 }
 
@@ -142,7 +142,7 @@ func (s *Server) openMessage(w http.ResponseWriter, r *http.Request, p *principa
 		s.writeError(w, r, err)
 		return
 	}
-	s.Wake()
+	s.Relay.Wake()
 	if m.OpenedAt == nil {
 		m.OpenedAt = &at
 	}

@@ -27,8 +27,10 @@ import (
 	"github.com/crowd-dev/crowd/internal/config"
 	"github.com/crowd-dev/crowd/internal/directory"
 	"github.com/crowd-dev/crowd/internal/disclosure"
+	"github.com/crowd-dev/crowd/internal/engage"
 	"github.com/crowd-dev/crowd/internal/eventlog"
 	"github.com/crowd-dev/crowd/internal/httpapi"
+	"github.com/crowd-dev/crowd/internal/pipeline"
 	"github.com/crowd-dev/crowd/internal/pseudonym"
 	"github.com/crowd-dev/crowd/internal/security"
 	"github.com/crowd-dev/crowd/internal/store"
@@ -534,7 +536,7 @@ func TestOpenAPI_Responses(t *testing.T) {
 	c.do("POST", "/v1/events", "", nd(ev("e20", "save", vid, "plat-1", ``)), 401)
 	lagging := httptest.NewServer(httpapi.New(httpapi.Deps{
 		Config: config.Default(), Store: st, Counter: disclosure.New(config.Exact, st),
-		Lag: func() uint64 { return httpapi.MaxLag + 1 },
+		Aggregation: laggingAggregation{},
 	}))
 	defer lagging.Close()
 	if status, h, _ := (&apiClient{t: t, base: lagging.URL, doc: doc, seen: c.seen}).send("POST", "/v1/events", svc, nd(ev("e20", "save", vid, "plat-1", ``))); status != 429 || h.Get("Retry-After") == "" {
@@ -842,6 +844,14 @@ type checkerFunc func(context.Context) error
 
 func (f checkerFunc) Check(ctx context.Context) error { return f(ctx) }
 
+// laggingAggregation trails the log by more than httpapi.MaxLag.
+type laggingAggregation struct{}
+
+func (laggingAggregation) Lag() uint64                 { return httpapi.MaxLag + 1 }
+func (laggingAggregation) StateStats() (int, int, int) { return 0, 0, 0 }
+func (laggingAggregation) StalledPartitions() int      { return 0 }
+func (laggingAggregation) ForgetCreators([]string)     {}
+
 // newAPIServer serves the real API over a fresh SQLite store.
 func newAPIServer(t *testing.T) (*httptest.Server, *store.Store) {
 	t.Helper()
@@ -865,14 +875,16 @@ func newAPIServer(t *testing.T) (*httptest.Server, *store.Store) {
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
 	layer := disclosure.New(config.Exact, st)
+	accounts := directory.New(st, directory.Options{})
+	events := &engage.Builder{Pseudonym: pseud, LinkViews: cfg.Disclosure == config.Exact}
 	api := httpapi.New(httpapi.Deps{
 		Config:    cfg,
 		Store:     st,
-		Pseudonym: pseud,
 		Counter:   layer,
 		Reports:   &analytics.Builder{Layer: layer, Now: time.Now},
-		Directory: directory.New(st, directory.Options{}),
-		Log:       log,
+		Directory: accounts,
+		Events:    events,
+		Ingest:    &engage.Ingester{Events: events, Directory: accounts, Log: log, Recent: pipeline.NewRecent(1 << 20)},
 		Ready:     []httpapi.Checker{st, log},
 		Passwords: security.PasswordParams{Memory: 1024, Time: 1, Threads: 1}, // cheap: tests, not security
 	})

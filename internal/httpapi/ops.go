@@ -25,14 +25,14 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ *principal) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz answers 200 only once the process is ready (NotReady: its state
+// readyz answers 200 only once the process is ready (Readiness: its state
 // loaded and aggregation caught up with the log as it was at start, the
 // disk not full) and the store and the event log are open and answering.
 // Otherwise it answers 503 in the JSON error shape, the reason in the
 // message ("not ready: loading state").
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *principal) {
-	if s.NotReady != nil {
-		if reason := s.NotReady(r.Context()); reason != "" {
+	if s.Readiness != nil {
+		if reason := s.Readiness.NotReady(r.Context()); reason != "" {
 			writeNotReady(w, reason)
 			return
 		}
@@ -189,31 +189,29 @@ func (m *metrics) refused(reason string) { m.refusedBy.WithLabelValues(reason).I
 
 // aggregation registers gauges of aggregation: its lag behind the log, its
 // in-memory state and the partitions that stalled.
-func (m *metrics) aggregation(reg *prometheus.Registry, lag func() uint64, state func() (int, int, int), stalled func() int) {
-	var cs []prometheus.Collector
-	if stalled != nil {
-		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+func (m *metrics) aggregation(reg *prometheus.Registry, a Aggregation) {
+	if a == nil {
+		return
+	}
+	cs := []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "crowd_aggregation_stalled_partitions",
 			Help: "Event log partitions whose events wait behind a checkpoint that did not move in five minutes (owned by no process's --aggregate-partitions, or stuck).",
-		}, func() float64 { return float64(stalled()) }))
-	}
-	if lag != nil {
-		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		}, func() float64 { return float64(a.StalledPartitions()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "crowd_aggregation_lag_messages", Help: "Event log messages not yet applied by aggregation.",
-		}, func() float64 { return float64(lag()) }))
+		}, func() float64 { return float64(a.Lag()) }),
 	}
-	if state != nil {
-		for i, g := range []struct{ name, help string }{
-			{"crowd_aggregation_event_ids", "Event ids aggregation remembers in memory for deduplication (the last 24 hours)."},
-			{"crowd_aggregation_viewer_days", "Viewer-days aggregation holds in memory (the open days)."},
-			{"crowd_aggregation_state_bytes", "Bytes of aggregation's in-memory state tables."},
-		} {
-			cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: g.name, Help: g.help}, func() float64 {
-				v := [3]int{}
-				v[0], v[1], v[2] = state()
-				return float64(v[i])
-			}))
-		}
+	for i, g := range []struct{ name, help string }{
+		{"crowd_aggregation_event_ids", "Event ids aggregation remembers in memory for deduplication (the last 24 hours)."},
+		{"crowd_aggregation_viewer_days", "Viewer-days aggregation holds in memory (the open days)."},
+		{"crowd_aggregation_state_bytes", "Bytes of aggregation's in-memory state tables."},
+	} {
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: g.name, Help: g.help}, func() float64 {
+			v := [3]int{}
+			v[0], v[1], v[2] = a.StateStats()
+			return float64(v[i])
+		}))
 	}
 	register(reg, cs...)
 }

@@ -15,12 +15,9 @@ import (
 	"github.com/crowd-dev/crowd/internal/analytics"
 	"github.com/crowd-dev/crowd/internal/config"
 	"github.com/crowd-dev/crowd/internal/directory"
-	"github.com/crowd-dev/crowd/internal/disclosure"
 	"github.com/crowd-dev/crowd/internal/engage"
 	"github.com/crowd-dev/crowd/internal/event"
-	"github.com/crowd-dev/crowd/internal/pipeline"
 	"github.com/crowd-dev/crowd/internal/platform"
-	"github.com/crowd-dev/crowd/internal/pseudonym"
 	"github.com/crowd-dev/crowd/internal/security"
 	"github.com/crowd-dev/crowd/internal/store"
 )
@@ -36,45 +33,73 @@ type Checker interface {
 	Check(ctx context.Context) error
 }
 
-// Deps are what the API needs.
+// Readiness says why the process is not ready ("loading state", "catching
+// up: 12 messages behind", "disk full"), or "" when it is.
+type Readiness interface {
+	NotReady(ctx context.Context) string
+}
+
+// Committer publishes a single event durably (the group commit,
+// pipeline.Committer).
+type Committer interface {
+	Commit(ctx context.Context, ev event.Event) error
+}
+
+// Aggregation is what the API asks of aggregation: how far it trails the
+// log (bulk ingestion pushes back on it), what it holds and which
+// partitions stalled (for the metrics), and to forget videos' creators
+// when they change.
+type Aggregation interface {
+	// Lag reports how many log messages aggregation trails by.
+	Lag() uint64
+	// StateStats reports aggregation's in-memory state: event ids and
+	// viewer-days held and the bytes of their tables.
+	StateStats() (ids, viewerDays, bytes int)
+	// StalledPartitions reports how many event log partitions have events
+	// waiting behind a checkpoint that does not move.
+	StalledPartitions() int
+	// ForgetCreators tells aggregation that videos' creators changed.
+	ForgetCreators(videoIDs []string)
+}
+
+// Waker is woken after events were written to the outbox, so that it moves
+// them without waiting for its next tick (the relay).
+type Waker interface {
+	Wake()
+}
+
+// Deps are the services the API runs on, built by the caller (internal/app
+// builds every one of them). A nil service is left out, as its comment
+// says; the tests of this package build a server from a store alone.
 type Deps struct {
 	Config config.Config
 	Store  *store.Store
-	// Seen reports event ids aggregation has applied (nil: none known).
-	Seen      func(ids []string) []bool
-	Pseudonym *pseudonym.Pseudonymizer
-	Counter   Counter
-	Reports   *analytics.Builder
+	// Counter releases public counters; Reports builds analytics reports.
+	Counter Counter
+	Reports *analytics.Builder
 	// Directory resolves what ingestion looks up: accounts from memory,
-	// kept fresh by the store; videos from a cache sync keeps fresh.
+	// kept fresh by the store; videos from a cache sync keeps fresh. The
+	// API looks up viewed videos in it and drops the videos it changes.
 	Directory *directory.Directory
-	// Log is the event log bulk ingestion publishes to; nil disables it.
-	Log pipeline.Log
-	// Commit publishes a single event with group commit; nil writes it to
-	// the outbox instead.
-	Commit func(ctx context.Context, ev event.Event) error
-	// Released reports video-days whose cells are released, for the
-	// late-event rule of bulk ingestion; nil means none.
-	Released func(ctx context.Context, vds []disclosure.VideoDay) (map[disclosure.VideoDay]bool, error)
-	// Lag reports how many log messages aggregation trails by.
-	Lag func() uint64
-	// AggregationState reports aggregation's in-memory state: event ids
-	// and viewer-days held and the bytes of their tables. May be nil.
-	AggregationState func() (ids, viewerDays, bytes int)
-	// Stalled reports how many event log partitions have events waiting
-	// behind a checkpoint that does not move. May be nil.
-	Stalled func() int
-	// CreatorsChanged tells aggregation that videos' creators changed.
-	CreatorsChanged func(videoIDs []string)
+	// Events makes the events of the API's own actions (views, likes,
+	// follows, shares), viewers pseudonymized.
+	Events *engage.Builder
+	// Ingest is bulk ingestion (POST /v1/events), publishing to the
+	// event log; a server without it cannot take bulk events.
+	Ingest *engage.Ingester
+	// Committer publishes a single event with group commit; nil writes it
+	// to the outbox instead.
+	Committer Committer
+	// Relay is woken after events were written to the outbox. May be nil.
+	Relay Waker
+	// Aggregation is told about creators and asked for its lag and state;
+	// nil: no backpressure and no aggregation gauges.
+	Aggregation Aggregation
+	// Readiness, when set, says why the process is not ready; /readyz
+	// answers 503 with the reason while it is not.
+	Readiness Readiness
 	// Ready lists the dependencies /readyz checks (the store, the event log).
-	Ready []Checker
-	// NotReady, when set, says why the process is not ready ("loading
-	// state", "catching up: 12 messages behind", "disk full"), or "" when
-	// it is; /readyz answers 503 with the reason while it is not.
-	NotReady func(ctx context.Context) string
-	// Wake is called after events were written to the outbox, so the relay
-	// moves them without waiting for its next tick. May be nil.
-	Wake     func()
+	Ready    []Checker
 	Logger   *slog.Logger
 	Now      func() time.Time
 	Registry *prometheus.Registry
@@ -82,7 +107,8 @@ type Deps struct {
 	Passwords security.PasswordParams
 	// ObserveRequest, when set, is called after every request with its
 	// route pattern, status and the time the server spent on it (crowd
-	// bench measures server-side latency with it). It must be fast.
+	// bench measures server-side latency with it). It must be fast. It is
+	// a hook of whoever runs the server, not a service: a func.
 	ObserveRequest func(route string, status int, d time.Duration)
 }
 
@@ -102,10 +128,6 @@ type Server struct {
 	// analyticsReads limits analytics reads per token.
 	analyticsReads *security.LoginLimiter
 
-	events *engage.Builder
-
-	// Ingest is bulk ingestion.
-	Ingest    *engage.Ingester
 	bulkSlots chan struct{}
 	// budget bounds the memory of bulk bodies (maxBufferedBulk).
 	budget *byteBudget
@@ -123,8 +145,8 @@ func New(d Deps) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.Wake == nil {
-		s.Wake = func() {}
+	if s.Relay == nil {
+		s.Relay = noWaker{}
 	}
 	if s.Passwords == (security.PasswordParams{}) {
 		s.Passwords = security.DefaultPasswordParams
@@ -144,15 +166,18 @@ func New(d Deps) *Server {
 	}
 	s.metrics = newMetrics(s.Registry)
 	s.metrics.observe = d.ObserveRequest
-	s.metrics.aggregation(s.Registry, d.Lag, d.AggregationState, d.Stalled)
+	s.metrics.aggregation(s.Registry, d.Aggregation)
 	s.metrics.state(s.Registry, d.Store, d.Config.Data)
 	s.bulkSlots = make(chan struct{}, bulkSlotsN)
 	s.budget = &byteBudget{limit: maxBufferedBulk}
-	s.events = &engage.Builder{Pseudonym: d.Pseudonym, LinkViews: d.Config.Disclosure == config.Exact}
-	s.Ingest = &engage.Ingester{Events: s.events, Directory: d.Directory, Seen: d.Seen, Log: d.Log, Recent: pipeline.NewRecent(1 << 20), Released: d.Released, Now: s.now}
 	s.handler = s.routes()
 	return s
 }
+
+// noWaker is the Relay of a server without one.
+type noWaker struct{}
+
+func (noWaker) Wake() {}
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
