@@ -3,19 +3,18 @@ package rollup
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/crowd-dev/crowd/internal/event"
 	"github.com/crowd-dev/crowd/internal/eventlog"
 	"github.com/crowd-dev/crowd/internal/period"
+	"github.com/crowd-dev/crowd/internal/store"
 )
 
 // Dimensions of the one-way audience marginals.
@@ -315,14 +314,11 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	// Aggregates and the checkpoint commit together, so a power failure
 	// that loses this commit loses both, and the batch is applied again
 	// from the log: the commit need not wait for an fsync.
-	tx, release, err := a.store.BeginRebuildable(ctx)
+	tx, err := a.store.BeginRollup(ctx)
 	if err != nil {
 		return fmt.Errorf("apply batch: %w", err)
 	}
-	done := sync.OnceFunc(release)
-	defer done()
 	defer tx.Rollback()
-	rb := func(q string) string { return a.store.Rebind(q) }
 
 	// Move the checkpoints first, from the sequences this process's state
 	// reflects: on PostgreSQL the row locks order concurrent aggregators,
@@ -360,14 +356,15 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 		return fmt.Errorf("apply batch: %w", err)
 	}
 	if len(sd.seen)+len(sd.viewers) > 0 {
-		if err := journal(ctx, tx, rb, last, a.parts, sd); err != nil {
+		if err := journal(ctx, tx, last, a.parts, sd); err != nil {
 			return fmt.Errorf("apply batch: %w", err)
 		}
 	}
+	// Commit gives the connection back: spilling writes through the write
+	// connection.
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("apply batch: commit: %w", err)
 	}
-	done() // spilling writes through the write connection
 	a.pending.Store(msgs[len(msgs)-1].Pending)
 	spillErr, err := a.st.commit(ctx, a.store, sd, a.own, last)
 	if err != nil {
@@ -392,7 +389,7 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 // records the rest in the state delta sd and the transaction's tables, and
 // credits what they add to b. It returns how many events it decoded for
 // this aggregator.
-func (a *Aggregator) applyChunk(ctx context.Context, tx *sql.Tx, sd *delta, b *batch, msgs []eventlog.Delivered, hi uint64) (int, error) {
+func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *delta, b *batch, msgs []eventlog.Delivered, hi uint64) (int, error) {
 	// The events slice is reused from chunk to chunk: growing a fresh one
 	// to a hundred thousand events costs more than decoding them.
 	evs := a.evs[:0]
@@ -503,20 +500,18 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *sql.Tx, sd *delta, b *b
 	return len(evs), nil
 }
 
-type stateKey struct{ video, kind, actor string }
-
 // actorStates tracks the like and save state of each actor pseudonym and
 // reports, by event index, the like/unlike/save/unsave events that change
 // nothing.
-func (a *Aggregator) actorStates(ctx context.Context, tx *sql.Tx, evs []event.Event) (map[int]bool, error) {
-	state := map[stateKey]int{}
-	var keys []stateKey
+func (a *Aggregator) actorStates(ctx context.Context, tx *store.RollupTx, evs []event.Event) (map[int]bool, error) {
+	state := map[store.ActorKey]int{}
+	var keys []store.ActorKey
 	for i := range evs {
 		kind := stateKind(evs[i].Type)
 		if kind == "" || evs[i].Actor == "" {
 			continue
 		}
-		k := stateKey{evs[i].VideoID, kind, evs[i].Actor}
+		k := store.ActorKey{VideoID: evs[i].VideoID, Kind: kind, Actor: evs[i].Actor}
 		if _, ok := state[k]; !ok {
 			state[k] = 0 // unless the table says otherwise
 			keys = append(keys, k)
@@ -527,28 +522,8 @@ func (a *Aggregator) actorStates(ctx context.Context, tx *sql.Tx, evs []event.Ev
 		return noop, nil
 	}
 	slices.SortFunc(keys, compareStateKeys)
-	for chunk := range slices.Chunk(keys, rowsPerStatement) {
-		args := make([]any, 0, 3*len(chunk))
-		for _, k := range chunk {
-			args = append(args, k.video, k.kind, k.actor)
-		}
-		rows, err := tx.QueryContext(ctx, a.store.Rebind(`SELECT video_id, kind, actor, state FROM actor_state WHERE (video_id, kind, actor) IN (VALUES `+valueRows(len(chunk), 3)+`)`), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var k stateKey
-			var st int
-			if err := rows.Scan(&k.video, &k.kind, &k.actor, &st); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			state[k] = st
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+	if err := tx.ActorStates(ctx, keys, func(k store.ActorKey, st int) { state[k] = st }); err != nil {
+		return nil, err
 	}
 	before := maps.Clone(state)
 	for i := range evs {
@@ -556,7 +531,7 @@ func (a *Aggregator) actorStates(ctx context.Context, tx *sql.Tx, evs []event.Ev
 		if kind == "" || evs[i].Actor == "" {
 			continue
 		}
-		k := stateKey{evs[i].VideoID, kind, evs[i].Actor}
+		k := store.ActorKey{VideoID: evs[i].VideoID, Kind: kind, Actor: evs[i].Actor}
 		next, unchanged := toggleStep(state[k], evs[i].Type)
 		if unchanged {
 			noop[i] = true
@@ -564,22 +539,15 @@ func (a *Aggregator) actorStates(ctx context.Context, tx *sql.Tx, evs []event.Ev
 		}
 		state[k] = next
 	}
-	changed := slices.DeleteFunc(keys, func(k stateKey) bool { return state[k] == before[k] })
-	for chunk := range slices.Chunk(changed, rowsPerStatement) {
-		args := make([]any, 0, 4*len(chunk))
-		for _, k := range chunk {
-			args = append(args, k.video, k.kind, k.actor, state[k])
-		}
-		if _, err := tx.ExecContext(ctx, a.store.Rebind(`INSERT INTO actor_state (video_id, kind, actor, state) VALUES `+valueRows(len(chunk), 4)+`
-ON CONFLICT (video_id, kind, actor) DO UPDATE SET state = excluded.state`), args...); err != nil {
-			return nil, err
-		}
+	changed := slices.DeleteFunc(keys, func(k store.ActorKey) bool { return state[k] == before[k] })
+	if err := tx.SetActorStates(ctx, changed, func(k store.ActorKey) int { return state[k] }); err != nil {
+		return nil, err
 	}
 	return noop, nil
 }
 
-func compareStateKeys(x, y stateKey) int {
-	return cmp.Or(strings.Compare(x.video, y.video), strings.Compare(x.kind, y.kind), strings.Compare(x.actor, y.actor))
+func compareStateKeys(x, y store.ActorKey) int {
+	return cmp.Or(strings.Compare(x.VideoID, y.VideoID), strings.Compare(x.Kind, y.Kind), strings.Compare(x.Actor, y.Actor))
 }
 
 func stateKind(typ string) string {
@@ -605,25 +573,13 @@ func orUnknown(s string) string {
 // registerDays notes, for each day of the viewer-days in d, that journal
 // rows from at on may hold its state (rollup_days.first_at), so compaction
 // keeps them until the day is dropped.
-func (a *Aggregator) registerDays(ctx context.Context, tx *sql.Tx, at time.Time, d *delta) error {
+func (a *Aggregator) registerDays(ctx context.Context, tx *store.RollupTx, at time.Time, d *delta) error {
 	today := unixDay(at)
 	days := map[int64]bool{}
 	for _, e := range d.viewers {
 		days[today-stampAge(dayStamp(today), e.day)] = true
 	}
-	if len(days) == 0 {
-		return nil
-	}
-	sorted := slices.Sorted(maps.Keys(days))
-	args := make([]any, 0, 2*len(sorted))
-	for _, day := range sorted {
-		args = append(args, day, at.UnixMicro())
-	}
-	// The earliest time wins: aggregators of different partitions may
-	// commit their first rows of a day out of time order.
-	_, err := tx.ExecContext(ctx, a.store.Rebind(`INSERT INTO rollup_days (day, first_at) VALUES `+valueRows(len(sorted), 2)+`
-ON CONFLICT (day) DO UPDATE SET first_at = excluded.first_at WHERE excluded.first_at < rollup_days.first_at`), args...)
-	if err != nil {
+	if err := tx.RegisterDays(ctx, slices.Sorted(maps.Keys(days)), at.UnixMicro()); err != nil {
 		return fmt.Errorf("register days: %w", err)
 	}
 	return nil
@@ -661,16 +617,16 @@ func (a *Aggregator) viewerDays(d *delta, evs []event.Event, vkeys []uint64) []v
 // firsts reports, by event index, the shares and saves that count in
 // protected mode: the first share (or save) of the video by its actor, ever,
 // and within the cap of counted firsts per (account, day), across all videos.
-func (a *Aggregator) firsts(ctx context.Context, tx *sql.Tx, evs []event.Event) (map[int]bool, error) {
+func (a *Aggregator) firsts(ctx context.Context, tx *store.RollupTx, evs []event.Event) (map[int]bool, error) {
 	out := map[int]bool{}
-	first := map[stateKey]int{} // → index of the key's first event
-	var keys []stateKey
+	first := map[store.ActorKey]int{} // → index of the key's first event
+	var keys []store.ActorKey
 	for i := range evs {
 		ev := &evs[i]
 		if (ev.Type != event.Share && ev.Type != event.Save) || ev.Actor == "" {
 			continue
 		}
-		k := stateKey{ev.VideoID, ev.Type, ev.Actor}
+		k := store.ActorKey{VideoID: ev.VideoID, Kind: ev.Type, Actor: ev.Actor}
 		if _, ok := first[k]; !ok {
 			first[k] = i
 			keys = append(keys, k)
@@ -681,27 +637,9 @@ func (a *Aggregator) firsts(ctx context.Context, tx *sql.Tx, evs []event.Event) 
 	}
 	slices.SortFunc(keys, compareStateKeys)
 	var firstIdx []int // events that are their actor's first, in event order
-	for chunk := range slices.Chunk(keys, rowsPerStatement) {
-		args := make([]any, 0, 3*len(chunk))
-		for _, k := range chunk {
-			args = append(args, k.video, k.kind, k.actor)
-		}
-		rows, err := tx.QueryContext(ctx, a.store.Rebind(`INSERT INTO actor_firsts (video_id, kind, actor) VALUES `+valueRows(len(chunk), 3)+` ON CONFLICT DO NOTHING RETURNING video_id, kind, actor`), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var k stateKey
-			if err := rows.Scan(&k.video, &k.kind, &k.actor); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			firstIdx = append(firstIdx, first[k])
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+	err := tx.InsertFirsts(ctx, keys, func(k store.ActorKey) { firstIdx = append(firstIdx, first[k]) })
+	if err != nil {
+		return nil, err
 	}
 	slices.Sort(firstIdx)
 
@@ -730,29 +668,16 @@ func (a *Aggregator) firsts(ctx context.Context, tx *sql.Tx, evs []event.Event) 
 	slices.SortFunc(capKeys, func(x, y capKey) int {
 		return cmp.Or(strings.Compare(x.accountDay, y.accountDay), strings.Compare(x.kind, y.kind))
 	})
-	for chunk := range slices.Chunk(capKeys, rowsPerStatement) {
-		args := make([]any, 0, 4*len(chunk))
-		for _, k := range chunk {
-			args = append(args, k.accountDay, k.kind, day[k], n[k])
-		}
-		rows, err := tx.QueryContext(ctx, a.store.Rebind(`INSERT INTO creator_day_counts (creator_day, kind, day, n) VALUES `+valueRows(len(chunk), 4)+`
-ON CONFLICT (creator_day, kind) DO UPDATE SET n = creator_day_counts.n + excluded.n RETURNING creator_day, kind, n`), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var k capKey
-			var total int64
-			if err := rows.Scan(&k.accountDay, &k.kind, &total); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			n[k] = total - n[k]
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+	counts := make([]store.DayCount, len(capKeys))
+	for i, k := range capKeys {
+		counts[i] = store.DayCount{AccountDay: k.accountDay, Kind: k.kind, Day: day[k], N: n[k]}
+	}
+	err = tx.AddDayCounts(ctx, counts, func(accountDay, kind string, total int64) {
+		k := capKey{accountDay, kind}
+		n[k] = total - n[k]
+	})
+	if err != nil {
+		return nil, err
 	}
 	for _, i := range firstIdx {
 		ev := &evs[i]
@@ -767,7 +692,8 @@ ON CONFLICT (creator_day, kind) DO UPDATE SET n = creator_day_counts.n + exclude
 	return out, nil
 }
 
-// rowsPerStatement is how many rows one multi-row statement carries: one
+// rowsPerStatement is how many rows one multi-row statement of
+// ensureCheckpoints carries (the store's statements carry as many): one
 // statement per 200 rows instead of per row, well inside every dialect's
 // parameter limit.
 const rowsPerStatement = 200
@@ -780,7 +706,7 @@ func valueRows(n, k int) string {
 
 // creatorsOf returns the creator account ids of the videos in evs, from a
 // cache filled from the store.
-func (a *Aggregator) creatorsOf(ctx context.Context, tx *sql.Tx, evs []event.Event) (map[string][]string, error) {
+func (a *Aggregator) creatorsOf(ctx context.Context, tx *store.RollupTx, evs []event.Event) (map[string][]string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if now := a.now(); now.Sub(a.creatorsAt) >= CreatorsTTL || now.Before(a.creatorsAt) {
@@ -788,7 +714,7 @@ func (a *Aggregator) creatorsOf(ctx context.Context, tx *sql.Tx, evs []event.Eve
 		a.creatorsAt = now
 	}
 	out := map[string][]string{}
-	var missing []any
+	var missing []string
 	for i := range evs {
 		v := evs[i].VideoID
 		if v == "" {
@@ -804,25 +730,9 @@ func (a *Aggregator) creatorsOf(ctx context.Context, tx *sql.Tx, evs []event.Eve
 		out[v] = nil
 		missing = append(missing, v)
 	}
-	for len(missing) > 0 {
-		chunk := missing[:min(len(missing), 500)]
-		missing = missing[len(chunk):]
-		rows, err := tx.QueryContext(ctx, a.store.Rebind(`SELECT video_id, account_id FROM video_creators WHERE video_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+`) ORDER BY video_id, position`), chunk...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var v, acct string
-			if err := rows.Scan(&v, &acct); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[v] = append(out[v], acct)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+	err := tx.VideoCreators(ctx, missing, func(v, acct string) { out[v] = append(out[v], acct) })
+	if err != nil {
+		return nil, err
 	}
 	if len(a.creators) > 200_000 {
 		clear(a.creators) // bound memory; the cache refills from the store
@@ -833,48 +743,38 @@ func (a *Aggregator) creatorsOf(ctx context.Context, tx *sql.Tx, evs []event.Eve
 	return out, nil
 }
 
-// write upserts every row of b, in key order so concurrent writers on
-// PostgreSQL take row locks in one order.
-func (a *Aggregator) write(ctx context.Context, tx *sql.Tx, b *batch) error {
-	w := &writer{ctx: ctx, tx: tx, rebind: a.store.Rebind}
-	defer w.close()
-	all := []string{"views", "viewers", "watch_ms", "completions", "likes", "comments", "shares", "saves", "p_views", "p_completions", "p_watch_ms", "sharers", "savers"}
-	short := []string{"views", "viewers", "likes", "comments", "shares", "saves", "p_views"}
-	dims := []string{"views", "viewers"}
-	totals := []string{"views", "likes", "comments", "shares", "saves"}
-	accountDay := append(slices.Clone(all), "followers_gained", "followers_lost")
-
-	if err := upsertRows(w, "video_totals", []string{"video_id"}, totals, counterValues(totals), b.totals,
-		func(k string, args []any) []any { return append(args, k) }); err != nil {
+// write adds every row of b to its table, in key order so concurrent
+// writers on PostgreSQL take row locks in one order.
+func (a *Aggregator) write(ctx context.Context, tx *store.RollupTx, b *batch) error {
+	w := tx.RowWriter(ctx)
+	defer w.Close()
+	if err := store.AddRows(w, store.VideoTotalsTable, b.totals, counterArgs(store.VideoTotalsTable, func(k string, args []any) []any { return append(args, k) })); err != nil {
 		return err
 	}
+	timeKeyArgs := func(k timeKey, args []any) []any { return append(args, k.id, k.t) }
 	for _, t := range []struct {
-		name, id string
-		cols     []string
-		rows     []keyed[timeKey, counters]
-		period   string
+		table store.RollupTable
+		rows  []keyed[timeKey, counters]
 	}{
-		{"video_hour", "video_id", short, b.videoHour, "hour"},
-		{"video_day", "video_id", all, b.videoDay, "day"},
-		{"account_hour", "account_id", short, sortedRows(b.accountHour, compareTimeKeys), "hour"},
-		{"account_day", "account_id", accountDay, sortedRows(b.accountDay, compareTimeKeys), "day"},
+		{store.VideoHourTable, b.videoHour},
+		{store.VideoDayTable, b.videoDay},
+		{store.AccountHourTable, sortedRows(b.accountHour, compareTimeKeys)},
+		{store.AccountDayTable, sortedRows(b.accountDay, compareTimeKeys)},
 	} {
-		if err := upsertRows(w, t.name, []string{t.id, t.period}, t.cols, counterValues(t.cols), t.rows,
-			func(k timeKey, args []any) []any { return append(args, k.id, k.t) }); err != nil {
+		if err := store.AddRows(w, t.table, t.rows, counterArgs(t.table, timeKeyArgs)); err != nil {
 			return err
 		}
 	}
 	for _, t := range []struct {
-		name, id, period string
-		rows             []keyed[dimKey, pair]
+		table store.RollupTable
+		rows  []keyed[dimKey, pair]
 	}{
-		{"video_dim_day", "video_id", "day", b.videoDim},
-		{"account_dim_day", "account_id", "day", b.accountDimRows(false)},
-		{"video_dim_month", "video_id", "month", b.videoDimMonth},
-		{"account_dim_month", "account_id", "month", b.accountDimRows(true)},
+		{store.VideoDimDayTable, b.videoDim},
+		{store.AccountDimDayTable, b.accountDimRows(false)},
+		{store.VideoDimMonthTable, b.videoDimMonth},
+		{store.AccountDimMonthTable, b.accountDimRows(true)},
 	} {
-		if err := upsertRows(w, t.name, []string{t.id, t.period, "dim", "bucket"}, dims, pairValues, t.rows,
-			func(k dimKey, args []any) []any { return append(args, k.id, k.day, k.dim, k.bucket) }); err != nil {
+		if err := store.AddRows(w, t.table, t.rows, pairArgs(t.table)); err != nil {
 			return err
 		}
 	}
@@ -901,90 +801,42 @@ func compareTimeKeys(x, y timeKey) int {
 	return cmp.Or(strings.Compare(x.id, y.id), cmp.Compare(x.t, y.t))
 }
 
-// columns reads the counter columns by name.
-var columns = map[string]func(*counters) int64{
-	"views": func(c *counters) int64 { return c.views }, "viewers": func(c *counters) int64 { return c.viewers },
-	"watch_ms": func(c *counters) int64 { return c.watchMS }, "completions": func(c *counters) int64 { return c.completions },
-	"likes": func(c *counters) int64 { return c.likes }, "comments": func(c *counters) int64 { return c.comments },
-	"shares": func(c *counters) int64 { return c.shares }, "saves": func(c *counters) int64 { return c.saves },
-	"followers_gained": func(c *counters) int64 { return c.followersGained }, "followers_lost": func(c *counters) int64 { return c.followersLost },
-	"p_views": func(c *counters) int64 { return c.pViews }, "p_completions": func(c *counters) int64 { return c.pCompletions },
-	"p_watch_ms": func(c *counters) int64 { return c.pWatchMS }, "sharers": func(c *counters) int64 { return c.sharers },
-	"savers": func(c *counters) int64 { return c.savers },
+// measures reads the counters of each measure.
+var measures = [store.NumMeasures]func(*counters) int64{
+	store.MeasureViews: func(c *counters) int64 { return c.views }, store.MeasureViewers: func(c *counters) int64 { return c.viewers },
+	store.MeasureWatchMS: func(c *counters) int64 { return c.watchMS }, store.MeasureCompletions: func(c *counters) int64 { return c.completions },
+	store.MeasureLikes: func(c *counters) int64 { return c.likes }, store.MeasureComments: func(c *counters) int64 { return c.comments },
+	store.MeasureShares: func(c *counters) int64 { return c.shares }, store.MeasureSaves: func(c *counters) int64 { return c.saves },
+	store.MeasureFollowersGained: func(c *counters) int64 { return c.followersGained }, store.MeasureFollowersLost: func(c *counters) int64 { return c.followersLost },
+	store.MeasurePViews: func(c *counters) int64 { return c.pViews }, store.MeasurePCompletions: func(c *counters) int64 { return c.pCompletions },
+	store.MeasurePWatchMS: func(c *counters) int64 { return c.pWatchMS }, store.MeasureSharers: func(c *counters) int64 { return c.sharers },
+	store.MeasureSavers: func(c *counters) int64 { return c.savers },
 }
 
-// writer runs a batch's upserts, preparing each table's full-size
-// statement once per transaction: compiling a 200-row statement costs
-// about as much as running it.
-type writer struct {
-	ctx    context.Context
-	tx     *sql.Tx
-	rebind func(string) string
-	stmts  []*sql.Stmt
-}
-
-func (w *writer) close() {
-	for _, st := range w.stmts {
-		st.Close()
+// counterArgs returns a function appending a row's key values (key) and
+// then its counters of t's measures.
+func counterArgs[K any](t store.RollupTable, key func(K, []any) []any) func(keyed[K, counters], []any) []any {
+	ms := t.Measures()
+	get := make([]func(*counters) int64, len(ms))
+	for i, m := range ms {
+		get[i] = measures[m]
 	}
-}
-
-// counterValues returns a function appending the values of cols (named as
-// in columns) of a row's counters.
-func counterValues(cols []string) func(*counters, []any) []any {
-	get := make([]func(*counters) int64, len(cols))
-	for i, c := range cols {
-		get[i] = columns[c]
-	}
-	return func(c *counters, args []any) []any {
+	return func(r keyed[K, counters], args []any) []any {
+		args = key(r.k, args)
 		for _, g := range get {
-			args = append(args, g(c))
+			args = append(args, g(r.c))
 		}
 		return args
 	}
 }
 
-// pairValues appends an audience row's views and viewers.
-func pairValues(p *pair, args []any) []any { return append(args, p.views, p.viewers) }
-
-// upsertRows adds rows, in key order, to table name: keyCols identify a
-// row (keyArgs appends a key's values), cols are added to (values appends
-// a row's values of cols).
-func upsertRows[K, V any](w *writer, name string, keyCols, cols []string, values func(*V, []any) []any, rows []keyed[K, V], keyArgs func(K, []any) []any) error {
-	if len(rows) == 0 {
-		return nil
+// pairArgs returns a function appending an audience row's key values and
+// its views and viewers, t's measures.
+func pairArgs(t store.RollupTable) func(keyed[dimKey, pair], []any) []any {
+	if !slices.Equal(t.Measures(), []store.Measure{store.MeasureViews, store.MeasureViewers}) {
+		panic("rollup: audience table " + t.Name() + " adds measures other than views and viewers")
 	}
-	set := make([]string, len(cols))
-	for i, c := range cols {
-		set[i] = c + " = " + name + "." + c + " + excluded." + c
+	return func(r keyed[dimKey, pair], args []any) []any {
+		return append(args, r.k.id, r.k.day, r.k.dim, r.k.bucket, r.c.views, r.c.viewers)
 	}
-	width := len(keyCols) + len(cols)
-	query := func(n int) string {
-		return w.rebind(`INSERT INTO ` + name + ` (` + strings.Join(keyCols, ", ") + `, ` + strings.Join(cols, ", ") + `) VALUES ` + valueRows(n, width) +
-			` ON CONFLICT (` + strings.Join(keyCols, ", ") + `) DO UPDATE SET ` + strings.Join(set, ", "))
-	}
-	var full *sql.Stmt
-	args := make([]any, 0, rowsPerStatement*width)
-	for chunk := range slices.Chunk(rows, rowsPerStatement) {
-		args = args[:0]
-		for _, r := range chunk {
-			args = values(r.c, keyArgs(r.k, args))
-		}
-		var err error
-		if len(chunk) == rowsPerStatement {
-			if full == nil {
-				if full, err = w.tx.PrepareContext(w.ctx, query(rowsPerStatement)); err != nil {
-					return fmt.Errorf("upsert %s: %w", name, err)
-				}
-				w.stmts = append(w.stmts, full)
-			}
-			_, err = full.ExecContext(w.ctx, args...)
-		} else {
-			_, err = w.tx.ExecContext(w.ctx, query(len(chunk)), args...)
-		}
-		if err != nil {
-			return fmt.Errorf("upsert %s: %w", name, err)
-		}
-	}
-	return nil
 }

@@ -295,11 +295,11 @@ func syntheticState(b *testing.B, s *store.Store, ids, vds int) *Aggregator {
 			}
 		}
 		seq++
-		tx, err := s.DB().BeginTx(ctx, nil)
+		tx, err := s.BeginRollup(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := journal(ctx, tx, s.Rebind, seq, nil, d); err != nil {
+		if err := journal(ctx, tx, seq, nil, d); err != nil {
 			b.Fatal(err)
 		}
 		if err := tx.Commit(); err != nil {

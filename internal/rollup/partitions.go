@@ -2,11 +2,8 @@ package rollup
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"maps"
 	"slices"
-	"strconv"
 
 	"github.com/crowd-dev/crowd/internal/eventlog"
 	"github.com/crowd-dev/crowd/internal/store"
@@ -34,7 +31,7 @@ import (
 // for events of two videos in different partitions would have both counted
 // by split aggregators, and the second dropped by one of all partitions.)
 
-func checkpointName(p int) string { return "p" + strconv.Itoa(p) }
+func checkpointName(p int) string { return store.CheckpointName(p) }
 
 // SetPartitions restricts the aggregator to some of the log's partitions
 // (before Run); nil or empty means all of them.
@@ -111,22 +108,11 @@ func (a *Aggregator) ensureCheckpoints(ctx context.Context) error {
 	if a.checkpointsReady.Load() {
 		return nil
 	}
-	rb := a.store.Rebind
-	tx, err := a.store.DB().BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("checkpoints: %w", err)
+	names := make([]string, 0, a.nparts)
+	for _, p := range allPartitions(a.nparts) {
+		names = append(names, checkpointName(p))
 	}
-	defer tx.Rollback()
-	for chunk := range slices.Chunk(allPartitions(a.nparts), rowsPerStatement) {
-		args := make([]any, 0, 2*len(chunk))
-		for _, p := range chunk {
-			args = append(args, checkpointName(p), 0)
-		}
-		if _, err := tx.ExecContext(ctx, rb(`INSERT INTO rollup_checkpoint (name, seq) VALUES `+valueRows(len(chunk), 2)+` ON CONFLICT (name) DO NOTHING`), args...); err != nil {
-			return fmt.Errorf("checkpoints: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
+	if err := a.store.EnsureCheckpoints(ctx, names); err != nil {
 		return fmt.Errorf("checkpoints: %w", err)
 	}
 	a.checkpointsReady.Store(true)
@@ -135,35 +121,17 @@ func (a *Aggregator) ensureCheckpoints(ctx context.Context) error {
 
 // checkpoints reads the checkpoint of each partition this aggregator owns,
 // indexed by partition (others are 0).
-func (a *Aggregator) checkpoints(ctx context.Context, q queryer) ([]uint64, error) {
-	return readCheckpoints(ctx, q, a.nparts, a.owns)
-}
-
-// readCheckpoints reads the checkpoints of the partitions below n that
-// keep reports, indexed by partition (others are 0).
-func readCheckpoints(ctx context.Context, q queryer, n int, keep func(p int) bool) ([]uint64, error) {
-	out := make([]uint64, n)
-	rows, err := q.QueryContext(ctx, `SELECT name, seq FROM rollup_checkpoint`)
+func (a *Aggregator) checkpoints(ctx context.Context) ([]uint64, error) {
+	cps, err := a.store.Checkpoints(ctx, a.nparts)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var name string
-		var seq int64
-		if err := rows.Scan(&name, &seq); err != nil {
-			return nil, err
+	for p := range cps {
+		if !a.owns(p) {
+			cps[p] = 0
 		}
-		if len(name) < 2 || name[0] != 'p' {
-			continue
-		}
-		p, err := strconv.Atoi(name[1:])
-		if err != nil || p < 0 || p >= n || !keep(p) {
-			continue
-		}
-		out[p] = uint64(seq)
 	}
-	return out, rows.Err()
+	return cps, nil
 }
 
 // span returns the lowest and highest of seqs over the owned partitions.
@@ -180,56 +148,28 @@ func (a *Aggregator) span(seqs []uint64) (lo, hi uint64) {
 // advance moves the checkpoints of the owned partitions from where the
 // state has them to last, or returns errRaced if another process moved
 // any of them meanwhile.
-func (a *Aggregator) advance(ctx context.Context, tx *sql.Tx, last uint64) error {
-	rb := a.store.Rebind
+func (a *Aggregator) advance(ctx context.Context, tx *store.RollupTx, last uint64) error {
 	// Partitions already at or past last (caught up from another process's
 	// batches beyond this one) stay where they are: a checkpoint never
 	// moves back, and this batch's events of theirs were skipped.
-	var names []any
-	bySeq := map[uint64][]any{}
+	n := 0
+	bySeq := map[uint64][]int{}
 	for _, p := range a.own {
 		if seq := a.st.seqs[p]; seq < last {
-			names = append(names, checkpointName(p))
-			bySeq[seq] = append(bySeq[seq], checkpointName(p))
+			bySeq[seq] = append(bySeq[seq], p)
+			n++
 		}
 	}
-	if len(names) == 0 {
+	if n == 0 {
 		return nil
 	}
-	if a.store.Dialect() == store.Postgres {
-		// Lock the rows in name order first: an UPDATE locks them in the
-		// order it finds them, which after updates is the heap's, and two
-		// aggregators of overlapping sets locking in different orders
-		// would deadlock.
-		rows, err := tx.QueryContext(ctx, rb(`SELECT name FROM rollup_checkpoint WHERE name IN `+valueRows(1, len(names))+` ORDER BY name FOR UPDATE`), names...)
-		if err != nil {
-			return fmt.Errorf("apply batch: checkpoint: %w", err)
-		}
-		for rows.Next() {
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("apply batch: checkpoint: %w", err)
-		}
+	// A compare-and-set of each checkpoint from where the state has it
+	// (on PostgreSQL, with the rows locked in one order first).
+	moved, err := tx.MoveCheckpoints(ctx, last, bySeq)
+	if err != nil {
+		return fmt.Errorf("apply batch: checkpoint: %w", err)
 	}
-	// One statement per distinct current sequence (all the same, unless
-	// partitions came from different owners), each a compare-and-set of
-	// its rows.
-	var moved int64
-	for _, seq := range slices.Sorted(maps.Keys(bySeq)) {
-		for chunk := range slices.Chunk(bySeq[seq], rowsPerStatement) {
-			args := append([]any{int64(last), int64(seq)}, chunk...)
-			res, err := tx.ExecContext(ctx, rb(`UPDATE rollup_checkpoint SET seq = ? WHERE seq = ? AND name IN `+valueRows(1, len(chunk))), args...)
-			if err != nil {
-				return fmt.Errorf("apply batch: checkpoint: %w", err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return fmt.Errorf("apply batch: checkpoint: %w", err)
-			}
-			moved += n
-		}
-	}
-	if moved == int64(len(names)) {
+	if moved == int64(n) {
 		return nil
 	}
 	// Another process moved some: the caller reads where they are once
@@ -240,7 +180,7 @@ func (a *Aggregator) advance(ctx context.Context, tx *sql.Tx, last uint64) error
 // raced reads the checkpoints another process moved, which can only have
 // moved forward.
 func (a *Aggregator) raced(ctx context.Context) ([]uint64, error) {
-	cps, err := a.checkpoints(ctx, a.store.DB())
+	cps, err := a.checkpoints(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("apply batch: checkpoint: %w", err)
 	}
@@ -297,7 +237,7 @@ func (a *Aggregator) partitionOf(key string) int { return eventlog.PartitionOf(k
 // every aggregator reads; a partition whose own subject is quiet is not
 // reported however far behind it is.
 func (a *Aggregator) Stalled(ctx context.Context, lastSeq func(ctx context.Context, p int) (uint64, error)) ([]int, error) {
-	cps, err := readCheckpoints(ctx, a.store.ReadDB(), a.nparts, func(int) bool { return true })
+	cps, err := a.store.Checkpoints(ctx, a.nparts)
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoints: %w", err)
 	}

@@ -370,7 +370,7 @@ func TestPartitions_NeverBack(t *testing.T) {
 		if err := a.apply(ctx, []eventlog.Delivered{m1, m2}); err != nil {
 			t.Fatal(err)
 		}
-		cps, err := readCheckpoints(ctx, s.ReadDB(), eventlog.DefaultPartitions, func(int) bool { return true })
+		cps, err := s.Checkpoints(ctx, eventlog.DefaultPartitions)
 		if err != nil {
 			t.Fatal(err)
 		}

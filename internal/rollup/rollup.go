@@ -9,13 +9,9 @@ package rollup
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,7 +119,7 @@ func New(s *store.Store, l Log, lg *slog.Logger, now func() time.Time) *Aggregat
 // Checkpoint returns the last log sequence up to which every partition
 // this aggregator owns is applied.
 func (a *Aggregator) Checkpoint(ctx context.Context) (uint64, error) {
-	cps, err := a.checkpoints(ctx, a.store.ReadDB())
+	cps, err := a.checkpoints(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -136,7 +132,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	if err := a.ensureCheckpoints(ctx); err != nil {
 		return err
 	}
-	cps, err := a.checkpoints(ctx, a.store.ReadDB())
+	cps, err := a.checkpoints(ctx)
 	if err != nil {
 		return fmt.Errorf("read checkpoint: %w", err)
 	}
@@ -254,7 +250,7 @@ func (a *Aggregator) Seen(ids []string) []bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	hours, err := a.spilledIDs(ctx, a.store.ReadDB(), miss)
+	hours, err := a.spilledIDs(ctx, a.store, miss)
 	if err != nil {
 		a.lg.Warn("read spilled event ids", slog.Any("err", err))
 		return out
@@ -309,9 +305,7 @@ const HourlyRetention = 72 * time.Hour
 // ones, and the numbers are the same whenever compaction ran.
 func (a *Aggregator) Compact(ctx context.Context) error {
 	now := a.now()
-	db := a.store.DB()
-	rb := a.store.Rebind
-	dropped, err := a.droppableDays(ctx, db)
+	dropped, err := a.droppableDays(ctx)
 	if err != nil {
 		return fmt.Errorf("compact: %w", err)
 	}
@@ -321,50 +315,21 @@ func (a *Aggregator) Compact(ctx context.Context) error {
 	// and viewer-days of days whose first row is at t or before: once
 	// every day kept has its first row after t, the row holds nothing live.
 	journalCutoff := now.Add(-DedupeWindow).UnixMicro()
-	var firstKept sql.NullInt64
-	keptQ := `SELECT MIN(first_at) FROM rollup_days`
-	if len(dropped) > 0 {
-		keptQ += ` WHERE day NOT IN (` + dayList(dropped) + `)`
-	}
-	if err := db.QueryRowContext(ctx, keptQ).Scan(&firstKept); err != nil {
+	firstKept, ok, err := a.store.FirstHeldAt(ctx, dropped)
+	if err != nil {
 		return fmt.Errorf("compact: %w", err)
 	}
-	if firstKept.Valid {
-		journalCutoff = min(journalCutoff, firstKept.Int64)
+	if ok {
+		journalCutoff = min(journalCutoff, firstKept)
 	}
-	var spillRemoved int64
-	for _, q := range []struct {
-		sql string
-		arg int64
-	}{
-		{`DELETE FROM rollup_journal WHERE at < ?`, journalCutoff},
-		{`DELETE FROM video_hour WHERE hour < ?`, int64(period.HourOf(now.Add(-HourlyRetention)))},
-		{`DELETE FROM account_hour WHERE hour < ?`, int64(period.HourOf(now.Add(-HourlyRetention)))},
-		{`DELETE FROM rollup_seen_spill WHERE hour < ?`, int64(period.HourOf(now.Add(-DedupeWindow))) - 1},
-	} {
-		res, err := db.ExecContext(ctx, rb(q.sql), q.arg)
-		if err != nil {
-			return fmt.Errorf("compact: %w", err)
-		}
-		if strings.Contains(q.sql, "_spill") {
-			n, _ := res.RowsAffected()
-			spillRemoved += n
-		}
-	}
-	if len(dropped) > 0 {
-		for _, q := range []string{
-			`DELETE FROM creator_day_counts WHERE day IN (` + dayList(dropped) + `)`,
-			`DELETE FROM rollup_viewer_spill WHERE day IN (` + dayList(dropped) + `)`,
-		} {
-			res, err := db.ExecContext(ctx, q)
-			if err != nil {
-				return fmt.Errorf("compact: %w", err)
-			}
-			if strings.Contains(q, "_spill") {
-				n, _ := res.RowsAffected()
-				spillRemoved += n
-			}
-		}
+	spillRemoved, err := a.store.CompactRollups(ctx, store.RollupCompaction{
+		JournalBefore:   journalCutoff,
+		HourBefore:      int64(period.HourOf(now.Add(-HourlyRetention))),
+		SeenSpillBefore: int64(period.HourOf(now.Add(-DedupeWindow))) - 1,
+		Days:            dropped,
+	})
+	if err != nil {
+		return fmt.Errorf("compact: %w", err)
 	}
 	if spillRemoved == 0 {
 		return nil
@@ -372,19 +337,6 @@ func (a *Aggregator) Compact(ctx context.Context) error {
 	// The filters still hold the removed keys (filters cannot forget);
 	// rebuild them, with spill steps held off so no spill slips past.
 	return a.spillFlags(ctx)
-}
-
-// dayList renders days (integers, never input) for an IN list, which
-// must not be empty.
-func dayList(days []int64) string {
-	var b strings.Builder
-	for i, d := range days {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(strconv.FormatInt(d, 10))
-	}
-	return b.String()
 }
 
 // CloseDays records that days (Unix days) are closed: their viewer salts
@@ -396,24 +348,16 @@ func (a *Aggregator) CloseDays(ctx context.Context, days []int64, seq uint64) er
 	if len(days) == 0 {
 		return nil
 	}
-	at := a.now().UnixMicro()
-	for chunk := range slices.Chunk(days, rowsPerStatement) {
-		args := make([]any, 0, 3*len(chunk))
-		for _, d := range chunk {
-			args = append(args, d, at, int64(seq))
-		}
-		if _, err := a.store.DB().ExecContext(ctx, a.store.Rebind(`INSERT INTO rollup_days (day, first_at, closed_seq) VALUES `+valueRows(len(chunk), 3)+`
-ON CONFLICT (day) DO UPDATE SET closed_seq = excluded.closed_seq WHERE rollup_days.closed_seq IS NULL`), args...); err != nil {
-			return fmt.Errorf("close days: %w", err)
-		}
+	if err := a.store.CloseDays(ctx, days, a.now().UnixMicro(), seq); err != nil {
+		return fmt.Errorf("close days: %w", err)
 	}
 	return nil
 }
 
 // droppableDays returns the closed days whose events every partition has
 // applied: closed at a log sequence no checkpoint is behind.
-func (a *Aggregator) droppableDays(ctx context.Context, q queryer) ([]int64, error) {
-	cps, err := readCheckpoints(ctx, q, a.nparts, func(int) bool { return true })
+func (a *Aggregator) droppableDays(ctx context.Context) ([]int64, error) {
+	cps, err := a.store.Checkpoints(ctx, a.nparts)
 	if err != nil {
 		return nil, err
 	}
@@ -421,20 +365,7 @@ func (a *Aggregator) droppableDays(ctx context.Context, q queryer) ([]int64, err
 	for _, c := range cps {
 		low = min(low, c)
 	}
-	var days []int64
-	rows, err := q.QueryContext(ctx, a.store.Rebind(`SELECT day FROM rollup_days WHERE closed_seq IS NOT NULL AND closed_seq <= ? ORDER BY day`), int64(low))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var d int64
-		if err := rows.Scan(&d); err != nil {
-			return nil, err
-		}
-		days = append(days, d)
-	}
-	return days, rows.Err()
+	return a.store.ClosedDays(ctx, low)
 }
 
 // spillFlags notes whether the spill tables hold anything, and rebuilds
@@ -444,12 +375,11 @@ func (a *Aggregator) spillFlags(ctx context.Context) error {
 	// only to swap the filters in, not while the tables are read.
 	a.st.spillMu.Lock()
 	defer a.st.spillMu.Unlock()
-	db := a.store.DB()
-	seen, err := loadBloom(ctx, db, "rollup_seen_spill", a.st.limit)
+	seen, err := loadBloom(ctx, a.store, store.SeenSpill, a.st.limit)
 	if err != nil {
 		return fmt.Errorf("read spill tables: %w", err)
 	}
-	viewers, err := loadBloom(ctx, db, "rollup_viewer_spill", a.st.limit)
+	viewers, err := loadBloom(ctx, a.store, store.ViewerSpill, a.st.limit)
 	if err != nil {
 		return fmt.Errorf("read spill tables: %w", err)
 	}
@@ -467,7 +397,7 @@ func (a *Aggregator) LoadState(ctx context.Context) error {
 	if err := a.ensureCheckpoints(ctx); err != nil {
 		return err
 	}
-	cps, err := a.checkpoints(ctx, a.store.ReadDB())
+	cps, err := a.checkpoints(ctx)
 	if err != nil {
 		return fmt.Errorf("read checkpoint: %w", err)
 	}
@@ -498,7 +428,7 @@ func (a *Aggregator) loadState(ctx context.Context, cps []uint64) error {
 	}
 	loaded := time.Since(start)
 	// Dropped days first, so the journal's rows of them are skipped.
-	dropped, err := a.droppableDays(ctx, a.store.DB())
+	dropped, err := a.droppableDays(ctx)
 	if err != nil {
 		return fmt.Errorf("load aggregation state: %w", err)
 	}

@@ -2,7 +2,6 @@ package rollup
 
 import (
 	"context"
-	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -206,13 +205,7 @@ func (s *state) snapshotFloor() int {
 // chunks of snapshots of this partition set that never completed.
 func (a *Aggregator) startSnapshot(ctx context.Context) error {
 	s := a.st
-	rb := a.store.Rebind
-	err := a.scratch(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, rb(`DELETE FROM rollup_snapshot_chunks WHERE parts = ? AND gen NOT IN (SELECT gen FROM rollup_snapshot WHERE parts = ?)`),
-			a.partsKey(), a.partsKey())
-		return err
-	})
-	if err != nil {
+	if err := a.store.DeleteUnfinishedSnapshots(ctx, a.partsKey()); err != nil {
 		return fmt.Errorf("start snapshot: %w", err)
 	}
 	s.mu.Lock()
@@ -260,12 +253,7 @@ func (a *Aggregator) snapshotChunk(ctx context.Context, job *snapshotJob) (done 
 		}
 	}
 	sum := xxhash.Sum64(data)
-	err = a.scratch(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, a.store.Rebind(`INSERT INTO rollup_snapshot_chunks (parts, gen, n, checksum, data) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (parts, gen, n) DO UPDATE SET checksum = excluded.checksum, data = excluded.data`), a.partsKey(), job.gen, job.next, int64(sum), data)
-		return err
-	})
-	if err != nil {
+	if err := a.store.WriteSnapshotChunk(ctx, a.partsKey(), job.gen, job.next, sum, data); err != nil {
 		return false, 0, fmt.Errorf("write snapshot chunk: %w", err)
 	}
 	if data[0] == chunkRange {
@@ -397,11 +385,7 @@ func (s *state) filterChunk(job *snapshotJob) ([]byte, bool) {
 
 // restartFilters drops the filter pieces written and begins them again.
 func (a *Aggregator) restartFilters(ctx context.Context, job *snapshotJob) error {
-	err := a.scratch(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, a.store.Rebind(`DELETE FROM rollup_snapshot_chunks WHERE parts = ? AND gen = ? AND n >= ?`), a.partsKey(), job.gen, int64(job.ranges))
-		return err
-	})
-	if err != nil {
+	if err := a.store.DeleteSnapshotChunks(ctx, a.partsKey(), job.gen, int(job.ranges)); err != nil {
 		return fmt.Errorf("write snapshot: %w", err)
 	}
 	job.next = int(job.ranges)
@@ -505,28 +489,12 @@ func (a *Aggregator) finishSnapshot(ctx context.Context, job *snapshotJob) (bool
 	}
 	seqs, meta := encodeSeqs(job.seqs), m.encode()
 	sum := snapshotSum(seqs, meta, job.sums)
-	rb := a.store.Rebind
-	have := job.next
-	err := a.scratch(ctx, func(tx *sql.Tx) error {
-		// The row first: on PostgreSQL its lock orders two processes of
-		// one partition set finishing at once, and the second then sees
-		// its chunks deleted by the first.
-		if _, err := tx.ExecContext(ctx, rb(`INSERT INTO rollup_snapshot (parts, gen, format, seqs, meta, chunks, checksum, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (parts) DO UPDATE SET gen = excluded.gen, format = excluded.format, seqs = excluded.seqs, meta = excluded.meta,
-chunks = excluded.chunks, checksum = excluded.checksum, at = excluded.at`),
-			a.partsKey(), job.gen, snapshotFormat, seqs, meta, job.next, int64(sum), job.at.UnixMicro()); err != nil {
-			return err
-		}
-		if err := tx.QueryRowContext(ctx, rb(`SELECT COUNT(*) FROM rollup_snapshot_chunks WHERE parts = ? AND gen = ?`), a.partsKey(), job.gen).Scan(&have); err != nil {
-			return err
-		}
-		if have != job.next {
-			return errIncomplete
-		}
-		_, err := tx.ExecContext(ctx, rb(`DELETE FROM rollup_snapshot_chunks WHERE parts = ? AND gen <> ?`), a.partsKey(), job.gen)
-		return err
-	})
-	if err != nil && !errors.Is(err, errIncomplete) {
+	// The generation becomes the snapshot only if all its chunks are
+	// there (another process of the same partition set may have deleted
+	// them).
+	have, err := a.store.FinishSnapshot(ctx, store.SnapshotRow{Parts: a.partsKey(), Gen: job.gen, Format: snapshotFormat,
+		Seqs: seqs, Meta: meta, Chunks: job.next, Checksum: sum, At: job.at.UnixMicro()})
+	if err != nil {
 		return false, 0, fmt.Errorf("write snapshot: %w", err)
 	}
 	s.snap = nil
@@ -539,24 +507,6 @@ chunks = excluded.chunks, checksum = excluded.checksum, at = excluded.at`),
 	a.lg.Info("aggregation state snapshot written", slog.Int("event_ids", job.counts[0]), slog.Int("viewer_days", job.counts[1]),
 		slog.Int("chunks", job.next), slog.Int64("bytes", job.bytes), slog.Int64("took_ms", time.Since(job.started).Milliseconds()))
 	return true, 0, nil
-}
-
-var errIncomplete = errors.New("snapshot incomplete")
-
-// scratch runs fn in a transaction of its own and commits it unless fn
-// fails. Snapshots are rebuildable (the journal holds everything) and hold
-// nothing to erase: store.BeginScratch.
-func (a *Aggregator) scratch(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, done, err := a.store.BeginScratch(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // snapshotImage is a snapshot read back.
@@ -577,28 +527,25 @@ var errNoSnapshot = errors.New("no snapshot")
 // the checkpoints cps: errNoSnapshot if there is none, another error if it
 // cannot be used (read, checksum, format, partitions, sequences).
 func (a *Aggregator) readSnapshot(ctx context.Context, cps []uint64) (*snapshotImage, error) {
-	opts := &sql.TxOptions{ReadOnly: true}
-	if a.store.Dialect() == store.Postgres {
-		// The row and its chunks from one snapshot of the database: a
-		// process of the same partition set may replace them meanwhile.
-		opts.Isolation = sql.LevelRepeatableRead
-	}
-	tx, err := a.store.ReadDB().BeginTx(ctx, opts)
+	var img *snapshotImage
+	// The row and its chunks from one snapshot of the database: a process
+	// of the same partition set may replace them meanwhile.
+	err := a.store.ViewSnapshot(ctx, func(v *store.SnapshotView) error {
+		var err error
+		img, err = a.readSnapshotIn(ctx, v, cps)
+		return err
+	})
+	return img, err
+}
+
+func (a *Aggregator) readSnapshotIn(ctx context.Context, v *store.SnapshotView, cps []uint64) (*snapshotImage, error) {
+	row, ok, err := v.Row(ctx, a.partsKey())
 	if err != nil {
 		return nil, err
-	}
-	defer tx.Rollback()
-	rb := a.store.Rebind
-	var format, chunks int
-	var gen, sum, at int64
-	var seqsB, metaB []byte
-	err = tx.QueryRowContext(ctx, rb(`SELECT gen, format, seqs, meta, chunks, checksum, at FROM rollup_snapshot WHERE parts = ?`), a.partsKey()).
-		Scan(&gen, &format, &seqsB, &metaB, &chunks, &sum, &at)
-	if errors.Is(err, sql.ErrNoRows) {
+	} else if !ok {
 		return nil, errNoSnapshot
-	} else if err != nil {
-		return nil, err
 	}
+	gen, format, seqsB, metaB, chunks, sum := row.Gen, row.Format, row.Seqs, row.Meta, row.Chunks, row.Checksum
 	if format != snapshotFormat {
 		return nil, fmt.Errorf("format %d, this version reads %d", format, snapshotFormat)
 	}
@@ -623,11 +570,11 @@ func (a *Aggregator) readSnapshot(ctx context.Context, cps []uint64) (*snapshotI
 	}
 	// The whole checksum first, from the chunks' own (a small read), so
 	// that nothing is allocated from a meta that is not the one written.
-	sums, err := chunkSums(ctx, tx, rb, a.partsKey(), gen)
+	sums, err := v.ChunkSums(ctx, a.partsKey(), gen)
 	if err != nil {
 		return nil, err
 	}
-	if len(sums) != chunks || snapshotSum(seqsB, metaB, sums) != uint64(sum) {
+	if len(sums) != chunks || snapshotSum(seqsB, metaB, sums) != sum {
 		return nil, fmt.Errorf("checksum mismatch (%d of %d chunks)", len(sums), chunks)
 	}
 	pieces := uint64(m.filterPieces[0]) + uint64(m.filterPieces[1])
@@ -648,32 +595,22 @@ func (a *Aggregator) readSnapshot(ctx context.Context, cps []uint64) (*snapshotI
 		}
 		img.blooms[i] = &bloom{blocks: make([][8]uint64, m.filterBlocks[i]), n: int(m.filterKeys[i])}
 	}
-	rows, err := tx.QueryContext(ctx, rb(`SELECT n, checksum, data FROM rollup_snapshot_chunks WHERE parts = ? AND gen = ? ORDER BY n`), a.partsKey(), gen)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	read := 0
-	var data []byte
-	for rows.Next() {
-		var n int
-		var chunkSum int64
-		if err := rows.Scan(&n, &chunkSum, &data); err != nil {
-			return nil, err
+	err = v.Chunks(ctx, a.partsKey(), gen, func(n int, chunkSum uint64, data []byte) error {
+		if n != read || chunkSum != sums[n] {
+			return fmt.Errorf("chunk %d missing or changed", read)
 		}
-		if n != read || uint64(chunkSum) != sums[n] {
-			return nil, fmt.Errorf("chunk %d missing or changed", read)
-		}
-		if xxhash.Sum64(data) != uint64(chunkSum) {
-			return nil, fmt.Errorf("chunk %d: checksum mismatch", n)
+		if xxhash.Sum64(data) != chunkSum {
+			return fmt.Errorf("chunk %d: checksum mismatch", n)
 		}
 		if err := img.decodeChunk(n, m, data); err != nil {
-			return nil, fmt.Errorf("chunk %d: %w", n, err)
+			return fmt.Errorf("chunk %d: %w", n, err)
 		}
 		read++
 		img.bytes += int64(len(data))
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if read != chunks {
@@ -684,29 +621,6 @@ func (a *Aggregator) readSnapshot(ctx context.Context, cps []uint64) (*snapshotI
 	}
 	img.chunks = chunks
 	return img, nil
-}
-
-// chunkSums returns the checksums of a snapshot's chunks, in order; a
-// chunk missing ends them.
-func chunkSums(ctx context.Context, q queryer, rb func(string) string, parts []byte, gen int64) ([]uint64, error) {
-	rows, err := q.QueryContext(ctx, rb(`SELECT n, checksum FROM rollup_snapshot_chunks WHERE parts = ? AND gen = ? ORDER BY n`), parts, gen)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var sums []uint64
-	for rows.Next() {
-		var n int
-		var sum int64
-		if err := rows.Scan(&n, &sum); err != nil {
-			return nil, err
-		}
-		if n != len(sums) {
-			break
-		}
-		sums = append(sums, uint64(sum))
-	}
-	return sums, rows.Err()
 }
 
 // tableFor returns an empty table with room for n entries without growing.

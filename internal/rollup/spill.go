@@ -3,7 +3,6 @@ package rollup
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"fmt"
 	"maps"
 	"math/bits"
@@ -29,7 +28,7 @@ import (
 // and viewer-days (vkeys, 0 for events that are not a viewer's view) of evs
 // that miss in memory and may have been spilled, and records it in d. The
 // caller holds the state's read lock.
-func (a *Aggregator) spillLookup(ctx context.Context, q queryer, d *delta, evs []event.Event, keys, vkeys []uint64) error {
+func (a *Aggregator) spillLookup(ctx context.Context, tx *store.RollupTx, d *delta, evs []event.Event, keys, vkeys []uint64) error {
 	s := a.st
 	if s.spilledSeen {
 		var miss []uint64
@@ -38,7 +37,7 @@ func (a *Aggregator) spillLookup(ctx context.Context, q queryer, d *delta, evs [
 				miss = append(miss, k)
 			}
 		}
-		hours, err := a.spilledIDs(ctx, q, miss)
+		hours, err := a.spilledIDs(ctx, tx, miss)
 		if err != nil {
 			return err
 		}
@@ -47,23 +46,18 @@ func (a *Aggregator) spillLookup(ctx context.Context, q queryer, d *delta, evs [
 		}
 	}
 	if s.spilledViewers {
-		var miss []any
+		var miss []uint64
 		for i, k := range vkeys {
 			if k == 0 {
 				continue
 			}
 			day := int64(period.DayOf(evs[i].TS))
 			if _, st, ok := s.viewers.get(k); (!ok || st != dayStamp(day)) && s.viewerBloom.mayContain(k) {
-				miss = append(miss, int64(k))
+				miss = append(miss, k)
 			}
 		}
-		err := inChunks(ctx, q, a.store.Rebind, `SELECT key, day, val FROM rollup_viewer_spill WHERE key IN `, miss, func(rows *sql.Rows) error {
-			var k, day, val int64
-			if err := rows.Scan(&k, &day, &val); err != nil {
-				return err
-			}
-			d.coldViewers[uint64(k)] = viewerEntry{val: viewerVal(val), day: dayStamp(day)}
-			return nil
+		err := tx.SpilledViewers(ctx, miss, func(k uint64, day int64, val uint32) {
+			d.coldViewers[k] = viewerEntry{val: viewerVal(val), day: dayStamp(day)}
 		})
 		if err != nil {
 			return fmt.Errorf("read spilled viewer-days: %w", err)
@@ -74,50 +68,19 @@ func (a *Aggregator) spillLookup(ctx context.Context, q queryer, d *delta, evs [
 
 // spilledIDs returns the arrival hour (Unix hours) of each of keys that
 // the spill table of event ids holds.
-func (a *Aggregator) spilledIDs(ctx context.Context, q queryer, keys []uint64) (map[uint64]int64, error) {
+func (a *Aggregator) spilledIDs(ctx context.Context, q idSpill, keys []uint64) (map[uint64]int64, error) {
 	out := map[uint64]int64{}
-	args := make([]any, len(keys))
-	for i, k := range keys {
-		args[i] = int64(k)
-	}
-	err := inChunks(ctx, q, a.store.Rebind, `SELECT key, hour FROM rollup_seen_spill WHERE key IN `, args, func(rows *sql.Rows) error {
-		var k, hour int64
-		if err := rows.Scan(&k, &hour); err != nil {
-			return err
-		}
-		out[uint64(k)] = hour
-		return nil
-	})
+	err := q.SpilledIDs(ctx, keys, func(k uint64, hour int64) { out[k] = hour })
 	if err != nil {
 		return nil, fmt.Errorf("read spilled event ids: %w", err)
 	}
 	return out, nil
 }
 
-type queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// inChunks runs q (ending in "IN ") over args, 500 at a time, calling fn
-// for each row.
-func inChunks(ctx context.Context, db queryer, rebind func(string) string, q string, args []any, fn func(*sql.Rows) error) error {
-	for chunk := range slices.Chunk(args, 500) {
-		rows, err := db.QueryContext(ctx, rebind(q+valueRows(1, len(chunk))), chunk...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			if err := fn(rows); err != nil {
-				rows.Close()
-				return err
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
+// idSpill looks event ids up in their spill table: the store, or a
+// batch's transaction (which sees what it wrote).
+type idSpill interface {
+	SpilledIDs(ctx context.Context, keys []uint64, fn func(key uint64, hour int64)) error
 }
 
 // The spill runs in bounded steps, so that aggregation never stops for it.
@@ -158,15 +121,8 @@ const (
 	spillViewers
 )
 
-type spillDest struct {
-	name, insert, conflict string
-	width                  int
-}
-
-var spillDests = [2]spillDest{
-	spillSeen:    {"rollup_seen_spill", `INSERT INTO rollup_seen_spill (key, hour) VALUES `, `ON CONFLICT (key) DO UPDATE SET hour = excluded.hour`, 2},
-	spillViewers: {"rollup_viewer_spill", `INSERT INTO rollup_viewer_spill (key, day, val) VALUES `, `ON CONFLICT (key) DO UPDATE SET day = excluded.day, val = excluded.val`, 3},
-}
+// spillDests are the spill tables of the state's tables.
+var spillDests = [2]store.SpillTable{spillSeen: store.SeenSpill, spillViewers: store.ViewerSpill}
 
 // spillJob is a spill in progress: the entries of one table aged cut or
 // more at its start (stamp now, Unix hour or day base) move to the
@@ -287,47 +243,16 @@ func (s *state) spillStep(ctx context.Context, st *store.Store, which int, at ti
 		return which == spillSeen && stampAge(job.now, v.st) >= hoursOf(DedupeWindow)
 	}
 	dest := spillDests[which]
-	written := 0
-	tx, done, err := st.BeginRebuildable(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("spill %s: %w", dest.name, err)
+	out := make([]store.SpillRow, 0, len(piece))
+	for _, v := range piece {
+		if expired(v) {
+			continue
+		}
+		out = append(out, store.SpillRow{Key: v.k, Period: job.base - stampAge(job.now, v.st), Val: v.v})
 	}
-	err = func() error {
-		defer done()
-		defer tx.Rollback()
-		var args []any
-		flush := func() error {
-			if len(args) == 0 {
-				return nil
-			}
-			_, err := tx.ExecContext(ctx, st.Rebind(dest.insert+valueRows(len(args)/dest.width, dest.width)+" "+dest.conflict), args...)
-			args = args[:0]
-			return err
-		}
-		for _, v := range piece {
-			if expired(v) {
-				continue
-			}
-			written++
-			age := stampAge(job.now, v.st)
-			if which == spillSeen {
-				args = append(args, int64(v.k), job.base-age)
-			} else {
-				args = append(args, int64(v.k), job.base-age, int64(v.v))
-			}
-			if len(args) >= rowsPerStatement*dest.width {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-		if err := flush(); err != nil {
-			return err
-		}
-		return tx.Commit()
-	}()
-	if err != nil {
-		return 0, fmt.Errorf("spill %s: %w", dest.name, err)
+	written := len(out)
+	if err := st.Spill(ctx, dest, out); err != nil {
+		return 0, fmt.Errorf("spill %s: %w", dest, err)
 	}
 	if spillTxHook != nil {
 		spillTxHook(written)
@@ -368,9 +293,9 @@ func (s *state) spillStep(ctx context.Context, st *store.Store, which int, at ti
 		// A filter past its size answers "maybe" too often: rebuild it
 		// from the table, twice the size, from the read connections (no
 		// spill writes meanwhile: the caller holds spillMu).
-		b, err := loadBloom(ctx, st.ReadDB(), dest.name, 2*(*bf).n)
+		b, err := loadBloom(ctx, st, dest, 2*(*bf).n)
 		if err != nil {
-			return removed, fmt.Errorf("spill %s: %w", dest.name, err)
+			return removed, fmt.Errorf("spill %s: %w", dest, err)
 		}
 		s.mu.Lock()
 		*bf = b
@@ -459,26 +384,17 @@ func oldestHalf(t *table, now uint16, keep int) (int64, int) {
 
 // loadBloom builds a filter of the keys of spill table name, sized for at
 // least n keys; nil if the table is empty.
-func loadBloom(ctx context.Context, db *sql.DB, name string, n int) (*bloom, error) {
-	var count int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+name).Scan(&count); err != nil {
+func loadBloom(ctx context.Context, st *store.Store, t store.SpillTable, n int) (*bloom, error) {
+	count, err := st.SpilledCount(ctx, t)
+	if err != nil {
 		return nil, err
 	}
 	if count == 0 {
 		return nil, nil
 	}
-	rows, err := db.QueryContext(ctx, `SELECT key FROM `+name)
-	if err != nil {
+	b := newBloom(max(n, count))
+	if err := st.SpilledKeys(ctx, t, b.add); err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	b := newBloom(max(n, count))
-	for rows.Next() {
-		var k int64
-		if err := rows.Scan(&k); err != nil {
-			return nil, err
-		}
-		b.add(uint64(k))
-	}
-	return b, rows.Err()
+	return b, nil
 }

@@ -2,7 +2,6 @@ package rollup
 
 import (
 	"context"
-	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"sync"
@@ -290,14 +289,9 @@ func decodeDelta(at time.Time, seen, viewers []byte) (*delta, error) {
 
 // journal writes d as the journal row of the batch ending at seq, of the
 // partitions in the bitmap parts (empty: all).
-func journal(ctx context.Context, tx *sql.Tx, rebind func(string) string, seq uint64, parts []byte, d *delta) error {
+func journal(ctx context.Context, tx *store.RollupTx, seq uint64, parts []byte, d *delta) error {
 	seen, viewers := d.encode()
-	if parts == nil {
-		parts = []byte{}
-	}
-	_, err := tx.ExecContext(ctx, rebind(`INSERT INTO rollup_journal (seq, parts, at, seen, viewers) VALUES (?, ?, ?, ?, ?)`),
-		int64(seq), parts, d.at.UnixMicro(), seen, viewers)
-	if err != nil {
+	if err := tx.AppendJournal(ctx, seq, parts, d.at.UnixMicro(), seen, viewers); err != nil {
 		return fmt.Errorf("write rollup state: %w", err)
 	}
 	return nil
@@ -311,7 +305,6 @@ func journal(ctx context.Context, tx *sql.Tx, rebind func(string) string, seq ui
 // partitions the state has partly reached, is simply applied once.
 func (a *Aggregator) catchUp(ctx context.Context, upTo []uint64) error {
 	s := a.st
-	db, rebind := a.store.DB(), a.store.Rebind
 	lo, _ := a.span(s.seqs)
 	_, hi := a.span(upTo)
 	type row struct {
@@ -329,39 +322,30 @@ func (a *Aggregator) catchUp(ctx context.Context, upTo []uint64) error {
 	}
 	cursor, cursorParts := lo, []byte{}
 	for {
-		// A few rows at a time, read before they are applied: applying
-		// may spill, which writes through the same (single, on SQLite)
-		// connection.
-		// After the cursor (seq, parts), in key order; the range on seq
-		// alone is what the primary key's index scans.
-		rows, err := db.QueryContext(ctx, rebind(`SELECT seq, parts, at, seen, viewers FROM rollup_journal
-WHERE seq >= ? AND seq <= ? AND (seq > ? OR parts > ?) ORDER BY seq, parts LIMIT 20`), int64(cursor), int64(hi), int64(cursor), cursorParts)
-		if err != nil {
-			return fmt.Errorf("read rollup state: %w", err)
-		}
+		// A few rows at a time, read before they are applied: no
+		// statement stays open while applying spills (which writes).
+		// After the cursor (seq, parts), in key order.
 		var chunk []row
+		var bad error // a row that does not decode
 		read := 0
-		for rows.Next() {
+		err := a.store.JournalRows(ctx, cursor, cursorParts, hi, 20, func(r store.JournalRow) error {
 			read++
-			var seq, at int64
-			var parts, seen, viewers []byte
-			if err := rows.Scan(&seq, &parts, &at, &seen, &viewers); err != nil {
-				rows.Close()
-				return fmt.Errorf("read rollup state: %w", err)
+			cursor, cursorParts = r.Seq, r.Parts
+			if !wanted(r.Seq, r.Parts) {
+				return nil
 			}
-			cursor, cursorParts = uint64(seq), parts
-			if !wanted(uint64(seq), parts) {
-				continue
-			}
-			d, err := decodeDelta(time.UnixMicro(at), seen, viewers)
+			d, err := decodeDelta(time.UnixMicro(r.At), r.Seen, r.Viewers)
 			if err != nil {
-				rows.Close()
+				bad = err
 				return err
 			}
-			chunk = append(chunk, row{uint64(seq), parts, d})
+			chunk = append(chunk, row{r.Seq, r.Parts, d})
+			return nil
+		})
+		if bad != nil {
+			return bad
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err != nil {
 			return fmt.Errorf("read rollup state: %w", err)
 		}
 		// The state's lock is taken per row, not for the whole

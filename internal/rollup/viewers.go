@@ -3,7 +3,6 @@ package rollup
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"maps"
@@ -46,16 +45,15 @@ import (
 // view 365 or more days before a day is before any range holding that day.
 const MaxGap = 365
 
-type historyKey struct{ video, actor string }
+// historyKey names a viewer's history of a video.
+type historyKey = store.ViewerKey
 
-type gapKey struct {
-	video string
-	day   int64
-}
+// gapKey names a video's day of returning viewers.
+type gapKey = store.VideoDayKey
 
 // viewerHistory records the new viewer-days of evs (newViewer by event
 // index) that carry an actor, in viewer_history and video_viewer_gaps.
-func (a *Aggregator) viewerHistory(ctx context.Context, tx *sql.Tx, evs []event.Event, vds []viewerDelta) error {
+func (a *Aggregator) viewerHistory(ctx context.Context, tx *store.RollupTx, evs []event.Event, vds []viewerDelta) error {
 	added := map[historyKey][]int64{}
 	var keys []historyKey
 	for i := range evs {
@@ -63,7 +61,7 @@ func (a *Aggregator) viewerHistory(ctx context.Context, tx *sql.Tx, evs []event.
 		if ev.Type != event.View || ev.Actor == "" || !vds[i].newViewer {
 			continue
 		}
-		k := historyKey{ev.VideoID, ev.Actor}
+		k := historyKey{VideoID: ev.VideoID, Actor: ev.Actor}
 		if _, ok := added[k]; !ok {
 			keys = append(keys, k)
 		}
@@ -73,31 +71,12 @@ func (a *Aggregator) viewerHistory(ctx context.Context, tx *sql.Tx, evs []event.
 		return nil
 	}
 	slices.SortFunc(keys, func(x, y historyKey) int {
-		return cmp.Or(strings.Compare(x.video, y.video), strings.Compare(x.actor, y.actor))
+		return cmp.Or(strings.Compare(x.VideoID, y.VideoID), strings.Compare(x.Actor, y.Actor))
 	})
 	history := make(map[historyKey][]int64, len(keys))
-	for chunk := range slices.Chunk(keys, rowsPerStatement) {
-		args := make([]any, 0, 2*len(chunk))
-		for _, k := range chunk {
-			args = append(args, k.video, k.actor)
-		}
-		rows, err := tx.QueryContext(ctx, a.store.Rebind(`SELECT video_id, actor, days FROM viewer_history WHERE (video_id, actor) IN (VALUES `+valueRows(len(chunk), 2)+`)`), args...)
-		if err != nil {
-			return fmt.Errorf("read viewer history: %w", err)
-		}
-		for rows.Next() {
-			var k historyKey
-			var b []byte
-			if err := rows.Scan(&k.video, &k.actor, &b); err != nil {
-				rows.Close()
-				return fmt.Errorf("read viewer history: %w", err)
-			}
-			history[k] = decodeDays(b)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read viewer history: %w", err)
-		}
+	err := tx.ViewerHistories(ctx, keys, func(k historyKey, b []byte) { history[k] = decodeDays(b) })
+	if err != nil {
+		return err
 	}
 
 	deltas := map[gapKey]map[int64]int64{} // (video, day) → gap → change
@@ -106,12 +85,12 @@ func (a *Aggregator) viewerHistory(ctx context.Context, tx *sql.Tx, evs []event.
 		if gap >= MaxGap {
 			return
 		}
-		k := gapKey{video, day}
+		k := gapKey{VideoID: video, Day: day}
 		if deltas[k] == nil {
 			deltas[k] = map[int64]int64{}
 		}
 		deltas[k][gap] += n
-		back[gapKey{video, day - gap}] += n
+		back[gapKey{VideoID: video, Day: day - gap}] += n
 	}
 	changed := keys[:0]
 	for _, k := range keys {
@@ -126,14 +105,14 @@ func (a *Aggregator) viewerHistory(ctx context.Context, tx *sql.Tx, evs []event.
 			hasPrev, hasNext := i > 0, i < len(days)
 			if hasPrev {
 				prev = days[i-1]
-				change(k.video, x, x-prev, 1)
+				change(k.VideoID, x, x-prev, 1)
 			}
 			if hasNext {
 				next = days[i]
 				if hasPrev {
-					change(k.video, next, next-prev, -1)
+					change(k.VideoID, next, next-prev, -1)
 				}
-				change(k.video, next, next-x, 1)
+				change(k.VideoID, next, next-x, 1)
 			}
 			days = slices.Insert(days, i, x)
 		}
@@ -142,15 +121,8 @@ func (a *Aggregator) viewerHistory(ctx context.Context, tx *sql.Tx, evs []event.
 			changed = append(changed, k)
 		}
 	}
-	for chunk := range slices.Chunk(changed, rowsPerStatement) {
-		args := make([]any, 0, 3*len(chunk))
-		for _, k := range chunk {
-			args = append(args, k.video, k.actor, encodeDays(history[k]))
-		}
-		if _, err := tx.ExecContext(ctx, a.store.Rebind(`INSERT INTO viewer_history (video_id, actor, days) VALUES `+valueRows(len(chunk), 3)+`
-ON CONFLICT (video_id, actor) DO UPDATE SET days = excluded.days`), args...); err != nil {
-			return fmt.Errorf("write viewer history: %w", err)
-		}
+	if err := tx.SetViewerHistories(ctx, changed, func(k historyKey) []byte { return encodeDays(history[k]) }); err != nil {
+		return err
 	}
 	if err := a.applyBack(ctx, tx, back); err != nil {
 		return err
@@ -159,22 +131,12 @@ ON CONFLICT (video_id, actor) DO UPDATE SET days = excluded.days`), args...); er
 }
 
 // applyBack adds back to video_day.viewers_back, in key order.
-func (a *Aggregator) applyBack(ctx context.Context, tx *sql.Tx, back map[gapKey]int64) error {
+func (a *Aggregator) applyBack(ctx context.Context, tx *store.RollupTx, back map[gapKey]int64) error {
 	maps.DeleteFunc(back, func(_ gapKey, n int64) bool { return n == 0 })
 	keys := slices.SortedFunc(maps.Keys(back), func(x, y gapKey) int {
-		return cmp.Or(strings.Compare(x.video, y.video), cmp.Compare(x.day, y.day))
+		return cmp.Or(strings.Compare(x.VideoID, y.VideoID), cmp.Compare(x.Day, y.Day))
 	})
-	for chunk := range slices.Chunk(keys, rowsPerStatement) {
-		args := make([]any, 0, 3*len(chunk))
-		for _, k := range chunk {
-			args = append(args, k.video, k.day, back[k])
-		}
-		if _, err := tx.ExecContext(ctx, a.store.Rebind(`INSERT INTO video_day (video_id, day, viewers_back) VALUES `+valueRows(len(chunk), 3)+`
-ON CONFLICT (video_id, day) DO UPDATE SET viewers_back = video_day.viewers_back + excluded.viewers_back`), args...); err != nil {
-			return fmt.Errorf("write returning viewers: %w", err)
-		}
-	}
-	return nil
+	return tx.AddViewersBack(ctx, keys, func(k gapKey) int64 { return back[k] })
 }
 
 // ReturningViewers returns, for exact mode's distinct viewers of a video
@@ -197,7 +159,7 @@ func ReturningViewers(ctx context.Context, s *store.Store, videoID string, a, b 
 }
 
 // applyGaps adds deltas to the rows of video_viewer_gaps, in key order.
-func (a *Aggregator) applyGaps(ctx context.Context, tx *sql.Tx, deltas map[gapKey]map[int64]int64) error {
+func (a *Aggregator) applyGaps(ctx context.Context, tx *store.RollupTx, deltas map[gapKey]map[int64]int64) error {
 	for k, d := range deltas {
 		for g, n := range d {
 			if n == 0 {
@@ -212,56 +174,26 @@ func (a *Aggregator) applyGaps(ctx context.Context, tx *sql.Tx, deltas map[gapKe
 		return nil
 	}
 	keys := slices.SortedFunc(maps.Keys(deltas), func(x, y gapKey) int {
-		return cmp.Or(strings.Compare(x.video, y.video), cmp.Compare(x.day, y.day))
+		return cmp.Or(strings.Compare(x.VideoID, y.VideoID), cmp.Compare(x.Day, y.Day))
 	})
 	counts := map[gapKey]map[int64]int64{}
-	for chunk := range slices.Chunk(keys, rowsPerStatement) {
-		args := make([]any, 0, 2*len(chunk))
-		for _, k := range chunk {
-			args = append(args, k.video, k.day)
-		}
-		// The day's type is spelled out: PostgreSQL takes untyped VALUES
-		// for text.
-		rows, err := tx.QueryContext(ctx, a.store.Rebind(`SELECT video_id, day, gaps FROM video_viewer_gaps WHERE (video_id, day) IN (VALUES `+
-			strings.TrimSuffix(strings.Repeat("(?, CAST(? AS BIGINT)), ", len(chunk)), ", ")+`)`), args...)
-		if err != nil {
-			return fmt.Errorf("read viewer gaps: %w", err)
-		}
-		for rows.Next() {
-			var k gapKey
-			var b []byte
-			if err := rows.Scan(&k.video, &k.day, &b); err != nil {
-				rows.Close()
-				return fmt.Errorf("read viewer gaps: %w", err)
-			}
-			counts[k] = decodeGaps(b)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read viewer gaps: %w", err)
-		}
+	err := tx.ViewerGaps(ctx, keys, func(k gapKey, b []byte) { counts[k] = decodeGaps(b) })
+	if err != nil {
+		return err
 	}
-	for chunk := range slices.Chunk(keys, rowsPerStatement) {
-		args := make([]any, 0, 3*len(chunk))
-		for _, k := range chunk {
-			c := counts[k]
-			if c == nil {
-				c = map[int64]int64{}
-			}
-			for g, n := range deltas[k] {
-				c[g] += n
-				if c[g] < 0 {
-					return fmt.Errorf("write viewer gaps: video %s day %d gap %d below zero", k.video, k.day, g)
-				}
-			}
-			args = append(args, k.video, k.day, encodeGaps(c))
+	return tx.SetViewerGaps(ctx, keys, func(k gapKey) ([]byte, error) {
+		c := counts[k]
+		if c == nil {
+			c = map[int64]int64{}
 		}
-		if _, err := tx.ExecContext(ctx, a.store.Rebind(`INSERT INTO video_viewer_gaps (video_id, day, gaps) VALUES `+valueRows(len(chunk), 3)+`
-ON CONFLICT (video_id, day) DO UPDATE SET gaps = excluded.gaps`), args...); err != nil {
-			return fmt.Errorf("write viewer gaps: %w", err)
+		for g, n := range deltas[k] {
+			c[g] += n
+			if c[g] < 0 {
+				return nil, fmt.Errorf("video %s day %d gap %d below zero", k.VideoID, k.Day, g)
+			}
 		}
-	}
-	return nil
+		return encodeGaps(c), nil
+	})
 }
 
 func decodeDays(b []byte) []int64 {

@@ -4,6 +4,15 @@
 // PostgreSQL. Every public method runs in one transaction. Domain actions
 // that produce analytics events write them to the outbox in the same
 // transaction, so an action and its event never get out of step.
+//
+// It also holds the SQL of aggregation (internal/rollup) and of the
+// disclosure layer (internal/disclosure), which keep the logic and call
+// typed methods for their data: a batch's writes go through a RollupTx
+// (rollup_rows.go), aggregation's bookkeeping and snapshots are in
+// rollup_state.go and snapshots.go, released cells and the rollups reports
+// read in cells.go and reports.go. Those methods run their statements as
+// the two packages always did: reads one statement each on the read pool,
+// without a transaction around them, and multi-row writes chunk by chunk.
 package store
 
 import (
