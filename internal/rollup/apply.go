@@ -692,18 +692,6 @@ func (a *Aggregator) firsts(ctx context.Context, tx *store.RollupTx, evs []event
 	return out, nil
 }
 
-// rowsPerStatement is how many rows one multi-row statement of
-// ensureCheckpoints carries (the store's statements carry as many): one
-// statement per 200 rows instead of per row, well inside every dialect's
-// parameter limit.
-const rowsPerStatement = 200
-
-// valueRows returns n groups of k placeholders: "(?, ?), (?, ?)".
-func valueRows(n, k int) string {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", k), ", ") + ")"
-	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
-}
-
 // creatorsOf returns the creator account ids of the videos in evs, from a
 // cache filled from the store.
 func (a *Aggregator) creatorsOf(ctx context.Context, tx *store.RollupTx, evs []event.Event) (map[string][]string, error) {
