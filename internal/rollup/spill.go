@@ -243,13 +243,14 @@ func (s *state) spillStep(ctx context.Context, st *store.Store, which int, at ti
 		return which == spillSeen && stampAge(job.now, v.st) >= hoursOf(DedupeWindow)
 	}
 	dest := spillDests[which]
-	out := make([]store.SpillRow, 0, len(piece))
+	out := s.spillRows[:0]
 	for _, v := range piece {
 		if expired(v) {
 			continue
 		}
 		out = append(out, store.SpillRow{Key: v.k, Period: job.base - stampAge(job.now, v.st), Val: v.v})
 	}
+	s.spillRows = out[:0]
 	written := len(out)
 	if err := st.Spill(ctx, dest, out); err != nil {
 		return 0, fmt.Errorf("spill %s: %w", dest, err)

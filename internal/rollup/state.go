@@ -51,9 +51,11 @@ type state struct {
 	seenBloom, viewerBloom *bloom
 
 	// spillMu serializes spill steps; jobs (by spillSeen, spillViewers)
-	// are the spills in progress, guarded by spillMu.
-	spillMu sync.Mutex
-	jobs    [2]*spillJob
+	// are the spills in progress, and spillRows the rows of a step, reused
+	// from step to step, both guarded by spillMu.
+	spillMu   sync.Mutex
+	jobs      [2]*spillJob
+	spillRows []store.SpillRow
 	// bloomGen counts the times a filter was replaced (snapshot.go).
 	bloomGen uint64
 
