@@ -95,6 +95,9 @@ type batch struct {
 	accountHour map[timeKey]*counters
 	accountDay  map[timeKey]*counters
 	accountDims map[string]*accountDims
+	// The creators' tables' rows, in key order (finishCreators).
+	accountHourRows, accountDayRows     []keyed[timeKey, counters]
+	accountDimRows, accountDimMonthRows []keyed[dimKey, pair]
 }
 
 // accountDims is one creator's audience rows in a batch, by day and by
@@ -170,19 +173,10 @@ func sortedRows[K comparable, V any](m map[K]*V, compare func(K, K) int) []keyed
 	return rows
 }
 
-// finish derives every table's rows from the videos' rows. The video
-// tables' rows come out in key order straight from the per-video maps,
-// which are small; only the creators' rows are merged across videos.
-func (b *batch) finish() {
-	months := map[int64]int64{}
-	monthOf := func(day int64) int64 {
-		m, ok := months[day]
-		if !ok {
-			m = MonthOf(day)
-			months[day] = m
-		}
-		return m
-	}
+// finishVideos puts the video tables' rows in key order, straight from
+// the per-video maps, which are small, and sums the monthly marginals.
+func (b *batch) finishVideos() {
+	months := monthCache{}
 	videos := slices.Sorted(maps.Keys(b.videos))
 	var nHours, nDays, nDims int
 	for _, v := range b.videos {
@@ -197,23 +191,46 @@ func (b *batch) finish() {
 	b.videoDimMonth = make([]keyed[dimKey, pair], 0, nDims/2)
 	for _, video := range videos {
 		v := b.videos[video]
-		creators := b.creators[video]
 		b.totals = append(b.totals, keyed[string, counters]{video, &v.total})
 		for _, h := range slices.Sorted(maps.Keys(v.hours)) {
-			c := v.hours[h]
-			b.videoHour = append(b.videoHour, keyed[timeKey, counters]{timeKey{video, h}, c})
+			b.videoHour = append(b.videoHour, keyed[timeKey, counters]{timeKey{video, h}, v.hours[h]})
+		}
+		for _, d := range slices.Sorted(maps.Keys(v.days)) {
+			b.videoDay = append(b.videoDay, keyed[timeKey, counters]{timeKey{video, d}, v.days[d]})
+		}
+		dims := sortedRows(v.dims, compareVideoDimKeys)
+		monthly := make(map[videoDimKey]*pair, len(dims))
+		for _, r := range dims {
+			k, c := r.k, r.c
+			b.videoDim = append(b.videoDim, keyed[dimKey, pair]{dimKey{video, k.day, dimNames[k.dim], k.bucket}, c})
+			at(monthly, videoDimKey{months.of(k.day), k.dim, k.bucket}).add(c)
+		}
+		for _, r := range sortedRows(monthly, compareVideoDimKeys) {
+			b.videoDimMonth = append(b.videoDimMonth, keyed[dimKey, pair]{dimKey{video, r.k.day, dimNames[r.k.dim], r.k.bucket}, r.c})
+		}
+	}
+}
+
+// finishCreators derives the creators' rows from the videos' rows, merged
+// across each creator's videos, and puts them in key order. It only reads
+// the videos' rows, so it runs while they are written (applyOnce).
+func (b *batch) finishCreators() {
+	months := monthCache{}
+	for video, v := range b.videos {
+		creators := b.creators[video]
+		if len(creators) == 0 {
+			continue
+		}
+		for h, c := range v.hours {
 			for _, a := range creators {
 				at(b.accountHour, timeKey{a, h}).add(c)
 			}
 		}
-		for _, d := range slices.Sorted(maps.Keys(v.days)) {
-			c := v.days[d]
-			b.videoDay = append(b.videoDay, keyed[timeKey, counters]{timeKey{video, d}, c})
+		for d, c := range v.days {
 			for _, a := range creators {
 				at(b.accountDay, timeKey{a, d}).add(c)
 			}
 		}
-		dims := sortedRows(v.dims, compareVideoDimKeys)
 		accts := make([]*accountDims, len(creators))
 		for i, a := range creators {
 			ad := b.accountDims[a]
@@ -223,21 +240,30 @@ func (b *batch) finish() {
 			}
 			accts[i] = ad
 		}
-		monthly := make(map[videoDimKey]*pair, len(dims))
-		for _, r := range dims {
-			k, c := r.k, r.c
-			mk := videoDimKey{monthOf(k.day), k.dim, k.bucket}
-			b.videoDim = append(b.videoDim, keyed[dimKey, pair]{dimKey{video, k.day, dimNames[k.dim], k.bucket}, c})
-			at(monthly, mk).add(c)
+		for k, c := range v.dims {
+			mk := videoDimKey{months.of(k.day), k.dim, k.bucket}
 			for _, ad := range accts {
 				at(ad.days, k).add(c)
 				at(ad.months, mk).add(c)
 			}
 		}
-		for _, r := range sortedRows(monthly, compareVideoDimKeys) {
-			b.videoDimMonth = append(b.videoDimMonth, keyed[dimKey, pair]{dimKey{video, r.k.day, dimNames[r.k.dim], r.k.bucket}, r.c})
-		}
 	}
+	b.accountHourRows = sortedRows(b.accountHour, compareTimeKeys)
+	b.accountDayRows = sortedRows(b.accountDay, compareTimeKeys)
+	b.accountDimRows = b.creatorDimRows(false)
+	b.accountDimMonthRows = b.creatorDimRows(true)
+}
+
+// monthCache remembers the month of each day asked.
+type monthCache map[int64]int64
+
+func (m monthCache) of(day int64) int64 {
+	mo, ok := m[day]
+	if !ok {
+		mo = MonthOf(day)
+		m[day] = mo
+	}
+	return mo
 }
 
 // compareVideoDimKeys orders a video's dimension rows as their table's key
@@ -351,7 +377,6 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	if err := a.registerDays(ctx, tx, batchAt, sd); err != nil {
 		return fmt.Errorf("apply batch: %w", err)
 	}
-	b.finish()
 	if err := a.write(ctx, tx, b); err != nil {
 		return fmt.Errorf("apply batch: %w", err)
 	}
@@ -732,36 +757,54 @@ func (a *Aggregator) creatorsOf(ctx context.Context, tx *store.RollupTx, evs []e
 }
 
 // write adds every row of b to its table, in key order so concurrent
-// writers on PostgreSQL take row locks in one order.
+// writers on PostgreSQL take row locks in one order: the videos' tables,
+// then the creators'. The creators' rows are derived from the videos' on
+// another goroutine while the videos' rows are written (the database's
+// writer is one thread; deriving them was a fifth of aggregation's CPU).
 func (a *Aggregator) write(ctx context.Context, tx *store.RollupTx, b *batch) error {
+	b.finishVideos()
+	creators := make(chan struct{})
+	go func() {
+		defer close(creators)
+		b.finishCreators()
+	}()
 	w := tx.RowWriter(ctx)
 	defer w.Close()
-	if err := store.AddRows(w, store.VideoTotalsTable, b.totals, counterArgs(store.VideoTotalsTable, func(k string, args []any) []any { return append(args, k) })); err != nil {
+	err := writeRows(w, b.totals, []timeRows{{store.VideoHourTable, b.videoHour}, {store.VideoDayTable, b.videoDay}},
+		[]dimRows{{store.VideoDimDayTable, b.videoDim}, {store.VideoDimMonthTable, b.videoDimMonth}})
+	<-creators
+	if err != nil {
+		return err
+	}
+	return writeRows(w, nil, []timeRows{{store.AccountHourTable, b.accountHourRows}, {store.AccountDayTable, b.accountDayRows}},
+		[]dimRows{{store.AccountDimDayTable, b.accountDimRows}, {store.AccountDimMonthTable, b.accountDimMonthRows}})
+}
+
+// timeRows and dimRows are a table's rows by hour or day, and its
+// audience rows.
+type timeRows struct {
+	table store.RollupTable
+	rows  []keyed[timeKey, counters]
+}
+
+type dimRows struct {
+	table store.RollupTable
+	rows  []keyed[dimKey, pair]
+}
+
+// writeRows adds the videos' totals (if any), then the rows of each table
+// in turn.
+func writeRows(w *store.RowWriter, totals []keyed[string, counters], times []timeRows, dims []dimRows) error {
+	if err := store.AddRows(w, store.VideoTotalsTable, totals, counterArgs(store.VideoTotalsTable, func(k string, args []any) []any { return append(args, k) })); err != nil {
 		return err
 	}
 	timeKeyArgs := func(k timeKey, args []any) []any { return append(args, k.id, k.t) }
-	for _, t := range []struct {
-		table store.RollupTable
-		rows  []keyed[timeKey, counters]
-	}{
-		{store.VideoHourTable, b.videoHour},
-		{store.VideoDayTable, b.videoDay},
-		{store.AccountHourTable, sortedRows(b.accountHour, compareTimeKeys)},
-		{store.AccountDayTable, sortedRows(b.accountDay, compareTimeKeys)},
-	} {
+	for _, t := range times {
 		if err := store.AddRows(w, t.table, t.rows, counterArgs(t.table, timeKeyArgs)); err != nil {
 			return err
 		}
 	}
-	for _, t := range []struct {
-		table store.RollupTable
-		rows  []keyed[dimKey, pair]
-	}{
-		{store.VideoDimDayTable, b.videoDim},
-		{store.AccountDimDayTable, b.accountDimRows(false)},
-		{store.VideoDimMonthTable, b.videoDimMonth},
-		{store.AccountDimMonthTable, b.accountDimRows(true)},
-	} {
+	for _, t := range dims {
 		if err := store.AddRows(w, t.table, t.rows, pairArgs(t.table)); err != nil {
 			return err
 		}
@@ -769,9 +812,9 @@ func (a *Aggregator) write(ctx context.Context, tx *store.RollupTx, b *batch) er
 	return nil
 }
 
-// accountDimRows returns the creators' audience rows by day (by month with
+// creatorDimRows returns the creators' audience rows by day (by month with
 // months), in their table's key order: creator, period, dimension, bucket.
-func (b *batch) accountDimRows(months bool) []keyed[dimKey, pair] {
+func (b *batch) creatorDimRows(months bool) []keyed[dimKey, pair] {
 	var rows []keyed[dimKey, pair]
 	for _, a := range slices.Sorted(maps.Keys(b.accountDims)) {
 		m := b.accountDims[a].days
