@@ -19,9 +19,9 @@ var ErrExactAfterProtected = errors.New("this data has released protected (noisy
 // data was last served in, and records it. A switch to exact after
 // protected cells were released is refused with ErrExactAfterProtected
 // unless c.AllowExactAfterProtected; when allowed, it is logged (warn,
-// once: the next start finds exact recorded) and recorded as forced. Data
-// from before the mode was recorded counts as protected when it holds
-// released cells (only protected mode releases cells).
+// once: the next start finds exact recorded) and recorded as forced.
+// Released cells are what is checked, whatever mode was recorded: only
+// protected mode releases cells.
 func CheckDisclosure(ctx context.Context, st *store.Store, c config.Config, logger *slog.Logger, now time.Time) error {
 	from, ok, err := st.DisclosureMode(ctx)
 	if err != nil {
