@@ -433,6 +433,12 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *del
 	// every partition share messages), or that it has applied already (a
 	// partition whose checkpoint another aggregator moved), are skipped.
 	for _, m := range msgs {
+		if len(m.Data) == 0 {
+			// A message of another partition's subject, delivered without
+			// its payload where the server cannot filter a consumer by
+			// several subjects (eventlog.ConsumeSubjects): nothing of ours.
+			continue
+		}
 		filter := !a.all || m.Seq <= hi
 		for rec, err := range event.Records(m.Data) {
 			evs = append(evs, event.Event{})
