@@ -584,23 +584,27 @@ func (m *Main) Close() error {
 const snapshotTimeout = 15 * time.Second
 
 // snapshotState writes a snapshot of aggregation's state once aggregation
-// has stopped, so the next start loads it and replays no journal (a
+// has stopped (snapshotAtStop).
+func (m *Main) snapshotState() { snapshotAtStop(m.Aggregate, m.Logger) }
+
+// snapshotAtStop writes a snapshot of a's state once it has stopped, if it
+// loaded its state, so the next start loads it and replays no journal (a
 // restart's time is then the snapshot's load, not the journal's replay).
 // Past snapshotTimeout it gives up: the next start replays the journal
 // after the previous snapshot, as after a crash.
-func (m *Main) snapshotState() {
-	if m.Aggregate == nil || !m.Aggregate.StateLoaded() {
+func snapshotAtStop(a *rollup.Aggregator, logger *slog.Logger) {
+	if a == nil || !a.StateLoaded() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout)
 	defer cancel()
 	start := time.Now()
-	written, err := m.Aggregate.SnapshotNow(ctx)
+	written, err := a.SnapshotNow(ctx)
 	switch {
 	case err != nil:
-		m.Logger.Warn("aggregation state snapshot at shutdown not written; the next start replays the journal", slog.Any("err", err))
+		logger.Warn("aggregation state snapshot at shutdown not written; the next start replays the journal", slog.Any("err", err))
 	case written:
-		m.Logger.Info("aggregation state snapshot written at shutdown", slog.Int64("took_ms", time.Since(start).Milliseconds()))
+		logger.Info("aggregation state snapshot written at shutdown", slog.Int64("took_ms", time.Since(start).Milliseconds()))
 	}
 }
 

@@ -32,6 +32,7 @@ type Import struct {
 	// Ingest publishes batches of events to the log, as POST /v1/events.
 	Ingest *engage.Ingester
 
+	logger  *slog.Logger
 	locks   *Locks
 	stopDir context.CancelFunc
 	dirDone chan struct{}
@@ -58,6 +59,7 @@ func (im *Import) open(ctx context.Context, c config.Config, logger *slog.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	im.logger = logger
 	// Nothing of the data dir is opened before it is this process's.
 	if im.locks, err = LockDirs(c); err != nil {
 		return err
@@ -99,7 +101,8 @@ func (im *Import) open(ctx context.Context, c config.Config, logger *slog.Logger
 }
 
 // AggregateAll runs aggregation until it has applied the log up to its end
-// as it is when called. progress, when set, is told every 50 ms how many
+// as it is when called, then writes a snapshot of aggregation's state.
+// progress, when set, is told every 50 ms how many
 // log messages were applied since the call, of how many, and once more
 // with last at the end.
 func (im *Import) AggregateAll(ctx context.Context, progress func(done, total uint64, last bool)) error {
@@ -136,6 +139,9 @@ func (im *Import) AggregateAll(ctx context.Context, progress func(done, total ui
 	}
 	cancel()
 	<-done
+	// The state as the import leaves it, whole: the server's next start
+	// loads it instead of replaying what the import journalled.
+	snapshotAtStop(im.Aggregate, im.logger)
 	return nil
 }
 

@@ -2,10 +2,13 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crowd-dev/crowd/client"
+	"github.com/crowd-dev/crowd/internal/ingest"
 )
 
 // TestRestart_FromShutdownSnapshot: a clean shutdown writes a snapshot of
@@ -55,5 +58,54 @@ func TestRestart_FromShutdownSnapshot(t *testing.T) {
 	eventually(t, "the new view counted", func() bool { return count(m.URL()) == 501 })
 	if n := count(m.URL()); n != 501 {
 		t.Fatalf("views after resending: %d, want 501", n)
+	}
+}
+
+// TestRestart_AfterImport: crowd import leaves a snapshot of the state it
+// aggregated, so the server's next start replays none of its journal, and
+// what it imported counts once.
+func TestRestart_AfterImport(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	open := func() (*Main, *client.Client) {
+		return openTestWith(t, func(m *Main) { m.Config.Data = dir })
+	}
+	m, svc := open()
+	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SyncVideos(ctx, []client.SyncVideo{{ID: "vid", Owner: "mia", Title: "hello"}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := m.Config
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	im, err := OpenImport(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := make([]ingest.Event, 300)
+	for i := range evs {
+		evs[i] = ingest.Event{Line: i + 1, ID: fmt.Sprint("imp", i), Type: "view", VideoID: "vid", TS: time.Now().UTC().Add(-time.Hour), Source: "search"}
+	}
+	if res, err := im.Ingest.Ingest(ctx, evs, nil); err != nil || res.Accepted != len(evs) {
+		t.Fatalf("import: %+v, %v", res, err)
+	}
+	if err := im.AggregateAll(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	m, _ = open()
+	if snap, rows, _ := m.Aggregate.LoadedFrom(); !snap || rows != 0 {
+		t.Fatalf("after an import: loaded from a snapshot %v, %d journal rows replayed; want the import's snapshot and none", snap, rows)
+	}
+	v, err := client.New(m.URL()).Video(ctx, "vid")
+	if err != nil || v.Counts.Views != int64(len(evs)) {
+		t.Fatalf("views after the import: %+v, %v", v, err)
 	}
 }
