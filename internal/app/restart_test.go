@@ -16,17 +16,9 @@ import (
 // row, and what was counted before the restart still counts once.
 func TestRestart_FromShutdownSnapshot(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	open := func() (*Main, *client.Client) {
-		return openTestWith(t, func(m *Main) { m.Config.Data = dir })
-	}
+	open := reopener(t)
 	m, svc := open()
-	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.SyncVideos(ctx, []client.SyncVideo{{ID: "vid", Owner: "mia", Title: "hello"}}); err != nil {
-		t.Fatal(err)
-	}
+	syncVideo(t, svc)
 	batch := views(500, 0, "vid")
 	if _, err := svc.IngestNDJSON(ctx, strings.NewReader(batch)); err != nil {
 		t.Fatal(err)
@@ -66,17 +58,9 @@ func TestRestart_FromShutdownSnapshot(t *testing.T) {
 // what it imported counts once.
 func TestRestart_AfterImport(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	open := func() (*Main, *client.Client) {
-		return openTestWith(t, func(m *Main) { m.Config.Data = dir })
-	}
+	open := reopener(t)
 	m, svc := open()
-	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.SyncVideos(ctx, []client.SyncVideo{{ID: "vid", Owner: "mia", Title: "hello"}}); err != nil {
-		t.Fatal(err)
-	}
+	syncVideo(t, svc)
 	cfg := m.Config
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
@@ -107,5 +91,26 @@ func TestRestart_AfterImport(t *testing.T) {
 	v, err := client.New(m.URL()).Video(ctx, "vid")
 	if err != nil || v.Counts.Views != int64(len(evs)) {
 		t.Fatalf("views after the import: %+v, %v", v, err)
+	}
+}
+
+// syncVideo syncs the account mia and her video vid.
+func syncVideo(t *testing.T, svc *client.Client) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SyncVideos(ctx, []client.SyncVideo{{ID: "vid", Owner: "mia", Title: "hello"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// reopener returns a function that opens a Main (openTestWith) on the same
+// data dir each time.
+func reopener(t *testing.T) func() (*Main, *client.Client) {
+	dir := t.TempDir()
+	return func() (*Main, *client.Client) {
+		return openTestWith(t, func(m *Main) { m.Config.Data = dir })
 	}
 }

@@ -145,20 +145,10 @@ func (l *Layer) Notice() Notice {
 	return n
 }
 
-// Counters are released additive measures for one period or a total.
-type Counters struct {
-	Views       int64
-	Viewers     int64
-	WatchMS     int64
-	Completions int64
-	Likes       int64
-	Comments    int64
-	Shares      int64
-	Saves       int64
-	// Followers gained and lost (accounts only).
-	FollowersGained int64
-	FollowersLost   int64
-}
+// Counters are released additive measures for one period or a total: the
+// measures of a rollup row (followers gained and lost for accounts only),
+// once the disclosure layer has released them.
+type Counters store.RollupCounters
 
 // Add adds o to c.
 func (c *Counters) Add(o Counters) {
