@@ -6,19 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"syscall"
-	"time"
 )
-
-// processCPU is this process's CPU time so far, user and system, from
-// getrusage(2): every thread's, the garbage collector's included.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // startCPUProfile starts a CPU profile into name; the returned func stops
 // it and closes the file.

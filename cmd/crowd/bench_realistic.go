@@ -24,6 +24,7 @@ import (
 	"github.com/crowd-dev/crowd/client"
 	"github.com/crowd-dev/crowd/internal/app"
 	"github.com/crowd-dev/crowd/internal/config"
+	"github.com/crowd-dev/crowd/internal/cputime"
 	"github.com/crowd-dev/crowd/internal/loadgen"
 	"github.com/crowd-dev/crowd/internal/security"
 )
@@ -319,9 +320,9 @@ func (b *realBench) child(ctx context.Context, args ...string) ([]byte, *os.Proc
 // the server's CPU over the run.
 func (b *realBench) loadgen(ctx context.Context, args ...string) (loadgenReport, time.Duration, error) {
 	args = append([]string{"loadgen", "--url", b.m.URL(), "--token", b.token, "--setup=false", "--json"}, args...)
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	out, _, _, err := b.child(ctx, args...)
-	cpu := processCPU() - cpu0
+	cpu := cputime.Process() - cpu0
 	var rep loadgenReport
 	if err != nil {
 		return rep, 0, err
@@ -358,7 +359,7 @@ func (b *realBench) bulk(ctx context.Context, file string) error {
 		return err
 	}
 	res := rep.Result
-	cpuAgg0 := processCPU()
+	cpuAgg0 := cputime.Process()
 	b.say("bulk ingest: %s accepted at %s events/s; waiting for aggregation", thousands(float64(res.Accepted)), thousands(res.Rate()))
 	catchUp, err := waitApplied(ctx, b.m, b.say)
 	if err != nil {
@@ -366,7 +367,7 @@ func (b *realBench) bulk(ctx context.Context, file string) error {
 		return err
 	}
 	spills := watch()
-	aggCPU := processCPU() - cpuAgg0
+	aggCPU := cputime.Process() - cpuAgg0
 	n := res.Accepted + res.Duplicates
 	b.events += res.Accepted
 	total := res.Elapsed + catchUp

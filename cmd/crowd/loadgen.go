@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/crowd-dev/crowd/internal/config"
+	"github.com/crowd-dev/crowd/internal/cputime"
 	"github.com/crowd-dev/crowd/internal/loadgen"
 )
 
@@ -83,13 +84,13 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		}
 		defer stop()
 	}
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	start := time.Now()
 	res, err := loadgen.Run(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("loadgen: %w", err)
 	}
-	rep := loadgenReport{Result: res, Start: start.UnixNano(), End: time.Now().UnixNano(), CPU: processCPU() - cpu0}
+	rep := loadgenReport{Result: res, Start: start.UnixNano(), End: time.Now().UnixNano(), CPU: cputime.Process() - cpu0}
 	if *asJSON {
 		if err := json.NewEncoder(stdout).Encode(rep); err != nil {
 			return err

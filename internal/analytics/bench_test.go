@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crowd-dev/crowd/internal/cputime"
 	"github.com/crowd-dev/crowd/internal/disclosure"
 	"github.com/crowd-dev/crowd/internal/store"
 )
@@ -89,13 +90,13 @@ FROM video_dim_day GROUP BY 1, 2, 3, 4`); err != nil {
 			req := Request{Scope: disclosure.Scope{VideoID: "v0"}, Range: c.r, Business: true, Zone: c.zone}
 			// CPU time per report besides wall time: steadier on a busy
 			// machine.
-			cpu := processCPU()
+			cpu := cputime.Process()
 			for b.Loop() {
 				if _, err := bl.Build(ctx, req); err != nil {
 					b.Fatal(err)
 				}
 			}
-			if cpu = processCPU() - cpu; cpu > 0 {
+			if cpu = cputime.Process() - cpu; cpu > 0 {
 				b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 			}
 		})

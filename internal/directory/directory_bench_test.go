@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crowd-dev/crowd/internal/cputime"
 	"github.com/crowd-dev/crowd/internal/store"
 )
 
@@ -128,7 +129,7 @@ func BenchmarkAccounts(b *testing.B) {
 			const batch = 1000
 			b.ReportAllocs()
 			next := 0
-			cpu := processCPU()
+			cpu := cputime.Process()
 			for b.Loop() {
 				if next+batch > len(ids) {
 					next = 0
@@ -139,7 +140,7 @@ func BenchmarkAccounts(b *testing.B) {
 				}
 				next += batch
 			}
-			cpu = processCPU() - cpu
+			cpu = cputime.Process() - cpu
 			if cpu > 0 {
 				b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*batch), "cpu-ns/lookup")
 			}
@@ -156,7 +157,7 @@ func BenchmarkLoad(b *testing.B) {
 	ctx := b.Context()
 	var d *Directory
 	var heap uint64
-	cpu := processCPU()
+	cpu := cputime.Process()
 	for b.Loop() {
 		d = nil
 		var before, after runtime.MemStats
@@ -173,7 +174,7 @@ func BenchmarkLoad(b *testing.B) {
 		d.Close()
 		b.StartTimer()
 	}
-	cpu = processCPU() - cpu
+	cpu = cputime.Process() - cpu
 	n, bytes, complete := d.Stats()
 	if n != benchAccounts || !complete {
 		b.Fatalf("loaded %d accounts, complete %v", n, complete)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crowd-dev/crowd/internal/cputime"
 	"github.com/crowd-dev/crowd/internal/directory"
 	"github.com/crowd-dev/crowd/internal/event"
 	"github.com/crowd-dev/crowd/internal/eventlog"
@@ -98,7 +99,7 @@ func BenchmarkIngest(b *testing.B) {
 	evs := make([]ingest.Event, len(batch))
 	b.ReportAllocs()
 	round := 0
-	cpu := processCPU()
+	cpu := cputime.Process()
 	for b.Loop() {
 		copy(evs, batch)
 		for i := range evs {
@@ -110,7 +111,7 @@ func BenchmarkIngest(b *testing.B) {
 			b.Fatalf("ingest: %+v, %v", res, err)
 		}
 	}
-	cpu = processCPU() - cpu
+	cpu = cputime.Process() - cpu
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/event")
 	if cpu > 0 { // CPU time, GC included: steadier than wall time on a busy machine
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*len(batch)), "cpu-ns/event")

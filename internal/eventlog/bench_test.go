@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/crowd-dev/crowd/internal/cputime"
 )
 
 // Envelope shape for the benchmark: what the ingest path publishes.
@@ -57,18 +59,18 @@ func BenchmarkPublish(b *testing.B) {
 
 	b.Run("serial", func(b *testing.B) {
 		ctx := context.Background()
-		cpu := processCPU()
+		cpu := cputime.Process()
 		for b.Loop() {
 			if err := l.Publish(ctx, batch()); err != nil {
 				b.Fatal(err)
 			}
 		}
-		report(b, processCPU()-cpu)
+		report(b, cputime.Process()-cpu)
 	})
 	b.Run("parallel", func(b *testing.B) {
 		ctx := context.Background()
 		b.SetParallelism(4)
-		cpu := processCPU()
+		cpu := cputime.Process()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				if err := l.Publish(ctx, batch()); err != nil {
@@ -77,24 +79,24 @@ func BenchmarkPublish(b *testing.B) {
 				}
 			}
 		})
-		report(b, processCPU()-cpu)
+		report(b, cputime.Process()-cpu)
 	})
 	// The same batches as atomic batches (PublishAtomic, what bulk
 	// ingestion uses).
 	b.Run("atomic-serial", func(b *testing.B) {
 		ctx := context.Background()
-		cpu := processCPU()
+		cpu := cputime.Process()
 		for b.Loop() {
 			if err := l.PublishAtomic(ctx, batch()); err != nil {
 				b.Fatal(err)
 			}
 		}
-		report(b, processCPU()-cpu)
+		report(b, cputime.Process()-cpu)
 	})
 	b.Run("atomic-parallel", func(b *testing.B) {
 		ctx := context.Background()
 		b.SetParallelism(4)
-		cpu := processCPU()
+		cpu := cputime.Process()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				if err := l.PublishAtomic(ctx, batch()); err != nil {
@@ -103,7 +105,7 @@ func BenchmarkPublish(b *testing.B) {
 				}
 			}
 		})
-		report(b, processCPU()-cpu)
+		report(b, cputime.Process()-cpu)
 	})
 }
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/crowd-dev/crowd/internal/cputime"
 )
 
 // testBody returns n event lines of ~200 bytes as a realistic batch: mostly
@@ -201,7 +203,7 @@ func benchmarkBody(b *testing.B, body []byte, n int, line lineDecoder) {
 	fn := func(ev *Event) error { keep = *ev; return nil }
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	cpu := processCPU()
+	cpu := cputime.Process()
 	for b.Loop() {
 		r.Reset(body)
 		rejected, err := decodeBody(r, testOpts, fn, line)
@@ -209,7 +211,7 @@ func benchmarkBody(b *testing.B, body []byte, n int, line lineDecoder) {
 			b.Fatalf("err %v, rejected %v", err, rejected[:min(len(rejected), 3)])
 		}
 	}
-	cpu = processCPU() - cpu
+	cpu = cputime.Process() - cpu
 	runtime.ReadMemStats(&after)
 	events := float64(b.N) * float64(n)
 	if cpu > 0 { // CPU time, GC included: steadier than wall time on a busy machine

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crowd-dev/crowd/internal/cputime"
 	"github.com/crowd-dev/crowd/internal/event"
 	"github.com/crowd-dev/crowd/internal/eventlog"
 	"github.com/crowd-dev/crowd/internal/platform"
@@ -185,7 +186,7 @@ func BenchmarkCommitter(b *testing.B) {
 	var n atomic.Int64
 	b.SetParallelism(128)
 	b.ResetTimer()
-	cpu := processCPU()
+	cpu := cputime.Process()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := n.Add(1)
@@ -196,7 +197,7 @@ func BenchmarkCommitter(b *testing.B) {
 			}
 		}
 	})
-	if cpu = processCPU() - cpu; cpu > 0 {
+	if cpu = cputime.Process() - cpu; cpu > 0 {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/event")
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
@@ -245,11 +246,11 @@ func BenchmarkPublishBulk(b *testing.B) {
 				b.StopTimer()
 				evs := batch()
 				b.StartTimer()
-				start := processCPU()
+				start := cputime.Process()
 				if err := bc.publish(b.Context(), evs); err != nil {
 					b.Fatal(err)
 				}
-				cpu += processCPU() - start
+				cpu += cputime.Process() - start
 			}
 			if cpu > 0 {
 				b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*n), "cpu-ns/event")

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/crowd-dev/crowd/internal/cputime"
 )
 
 // openFixed opens a Pseudonymizer whose key and salt for t0's day are
@@ -74,11 +76,11 @@ func BenchmarkPseudonyms(b *testing.B) {
 	run := func(name string, f func()) {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
-			cpu := processCPU()
+			cpu := cputime.Process()
 			for b.Loop() {
 				f()
 			}
-			if cpu = processCPU() - cpu; cpu > 0 {
+			if cpu = cputime.Process() - cpu; cpu > 0 {
 				b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 			}
 		})

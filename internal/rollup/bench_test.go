@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crowd-dev/crowd/internal/cputime"
 	"github.com/crowd-dev/crowd/internal/event"
 	"github.com/crowd-dev/crowd/internal/eventlog"
 	"github.com/crowd-dev/crowd/internal/platform"
@@ -137,7 +138,7 @@ func benchApply(b *testing.B, s *store.Store, spread time.Duration, stateLimit i
 			msgs = append(msgs, m)
 		}
 		b.StartTimer()
-		start, cpu0 := time.Now(), processCPU()
+		start, cpu0 := time.Now(), cputime.Process()
 		var wg sync.WaitGroup
 		for _, g := range aggs {
 			wg.Go(func() {
@@ -148,7 +149,7 @@ func benchApply(b *testing.B, s *store.Store, spread time.Duration, stateLimit i
 		}
 		wg.Wait()
 		longest = max(longest, time.Since(start))
-		cpu += processCPU() - cpu0
+		cpu += cputime.Process() - cpu0
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(longest.Milliseconds()), "max-batch-ms")
@@ -243,11 +244,11 @@ func BenchmarkLoadSnapshot(b *testing.B) {
 				var cpu time.Duration
 				for range b.N {
 					r := New(s, nil, slog.New(slog.DiscardHandler), func() time.Time { return day0 })
-					cpu0 := processCPU()
+					cpu0 := cputime.Process()
 					if err := r.LoadState(b.Context()); err != nil {
 						b.Fatal(err)
 					}
-					cpu += processCPU() - cpu0
+					cpu += cputime.Process() - cpu0
 					if ids, vds, _ := r.StateStats(); ids != size.ids || vds != size.vds {
 						b.Fatalf("loaded %d ids and %d viewer-days", ids, vds)
 					}
@@ -261,11 +262,11 @@ func BenchmarkLoadSnapshot(b *testing.B) {
 				}
 			}
 			b.Run("journal", func(b *testing.B) { load(b, false) })
-			start, cpu0 := time.Now(), processCPU()
+			start, cpu0 := time.Now(), cputime.Process()
 			writeSnapshot(b, a)
 			var bytes int64
 			s.ReadDB().QueryRow(`SELECT COALESCE(SUM(LENGTH(data)), 0) FROM rollup_snapshot_chunks`).Scan(&bytes)
-			b.Logf("snapshot of %d entries: %d bytes, written in %v (%v CPU)", size.ids+size.vds, bytes, time.Since(start).Round(time.Millisecond), (processCPU() - cpu0).Round(time.Millisecond))
+			b.Logf("snapshot of %d entries: %d bytes, written in %v (%v CPU)", size.ids+size.vds, bytes, time.Since(start).Round(time.Millisecond), (cputime.Process() - cpu0).Round(time.Millisecond))
 			b.Run("snapshot", func(b *testing.B) { load(b, true) })
 		})
 	}

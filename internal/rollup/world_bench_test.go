@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crowd-dev/crowd/internal/cputime"
 	"github.com/crowd-dev/crowd/internal/event"
 	"github.com/crowd-dev/crowd/internal/eventlog"
 	"github.com/crowd-dev/crowd/internal/platform"
@@ -97,11 +98,11 @@ func BenchmarkApplyWorld(b *testing.B) {
 				msgs = append(msgs, m)
 			}
 			b.StartTimer()
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			if err := a.apply(ctx, msgs); err != nil {
 				b.Fatal(err)
 			}
-			d := processCPU() - cpu0
+			d := cputime.Process() - cpu0
 			cpuAll += d
 			if n >= total/2 {
 				cpuLate += d

@@ -1,15 +1,16 @@
 //go:build unix
 
-package rollup
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU returns the CPU time the process has used, user and system,
-// for benchmarks on a shared machine, where wall time also counts waiting.
-func processCPU() time.Duration {
+// Process returns the CPU time this process has used so far, user and
+// system, from getrusage(2): every thread's, the garbage collector's
+// included.
+func Process() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
