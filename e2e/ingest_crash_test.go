@@ -168,18 +168,7 @@ func TestIngestCrash_SplitPartitions(t *testing.T) {
 	const videos = 10 // video-0 … video-9 fall in both halves of the 16 partitions
 	syncCrashWorld(t, svc, videos)
 	const batches, perBatch = 160, 400
-	rng := rand.New(rand.NewPCG(8, 8))
-	want := make([]int64, videos)
-	body := make([][]client.Event, batches)
-	now := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
-	for b := range body {
-		for i := 0; i < perBatch; i++ {
-			v := rng.IntN(videos)
-			want[v]++
-			body[b] = append(body[b], client.Event{ID: fmt.Sprintf("s%d-%d", b, i), Type: "view", VideoID: fmt.Sprint("video-", v),
-				AccountID: fmt.Sprint("viewer-", rng.IntN(50)), TS: now, Source: "for_you", WatchMS: 1000})
-		}
-	}
+	body, want := snapshotBatches("s", batches, perBatch, videos)
 	kills, next := 0, 0
 	// Four kills, alternating, whether or not batches are left to send (a
 	// kill after the last batch hits aggregation catching up).

@@ -73,6 +73,17 @@ func snapshotBatches(prefix string, batches, perBatch, videos int) ([][]client.E
 	return body, want
 }
 
+// sendAll ingests the batches through svc and waits until p counts want.
+func sendAll(t *testing.T, svc *client.Client, p *Process, body [][]client.Event, want []int64) {
+	t.Helper()
+	for b := range body {
+		if _, err := svc.Ingest(context.Background(), body[b]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	Eventually(t, "every event counted", func() bool { return slices.Equal(viewsOf(t, p, len(want)), want) })
+}
+
 func viewsOf(t *testing.T, p *Process, videos int) []int64 {
 	t.Helper()
 	out := make([]int64, videos)
@@ -102,12 +113,7 @@ func TestRestartFromSnapshot(t *testing.T) {
 	const videos, batches, perBatch = 10, 20, 500
 	syncCrashWorld(t, svc, videos)
 	body, want := snapshotBatches("r", batches, perBatch, videos)
-	for b := range body {
-		if _, err := svc.Ingest(ctx, body[b]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	Eventually(t, "every event counted", func() bool { return slices.Equal(viewsOf(t, p, videos), want) })
+	sendAll(t, svc, p, body, want)
 	Eventually(t, "a snapshot written", func() bool { return strings.Contains(p.Logs(), "aggregation state snapshot written") })
 	p.Kill(t)
 
@@ -216,12 +222,7 @@ func TestRestartAfterStop(t *testing.T) {
 	const videos, batches, perBatch = 4, 4, 250
 	syncCrashWorld(t, svc, videos)
 	body, want := snapshotBatches("s", batches, perBatch, videos)
-	for b := range body {
-		if _, err := svc.Ingest(ctx, body[b]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	Eventually(t, "every event counted", func() bool { return slices.Equal(viewsOf(t, p, videos), want) })
+	sendAll(t, svc, p, body, want)
 	if strings.Contains(p.Logs(), "aggregation state snapshot written") {
 		t.Fatal("a snapshot was due before the stop; the test needs one that is not")
 	}
