@@ -303,16 +303,7 @@ func TestSnapshot_Spilled(t *testing.T) {
 		smallSnapshots(t, 40)
 		a := setup(t, s)
 		a.SetStateLimit(40)
-		var seq uint64
-		send := func(a *Aggregator, at time.Time, evs ...event.Event) {
-			t.Helper()
-			seq++
-			m := msg(seq, evs...)
-			m.Time = at
-			if err := a.apply(ctx, []eventlog.Delivered{m}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		send := (&sender{t: t}).send
 		// 300 viewers, one view each, over five hours.
 		for b := range 60 {
 			var evs []event.Event

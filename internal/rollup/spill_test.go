@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/crowd-dev/crowd/internal/event"
-	"github.com/crowd-dev/crowd/internal/eventlog"
 	"github.com/crowd-dev/crowd/internal/store"
 )
 
@@ -59,16 +58,7 @@ func TestState_SpillInSteps(t *testing.T) {
 		const limit, batches, perBatch = 200, 40, 20
 		a := setup(t, s)
 		a.SetStateLimit(limit)
-		var seq uint64
-		send := func(a *Aggregator, at time.Time, evs ...event.Event) {
-			t.Helper()
-			seq++
-			m := msg(seq, evs...)
-			m.Time = at
-			if err := a.apply(ctx, []eventlog.Delivered{m}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		send := (&sender{t: t}).send
 		at := func(b int) time.Time { return day0.Add(time.Duration(b) * 10 * time.Minute) }
 		during := 0 // batches committed while a spill job was in progress
 		for b := range batches {

@@ -214,16 +214,8 @@ func TestState_Spill(t *testing.T) {
 		ctx := t.Context()
 		a := setup(t, s)
 		a.SetStateLimit(8)
-		var seq uint64
-		send := func(a *Aggregator, at time.Time, evs ...event.Event) {
-			t.Helper()
-			seq++
-			m := msg(seq, evs...)
-			m.Time = at
-			if err := a.apply(ctx, []eventlog.Delivered{m}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		sn := &sender{t: t}
+		send := sn.send
 		// 30 viewers, one view each, arriving over three hours.
 		for i := range 30 {
 			send(a, day0.Add(time.Duration(i)*6*time.Minute), view(fmt.Sprint("s", i), fmt.Sprint("V", i), day0, "for_you"))
@@ -253,7 +245,7 @@ func TestState_Spill(t *testing.T) {
 		}
 		// Compaction forgets spilled entries with their windows.
 		b.now = func() time.Time { return day0.Add(DedupeWindow + 5*24*time.Hour) }
-		if err := b.CloseDays(ctx, []int64{unixDay(day0)}, seq); err != nil {
+		if err := b.CloseDays(ctx, []int64{unixDay(day0)}, sn.seq); err != nil {
 			t.Fatal(err)
 		}
 		if err := b.Compact(ctx); err != nil {
