@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -113,9 +111,7 @@ func TestScaleOut_DirectoryAcrossProcesses(t *testing.T) {
 	flags := scaleOutFlags(t)
 	data1, data2 := t.TempDir(), t.TempDir()
 	p1 := Start(t, data1, flags...)
-	if err := os.CopyFS(filepath.Join(data2, "secrets"), os.DirFS(filepath.Join(data1, "secrets"))); err != nil {
-		t.Fatal(err)
-	}
+	shareSecrets(t, data1, data2)
 	p2 := Start(t, data2, flags...)
 	tok := ServiceToken(t, data1, flags[2:4]...) // --postgres-url
 	svc1, svc2 := p1.Client().WithToken(tok), p2.Client().WithToken(tok)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -159,9 +157,7 @@ func TestIngestCrash_SplitPartitions(t *testing.T) {
 	data := []string{t.TempDir(), t.TempDir()}
 	flags := [][]string{append(slices.Clone(base), "--aggregate-partitions", "0-7"), append(slices.Clone(base), "--aggregate-partitions", "8-15")}
 	procs := []*Process{Start(t, data[0], flags[0]...)}
-	if err := os.CopyFS(filepath.Join(data[1], "secrets"), os.DirFS(filepath.Join(data[0], "secrets"))); err != nil {
-		t.Fatal(err)
-	}
+	shareSecrets(t, data[0], data[1])
 	procs = append(procs, Start(t, data[1], flags[1]...))
 	token := ServiceToken(t, data[0], base[2:4]...) // --postgres-url
 	svc := procs[0].Client().WithToken(token)

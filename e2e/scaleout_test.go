@@ -98,9 +98,7 @@ func TestScaleOut_TwoProcesses(t *testing.T) {
 	p1 := Start(t, data1, flags...)
 	// Processes of one deployment share the secrets directory (the keyed
 	// and daily-salted pseudonyms must agree).
-	if err := os.CopyFS(filepath.Join(data2, "secrets"), os.DirFS(filepath.Join(data1, "secrets"))); err != nil {
-		t.Fatal(err)
-	}
+	shareSecrets(t, data1, data2)
 	p2 := Start(t, data2, flags...)
 	tok := ServiceToken(t, data1, flags[2:4]...) // --postgres-url
 	svc1, svc2 := p1.Client().WithToken(tok), p2.Client().WithToken(tok)
@@ -190,9 +188,7 @@ func TestScaleOut_SplitPartitions(t *testing.T) {
 	flags := scaleOutFlags(t)
 	data1, data2 := t.TempDir(), t.TempDir()
 	p1 := Start(t, data1, append(flags, "--aggregate-partitions", "0-7")...)
-	if err := os.CopyFS(filepath.Join(data2, "secrets"), os.DirFS(filepath.Join(data1, "secrets"))); err != nil {
-		t.Fatal(err)
-	}
+	shareSecrets(t, data1, data2)
 	p2 := Start(t, data2, append(flags, "--aggregate-partitions", "8-15")...)
 	tok := ServiceToken(t, data1, flags[2:4]...) // --postgres-url
 	svc1, svc2 := p1.Client().WithToken(tok), p2.Client().WithToken(tok)
@@ -306,6 +302,16 @@ func syncViewers(t *testing.T, svc *client.Client) {
 	}
 	accounts = append(accounts, client.SyncAccount{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"})
 	if _, err := svc.SyncAccounts(context.Background(), accounts); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shareSecrets copies the secrets dir of the data dir from into the data
+// dir to: processes of one deployment share it (the keyed and
+// daily-salted pseudonyms must agree).
+func shareSecrets(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.CopyFS(filepath.Join(to, "secrets"), os.DirFS(filepath.Join(from, "secrets"))); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -162,9 +160,7 @@ func TestRestartFromSnapshot_SplitPartitions(t *testing.T) {
 	data := []string{t.TempDir(), t.TempDir()}
 	flags := [][]string{append(slices.Clone(base), "--aggregate-partitions", "0-7"), append(slices.Clone(base), "--aggregate-partitions", "8-15")}
 	procs := []*Process{Start(t, data[0], flags[0]...)}
-	if err := os.CopyFS(filepath.Join(data[1], "secrets"), os.DirFS(filepath.Join(data[0], "secrets"))); err != nil {
-		t.Fatal(err)
-	}
+	shareSecrets(t, data[0], data[1])
 	procs = append(procs, Start(t, data[1], flags[1]...))
 	token := ServiceToken(t, data[0], base[2:4]...) // --postgres-url
 	const videos, batches, perBatch = 10, 20, 500
