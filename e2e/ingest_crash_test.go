@@ -53,18 +53,7 @@ func ingestCrash(t *testing.T, run crashRun) {
 	syncCrashWorld(t, svc, videos)
 
 	batches, perBatch := run.batches, run.perBatch
-	rng := rand.New(rand.NewPCG(run.seed, run.seed))
-	want := make([]int64, videos)
-	body := make([][]client.Event, batches)
-	now := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
-	for b := range body {
-		for i := 0; i < perBatch; i++ {
-			v := rng.IntN(videos)
-			want[v]++
-			body[b] = append(body[b], client.Event{ID: fmt.Sprintf("b%d-%d", b, i), Type: "view", VideoID: fmt.Sprint("video-", v),
-				AccountID: fmt.Sprint("viewer-", rng.IntN(50)), TS: now, Source: "for_you", WatchMS: 1000})
-		}
-	}
+	body, want := viewBatches("b", run.seed, batches, perBatch, videos)
 
 	var kills atomic.Int32
 	retried, fromSnapshot := 0, 0
@@ -129,7 +118,7 @@ func ingestCrash(t *testing.T, run crashRun) {
 		for v := 0; v < videos; v++ {
 			want[v]++
 			if _, err := c.Ingest(ctx, []client.Event{{ID: fmt.Sprint("marker-", v), Type: "view", VideoID: fmt.Sprint("video-", v),
-				AccountID: "viewer-0", TS: now, Source: "for_you", WatchMS: 1000}}); err != nil {
+				AccountID: "viewer-0", TS: time.Now().UTC().Add(-time.Minute).Format(time.RFC3339), Source: "for_you", WatchMS: 1000}}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -164,7 +153,7 @@ func TestIngestCrash_SplitPartitions(t *testing.T) {
 	const videos = 10 // video-0 … video-9 fall in both halves of the 16 partitions
 	syncCrashWorld(t, svc, videos)
 	const batches, perBatch = 160, 400
-	body, want := snapshotBatches("s", batches, perBatch, videos)
+	body, want := viewBatches("s", 8, batches, perBatch, videos)
 	kills, next := 0, 0
 	// Four kills, alternating, whether or not batches are left to send (a
 	// kill after the last batch hits aggregation catching up).

@@ -53,10 +53,10 @@ func loadedLine(t *testing.T, p *Process) (stateLoaded, bool) {
 	return out, true
 }
 
-// snapshotBatches returns batches of views of video-0 … video-(videos-1)
-// by viewer-0 … viewer-49, and the views each video gets.
-func snapshotBatches(prefix string, batches, perBatch, videos int) ([][]client.Event, []int64) {
-	rng := rand.New(rand.NewPCG(5, 5))
+// viewBatches returns batches of views of video-0 … video-(videos-1) by
+// viewer-0 … viewer-49, drawn from seed, and the views each video gets.
+func viewBatches(prefix string, seed uint64, batches, perBatch, videos int) ([][]client.Event, []int64) {
+	rng := rand.New(rand.NewPCG(seed, seed))
 	want := make([]int64, videos)
 	body := make([][]client.Event, batches)
 	now := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
@@ -110,7 +110,7 @@ func TestRestartFromSnapshot(t *testing.T) {
 	svc := p.Client().WithToken(token)
 	const videos, batches, perBatch = 10, 20, 500
 	syncCrashWorld(t, svc, videos)
-	body, want := snapshotBatches("r", batches, perBatch, videos)
+	body, want := viewBatches("r", 5, batches, perBatch, videos)
 	sendAll(t, svc, p, body, want)
 	Eventually(t, "a snapshot written", func() bool { return strings.Contains(p.Logs(), "aggregation state snapshot written") })
 	p.Kill(t)
@@ -165,7 +165,7 @@ func TestRestartFromSnapshot_SplitPartitions(t *testing.T) {
 	token := ServiceToken(t, data[0], base[2:4]...) // --postgres-url
 	const videos, batches, perBatch = 10, 20, 500
 	syncCrashWorld(t, procs[0].Client().WithToken(token), videos)
-	body, want := snapshotBatches("p", batches, perBatch, videos)
+	body, want := viewBatches("p", 5, batches, perBatch, videos)
 	for b := range body {
 		if _, err := procs[b%2].Client().WithToken(token).Ingest(ctx, body[b]); err != nil {
 			t.Fatal(err)
@@ -217,7 +217,7 @@ func TestRestartAfterStop(t *testing.T) {
 	svc := p.Client().WithToken(token)
 	const videos, batches, perBatch = 4, 4, 250
 	syncCrashWorld(t, svc, videos)
-	body, want := snapshotBatches("s", batches, perBatch, videos)
+	body, want := viewBatches("s", 5, batches, perBatch, videos)
 	sendAll(t, svc, p, body, want)
 	if strings.Contains(p.Logs(), "aggregation state snapshot written") {
 		t.Fatal("a snapshot was due before the stop; the test needs one that is not")
