@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"time"
 )
 
@@ -44,31 +45,15 @@ type CellValue struct {
 // ReadCells calls fn with every stored cell of granularity gran, of the
 // subjects, in the periods from..to.
 func (s *Store) ReadCells(ctx context.Context, gran string, from, to int64, subjects []string, fn func(CellValue)) error {
-	for i := 0; i < len(subjects); i += cellChunk {
-		chunk := subjects[i:min(i+cellChunk, len(subjects))]
-		args := []any{gran, from, to}
-		for _, s := range chunk {
-			args = append(args, s)
-		}
-		rows, err := s.read.QueryContext(ctx, s.Rebind(`SELECT subject, period, metric, dim, bucket, value FROM cells
-WHERE granularity = ? AND period BETWEEN ? AND ? AND subject IN (`+placeholders(len(chunk))+`)`), args...)
-		if err != nil {
+	return s.scanIn(ctx, `SELECT subject, period, metric, dim, bucket, value FROM cells
+WHERE granularity = ? AND period BETWEEN ? AND ? AND subject`, "", []any{gran, from, to}, subjects, cellChunk, func(rows *sql.Rows) error {
+		var c CellValue
+		if err := rows.Scan(&c.Subject, &c.Period, &c.Metric, &c.Dim, &c.Bucket, &c.Value); err != nil {
 			return err
 		}
-		for rows.Next() {
-			var c CellValue
-			if err := rows.Scan(&c.Subject, &c.Period, &c.Metric, &c.Dim, &c.Bucket, &c.Value); err != nil {
-				rows.Close()
-				return err
-			}
-			fn(c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
+		fn(c)
+		return nil
+	})
 }
 
 // InsertCells stores cells, cellChunk to a statement, each unless a cell
@@ -96,32 +81,16 @@ func (s *Store) InsertCells(ctx context.Context, cells []Cell) error {
 // ReleasedDays calls fn with each (subject, day) of the subjects and the
 // days from..to that has a released daily cell, once each.
 func (s *Store) ReleasedDays(ctx context.Context, from, to int64, subjects []string, fn func(subject string, day int64)) error {
-	for i := 0; i < len(subjects); i += cellChunk {
-		chunk := subjects[i:min(i+cellChunk, len(subjects))]
-		args := []any{from, to}
-		for _, s := range chunk {
-			args = append(args, s)
-		}
-		rows, err := s.read.QueryContext(ctx, s.Rebind(`SELECT DISTINCT subject, period FROM cells
-WHERE granularity = 'day' AND period BETWEEN ? AND ? AND subject IN (`+placeholders(len(chunk))+`)`), args...)
-		if err != nil {
+	return s.scanIn(ctx, `SELECT DISTINCT subject, period FROM cells
+WHERE granularity = 'day' AND period BETWEEN ? AND ? AND subject`, "", []any{from, to}, subjects, cellChunk, func(rows *sql.Rows) error {
+		var subject string
+		var day int64
+		if err := rows.Scan(&subject, &day); err != nil {
 			return err
 		}
-		for rows.Next() {
-			var subject string
-			var day int64
-			if err := rows.Scan(&subject, &day); err != nil {
-				rows.Close()
-				return err
-			}
-			fn(subject, day)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
+		fn(subject, day)
+		return nil
+	})
 }
 
 // BoundedDay is a video's day of bounded (protected-mode) measures, from
@@ -180,13 +149,20 @@ func (s *Store) AudienceDays(ctx context.Context, from, to int64, videos []strin
 // videoRows runs q (ending in "video_id", its two parameters a range of
 // periods) over the videos, cellChunk at a time, calling scan for each row.
 func (s *Store) videoRows(ctx context.Context, q string, from, to int64, videos []string, scan func(*sql.Rows) error) error {
-	for i := 0; i < len(videos); i += cellChunk {
-		chunk := videos[i:min(i+cellChunk, len(videos))]
-		args := []any{from, to}
-		for _, v := range chunk {
-			args = append(args, v)
+	return s.scanIn(ctx, q, "", []any{from, to}, videos, cellChunk, scan)
+}
+
+// scanIn runs q+" IN (…)"+tail on the read pool with the parameters lead
+// and then the ids, at most chunk ids to a statement, and calls scan for
+// each row.
+func (s *Store) scanIn(ctx context.Context, q, tail string, lead []any, ids []string, chunk int, scan func(*sql.Rows) error) error {
+	args := make([]any, 0, len(lead)+min(len(ids), chunk))
+	for c := range slices.Chunk(ids, chunk) {
+		args = append(args[:0], lead...)
+		for _, id := range c {
+			args = append(args, id)
 		}
-		if err := s.scanRows(ctx, q+` IN (`+placeholders(len(chunk))+`)`, args, scan); err != nil {
+		if err := s.scanRows(ctx, q+` IN (`+placeholders(len(c))+`)`+tail, args, scan); err != nil {
 			return err
 		}
 	}

@@ -96,6 +96,9 @@ func (s *Store) AudienceSums(ctx context.Context, sc RollupScope, months bool, f
 	})
 }
 
+// trendChunk is how many videos one statement of a creator's trends reads.
+const trendChunk = 500
+
 // CreatorVideoIDs returns the ids of the videos the account created or
 // co-created, in id order.
 func (s *Store) CreatorVideoIDs(ctx context.Context, accountID string) ([]string, error) {
@@ -115,59 +118,33 @@ func (s *Store) CreatorVideoIDs(ctx context.Context, accountID string) ([]string
 // the days w0..w1 or b0..b1: its views over w0..w1 and over b0..b1, 500
 // videos to a statement.
 func (s *Store) VideoDayViews(ctx context.Context, videos []string, w0, w1, b0, b1 int64, fn func(videoID string, window, baseline int64)) error {
-	for len(videos) > 0 {
-		chunk := videos[:min(len(videos), 500)]
-		videos = videos[len(chunk):]
-		args := make([]any, 0, 6+len(chunk))
-		args = append(args, w0, w1, b0, b1, min(w0, b0), max(w1, b1))
-		for _, v := range chunk {
-			args = append(args, v)
-		}
-		err := s.scanRows(ctx, `SELECT video_id,
+	return s.scanIn(ctx, `SELECT video_id,
 	SUM(CASE WHEN day BETWEEN ? AND ? THEN views ELSE 0 END), SUM(CASE WHEN day BETWEEN ? AND ? THEN views ELSE 0 END)
-FROM video_day WHERE day BETWEEN ? AND ? AND video_id IN (`+placeholders(len(chunk))+`) GROUP BY video_id`, args, func(rows *sql.Rows) error {
-			var id string
-			var window, baseline int64
-			if err := rows.Scan(&id, &window, &baseline); err != nil {
-				return err
-			}
-			fn(id, window, baseline)
-			return nil
-		})
-		if err != nil {
+FROM video_day WHERE day BETWEEN ? AND ? AND video_id`, ` GROUP BY video_id`, []any{w0, w1, b0, b1, min(w0, b0), max(w1, b1)}, videos, trendChunk, func(rows *sql.Rows) error {
+		var id string
+		var window, baseline int64
+		if err := rows.Scan(&id, &window, &baseline); err != nil {
 			return err
 		}
-	}
-	return nil
+		fn(id, window, baseline)
+		return nil
+	})
 }
 
 // HourlyViews calls fn with each of the videos' views summed over the
 // hours h0..h1 (videos without hourly rows there are left out), 500
 // videos to a statement.
 func (s *Store) HourlyViews(ctx context.Context, videos []string, h0, h1 int64, fn func(videoID string, views int64)) error {
-	for len(videos) > 0 {
-		chunk := videos[:min(len(videos), 500)]
-		videos = videos[len(chunk):]
-		args := make([]any, 0, 2+len(chunk))
-		args = append(args, h0, h1)
-		for _, v := range chunk {
-			args = append(args, v)
-		}
-		err := s.scanRows(ctx, `SELECT video_id, SUM(views) FROM video_hour
-WHERE hour BETWEEN ? AND ? AND video_id IN (`+placeholders(len(chunk))+`) GROUP BY video_id`, args, func(rows *sql.Rows) error {
-			var id string
-			var v int64
-			if err := rows.Scan(&id, &v); err != nil {
-				return err
-			}
-			fn(id, v)
-			return nil
-		})
-		if err != nil {
+	return s.scanIn(ctx, `SELECT video_id, SUM(views) FROM video_hour
+WHERE hour BETWEEN ? AND ? AND video_id`, ` GROUP BY video_id`, []any{h0, h1}, videos, trendChunk, func(rows *sql.Rows) error {
+		var id string
+		var v int64
+		if err := rows.Scan(&id, &v); err != nil {
 			return err
 		}
-	}
-	return nil
+		fn(id, v)
+		return nil
+	})
 }
 
 // VideoTotals calls fn with the lifetime totals of each of the videos that
