@@ -8,6 +8,7 @@ import (
 
 	"github.com/crowd-dev/crowd/internal/cputime"
 	"github.com/crowd-dev/crowd/internal/disclosure"
+	"github.com/crowd-dev/crowd/internal/period"
 	"github.com/crowd-dev/crowd/internal/store"
 )
 
@@ -27,7 +28,6 @@ func BenchmarkVideoReport(b *testing.B) {
 	db := s.DB()
 	tx, _ := db.Begin()
 	dayStmt, _ := tx.Prepare(`INSERT INTO video_day (video_id, day, views, viewers, watch_ms, completions, likes, comments, shares, saves) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	dimStmt, _ := tx.Prepare(`INSERT INTO video_dim_day (video_id, day, dim, bucket, views, viewers) VALUES (?, ?, ?, ?, ?, ?)`)
 	buckets := map[string][]string{
 		"source":  {"for_you", "following", "profile", "search", "hashtag", "sound", "shared", "other"},
 		"age":     {"13-17", "18-24", "25-34", "35-44", "45-54", "55+", "unknown"},
@@ -35,6 +35,7 @@ func BenchmarkVideoReport(b *testing.B) {
 		"country": {"US", "DE", "FR", "GB", "BR", "IN", "JP", "ES", "IT", "MX", "CA", "NL", "unknown"},
 	}
 	const videos = 2000
+	var dims, months []store.AudienceRow
 	for v := 0; v < videos; v++ {
 		id := fmt.Sprint("v", v)
 		days := 365
@@ -48,11 +49,15 @@ func BenchmarkVideoReport(b *testing.B) {
 			if v > 0 {
 				continue
 			}
+			var c []store.AudienceCount
 			for dim, bs := range buckets {
+				i, _ := store.AudienceDimension(dim)
 				for _, bk := range bs {
-					dimStmt.Exec(id, d0+d, dim, bk, 1000, 400)
+					c = append(c, store.AudienceCount{Dim: i, Bucket: bk, Views: 1000, Viewers: 400})
 				}
 			}
+			dims = append(dims, store.AudienceRow{ID: id, Period: d0 + d, Counts: c})
+			months = append(months, store.AudienceRow{ID: id, Period: int64(period.Day(d0 + d).Month()), Counts: c})
 		}
 	}
 	// The hottest video's viewers came back at every gap on every day
@@ -70,9 +75,10 @@ func BenchmarkVideoReport(b *testing.B) {
 		}
 	}
 	tx.Commit()
-	if _, err := db.Exec(`INSERT INTO video_dim_month (video_id, month, dim, bucket, views, viewers)
-SELECT video_id, CAST(strftime('%Y', day * 86400, 'unixepoch') AS INTEGER) * 12 + CAST(strftime('%m', day * 86400, 'unixepoch') AS INTEGER) - 1, dim, bucket, SUM(views), SUM(viewers)
-FROM video_dim_day GROUP BY 1, 2, 3, 4`); err != nil {
+	if err := s.AddAudience(ctx, store.VideoAudienceDayTable, dims); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.AddAudience(ctx, store.VideoAudienceMonthTable, months); err != nil {
 		b.Fatal(err)
 	}
 	bl := &Builder{Layer: disclosure.New("exact", s), Now: time.Now}

@@ -55,7 +55,7 @@ func newWorld(t *testing.T) *world {
 VALUES ('v', ?, 500, 200, 30, 5, 12, 9, 450, 10, 8)`, dd); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.DB().Exec(`INSERT INTO video_dim_day (video_id, day, dim, bucket, views, viewers) VALUES ('v', ?, 'country', 'DE', 300, 120)`, dd); err != nil {
+		if err := s.AddAudience(ctx, store.VideoAudienceDayTable, []store.AudienceRow{{ID: "v", Period: dd, Counts: []store.AudienceCount{{Dim: store.AudienceCountry, Bucket: "DE", Views: 300, Viewers: 120}}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

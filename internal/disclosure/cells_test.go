@@ -33,7 +33,10 @@ func protectedWorld(t *testing.T) (*Layer, *store.Store, *clock, time.Time) {
 VALUES ('v', ?, 500, 200, 30, 5, 12, 9, 450, 10, 8)`, day); err != nil {
 			t.Fatal(err)
 		}
-		s.DB().Exec(`INSERT INTO video_dim_day (video_id, day, dim, bucket, views, viewers) VALUES ('v', ?, 'country', 'DE', 300, 120), ('v', ?, 'country', 'XK', 10, 5)`, day, day)
+		if err := s.AddAudience(ctx, store.VideoAudienceDayTable, []store.AudienceRow{{ID: "v", Period: day, Counts: []store.AudienceCount{
+			{Dim: store.AudienceCountry, Bucket: "DE", Views: 300, Viewers: 120}, {Dim: store.AudienceCountry, Bucket: "XK", Views: 10, Viewers: 5}}}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	keys, err := noise.OpenKeyring(t.TempDir())
 	if err != nil {

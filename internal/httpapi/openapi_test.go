@@ -834,8 +834,14 @@ func seedAnalytics(t *testing.T, st *store.Store, video, account string) int64 {
 		{"gender", "female", 90, 70}, {"gender", "male", 60, 50},
 		{"country", "DE", 120, 100}, {"country", "FR", 30, 20},
 	} {
-		exec(`INSERT INTO video_dim_day (video_id, day, dim, bucket, views, viewers) VALUES (?, ?, ?, ?, ?, ?)`, video, day, b.dim, b.bucket, b.views, b.viewers)
-		exec(`INSERT INTO account_dim_day (account_id, day, dim, bucket, views, viewers) VALUES (?, ?, ?, ?, ?, ?)`, account, day, b.dim, b.bucket, b.views, b.viewers)
+		dim, _ := store.AudienceDimension(b.dim)
+		c := []store.AudienceCount{{Dim: dim, Bucket: b.bucket, Views: b.views, Viewers: b.viewers}}
+		if err := st.AddAudience(t.Context(), store.VideoAudienceDayTable, []store.AudienceRow{{ID: video, Period: day, Counts: c}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.AddAudience(t.Context(), store.AccountAudienceDayTable, []store.AudienceRow{{ID: account, Period: day, Counts: c}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return day
 }

@@ -65,12 +65,6 @@ type timeKey struct {
 	t  int64
 }
 
-type dimKey struct {
-	id          string
-	day         int64
-	dim, bucket string
-}
-
 // batch accumulates one transaction's deltas in memory, so each rollup row
 // is written once per batch however many events touch it. Events are
 // credited to their video (videos); finish then derives the creators' rows
@@ -87,8 +81,8 @@ type batch struct {
 	totals        []keyed[string, counters]
 	videoHour     []keyed[timeKey, counters]
 	videoDay      []keyed[timeKey, counters]
-	videoDim      []keyed[dimKey, pair]
-	videoDimMonth []keyed[dimKey, pair] // dimKey.day holds the month number
+	videoDim      []store.AudienceRow
+	videoDimMonth []store.AudienceRow // Period holds the month number
 	// The creators' rows, merged over their videos. The audience rows are
 	// kept per creator (one lookup of the creator per video, then keys
 	// without strings but the bucket), as they are most of the rows.
@@ -97,7 +91,7 @@ type batch struct {
 	accountDims map[string]*accountDims
 	// The creators' tables' rows, in key order (finishCreators).
 	accountHourRows, accountDayRows     []keyed[timeKey, counters]
-	accountDimRows, accountDimMonthRows []keyed[dimKey, pair]
+	accountDimRows, accountDimMonthRows []store.AudienceRow
 }
 
 // accountDims is one creator's audience rows in a batch, by day and by
@@ -120,7 +114,10 @@ type videoDimKey struct {
 	bucket string
 }
 
-var dimNames = [...]string{DimSource, DimAge, DimGender, DimCountry}
+// dimNames are the dimensions by index: the packed audience rows' order
+// (store.AudienceDimensions), which is also the order rules gives a view's
+// buckets in (DimSource, DimAge, DimGender, DimCountry).
+var dimNames = store.AudienceDimensions
 
 func newBatch() *batch {
 	return &batch{
@@ -187,8 +184,8 @@ func (b *batch) finishVideos() {
 	b.totals = make([]keyed[string, counters], 0, len(videos))
 	b.videoHour = make([]keyed[timeKey, counters], 0, nHours)
 	b.videoDay = make([]keyed[timeKey, counters], 0, nDays)
-	b.videoDim = make([]keyed[dimKey, pair], 0, nDims)
-	b.videoDimMonth = make([]keyed[dimKey, pair], 0, nDims/2)
+	b.videoDim = make([]store.AudienceRow, 0, nDays)
+	b.videoDimMonth = make([]store.AudienceRow, 0, len(videos))
 	for _, video := range videos {
 		v := b.videos[video]
 		b.totals = append(b.totals, keyed[string, counters]{video, &v.total})
@@ -198,16 +195,12 @@ func (b *batch) finishVideos() {
 		for _, d := range slices.Sorted(maps.Keys(v.days)) {
 			b.videoDay = append(b.videoDay, keyed[timeKey, counters]{timeKey{video, d}, v.days[d]})
 		}
-		dims := sortedRows(v.dims, compareVideoDimKeys)
-		monthly := make(map[videoDimKey]*pair, len(dims))
-		for _, r := range dims {
-			k, c := r.k, r.c
-			b.videoDim = append(b.videoDim, keyed[dimKey, pair]{dimKey{video, k.day, dimNames[k.dim], k.bucket}, c})
+		monthly := make(map[videoDimKey]*pair, len(v.dims))
+		for k, c := range v.dims {
 			at(monthly, videoDimKey{months.of(k.day), k.dim, k.bucket}).add(c)
 		}
-		for _, r := range sortedRows(monthly, compareVideoDimKeys) {
-			b.videoDimMonth = append(b.videoDimMonth, keyed[dimKey, pair]{dimKey{video, r.k.day, dimNames[r.k.dim], r.k.bucket}, r.c})
-		}
+		b.videoDim = appendPacked(b.videoDim, video, v.dims)
+		b.videoDimMonth = appendPacked(b.videoDimMonth, video, monthly)
 	}
 }
 
@@ -266,10 +259,23 @@ func (m monthCache) of(day int64) int64 {
 	return mo
 }
 
-// compareVideoDimKeys orders a video's dimension rows as their table's key
-// does: day, then the dimension's name, then the bucket.
+// compareVideoDimKeys orders a video's (or creator's) audience buckets as
+// their packed rows do: period, then dimension, then bucket.
 func compareVideoDimKeys(x, y videoDimKey) int {
-	return cmp.Or(cmp.Compare(x.day, y.day), strings.Compare(dimNames[x.dim], dimNames[y.dim]), strings.Compare(x.bucket, y.bucket))
+	return cmp.Or(cmp.Compare(x.day, y.day), cmp.Compare(x.dim, y.dim), strings.Compare(x.bucket, y.bucket))
+}
+
+// appendPacked appends the packed audience rows of id's buckets m, one per
+// period (videoDimKey.day), in period order.
+func appendPacked(rows []store.AudienceRow, id string, m map[videoDimKey]*pair) []store.AudienceRow {
+	for _, r := range sortedRows(m, compareVideoDimKeys) {
+		if n := len(rows); n == 0 || rows[n-1].ID != id || rows[n-1].Period != r.k.day {
+			rows = append(rows, store.AudienceRow{ID: id, Period: r.k.day})
+		}
+		p := &rows[len(rows)-1]
+		p.Counts = append(p.Counts, store.AudienceCount{Dim: r.k.dim, Bucket: r.k.bucket, Views: r.c.views, Viewers: r.c.viewers})
+	}
+	return rows
 }
 
 type dimDelta struct {
@@ -777,13 +783,13 @@ func (a *Aggregator) write(ctx context.Context, tx *store.RollupTx, b *batch) er
 	w := tx.RowWriter(ctx)
 	defer w.Close()
 	err := writeRows(w, b.totals, []timeRows{{store.VideoHourTable, b.videoHour}, {store.VideoDayTable, b.videoDay}},
-		[]dimRows{{store.VideoDimDayTable, b.videoDim}, {store.VideoDimMonthTable, b.videoDimMonth}})
+		[]dimRows{{store.VideoAudienceDayTable, b.videoDim}, {store.VideoAudienceMonthTable, b.videoDimMonth}})
 	<-creators
 	if err != nil {
 		return err
 	}
 	return writeRows(w, nil, []timeRows{{store.AccountHourTable, b.accountHourRows}, {store.AccountDayTable, b.accountDayRows}},
-		[]dimRows{{store.AccountDimDayTable, b.accountDimRows}, {store.AccountDimMonthTable, b.accountDimMonthRows}})
+		[]dimRows{{store.AccountAudienceDayTable, b.accountDimRows}, {store.AccountAudienceMonthTable, b.accountDimMonthRows}})
 }
 
 // timeRows and dimRows are a table's rows by hour or day, and its
@@ -794,8 +800,8 @@ type timeRows struct {
 }
 
 type dimRows struct {
-	table store.RollupTable
-	rows  []keyed[dimKey, pair]
+	table store.AudienceTable
+	rows  []store.AudienceRow
 }
 
 // writeRows adds the videos' totals (if any), then the rows of each table
@@ -811,7 +817,7 @@ func writeRows(w *store.RowWriter, totals []keyed[string, counters], times []tim
 		}
 	}
 	for _, t := range dims {
-		if err := store.AddRows(w, t.table, t.rows, pairArgs(t.table)); err != nil {
+		if err := w.AddAudience(t.table, t.rows); err != nil {
 			return err
 		}
 	}
@@ -820,16 +826,14 @@ func writeRows(w *store.RowWriter, totals []keyed[string, counters], times []tim
 
 // creatorDimRows returns the creators' audience rows by day (by month with
 // months), in their table's key order: creator, period, dimension, bucket.
-func (b *batch) creatorDimRows(months bool) []keyed[dimKey, pair] {
-	var rows []keyed[dimKey, pair]
+func (b *batch) creatorDimRows(months bool) []store.AudienceRow {
+	var rows []store.AudienceRow
 	for _, a := range slices.Sorted(maps.Keys(b.accountDims)) {
 		m := b.accountDims[a].days
 		if months {
 			m = b.accountDims[a].months
 		}
-		for _, r := range sortedRows(m, compareVideoDimKeys) {
-			rows = append(rows, keyed[dimKey, pair]{dimKey{a, r.k.day, dimNames[r.k.dim], r.k.bucket}, r.c})
-		}
+		rows = appendPacked(rows, a, m)
 	}
 	return rows
 }
@@ -864,16 +868,5 @@ func counterArgs[K any](t store.RollupTable, key func(K, []any) []any) func(keye
 			args = append(args, g(r.c))
 		}
 		return args
-	}
-}
-
-// pairArgs returns a function appending an audience row's key values and
-// its views and viewers, t's measures.
-func pairArgs(t store.RollupTable) func(keyed[dimKey, pair], []any) []any {
-	if !slices.Equal(t.Measures(), []store.Measure{store.MeasureViews, store.MeasureViewers}) {
-		panic("rollup: audience table " + t.Name() + " adds measures other than views and viewers")
-	}
-	return func(r keyed[dimKey, pair], args []any) []any {
-		return append(args, r.k.id, r.k.day, r.k.dim, r.k.bucket, r.c.views, r.c.viewers)
 	}
 }

@@ -126,7 +126,13 @@ func TestApply_ExactlyOnceAndState(t *testing.T) {
 			t.Fatalf("checkpoint %d, %v", cp, err)
 		}
 		var srcViews, srcViewers int64
-		s.ReadDB().QueryRow(s.Rebind(`SELECT views, viewers FROM video_dim_day WHERE video_id = ? AND dim = 'source' AND bucket = 'for_you'`), "v").Scan(&srcViews, &srcViewers)
+		if err := s.AudienceSums(ctx, store.RollupScope{VideoID: "v"}, false, 0, 1<<40, func(dim, bucket string, views, viewers int64) {
+			if dim == "source" && bucket == "for_you" {
+				srcViews, srcViewers = views, viewers
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
 		if srcViews != 2 || srcViewers != 2 {
 			t.Fatalf("for_you views %d viewers %d", srcViews, srcViewers)
 		}

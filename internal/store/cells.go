@@ -131,21 +131,6 @@ func (s *Store) BoundedHours(ctx context.Context, from, to int64, videos []strin
 		})
 }
 
-// AudienceDays calls fn with the viewers of every audience bucket of every
-// day from..to of the videos that has a row.
-func (s *Store) AudienceDays(ctx context.Context, from, to int64, videos []string, fn func(videoID string, day int64, dim, bucket string, viewers int64)) error {
-	return s.videoRows(ctx, `SELECT video_id, day, dim, bucket, viewers FROM video_dim_day WHERE day BETWEEN ? AND ? AND video_id`,
-		from, to, videos, func(rows *sql.Rows) error {
-			var video, dim, bucket string
-			var day, v int64
-			if err := rows.Scan(&video, &day, &dim, &bucket, &v); err != nil {
-				return err
-			}
-			fn(video, day, dim, bucket, v)
-			return nil
-		})
-}
-
 // videoRows runs q (ending in "video_id", its two parameters a range of
 // periods) over the videos, cellChunk at a time, calling scan for each row.
 func (s *Store) videoRows(ctx context.Context, q string, from, to int64, videos []string, scan func(*sql.Rows) error) error {

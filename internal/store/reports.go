@@ -17,7 +17,7 @@ type RollupScope struct {
 	AccountID string
 }
 
-// table returns the scope's table of kind (day, hour, dim_day, dim_month),
+// table returns the scope's table of kind (day or hour),
 // its key column and the key.
 func (s RollupScope) table(kind string) (table, col, id string) {
 	if s.VideoID != "" {
@@ -72,26 +72,6 @@ func (s *Store) HourlyRollups(ctx context.Context, sc RollupScope, from, to int6
 			return err
 		}
 		fn(h, c)
-		return nil
-	})
-}
-
-// AudienceSums calls fn with the scope's views and viewers of each audience
-// bucket, summed over the days from..to, or with months over the months
-// from..to (month numbers: year*12 + month-1).
-func (s *Store) AudienceSums(ctx context.Context, sc RollupScope, months bool, from, to int64, fn func(dim, bucket string, views, viewers int64)) error {
-	kind, period := "dim_day", "day"
-	if months {
-		kind, period = "dim_month", "month"
-	}
-	table, col, id := sc.table(kind)
-	return s.scanRows(ctx, `SELECT dim, bucket, SUM(views), SUM(viewers) FROM `+table+` WHERE `+col+` = ? AND `+period+` BETWEEN ? AND ? GROUP BY dim, bucket`, []any{id, from, to}, func(rows *sql.Rows) error {
-		var dim, bucket string
-		var views, viewers int64
-		if err := rows.Scan(&dim, &bucket, &views, &viewers); err != nil {
-			return err
-		}
-		fn(dim, bucket, views, viewers)
 		return nil
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Aggregation's batch transaction (internal/rollup/apply.go): everything a
@@ -28,6 +29,13 @@ type RollupTx struct {
 	tx   *sql.Tx
 	d    Dialect
 	done func()
+
+	// stmts are the statements the transaction prepared, by query:
+	// compiling a multi-row statement costs about as much as running it,
+	// and a batch runs each full-size one hundreds of times. They close
+	// with the transaction.
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
 }
 
 // BeginRollup starts a batch transaction of aggregation's.
@@ -62,11 +70,38 @@ func (t *RollupTx) release() {
 }
 
 func (t *RollupTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(ctx, Rebind(t.d, q), args...)
+	st, err := t.prepared(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 func (t *RollupTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return t.tx.QueryContext(ctx, Rebind(t.d, q), args...)
+	st, err := t.prepared(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// prepared returns the transaction's statement of q, preparing it the
+// first time.
+func (t *RollupTx) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if st := t.stmts[q]; st != nil {
+		return st, nil
+	}
+	st, err := t.tx.PrepareContext(ctx, Rebind(t.d, q))
+	if err != nil {
+		return nil, err
+	}
+	if t.stmts == nil {
+		t.stmts = map[string]*sql.Stmt{}
+	}
+	t.stmts[q] = st
+	return st, nil
 }
 
 // CheckpointName names partition p's row in rollup_checkpoint.
@@ -484,24 +519,18 @@ var (
 	allMeasures = []Measure{MeasureViews, MeasureViewers, MeasureWatchMS, MeasureCompletions, MeasureLikes, MeasureComments, MeasureShares, MeasureSaves,
 		MeasurePViews, MeasurePCompletions, MeasurePWatchMS, MeasureSharers, MeasureSavers}
 	hourMeasures = []Measure{MeasureViews, MeasureViewers, MeasureLikes, MeasureComments, MeasureShares, MeasureSaves, MeasurePViews}
-	dimMeasures  = []Measure{MeasureViews, MeasureViewers}
 )
 
 // The rollup tables, by key: a video or a creator account (the creators of
-// a video's rows), then a period (a Unix hour or day, or a month number:
-// year*12 + month-1), then for audience rows a dimension and a bucket.
+// a video's rows), then a period (a Unix hour or day). The audience rows
+// are packed (audience.go).
 var (
 	VideoTotalsTable = RollupTable{"video_totals", []string{"video_id"},
 		[]Measure{MeasureViews, MeasureLikes, MeasureComments, MeasureShares, MeasureSaves}}
-	VideoHourTable     = RollupTable{"video_hour", []string{"video_id", "hour"}, hourMeasures}
-	VideoDayTable      = RollupTable{"video_day", []string{"video_id", "day"}, allMeasures}
-	AccountHourTable   = RollupTable{"account_hour", []string{"account_id", "hour"}, hourMeasures}
-	AccountDayTable    = RollupTable{"account_day", []string{"account_id", "day"}, append(slices.Clone(allMeasures), MeasureFollowersGained, MeasureFollowersLost)}
-	VideoDimDayTable   = RollupTable{"video_dim_day", []string{"video_id", "day", "dim", "bucket"}, dimMeasures}
-	AccountDimDayTable = RollupTable{"account_dim_day", []string{"account_id", "day", "dim", "bucket"}, dimMeasures}
-	VideoDimMonthTable = RollupTable{"video_dim_month", []string{"video_id", "month", "dim", "bucket"}, dimMeasures}
-	// AccountDimMonthTable is the creators' audience rows by month.
-	AccountDimMonthTable = RollupTable{"account_dim_month", []string{"account_id", "month", "dim", "bucket"}, dimMeasures}
+	VideoHourTable   = RollupTable{"video_hour", []string{"video_id", "hour"}, hourMeasures}
+	VideoDayTable    = RollupTable{"video_day", []string{"video_id", "day"}, allMeasures}
+	AccountHourTable = RollupTable{"account_hour", []string{"account_id", "hour"}, hourMeasures}
+	AccountDayTable  = RollupTable{"account_day", []string{"account_id", "day"}, append(slices.Clone(allMeasures), MeasureFollowersGained, MeasureFollowersLost)}
 )
 
 // RowWriter adds a batch's rows to the rollup tables, preparing each
@@ -510,6 +539,7 @@ var (
 // transaction ends.
 type RowWriter struct {
 	ctx   context.Context
+	rtx   *RollupTx
 	tx    *sql.Tx
 	d     Dialect
 	stmts []*sql.Stmt
@@ -517,7 +547,7 @@ type RowWriter struct {
 
 // RowWriter returns a row writer of the transaction.
 func (t *RollupTx) RowWriter(ctx context.Context) *RowWriter {
-	return &RowWriter{ctx: ctx, tx: t.tx, d: t.d}
+	return &RowWriter{ctx: ctx, rtx: t, tx: t.tx, d: t.d}
 }
 
 // Close closes the statements the writer prepared.

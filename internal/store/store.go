@@ -476,6 +476,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := t.ExecContext(ctx, string(body)); err != nil {
 				return err
 			}
+			if step := migrationSteps[base]; step != nil {
+				if err := step(ctx, t); err != nil {
+					return err
+				}
+			}
 			_, err := t.exec(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`, base, s.now().UnixMicro())
 			return err
 		})

@@ -1,0 +1,405 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Audience rows are packed: one row per video (or creator) and day (or
+// month) holds the views and viewers of every audience bucket of that
+// period, instead of one row per bucket. The buckets were two thirds of
+// the rollup rows and each row is a B-tree write on the one writer
+// (docs/PERFORMANCE.md, "Audience rows packed"); a packed row is read,
+// merged in Go and written once per batch.
+//
+// A packed value is a sequence of entries in (dimension, bucket) order:
+//
+//	dimension  1 byte, an index in AudienceDimensions
+//	bucket     uvarint length, then its bytes
+//	views      zig-zag varint
+//	viewers    zig-zag varint
+
+// AudienceDimensions are the audience dimensions, in the order of their
+// indexes in a packed row.
+var AudienceDimensions = [...]string{"source", "age", "gender", "country"}
+
+// The audience dimensions' indexes.
+const (
+	AudienceSource uint8 = iota
+	AudienceAge
+	AudienceGender
+	AudienceCountry
+)
+
+// AudienceCount is one audience bucket's views and viewers.
+type AudienceCount struct {
+	Dim     uint8 // an index in AudienceDimensions
+	Bucket  string
+	Views   int64
+	Viewers int64
+}
+
+// AudienceRow is what a batch adds to one packed row: a video's or a
+// creator's (ID) in one day or month (Period).
+type AudienceRow struct {
+	ID     string
+	Period int64
+	Counts []AudienceCount // in (Dim, Bucket) order, each bucket once
+}
+
+// AudienceTable is a table of packed audience rows.
+type AudienceTable struct {
+	name, id, period string
+}
+
+// Name returns the table's name.
+func (t AudienceTable) Name() string { return t.name }
+
+// The packed audience tables: a video's or a creator's buckets by day, and
+// their sums by month (month numbers: year*12 + month-1).
+var (
+	VideoAudienceDayTable     = AudienceTable{"video_audience_day", "video_id", "day"}
+	VideoAudienceMonthTable   = AudienceTable{"video_audience_month", "video_id", "month"}
+	AccountAudienceDayTable   = AudienceTable{"account_audience_day", "account_id", "day"}
+	AccountAudienceMonthTable = AudienceTable{"account_audience_month", "account_id", "month"}
+)
+
+// appendAudience appends the packed entries of counts to b.
+func appendAudience(b []byte, counts []AudienceCount) []byte {
+	for _, c := range counts {
+		b = appendAudienceEntry(b, c.Dim, c.Bucket, c.Views, c.Viewers)
+	}
+	return b
+}
+
+func appendAudienceEntry[S string | []byte](b []byte, dim uint8, bucket S, views, viewers int64) []byte {
+	b = append(b, dim)
+	b = binary.AppendUvarint(b, uint64(len(bucket)))
+	b = append(b, bucket...)
+	b = binary.AppendVarint(b, views)
+	return binary.AppendVarint(b, viewers)
+}
+
+var errAudience = errors.New("malformed packed audience row")
+
+// audienceReader reads the entries of a packed value in turn.
+type audienceReader struct {
+	b []byte
+	// The current entry.
+	dim            uint8
+	bucket         []byte
+	views, viewers int64
+}
+
+// next reads the next entry; it returns false at the end or on a malformed
+// value (err tells which).
+func (r *audienceReader) next() (bool, error) {
+	if len(r.b) == 0 {
+		return false, nil
+	}
+	r.dim = r.b[0]
+	n, k := binary.Uvarint(r.b[1:])
+	if k <= 0 || n > uint64(len(r.b)-1-k) || int(r.dim) >= len(AudienceDimensions) {
+		return false, errAudience
+	}
+	r.b = r.b[1+k:]
+	r.bucket, r.b = r.b[:n], r.b[n:]
+	var ok bool
+	if r.views, ok = r.varint(); !ok {
+		return false, errAudience
+	}
+	if r.viewers, ok = r.varint(); !ok {
+		return false, errAudience
+	}
+	return true, nil
+}
+
+func (r *audienceReader) varint() (int64, bool) {
+	v, k := binary.Varint(r.b)
+	if k <= 0 {
+		return 0, false
+	}
+	r.b = r.b[k:]
+	return v, true
+}
+
+// eachAudience calls fn with every entry of a packed value.
+func eachAudience(b []byte, fn func(dim uint8, bucket []byte, views, viewers int64)) error {
+	r := audienceReader{b: b}
+	for {
+		ok, err := r.next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		fn(r.dim, r.bucket, r.views, r.viewers)
+	}
+}
+
+// mergeAudience appends to dst the packed value of old plus add, both in
+// (dimension, bucket) order.
+func mergeAudience(dst, old []byte, add []AudienceCount) ([]byte, error) {
+	r := audienceReader{b: old}
+	ok, err := r.next()
+	for err == nil && (ok || len(add) > 0) {
+		c := 1 // which comes first: -1 old's entry, 1 add's, 0 both
+		switch {
+		case !ok:
+		case len(add) == 0:
+			c = -1
+		default:
+			c = cmp.Or(cmp.Compare(r.dim, add[0].Dim), bytes.Compare(r.bucket, []byte(add[0].Bucket)))
+		}
+		switch {
+		case c < 0:
+			dst = appendAudienceEntry(dst, r.dim, r.bucket, r.views, r.viewers)
+			ok, err = r.next()
+		case c > 0:
+			dst = appendAudienceEntry(dst, add[0].Dim, add[0].Bucket, add[0].Views, add[0].Viewers)
+			add = add[1:]
+		default:
+			dst = appendAudienceEntry(dst, r.dim, r.bucket, r.views+add[0].Views, r.viewers+add[0].Viewers)
+			add = add[1:]
+			ok, err = r.next()
+		}
+	}
+	return dst, err
+}
+
+// AddAudience adds rows, in (ID, Period) order, to the packed table t:
+// each row's counts are merged into the stored ones. On PostgreSQL, where
+// aggregators share creators' rows, the missing rows are inserted first
+// and the others read under a row lock, both in key order; SQLite has one
+// writer.
+func (w *RowWriter) AddAudience(t AudienceTable, rows []AudienceRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	type key struct {
+		id     string
+		period int64
+	}
+	var buf []byte
+	pending := rows
+	if w.d == Postgres {
+		inserted := map[key]bool{}
+		for chunk := range slices.Chunk(rows, rollupChunk) {
+			args := make([]any, 0, 3*len(chunk))
+			for _, r := range chunk {
+				args = append(args, r.ID, r.Period, appendAudience(nil, r.Counts))
+			}
+			res, err := w.rtx.query(w.ctx, `INSERT INTO `+t.name+` (`+t.id+`, `+t.period+`, counts) VALUES `+rowsOf(len(chunk), 3)+
+				` ON CONFLICT DO NOTHING RETURNING `+t.id+`, `+t.period, args...)
+			if err != nil {
+				return fmt.Errorf("add %s: %w", t.name, err)
+			}
+			for res.Next() {
+				var k key
+				if err := res.Scan(&k.id, &k.period); err != nil {
+					res.Close()
+					return fmt.Errorf("add %s: %w", t.name, err)
+				}
+				inserted[k] = true
+			}
+			res.Close()
+			if err := res.Err(); err != nil {
+				return fmt.Errorf("add %s: %w", t.name, err)
+			}
+		}
+		pending = slices.DeleteFunc(slices.Clone(rows), func(r AudienceRow) bool { return inserted[key{r.ID, r.Period}] })
+	}
+	lock, keys := "", func(n int) string { return rowsOf(n, 2) }
+	if w.d == Postgres {
+		lock = ` ORDER BY ` + t.id + `, ` + t.period + ` FOR UPDATE`
+		// PostgreSQL types a VALUES list's parameters as text unless told.
+		keys = func(n int) string { return strings.TrimSuffix(strings.Repeat(`(?, CAST(? AS BIGINT)), `, n), `, `) }
+	}
+	for chunk := range slices.Chunk(pending, rollupChunk) {
+		args := make([]any, 0, 3*len(chunk))
+		for _, r := range chunk {
+			args = append(args, r.ID, r.Period)
+		}
+		stored := make(map[key][]byte, len(chunk))
+		res, err := w.rtx.query(w.ctx, `SELECT `+t.id+`, `+t.period+`, counts FROM `+t.name+
+			` WHERE (`+t.id+`, `+t.period+`) IN (VALUES `+keys(len(chunk))+`)`+lock, args...)
+		if err != nil {
+			return fmt.Errorf("add %s: %w", t.name, err)
+		}
+		for res.Next() {
+			var k key
+			var b []byte
+			if err := res.Scan(&k.id, &k.period, &b); err != nil {
+				res.Close()
+				return fmt.Errorf("add %s: %w", t.name, err)
+			}
+			stored[k] = b
+		}
+		res.Close()
+		if err := res.Err(); err != nil {
+			return fmt.Errorf("add %s: %w", t.name, err)
+		}
+		args = args[:0]
+		buf = buf[:0]
+		ends := make([]int, len(chunk))
+		for i, r := range chunk {
+			if buf, err = mergeAudience(buf, stored[key{r.ID, r.Period}], r.Counts); err != nil {
+				return fmt.Errorf("add %s (%s, %d): %w", t.name, r.ID, r.Period, err)
+			}
+			ends[i] = len(buf)
+		}
+		start := 0
+		for i, r := range chunk {
+			args = append(args, r.ID, r.Period, buf[start:ends[i]:ends[i]])
+			start = ends[i]
+		}
+		if _, err := w.rtx.exec(w.ctx, `INSERT INTO `+t.name+` (`+t.id+`, `+t.period+`, counts) VALUES `+rowsOf(len(chunk), 3)+
+			` ON CONFLICT (`+t.id+`, `+t.period+`) DO UPDATE SET counts = excluded.counts`, args...); err != nil {
+			return fmt.Errorf("add %s: %w", t.name, err)
+		}
+	}
+	return nil
+}
+
+// AudienceSums calls fn with the scope's views and viewers of each audience
+// bucket, summed over the days from..to, or with months over the months
+// from..to (month numbers: year*12 + month-1), in (dimension name, bucket)
+// order.
+func (s *Store) AudienceSums(ctx context.Context, sc RollupScope, months bool, from, to int64, fn func(dim, bucket string, views, viewers int64)) error {
+	t := VideoAudienceDayTable
+	switch {
+	case sc.VideoID != "" && months:
+		t = VideoAudienceMonthTable
+	case sc.VideoID == "" && months:
+		t = AccountAudienceMonthTable
+	case sc.VideoID == "":
+		t = AccountAudienceDayTable
+	}
+	id := cmp.Or(sc.VideoID, sc.AccountID)
+	type bucketKey struct {
+		dim    uint8
+		bucket string
+	}
+	sums := map[bucketKey]*[2]int64{}
+	err := s.scanRows(ctx, `SELECT counts FROM `+t.name+` WHERE `+t.id+` = ? AND `+t.period+` BETWEEN ? AND ?`, []any{id, from, to}, func(rows *sql.Rows) error {
+		var b sql.RawBytes
+		if err := rows.Scan(&b); err != nil {
+			return err
+		}
+		return eachAudience(b, func(dim uint8, bucket []byte, views, viewers int64) {
+			p := sums[bucketKey{dim, string(bucket)}]
+			if p == nil {
+				p = new([2]int64)
+				sums[bucketKey{dim, string(bucket)}] = p
+			}
+			p[0] += views
+			p[1] += viewers
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("read %s: %w", t.name, err)
+	}
+	keys := make([]bucketKey, 0, len(sums))
+	for k := range sums {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y bucketKey) int {
+		return cmp.Or(strings.Compare(AudienceDimensions[x.dim], AudienceDimensions[y.dim]), strings.Compare(x.bucket, y.bucket))
+	})
+	for _, k := range keys {
+		fn(AudienceDimensions[k.dim], k.bucket, sums[k][0], sums[k][1])
+	}
+	return nil
+}
+
+// AudienceDays calls fn with the viewers of every audience bucket of every
+// day from..to of the videos that has a row.
+func (s *Store) AudienceDays(ctx context.Context, from, to int64, videos []string, fn func(videoID string, day int64, dim, bucket string, viewers int64)) error {
+	return s.videoRows(ctx, `SELECT video_id, day, counts FROM video_audience_day WHERE day BETWEEN ? AND ? AND video_id`,
+		from, to, videos, func(rows *sql.Rows) error {
+			var video string
+			var day int64
+			var b sql.RawBytes
+			if err := rows.Scan(&video, &day, &b); err != nil {
+				return err
+			}
+			return eachAudience(b, func(dim uint8, bucket []byte, _, viewers int64) {
+				fn(video, day, AudienceDimensions[dim], string(bucket), viewers)
+			})
+		})
+}
+
+// AddAudience adds rows to the packed table t in a transaction of its own,
+// as a batch of aggregation's would (tests and benchmarks build worlds with
+// it). The rows and their counts may come in any order, a key or a bucket
+// more than once.
+func (s *Store) AddAudience(ctx context.Context, t AudienceTable, rows []AudienceRow) error {
+	tx, err := s.BeginRollup(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	w := tx.RowWriter(ctx)
+	defer w.Close()
+	if err := w.AddAudience(t, normalAudience(rows)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// AudienceDimension returns the index of the audience dimension named dim.
+func AudienceDimension(dim string) (uint8, bool) {
+	i := slices.Index(AudienceDimensions[:], dim)
+	return uint8(i), i >= 0
+}
+
+// normalAudience returns rows merged by key, in key order, each row's
+// counts merged by bucket, in bucket order.
+func normalAudience(rows []AudienceRow) []AudienceRow {
+	type key struct {
+		id     string
+		period int64
+	}
+	byKey := map[key]*AudienceRow{}
+	var out []AudienceRow
+	for _, r := range rows {
+		k := key{r.ID, r.Period}
+		if byKey[k] == nil {
+			out = append(out, AudienceRow{ID: r.ID, Period: r.Period})
+			byKey[k] = &out[len(out)-1]
+		}
+	}
+	for i := range out {
+		byKey[key{out[i].ID, out[i].Period}] = &out[i]
+	}
+	for _, r := range rows {
+		o := byKey[key{r.ID, r.Period}]
+		o.Counts = append(o.Counts, r.Counts...)
+	}
+	slices.SortFunc(out, func(x, y AudienceRow) int {
+		return cmp.Or(strings.Compare(x.ID, y.ID), cmp.Compare(x.Period, y.Period))
+	})
+	for i := range out {
+		counts := out[i].Counts
+		sortCounts(counts)
+		merged := counts[:0]
+		for _, c := range counts {
+			if n := len(merged); n > 0 && merged[n-1].Dim == c.Dim && merged[n-1].Bucket == c.Bucket {
+				merged[n-1].Views += c.Views
+				merged[n-1].Viewers += c.Viewers
+				continue
+			}
+			merged = append(merged, c)
+		}
+		out[i].Counts = merged
+	}
+	return out
+}

@@ -1,0 +1,88 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// migrationSteps are the steps in Go that run after a migration's SQL, in
+// its transaction.
+var migrationSteps = map[string]func(context.Context, *tx) error{
+	"0002_packed_audience.sql": moveAudienceRows,
+}
+
+// moveAudienceRows moves the rows of the audience tables of one row per
+// bucket (0001_schema.sql) into the packed tables 0002 creates, and drops
+// the former.
+func moveAudienceRows(ctx context.Context, t *tx) error {
+	for _, m := range []struct {
+		from string
+		to   AudienceTable
+	}{
+		{"video_dim_day", VideoAudienceDayTable},
+		{"video_dim_month", VideoAudienceMonthTable},
+		{"account_dim_day", AccountAudienceDayTable},
+		{"account_dim_month", AccountAudienceMonthTable},
+	} {
+		if err := moveAudienceTable(ctx, t, m.from, m.to); err != nil {
+			return fmt.Errorf("move %s: %w", m.from, err)
+		}
+		if _, err := t.exec(ctx, `DROP TABLE `+m.from); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func moveAudienceTable(ctx context.Context, t *tx, from string, to AudienceTable) error {
+	rows, err := t.query(ctx, `SELECT `+to.id+`, `+to.period+`, dim, bucket, views, viewers FROM `+from+` ORDER BY `+to.id+`, `+to.period)
+	if err != nil {
+		return err
+	}
+	var packed []AudienceRow
+	for rows.Next() {
+		var id, dim string
+		var c AudienceCount
+		var p int64
+		if err := rows.Scan(&id, &p, &dim, &c.Bucket, &c.Views, &c.Viewers); err != nil {
+			rows.Close()
+			return err
+		}
+		d, ok := AudienceDimension(dim)
+		if !ok {
+			rows.Close()
+			return fmt.Errorf("unknown audience dimension %q", dim)
+		}
+		c.Dim = d
+		if n := len(packed); n == 0 || packed[n-1].ID != id || packed[n-1].Period != p {
+			packed = append(packed, AudienceRow{ID: id, Period: p})
+		}
+		r := &packed[len(packed)-1]
+		r.Counts = append(r.Counts, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for chunk := range slices.Chunk(packed, rollupChunk) {
+		args := make([]any, 0, 3*len(chunk))
+		for _, r := range chunk {
+			sortCounts(r.Counts)
+			args = append(args, r.ID, r.Period, appendAudience(nil, r.Counts))
+		}
+		if _, err := t.exec(ctx, `INSERT INTO `+to.name+` (`+to.id+`, `+to.period+`, counts) VALUES `+rowsOf(len(chunk), 3), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sortCounts puts counts in (dimension, bucket) order, a packed row's.
+func sortCounts(counts []AudienceCount) {
+	slices.SortFunc(counts, func(x, y AudienceCount) int {
+		return cmp.Or(cmp.Compare(x.Dim, y.Dim), strings.Compare(x.Bucket, y.Bucket))
+	})
+}
