@@ -196,10 +196,10 @@ func (s *state) makeRoom(ctx context.Context, st *store.Store, at time.Time, ext
 // the limit, up to a hard ceiling (replayRoom), and spills only beyond it;
 // after the start the batches bring the tables back under the limit in
 // the steps above (spillSome starts a job for any table past three
-// quarters of the limit). Meanwhile a table may not grow: its room is the
-// most it held before the batch (the ceiling follows it down, batch by
-// batch), so memory never exceeds what the replay left, and once the table
-// is back under the limit its arrays shrink to what the limit needs.
+// quarters of the limit). Meanwhile a table may not grow: its room only
+// comes down, batch by batch, to what it holds with the batch's entries
+// (roomFor), so memory never exceeds what the replay left, and once the
+// table is back under the limit its arrays shrink to what the limit needs.
 //
 // The ceiling is the limit beyond the larger of the limit and what the
 // snapshot loaded: at most twice the limit, when the table was at its
