@@ -277,17 +277,25 @@ func BenchmarkLoadSnapshot(b *testing.B) {
 // every checkpoint to the last row, and returns an aggregator holding that
 // state.
 func syntheticState(b *testing.B, s *store.Store, ids, vds int) *Aggregator {
-	ctx := b.Context()
 	a := New(s, nil, slog.New(slog.DiscardHandler), func() time.Time { return day0 })
-	if err := a.ensureCheckpoints(ctx); err != nil {
+	if err := a.ensureCheckpoints(b.Context()); err != nil {
 		b.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(7, 7))
+	journalSynthetic(b, a, rand.New(rand.NewPCG(7, 7)), ids, vds, func(int) time.Time { return day0 })
+	return a
+}
+
+// journalSynthetic journals ids event ids and vds viewer-days (of the
+// last three days) after a's state, in rows of 100k entries written at
+// at(row), applies them to a's state and moves every checkpoint to the
+// last row.
+func journalSynthetic(b *testing.B, a *Aggregator, rng *rand.Rand, ids, vds int, at func(row int) time.Time) {
+	ctx, s := b.Context(), a.store
 	const perRow = 100_000
 	today := unixDay(day0)
-	var seq uint64
+	seq := a.st.seqs[0]
 	for n := 0; n < ids+vds; n += perRow {
-		d := newDelta(day0, perRow)
+		d := newDelta(at(n/perRow), perRow)
 		for i := n; i < min(n+perRow, ids+vds); i++ {
 			if i < ids {
 				d.seen[nonzero(rng.Uint64())] = struct{}{}
@@ -316,7 +324,64 @@ func syntheticState(b *testing.B, s *store.Store, ids, vds int) *Aggregator {
 	for p := range a.st.seqs {
 		a.st.seqs[p] = seq
 	}
-	return a
+}
+
+// BenchmarkLoadState_PastLimit measures a restart after a crash near the
+// state limit: a snapshot of a state at the limit (limit event ids and
+// limit viewer-days), then journal rows after it of 22% of that state
+// (half ids, half viewer-days, all new: as the realistic world's crash
+// left 441,262 entries after a snapshot at a limit of 1M), the ids spread
+// over 13 hours so that a spill moves the oldest. It reports the spill
+// transactions the load wrote and the state it left in memory.
+func BenchmarkLoadState_PastLimit(b *testing.B) {
+	for _, limit := range []int{500_000, 1_000_000} {
+		b.Run(fmt.Sprintf("limit=%d", limit), func(b *testing.B) {
+			s, err := store.Open(b.Context(), store.Options{Dir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			after := limit * 22 / 100
+			a := New(s, nil, slog.New(slog.DiscardHandler), func() time.Time { return day0 })
+			if err := a.ensureCheckpoints(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			rows := (2*limit + 2*after + 99_999) / 100_000
+			at := func(first int) func(int) time.Time {
+				return func(row int) time.Time { return day0.Add(time.Duration(first+row-rows) * time.Hour) }
+			}
+			rng := rand.New(rand.NewPCG(7, 7))
+			journalSynthetic(b, a, rng, limit, limit, at(0))
+			writeSnapshot(b, a)
+			journalSynthetic(b, a, rng, after, after, at(2*limit/100_000))
+			txs := 0
+			spillTxHook = func(int) { txs++ }
+			defer func() { spillTxHook = nil }()
+			b.ResetTimer()
+			for range b.N {
+				// The spill tables as the snapshot left them (empty).
+				b.StopTimer()
+				for _, q := range []string{`DELETE FROM rollup_seen_spill`, `DELETE FROM rollup_viewer_spill`} {
+					if _, err := s.DB().ExecContext(b.Context(), q); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
+				r := New(s, nil, slog.New(slog.DiscardHandler), func() time.Time { return day0 })
+				r.SetStateLimit(limit)
+				if err := r.LoadState(b.Context()); err != nil {
+					b.Fatal(err)
+				}
+				if snapshot, _, entries := r.LoadedFrom(); !snapshot || entries != 2*after {
+					b.Fatalf("loaded a snapshot %v, replayed %d entries", snapshot, entries)
+				}
+				ids, vds, bytes := r.StateStats()
+				b.ReportMetric(float64(ids+vds), "entries-in-memory")
+				b.ReportMetric(float64(bytes)/(1<<20), "state-MiB")
+			}
+			b.ReportMetric(float64(txs)/float64(b.N), "spill-txs/op")
+		})
+	}
 }
 
 // writeSnapshot writes a snapshot of a's state in one go.

@@ -433,7 +433,12 @@ func (a *Aggregator) loadState(ctx context.Context, cps []uint64) error {
 		return fmt.Errorf("load aggregation state: %w", err)
 	}
 	a.st.drop(dropped)
-	if err := a.catchUp(ctx, cps); err != nil {
+	// The replay holds its entries past the limit; the batches after the
+	// start spill them (spill.go, "A state loaded past its limit").
+	a.st.beginReplay()
+	err = a.catchUp(ctx, cps)
+	a.st.endReplay()
+	if err != nil {
 		return fmt.Errorf("load aggregation state: %w", err)
 	}
 	ids, vds, bytes := a.StateStats()

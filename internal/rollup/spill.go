@@ -159,7 +159,8 @@ func (s *state) size(which int) int {
 }
 
 // makeRoom spills, step by step, until each table can take the entries a
-// batch adds (extra) within the limit, or has nothing left to move.
+// batch adds (extra) within its room (roomFor: the limit, or more while a
+// state loaded past it drains), or has nothing left to move.
 func (s *state) makeRoom(ctx context.Context, st *store.Store, at time.Time, extra [2]int) error {
 	if s.limit <= 0 {
 		return nil
@@ -167,7 +168,8 @@ func (s *state) makeRoom(ctx context.Context, st *store.Store, at time.Time, ext
 	s.spillMu.Lock()
 	defer s.spillMu.Unlock()
 	for which := range s.jobs {
-		for s.size(which)+extra[which] > s.limit {
+		room := s.roomFor(which, extra[which])
+		for s.size(which)+extra[which] > room {
 			moved, err := s.spillStep(ctx, st, which, at, spillChunkRows)
 			if err != nil {
 				return err
@@ -184,6 +186,87 @@ func (s *state) makeRoom(ctx context.Context, st *store.Store, at time.Time, ext
 		}
 	}
 	return nil
+}
+
+// A state loaded past its limit. A start that replays journal rows after
+// its snapshot (a crash: nothing wrote a snapshot at the stop) would, at
+// the limit, spill as it replays, and a restart near the limit then took
+// seconds per few hundred thousand entries where an unbounded replay takes
+// a second per million. So the replay holds what it puts in memory past
+// the limit, up to a hard ceiling (replayRoom), and spills only beyond it;
+// after the start the batches bring the tables back under the limit in
+// the steps above (spillSome starts a job for any table past three
+// quarters of the limit). Meanwhile a table may not grow: its room only
+// comes down, batch by batch, to what it holds with the batch's entries
+// (roomFor), so memory never exceeds what the replay left, and once the
+// table is back under the limit its arrays shrink to what the limit needs.
+//
+// The ceiling is the limit beyond the larger of the limit and what the
+// snapshot loaded: at most twice the limit, when the table was at its
+// limit. A crash replays the journal after the last complete snapshot
+// began: by the snapshot schedule (snapshot.go) about half the state at
+// most, and the state is at most twice the limit (two tables), so the
+// replay adds at most about the limit to a table and does not spill. A
+// table of twice the limit takes at most twice the arrays of one at the
+// limit (tables are powers of two between 3/8 and 3/4 full: one
+// doubling), and while it grows the old arrays too, briefly. A replay of
+// the whole journal (no usable snapshot) can hold far more than that; it
+// spills at the ceiling, down to half the limit, as it always did at the
+// limit.
+
+// replayRoom is the most entries a table may hold while the journal is
+// replayed at start, loaded holding n: the limit beyond the larger of n and
+// the limit.
+func (s *state) replayRoom(n int) int { return max(s.limit, n) + s.limit }
+
+// beginReplay lets the tables grow past the limit while the journal is
+// replayed at start (replayRoom), and endReplay ends that: from the next
+// batch on, a table left past its limit may not grow, and drains.
+func (s *state) beginReplay() {
+	if s.limit <= 0 {
+		return
+	}
+	s.spillMu.Lock()
+	defer s.spillMu.Unlock()
+	s.replaying = true
+	for which := range s.ceil {
+		s.ceil[which] = s.replayRoom(s.size(which))
+	}
+}
+
+func (s *state) endReplay() {
+	if s.limit <= 0 {
+		return
+	}
+	s.spillMu.Lock()
+	defer s.spillMu.Unlock()
+	s.replaying = false
+	for which := range s.ceil {
+		if s.size(which) <= s.limit {
+			s.ceil[which] = 0
+		}
+	}
+}
+
+// roomFor returns the entries table which may hold once extra more are
+// put, before they wait for the spill: the limit, or the ceiling while it
+// is above it. Outside the replay the ceiling comes down to the table's
+// size with the extra entries: the table may go back to neither more than
+// it held, nor (once the ceiling is at the limit) past the limit; its
+// arrays are then shrunk. The caller holds spillMu.
+func (s *state) roomFor(which, extra int) int {
+	c := s.ceil[which]
+	if c == 0 || s.replaying {
+		return max(s.limit, c)
+	}
+	if c = min(c, s.size(which)+extra); c <= s.limit {
+		c = 0
+		s.mu.Lock()
+		s.tableOf(which).shrink(s.limit)
+		s.mu.Unlock()
+	}
+	s.ceil[which] = c
+	return max(s.limit, c)
 }
 
 // spillSome advances the spill jobs by up to budget entries each, starting

@@ -117,3 +117,184 @@ func TestState_SpillInSteps(t *testing.T) {
 		}
 	})
 }
+
+// TestState_ReplayPastLimit: a crash near the state limit. The journal
+// after the last snapshot holds more than the limit lets in; the restart
+// replays it without spilling (it holds the entries past the limit), and
+// the batches after it bring the tables back under the limit in bounded
+// steps, never growing meanwhile. Every event id and viewer-day from before
+// the crash, in the snapshot, in the spill tables or in the replayed
+// journal, still counts once.
+func TestState_ReplayPastLimit(t *testing.T) {
+	stores(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		chunk, ranges := spillChunkRows, spillRangeRows
+		spillChunkRows, spillRangeRows = 10, 25
+		var txs, largest int
+		spillTxHook = func(rows int) { txs++; largest = max(largest, rows) }
+		t.Cleanup(func() { spillChunkRows, spillRangeRows, spillTxHook = chunk, ranges, nil })
+
+		const limit, perBatch = 100, 10
+		sn := &sender{t: t}
+		at := func(b int) time.Time { return day0.Add(time.Duration(b) * 10 * time.Minute) }
+		batch := 0
+		sendViews := func(a *Aggregator, from, count int) {
+			t.Helper()
+			var evs []event.Event
+			for n := from; n < from+count; n++ {
+				evs = append(evs, view(fmt.Sprint("e", n), fmt.Sprint("V", n), day0, "for_you"))
+			}
+			sn.send(a, at(batch), evs...)
+			batch++
+		}
+
+		// Before the crash: 150 views at the limit (spilling), a snapshot,
+		// then 80 more views journalled after it and no snapshot (a
+		// process without a limit writes none below snapshotMinEntries),
+		// as if it crashed before the next one completed.
+		a := setup(t, s)
+		a.SetStateLimit(limit)
+		for b := range 15 {
+			sendViews(a, b*perBatch, perBatch)
+		}
+		if written, err := a.SnapshotNow(ctx); err != nil || !written {
+			t.Fatalf("snapshot: %v, %v", written, err)
+		}
+		if !a.st.spilledSeen || !a.st.spilledViewers {
+			t.Fatal("nothing spilled before the snapshot")
+		}
+		gen := snapshotGen(t, s)
+		a = reopen(s)
+		if err := a.LoadState(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for b := range 8 {
+			sendViews(a, 150+b*perBatch, perBatch)
+		}
+		const sent = 230
+		if snapshotGen(t, s) != gen {
+			t.Fatal("a snapshot was written after the first")
+		}
+
+		// The restart at the limit.
+		txs = 0
+		b := reopen(s)
+		b.SetStateLimit(limit)
+		if err := b.LoadState(ctx); err != nil {
+			t.Fatal(err)
+		}
+		snapshot, _, replayed := b.LoadedFrom()
+		ids, vds, _ := b.StateStats()
+		if !snapshot || replayed != 160 {
+			t.Fatalf("loaded a snapshot %v, replayed %d entries; want the snapshot and 160", snapshot, replayed)
+		}
+		if txs != 0 {
+			t.Fatalf("the replay spilled in %d transactions; want none", txs)
+		}
+		if ids <= limit || vds <= limit {
+			t.Fatalf("after the replay: %d ids and %d viewer-days; want both past the limit of %d", ids, vds, limit)
+		}
+		all := make([]string, sent)
+		for n := range all {
+			all[n] = fmt.Sprint("e", n)
+		}
+		for n, ok := range b.Seen(all) {
+			if !ok {
+				t.Fatalf("e%d not seen after the restart", n)
+			}
+		}
+
+		// Batches of two new views each: the tables never grow, and come
+		// back under the limit over several batches.
+		over, n := 0, 0
+		for ids > limit || vds > limit {
+			if over++; over > 30 {
+				t.Fatalf("still %d ids and %d viewer-days after 30 batches; limit %d", ids, vds, limit)
+			}
+			var evs []event.Event
+			for range 2 {
+				evs = append(evs, view(fmt.Sprint("n", n), fmt.Sprint("W", n), day0, "for_you"))
+				n++
+			}
+			sn.send(b, at(batch), evs...)
+			batch++
+			i, v, _ := b.StateStats()
+			if i > max(ids, limit) || v > max(vds, limit) {
+				t.Fatalf("a batch took the state from %d ids and %d viewer-days to %d and %d", ids, vds, i, v)
+			}
+			ids, vds = i, v
+		}
+		if over < 2 {
+			t.Errorf("back under the limit after %d batch; want the spill spread over several", over)
+		}
+		if largest > spillChunkRows {
+			t.Errorf("a spill transaction wrote %d rows; want at most %d", largest, spillChunkRows)
+		}
+
+		// Every event from before the crash again, and a new view by each
+		// of its viewers: no view counted twice, no viewer twice.
+		views0, viewers0, _ := videoDay(t, s)
+		var again []event.Event
+		for n := range sent {
+			again = append(again, view(fmt.Sprint("e", n), fmt.Sprint("V", n), day0, "for_you"), view(fmt.Sprint("r", n), fmt.Sprint("V", n), day0, "for_you"))
+		}
+		sn.send(b, at(batch), again...)
+		if views, viewers, _ := videoDay(t, s); views != views0+sent || viewers != viewers0 {
+			t.Fatalf("after the restart: views %d viewers %d, want %d %d", views, viewers, views0+sent, viewers0)
+		}
+	})
+}
+
+// TestState_RoomAfterReplay: a table the replay left past its limit may
+// take a batch's entries without waiting for the spill, but never grow
+// past what it held; once back under the limit it has the limit's room
+// again and its arrays shrink to what the limit needs, its entries intact.
+func TestState_RoomAfterReplay(t *testing.T) {
+	const limit = 1000
+	s := newState(1)
+	s.limit = limit
+	put := func(from, to int) {
+		for k := from; k < to; k++ {
+			s.seen.put(uint64(k), 0, 1, nil)
+		}
+	}
+	put(1, 601)
+	s.beginReplay()
+	if got := s.roomFor(spillSeen, 10); got != 2*limit {
+		t.Fatalf("room during the replay %d; want %d", got, 2*limit)
+	}
+	put(601, 1901) // the replay
+	s.endReplay()
+	if len(s.seen.keys) != 4096 {
+		t.Fatalf("%d slots for %d entries", len(s.seen.keys), s.seen.n)
+	}
+	if got := s.roomFor(spillSeen, 10); got != 1910 {
+		t.Fatalf("room after the replay %d; want 1910 (what it holds and the batch)", got)
+	}
+	for k := 1; k <= 500; k++ { // the spill
+		s.seen.del(uint64(k))
+	}
+	if got := s.roomFor(spillSeen, 10); got != 1410 {
+		t.Fatalf("room after a spill %d; want 1410", got)
+	}
+	for k := 501; k <= 1000; k++ {
+		s.seen.del(uint64(k))
+	}
+	if got := s.roomFor(spillSeen, 10); got != limit || s.ceil[spillSeen] != 0 {
+		t.Fatalf("room back under the limit %d (ceiling %d); want %d", got, s.ceil[spillSeen], limit)
+	}
+	if len(s.seen.keys) != 2048 || s.seen.n != 900 {
+		t.Fatalf("%d slots for %d entries; want 2048 for 900", len(s.seen.keys), s.seen.n)
+	}
+	for k := 1; k < 1901; k++ {
+		if _, _, ok := s.seen.get(uint64(k)); ok != (k > 1000) {
+			t.Fatalf("key %d held %v after the shrink", k, ok)
+		}
+	}
+	// A table the replay left under its limit has the limit's room.
+	s.beginReplay()
+	s.endReplay()
+	if got := s.roomFor(spillSeen, 10); got != limit {
+		t.Fatalf("room after a replay under the limit %d; want %d", got, limit)
+	}
+}

@@ -47,6 +47,12 @@ type state struct {
 	// hold live entries.
 	limit                       int
 	spilledSeen, spilledViewers bool
+	// ceil lets a table hold more than the limit (0: no more): while the
+	// journal is replayed at start (replaying), and after it, while the
+	// spill brings a table the replay left past its limit back under it
+	// (spill.go, roomFor). Both guarded by spillMu.
+	ceil      [2]int
+	replaying bool
 	// Bloom filters of the spilled keys (nil when none are spilled).
 	seenBloom, viewerBloom *bloom
 

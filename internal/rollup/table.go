@@ -163,6 +163,32 @@ func (t *table) rebuild(live func(uint16) bool, grow bool) {
 	}
 }
 
+// shrink rehashes the table into the fewest slots that hold n entries
+// without growing (3/4 full), if it has more and its entries fit them.
+func (t *table) shrink(n int) {
+	slots := minTableSlots
+	for 4*max(n, t.n) > 3*slots {
+		slots *= 2
+	}
+	if slots >= len(t.keys) {
+		return
+	}
+	keys, vals, stamps := t.keys, t.vals, t.stamps
+	t.alloc(slots)
+	for i, k := range keys {
+		if k == 0 {
+			continue
+		}
+		j := t.slot(k)
+		t.keys[j] = k
+		t.stamps[j] = stamps[i]
+		if !t.set {
+			t.vals[j] = vals[i]
+		}
+		t.n++
+	}
+}
+
 // count returns how many entries have a stamp for which match is true.
 func (t *table) count(match func(uint16) bool) int {
 	n := 0
