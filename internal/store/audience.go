@@ -5,11 +5,14 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+
+	"modernc.org/sqlite"
 )
 
 // Audience rows are packed: one row per video (or creator) and day (or
@@ -145,92 +148,131 @@ func eachAudience(b []byte, fn func(dim uint8, bucket []byte, views, viewers int
 	}
 }
 
-// mergeAudience appends to dst the packed value of old plus add, both in
-// (dimension, bucket) order.
-func mergeAudience(dst, old []byte, add []AudienceCount) ([]byte, error) {
-	r := audienceReader{b: old}
-	ok, err := r.next()
-	for err == nil && (ok || len(add) > 0) {
-		c := 1 // which comes first: -1 old's entry, 1 add's, 0 both
+// mergePacked appends to dst the packed value of x plus y, two packed
+// values.
+func mergePacked(dst, x, y []byte) ([]byte, error) {
+	rx, ry := audienceReader{b: x}, audienceReader{b: y}
+	okx, err := rx.next()
+	if err != nil {
+		return dst, err
+	}
+	oky, err := ry.next()
+	for err == nil && (okx || oky) {
+		c := 1 // which comes first: -1 x's entry, 1 y's, 0 both
 		switch {
-		case !ok:
-		case len(add) == 0:
+		case !okx:
+		case !oky:
 			c = -1
 		default:
-			c = cmp.Or(cmp.Compare(r.dim, add[0].Dim), bytes.Compare(r.bucket, []byte(add[0].Bucket)))
+			c = cmp.Or(cmp.Compare(rx.dim, ry.dim), bytes.Compare(rx.bucket, ry.bucket))
 		}
 		switch {
 		case c < 0:
-			dst = appendAudienceEntry(dst, r.dim, r.bucket, r.views, r.viewers)
-			ok, err = r.next()
+			dst = appendAudienceEntry(dst, rx.dim, rx.bucket, rx.views, rx.viewers)
+			okx, err = rx.next()
 		case c > 0:
-			dst = appendAudienceEntry(dst, add[0].Dim, add[0].Bucket, add[0].Views, add[0].Viewers)
-			add = add[1:]
+			dst = appendAudienceEntry(dst, ry.dim, ry.bucket, ry.views, ry.viewers)
+			oky, err = ry.next()
 		default:
-			dst = appendAudienceEntry(dst, r.dim, r.bucket, r.views+add[0].Views, r.viewers+add[0].Viewers)
-			add = add[1:]
-			ok, err = r.next()
+			dst = appendAudienceEntry(dst, rx.dim, rx.bucket, rx.views+ry.views, rx.viewers+ry.viewers)
+			if okx, err = rx.next(); err == nil {
+				oky, err = ry.next()
+			}
 		}
 	}
 	return dst, err
 }
 
+// mergeFunction is SQLite's crowd_audience_merge(x, y): the packed value
+// of x plus y, so that SQLite merges a packed row in its upsert.
+const mergeFunction = "crowd_audience_merge"
+
+func init() {
+	sqlite.MustRegisterDeterministicScalarFunction(mergeFunction, 2, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		x, _ := args[0].([]byte)
+		y, _ := args[1].([]byte)
+		return mergePacked(make([]byte, 0, len(x)+len(y)), x, y)
+	})
+}
+
 // AddAudience adds rows, in (ID, Period) order, to the packed table t:
-// each row's counts are merged into the stored ones. On PostgreSQL, where
-// aggregators share creators' rows, the missing rows are inserted first
-// and the others read under a row lock, both in key order; SQLite has one
-// writer.
+// each row's counts are merged into the stored ones. SQLite merges them in
+// its upsert (crowd_audience_merge); PostgreSQL in addAudiencePostgres.
 func (w *RowWriter) AddAudience(t AudienceTable, rows []AudienceRow) error {
-	if len(rows) == 0 {
-		return nil
+	if w.d == Postgres {
+		return w.addAudiencePostgres(t, rows)
 	}
+	var buf []byte
+	for chunk := range slices.Chunk(rows, rollupChunk) {
+		var args []any
+		buf, args = packedArgs(buf[:0], chunk)
+		if _, err := w.rtx.exec(w.ctx, `INSERT INTO `+t.name+` (`+t.id+`, `+t.period+`, counts) VALUES `+rowsOf(len(chunk), 3)+
+			` ON CONFLICT (`+t.id+`, `+t.period+`) DO UPDATE SET counts = `+mergeFunction+`(`+t.name+`.counts, excluded.counts)`, args...); err != nil {
+			return fmt.Errorf("add %s: %w", t.name, err)
+		}
+	}
+	return nil
+}
+
+// packedArgs packs the rows' counts into buf and returns it and the rows'
+// parameters: id, period, packed value.
+func packedArgs(buf []byte, rows []AudienceRow) ([]byte, []any) {
+	ends := make([]int, len(rows))
+	for i, r := range rows {
+		buf = appendAudience(buf, r.Counts)
+		ends[i] = len(buf)
+	}
+	args := make([]any, 0, 3*len(rows))
+	start := 0
+	for i, r := range rows {
+		args = append(args, r.ID, r.Period, buf[start:ends[i]:ends[i]])
+		start = ends[i]
+	}
+	return buf, args
+}
+
+// addAudiencePostgres adds rows on PostgreSQL, where aggregators share
+// creators' rows: the missing rows are inserted first, then the others
+// read under a row lock, both in key order, merged here and written.
+func (w *RowWriter) addAudiencePostgres(t AudienceTable, rows []AudienceRow) error {
 	type key struct {
 		id     string
 		period int64
 	}
+	inserted := map[key]bool{}
 	var buf []byte
-	pending := rows
-	if w.d == Postgres {
-		inserted := map[key]bool{}
-		for chunk := range slices.Chunk(rows, rollupChunk) {
-			args := make([]any, 0, 3*len(chunk))
-			for _, r := range chunk {
-				args = append(args, r.ID, r.Period, appendAudience(nil, r.Counts))
-			}
-			res, err := w.rtx.query(w.ctx, `INSERT INTO `+t.name+` (`+t.id+`, `+t.period+`, counts) VALUES `+rowsOf(len(chunk), 3)+
-				` ON CONFLICT DO NOTHING RETURNING `+t.id+`, `+t.period, args...)
-			if err != nil {
-				return fmt.Errorf("add %s: %w", t.name, err)
-			}
-			for res.Next() {
-				var k key
-				if err := res.Scan(&k.id, &k.period); err != nil {
-					res.Close()
-					return fmt.Errorf("add %s: %w", t.name, err)
-				}
-				inserted[k] = true
-			}
-			res.Close()
-			if err := res.Err(); err != nil {
-				return fmt.Errorf("add %s: %w", t.name, err)
-			}
+	for chunk := range slices.Chunk(rows, rollupChunk) {
+		var args []any
+		buf, args = packedArgs(buf[:0], chunk)
+		res, err := w.rtx.query(w.ctx, `INSERT INTO `+t.name+` (`+t.id+`, `+t.period+`, counts) VALUES `+rowsOf(len(chunk), 3)+
+			` ON CONFLICT DO NOTHING RETURNING `+t.id+`, `+t.period, args...)
+		if err != nil {
+			return fmt.Errorf("add %s: %w", t.name, err)
 		}
-		pending = slices.DeleteFunc(slices.Clone(rows), func(r AudienceRow) bool { return inserted[key{r.ID, r.Period}] })
+		for res.Next() {
+			var k key
+			if err := res.Scan(&k.id, &k.period); err != nil {
+				res.Close()
+				return fmt.Errorf("add %s: %w", t.name, err)
+			}
+			inserted[k] = true
+		}
+		res.Close()
+		if err := res.Err(); err != nil {
+			return fmt.Errorf("add %s: %w", t.name, err)
+		}
 	}
-	lock, keys := "", func(n int) string { return rowsOf(n, 2) }
-	if w.d == Postgres {
-		lock = ` ORDER BY ` + t.id + `, ` + t.period + ` FOR UPDATE`
-		// PostgreSQL types a VALUES list's parameters as text unless told.
-		keys = func(n int) string { return strings.TrimSuffix(strings.Repeat(`(?, CAST(? AS BIGINT)), `, n), `, `) }
-	}
+	pending := slices.DeleteFunc(slices.Clone(rows), func(r AudienceRow) bool { return inserted[key{r.ID, r.Period}] })
 	for chunk := range slices.Chunk(pending, rollupChunk) {
-		args := make([]any, 0, 3*len(chunk))
+		args := make([]any, 0, 2*len(chunk))
 		for _, r := range chunk {
 			args = append(args, r.ID, r.Period)
 		}
 		stored := make(map[key][]byte, len(chunk))
+		// PostgreSQL types a VALUES list's parameters as text unless told.
+		keys := strings.TrimSuffix(strings.Repeat(`(?, CAST(? AS BIGINT)), `, len(chunk)), `, `)
 		res, err := w.rtx.query(w.ctx, `SELECT `+t.id+`, `+t.period+`, counts FROM `+t.name+
-			` WHERE (`+t.id+`, `+t.period+`) IN (VALUES `+keys(len(chunk))+`)`+lock, args...)
+			` WHERE (`+t.id+`, `+t.period+`) IN (VALUES `+keys+`) ORDER BY `+t.id+`, `+t.period+` FOR UPDATE`, args...)
 		if err != nil {
 			return fmt.Errorf("add %s: %w", t.name, err)
 		}
@@ -247,22 +289,17 @@ func (w *RowWriter) AddAudience(t AudienceTable, rows []AudienceRow) error {
 		if err := res.Err(); err != nil {
 			return fmt.Errorf("add %s: %w", t.name, err)
 		}
-		args = args[:0]
 		buf = buf[:0]
-		ends := make([]int, len(chunk))
-		for i, r := range chunk {
-			if buf, err = mergeAudience(buf, stored[key{r.ID, r.Period}], r.Counts); err != nil {
+		merged := make([]any, 0, 3*len(chunk))
+		for _, r := range chunk {
+			start := len(buf)
+			if buf, err = mergePacked(buf, stored[key{r.ID, r.Period}], appendAudience(nil, r.Counts)); err != nil {
 				return fmt.Errorf("add %s (%s, %d): %w", t.name, r.ID, r.Period, err)
 			}
-			ends[i] = len(buf)
-		}
-		start := 0
-		for i, r := range chunk {
-			args = append(args, r.ID, r.Period, buf[start:ends[i]:ends[i]])
-			start = ends[i]
+			merged = append(merged, r.ID, r.Period, buf[start:len(buf):len(buf)])
 		}
 		if _, err := w.rtx.exec(w.ctx, `INSERT INTO `+t.name+` (`+t.id+`, `+t.period+`, counts) VALUES `+rowsOf(len(chunk), 3)+
-			` ON CONFLICT (`+t.id+`, `+t.period+`) DO UPDATE SET counts = excluded.counts`, args...); err != nil {
+			` ON CONFLICT (`+t.id+`, `+t.period+`) DO UPDATE SET counts = excluded.counts`, merged...); err != nil {
 			return fmt.Errorf("add %s: %w", t.name, err)
 		}
 	}

@@ -43,9 +43,9 @@ func TestMergeAudience(t *testing.T) {
 	old := appendAudience(nil, []AudienceCount{
 		{AudienceSource, "for_you", 5, 4}, {AudienceAge, "18-24", 3, 3}, {AudienceCountry, "DE", 7, 2},
 	})
-	got, err := mergeAudience(nil, old, []AudienceCount{
+	got, err := mergePacked(nil, old, appendAudience(nil, []AudienceCount{
 		{AudienceSource, "following", 1, 1}, {AudienceSource, "for_you", 2, 0}, {AudienceGender, "female", 1, 1}, {AudienceCountry, "US", 1, 1},
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,17 +57,17 @@ func TestMergeAudience(t *testing.T) {
 		t.Fatalf("merged %v, want %v", d, want)
 	}
 	// Nothing stored: the additions alone; nothing added: the stored value.
-	if got, _ := mergeAudience(nil, nil, want); !reflect.DeepEqual(decodeAll(t, got), want) {
+	if got, _ := mergePacked(nil, nil, appendAudience(nil, want)); !reflect.DeepEqual(decodeAll(t, got), want) {
 		t.Fatal("merge into nothing")
 	}
-	if got, _ := mergeAudience(nil, old, nil); !slices.Equal(got, old) {
+	if got, _ := mergePacked(nil, old, nil); !slices.Equal(got, old) {
 		t.Fatal("merge of nothing")
 	}
 	for _, bad := range [][]byte{{9, 0, 0, 0}, {0, 5, 'a'}, {0, 1, 'a'}, {0, 1, 'a', 2}, {0, 0xff}} {
 		if err := eachAudience(bad, func(uint8, []byte, int64, int64) {}); err == nil {
 			t.Errorf("%v decoded", bad)
 		}
-		if _, err := mergeAudience(nil, bad, []AudienceCount{{AudienceAge, "x", 1, 1}}); err == nil {
+		if _, err := mergePacked(nil, bad, appendAudience(nil, []AudienceCount{{AudienceAge, "x", 1, 1}})); err == nil {
 			t.Errorf("%v merged", bad)
 		}
 	}
@@ -84,7 +84,7 @@ func FuzzAudience(f *testing.F) {
 		err := eachAudience(b, func(dim uint8, bucket []byte, views, viewers int64) {
 			entries = append(entries, AudienceCount{dim, string(bucket), views, viewers})
 		})
-		merged, merr := mergeAudience(nil, b, []AudienceCount{{AudienceGender, "x", 1, 1}})
+		merged, merr := mergePacked(nil, b, appendAudience(nil, []AudienceCount{{AudienceGender, "x", 1, 1}}))
 		if err != nil {
 			if merr == nil {
 				t.Fatalf("%x merged though it does not decode", b)
