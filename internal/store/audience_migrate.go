@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -37,47 +38,76 @@ func moveAudienceRows(ctx context.Context, t *tx) error {
 	return nil
 }
 
+// movePage is how many rows of an old audience table one read takes (a
+// variable for tests).
+var movePage = 50_000
+
+// moveAudienceTable moves the rows of an old audience table into packed
+// rows, a page of rows at a time in key order: a page's last key may have
+// rows on the next page, so it is left to the next read.
 func moveAudienceTable(ctx context.Context, t *tx, from string, to AudienceTable) error {
-	rows, err := t.query(ctx, `SELECT `+to.id+`, `+to.period+`, dim, bucket, views, viewers FROM `+from+` ORDER BY `+to.id+`, `+to.period)
-	if err != nil {
-		return err
-	}
-	var packed []AudienceRow
-	for rows.Next() {
-		var id, dim string
-		var c AudienceCount
-		var p int64
-		if err := rows.Scan(&id, &p, &dim, &c.Bucket, &c.Views, &c.Viewers); err != nil {
-			rows.Close()
+	q := `SELECT ` + to.id + `, ` + to.period + `, dim, bucket, views, viewers FROM ` + from
+	order := ` ORDER BY ` + to.id + `, ` + to.period + `, dim, bucket LIMIT ` + fmt.Sprint(movePage)
+	var after *AudienceRow
+	for {
+		var rows *sql.Rows
+		var err error
+		if after == nil {
+			rows, err = t.query(ctx, q+order)
+		} else {
+			rows, err = t.query(ctx, q+` WHERE (`+to.id+`, `+to.period+`) > (?, ?)`+order, after.ID, after.Period)
+		}
+		if err != nil {
 			return err
 		}
-		d, ok := AudienceDimension(dim)
-		if !ok {
-			rows.Close()
-			return fmt.Errorf("unknown audience dimension %q", dim)
+		var packed []AudienceRow
+		n := 0
+		for rows.Next() {
+			n++
+			var id, dim string
+			var c AudienceCount
+			var p int64
+			if err := rows.Scan(&id, &p, &dim, &c.Bucket, &c.Views, &c.Viewers); err != nil {
+				rows.Close()
+				return err
+			}
+			d, ok := AudienceDimension(dim)
+			if !ok {
+				rows.Close()
+				return fmt.Errorf("unknown audience dimension %q", dim)
+			}
+			c.Dim = d
+			if k := len(packed); k == 0 || packed[k-1].ID != id || packed[k-1].Period != p {
+				packed = append(packed, AudienceRow{ID: id, Period: p})
+			}
+			r := &packed[len(packed)-1]
+			r.Counts = append(r.Counts, c)
 		}
-		c.Dim = d
-		if n := len(packed); n == 0 || packed[n-1].ID != id || packed[n-1].Period != p {
-			packed = append(packed, AudienceRow{ID: id, Period: p})
-		}
-		r := &packed[len(packed)-1]
-		r.Counts = append(r.Counts, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for chunk := range slices.Chunk(packed, rollupChunk) {
-		args := make([]any, 0, 3*len(chunk))
-		for _, r := range chunk {
-			sortCounts(r.Counts)
-			args = append(args, r.ID, r.Period, appendAudience(nil, r.Counts))
-		}
-		if _, err := t.exec(ctx, `INSERT INTO `+to.name+` (`+to.id+`, `+to.period+`, counts) VALUES `+rowsOf(len(chunk), 3), args...); err != nil {
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return err
 		}
+		if n == movePage {
+			if len(packed) == 1 {
+				return fmt.Errorf("%s: more than %d buckets in one row", from, movePage)
+			}
+			packed = packed[:len(packed)-1] // its rows may go on
+		}
+		for chunk := range slices.Chunk(packed, rollupChunk) {
+			args := make([]any, 0, 3*len(chunk))
+			for _, r := range chunk {
+				sortCounts(r.Counts)
+				args = append(args, r.ID, r.Period, appendAudience(nil, r.Counts))
+			}
+			if _, err := t.exec(ctx, `INSERT INTO `+to.name+` (`+to.id+`, `+to.period+`, counts) VALUES `+rowsOf(len(chunk), 3), args...); err != nil {
+				return err
+			}
+		}
+		if n < movePage {
+			return nil
+		}
+		after = &packed[len(packed)-1]
 	}
-	return nil
 }
 
 // sortCounts puts counts in (dimension, bucket) order, a packed row's.

@@ -241,6 +241,8 @@ func retryRaced(ctx context.Context, fn func() error) error {
 // TestMoveAudienceRows: migration 0002 moves the rows of the audience
 // tables of one row per bucket into packed rows and drops those tables.
 func TestMoveAudienceRows(t *testing.T) {
+	defer func(n int) { movePage = n }(movePage)
+	movePage = 4 // a key's rows across two pages
 	forEachDialect(t, func(t *testing.T, s *Store) {
 		ctx := t.Context()
 		for _, name := range []string{"video_dim_day", "video_dim_month", "account_dim_day", "account_dim_month"} {
