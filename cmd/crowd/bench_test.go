@@ -49,7 +49,7 @@ func TestBenchCmd_Realistic(t *testing.T) {
 	for _, want := range []string{
 		"world synced", "bulk ingest, durable, aggregated", "history import (crowd import)", "log write at",
 		"single-event requests", "video report, server-side", "creator overview (account report) with 150 videos",
-		"restart with the state", "/readyz 200 after", "dedupe state at --state-limit", "peak memory", "disk per event",
+		"restart with the state", "/readyz 200 after", "dedupe state at --state-limit", "peak memory", "disk per event", "bytes the events added",
 		"load generator", "% of", "top 15 by flat time", "top 15 by cum time",
 	} {
 		if !strings.Contains(out, want) {
