@@ -23,7 +23,7 @@ func TestImport(t *testing.T) {
 	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"}, {ID: "fan", Handle: "fan1", Country: "BR"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.SyncVideos(ctx, []client.SyncVideo{{ID: "old", Owner: "mia", Title: "from the archive"}}); err != nil {
+	if _, err := svc.SyncVideos(ctx, []client.SyncVideo{{ID: "old", Owner: "mia", Title: "from the archive"}, {ID: "a-first", Owner: "mia", Title: "sorts before old"}}); err != nil {
 		t.Fatal(err)
 	}
 	p.Stop(t)
@@ -34,6 +34,9 @@ func TestImport(t *testing.T) {
 		fmt.Fprintf(&b, `{"id":"h%d","type":"view","video_id":"old","account_id":"fan","ts":%q,"source":"hashtag","watch_ms":3000}`+"\n", i, day.Format(time.RFC3339))
 	}
 	b.WriteString(`{"id":"h0","type":"view","video_id":"old","ts":"` + day.Format(time.RFC3339) + `","source":"hashtag"}` + "\n") // duplicate
+	// A duplicate of h1 on another video, whose id sorts first: the import
+	// publishes in video order, and the first line of an id still counts.
+	b.WriteString(`{"id":"h1","type":"view","video_id":"a-first","ts":"` + day.Format(time.RFC3339) + `","source":"hashtag"}` + "\n")
 	b.WriteString(`{"id":"bad","type":"view","video_id":"missing","ts":"` + day.Format(time.RFC3339) + `","source":"hashtag"}` + "\n")
 	file := filepath.Join(t.TempDir(), "history.ndjson")
 	os.WriteFile(file, []byte(b.String()), 0o600)
@@ -41,7 +44,7 @@ func TestImport(t *testing.T) {
 	if err != nil {
 		t.Fatalf("crowd import: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "published 3000 events (1 duplicates, 1 rejected)") || !strings.Contains(string(out), "unknown_video") {
+	if !strings.Contains(string(out), "published 3000 events (2 duplicates, 1 rejected)") || !strings.Contains(string(out), "unknown_video") {
 		t.Fatalf("import output:\n%s", out)
 	}
 

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/crowd-dev/crowd/internal/ingest"
 )
 
 // fakeClock is a clock the test moves.
@@ -120,5 +123,24 @@ func TestIsTerminal(t *testing.T) {
 	defer f.Close()
 	if isTerminal(f) || isTerminal(&bytes.Buffer{}) {
 		t.Error("a file or a buffer taken for a terminal")
+	}
+}
+
+// TestVideoOrder: an import run is published a video at a time, in the
+// file's order within a video, and an id's duplicates follow its first
+// line, whatever their video, so that the first line is the one counted.
+func TestVideoOrder(t *testing.T) {
+	run := []ingest.Event{
+		{ID: "1", VideoID: "c"}, {ID: "2", VideoID: "a"}, {ID: "3", VideoID: "c"},
+		{ID: "4", VideoID: "b"}, {ID: "2", VideoID: "a"}, {ID: "1", VideoID: "a"},
+		{ID: "5", VideoID: "a"}, {ID: "6", VideoID: "b"},
+	}
+	var got []string
+	for _, i := range videoOrder(run) {
+		got = append(got, run[i].VideoID+run[i].ID)
+	}
+	want := []string{"a2", "a2", "a5", "b4", "b6", "c1", "c3", "a1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("order %v, want %v", got, want)
 	}
 }
