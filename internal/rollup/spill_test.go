@@ -49,11 +49,7 @@ func TestTable_Del(t *testing.T) {
 func TestState_SpillInSteps(t *testing.T) {
 	stores(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
-		chunk, ranges := spillChunkRows, spillRangeRows
-		spillChunkRows, spillRangeRows = 10, 25
-		var txs, largest int
-		spillTxHook = func(rows int) { txs++; largest = max(largest, rows) }
-		t.Cleanup(func() { spillChunkRows, spillRangeRows, spillTxHook = chunk, ranges, nil })
+		txs, largest := smallSpillSteps(t)
 
 		const limit, batches, perBatch = 200, 40, 20
 		a := setup(t, s)
@@ -75,11 +71,11 @@ func TestState_SpillInSteps(t *testing.T) {
 				during++
 			}
 		}
-		if txs == 0 {
+		if *txs == 0 {
 			t.Fatal("nothing spilled")
 		}
-		if largest > spillChunkRows {
-			t.Errorf("a spill transaction wrote %d rows; want at most %d", largest, spillChunkRows)
+		if *largest > spillChunkRows {
+			t.Errorf("a spill transaction wrote %d rows; want at most %d", *largest, spillChunkRows)
 		}
 		if during < 2 {
 			t.Errorf("a spill job was in progress after %d batches; want it to span several", during)
@@ -112,8 +108,8 @@ func TestState_SpillInSteps(t *testing.T) {
 		if views, viewers, _ := videoDay(t, s); views != total+51 || viewers != total {
 			t.Fatalf("after restart: views %d viewers %d, want %d %d", views, viewers, total+51, total)
 		}
-		if largest > spillChunkRows {
-			t.Errorf("a spill transaction wrote %d rows; want at most %d", largest, spillChunkRows)
+		if *largest > spillChunkRows {
+			t.Errorf("a spill transaction wrote %d rows; want at most %d", *largest, spillChunkRows)
 		}
 	})
 }
@@ -128,11 +124,7 @@ func TestState_SpillInSteps(t *testing.T) {
 func TestState_ReplayPastLimit(t *testing.T) {
 	stores(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
-		chunk, ranges := spillChunkRows, spillRangeRows
-		spillChunkRows, spillRangeRows = 10, 25
-		var txs, largest int
-		spillTxHook = func(rows int) { txs++; largest = max(largest, rows) }
-		t.Cleanup(func() { spillChunkRows, spillRangeRows, spillTxHook = chunk, ranges, nil })
+		txs, largest := smallSpillSteps(t)
 
 		const limit, perBatch = 100, 10
 		sn := &sender{t: t}
@@ -177,7 +169,7 @@ func TestState_ReplayPastLimit(t *testing.T) {
 		}
 
 		// The restart at the limit.
-		txs = 0
+		*txs = 0
 		b := reopen(s)
 		b.SetStateLimit(limit)
 		if err := b.LoadState(ctx); err != nil {
@@ -188,8 +180,8 @@ func TestState_ReplayPastLimit(t *testing.T) {
 		if !snapshot || replayed != 160 {
 			t.Fatalf("loaded a snapshot %v, replayed %d entries; want the snapshot and 160", snapshot, replayed)
 		}
-		if txs != 0 {
-			t.Fatalf("the replay spilled in %d transactions; want none", txs)
+		if *txs != 0 {
+			t.Fatalf("the replay spilled in %d transactions; want none", *txs)
 		}
 		if ids <= limit || vds <= limit {
 			t.Fatalf("after the replay: %d ids and %d viewer-days; want both past the limit of %d", ids, vds, limit)
@@ -227,8 +219,8 @@ func TestState_ReplayPastLimit(t *testing.T) {
 		if over < 2 {
 			t.Errorf("back under the limit after %d batch; want the spill spread over several", over)
 		}
-		if largest > spillChunkRows {
-			t.Errorf("a spill transaction wrote %d rows; want at most %d", largest, spillChunkRows)
+		if *largest > spillChunkRows {
+			t.Errorf("a spill transaction wrote %d rows; want at most %d", *largest, spillChunkRows)
 		}
 
 		// Every event from before the crash again, and a new view by each
@@ -297,4 +289,16 @@ func TestState_RoomAfterReplay(t *testing.T) {
 	if got := s.roomFor(spillSeen, 10); got != limit {
 		t.Fatalf("room after a replay under the limit %d; want %d", got, limit)
 	}
+}
+
+// smallSpillSteps makes the spill's steps small (10 rows a transaction, 25
+// a range) for the test, and returns the counts of spill transactions and
+// of the most rows one wrote, which the spill's hook keeps.
+func smallSpillSteps(t *testing.T) (txs, largest *int) {
+	chunk, ranges := spillChunkRows, spillRangeRows
+	spillChunkRows, spillRangeRows = 10, 25
+	txs, largest = new(int), new(int)
+	spillTxHook = func(rows int) { *txs++; *largest = max(*largest, rows) }
+	t.Cleanup(func() { spillChunkRows, spillRangeRows, spillTxHook = chunk, ranges, nil })
+	return txs, largest
 }

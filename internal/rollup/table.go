@@ -148,6 +148,13 @@ func (t *table) rebuild(live func(uint16) bool, grow bool) {
 			slots /= 2
 		}
 	}
+	t.rehash(slots, keys, vals, stamps, live)
+}
+
+// rehash puts the entries of keys, vals and stamps (former arrays of the
+// table) for which live is true (all, if it is nil) into new arrays of
+// slots.
+func (t *table) rehash(slots int, keys []uint64, vals []uint32, stamps []uint16, live func(uint16) bool) {
 	t.alloc(slots)
 	for i, k := range keys {
 		if k == 0 || (live != nil && !live(stamps[i])) {
@@ -173,20 +180,7 @@ func (t *table) shrink(n int) {
 	if slots >= len(t.keys) {
 		return
 	}
-	keys, vals, stamps := t.keys, t.vals, t.stamps
-	t.alloc(slots)
-	for i, k := range keys {
-		if k == 0 {
-			continue
-		}
-		j := t.slot(k)
-		t.keys[j] = k
-		t.stamps[j] = stamps[i]
-		if !t.set {
-			t.vals[j] = vals[i]
-		}
-		t.n++
-	}
+	t.rehash(slots, t.keys, t.vals, t.stamps, nil)
 }
 
 // count returns how many entries have a stamp for which match is true.
