@@ -47,6 +47,7 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	cfg.ReplicasFlag(fs)
 	cfg.DisclosureFlags(fs)
 	cfg.DirectoryFlag(fs)
+	cfg.MemoryFlag(fs)
 	// The file comes first (crowd import FILE --data DIR), or after the flags.
 	pos, err := config.ParseArgs(fs, args, getenv)
 	if err != nil {
@@ -58,6 +59,12 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	case len(pos) > 1:
 		return fmt.Errorf("%w: unexpected argument %q: crowd import takes one FILE", errUsage, pos[1])
 	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	// The import holds aggregation's state as the server does, and a run
+	// of events besides: the same soft limit keeps its heap in bounds.
+	setMemoryLimit(cfg, getenv)
 	file := pos[0]
 	f, err := os.Open(file)
 	if err != nil {
@@ -106,6 +113,7 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 				batch = batch[:0]
 			}
 		}
+		clear(run) // what the events refer to is garbage now
 		run = run[:0]
 		return nil
 	}
@@ -125,6 +133,7 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		prog.stop()
 		return err
 	}
+	run, batch = nil, nil // aggregation needs the memory
 	if err := publish(nil, lineRejects); err != nil {
 		prog.stop()
 		return err

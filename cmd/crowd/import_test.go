@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -142,5 +144,21 @@ func TestVideoOrder(t *testing.T) {
 	want := []string{"a2", "a2", "a5", "b4", "b6", "c1", "c3", "a1"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("order %v, want %v", got, want)
+	}
+}
+
+// TestImportCmd_MemoryLimit: crowd import applies the soft memory limit as
+// crowd serve does (it holds aggregation's state too), before it reads the
+// file.
+func TestImportCmd_MemoryLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	var stdout, stderr bytes.Buffer
+	err := importCmd(t.Context(), []string{filepath.Join(t.TempDir(), "missing.ndjson"), "--data", t.TempDir(), "--memory-limit-mib", "1234"},
+		&stdout, &stderr, func(string) string { return "" })
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("import of a missing file: %v", err)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 1234<<20 {
+		t.Fatalf("memory limit %d, want %d", got, 1234<<20)
 	}
 }

@@ -221,7 +221,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.BulkMinRate, "bulk-min-rate", c.BulkMinRate, "slowest accepted transfer rate of a bulk body (events, sync), in bytes per second after a 5 s grace; slower bodies get 408")
 	fs.IntVar(&c.StateLimit, "state-limit", c.StateLimit, "event ids and viewer-days aggregation holds in memory, each, before the oldest spill to the database")
 	c.DirectoryFlag(fs)
-	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft memory limit of the Go runtime in MiB (0: none; GOMEMLIMIT takes precedence)")
+	c.MemoryFlag(fs)
 	fs.StringVar(&c.AggregatePartitions, "aggregate-partitions", c.AggregatePartitions, `event log partitions this process aggregates: "all", or partitions and ranges such as "0-7" or "0,2,4-5" (of 16)`)
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL of share links (default http://ADDR)")
 	fs.Int64Var(&c.DiskReserveMiB, "disk-reserve-mib", c.DiskReserveMiB, "free space (MiB) of the data dir's filesystem below which writes are refused with 503 disk_full until space is freed")
@@ -237,6 +237,12 @@ func (c *Config) ReplicasFlag(fs *flag.FlagSet) {
 // events.
 func (c *Config) DirectoryFlag(fs *flag.FlagSet) {
 	fs.IntVar(&c.DirectoryLimit, "directory-limit", c.DirectoryLimit, "accounts ingestion holds in memory (22-43 bytes each and the id's length); beyond it the others are looked up in the database")
+}
+
+// MemoryFlag registers --memory-limit-mib, for commands that hold
+// aggregation's state: crowd serve and crowd import.
+func (c *Config) MemoryFlag(fs *flag.FlagSet) {
+	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft memory limit of the Go runtime in MiB (0: none; GOMEMLIMIT takes precedence)")
 }
 
 // DataFlag registers only --data, for commands that need nothing else.
