@@ -97,9 +97,9 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	prog := newImportProgress(stderr, isTerminal(stderr), size, time.Now)
 	prog.width = terminalWidth(stderr)
 	counted := &countingReader{r: f}
-	// An import file has no line limit: it is decoded in one stream and
-	// published in batches.
-	// A run of events is published in video order, importBatch at a time.
+	// An import file has no line limit: it is decoded in one stream, held
+	// in runs of importRun events, and each run published in video order,
+	// importBatch events at a time.
 	batch := make([]ingest.Event, 0, importBatch)
 	flushRun := func() error {
 		order := videoOrder(run)

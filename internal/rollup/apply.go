@@ -175,11 +175,10 @@ func sortedRows[K comparable, V any](m map[K]*V, compare func(K, K) int) []keyed
 func (b *batch) finishVideos() {
 	months := monthCache{}
 	videos := slices.Sorted(maps.Keys(b.videos))
-	var nHours, nDays, nDims int
+	var nHours, nDays int
 	for _, v := range b.videos {
 		nHours += len(v.hours)
 		nDays += len(v.days)
-		nDims += len(v.dims)
 	}
 	b.totals = make([]keyed[string, counters], 0, len(videos))
 	b.videoHour = make([]keyed[timeKey, counters], 0, nHours)
@@ -781,7 +780,6 @@ func (a *Aggregator) write(ctx context.Context, tx *store.RollupTx, b *batch) er
 		b.finishCreators()
 	}()
 	w := tx.RowWriter(ctx)
-	defer w.Close()
 	err := writeRows(w, b.totals, []timeRows{{store.VideoHourTable, b.videoHour}, {store.VideoDayTable, b.videoDay}},
 		[]dimRows{{store.VideoAudienceDayTable, b.videoDim}, {store.VideoAudienceMonthTable, b.videoDimMonth}})
 	<-creators

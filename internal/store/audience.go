@@ -244,21 +244,15 @@ func (w *RowWriter) addAudiencePostgres(t AudienceTable, rows []AudienceRow) err
 	for chunk := range slices.Chunk(rows, rollupChunk) {
 		var args []any
 		buf, args = packedArgs(buf[:0], chunk)
-		res, err := w.rtx.query(w.ctx, `INSERT INTO `+t.name+` (`+t.id+`, `+t.period+`, counts) VALUES `+rowsOf(len(chunk), 3)+
+		rows, err := w.rtx.query(w.ctx, `INSERT INTO `+t.name+` (`+t.id+`, `+t.period+`, counts) VALUES `+rowsOf(len(chunk), 3)+
 			` ON CONFLICT DO NOTHING RETURNING `+t.id+`, `+t.period, args...)
-		if err != nil {
-			return fmt.Errorf("add %s: %w", t.name, err)
-		}
-		for res.Next() {
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
 			var k key
-			if err := res.Scan(&k.id, &k.period); err != nil {
-				res.Close()
-				return fmt.Errorf("add %s: %w", t.name, err)
-			}
+			err := rows.Scan(&k.id, &k.period)
 			inserted[k] = true
-		}
-		res.Close()
-		if err := res.Err(); err != nil {
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("add %s: %w", t.name, err)
 		}
 	}
@@ -269,24 +263,16 @@ func (w *RowWriter) addAudiencePostgres(t AudienceTable, rows []AudienceRow) err
 			args = append(args, r.ID, r.Period)
 		}
 		stored := make(map[key][]byte, len(chunk))
-		// PostgreSQL types a VALUES list's parameters as text unless told.
-		keys := strings.TrimSuffix(strings.Repeat(`(?, CAST(? AS BIGINT)), `, len(chunk)), `, `)
-		res, err := w.rtx.query(w.ctx, `SELECT `+t.id+`, `+t.period+`, counts FROM `+t.name+
-			` WHERE (`+t.id+`, `+t.period+`) IN (VALUES `+keys+`) ORDER BY `+t.id+`, `+t.period+` FOR UPDATE`, args...)
-		if err != nil {
-			return fmt.Errorf("add %s: %w", t.name, err)
-		}
-		for res.Next() {
+		rows, err := w.rtx.query(w.ctx, `SELECT `+t.id+`, `+t.period+`, counts FROM `+t.name+
+			` WHERE (`+t.id+`, `+t.period+`) IN (VALUES `+periodKeys(len(chunk))+`) ORDER BY `+t.id+`, `+t.period+` FOR UPDATE`, args...)
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
 			var k key
 			var b []byte
-			if err := res.Scan(&k.id, &k.period, &b); err != nil {
-				res.Close()
-				return fmt.Errorf("add %s: %w", t.name, err)
-			}
+			err := rows.Scan(&k.id, &k.period, &b)
 			stored[k] = b
-		}
-		res.Close()
-		if err := res.Err(); err != nil {
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("add %s: %w", t.name, err)
 		}
 		buf = buf[:0]
@@ -385,7 +371,6 @@ func (s *Store) AddAudience(ctx context.Context, t AudienceTable, rows []Audienc
 	}
 	defer tx.Rollback()
 	w := tx.RowWriter(ctx)
-	defer w.Close()
 	if err := w.AddAudience(t, normalAudience(rows)); err != nil {
 		return err
 	}
@@ -405,21 +390,16 @@ func normalAudience(rows []AudienceRow) []AudienceRow {
 		id     string
 		period int64
 	}
-	byKey := map[key]*AudienceRow{}
+	index := map[key]int{}
 	var out []AudienceRow
 	for _, r := range rows {
-		k := key{r.ID, r.Period}
-		if byKey[k] == nil {
+		i, ok := index[key{r.ID, r.Period}]
+		if !ok {
+			i = len(out)
+			index[key{r.ID, r.Period}] = i
 			out = append(out, AudienceRow{ID: r.ID, Period: r.Period})
-			byKey[k] = &out[len(out)-1]
 		}
-	}
-	for i := range out {
-		byKey[key{out[i].ID, out[i].Period}] = &out[i]
-	}
-	for _, r := range rows {
-		o := byKey[key{r.ID, r.Period}]
-		o.Counts = append(o.Counts, r.Counts...)
+		out[i].Counts = append(out[i].Counts, r.Counts...)
 	}
 	slices.SortFunc(out, func(x, y AudienceRow) int {
 		return cmp.Or(strings.Compare(x.ID, y.ID), cmp.Compare(x.Period, y.Period))

@@ -57,23 +57,18 @@ func moveAudienceTable(ctx context.Context, t *tx, from string, to AudienceTable
 		} else {
 			rows, err = t.query(ctx, q+` WHERE (`+to.id+`, `+to.period+`) > (?, ?)`+order, after.ID, after.Period)
 		}
-		if err != nil {
-			return err
-		}
 		var packed []AudienceRow
 		n := 0
-		for rows.Next() {
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
 			n++
 			var id, dim string
 			var c AudienceCount
 			var p int64
 			if err := rows.Scan(&id, &p, &dim, &c.Bucket, &c.Views, &c.Viewers); err != nil {
-				rows.Close()
 				return err
 			}
 			d, ok := AudienceDimension(dim)
 			if !ok {
-				rows.Close()
 				return fmt.Errorf("unknown audience dimension %q", dim)
 			}
 			c.Dim = d
@@ -82,9 +77,9 @@ func moveAudienceTable(ctx context.Context, t *tx, from string, to AudienceTable
 			}
 			r := &packed[len(packed)-1]
 			r.Counts = append(r.Counts, c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 		if n == movePage {

@@ -157,6 +157,12 @@ func (s *Store) scanIn(ctx context.Context, q, tail string, lead []any, ids []st
 // scanRows runs q on the read pool and calls scan for each row.
 func (s *Store) scanRows(ctx context.Context, q string, args []any, scan func(*sql.Rows) error) error {
 	rows, err := s.read.QueryContext(ctx, s.Rebind(q), args...)
+	return eachRow(rows, err, scan)
+}
+
+// eachRow calls scan for each of rows, the result of a query that failed
+// with err if it is not nil, and closes them.
+func eachRow(rows *sql.Rows, err error, scan func(*sql.Rows) error) error {
 	if err != nil {
 		return err
 	}

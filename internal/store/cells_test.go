@@ -97,7 +97,6 @@ func TestStore_RollupRows(t *testing.T) {
 			if err := store.AddRows(w, store.VideoDayTable, rows, args); err != nil {
 				t.Fatal(err)
 			}
-			w.Close()
 			if err := tx.Commit(); err != nil {
 				t.Fatal(err)
 			}

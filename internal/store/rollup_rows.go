@@ -170,19 +170,15 @@ func (t *RollupTx) VideoCreators(ctx context.Context, videos []string, fn func(v
 			args[i] = v
 		}
 		rows, err := t.query(ctx, `SELECT video_id, account_id FROM video_creators WHERE video_id IN (`+placeholders(len(chunk))+`) ORDER BY video_id, position`, args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
 			var v, acct string
 			if err := rows.Scan(&v, &acct); err != nil {
-				rows.Close()
 				return err
 			}
 			fn(v, acct)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -203,19 +199,15 @@ func (t *RollupTx) InsertFirsts(ctx context.Context, keys []ActorKey, fn func(Ac
 			args = append(args, k.VideoID, k.Kind, k.Actor)
 		}
 		rows, err := t.query(ctx, `INSERT INTO actor_firsts (video_id, kind, actor) VALUES `+rowsOf(len(chunk), 3)+` ON CONFLICT DO NOTHING RETURNING video_id, kind, actor`, args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
 			var k ActorKey
 			if err := rows.Scan(&k.VideoID, &k.Kind, &k.Actor); err != nil {
-				rows.Close()
 				return err
 			}
 			fn(k)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -241,20 +233,16 @@ func (t *RollupTx) AddDayCounts(ctx context.Context, counts []DayCount, fn func(
 		}
 		rows, err := t.query(ctx, `INSERT INTO creator_day_counts (creator_day, kind, day, n) VALUES `+rowsOf(len(chunk), 4)+`
 ON CONFLICT (creator_day, kind) DO UPDATE SET n = creator_day_counts.n + excluded.n RETURNING creator_day, kind, n`, args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
 			var accountDay, kind string
 			var total int64
 			if err := rows.Scan(&accountDay, &kind, &total); err != nil {
-				rows.Close()
 				return err
 			}
 			fn(accountDay, kind, total)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -270,20 +258,16 @@ func (t *RollupTx) ActorStates(ctx context.Context, keys []ActorKey, fn func(k A
 			args = append(args, k.VideoID, k.Kind, k.Actor)
 		}
 		rows, err := t.query(ctx, `SELECT video_id, kind, actor, state FROM actor_state WHERE (video_id, kind, actor) IN (VALUES `+rowsOf(len(chunk), 3)+`)`, args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
 			var k ActorKey
 			var st int
 			if err := rows.Scan(&k.VideoID, &k.Kind, &k.Actor, &st); err != nil {
-				rows.Close()
 				return err
 			}
 			fn(k, st)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -319,20 +303,16 @@ func (t *RollupTx) ViewerHistories(ctx context.Context, keys []ViewerKey, fn fun
 			args = append(args, k.VideoID, k.Actor)
 		}
 		rows, err := t.query(ctx, `SELECT video_id, actor, days FROM viewer_history WHERE (video_id, actor) IN (VALUES `+rowsOf(len(chunk), 2)+`)`, args...)
-		if err != nil {
-			return fmt.Errorf("read viewer history: %w", err)
-		}
-		for rows.Next() {
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
 			var k ViewerKey
 			var b []byte
 			if err := rows.Scan(&k.VideoID, &k.Actor, &b); err != nil {
-				rows.Close()
-				return fmt.Errorf("read viewer history: %w", err)
+				return err
 			}
 			fn(k, b)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return fmt.Errorf("read viewer history: %w", err)
 		}
 	}
@@ -385,28 +365,28 @@ func (t *RollupTx) ViewerGaps(ctx context.Context, keys []VideoDayKey, fn func(k
 		for _, k := range chunk {
 			args = append(args, k.VideoID, k.Day)
 		}
-		// The day's type is spelled out: PostgreSQL takes untyped VALUES
-		// for text.
-		rows, err := t.query(ctx, `SELECT video_id, day, gaps FROM video_viewer_gaps WHERE (video_id, day) IN (VALUES `+
-			strings.TrimSuffix(strings.Repeat("(?, CAST(? AS BIGINT)), ", len(chunk)), ", ")+`)`, args...)
-		if err != nil {
-			return fmt.Errorf("read viewer gaps: %w", err)
-		}
-		for rows.Next() {
+		rows, err := t.query(ctx, `SELECT video_id, day, gaps FROM video_viewer_gaps WHERE (video_id, day) IN (VALUES `+periodKeys(len(chunk))+`)`, args...)
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
 			var k VideoDayKey
 			var b []byte
 			if err := rows.Scan(&k.VideoID, &k.Day, &b); err != nil {
-				rows.Close()
-				return fmt.Errorf("read viewer gaps: %w", err)
+				return err
 			}
 			fn(k, b)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return fmt.Errorf("read viewer gaps: %w", err)
 		}
 	}
 	return nil
+}
+
+// periodKeys returns n groups of an id's and a period's placeholders, the
+// period's type spelled out: PostgreSQL takes the parameters of a VALUES
+// list for text unless told.
+func periodKeys(n int) string {
+	return strings.TrimSuffix(strings.Repeat("(?, CAST(? AS BIGINT)), ", n), ", ")
 }
 
 // SetViewerGaps stores gaps(k) as the gaps row of each of the keys, in
@@ -533,29 +513,17 @@ var (
 	AccountDayTable  = RollupTable{"account_day", []string{"account_id", "day"}, append(slices.Clone(allMeasures), MeasureFollowersGained, MeasureFollowersLost)}
 )
 
-// RowWriter adds a batch's rows to the rollup tables, preparing each
-// table's full-size statement once per transaction: compiling a 200-row
-// statement costs about as much as running it. Close it before the
-// transaction ends.
+// RowWriter adds a batch's rows to the rollup tables, through its
+// transaction's statements (each prepared once per transaction).
 type RowWriter struct {
-	ctx   context.Context
-	rtx   *RollupTx
-	tx    *sql.Tx
-	d     Dialect
-	stmts []*sql.Stmt
+	ctx context.Context
+	rtx *RollupTx
+	d   Dialect
 }
 
 // RowWriter returns a row writer of the transaction.
 func (t *RollupTx) RowWriter(ctx context.Context) *RowWriter {
-	return &RowWriter{ctx: ctx, rtx: t, tx: t.tx, d: t.d}
-}
-
-// Close closes the statements the writer prepared.
-func (w *RowWriter) Close() {
-	for _, st := range w.stmts {
-		st.Close()
-	}
-	w.stmts = nil
+	return &RowWriter{ctx: ctx, rtx: t, d: t.d}
 }
 
 // AddRows adds rows, in key order, to table t: args appends a row's key
@@ -574,29 +542,21 @@ func AddRows[R any](w *RowWriter, t RollupTable, rows []R, args func(R, []any) [
 	}
 	width := len(t.keys) + len(cols)
 	query := func(n int) string {
-		return Rebind(w.d, `INSERT INTO `+name+` (`+strings.Join(t.keys, ", ")+`, `+strings.Join(cols, ", ")+`) VALUES `+rowsOf(n, width)+
-			` ON CONFLICT (`+strings.Join(t.keys, ", ")+`) DO UPDATE SET `+strings.Join(set, ", "))
+		return `INSERT INTO ` + name + ` (` + strings.Join(t.keys, ", ") + `, ` + strings.Join(cols, ", ") + `) VALUES ` + rowsOf(n, width) +
+			` ON CONFLICT (` + strings.Join(t.keys, ", ") + `) DO UPDATE SET ` + strings.Join(set, ", ")
 	}
-	var full *sql.Stmt
+	full := query(rollupChunk)
 	buf := make([]any, 0, rollupChunk*width)
 	for chunk := range slices.Chunk(rows, rollupChunk) {
 		buf = buf[:0]
 		for _, r := range chunk {
 			buf = args(r, buf)
 		}
-		var err error
-		if len(chunk) == rollupChunk {
-			if full == nil {
-				if full, err = w.tx.PrepareContext(w.ctx, query(rollupChunk)); err != nil {
-					return fmt.Errorf("upsert %s: %w", name, err)
-				}
-				w.stmts = append(w.stmts, full)
-			}
-			_, err = full.ExecContext(w.ctx, buf...)
-		} else {
-			_, err = w.tx.ExecContext(w.ctx, query(len(chunk)), buf...)
+		q := full
+		if len(chunk) < rollupChunk {
+			q = query(len(chunk))
 		}
-		if err != nil {
+		if _, err := w.rtx.exec(w.ctx, q, buf...); err != nil {
 			return fmt.Errorf("upsert %s: %w", name, err)
 		}
 	}

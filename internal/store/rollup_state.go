@@ -307,17 +307,7 @@ func lookupKeys(ctx context.Context, q querier, d Dialect, query string, keys []
 			args[i] = int64(k)
 		}
 		rows, err := q.QueryContext(ctx, Rebind(d, query+rowsOf(1, len(chunk))), args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			if err := scan(rows); err != nil {
-				rows.Close()
-				return err
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := eachRow(rows, err, scan); err != nil {
 			return err
 		}
 	}
