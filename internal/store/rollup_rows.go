@@ -69,6 +69,7 @@ func (s *Store) BeginRollup(ctx context.Context) (*RollupTx, error) {
 // Commit commits the transaction and gives its connection back.
 func (t *RollupTx) Commit() error {
 	err := t.tx.Commit()
+	t.noteStages(err == nil)
 	t.release()
 	return err
 }
@@ -77,6 +78,7 @@ func (t *RollupTx) Commit() error {
 // its connection back.
 func (t *RollupTx) Rollback() error {
 	err := t.tx.Rollback()
+	t.noteStages(false)
 	t.release()
 	return err
 }
@@ -341,18 +343,18 @@ func (t *RollupTx) ViewerHistories(ctx context.Context, keys []ViewerKey, fn fun
 // SetViewerHistories stores days(k) as the days of each of the keys, in
 // their order.
 func (t *RollupTx) SetViewerHistories(ctx context.Context, keys []ViewerKey, days func(ViewerKey) []byte) error {
-	err := t.upsert(ctx, historyUpsert, len(keys), func(i int, a []any) ([]any, error) {
-		k := keys[i]
-		return append(a, k.VideoID, k.Actor, days(k)), nil
-	})
-	if err != nil {
-		return fmt.Errorf("write viewer history: %w", err)
+	for chunk := range slices.Chunk(keys, rollupChunk) {
+		args := make([]any, 0, 3*len(chunk))
+		for _, k := range chunk {
+			args = append(args, k.VideoID, k.Actor, days(k))
+		}
+		if _, err := t.exec(ctx, `INSERT INTO viewer_history (video_id, actor, days) VALUES `+rowsOf(len(chunk), 3)+`
+ON CONFLICT (video_id, actor) DO UPDATE SET days = excluded.days`, args...); err != nil {
+			return fmt.Errorf("write viewer history: %w", err)
+		}
 	}
 	return nil
 }
-
-var historyUpsert = &upsert{table: "viewer_history", cols: []string{"video_id", "actor", "days"}, keys: 2, text: []bool{true, true},
-	set: "days = excluded.days", stage: "crowd_stage_viewer_history"}
 
 // VideoDayKey names a video's day.
 type VideoDayKey struct {
@@ -375,7 +377,7 @@ func (t *RollupTx) AddViewersBack(ctx context.Context, keys []VideoDayKey, n fun
 
 // viewersBackUpsert stages its rows apart from video_day's others: a
 // batch writes both.
-var viewersBackUpsert = &upsert{table: "video_day", cols: []string{"video_id", "day", "viewers_back"}, keys: 2, text: []bool{true, false},
+var viewersBackUpsert = &upsert{table: "video_day", cols: []string{"video_id", "day", "viewers_back"}, types: []string{"TEXT", "BIGINT", "BIGINT"}, keys: 2,
 	set: "viewers_back = video_day.viewers_back + excluded.viewers_back", stage: "crowd_stage_viewers_back"}
 
 // ViewerGaps calls fn with the stored gaps row (video_viewer_gaps.gaps) of
@@ -424,7 +426,7 @@ func (t *RollupTx) SetViewerGaps(ctx context.Context, keys []VideoDayKey, gaps f
 	return nil
 }
 
-var gapsUpsert = &upsert{table: "video_viewer_gaps", cols: []string{"video_id", "day", "gaps"}, keys: 2, text: []bool{true, false},
+var gapsUpsert = &upsert{table: "video_viewer_gaps", cols: []string{"video_id", "day", "gaps"}, types: []string{"TEXT", "BIGINT", "BYTEA"}, keys: 2,
 	set: "gaps = excluded.gaps", stage: "crowd_stage_video_viewer_gaps"}
 
 // RegisterDays notes in rollup_days that journal rows from at (Unix

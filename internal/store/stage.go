@@ -38,21 +38,18 @@ import (
 // the target's key and NOT NULLs check the rows as they are merged.
 
 // copyMinRows is the fewest rows written by COPY on PostgreSQL; fewer go
-// in multi-row statements. Measured with BenchmarkUpsert (stage_test.go,
-// video_day's 15 columns, milliseconds per write of n new rows, PostgreSQL
-// 15 on this 2-core machine): …
+// in multi-row statements. Measured with BenchmarkUpsert (stage_test.go):
+// see docs/PERFORMANCE.md, "Changes".
 var copyMinRows = 1000
 
-// An upsert writes rows to table: cols, the first keys of them the key of
-// its conflict, merged into a stored row by set.
+// An upsert writes rows to table: cols, of SQL types types, the first
+// keys of them the key of its conflict, merged into a stored row by set.
 type upsert struct {
 	table string
 	cols  []string
+	types []string
 	keys  int
 	set   string
-	// text says which of the key columns are text (and are ordered by
-	// their bytes).
-	text []bool
 	// stage names the staging table on PostgreSQL: crowd_stage_ and the
 	// table's name, or another if the table is written with other
 	// columns.
@@ -65,13 +62,35 @@ func (u *upsert) valuesQuery(n int) string {
 		` ON CONFLICT (` + strings.Join(u.cols[:u.keys], ", ") + `) DO UPDATE SET ` + u.set
 }
 
+// stageQuery creates the staging table unless the session has it. Its
+// columns are added by ALTER TABLE, with their storage PLAIN, so that it
+// has no TOAST table: at every commit PostgreSQL empties an ON COMMIT
+// DELETE ROWS table by truncating it, and a TOAST table's index is rebuilt
+// each time (five times the cost of a table without). Every value staged
+// is short (ids of at most 128 bytes, numbers, gaps rows of at most 365
+// gaps); a row of more than a page would fail the COPY.
+func (u *upsert) stageQuery() string {
+	add := make([]string, 0, 2*len(u.cols))
+	for i, c := range u.cols {
+		add = append(add, `ADD COLUMN `+c+` `+u.types[i])
+	}
+	for i, c := range u.cols {
+		if u.types[i] != "BIGINT" {
+			add = append(add, `ALTER COLUMN `+c+` SET STORAGE PLAIN`)
+		}
+	}
+	return `DO $$BEGIN IF to_regclass('pg_temp.` + u.stage + `') IS NULL THEN ` +
+		`CREATE TEMP TABLE ` + u.stage + ` () ON COMMIT DELETE ROWS; ` +
+		`ALTER TABLE pg_temp.` + u.stage + ` ` + strings.Join(add, ", ") + `; END IF; END$$`
+}
+
 // mergeQuery is the statement merging the staging table into the table,
 // in key order.
 func (u *upsert) mergeQuery() string {
 	order := make([]string, u.keys)
 	for i, k := range u.cols[:u.keys] {
 		order[i] = k
-		if u.text[i] {
+		if u.types[i] == "TEXT" {
 			order[i] += ` COLLATE "C"`
 		}
 	}
@@ -114,49 +133,87 @@ func (t *RollupTx) upsert(ctx context.Context, u *upsert, n int, row func(i int,
 	return nil
 }
 
+// stagesKey is the key, in a connection's pgconn.CustomData, of the set of
+// staging tables its session is known to have (created by a committed
+// transaction).
+const stagesKey = "crowd.stages"
+
 // copyUpsert writes the rows by COPY into u's staging table and one merge
-// from it.
+// from it, all on the transaction's connection: what pgx runs there runs
+// in the transaction database/sql holds open on it.
 func (t *RollupTx) copyUpsert(ctx context.Context, u *upsert, n int, row func(i int, args []any) ([]any, error)) error {
-	// Create the staging table, or empty it if this transaction has
-	// copied into it before (its rows are deleted at commit only).
-	prep := `CREATE TEMP TABLE IF NOT EXISTS ` + u.stage + ` ON COMMIT DELETE ROWS AS SELECT ` + strings.Join(u.cols, ", ") +
-		` FROM ` + u.table + ` WITH NO DATA`
-	if t.staged[u.stage] {
-		prep = `DELETE FROM pg_temp.` + u.stage
-	}
-	if _, err := t.tx.ExecContext(ctx, prep); err != nil {
-		return fmt.Errorf("stage: %w", err)
-	}
-	if t.staged == nil {
-		t.staged = map[string]bool{}
-	}
-	t.staged[u.stage] = true
-	// The transaction is open on t.conn: what pgx runs on the connection
-	// runs in it.
 	src := &copyRows{n: n, row: row, args: make([]any, 0, len(u.cols))}
 	err := t.conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("COPY needs a pgx connection, not %T", dc)
 		}
-		copied, err := c.Conn().CopyFrom(ctx, pgx.Identifier{"pg_temp", u.stage}, u.cols, src)
-		if err == nil && copied != int64(n) {
-			err = fmt.Errorf("copied %d rows of %d", copied, n)
+		pc := c.Conn()
+		known, _ := pc.PgConn().CustomData()[stagesKey].(map[string]bool)
+		switch {
+		case t.staged[u.stage]:
+			// Copied into before in this transaction: its rows are
+			// deleted at commit only.
+			if _, err := pc.Exec(ctx, `DELETE FROM pg_temp.`+u.stage); err != nil {
+				return fmt.Errorf("empty %s: %w", u.stage, err)
+			}
+		case !known[u.stage]:
+			if _, err := pc.Exec(ctx, u.stageQuery()); err != nil {
+				return fmt.Errorf("create %s: %w", u.stage, err)
+			}
 		}
-		return err
+		if t.staged == nil {
+			t.staged = map[string]bool{}
+		}
+		t.staged[u.stage] = true
+		copied, err := pc.CopyFrom(ctx, pgx.Identifier{"pg_temp", u.stage}, u.cols, src)
+		if err != nil {
+			return fmt.Errorf("copy: %w", err)
+		}
+		if copied != int64(n) {
+			return fmt.Errorf("copied %d rows of %d", copied, n)
+		}
+		if _, err := pc.Exec(ctx, u.mergeQuery()); err != nil {
+			return fmt.Errorf("merge: %w", err)
+		}
+		return nil
 	})
 	if src.err != nil {
-		// A row's own error, which the server only saw as the COPY's
-		// failure.
+		// A row's own error, which the server saw as the COPY's failure.
 		return src.err
 	}
-	if err != nil {
-		return fmt.Errorf("copy: %w", err)
+	return err
+}
+
+// noteStages records, after a commit, that the connection's session has
+// the staging tables the transaction used; after a rollback, that it may
+// not (the transaction may have created them), so that the next
+// transaction on it makes sure of them.
+func (t *RollupTx) noteStages(committed bool) {
+	if len(t.staged) == 0 {
+		return
 	}
-	if _, err := t.tx.ExecContext(ctx, u.mergeQuery()); err != nil {
-		return fmt.Errorf("merge: %w", err)
-	}
-	return nil
+	t.conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return nil
+		}
+		data := c.Conn().PgConn().CustomData()
+		known, _ := data[stagesKey].(map[string]bool)
+		if known == nil {
+			known = map[string]bool{}
+			data[stagesKey] = known
+		}
+		for s := range t.staged {
+			if committed {
+				known[s] = true
+			} else {
+				delete(known, s)
+			}
+		}
+		return nil
+	})
+	t.staged = nil
 }
 
 // copyRows is n rows as pgx.CopyFromSource: Values returns the same slice
@@ -183,18 +240,18 @@ func (c *copyRows) Values() ([]any, error) {
 
 func (c *copyRows) Err() error { return c.err }
 
-// tableUpsert is the upsert of t's rows: its key, then its measures, each
-// added to the stored one.
+// tableUpsert is the upsert of t's rows: its key (an id, then a period if
+// any), then its measures, each added to the stored one.
 func tableUpsert(t RollupTable) *upsert {
-	u := &upsert{table: t.name, cols: slices.Clone(t.keys), keys: len(t.keys), stage: "crowd_stage_" + t.name}
+	u := &upsert{table: t.name, cols: slices.Clone(t.keys), types: []string{"TEXT", "BIGINT"}[:len(t.keys)], keys: len(t.keys),
+		stage: "crowd_stage_" + t.name}
 	set := make([]string, len(t.measures))
 	for i, m := range t.measures {
 		c := measureColumns[m]
 		u.cols = append(u.cols, c)
+		u.types = append(u.types, "BIGINT")
 		set[i] = c + " = " + t.name + "." + c + " + excluded." + c
 	}
 	u.set = strings.Join(set, ", ")
-	// Every rollup table's key is an id, then a period if any.
-	u.text = []bool{true, false}[:len(t.keys)]
 	return u
 }

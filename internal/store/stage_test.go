@@ -129,11 +129,52 @@ func TestUpsert_CopyRolledBack(t *testing.T) {
 	}
 }
 
+// TestUpsert_StageRecreated: a connection remembers its staging tables
+// once a transaction that made them commits; if one is gone all the same,
+// the transaction fails, and the next on that connection makes it again.
+// The staging tables have no TOAST table (stageQuery).
+func TestUpsert_StageRecreated(t *testing.T) {
+	s := openPostgres(t)
+	s.write.SetMaxOpenConns(1) // one connection: every transaction on it
+	ctx := t.Context()
+	rows := dayRows(copyMinRows, 1)
+	add := func() error {
+		tx, err := s.BeginRollup(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if err := AddRows(tx.RowWriter(ctx), VideoDayTable, rows, dayArgs); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
+	if err := add(); err != nil {
+		t.Fatal(err)
+	}
+	var toast int64
+	if err := s.write.QueryRowContext(ctx, `SELECT reltoastrelid::bigint FROM pg_class WHERE oid = 'pg_temp.crowd_stage_video_day'::regclass`).Scan(&toast); err != nil || toast != 0 {
+		t.Fatalf("the staging table's TOAST table: %d, %v", toast, err)
+	}
+	if _, err := s.write.ExecContext(ctx, `DROP TABLE pg_temp.crowd_stage_video_day`); err != nil {
+		t.Fatal(err)
+	}
+	if err := add(); err == nil {
+		t.Fatal("a write to a dropped staging table the connection knew succeeded")
+	}
+	if err := add(); err != nil {
+		t.Fatalf("after the failure: %v", err)
+	}
+	if n, views := videoDayViews(t, s); n != int64(len(rows)) || views != 2*int64(len(rows)) {
+		t.Fatalf("%d rows, %d views; want %d, %d", n, views, len(rows), 2*len(rows))
+	}
+}
+
 // TestUpsert_LandsExactly: rows written below and above copyMinRows, and
 // twice to one table in one transaction (the staging table emptied in
-// between), add exactly what they carry; the other upserts (viewers'
-// history and gaps, returning viewers) write what they are given on both
-// ways; an error of a row's values fails the write.
+// between), add exactly what they carry; returning viewers and viewers'
+// gaps (and viewers' history, always by statements) are written as given
+// on both ways; an error of a row's values fails the write.
 func TestUpsert_LandsExactly(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *Store) {
 		ctx := t.Context()
@@ -179,7 +220,7 @@ func TestUpsert_LandsExactly(t *testing.T) {
 		}
 
 		var wantBack int64
-		for _, n := range []int{3, copyMinRows + 1} {
+		for _, n := range []int{3, max(copyMinRows, 4)} {
 			keys := make([]VideoDayKey, n)
 			vkeys := make([]ViewerKey, n)
 			for i := range keys {
@@ -265,7 +306,8 @@ func TestUpsert_ConcurrentWriters(t *testing.T) {
 	s := openPostgres(t)
 	ctx := t.Context()
 	const writers, rounds = 3, 6
-	large, small := dayRows(copyMinRows+200, 1), dayRows(rollupChunk*2+7, 1)
+	small := dayRows(rollupChunk*2+7, 1)
+	large := dayRows(max(copyMinRows, len(small))+200, 1)
 	var wg sync.WaitGroup
 	errs := make(chan error, writers*rounds)
 	for w := range writers {
