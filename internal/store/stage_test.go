@@ -306,8 +306,8 @@ func TestUpsert_ConcurrentWriters(t *testing.T) {
 	s := openPostgres(t)
 	ctx := t.Context()
 	const writers, rounds = 3, 6
-	small := dayRows(rollupChunk*2+7, 1)
-	large := dayRows(max(copyMinRows, len(small))+200, 1)
+	small := dayRows(copyMinRows-1, 1) // by a statement
+	large := dayRows(copyMinRows+500, 1)
 	var wg sync.WaitGroup
 	errs := make(chan error, writers*rounds)
 	for w := range writers {
@@ -372,7 +372,7 @@ func TestUpsert_ConcurrentWriters(t *testing.T) {
 // half of them new rows, a half added to stored ones. It chose
 // copyMinRows.
 func BenchmarkUpsert(b *testing.B) {
-	for _, n := range []int{20, 100, 200, 500, 1000, 2000, 10_000, 100_000} {
+	for _, n := range []int{1, 5, 20, 50, 100, 200, 1000, 10_000, 100_000} {
 		for _, way := range []string{"values", "copy"} {
 			b.Run(fmt.Sprintf("%s/n=%d", way, n), func(b *testing.B) {
 				defer func(m int) { copyMinRows = m }(copyMinRows)
