@@ -30,20 +30,26 @@ import (
 // strings.Compare sorts in, whatever the database's collation) and
 // numbers as numbers.
 //
-// A staging table is created in the transaction that first needs it on
-// its connection (CREATE TEMP TABLE IF NOT EXISTS, one round trip per
-// table and transaction) and lives as long as the connection; ON COMMIT
+// A staging table is created by the first transaction that needs it on
+// its connection (stageQuery) and lives as long as the connection, which
+// remembers it once that transaction commits (noteStages); ON COMMIT
 // DELETE ROWS empties it at every commit, and a rollback takes what was
 // copied along with everything else. It has no index and no constraint:
 // the target's key and NOT NULLs check the rows as they are merged.
+//
+// viewer_history keeps its statements: a viewer's days are unbounded, so
+// its staging table would need a TOAST table (stageQuery says what that
+// costs at every commit). So do the packed audience rows, read under a
+// row lock and merged in Go on PostgreSQL (audience.go): a packed value
+// grows with its buckets and could outgrow a staged row of storage PLAIN.
 
 // copyMinRows is the fewest rows written by COPY on PostgreSQL; fewer go
 // in one multi-row statement. BenchmarkUpsert (stage_test.go: n rows of
 // video_day in a transaction of their own, commit included) measured the
 // two ways on this 2-core machine (medians of 3, under load): 1 row 1.1 ms
-// by a statement against 3.3 ms by COPY (creating, copying, merging and
-// at commit truncating the staging table are four steps more than one
-// statement), 5 rows 1.6 against 1.2, 20 rows 1.5 against 1.7, 50 rows
+// by a statement against 3.3 ms by COPY (copying, merging and truncating
+// the staging table at commit are three steps where a statement is one),
+// 5 rows 1.6 against 1.2, 20 rows 1.5 against 1.7, 50 rows
 // 4.4 against 2.3, 1,000 rows 63 against 31 ms. From 50 rows COPY wins
 // clearly; below it the two are within the runs' spread.
 var copyMinRows = 50
