@@ -78,7 +78,8 @@ func (u *upsert) valuesQuery(n int) string {
 // columns are added by ALTER TABLE, with their storage PLAIN, so that it
 // has no TOAST table: at every commit PostgreSQL empties an ON COMMIT
 // DELETE ROWS table by truncating it, and a TOAST table's index is rebuilt
-// each time (five times the cost of a table without). Every value staged
+// each time (pgbench on this machine: a commit emptying eight such tables
+// took 27-37 ms with TOAST tables, 5-9 ms without). Every value staged
 // is short (ids of at most 128 bytes, numbers, gaps rows of at most 365
 // gaps); a row of more than a page would fail the COPY.
 func (u *upsert) stageQuery() string {
