@@ -15,7 +15,8 @@ import (
 // batch of the event log changes, written in one transaction with the
 // checkpoints it moves. The statements are multi-row, rollupChunk rows to
 // a statement, and the rows of each table go in key order, so that
-// concurrent aggregators on PostgreSQL take row locks in one order.
+// concurrent aggregators on PostgreSQL take row locks in one order. On
+// PostgreSQL a large write goes by COPY instead (upsert, stage.go).
 
 // rollupChunk is how many rows one multi-row statement carries: one
 // statement per 200 rows instead of per row, well inside every dialect's
@@ -29,6 +30,11 @@ type RollupTx struct {
 	tx   *sql.Tx
 	d    Dialect
 	done func()
+	// conn is the transaction's connection on PostgreSQL, for COPY into
+	// its staging tables (stage.go); staged names those the transaction
+	// has copied into.
+	conn   *sql.Conn
+	staged map[string]bool
 
 	// stmts are the statements the transaction prepared, by query:
 	// compiling a multi-row statement costs about as much as running it,
@@ -38,8 +44,21 @@ type RollupTx struct {
 	stmts map[string]*sql.Stmt
 }
 
-// BeginRollup starts a batch transaction of aggregation's.
+// BeginRollup starts a batch transaction of aggregation's. On PostgreSQL
+// it holds a connection of its own, on which it can COPY.
 func (s *Store) BeginRollup(ctx context.Context) (*RollupTx, error) {
+	if s.dialect == Postgres {
+		conn, err := s.write.Conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		tx, err := beginRebuildableOn(ctx, conn)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return &RollupTx{tx: tx, d: s.dialect, done: func() { conn.Close() }, conn: conn}, nil
+	}
 	tx, done, err := s.BeginRebuildable(ctx)
 	if err != nil {
 		return nil, err
@@ -50,6 +69,7 @@ func (s *Store) BeginRollup(ctx context.Context) (*RollupTx, error) {
 // Commit commits the transaction and gives its connection back.
 func (t *RollupTx) Commit() error {
 	err := t.tx.Commit()
+	t.noteStages(err == nil)
 	t.release()
 	return err
 }
@@ -58,6 +78,7 @@ func (t *RollupTx) Commit() error {
 // its connection back.
 func (t *RollupTx) Rollback() error {
 	err := t.tx.Rollback()
+	t.noteStages(false)
 	t.release()
 	return err
 }
@@ -344,18 +365,20 @@ type VideoDayKey struct {
 // AddViewersBack adds n(k) to video_day.viewers_back of each of the keys,
 // in their order.
 func (t *RollupTx) AddViewersBack(ctx context.Context, keys []VideoDayKey, n func(VideoDayKey) int64) error {
-	for chunk := range slices.Chunk(keys, rollupChunk) {
-		args := make([]any, 0, 3*len(chunk))
-		for _, k := range chunk {
-			args = append(args, k.VideoID, k.Day, n(k))
-		}
-		if _, err := t.exec(ctx, `INSERT INTO video_day (video_id, day, viewers_back) VALUES `+rowsOf(len(chunk), 3)+`
-ON CONFLICT (video_id, day) DO UPDATE SET viewers_back = video_day.viewers_back + excluded.viewers_back`, args...); err != nil {
-			return fmt.Errorf("write returning viewers: %w", err)
-		}
+	err := t.upsert(ctx, viewersBackUpsert, len(keys), func(i int, a []any) ([]any, error) {
+		k := keys[i]
+		return append(a, k.VideoID, k.Day, n(k)), nil
+	})
+	if err != nil {
+		return fmt.Errorf("write returning viewers: %w", err)
 	}
 	return nil
 }
+
+// viewersBackUpsert stages its rows apart from video_day's others: a
+// batch writes both.
+var viewersBackUpsert = &upsert{table: "video_day", cols: []string{"video_id", "day", "viewers_back"}, types: []string{"TEXT", "BIGINT", "BIGINT"}, keys: 2,
+	set: "viewers_back = video_day.viewers_back + excluded.viewers_back", stage: "crowd_stage_viewers_back"}
 
 // ViewerGaps calls fn with the stored gaps row (video_viewer_gaps.gaps) of
 // each of the keys that has one.
@@ -392,22 +415,19 @@ func periodKeys(n int) string {
 // SetViewerGaps stores gaps(k) as the gaps row of each of the keys, in
 // their order; an error of gaps ends it.
 func (t *RollupTx) SetViewerGaps(ctx context.Context, keys []VideoDayKey, gaps func(VideoDayKey) ([]byte, error)) error {
-	for chunk := range slices.Chunk(keys, rollupChunk) {
-		args := make([]any, 0, 3*len(chunk))
-		for _, k := range chunk {
-			g, err := gaps(k)
-			if err != nil {
-				return fmt.Errorf("write viewer gaps: %w", err)
-			}
-			args = append(args, k.VideoID, k.Day, g)
-		}
-		if _, err := t.exec(ctx, `INSERT INTO video_viewer_gaps (video_id, day, gaps) VALUES `+rowsOf(len(chunk), 3)+`
-ON CONFLICT (video_id, day) DO UPDATE SET gaps = excluded.gaps`, args...); err != nil {
-			return fmt.Errorf("write viewer gaps: %w", err)
-		}
+	err := t.upsert(ctx, gapsUpsert, len(keys), func(i int, a []any) ([]any, error) {
+		k := keys[i]
+		g, err := gaps(k)
+		return append(a, k.VideoID, k.Day, g), err
+	})
+	if err != nil {
+		return fmt.Errorf("write viewer gaps: %w", err)
 	}
 	return nil
 }
+
+var gapsUpsert = &upsert{table: "video_viewer_gaps", cols: []string{"video_id", "day", "gaps"}, types: []string{"TEXT", "BIGINT", "BYTEA"}, keys: 2,
+	set: "gaps = excluded.gaps", stage: "crowd_stage_video_viewer_gaps"}
 
 // RegisterDays notes in rollup_days that journal rows from at (Unix
 // microseconds) on may hold state of the days (sorted). The earliest time
@@ -529,36 +549,9 @@ func (t *RollupTx) RowWriter(ctx context.Context) *RowWriter {
 // AddRows adds rows, in key order, to table t: args appends a row's key
 // values and then the values of t's measures.
 func AddRows[R any](w *RowWriter, t RollupTable, rows []R, args func(R, []any) []any) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	name := t.name
-	cols := make([]string, len(t.measures))
-	set := make([]string, len(t.measures))
-	for i, m := range t.measures {
-		c := measureColumns[m]
-		cols[i] = c
-		set[i] = c + " = " + name + "." + c + " + excluded." + c
-	}
-	width := len(t.keys) + len(cols)
-	query := func(n int) string {
-		return `INSERT INTO ` + name + ` (` + strings.Join(t.keys, ", ") + `, ` + strings.Join(cols, ", ") + `) VALUES ` + rowsOf(n, width) +
-			` ON CONFLICT (` + strings.Join(t.keys, ", ") + `) DO UPDATE SET ` + strings.Join(set, ", ")
-	}
-	full := query(rollupChunk)
-	buf := make([]any, 0, rollupChunk*width)
-	for chunk := range slices.Chunk(rows, rollupChunk) {
-		buf = buf[:0]
-		for _, r := range chunk {
-			buf = args(r, buf)
-		}
-		q := full
-		if len(chunk) < rollupChunk {
-			q = query(len(chunk))
-		}
-		if _, err := w.rtx.exec(w.ctx, q, buf...); err != nil {
-			return fmt.Errorf("upsert %s: %w", name, err)
-		}
+	err := w.rtx.upsert(w.ctx, tableUpsert(t), len(rows), func(i int, a []any) ([]any, error) { return args(rows[i], a), nil })
+	if err != nil {
+		return fmt.Errorf("upsert %s: %w", t.name, err)
 	}
 	return nil
 }

@@ -241,12 +241,8 @@ func (s *Store) BeginScratch(ctx context.Context) (tx *sql.Tx, done func(), err 
 
 func (s *Store) beginRelaxed(ctx context.Context, scratch bool) (tx *sql.Tx, done func(), err error) {
 	if s.dialect == Postgres {
-		tx, err := s.write.BeginTx(ctx, nil)
+		tx, err := beginRebuildableOn(ctx, s.write)
 		if err != nil {
-			return nil, nil, err
-		}
-		if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-			tx.Rollback()
 			return nil, nil, err
 		}
 		return tx, func() {}, nil
@@ -278,6 +274,22 @@ func (s *Store) beginRelaxed(ctx context.Context, scratch bool) (tx *sql.Tx, don
 		return nil, nil, err
 	}
 	return tx, done, nil
+}
+
+// beginRebuildableOn begins a PostgreSQL transaction on db (a pool or one
+// of its connections) whose commit does not wait for its WAL flush.
+func beginRebuildableOn(ctx context.Context, db interface {
+	BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+}) (*sql.Tx, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	return tx, nil
 }
 
 // Rebind rewrites '?' placeholders for the store's dialect.
