@@ -35,8 +35,10 @@ const (
 	DefaultReplicas = 1
 	// DefaultCompression compresses the stream's message blocks with S2:
 	// measured in docs/PERFORMANCE.md ("Changes", "The event log
-	// compressed"), it cuts the log's disk per event by about half for no
-	// measurable cost to publishing.
+	// compressed"), it takes about a quarter off the log's disk per event
+	// (115 to 88 bytes in the realistic world; the hashes in a record are
+	// random) for about 1% of the ingest path's CPU, spent by the server
+	// in the background.
 	DefaultCompression = CompressionS2
 )
 
