@@ -58,6 +58,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	importEvents := fs.Int64("import-events", -1, "realistic world: events of the file loaded with crowd import (default: --events)")
 	batch := fs.Int("batch", 10_000, "realistic world: events per bulk request")
 	keep := fs.Bool("keep", false, "realistic world: keep the data dir at the end and print its path (to inspect or reopen it)")
+	compression := fs.String("log-compression", config.Default().LogCompression, "event log block compression, s2 or none (as crowd serve's flag)")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -67,7 +68,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		o := realisticOpts{videos: 100_000, accounts: 1_000_000, days: *days, events: *events, importEvents: *importEvents,
-			batch: *batch, dur: *dur, reports: *reports, stateLimit: *stateLimit, cpuProfile: *cpuProfile, memProfile: *memProfile, keep: *keep}
+			batch: *batch, dur: *dur, reports: *reports, stateLimit: *stateLimit, cpuProfile: *cpuProfile, memProfile: *memProfile, keep: *keep,
+			compression: *compression}
 		if set["videos"] {
 			o.videos = *videos
 		}
@@ -97,6 +99,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	cfg.Data = filepath.Join(dir, "data")
 	cfg.Disclosure = config.Exact
 	cfg.StateLimit = *stateLimit
+	cfg.LogCompression = *compression
 	// The load generator's viewers all come from this one address.
 	cfg.AnonViewsPerMinute = 1 << 30
 	cfg.AnalyticsPerMinute = 1 << 30 // the bench reads many reports with few tokens

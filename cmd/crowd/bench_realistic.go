@@ -39,6 +39,7 @@ type realisticOpts struct {
 	stateLimit             int
 	cpuProfile, memProfile string
 	keep                   bool
+	compression            string // --log-compression
 }
 
 // childEnv marks a process the bench started from its own executable: the
@@ -99,6 +100,7 @@ func benchRealistic(ctx context.Context, o realisticOpts, stdout, stderr io.Writ
 	cfg.Data = filepath.Join(dir, "data")
 	cfg.Disclosure = config.Exact
 	cfg.StateLimit = o.stateLimit
+	cfg.LogCompression = o.compression
 	cfg.AnonViewsPerMinute = 1 << 30 // the load generator's viewers all come from one address
 	cfg.LoginPerMinute = 1 << 20     // and so do the creators who log in to read their reports
 	cfg.AnalyticsPerMinute = 1 << 30 // which they read many times
@@ -615,7 +617,7 @@ var (
 // the server stopped) and returns the import's peak RSS in KiB.
 func (b *realBench) importHistory(ctx context.Context, file string) (int64, error) {
 	b.say("history import: crowd import of %s events", thousands(float64(b.o.importEvents)))
-	out, ps, rss, err := b.child(ctx, "import", file, "--data", b.cfg.Data, "--disclosure", config.Exact.String())
+	out, ps, rss, err := b.child(ctx, "import", file, "--data", b.cfg.Data, "--disclosure", config.Exact.String(), "--log-compression", b.cfg.LogCompression)
 	if err != nil {
 		return 0, fmt.Errorf("%w\n%s", err, out)
 	}

@@ -45,6 +45,7 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "external NATS JetStream URL (default: embedded)")
 	fs.StringVar(&cfg.NATSStream, "nats-stream", cfg.NATSStream, "event log stream name")
 	cfg.ReplicasFlag(fs)
+	cfg.CompressionFlag(fs)
 	cfg.DisclosureFlags(fs)
 	cfg.DirectoryFlag(fs)
 	cfg.MemoryFlag(fs)

@@ -34,6 +34,7 @@ func logConfig(c config.Config, logger *slog.Logger) eventlog.Config {
 		SubjectPrefix: strings.ToLower(c.NATSStream),
 		Replicas:      c.StreamReplicas,
 		MaxAge:        c.LogRetention,
+		Compression:   c.LogCompression,
 		Logger:        logger,
 	}
 }

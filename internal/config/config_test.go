@@ -12,11 +12,11 @@ func TestParse_EnvFillsUnsetFlags(t *testing.T) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	c.Flags(fs)
 	env := map[string]string{"CROWD_DATA": "/env/data", "CROWD_DISCLOSURE": "exact", "CROWD_ADDR": "0.0.0.0:1", "CROWD_LOGIN_PER_MINUTE": "7",
-		"CROWD_REGISTER_PER_MINUTE": "3", "CROWD_ANON_VIEWS_PER_MINUTE": "60"}
+		"CROWD_REGISTER_PER_MINUTE": "3", "CROWD_ANON_VIEWS_PER_MINUTE": "60", "CROWD_LOG_COMPRESSION": "none"}
 	if err := Parse(fs, []string{"--addr", "127.0.0.1:9"}, func(k string) string { return env[k] }); err != nil {
 		t.Fatal(err)
 	}
-	if c.Data != "/env/data" || c.Disclosure != "exact" || c.LoginPerMinute != 7 || c.RegisterPerMinute != 3 || c.AnonViewsPerMinute != 60 {
+	if c.Data != "/env/data" || c.Disclosure != "exact" || c.LoginPerMinute != 7 || c.RegisterPerMinute != 3 || c.AnonViewsPerMinute != 60 || c.LogCompression != "none" {
 		t.Fatalf("env not applied: %+v", c)
 	}
 	if c.Addr != "127.0.0.1:9" {
@@ -61,6 +61,9 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.AdminAddr = "nope" }, "admin-addr"},
 		{func(c *Config) { c.AdminAddr = "" }, ""},
 		{func(c *Config) { c.AdminAddr = "off" }, ""},
+		{func(c *Config) { c.LogCompression = "none" }, ""},
+		{func(c *Config) { c.LogCompression = "gzip" }, `log-compression "gzip"`},
+		{func(c *Config) { c.LogCompression = "" }, "log-compression"},
 	}
 	for _, tt := range tests {
 		c := Default()

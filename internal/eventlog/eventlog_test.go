@@ -412,6 +412,7 @@ func TestConfig_Validate(t *testing.T) {
 		{"SubjectEmptyToken", func(c *Config) { c.SubjectPrefix = "crowd..events" }, `SubjectPrefix "crowd..events"`},
 		{"ListenBad", func(c *Config) { c.Listen = "localhost" }, `Listen "localhost"`},
 		{"ListenExternal", func(c *Config) { c.URL = "nats://x:4222"; c.Listen = ":4222" }, `Listen ":4222"`},
+		{"Compression", func(c *Config) { c.Compression = "gzip" }, `Compression "gzip"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := valid

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // externalURL is the NATS server with JetStream that the external-mode test
@@ -80,6 +81,13 @@ func TestLog_ExternalReopen(t *testing.T) {
 	}
 	if si.Config.MaxAge != cfg.MaxAge {
 		t.Fatalf("MaxAge = %v after reopen, want %v", si.Config.MaxAge, cfg.MaxAge)
+	}
+	// Compressed (the default) where the server has stream compression
+	// (2.10 and later); an older one, such as the Debian 12 package's
+	// 2.9.10, is never sent the setting.
+	v := l2.nc.ConnectedServerVersion()
+	if want := serverAtLeast(v, compressionMajor, compressionMinor); (si.Config.Compression == jetstream.S2Compression) != want {
+		t.Fatalf("server %s: compression %v after reopen, want S2 %v", v, si.Config.Compression, want)
 	}
 	checkDelivered(t, MustConsume(t, l2, 1, 50), msgs, 1)
 }

@@ -34,6 +34,11 @@ const (
 // stream was created with, so that Open can refuse a different one.
 const metaPartitions = "crowd_partitions"
 
+// compressionMajor, compressionMinor is the first nats-server version with
+// stream compression. An older server ignores the setting (it does not know
+// the field), so it is never sent one.
+const compressionMajor, compressionMinor = 2, 10
+
 const (
 	// readyTimeout bounds the embedded server's start-up. JetStream
 	// recovers its store (and rebuilds the dedupe set of the last window)
@@ -233,6 +238,16 @@ func (l *Log) ensureStream(ctx context.Context) error {
 	if maxBytes == 0 {
 		maxBytes = -1 // JetStream's "unlimited"
 	}
+	version := l.nc.ConnectedServerVersion()
+	compression := jetstream.NoCompression
+	if c.Compression == CompressionS2 {
+		if serverAtLeast(version, compressionMajor, compressionMinor) {
+			compression = jetstream.S2Compression
+		} else {
+			l.log.Warn("event log stream compression needs NATS 2.10 or later; the server stores its blocks as written",
+				slog.String(logKeyStream, c.Stream), slog.String("server_version", version))
+		}
+	}
 	sc := jetstream.StreamConfig{
 		Name:        c.Stream,
 		Description: "Crowd event log",
@@ -250,10 +265,13 @@ func (l *Log) ensureStream(ctx context.Context) error {
 		Duplicates:        c.DuplicateWindow,
 		Replicas:          c.Replicas,
 		Metadata:          map[string]string{metaPartitions: want},
+		// The server compresses a message block once it is full, in
+		// the background: a publish never waits for it.
+		Compression: compression,
 		// Bulk batches are published all or nothing (PublishAtomic)
 		// where the server can: 2.12 and later. An older server is
 		// never sent the setting.
-		AllowAtomicPublish: serverAtLeast(l.nc.ConnectedServerVersion(), atomicMajor, atomicMinor),
+		AllowAtomicPublish: serverAtLeast(version, atomicMajor, atomicMinor),
 	}
 	defer func() {
 		if l.stream != nil {
@@ -268,7 +286,8 @@ func (l *Log) ensureStream(ctx context.Context) error {
 			return fmt.Errorf("create stream %s: %w", c.Stream, err)
 		}
 		l.log.Info("event log stream created", slog.String(logKeyStream, c.Stream), slog.Int("replicas", sc.Replicas),
-			slog.Int64("max_age_ms", sc.MaxAge.Milliseconds()), slog.Int64("max_bytes", sc.MaxBytes), slog.Int64("duplicate_window_ms", sc.Duplicates.Milliseconds()))
+			slog.Int64("max_age_ms", sc.MaxAge.Milliseconds()), slog.Int64("max_bytes", sc.MaxBytes), slog.Int64("duplicate_window_ms", sc.Duplicates.Milliseconds()),
+			slog.String("compression", compressionName(sc.Compression)))
 		return nil
 	case err != nil:
 		return fmt.Errorf("look up stream %s: %w", c.Stream, err)
@@ -281,7 +300,8 @@ func (l *Log) ensureStream(ctx context.Context) error {
 	}
 	next, changes, kept := reconcile(found, sc)
 	l.log.Info("event log stream found", slog.String(logKeyStream, c.Stream), slog.Int("replicas", found.Replicas),
-		slog.Int64("max_age_ms", found.MaxAge.Milliseconds()), slog.Int64("max_bytes", found.MaxBytes), slog.Int64("duplicate_window_ms", found.Duplicates.Milliseconds()))
+		slog.Int64("max_age_ms", found.MaxAge.Milliseconds()), slog.Int64("max_bytes", found.MaxBytes), slog.Int64("duplicate_window_ms", found.Duplicates.Milliseconds()),
+		slog.String("compression", compressionName(found.Compression)))
 	for _, k := range kept {
 		l.log.Warn("event log stream setting left as found", slog.String(logKeyStream, c.Stream), slog.String("setting", k))
 	}
@@ -293,7 +313,38 @@ func (l *Log) ensureStream(ctx context.Context) error {
 		return fmt.Errorf("update stream %s (%s): %w", c.Stream, strings.Join(changes, ", "), err)
 	}
 	l.log.Info("event log stream updated", slog.String(logKeyStream, c.Stream), slog.String("changed", strings.Join(changes, ", ")))
+	if next.Compression == found.Compression {
+		return nil
+	}
+	// A stream's store takes its compression when the server loads the
+	// stream, not from an update: without a reload the new setting would
+	// be reported and not applied until the server's next restart. The
+	// embedded server's JetStream is restarted here, before anything
+	// publishes or consumes; it reloads the stream from its files (and
+	// its dedupe window with it). Blocks already full stay as they were
+	// written, and readable, until retention removes them; the one being
+	// written is compressed when it is full.
+	if l.ns == nil {
+		l.log.Warn("event log stream compression changed: the NATS servers apply it to the blocks they write after their next restart",
+			slog.String(logKeyStream, c.Stream), slog.String("compression", compressionName(next.Compression)))
+		return nil
+	}
+	if err := l.restartJetStream(); err != nil {
+		return fmt.Errorf("apply stream %s compression: %w", c.Stream, err)
+	}
+	if l.stream, err = l.js.Stream(ctx, c.Stream); err != nil {
+		return fmt.Errorf("look up stream %s after its compression changed: %w", c.Stream, err)
+	}
 	return nil
+}
+
+// compressionName is the name of a stream compression in Config.Compression
+// and in the stream's metadata.
+func compressionName(c jetstream.StoreCompression) string {
+	if c == jetstream.S2Compression {
+		return CompressionS2
+	}
+	return CompressionNone
 }
 
 // Stream metadata keys recording the values Crowd itself last gave the
@@ -302,9 +353,10 @@ func (l *Log) ensureStream(ctx context.Context) error {
 // configuration may change it; one that differs was changed by an operator
 // (with the nats CLI, say) and is left alone.
 const (
-	metaMaxAge     = "crowd_max_age"
-	metaMaxBytes   = "crowd_max_bytes"
-	metaDuplicates = "crowd_duplicate_window"
+	metaMaxAge      = "crowd_max_age"
+	metaMaxBytes    = "crowd_max_bytes"
+	metaDuplicates  = "crowd_duplicate_window"
+	metaCompression = "crowd_compression"
 )
 
 // recordApplied records sc's own settings in its metadata.
@@ -315,17 +367,19 @@ func recordApplied(sc *jetstream.StreamConfig) {
 	sc.Metadata[metaMaxAge] = sc.MaxAge.String()
 	sc.Metadata[metaMaxBytes] = strconv.FormatInt(sc.MaxBytes, 10)
 	sc.Metadata[metaDuplicates] = sc.Duplicates.String()
+	sc.Metadata[metaCompression] = compressionName(sc.Compression)
 }
 
 // reconcile returns the configuration an existing stream found should be
 // updated to for the wanted one, what that changes, and the settings left
 // as found although the configuration differs. The rules: the subjects are
 // Crowd's (its partitioning depends on them); replicas are raised to the
-// configured count and never lowered; maximum age, size and the duplicate
-// window follow the configuration unless an operator changed them on the
-// stream (they differ from what Crowd recorded; with nothing recorded —
-// servers before 2.10 keep no metadata — the configuration applies); every
-// other setting stays as found.
+// configured count and never lowered; maximum age, size, the duplicate
+// window and compression follow the configuration unless an operator
+// changed them on the stream (they differ from what Crowd recorded; with
+// nothing recorded — servers before 2.10 keep no metadata, and Crowd
+// recorded no compression before it set one — the configuration applies);
+// every other setting stays as found.
 func reconcile(found, want jetstream.StreamConfig) (jetstream.StreamConfig, []string, []string) {
 	next := found
 	next.Metadata = maps.Clone(found.Metadata)
@@ -360,6 +414,7 @@ func reconcile(found, want jetstream.StreamConfig) (jetstream.StreamConfig, []st
 	owned("max_age", metaMaxAge, found.MaxAge.String(), want.MaxAge.String(), func() { next.MaxAge = want.MaxAge })
 	owned("max_bytes", metaMaxBytes, strconv.FormatInt(found.MaxBytes, 10), strconv.FormatInt(want.MaxBytes, 10), func() { next.MaxBytes = want.MaxBytes })
 	owned("duplicate_window", metaDuplicates, found.Duplicates.String(), want.Duplicates.String(), func() { next.Duplicates = want.Duplicates })
+	owned("compression", metaCompression, compressionName(found.Compression), compressionName(want.Compression), func() { next.Compression = want.Compression })
 	// Atomic batches are turned on once the server can take them (a
 	// stream made before the server's upgrade to 2.12), never off: bulk
 	// batches depend on them.
@@ -449,19 +504,29 @@ func (l *Log) Recover(ctx context.Context) error {
 	}
 	if l.ns != nil && (l.writeFailed.Load() || !l.ns.JetStreamEnabled()) {
 		l.log.Warn("restarting the event log's JetStream after a write failed for want of space")
-		if err := l.ns.ShutdownJetStream(); err != nil {
-			return fmt.Errorf("recover event log: stop JetStream: %w", err)
-		}
-		if err := l.ns.EnableJetStream(&server.JetStreamConfig{StoreDir: l.cfg.Dir, SyncAlways: true}); err != nil {
-			return fmt.Errorf("recover event log: enable JetStream: %w", err)
+		if err := l.restartJetStream(); err != nil {
+			return fmt.Errorf("recover event log: %w", err)
 		}
 		l.writeFailed.Store(false)
-		next := make(chan struct{})
-		close(*l.restarted.Swap(&next))
 	}
 	if _, err := l.stream.Info(ctx); err != nil {
 		return fmt.Errorf("recover event log: %w", err)
 	}
+	return nil
+}
+
+// restartJetStream stops and starts the embedded server's JetStream, which
+// reopens the stream from its files with its stored configuration, and ends
+// the consumers running (see restarted).
+func (l *Log) restartJetStream() error {
+	if err := l.ns.ShutdownJetStream(); err != nil {
+		return fmt.Errorf("stop JetStream: %w", err)
+	}
+	if err := l.ns.EnableJetStream(&server.JetStreamConfig{StoreDir: l.cfg.Dir, SyncAlways: true}); err != nil {
+		return fmt.Errorf("enable JetStream: %w", err)
+	}
+	next := make(chan struct{})
+	close(*l.restarted.Swap(&next))
 	return nil
 }
 
