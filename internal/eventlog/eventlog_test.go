@@ -521,7 +521,10 @@ func TestConsume_BatchBytes(t *testing.T) {
 	l := MustOpen(t, Config{Dir: t.TempDir()})
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
-	const size, n = 400 << 10, 40 // 16 MB in all
+	// More than consumeBatchBytes in all, so that the bytes, not the
+	// count or the linger, end the first batch.
+	const size = 400 << 10
+	n := consumeBatchBytes/size + 10
 	var msgs []Message
 	for i := range n {
 		msgs = append(msgs, Message{Subject: l.Subject(0), ID: fmt.Sprint("big-", i), Data: bytes.Repeat([]byte{'x'}, size)})
