@@ -40,43 +40,89 @@ import (
 // The history is written in the batch's transaction, like every rollup: it
 // is exact across redeliveries, restarts and any order of arrival, and its
 // counts depend only on the set of viewer-days, not on their order.
+//
+// A history row is keyed by a 64-bit hash of (video, actor) and holds a
+// 32-bit tag of its video (internal/store/viewer_history.go). Two viewers
+// share a key with probability about n²/2⁶⁵ among n rows (3·10⁻⁶ at ten
+// million), the reasoning of the in-memory state's keys (state.go). Viewers
+// of one video sharing a key share a history: the later one's days may look
+// like repeats of the other's, at worst that viewer's days too few distinct
+// viewers. A viewer whose key holds another video's history (the tag
+// differs) is not linked at all: each of their days counts as a new viewer.
+// Either way the counts stay consistent: every pair a day splits was
+// counted for the video splitting it, so none goes below zero.
 
 // MaxGap bounds the gaps kept: ranges are at most 365 days, so a previous
 // view 365 or more days before a day is before any range holding that day.
 const MaxGap = 365
 
-// historyKey names a viewer's history of a video.
-type historyKey = store.ViewerKey
-
 // gapKey names a video's day of returning viewers.
 type gapKey = store.VideoDayKey
+
+// historyKey is store.ViewerHistoryKey, but for tests of collisions.
+var historyKey = store.ViewerHistoryKey
+
+// viewer is a viewer of a video whose new days a batch brings.
+type viewer struct {
+	key          int64 // historyKey(video, actor)
+	video, actor string
+	days         []int64
+}
+
+// history is a row of viewer_history as a batch reads and changes it.
+type history struct {
+	tag     int32
+	days    []int64
+	changed bool
+}
 
 // viewerHistory records the new viewer-days of evs (newViewer by event
 // index) that carry an actor, in viewer_history and video_viewer_gaps.
 func (a *Aggregator) viewerHistory(ctx context.Context, tx *store.RollupTx, evs []event.Event, vds []viewerDelta) error {
-	added := map[historyKey][]int64{}
-	var keys []historyKey
+	index := map[[2]string]int{}
+	var viewers []viewer
 	for i := range evs {
 		ev := &evs[i]
 		if ev.Type != event.View || ev.Actor == "" || !vds[i].newViewer {
 			continue
 		}
-		k := historyKey{VideoID: ev.VideoID, Actor: ev.Actor}
-		if _, ok := added[k]; !ok {
-			keys = append(keys, k)
+		j, ok := index[[2]string{ev.VideoID, ev.Actor}]
+		if !ok {
+			j = len(viewers)
+			index[[2]string{ev.VideoID, ev.Actor}] = j
+			viewers = append(viewers, viewer{key: historyKey(ev.VideoID, ev.Actor), video: ev.VideoID, actor: ev.Actor})
 		}
-		added[k] = append(added[k], int64(period.DayOf(ev.TS)))
+		viewers[j].days = append(viewers[j].days, int64(period.DayOf(ev.TS)))
 	}
-	if len(keys) == 0 {
+	if len(viewers) == 0 {
 		return nil
 	}
-	slices.SortFunc(keys, func(x, y historyKey) int {
-		return cmp.Or(strings.Compare(x.VideoID, y.VideoID), strings.Compare(x.Actor, y.Actor))
+	// In key order, so that reads and writes walk the B-tree in order and
+	// PostgreSQL's row locks are taken in one order; viewers sharing a key
+	// (a collision) in a fixed order.
+	slices.SortFunc(viewers, func(x, y viewer) int {
+		return cmp.Or(cmp.Compare(x.key, y.key), strings.Compare(x.video, y.video), strings.Compare(x.actor, y.actor))
 	})
-	history := make(map[historyKey][]int64, len(keys))
-	err := tx.ViewerHistories(ctx, keys, func(k historyKey, b []byte) { history[k] = decodeDays(b) })
+	keys := make([]int64, 0, len(viewers))
+	for _, v := range viewers {
+		if len(keys) == 0 || keys[len(keys)-1] != v.key {
+			keys = append(keys, v.key)
+		}
+	}
+	rows := make(map[int64]*history, len(keys))
+	var bad error
+	err := tx.ViewerHistories(ctx, keys, func(r store.ViewerHistory) {
+		days, err := store.DecodeDays(nil, r.Days)
+		if err != nil && bad == nil {
+			bad = fmt.Errorf("viewer history %d: %w", r.Key, err)
+		}
+		rows[r.Key] = &history{tag: r.VideoTag, days: days}
+	})
 	if err != nil {
 		return err
+	}
+	if bad != nil {
+		return bad
 	}
 
 	deltas := map[gapKey]map[int64]int64{} // (video, day) → gap → change
@@ -92,11 +138,17 @@ func (a *Aggregator) viewerHistory(ctx context.Context, tx *store.RollupTx, evs 
 		deltas[k][gap] += n
 		back[gapKey{VideoID: video, Day: day - gap}] += n
 	}
-	changed := keys[:0]
-	for _, k := range keys {
-		days := history[k]
-		before := len(days)
-		for _, x := range added[k] {
+	for _, v := range viewers {
+		tag := store.VideoTag(v.video)
+		h := rows[v.key]
+		if h == nil {
+			h = &history{tag: tag}
+			rows[v.key] = h
+		} else if h.tag != tag {
+			continue // another video's viewer's key: each day counts as a new viewer
+		}
+		days := h.days
+		for _, x := range v.days {
 			i, found := slices.BinarySearch(days, x)
 			if found {
 				continue // counted before (a switch between modes, a replay)
@@ -105,23 +157,30 @@ func (a *Aggregator) viewerHistory(ctx context.Context, tx *store.RollupTx, evs 
 			hasPrev, hasNext := i > 0, i < len(days)
 			if hasPrev {
 				prev = days[i-1]
-				change(k.VideoID, x, x-prev, 1)
+				change(v.video, x, x-prev, 1)
 			}
 			if hasNext {
 				next = days[i]
 				if hasPrev {
-					change(k.VideoID, next, next-prev, -1)
+					change(v.video, next, next-prev, -1)
 				}
-				change(k.VideoID, next, next-x, 1)
+				change(v.video, next, next-x, 1)
 			}
 			days = slices.Insert(days, i, x)
+			h.changed = true
 		}
-		if len(days) != before {
-			history[k] = days
-			changed = append(changed, k)
+		h.days = days
+	}
+	changed := make([]store.ViewerHistory, 0, len(keys))
+	var buf []byte // the rows' days, in one growing buffer
+	for _, k := range keys {
+		if h := rows[k]; h.changed {
+			n := len(buf)
+			buf = store.AppendDays(buf, h.days)
+			changed = append(changed, store.ViewerHistory{Key: k, VideoTag: h.tag, Days: buf[n:len(buf):len(buf)]})
 		}
 	}
-	if err := tx.SetViewerHistories(ctx, changed, func(k historyKey) []byte { return encodeDays(history[k]) }); err != nil {
+	if err := tx.SetViewerHistories(ctx, changed); err != nil {
 		return err
 	}
 	if err := a.applyBack(ctx, tx, back); err != nil {
@@ -194,22 +253,6 @@ func (a *Aggregator) applyGaps(ctx context.Context, tx *store.RollupTx, deltas m
 		}
 		return encodeGaps(c), nil
 	})
-}
-
-func decodeDays(b []byte) []int64 {
-	out := make([]int64, 0, len(b)/4+1)
-	for i := 0; i+4 <= len(b); i += 4 {
-		out = append(out, int64(int32(binary.LittleEndian.Uint32(b[i:]))))
-	}
-	return out
-}
-
-func encodeDays(days []int64) []byte {
-	b := make([]byte, 0, 4*len(days))
-	for _, d := range days {
-		b = binary.LittleEndian.AppendUint32(b, uint32(int32(d)))
-	}
-	return b
 }
 
 // gapRecord is a record of a gaps row: gap (uint16), then the cumulative
