@@ -62,61 +62,76 @@ type gapKey = store.VideoDayKey
 // historyKey is store.ViewerHistoryKey, but for tests of collisions.
 var historyKey = store.ViewerHistoryKey
 
-// viewer is a viewer of a video whose new days a batch brings.
-type viewer struct {
+// viewerDay is a new day of a viewer of a video.
+type viewerDay struct {
 	key          int64 // historyKey(video, actor)
+	day          int64
 	video, actor string
-	days         []int64
 }
 
 // history is a row of viewer_history as a batch reads and changes it.
 type history struct {
 	tag     int32
-	days    []int64
+	found   bool // stored, or made by the batch
 	changed bool
+	days    []int64
 }
 
 // viewerHistory records the new viewer-days of evs (newViewer by event
 // index) that carry an actor, in viewer_history and video_viewer_gaps.
 func (a *Aggregator) viewerHistory(ctx context.Context, tx *store.RollupTx, evs []event.Event, vds []viewerDelta) error {
-	index := map[[2]string]int{}
-	var viewers []viewer
+	n := 0
+	for i := range evs {
+		if evs[i].Type == event.View && evs[i].Actor != "" && vds[i].newViewer {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	vdays := make([]viewerDay, 0, n)
 	for i := range evs {
 		ev := &evs[i]
 		if ev.Type != event.View || ev.Actor == "" || !vds[i].newViewer {
 			continue
 		}
-		j, ok := index[[2]string{ev.VideoID, ev.Actor}]
-		if !ok {
-			j = len(viewers)
-			index[[2]string{ev.VideoID, ev.Actor}] = j
-			viewers = append(viewers, viewer{key: historyKey(ev.VideoID, ev.Actor), video: ev.VideoID, actor: ev.Actor})
-		}
-		viewers[j].days = append(viewers[j].days, int64(period.DayOf(ev.TS)))
-	}
-	if len(viewers) == 0 {
-		return nil
+		vdays = append(vdays, viewerDay{key: historyKey(ev.VideoID, ev.Actor), day: int64(period.DayOf(ev.TS)), video: ev.VideoID, actor: ev.Actor})
 	}
 	// In key order, so that reads and writes walk the B-tree in order and
-	// PostgreSQL's row locks are taken in one order; viewers sharing a key
-	// (a collision) in a fixed order.
-	slices.SortFunc(viewers, func(x, y viewer) int {
-		return cmp.Or(cmp.Compare(x.key, y.key), strings.Compare(x.video, y.video), strings.Compare(x.actor, y.actor))
+	// PostgreSQL's row locks are taken in one order; a viewer's days
+	// together, and viewers sharing a key (a collision) in a fixed order.
+	slices.SortFunc(vdays, func(x, y viewerDay) int {
+		if x.key != y.key {
+			return cmp.Compare(x.key, y.key)
+		}
+		if x.video != y.video {
+			return strings.Compare(x.video, y.video)
+		}
+		if x.actor != y.actor {
+			return strings.Compare(x.actor, y.actor)
+		}
+		return cmp.Compare(x.day, y.day)
 	})
-	keys := make([]int64, 0, len(viewers))
-	for _, v := range viewers {
+	keys := make([]int64, 0, len(vdays))
+	for _, v := range vdays {
 		if len(keys) == 0 || keys[len(keys)-1] != v.key {
 			keys = append(keys, v.key)
 		}
 	}
-	rows := make(map[int64]*history, len(keys))
+	rows := make([]history, len(keys)) // by the index of their key
+	var all []int64                    // the stored rows' days, in one growing buffer
 	var bad error
 	err := tx.ViewerHistories(ctx, keys, func(r store.ViewerHistory) {
-		days, err := store.DecodeDays(nil, r.Days)
-		if err != nil && bad == nil {
+		i, ok := slices.BinarySearch(keys, r.Key)
+		if !ok {
+			return
+		}
+		n := len(all)
+		var err error
+		if all, err = store.DecodeDays(all, r.Days); err != nil && bad == nil {
 			bad = fmt.Errorf("viewer history %d: %w", r.Key, err)
 		}
-		rows[r.Key] = &history{tag: r.VideoTag, days: days}
+		rows[i] = history{tag: r.VideoTag, found: true, days: all[n:len(all):len(all)]} // full: a day inserted copies
 	})
 	if err != nil {
 		return err
@@ -138,46 +153,55 @@ func (a *Aggregator) viewerHistory(ctx context.Context, tx *store.RollupTx, evs 
 		deltas[k][gap] += n
 		back[gapKey{VideoID: video, Day: day - gap}] += n
 	}
-	for _, v := range viewers {
+	k := 0 // the index of the key of vdays[i:j], a viewer's days
+	for i, j := 0, 0; i < len(vdays); i = j {
+		v := &vdays[i]
+		j = i + 1
+		for j < len(vdays) && vdays[j].key == v.key && vdays[j].video == v.video && vdays[j].actor == v.actor {
+			j++
+		}
+		for keys[k] != v.key {
+			k++
+		}
+		h := &rows[k]
 		tag := store.VideoTag(v.video)
-		h := rows[v.key]
-		if h == nil {
-			h = &history{tag: tag}
-			rows[v.key] = h
+		if !h.found {
+			h.tag, h.found = tag, true
 		} else if h.tag != tag {
 			continue // another video's viewer's key: each day counts as a new viewer
 		}
 		days := h.days
-		for _, x := range v.days {
-			i, found := slices.BinarySearch(days, x)
+		for _, vd := range vdays[i:j] {
+			x := vd.day
+			at, found := slices.BinarySearch(days, x)
 			if found {
 				continue // counted before (a switch between modes, a replay)
 			}
 			var prev, next int64
-			hasPrev, hasNext := i > 0, i < len(days)
+			hasPrev, hasNext := at > 0, at < len(days)
 			if hasPrev {
-				prev = days[i-1]
+				prev = days[at-1]
 				change(v.video, x, x-prev, 1)
 			}
 			if hasNext {
-				next = days[i]
+				next = days[at]
 				if hasPrev {
 					change(v.video, next, next-prev, -1)
 				}
 				change(v.video, next, next-x, 1)
 			}
-			days = slices.Insert(days, i, x)
+			days = slices.Insert(days, at, x)
 			h.changed = true
 		}
 		h.days = days
 	}
 	changed := make([]store.ViewerHistory, 0, len(keys))
 	var buf []byte // the rows' days, in one growing buffer
-	for _, k := range keys {
-		if h := rows[k]; h.changed {
+	for i := range rows {
+		if h := &rows[i]; h.changed {
 			n := len(buf)
 			buf = store.AppendDays(buf, h.days)
-			changed = append(changed, store.ViewerHistory{Key: k, VideoTag: h.tag, Days: buf[n:len(buf):len(buf)]})
+			changed = append(changed, store.ViewerHistory{Key: keys[i], VideoTag: h.tag, Days: buf[n:len(buf):len(buf)]})
 		}
 	}
 	if err := tx.SetViewerHistories(ctx, changed); err != nil {
