@@ -40,43 +40,104 @@ import (
 // The history is written in the batch's transaction, like every rollup: it
 // is exact across redeliveries, restarts and any order of arrival, and its
 // counts depend only on the set of viewer-days, not on their order.
+//
+// A history row is keyed by a 64-bit hash of (video, actor) and holds a
+// 32-bit tag of its video (internal/store/viewer_history.go). Two viewers
+// share a key with probability about n²/2⁶⁵ among n rows (3·10⁻⁶ at ten
+// million), the reasoning of the in-memory state's keys (state.go). Viewers
+// of one video sharing a key share a history: the later one's days may look
+// like repeats of the other's, at worst that viewer's days too few distinct
+// viewers. A viewer whose key holds another video's history (the tag
+// differs) is not linked at all: each of their days counts as a new viewer.
+// Either way the counts stay consistent: every pair a day splits was
+// counted for the video splitting it, so none goes below zero.
 
 // MaxGap bounds the gaps kept: ranges are at most 365 days, so a previous
 // view 365 or more days before a day is before any range holding that day.
 const MaxGap = 365
 
-// historyKey names a viewer's history of a video.
-type historyKey = store.ViewerKey
-
 // gapKey names a video's day of returning viewers.
 type gapKey = store.VideoDayKey
+
+// historyKey is store.ViewerHistoryKey, but for tests of collisions.
+var historyKey = store.ViewerHistoryKey
+
+// viewerDay is a new day of a viewer of a video.
+type viewerDay struct {
+	key          int64 // historyKey(video, actor)
+	day          int64
+	video, actor string
+}
+
+// history is a row of viewer_history as a batch reads and changes it.
+type history struct {
+	tag     int32
+	found   bool // stored, or made by the batch
+	changed bool
+	days    []int64
+}
 
 // viewerHistory records the new viewer-days of evs (newViewer by event
 // index) that carry an actor, in viewer_history and video_viewer_gaps.
 func (a *Aggregator) viewerHistory(ctx context.Context, tx *store.RollupTx, evs []event.Event, vds []viewerDelta) error {
-	added := map[historyKey][]int64{}
-	var keys []historyKey
+	n := 0
+	for i := range evs {
+		if evs[i].Type == event.View && evs[i].Actor != "" && vds[i].newViewer {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	vdays := make([]viewerDay, 0, n)
 	for i := range evs {
 		ev := &evs[i]
 		if ev.Type != event.View || ev.Actor == "" || !vds[i].newViewer {
 			continue
 		}
-		k := historyKey{VideoID: ev.VideoID, Actor: ev.Actor}
-		if _, ok := added[k]; !ok {
-			keys = append(keys, k)
+		vdays = append(vdays, viewerDay{key: historyKey(ev.VideoID, ev.Actor), day: int64(period.DayOf(ev.TS)), video: ev.VideoID, actor: ev.Actor})
+	}
+	// In key order, so that reads and writes walk the B-tree in order and
+	// PostgreSQL's row locks are taken in one order; a viewer's days
+	// together, and viewers sharing a key (a collision) in a fixed order.
+	slices.SortFunc(vdays, func(x, y viewerDay) int {
+		if x.key != y.key {
+			return cmp.Compare(x.key, y.key)
 		}
-		added[k] = append(added[k], int64(period.DayOf(ev.TS)))
-	}
-	if len(keys) == 0 {
-		return nil
-	}
-	slices.SortFunc(keys, func(x, y historyKey) int {
-		return cmp.Or(strings.Compare(x.VideoID, y.VideoID), strings.Compare(x.Actor, y.Actor))
+		if x.video != y.video {
+			return strings.Compare(x.video, y.video)
+		}
+		if x.actor != y.actor {
+			return strings.Compare(x.actor, y.actor)
+		}
+		return cmp.Compare(x.day, y.day)
 	})
-	history := make(map[historyKey][]int64, len(keys))
-	err := tx.ViewerHistories(ctx, keys, func(k historyKey, b []byte) { history[k] = decodeDays(b) })
+	keys := make([]int64, 0, len(vdays))
+	for _, v := range vdays {
+		if len(keys) == 0 || keys[len(keys)-1] != v.key {
+			keys = append(keys, v.key)
+		}
+	}
+	rows := make([]history, len(keys)) // by the index of their key
+	var all []int64                    // the stored rows' days, in one growing buffer
+	var bad error
+	err := tx.ViewerHistories(ctx, keys, func(r store.ViewerHistory) {
+		i, ok := slices.BinarySearch(keys, r.Key)
+		if !ok {
+			return
+		}
+		n := len(all)
+		var err error
+		if all, err = store.DecodeDays(all, r.Days); err != nil && bad == nil {
+			bad = fmt.Errorf("viewer history %d: %w", r.Key, err)
+		}
+		rows[i] = history{tag: r.VideoTag, found: true, days: all[n:len(all):len(all)]} // full: a day inserted copies
+	})
 	if err != nil {
 		return err
+	}
+	if bad != nil {
+		return bad
 	}
 
 	deltas := map[gapKey]map[int64]int64{} // (video, day) → gap → change
@@ -92,36 +153,58 @@ func (a *Aggregator) viewerHistory(ctx context.Context, tx *store.RollupTx, evs 
 		deltas[k][gap] += n
 		back[gapKey{VideoID: video, Day: day - gap}] += n
 	}
-	changed := keys[:0]
-	for _, k := range keys {
-		days := history[k]
-		before := len(days)
-		for _, x := range added[k] {
-			i, found := slices.BinarySearch(days, x)
+	k := 0 // the index of the key of vdays[i:j], a viewer's days
+	for i, j := 0, 0; i < len(vdays); i = j {
+		v := &vdays[i]
+		j = i + 1
+		for j < len(vdays) && vdays[j].key == v.key && vdays[j].video == v.video && vdays[j].actor == v.actor {
+			j++
+		}
+		for keys[k] != v.key {
+			k++
+		}
+		h := &rows[k]
+		tag := store.VideoTag(v.video)
+		if !h.found {
+			h.tag, h.found = tag, true
+		} else if h.tag != tag {
+			continue // another video's viewer's key: each day counts as a new viewer
+		}
+		days := h.days
+		for _, vd := range vdays[i:j] {
+			x := vd.day
+			at, found := slices.BinarySearch(days, x)
 			if found {
 				continue // counted before (a switch between modes, a replay)
 			}
 			var prev, next int64
-			hasPrev, hasNext := i > 0, i < len(days)
+			hasPrev, hasNext := at > 0, at < len(days)
 			if hasPrev {
-				prev = days[i-1]
-				change(k.VideoID, x, x-prev, 1)
+				prev = days[at-1]
+				change(v.video, x, x-prev, 1)
 			}
 			if hasNext {
-				next = days[i]
+				next = days[at]
 				if hasPrev {
-					change(k.VideoID, next, next-prev, -1)
+					change(v.video, next, next-prev, -1)
 				}
-				change(k.VideoID, next, next-x, 1)
+				change(v.video, next, next-x, 1)
 			}
-			days = slices.Insert(days, i, x)
+			days = slices.Insert(days, at, x)
+			h.changed = true
 		}
-		if len(days) != before {
-			history[k] = days
-			changed = append(changed, k)
+		h.days = days
+	}
+	changed := make([]store.ViewerHistory, 0, len(keys))
+	var buf []byte // the rows' days, in one growing buffer
+	for i := range rows {
+		if h := &rows[i]; h.changed {
+			n := len(buf)
+			buf = store.AppendDays(buf, h.days)
+			changed = append(changed, store.ViewerHistory{Key: keys[i], VideoTag: h.tag, Days: buf[n:len(buf):len(buf)]})
 		}
 	}
-	if err := tx.SetViewerHistories(ctx, changed, func(k historyKey) []byte { return encodeDays(history[k]) }); err != nil {
+	if err := tx.SetViewerHistories(ctx, changed); err != nil {
 		return err
 	}
 	if err := a.applyBack(ctx, tx, back); err != nil {
@@ -194,22 +277,6 @@ func (a *Aggregator) applyGaps(ctx context.Context, tx *store.RollupTx, deltas m
 		}
 		return encodeGaps(c), nil
 	})
-}
-
-func decodeDays(b []byte) []int64 {
-	out := make([]int64, 0, len(b)/4+1)
-	for i := 0; i+4 <= len(b); i += 4 {
-		out = append(out, int64(int32(binary.LittleEndian.Uint32(b[i:]))))
-	}
-	return out
-}
-
-func encodeDays(days []int64) []byte {
-	b := make([]byte, 0, 4*len(days))
-	for _, d := range days {
-		b = binary.LittleEndian.AppendUint32(b, uint32(int32(d)))
-	}
-	return b
 }
 
 // gapRecord is a record of a gaps row: gap (uint16), then the cumulative

@@ -8,6 +8,7 @@ import (
 
 	"github.com/crowd-dev/crowd/internal/event"
 	"github.com/crowd-dev/crowd/internal/eventlog"
+	"github.com/crowd-dev/crowd/internal/platform"
 	"github.com/crowd-dev/crowd/internal/store"
 )
 
@@ -15,11 +16,16 @@ import (
 // disclosure layer does: viewer-days less returning viewers.
 func distinct(t *testing.T, s *store.Store, a, b int64) int64 {
 	t.Helper()
+	return distinctOf(t, s, "v", a, b)
+}
+
+func distinctOf(t *testing.T, s *store.Store, video string, a, b int64) int64 {
+	t.Helper()
 	var vd int64
-	if err := s.ReadDB().QueryRow(s.Rebind(`SELECT COALESCE(SUM(viewers), 0) FROM video_day WHERE video_id = 'v' AND day BETWEEN ? AND ?`), a, b).Scan(&vd); err != nil {
+	if err := s.ReadDB().QueryRow(s.Rebind(`SELECT COALESCE(SUM(viewers), 0) FROM video_day WHERE video_id = ? AND day BETWEEN ? AND ?`), video, a, b).Scan(&vd); err != nil {
 		t.Fatal(err)
 	}
-	back, err := ReturningViewers(t.Context(), s, "v", a, b)
+	back, err := ReturningViewers(t.Context(), s, video, a, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +104,58 @@ func TestViewers_DistinctOverRange(t *testing.T) {
 			}
 			if got := distinct(t, s, r[0], r[1]); got != want {
 				t.Errorf("days %d..%d: %d distinct viewers, want %d", r[0]-d0, r[1]-d0, got, want)
+			}
+		}
+	})
+}
+
+// TestViewers_KeyCollisions: viewers whose history keys collide never
+// drive a count below zero. Of one video, they share a history (so a day
+// may look like a repeat of the other's); of another video, the viewer is
+// not linked across days (each day counts as a viewer).
+func TestViewers_KeyCollisions(t *testing.T) {
+	defer func(f func(string, string) int64) { historyKey = f }(historyKey)
+	historyKey = func(string, string) int64 { return 42 } // every viewer of every video
+	stores(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		a := setup(t, s)
+		if err := s.CreateVideo(ctx, &platform.Video{ID: "w", OwnerID: "mia", Title: "t", CreatedAt: day0, CreatorIDs: []string{"mia"}}); err != nil {
+			t.Fatal(err)
+		}
+		d0 := unixDay(day0)
+		at := func(d int64) time.Time { return time.Unix((d0-d)*86400+3600, 0).UTC() } // d days ago
+		on := func(video string, ev event.Event) event.Event { ev.VideoID = video; return ev }
+		var seq uint64
+		send := func(evs ...event.Event) {
+			t.Helper()
+			seq++
+			if err := a.apply(ctx, []eventlog.Delivered{msg(seq, evs...)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// v's viewer A makes the key's history, a pair of days 20 and 10 ago.
+		send(linkedView("e1", "A", at(20)), linkedView("e2", "A", at(10)))
+		// w's viewer C, between them and around them: not linked to A's
+		// days (linking would split A's pair, counted for v, for w).
+		send(on("w", linkedView("e3", "C", at(15))), on("w", linkedView("e4", "C", at(12))))
+		send(on("w", linkedView("e5", "C", at(25))), on("w", linkedView("e6", "C", at(5))))
+		// v's viewer B shares A's history: its day between A's splits A's
+		// pair, in the same batch as a day of w's C.
+		send(linkedView("e7", "B", at(15)), on("w", linkedView("e8", "C", at(14))), linkedView("e9", "B", at(3)))
+		for _, r := range [][3]int64{{30, 0, 2}, {20, 10, 2}, {16, 14, 1}, {12, 0, 2}} { // ago from, ago to, true distinct of v
+			got := distinct(t, s, d0-r[0], d0-r[1])
+			if got < 1 || got > r[2] {
+				t.Errorf("v, %d..%d days ago: %d distinct viewers, want 1..%d", r[0], r[1], got, r[2])
+			}
+			// Each of C's days counts.
+			want := int64(0)
+			for _, d := range []int64{25, 15, 14, 12, 5} {
+				if d <= r[0] && d >= r[1] {
+					want++
+				}
+			}
+			if got := distinctOf(t, s, "w", d0-r[0], d0-r[1]); got != want {
+				t.Errorf("w, %d..%d days ago: %d distinct viewers, want %d (C's days)", r[0], r[1], got, want)
 			}
 		}
 	})

@@ -12,7 +12,8 @@ import (
 // migrationSteps are the steps in Go that run after a migration's SQL, in
 // its transaction.
 var migrationSteps = map[string]func(context.Context, *tx) error{
-	"0002_packed_audience.sql": moveAudienceRows,
+	"0002_packed_audience.sql":    moveAudienceRows,
+	"0003_viewer_history_key.sql": moveViewerHistory,
 }
 
 // moveAudienceRows moves the rows of the audience tables of one row per

@@ -311,51 +311,6 @@ ON CONFLICT (video_id, kind, actor) DO UPDATE SET state = excluded.state`, args.
 	return nil
 }
 
-// ViewerKey names a viewer's history of a video (viewer_history): the
-// video and the viewer's actor pseudonym.
-type ViewerKey struct{ VideoID, Actor string }
-
-// ViewerHistories calls fn with the stored days (viewer_history.days) of
-// each of the keys that has them.
-func (t *RollupTx) ViewerHistories(ctx context.Context, keys []ViewerKey, fn func(k ViewerKey, days []byte)) error {
-	for chunk := range slices.Chunk(keys, rollupChunk) {
-		args := make([]any, 0, 2*len(chunk))
-		for _, k := range chunk {
-			args = append(args, k.VideoID, k.Actor)
-		}
-		rows, err := t.query(ctx, `SELECT video_id, actor, days FROM viewer_history WHERE (video_id, actor) IN (VALUES `+rowsOf(len(chunk), 2)+`)`, args...)
-		err = eachRow(rows, err, func(rows *sql.Rows) error {
-			var k ViewerKey
-			var b []byte
-			if err := rows.Scan(&k.VideoID, &k.Actor, &b); err != nil {
-				return err
-			}
-			fn(k, b)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("read viewer history: %w", err)
-		}
-	}
-	return nil
-}
-
-// SetViewerHistories stores days(k) as the days of each of the keys, in
-// their order.
-func (t *RollupTx) SetViewerHistories(ctx context.Context, keys []ViewerKey, days func(ViewerKey) []byte) error {
-	for chunk := range slices.Chunk(keys, rollupChunk) {
-		args := make([]any, 0, 3*len(chunk))
-		for _, k := range chunk {
-			args = append(args, k.VideoID, k.Actor, days(k))
-		}
-		if _, err := t.exec(ctx, `INSERT INTO viewer_history (video_id, actor, days) VALUES `+rowsOf(len(chunk), 3)+`
-ON CONFLICT (video_id, actor) DO UPDATE SET days = excluded.days`, args...); err != nil {
-			return fmt.Errorf("write viewer history: %w", err)
-		}
-	}
-	return nil
-}
-
 // VideoDayKey names a video's day.
 type VideoDayKey struct {
 	VideoID string
