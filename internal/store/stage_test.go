@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -222,16 +223,18 @@ func TestUpsert_LandsExactly(t *testing.T) {
 		var wantBack int64
 		for _, n := range []int{3, max(copyMinRows, 4)} {
 			keys := make([]VideoDayKey, n)
-			vkeys := make([]ViewerKey, n)
+			histories := make([]ViewerHistory, n)
 			for i := range keys {
 				keys[i] = VideoDayKey{"w", int64(i)}
-				vkeys[i] = ViewerKey{"w", fmt.Sprintf("a%05d", i)}
+				actor := fmt.Sprintf("a%05d", i)
+				histories[i] = ViewerHistory{Key: ViewerHistoryKey("w", actor), VideoTag: VideoTag("w"), Days: []byte(actor)}
 			}
+			slices.SortFunc(histories, func(x, y ViewerHistory) int { return cmp.Compare(x.Key, y.Key) })
 			tx, err := s.BeginRollup(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := tx.SetViewerHistories(ctx, vkeys, func(k ViewerKey) []byte { return []byte(k.Actor) }); err != nil {
+			if err := tx.SetViewerHistories(ctx, histories); err != nil {
 				t.Fatal(err)
 			}
 			if err := tx.AddViewersBack(ctx, keys, func(k VideoDayKey) int64 { return k.Day }); err != nil {
@@ -244,18 +247,18 @@ func TestUpsert_LandsExactly(t *testing.T) {
 				t.Fatal(err)
 			}
 			tx.Rollback()
-			var histories, back, gaps int64
-			rows, err := s.write.QueryContext(ctx, `SELECT actor, days FROM viewer_history WHERE video_id = 'w'`)
+			var stored, back, gaps int64
+			rows, err := s.write.QueryContext(ctx, Rebind(s.dialect, `SELECT key, days FROM viewer_history WHERE video_tag = ?`), VideoTag("w"))
 			err = eachRow(rows, err, func(rows *sql.Rows) error {
-				var actor string
+				var key int64
 				var days []byte
-				if err := rows.Scan(&actor, &days); err != nil {
+				if err := rows.Scan(&key, &days); err != nil {
 					return err
 				}
-				if string(days) != actor {
-					return fmt.Errorf("%s's days are %q", actor, days)
+				if ViewerHistoryKey("w", string(days)) != key {
+					return fmt.Errorf("key %d holds the days %q", key, days)
 				}
-				histories++
+				stored++
 				return nil
 			})
 			if err != nil {
@@ -270,8 +273,8 @@ func TestUpsert_LandsExactly(t *testing.T) {
 			// Days 0..n-1 added to what the rounds before added (the
 			// first: 0+1+2).
 			wantBack += int64(n * (n - 1) / 2)
-			if histories != int64(n) || gaps != int64(n) || back != wantBack {
-				t.Fatalf("n=%d: %d histories, %d gaps, %d viewers back (want %d)", n, histories, gaps, back, wantBack)
+			if stored != int64(n) || gaps != int64(n) || back != wantBack {
+				t.Fatalf("n=%d: %d histories, %d gaps, %d viewers back (want %d)", n, stored, gaps, back, wantBack)
 			}
 		}
 
