@@ -4,13 +4,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/crowd-dev/crowd/internal/config"
 )
 
 func noEnv(string) string { return "" }
@@ -49,7 +55,8 @@ func TestBenchCmd_Realistic(t *testing.T) {
 	for _, want := range []string{
 		"world synced", "bulk ingest, durable, aggregated", "history import (crowd import)", "log write at",
 		"single-event requests", "video report, server-side", "creator overview (account report) with 150 videos",
-		"restart with the state", "/readyz 200 after", "dedupe state at --state-limit", "peak memory", "disk per event", "bytes the events added",
+		"restart with the state", "/readyz 200 after", "restart after a crash (kill -9 during bulk ingest)", "killed", "Exactly once",
+		"the totals then grew by exactly the file's", "dedupe state at --state-limit", "peak memory", "disk per event", "bytes the events added",
 		"load generator", "% of", "top 15 by flat time", "top 15 by cum time",
 	} {
 		if !strings.Contains(out, want) {
@@ -62,6 +69,40 @@ func TestBenchCmd_Realistic(t *testing.T) {
 		}
 	}
 	t.Log(out)
+}
+
+// TestServeArgs checks the crash phase's crowd serve gets every setting of
+// the bench's server as a flag, whatever CROWD_* variables say.
+func TestServeArgs(t *testing.T) {
+	cfg := config.Default()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.AdminAddr = ""
+	cfg.Data = "/tmp/d"
+	cfg.Disclosure = config.Exact
+	cfg.StateLimit = 5000
+	cfg.AnonViewsPerMinute = 1 << 30
+	cfg.LogRetention = 90 * time.Minute
+	args, err := serveArgs(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--addr=127.0.0.1:0", "--admin-addr=", "--data=/tmp/d", "--secrets-dir=", "--disclosure=exact", "--state-limit=5000", "--log-retention=1h30m0s"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("serve args lack %q: %q", want, args)
+		}
+	}
+	// What crowd serve makes of them, with the environment saying
+	// otherwise.
+	back := config.Default()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	back.Flags(fs)
+	env := map[string]string{"CROWD_STATE_LIMIT": "7", "CROWD_ADMIN_ADDR": "127.0.0.1:9464", "CROWD_DISCLOSURE": "protected"}
+	if err := config.Parse(fs, args, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, cfg) {
+		t.Errorf("crowd serve with %q has\n%+v, want\n%+v", args, back, cfg)
+	}
 }
 
 // TestBenchCmd runs a short bench end to end and checks every target has
