@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -83,16 +84,16 @@ func crashEvents(events int64) int64 { return max(1, min(events/4, 1_000_000)) }
 // of the clean restart is open; it is closed first, and the server of the
 // crash restart is closed at the end.
 func (b *realBench) crashRestart(ctx context.Context, file string) error {
-	data, err := os.ReadFile(file)
+	// The requests the load generator will send, as it cuts the file.
+	bodies, err := readBodies(file, b.o.batch)
 	if err != nil {
 		return err
 	}
-	// The requests the load generator will send: it cuts the file the
-	// same way.
-	bodies, n := loadgen.SplitNDJSON(data, b.o.batch)
+	var n int64
 	var want tally
 	for _, body := range bodies {
-		want = want.plus(tallyOf(body))
+		n += body.events
+		want = want.plus(body.tally)
 	}
 	before, err := b.totals(ctx)
 	if err != nil {
@@ -158,8 +159,8 @@ func (b *realBench) crashRestart(ctx context.Context, file string) error {
 			return fmt.Errorf("the load generator acknowledged body %d of %d (twice?)", i, len(bodies))
 		}
 		acked[i] = true
-		ackedEvents += int64(bytes.Count(bodies[i], []byte{'\n'}))
-		ackedTally = ackedTally.plus(tallyOf(bodies[i]))
+		ackedEvents += bodies[i].events
+		ackedTally = ackedTally.plus(bodies[i].tally)
 	}
 	if ackedEvents != res.Accepted+res.Duplicates {
 		return fmt.Errorf("the load generator acknowledged %d requests of %d events, but counted %d accepted and %d duplicates", len(res.Acked), ackedEvents, res.Accepted, res.Duplicates)
@@ -187,21 +188,19 @@ func (b *realBench) crashRestart(ctx context.Context, file string) error {
 		return fmt.Errorf("events counted twice: after the crash restart the totals grew by %s, the whole file holds %s", logged, want)
 	}
 	// What was not acknowledged is sent again, as a platform retries.
-	var retry bytes.Buffer
 	requests := 0
-	for i, body := range bodies {
+	for i := range bodies {
 		if !acked[i] {
-			retry.Write(body)
 			requests++
 		}
 	}
 	resent := "none to send again"
 	if requests > 0 {
 		retryFile := filepath.Join(b.dir, "crash-retry.ndjson")
-		if err := os.WriteFile(retryFile, retry.Bytes(), 0o600); err != nil {
+		if err := copyBodies(retryFile, file, b.o.batch, func(i int) bool { return !acked[i] }); err != nil {
 			return err
 		}
-		b.say("crash: sending the %d unacknowledged requests again", requests)
+		b.say("crash: sending the %d unacknowledged requests again (%s events)", requests, thousands(float64(n-ackedEvents)))
 		rep, _, err := b.loadgen(ctx, "--bodies", retryFile, "--batch", strconv.Itoa(b.o.batch), "--workers", "4")
 		if err != nil {
 			return fmt.Errorf("send the unacknowledged requests again: %w", err)
@@ -212,8 +211,12 @@ func (b *realBench) crashRestart(ctx context.Context, file string) error {
 		if _, err := waitApplied(ctx, b.m, b.say); err != nil {
 			return err
 		}
-		resent = fmt.Sprintf("the %d unacknowledged requests sent again: %s events accepted, %s already held", requests,
-			thousands(float64(rep.Result.Accepted)), thousands(float64(rep.Result.Duplicates)))
+		what := "requests"
+		if requests == 1 {
+			what = "request"
+		}
+		resent = fmt.Sprintf("sent again the %d unacknowledged %s (%s events): %s accepted, %s already held", requests, what,
+			thousands(float64(n-ackedEvents)), thousands(float64(rep.Result.Accepted)), thousands(float64(rep.Result.Duplicates)))
 	}
 	after, err := b.totals(ctx)
 	if err != nil {
@@ -261,11 +264,85 @@ func (t tally) String() string {
 
 // tallyOf counts the views, comments and shares of NDJSON events as the
 // world writes them (loadgen.World.WriteEvents: `"type":"view"`).
-func tallyOf(body []byte) tally {
+func tallyOf(lines []byte) tally {
 	return tally{
-		views:    int64(bytes.Count(body, []byte(`"type":"view"`))),
-		comments: int64(bytes.Count(body, []byte(`"type":"comment"`))),
-		shares:   int64(bytes.Count(body, []byte(`"type":"share"`))),
+		views:    int64(bytes.Count(lines, []byte(`"type":"view"`))),
+		comments: int64(bytes.Count(lines, []byte(`"type":"comment"`))),
+		shares:   int64(bytes.Count(lines, []byte(`"type":"share"`))),
+	}
+}
+
+// body is one request of the crash file: its events, and its views,
+// comments and shares.
+type body struct {
+	events int64
+	tally  tally
+}
+
+// readBodies reads the world file name as the load generator cuts it
+// (loadgen.SplitNDJSON: requests of batch lines) and returns what each
+// request holds. The file is read a line at a time, not held: the bench's
+// process is the server whose memory is measured.
+func readBodies(name string, batch int) ([]body, error) {
+	var out []body
+	err := eachLine(name, func(i int64, line []byte) error {
+		if i%int64(batch) == 0 {
+			out = append(out, body{})
+		}
+		b := &out[len(out)-1]
+		b.events++
+		b.tally = b.tally.plus(tallyOf(line))
+		return nil
+	})
+	return out, err
+}
+
+// copyBodies writes to dst the requests of src (cut into batch lines as
+// readBodies cuts it) for which keep is true.
+func copyBodies(dst, src string, batch int, keep func(i int) bool) error {
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	err = eachLine(src, func(i int64, line []byte) error {
+		if !keep(int(i / int64(batch))) {
+			return nil
+		}
+		_, err := w.Write(line)
+		return err
+	})
+	if err == nil {
+		err = w.Flush()
+	}
+	return errors.Join(err, f.Close())
+}
+
+// eachLine calls fn with each line of the file name, its newline
+// included, and the line's number from 0.
+func eachLine(name string, fn func(i int64, line []byte) error) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	for i := int64(0); ; i++ {
+		line, err := r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			return fmt.Errorf("%s: line %d longer than %d bytes", name, i+1, r.Size())
+		}
+		if len(line) > 0 {
+			if ferr := fn(i, line); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
 }
 

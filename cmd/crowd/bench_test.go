@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/crowd-dev/crowd/internal/config"
+	"github.com/crowd-dev/crowd/internal/loadgen"
 )
 
 func noEnv(string) string { return "" }
@@ -102,6 +103,66 @@ func TestServeArgs(t *testing.T) {
 	}
 	if !reflect.DeepEqual(back, cfg) {
 		t.Errorf("crowd serve with %q has\n%+v, want\n%+v", args, back, cfg)
+	}
+}
+
+// TestReadBodies checks the crash phase cuts a file into requests as the
+// load generator does, and copies the ones it is asked for.
+func TestReadBodies(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "events.ndjson")
+	data := []byte(`{"id":"a","type":"view"}` + "\n" + `{"id":"b","type":"like"}` + "\n" + `{"id":"c","type":"share"}` + "\n" +
+		`{"id":"d","type":"view"}` + "\n" + `{"id":"e","type":"comment"}` + "\n" + `{"id":"f","type":"view"}` + "\n" + `{"id":"g","type":"view"}`)
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := loadgen.SplitNDJSON(data, 3)
+	got, err := readBodies(src, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d bodies, the load generator cuts %d", len(got), len(want))
+	}
+	for i := range want {
+		if wb := (body{events: int64(len(strings.Split(strings.TrimSuffix(string(want[i]), "\n"), "\n"))), tally: tallyOf(want[i])}); got[i] != wb {
+			t.Errorf("body %d = %+v, want %+v", i, got[i], wb)
+		}
+	}
+	if got[0].tally != (tally{views: 1, shares: 1}) || got[2].tally != (tally{views: 1}) {
+		t.Errorf("tallies %+v", got)
+	}
+	dst := filepath.Join(dir, "retry.ndjson")
+	if err := copyBodies(dst, src, 3, func(i int) bool { return i != 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != string(want[0])+string(want[2]) {
+		t.Errorf("copied %q, want bodies 0 and 2", b)
+	}
+}
+
+// TestProgressWatch checks the crash phase reads the load generator's live
+// line: a count cut between two writes, and the half reached once.
+func TestProgressWatch(t *testing.T) {
+	var out bytes.Buffer
+	p := &progressWatch{w: &out, half: 2500, reached: make(chan struct{})}
+	for _, w := range []string{"loadgen: sending f, 5 bodies\n", "\r   0.5s  sent 2,000  accepted 1,", "000  4,000/s  p50 1ms", "\r   1.0s  sent 4,000  accepted 2,000  ",
+		"\r   1.5s  sent 5,000  accepted 3,000  ", "\r   2.0s  sent 5,000  accepted 5,000  "} {
+		p.Write([]byte(w))
+		if w == "\r   1.0s  sent 4,000  accepted 2,000  " {
+			select {
+			case <-p.reached:
+				t.Fatal("half reached at 2,000 of 5,000")
+			default:
+			}
+		}
+	}
+	<-p.reached
+	if after, accepted := p.seen(); accepted != 5000 || after <= 0 {
+		t.Errorf("seen %v, %d; want 5,000 accepted", after, accepted)
+	}
+	if !strings.HasSuffix(out.String(), "accepted 5,000  ") {
+		t.Errorf("passed on %q", out.String())
 	}
 }
 
