@@ -54,9 +54,10 @@ import (
 // moment the server has acknowledged events it has not aggregated, and
 // the restart has a backlog to apply; the row says how many events were
 // acknowledged and how many log messages /readyz reported behind, so a
-// kill that came late shows. Should the load generator finish before its
-// line shows half (it cannot, unless requests failed), the kill comes at
-// once, which the row says.
+// kill that came late shows (in a small world the first redraw can come
+// after the last answer). Should the load generator finish without its
+// line showing half (only if requests failed: its last redraw, as it
+// ends, counts every answer), the kill comes at once, which the row says.
 //
 // What is checked: exactly once, on what the bench can count cheaply.
 // Views, comments and shares each add exactly one to their video's
