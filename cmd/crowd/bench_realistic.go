@@ -106,7 +106,9 @@ func benchRealistic(ctx context.Context, o realisticOpts, stdout, stderr io.Writ
 	cfg.AnalyticsPerMinute = 1 << 30 // which they read many times
 	cfg.AdminAddr = ""
 	setMemoryLimit(cfg, getenv)
-	b := &realBench{o: o, world: world, cfg: cfg, stderr: stderr, start: time.Now(), timings: &serverTimings{}, dir: dir}
+	// The bench's own lines and its children's (the crash phase's server
+	// and load generator at once) share stderr.
+	b := &realBench{o: o, world: world, cfg: cfg, stderr: &lockedWriter{w: stderr}, start: time.Now(), timings: &serverTimings{}, dir: dir}
 	if err := b.run(ctx); err != nil {
 		if b.m != nil {
 			b.m.Close()
@@ -114,7 +116,7 @@ func benchRealistic(ctx context.Context, o realisticOpts, stdout, stderr io.Writ
 		return fmt.Errorf("bench: %w", err)
 	}
 	// The rows in the order of the engine's table.
-	order := []string{"setup", "bulk ingest", "history import", "single-event", "video report", "creator overview", "restart", "dedupe", "peak memory", "disk"}
+	order := []string{"setup", "bulk ingest", "history import", "single-event", "video report", "creator overview", "restart with", "restart after a crash", "dedupe", "peak memory", "disk"}
 	rank := func(r [3]string) int {
 		for i, p := range order {
 			if strings.HasPrefix(r[0], p) {
@@ -203,7 +205,7 @@ func (b *realBench) run(ctx context.Context) error {
 	}
 
 	// The event files, before anything is timed.
-	bulkFile, importFile := filepath.Join(b.dir, "bulk.ndjson"), filepath.Join(b.dir, "import.ndjson")
+	bulkFile, importFile, crashFile := filepath.Join(b.dir, "bulk.ndjson"), filepath.Join(b.dir, "import.ndjson"), filepath.Join(b.dir, "crash.ndjson")
 	t0 := time.Now()
 	now := time.Now()
 	if err := writeWorldFile(bulkFile, w, "bulk-", o.events, now, 11); err != nil {
@@ -212,7 +214,11 @@ func (b *realBench) run(ctx context.Context) error {
 	if err := writeWorldFile(importFile, w, "imp-", o.importEvents, now, 12); err != nil {
 		return err
 	}
-	b.say("built %s + %s events of the world in %s (not timed)", thousands(float64(o.events)), thousands(float64(o.importEvents)), loadgen.Round(time.Since(t0)))
+	if err := writeWorldFile(crashFile, w, "crash-", crashEvents(o.events), now, 13); err != nil {
+		return err
+	}
+	b.say("built %s + %s + %s events of the world in %s (not timed)", thousands(float64(o.events)), thousands(float64(o.importEvents)),
+		thousands(float64(crashEvents(o.events))), loadgen.Round(time.Since(t0)))
 
 	stopProfile := func() {}
 	if o.cpuProfile != "" {
@@ -257,8 +263,11 @@ func (b *realBench) run(ctx context.Context) error {
 	if err := b.restart(ctx); err != nil {
 		return err
 	}
+	if err := b.crashRestart(ctx, crashFile); err != nil {
+		return fmt.Errorf("crash restart: %w", err)
+	}
 	peak, _ := procStatus("VmHWM")
-	b.row("peak memory", fmt.Sprintf("server %.0f MiB (VmHWM through bulk, single events and reports; %.0f MiB with the restart) at %s events, %s videos; crowd import %.0f MiB (its own process)",
+	b.row("peak memory", fmt.Sprintf("server %.0f MiB (VmHWM through bulk, single events and reports; %.0f MiB with the restarts) at %s events, %s videos; crowd import %.0f MiB (its own process)",
 		float64(serverPeak)/1024, float64(peak)/1024, thousands(float64(b.events)), thousands(float64(w.Videos)), float64(importRSS)/1024),
 		"≤ 2 GiB at 100M events, 1M videos")
 	return b.disk()
@@ -290,14 +299,17 @@ func writeWorldFile(name string, w loadgen.World, prefix string, n int64, now ti
 // /proc every 100 ms while it runs (the rusage of a child started by fork
 // and exec may report the parent's peak instead of its own).
 func (b *realBench) child(ctx context.Context, args ...string) ([]byte, *os.ProcessState, int64, error) {
-	exe, err := os.Executable()
+	return b.childTo(ctx, b.stderr, args...)
+}
+
+// childTo is child with the child's stderr going to stderr.
+func (b *realBench) childTo(ctx context.Context, stderr io.Writer, args ...string) ([]byte, *os.ProcessState, int64, error) {
+	cmd, err := command(ctx, args...)
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("find this executable: %w", err)
+		return nil, nil, 0, err
 	}
-	cmd := exec.CommandContext(ctx, exe, args...)
-	cmd.Env = append(os.Environ(), childEnv+"=1")
 	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, b.stderr
+	cmd.Stdout, cmd.Stderr = &out, stderr
 	if err := cmd.Start(); err != nil {
 		return nil, nil, 0, fmt.Errorf("crowd %s: %w", args[0], err)
 	}
@@ -329,6 +341,17 @@ func (b *realBench) child(ctx context.Context, args ...string) ([]byte, *os.Proc
 	return out.Bytes(), cmd.ProcessState, peak.Load(), nil
 }
 
+// command is this executable as crowd with args, for a child process.
+func command(ctx context.Context, args ...string) (*exec.Cmd, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find this executable: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	return cmd, nil
+}
+
 // loadgen runs crowd loadgen --json with args and returns its report and
 // the server's CPU over the run.
 func (b *realBench) loadgen(ctx context.Context, args ...string) (loadgenReport, time.Duration, error) {
@@ -343,7 +366,7 @@ func (b *realBench) loadgen(ctx context.Context, args ...string) (loadgenReport,
 	if err := json.Unmarshal(out, &rep); err != nil {
 		return rep, 0, fmt.Errorf("read the load generator's report: %w", err)
 	}
-	if rep.Result.Accepted == 0 {
+	if rep.Result.Accepted+rep.Result.Duplicates == 0 {
 		return rep, 0, fmt.Errorf("%s mode: nothing accepted (%d errors; first: %s)", rep.Result.Mode, rep.Result.Errors, rep.Result.FirstError)
 	}
 	if rep.Result.Errors > 0 || rep.Result.Rejected > 0 {
@@ -645,20 +668,39 @@ func (b *realBench) importHistory(ctx context.Context, file string) (int64, erro
 	return rss, nil
 }
 
-// restart reopens the data dir and times it until /readyz answers 200 and
-// until the aggregation state is loaded and caught up with the log.
-func (b *realBench) restart(ctx context.Context) error {
-	b.say("restart: reopening the data dir")
+// reopened is what reopen measured.
+type reopened struct {
+	// opened is when Open returned, ready when /readyz first answered
+	// 200, loaded when the state was loaded and aggregation had applied
+	// the whole log; each from the start of Open.
+	opened, ready, loaded time.Duration
+	// phases says how long /readyz gave each reason for not being ready,
+	// in the order they came.
+	phases []string
+	// behind is the most log messages /readyz said aggregation was behind
+	// ("catching up: N messages behind"); 0 if it never said so.
+	behind uint64
+	// ids and viewerDays are the aggregation state held in memory once
+	// caught up.
+	ids, viewerDays int
+	// snapshot says whether the state came from a snapshot (and the
+	// journal after it) or the whole journal; entries how many journal
+	// entries were replayed.
+	snapshot bool
+	entries  int
+}
+
+// reopen opens the data dir in this process (b.open) and times it until
+// /readyz answers 200 and until the aggregation state is loaded and
+// caught up with the log. The server stays open.
+func (b *realBench) reopen(ctx context.Context) (reopened, error) {
+	var r reopened
 	start := time.Now()
 	if err := b.open(ctx); err != nil {
-		return err
+		return r, err
 	}
-	opened := time.Since(start)
+	r.opened = time.Since(start)
 	hc := &http.Client{Timeout: 5 * time.Second}
-	var ready time.Duration
-	// phases records how long /readyz gave each reason for not being
-	// ready, in the order they came, so the row says where the time went.
-	var phases []string
 	reason, since := "opening", time.Duration(0)
 	for {
 		resp, err := hc.Get(b.m.URL() + "/readyz")
@@ -675,39 +717,58 @@ func (b *realBench) restart(ctx context.Context) error {
 				now = ""
 			}
 			if strings.HasPrefix(now, "catching up") {
+				var behind uint64
+				if _, err := fmt.Sscanf(now, "catching up: %d messages behind", &behind); err == nil {
+					r.behind = max(r.behind, behind)
+				}
 				now = "catching up"
 			}
 			if now != reason {
 				at := time.Since(start)
-				phases = append(phases, fmt.Sprintf("%s %s", reason, loadgen.Round(at-since)))
+				r.phases = append(r.phases, fmt.Sprintf("%s %s", reason, loadgen.Round(at-since)))
 				reason, since = now, at
 			}
 			if resp.StatusCode == http.StatusOK {
-				ready = time.Since(start)
+				r.ready = time.Since(start)
 				break
 			}
 		}
 		if time.Since(start) > 10*time.Minute {
-			return fmt.Errorf("restart: /readyz not 200 after 10 minutes")
+			return r, fmt.Errorf("/readyz not 200 after 10 minutes")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	if _, err := waitApplied(ctx, b.m, b.say); err != nil {
-		return err
+		return r, err
 	}
-	loaded := time.Since(start)
-	ids, vds, _ := b.m.Aggregate.StateStats()
+	r.loaded = time.Since(start)
+	r.ids, r.viewerDays, _ = b.m.Aggregate.StateStats()
+	r.snapshot, _, r.entries = b.m.Aggregate.LoadedFrom()
+	return r, nil
+}
+
+// String describes the reopening for a row.
+func (r reopened) String() string {
 	from := "the whole journal"
-	snap, _, entries := b.m.Aggregate.LoadedFrom()
-	if snap {
+	if r.snapshot {
 		from = "a snapshot and the journal after it"
 	}
-	b.row("restart with the state", fmt.Sprintf("/readyz 200 after %s (Open returned after %s; %s); state loaded and aggregation caught up after %s (%s event ids, %s viewer-days in memory, %s events in the data dir; from %s, %s journal entries replayed)",
-		loadgen.Round(ready), loadgen.Round(opened), strings.Join(phases, ", "), loadgen.Round(loaded), thousands(float64(ids)), thousands(float64(vds)), thousands(float64(b.events)), from, thousands(float64(entries))),
+	return fmt.Sprintf("/readyz 200 after %s (Open returned after %s; %s); state loaded and aggregation caught up after %s (%s event ids, %s viewer-days in memory; from %s, %s journal entries replayed)",
+		loadgen.Round(r.ready), loadgen.Round(r.opened), strings.Join(r.phases, ", "), loadgen.Round(r.loaded),
+		thousands(float64(r.ids)), thousands(float64(r.viewerDays)), from, thousands(float64(r.entries)))
+}
+
+// restart reopens the data dir after the clean stop of the import and
+// times it (reopen). The server stays open for the crash phase.
+func (b *realBench) restart(ctx context.Context) error {
+	b.say("restart: reopening the data dir")
+	r, err := b.reopen(ctx)
+	if err != nil {
+		return fmt.Errorf("restart: %w", err)
+	}
+	b.row("restart with the state", fmt.Sprintf("%s; %s events in the data dir", r, thousands(float64(b.events))),
 		"ready ≤ 10 s (/readyz not ready until it is)")
-	err := b.m.Close()
-	b.m = nil
-	return err
+	return nil
 }
 
 // disk reports the data dir's bytes per event.

@@ -4,13 +4,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/crowd-dev/crowd/internal/config"
+	"github.com/crowd-dev/crowd/internal/loadgen"
 )
 
 func noEnv(string) string { return "" }
@@ -49,7 +56,8 @@ func TestBenchCmd_Realistic(t *testing.T) {
 	for _, want := range []string{
 		"world synced", "bulk ingest, durable, aggregated", "history import (crowd import)", "log write at",
 		"single-event requests", "video report, server-side", "creator overview (account report) with 150 videos",
-		"restart with the state", "/readyz 200 after", "dedupe state at --state-limit", "peak memory", "disk per event", "bytes the events added",
+		"restart with the state", "/readyz 200 after", "restart after a crash (kill -9 during bulk ingest)", "killed", "Exactly once",
+		"the totals then grew by exactly the file's", "dedupe state at --state-limit", "peak memory", "disk per event", "bytes the events added",
 		"load generator", "% of", "top 15 by flat time", "top 15 by cum time",
 	} {
 		if !strings.Contains(out, want) {
@@ -62,6 +70,100 @@ func TestBenchCmd_Realistic(t *testing.T) {
 		}
 	}
 	t.Log(out)
+}
+
+// TestServeArgs checks the crash phase's crowd serve gets every setting of
+// the bench's server as a flag, whatever CROWD_* variables say.
+func TestServeArgs(t *testing.T) {
+	cfg := config.Default()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.AdminAddr = ""
+	cfg.Data = "/tmp/d"
+	cfg.Disclosure = config.Exact
+	cfg.StateLimit = 5000
+	cfg.AnonViewsPerMinute = 1 << 30
+	cfg.LogRetention = 90 * time.Minute
+	args, err := serveArgs(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--addr=127.0.0.1:0", "--admin-addr=", "--data=/tmp/d", "--secrets-dir=", "--disclosure=exact", "--state-limit=5000", "--log-retention=1h30m0s"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("serve args lack %q: %q", want, args)
+		}
+	}
+	// What crowd serve makes of them, with the environment saying
+	// otherwise.
+	back := config.Default()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	back.Flags(fs)
+	env := map[string]string{"CROWD_STATE_LIMIT": "7", "CROWD_ADMIN_ADDR": "127.0.0.1:9464", "CROWD_DISCLOSURE": "protected"}
+	if err := config.Parse(fs, args, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, cfg) {
+		t.Errorf("crowd serve with %q has\n%+v, want\n%+v", args, back, cfg)
+	}
+}
+
+// TestReadBodies checks the crash phase cuts a file into requests as the
+// load generator does, and copies the ones it is asked for.
+func TestReadBodies(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "events.ndjson")
+	data := []byte(`{"id":"a","type":"view"}` + "\n" + `{"id":"b","type":"like"}` + "\n" + `{"id":"c","type":"share"}` + "\n" +
+		`{"id":"d","type":"view"}` + "\n" + `{"id":"e","type":"comment"}` + "\n" + `{"id":"f","type":"view"}` + "\n" + `{"id":"g","type":"view"}`)
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := loadgen.SplitNDJSON(data, 3)
+	got, err := readBodies(src, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d bodies, the load generator cuts %d", len(got), len(want))
+	}
+	for i := range want {
+		if wb := (body{events: int64(len(strings.Split(strings.TrimSuffix(string(want[i]), "\n"), "\n"))), tally: tallyOf(want[i])}); got[i] != wb {
+			t.Errorf("body %d = %+v, want %+v", i, got[i], wb)
+		}
+	}
+	if got[0].tally != (tally{views: 1, shares: 1}) || got[2].tally != (tally{views: 1}) {
+		t.Errorf("tallies %+v", got)
+	}
+	dst := filepath.Join(dir, "retry.ndjson")
+	if err := copyBodies(dst, src, 3, func(i int) bool { return i != 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != string(want[0])+string(want[2]) {
+		t.Errorf("copied %q, want bodies 0 and 2", b)
+	}
+}
+
+// TestProgressWatch checks the crash phase reads the load generator's live
+// line: a count cut between two writes, and the half reached once.
+func TestProgressWatch(t *testing.T) {
+	var out bytes.Buffer
+	p := &progressWatch{w: &out, half: 2500, reached: make(chan struct{})}
+	for _, w := range []string{"loadgen: sending f, 5 bodies\n", "\r   0.5s  sent 2,000  accepted 1,", "000  4,000/s  p50 1ms", "\r   1.0s  sent 4,000  accepted 2,000  ",
+		"\r   1.5s  sent 5,000  accepted 3,000  ", "\r   2.0s  sent 5,000  accepted 5,000  "} {
+		p.Write([]byte(w))
+		if w == "\r   1.0s  sent 4,000  accepted 2,000  " {
+			select {
+			case <-p.reached:
+				t.Fatal("half reached at 2,000 of 5,000")
+			default:
+			}
+		}
+	}
+	<-p.reached
+	if after, accepted := p.seen(); accepted != 5000 || after <= 0 {
+		t.Errorf("seen %v, %d; want 5,000 accepted", after, accepted)
+	}
+	if !strings.HasSuffix(out.String(), "accepted 5,000  ") {
+		t.Errorf("passed on %q", out.String())
+	}
 }
 
 // TestBenchCmd runs a short bench end to end and checks every target has

@@ -181,6 +181,12 @@ type Result struct {
 	// Timeline is every answered request, in the order they ended, when
 	// Config.Timeline asked for it.
 	Timeline []Request `json:",omitempty"`
+	// Acked lists the Config.Bodies answered 2xx (acknowledged: the
+	// service holds their events, accepted, duplicates or rejected), by
+	// index in the order the answers came, when Config.Timeline asked for
+	// it. A body not listed was not acknowledged: its request failed (the
+	// service may still hold some or all of its events) or was never sent.
+	Acked []int `json:",omitempty"`
 }
 
 // Request is one answered request of a timeline.
@@ -267,6 +273,7 @@ type runner struct {
 	firstErr string
 	hist     histogram
 	timeline []Request
+	acked    []int
 }
 
 // job is one request to send: n generated events, or the pre-built body
@@ -320,7 +327,7 @@ func (r *runner) run(ctx context.Context) Result {
 		Accepted: r.accepted.Load(), Duplicates: r.dups.Load(), Rejected: r.rejected.Load(),
 		Throttled: r.throttled.Load(), Errors: r.errs.Load(), FirstError: r.firstErr,
 		Latency:  latency(r.hist.snapshot(), time.Duration(r.hist.max.Load())),
-		Timeline: r.timeline,
+		Timeline: r.timeline, Acked: r.acked,
 	}
 }
 

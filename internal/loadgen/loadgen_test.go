@@ -209,6 +209,49 @@ func TestRun_Throttled(t *testing.T) {
 	}
 }
 
+// TestRun_Acked checks which pre-built bodies a run says were
+// acknowledged: those answered 2xx, not one answered with an error status
+// nor one whose connection died without an answer; without a timeline it
+// says nothing.
+func TestRun_Acked(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b bytes.Buffer
+		b.ReadFrom(r.Body)
+		switch first := strings.SplitN(b.String(), "\n", 2)[0]; first {
+		case "body-1":
+			http.Error(w, "broken", http.StatusInternalServerError)
+		case "body-3":
+			// The connection dies without an answer, as at a kill.
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		default:
+			w.WriteHeader(http.StatusAccepted)
+			fmt.Fprintf(w, `{"accepted":%d,"duplicates":0,"rejected":[]}`, strings.Count(b.String(), "\n"))
+		}
+	}))
+	defer srv.Close()
+	var bodies [][]byte
+	for i := range 5 {
+		bodies = append(bodies, fmt.Appendf(nil, "body-%d\nevent\n", i))
+	}
+	for _, timeline := range []bool{true, false} {
+		cfg := loadgen.Config{URL: srv.URL, Token: "tok", Mode: loadgen.Bulk, Batch: 2, Workers: 1, SkipSetup: true, Bodies: bodies, Timeline: timeline}
+		res, err := loadgen.Run(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []int{0, 2, 4}
+		if !timeline {
+			want = nil
+		}
+		if fmt.Sprint(res.Acked) != fmt.Sprint(want) || res.Accepted != 6 || res.Errors != 2 {
+			t.Errorf("timeline %v: acked %v, want %v; result %+v", timeline, res.Acked, want, res)
+		}
+	}
+}
+
 func TestRun_Invalid(t *testing.T) {
 	ok := loadgen.Config{URL: "http://127.0.0.1:1", Token: "t", Duration: time.Second}
 	for name, mod := range map[string]func(*loadgen.Config){

@@ -96,17 +96,17 @@ func (r *runner) work(reqCtx, sendCtx context.Context, n int, jobs <-chan job) {
 	w.zipf = rand.NewZipf(w.rng, 1.1, 1, uint64(r.cfg.Videos-1))
 	for j := range jobs {
 		if j.body >= 0 {
-			r.post(reqCtx, sendCtx, "/v1/events", "application/x-ndjson", r.cfg.Bodies[j.body], j.n, true)
+			r.post(reqCtx, sendCtx, "/v1/events", "application/x-ndjson", r.cfg.Bodies[j.body], j.n, j.body)
 			continue
 		}
 		if r.cfg.Mode == Bulk {
 			w.buf = w.appendBatch(w.buf[:0], j.n)
-			r.post(reqCtx, sendCtx, "/v1/events", "application/x-ndjson", w.buf, j.n, true)
+			r.post(reqCtx, sendCtx, "/v1/events", "application/x-ndjson", w.buf, j.n, generated)
 			continue
 		}
 		v := int(w.zipf.Uint64())
 		w.buf = w.appendView(w.buf[:0])
-		r.post(reqCtx, sendCtx, "/v1/videos/"+VideoID(v)+"/views", "application/json", w.buf, 1, false)
+		r.post(reqCtx, sendCtx, "/v1/videos/"+VideoID(v)+"/views", "application/json", w.buf, 1, single)
 	}
 }
 
@@ -174,11 +174,20 @@ type ingestAnswer struct {
 	Rejected   []client.Rejection `json:"rejected"`
 }
 
-// post sends one request, retrying after 429 and 503 as long as the
-// sending window is open, and records what came back.
-func (r *runner) post(reqCtx, sendCtx context.Context, path, ctype string, body []byte, n int, bulk bool) {
+// The body argument of post for requests that are not one of
+// Config.Bodies.
+const (
+	generated = -1 // a generated bulk batch
+	single    = -2 // a single view
+)
+
+// post sends one request of n events, retrying after 429 and 503 as long
+// as the sending window is open, and records what came back. body is the
+// request's index in Config.Bodies, or generated or single.
+func (r *runner) post(reqCtx, sendCtx context.Context, path, ctype string, data []byte, n, body int) {
+	bulk := body != single
 	for {
-		req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, r.cfg.URL+path, bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, r.cfg.URL+path, bytes.NewReader(data))
 		if err != nil {
 			r.fail(err.Error())
 			return
@@ -196,7 +205,7 @@ func (r *runner) post(reqCtx, sendCtx context.Context, path, ctype string, body 
 			}
 			return
 		}
-		data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+		answer, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 		resp.Body.Close()
 		d := time.Since(t0)
 		r.hist.record(d)
@@ -213,12 +222,17 @@ func (r *runner) post(reqCtx, sendCtx context.Context, path, ctype string, body 
 		switch {
 		case resp.StatusCode >= 200 && resp.StatusCode < 300:
 			r.sent.Add(int64(n))
+			if r.cfg.Timeline && body >= 0 {
+				r.mu.Lock()
+				r.acked = append(r.acked, body)
+				r.mu.Unlock()
+			}
 			if !bulk {
 				r.accepted.Add(1)
 				return
 			}
 			var a ingestAnswer
-			if err := json.Unmarshal(data, &a); err != nil {
+			if err := json.Unmarshal(answer, &a); err != nil {
 				r.fail("decode answer: " + err.Error())
 				return
 			}
@@ -244,7 +258,7 @@ func (r *runner) post(reqCtx, sendCtx context.Context, path, ctype string, body 
 			case <-t.C:
 			}
 		default:
-			r.fail(fmt.Sprintf("POST %s: %d %s", path, resp.StatusCode, bytes.TrimSpace(data[:min(len(data), 200)])))
+			r.fail(fmt.Sprintf("POST %s: %d %s", path, resp.StatusCode, bytes.TrimSpace(answer[:min(len(answer), 200)])))
 			return
 		}
 	}
