@@ -181,7 +181,7 @@ func Default() Config {
 		// S2 takes a quarter off the log's disk per event for about 1%
 		// of the ingest path's CPU (docs/PERFORMANCE.md, "The event log
 		// compressed").
-		LogCompression: "s2",
+		LogCompression: "none",
 		SessionTTL:     30 * 24 * time.Hour,
 		LoginPerMinute: 10,
 		// Ten registrations a minute is far more than one person needs and

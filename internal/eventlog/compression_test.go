@@ -57,13 +57,13 @@ func storeBlocks(tb testing.TB, dir string) (names []string, compressed []bool) 
 }
 
 // TestOpen_Compression: a new stream is created with the configured
-// compression, S2 by default, and records it.
+// compression, none by default, and records it.
 func TestOpen_Compression(t *testing.T) {
 	for _, tt := range []struct {
 		cfg  string
 		want jetstream.StoreCompression
 	}{
-		{"", jetstream.S2Compression},
+		{"", jetstream.NoCompression},
 		{CompressionS2, jetstream.S2Compression},
 		{CompressionNone, jetstream.NoCompression},
 	} {
@@ -96,12 +96,12 @@ func TestOpen_CompressionUpdate(t *testing.T) {
 	}
 
 	var logs logBuffer
-	cfg.Compression = "" // the default
+	cfg.Compression = CompressionS2
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	l = MustOpen(t, cfg)
 	sc := streamConfig(t, l)
 	if sc.Compression != jetstream.S2Compression || sc.Metadata[metaCompression] != CompressionS2 {
-		t.Fatalf("after a start with the default: compression %v, metadata %q; want S2", sc.Compression, sc.Metadata[metaCompression])
+		t.Fatalf("after a start with s2: compression %v, metadata %q; want S2", sc.Compression, sc.Metadata[metaCompression])
 	}
 	if !strings.Contains(logs.String(), "compression none → s2") {
 		t.Errorf("the change is not logged:\n%s", logs.String())
