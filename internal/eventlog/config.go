@@ -36,12 +36,12 @@ const (
 	// DefaultCompression stores the stream's message blocks as written.
 	// S2 takes about a quarter off the log's disk per event (115 to 88
 	// bytes in the realistic world; the hashes in a record are random),
-	// but in the realistic bench it cost more than it saved where the
-	// targets are: the import's log write took 17 s instead of 13, a
-	// start's opening of the log 1.3-2.5 s instead of 0.2-0.3, and the
-	// catch-up after a crash 10-13 s instead of 7 (docs/PERFORMANCE.md,
-	// "Changes", "The event log compressed"). It is there for a data dir
-	// short of disk: --log-compression s2.
+	// but in the realistic bench a start's opening of the log took 1.3-2.5 s
+	// instead of 0.2-0.5 s at 4.6M events (the restart target is 10 s, and
+	// the log grows with events), and the import's log write leaned the
+	// same way (docs/PERFORMANCE.md, "Changes", "The event log
+	// compressed"). It is there for a data dir short of disk:
+	// --log-compression s2.
 	DefaultCompression = CompressionNone
 )
 
