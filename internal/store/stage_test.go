@@ -62,6 +62,19 @@ func openPostgres(t testing.TB) *Store {
 	return s
 }
 
+// addDayRows adds rows to video_day in a transaction of their own.
+func addDayRows(ctx context.Context, s *Store, rows []dayRow) error {
+	tx, err := s.BeginRollup(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := AddRows(tx.RowWriter(ctx), VideoDayTable, rows, dayArgs); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // videoDayViews returns video_day's rows and their views summed.
 func videoDayViews(t *testing.T, s *Store) (rows, views int64) {
 	t.Helper()
@@ -105,17 +118,9 @@ func TestUpsert_CopyRolledBack(t *testing.T) {
 	// The next transactions, on whichever connection, stage and merge
 	// again, and a commit leaves the staging table empty.
 	for range 2 {
-		tx, err := s.BeginRollup(ctx)
-		if err != nil {
+		if err := addDayRows(ctx, s, rows); err != nil {
 			t.Fatal(err)
 		}
-		if err := AddRows(tx.RowWriter(ctx), VideoDayTable, rows, dayArgs); err != nil {
-			t.Fatal(err)
-		}
-		if err := tx.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		tx.Rollback()
 	}
 	if n, views := videoDayViews(t, s); n != int64(len(rows)) || views != 6*int64(len(rows)) {
 		t.Fatalf("after two commits: %d rows, %d views; want %d, %d", n, views, len(rows), 6*len(rows))
@@ -139,17 +144,7 @@ func TestUpsert_StageRecreated(t *testing.T) {
 	s.write.SetMaxOpenConns(1) // one connection: every transaction on it
 	ctx := t.Context()
 	rows := dayRows(copyMinRows, 1)
-	add := func() error {
-		tx, err := s.BeginRollup(ctx)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		if err := AddRows(tx.RowWriter(ctx), VideoDayTable, rows, dayArgs); err != nil {
-			return err
-		}
-		return tx.Commit()
-	}
+	add := func() error { return addDayRows(ctx, s, rows) }
 	if err := add(); err != nil {
 		t.Fatal(err)
 	}
@@ -394,17 +389,9 @@ func BenchmarkUpsert(b *testing.B) {
 					for j := range rows[:n/2] {
 						rows[j].day = int64(i)
 					}
-					tx, err := s.BeginRollup(ctx)
-					if err != nil {
+					if err := addDayRows(ctx, s, rows); err != nil {
 						b.Fatal(err)
 					}
-					if err := AddRows(tx.RowWriter(ctx), VideoDayTable, rows, dayArgs); err != nil {
-						b.Fatal(err)
-					}
-					if err := tx.Commit(); err != nil {
-						b.Fatal(err)
-					}
-					tx.Rollback()
 				}
 				b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(n), "µs/row")
 			})
