@@ -123,9 +123,8 @@ func (t *RollupTx) upsert(ctx context.Context, u *upsert, n int, row func(i int,
 	if t.conn != nil && n >= copyMinRows {
 		return t.copyUpsert(ctx, u, n, row)
 	}
-	width := len(u.cols)
-	full := u.valuesQuery(rollupChunk)
-	buf := make([]any, 0, min(n, rollupChunk)*width)
+	buf := make([]any, 0, min(n, rollupChunk)*len(u.cols))
+	var full string // the query of a whole chunk, built once
 	for start := 0; start < n; start += rollupChunk {
 		end := min(start+rollupChunk, n)
 		buf = buf[:0]
@@ -135,9 +134,15 @@ func (t *RollupTx) upsert(ctx context.Context, u *upsert, n int, row func(i int,
 				return err
 			}
 		}
-		q := full
-		if end-start < rollupChunk {
+		var q string
+		switch {
+		case end-start < rollupChunk:
 			q = u.valuesQuery(end - start)
+		case full == "":
+			full = u.valuesQuery(rollupChunk)
+			q = full
+		default:
+			q = full
 		}
 		if _, err := t.exec(ctx, q, buf...); err != nil {
 			return err
