@@ -91,13 +91,12 @@ func (l *Log) publishAtomic(ctx context.Context, msgs []Message) error {
 	if len(msgs) > maxAtomicMessages {
 		return fmt.Errorf("publish events: %d messages in one atomic batch, at most %d", len(msgs), maxAtomicMessages)
 	}
-	size := 0
 	for i := range msgs {
 		if err := l.checkMessage(&msgs[i]); err != nil {
 			return fmt.Errorf("publish events: message %d: %w", i, err)
 		}
-		size += len(msgs[i].Data)
 	}
+	size := batchSize(msgs)
 	if g := l.cfg.WriteGuard; g != nil {
 		if err := g(); err != nil {
 			return fmt.Errorf("publish events: %w", err)
@@ -194,7 +193,7 @@ func (l *Log) publishBatch(ctx context.Context, msgs []Message, identity string)
 			continue
 		}
 		m.Header[hdrBatchCommit] = []string{"1"}
-		return l.commit(ctx, m, len(msgs))
+		return l.commit(ctx, m, len(msgs), batchSize(msgs))
 	}
 	return nil
 }
@@ -234,8 +233,9 @@ type batchAck struct {
 
 // commit sends a batch's last message and waits for the answer, asking the
 // write guard again while it waits (as Publish does: a server whose disk
-// filled under it may not answer).
-func (l *Log) commit(ctx context.Context, m *nats.Msg, n int) error {
+// filled under it may not answer), and, once the answer is late, whether
+// the disk still has room for the batch's size bytes (noAnswerForSpace).
+func (l *Log) commit(ctx context.Context, m *nats.Msg, n, size int) error {
 	rctx, cancel := context.WithTimeoutCause(ctx, ackTimeout, errors.New("no answer"))
 	defer cancel()
 	rctx, stop := context.WithCancelCause(rctx)
@@ -243,6 +243,7 @@ func (l *Log) commit(ctx context.Context, m *nats.Msg, n int) error {
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
+		start := time.Now()
 		guard := time.NewTicker(250 * time.Millisecond)
 		defer guard.Stop()
 		for {
@@ -258,6 +259,10 @@ func (l *Log) commit(ctx context.Context, m *nats.Msg, n int) error {
 						stop(err)
 						return
 					}
+				}
+				if err := l.noAnswerForSpace(time.Since(start), size); err != nil {
+					stop(err)
+					return
 				}
 			}
 		}
@@ -314,6 +319,35 @@ func (l *Log) roomFor(size int) error {
 		return fmt.Errorf("%w: a batch of %d bytes needs %d free, %d are", errNoRoom, size, need, free)
 	}
 	return nil
+}
+
+// lateAnswer is how long a write waits for the server's answer before it
+// asks whether the disk still has room for what it wrote
+// (noAnswerForSpace). A write that fsyncs answers in milliseconds.
+const lateAnswer = time.Second
+
+// noAnswerForSpace tells, once a write of size bytes has waited waited
+// for the embedded server's answer and at least lateAnswer, whether the
+// disk lacks room for it (roomFor). The server answers nothing to a write
+// that failed for want of space (it logs the error and keeps it, refusing
+// later writes until restarted), and what it freed after the failed write
+// can leave more room than the application's write guard counts as full:
+// without this, the write would wait out ackTimeout and end as unanswered
+// instead of as disk full, after the caller's own timeout.
+func (l *Log) noAnswerForSpace(waited time.Duration, size int) error {
+	if waited < lateAnswer {
+		return nil
+	}
+	return l.roomFor(size)
+}
+
+// batchSize is the bytes of msgs' payloads.
+func batchSize(msgs []Message) int {
+	size := 0
+	for i := range msgs {
+		size += len(msgs[i].Data)
+	}
+	return size
 }
 
 // errNoRoom: the embedded server's filesystem has no room for a batch.

@@ -413,3 +413,53 @@ func TestRecover_EndsConsumers(t *testing.T) {
 	MustPublish(t, l, testMessages(l, 10, 5), 5)
 	checkDelivered(t, MustConsume(t, l, 11, 5), testMessages(l, 10, 5), 11)
 }
+
+// TestPublishAtomic_DiskFillsUnguarded fills the disk under a batch while
+// no write guard sees it: the server stores nothing more after a write
+// fails and answers nothing to the batch's commit, and what it freed when
+// the write failed may leave more room than the application's guard counts
+// as full. The publish must still end as disk full (so that the caller
+// answers 503 and Recover restarts the store), not wait out the commit's
+// ackTimeout and fail as an unanswered request, which a caller's own
+// timeout would end first.
+func TestPublishAtomic_DiskFillsUnguarded(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), 500<<10/16)
+	for _, leaveMiB := range []int64{2, 5, 6, 7} {
+		t.Run(fmt.Sprint(leaveMiB, "MiB"), func(t *testing.T) {
+			fs := mountSmallFS(t, "48m")
+			l, err := Open(t.Context(), Config{Dir: filepath.Join(fs, "js")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			msgs := make([]Message, 8)
+			for i := range msgs {
+				msgs[i] = Message{Subject: l.Subject(i % l.Partitions()), ID: fmt.Sprintf("u-%d", i), Data: data}
+			}
+			filler := fillLeaving(t, fs, leaveMiB<<20)
+			// The check before the batch sees room, as when other
+			// batches fill the disk after it.
+			var checks atomic.Int32
+			l.freeSpace = func() (uint64, error) {
+				if checks.Add(1) == 1 {
+					return 1 << 40, nil
+				}
+				return l.storeFree()
+			}
+			err = l.PublishAtomic(t.Context(), msgs)
+			if err != nil && !errors.Is(err, platform.ErrDiskFull) {
+				t.Fatalf("PublishAtomic on a filling disk = %v, want success or disk full", err)
+			}
+			if err := os.Remove(filler); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Recover(t.Context()); err != nil {
+				t.Fatalf("Recover: %v", err)
+			}
+			if got := MustInfo(t, l).Msgs; got != 0 && got != 8 {
+				t.Fatalf("after Recover the stream holds %d of the batch's 8 messages (publish: %v)", got, err)
+			}
+			t.Logf("left %d MiB: publish %v", leaveMiB, err)
+		})
+	}
+}

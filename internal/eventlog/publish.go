@@ -131,6 +131,9 @@ func (l *Log) publish(ctx context.Context, msgs []Message) error {
 	// Publish fails with the disk-full error instead of waiting out
 	// ackTimeout (what was stored before the disk filled stays, and the
 	// caller's retry with the same ids counts it once).
+	// Once the answers are late, the disk is asked too whether it still
+	// has room for the batch (noAnswerForSpace).
+	start, size := time.Now(), batchSize(msgs)
 	guard := time.NewTicker(250 * time.Millisecond)
 	defer guard.Stop()
 	for i, f := range acks {
@@ -141,6 +144,9 @@ func (l *Log) publish(ctx context.Context, msgs []Message) error {
 				if err := g(); err != nil {
 					return fmt.Errorf("publish events: message %d (id %q) not acknowledged: %w", i, msgs[i].ID, err)
 				}
+			}
+			if err := l.noAnswerForSpace(time.Since(start), size); err != nil {
+				return fmt.Errorf("publish events: message %d (id %q) not acknowledged: %w", i, msgs[i].ID, err)
 			}
 			goto wait
 		case ack := <-f.Ok():
