@@ -37,6 +37,18 @@ func BenchmarkApply(b *testing.B) {
 			defer s.Close()
 			benchApply(b, s, spread.d, 0)
 		})
+		// Small batches, as single events' group commits make them:
+		// four messages of 50 events.
+		b.Run("sqlite/"+spread.name+"/small", func(b *testing.B) {
+			s, err := store.Open(b.Context(), store.Options{Dir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			defer func(n int) { benchBatch = n }(benchBatch)
+			benchBatch = 200
+			benchApply(b, s, spread.d, 0)
+		})
 		b.Run("sqlite/"+spread.name+"/spilling", func(b *testing.B) {
 			s, err := store.Open(b.Context(), store.Options{Dir: b.TempDir()})
 			if err != nil {

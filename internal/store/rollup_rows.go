@@ -42,6 +42,9 @@ type RollupTx struct {
 	// with the transaction.
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
+	// cache keeps statements across transactions (SQLite; nil on
+	// PostgreSQL): see stmtCache.
+	cache *stmtCache
 }
 
 // BeginRollup starts a batch transaction of aggregation's. On PostgreSQL
@@ -63,7 +66,7 @@ func (s *Store) BeginRollup(ctx context.Context) (*RollupTx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &RollupTx{tx: tx, d: s.dialect, done: done}, nil
+	return &RollupTx{tx: tx, d: s.dialect, done: done, cache: s.stmts}, nil
 }
 
 // Commit commits the transaction and gives its connection back.
@@ -87,6 +90,11 @@ func (t *RollupTx) release() {
 	if t.done != nil {
 		t.done()
 		t.done = nil
+		if t.cache != nil {
+			// The connection is free again: keep what this
+			// transaction had to compile for the next ones.
+			t.cache.prepareWanted(context.Background())
+		}
 	}
 }
 
@@ -114,12 +122,22 @@ func (t *RollupTx) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 	if st := t.stmts[q]; st != nil {
 		return st, nil
 	}
+	if t.stmts == nil {
+		t.stmts = map[string]*sql.Stmt{}
+	}
+	if t.cache != nil {
+		if kept := t.cache.get(q); kept != nil {
+			st := t.tx.StmtContext(ctx, kept)
+			t.stmts[q] = st
+			return st, nil
+		}
+	}
 	st, err := t.tx.PrepareContext(ctx, Rebind(t.d, q))
 	if err != nil {
 		return nil, err
 	}
-	if t.stmts == nil {
-		t.stmts = map[string]*sql.Stmt{}
+	if t.cache != nil {
+		t.cache.compiles.Add(1)
 	}
 	t.stmts[q] = st
 	return st, nil

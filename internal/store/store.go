@@ -70,6 +70,9 @@ type Store struct {
 	diskFull func(error)
 	// watch are the watchers of account changes (WatchAccounts).
 	watch watchers
+	// stmts keeps aggregation's statements prepared on the write
+	// connection across transactions (SQLite only).
+	stmts *stmtCache
 }
 
 // Options configure Open.
@@ -146,6 +149,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		}
 		r.SetMaxOpenConns(8)
 		s.write, s.read = w, r
+		s.stmts = newStmtCache(w, stmtCacheMax)
 	}
 	if err := s.write.PingContext(ctx); err != nil {
 		s.Close()
@@ -193,6 +197,9 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 // Close closes the database.
 func (s *Store) Close() error {
 	var err error
+	if s.stmts != nil {
+		s.stmts.close()
+	}
 	if s.read != nil && s.read != s.write {
 		err = s.read.Close()
 	}
