@@ -203,7 +203,7 @@ func (w *RowWriter) AddAudience(t AudienceTable, rows []AudienceRow) error {
 		return w.addAudiencePostgres(t, rows)
 	}
 	var buf []byte
-	for chunk := range slices.Chunk(rows, rollupChunk) {
+	for chunk := range rollupChunks(w.d, rows) {
 		var args []any
 		buf, args = packedArgs(buf[:0], chunk)
 		if _, err := w.rtx.exec(w.ctx, `INSERT INTO `+t.name+` (`+t.id+`, `+t.period+`, counts) VALUES `+rowsOf(len(chunk), 3)+

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"iter"
 	"maps"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +24,38 @@ import (
 // statement per 200 rows instead of per row, well inside every dialect's
 // parameter limit.
 const rollupChunk = 200
+
+// rollupChunks cuts s into the chunks a rollup transaction of dialect d
+// writes or reads in one statement each: whole chunks of rollupChunk
+// rows, then, on SQLite, the rest in powers of two (128, 64, …, 1), so
+// that each statement comes in at most nine sizes, which the statements
+// kept across transactions (stmtCache) serve for batches of every size;
+// cut at its own size, nearly every small batch's remainder would be a
+// statement compiled for it alone. On PostgreSQL, where every statement
+// is a round trip, the rest is one chunk.
+func rollupChunks[T any](d Dialect, s []T) iter.Seq[[]T] {
+	return func(yield func([]T) bool) {
+		for len(s) > 0 {
+			n := chunkLen(d, len(s))
+			if !yield(s[:n:n]) {
+				return
+			}
+			s = s[n:]
+		}
+	}
+}
+
+// chunkLen is the rows of the next statement with n rows left to write
+// (rollupChunks).
+func chunkLen(d Dialect, n int) int {
+	switch {
+	case n >= rollupChunk:
+		return rollupChunk
+	case d == Postgres:
+		return n
+	}
+	return 1 << (bits.Len(uint(n)) - 1)
+}
 
 // RollupTx is a transaction of aggregation's. Its commit need not survive
 // a power failure (BeginRebuildable): what it writes is rebuilt from the
@@ -232,7 +266,7 @@ type ActorKey struct{ VideoID, Kind, Actor string }
 // fn with each that was not there yet: the actor's first of its kind for
 // the video.
 func (t *RollupTx) InsertFirsts(ctx context.Context, keys []ActorKey, fn func(ActorKey)) error {
-	for chunk := range slices.Chunk(keys, rollupChunk) {
+	for chunk := range rollupChunks(t.d, keys) {
 		args := make([]any, 0, 3*len(chunk))
 		for _, k := range chunk {
 			args = append(args, k.VideoID, k.Kind, k.Actor)
@@ -265,7 +299,7 @@ type DayCount struct {
 // to and read back in one statement: aggregators of different partitions
 // may count one row at once, and the row lock of the upsert orders them.
 func (t *RollupTx) AddDayCounts(ctx context.Context, counts []DayCount, fn func(accountDay, kind string, total int64)) error {
-	for chunk := range slices.Chunk(counts, rollupChunk) {
+	for chunk := range rollupChunks(t.d, counts) {
 		args := make([]any, 0, 4*len(chunk))
 		for _, c := range chunk {
 			args = append(args, c.AccountDay, c.Kind, c.Day, c.N)
@@ -291,7 +325,7 @@ ON CONFLICT (creator_day, kind) DO UPDATE SET n = creator_day_counts.n + exclude
 // ActorStates calls fn with the stored like or save state of each of the
 // keys that has one.
 func (t *RollupTx) ActorStates(ctx context.Context, keys []ActorKey, fn func(k ActorKey, state int)) error {
-	for chunk := range slices.Chunk(keys, rollupChunk) {
+	for chunk := range rollupChunks(t.d, keys) {
 		args := make([]any, 0, 3*len(chunk))
 		for _, k := range chunk {
 			args = append(args, k.VideoID, k.Kind, k.Actor)
@@ -316,7 +350,7 @@ func (t *RollupTx) ActorStates(ctx context.Context, keys []ActorKey, fn func(k A
 // SetActorStates stores state(k) as the state of each of the keys, in
 // their order.
 func (t *RollupTx) SetActorStates(ctx context.Context, keys []ActorKey, state func(ActorKey) int) error {
-	for chunk := range slices.Chunk(keys, rollupChunk) {
+	for chunk := range rollupChunks(t.d, keys) {
 		args := make([]any, 0, 4*len(chunk))
 		for _, k := range chunk {
 			args = append(args, k.VideoID, k.Kind, k.Actor, state(k))
@@ -356,7 +390,7 @@ var viewersBackUpsert = &upsert{table: "video_day", cols: []string{"video_id", "
 // ViewerGaps calls fn with the stored gaps row (video_viewer_gaps.gaps) of
 // each of the keys that has one.
 func (t *RollupTx) ViewerGaps(ctx context.Context, keys []VideoDayKey, fn func(k VideoDayKey, gaps []byte)) error {
-	for chunk := range slices.Chunk(keys, rollupChunk) {
+	for chunk := range rollupChunks(t.d, keys) {
 		args := make([]any, 0, 2*len(chunk))
 		for _, k := range chunk {
 			args = append(args, k.VideoID, k.Day)

@@ -125,8 +125,8 @@ func (t *RollupTx) upsert(ctx context.Context, u *upsert, n int, row func(i int,
 	}
 	buf := make([]any, 0, min(n, rollupChunk)*len(u.cols))
 	var full string // the query of a whole chunk, built once
-	for start := 0; start < n; start += rollupChunk {
-		end := min(start+rollupChunk, n)
+	for start, end := 0, 0; start < n; start = end {
+		end = start + chunkLen(t.d, n-start)
 		buf = buf[:0]
 		for i := start; i < end; i++ {
 			var err error

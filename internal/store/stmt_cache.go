@@ -19,14 +19,15 @@ import (
 // transaction alone, as before, and its query noted; once the transaction
 // has given the connection back, the noted queries are prepared on the
 // pool (so on that one connection) and kept, the least recently used
-// dropped beyond max. A transaction takes a kept statement with
+// dropped once the kept queries' text passes maxBytes. A transaction takes a kept statement with
 // Tx.StmtContext, which reuses what the connection compiled. PostgreSQL
 // needs none of this: its driver caches statements per connection.
 type stmtCache struct {
-	db  *sql.DB
-	max int
+	db       *sql.DB
+	maxBytes int
 
 	mu     sync.Mutex
+	bytes  int        // of the kept queries' text
 	lru    *list.List // of *cachedStmt, most recently used first
 	byQ    map[string]*list.Element
 	wanted map[string]bool
@@ -41,13 +42,17 @@ type cachedStmt struct {
 	stmt  *sql.Stmt
 }
 
-// stmtCacheMax bounds the statements kept: a statement type's whole-chunk
-// form and the sizes of its last chunks that recur, for the dozen tables
-// a batch writes.
-const stmtCacheMax = 256
+// stmtCacheBytes bounds the statements kept by the length of their text,
+// which their compiled size follows: SQLite's compiled multi-row upserts
+// take about 35 bytes of memory per byte of SQL (200 statements of 1 to
+// 200 rows of video_day, 1.1 MB of text, took 38 MB), so 512 KiB of text
+// is about 18 MiB. A statement comes in nine sizes (rollupChunks), about
+// 20 KiB of text in all for a table's upsert: the two dozen statements a
+// batch runs fit.
+const stmtCacheBytes = 512 << 10
 
-func newStmtCache(db *sql.DB, max int) *stmtCache {
-	return &stmtCache{db: db, max: max, lru: list.New(), byQ: map[string]*list.Element{}, wanted: map[string]bool{}}
+func newStmtCache(db *sql.DB, maxBytes int) *stmtCache {
+	return &stmtCache{db: db, maxBytes: maxBytes, lru: list.New(), byQ: map[string]*list.Element{}, wanted: map[string]bool{}}
 }
 
 // get returns the kept statement of q, or nil after noting q to be
@@ -94,11 +99,13 @@ func (c *stmtCache) prepareWanted(ctx context.Context) {
 			continue
 		}
 		c.byQ[q] = c.lru.PushFront(&cachedStmt{query: q, stmt: st})
+		c.bytes += len(q)
 		var evicted []*sql.Stmt
-		for c.lru.Len() > c.max {
+		for c.bytes > c.maxBytes && c.lru.Len() > 0 {
 			e := c.lru.Back()
 			cs := c.lru.Remove(e).(*cachedStmt)
 			delete(c.byQ, cs.query)
+			c.bytes -= len(cs.query)
 			evicted = append(evicted, cs.stmt)
 		}
 		c.mu.Unlock()
@@ -118,6 +125,7 @@ func (c *stmtCache) close() {
 		e.Value.(*cachedStmt).stmt.Close()
 	}
 	c.lru.Init()
+	c.bytes = 0
 	clear(c.byQ)
 	clear(c.wanted)
 }

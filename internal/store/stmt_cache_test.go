@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"testing"
 )
 
@@ -40,25 +41,76 @@ func TestStmtCache_KeptAcrossTransactions(t *testing.T) {
 		t.Fatalf("video_day holds %d rows, %d views; want 3 rows, 18 views", rows, views)
 	}
 
-	// A bound of two: three statements (rows of 4, 5 and 6) in turn
-	// keep evicting each other, and each is compiled again.
+	// A bound that holds two of three statements of different lengths:
+	// they evict each other in turn, and one evicted is compiled again.
+	run := func(q string) {
+		t.Helper()
+		tx, err := s.BeginRollup(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		rows, err := tx.query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q1, q2, q3 := "SELECT 1", "SELECT 1, 2", "SELECT 1, 2, 3"
 	s.stmts.close()
-	s.stmts = newStmtCache(s.write, 2)
-	for _, n := range []int{4, 5, 6} {
-		write(n)
+	s.stmts = newStmtCache(s.write, len(q2)+len(q3))
+	run(q1)
+	run(q2)
+	run(q3) // drops q1, the least recently used
+	if n := s.stmts.lru.Len(); n != 2 {
+		t.Fatalf("the cache keeps %d statements, want 2 within its bound", n)
 	}
 	before := compiles()
-	write(4) // evicted by 6
+	run(q1) // drops q2
 	if compiles() == before {
 		t.Fatal("a statement dropped from a full cache was not compiled again")
 	}
 	before = compiles()
-	write(6) // still kept
+	run(q3)
+	run(q1)
 	if got := compiles(); got != before {
-		t.Fatalf("a kept statement was compiled again (%d compiles)", got-before)
+		t.Fatalf("kept statements were compiled again (%d compiles)", got-before)
 	}
-	if rows, _ := videoDayViews(t, s); rows != 6 {
-		t.Fatalf("video_day holds %d rows, want 6", rows)
+}
+
+// TestRollupChunks: on SQLite a statement's rows come in at most nine
+// sizes (whole chunks, then powers of two), on PostgreSQL whole chunks and
+// the rest; every row is in exactly one chunk, in order.
+func TestRollupChunks(t *testing.T) {
+	for _, tc := range []struct {
+		d    Dialect
+		n    int
+		want []int
+	}{
+		{SQLite, 0, nil},
+		{SQLite, 1, []int{1}},
+		{SQLite, 3, []int{2, 1}},
+		{SQLite, 199, []int{128, 64, 4, 2, 1}},
+		{SQLite, 200, []int{200}},
+		{SQLite, 401, []int{200, 200, 1}},
+		{Postgres, 199, []int{199}},
+		{Postgres, 401, []int{200, 200, 1}},
+	} {
+		s := make([]int, tc.n)
+		for i := range s {
+			s[i] = i
+		}
+		var sizes, all []int
+		for c := range rollupChunks(tc.d, s) {
+			sizes = append(sizes, len(c))
+			all = append(all, c...)
+		}
+		if !slices.Equal(sizes, tc.want) || !slices.Equal(all, s) {
+			t.Errorf("%v, %d rows: chunks of %v (rows in order: %t), want %v", tc.d, tc.n, sizes, slices.Equal(all, s), tc.want)
+		}
 	}
 }
 

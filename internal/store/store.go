@@ -149,7 +149,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		}
 		r.SetMaxOpenConns(8)
 		s.write, s.read = w, r
-		s.stmts = newStmtCache(w, stmtCacheMax)
+		s.stmts = newStmtCache(w, stmtCacheBytes)
 	}
 	if err := s.write.PingContext(ctx); err != nil {
 		s.Close()

@@ -71,7 +71,7 @@ type ViewerHistory struct {
 // ViewerHistories calls fn with the stored row of each of the keys (in
 // ascending order) that has one.
 func (t *RollupTx) ViewerHistories(ctx context.Context, keys []int64, fn func(ViewerHistory)) error {
-	for chunk := range slices.Chunk(keys, rollupChunk) {
+	for chunk := range rollupChunks(t.d, keys) {
 		args := make([]any, len(chunk))
 		for i, k := range chunk {
 			args[i] = k
@@ -96,7 +96,7 @@ func (t *RollupTx) ViewerHistories(ctx context.Context, keys []int64, fn func(Vi
 // key). A stored row of another video tag stays as it is (a collision of
 // keys between videos; see above).
 func (t *RollupTx) SetViewerHistories(ctx context.Context, rows []ViewerHistory) error {
-	for chunk := range slices.Chunk(rows, rollupChunk) {
+	for chunk := range rollupChunks(t.d, rows) {
 		args := make([]any, 0, 3*len(chunk))
 		for _, h := range chunk {
 			args = append(args, h.Key, h.VideoTag, h.Days)
