@@ -229,13 +229,7 @@ func TestPublishAtomic_DiskFills(t *testing.T) {
 			filler := fillLeaving(t, fs, leaveMiB<<20)
 			// The check before the batch sees room; the one after
 			// a failure sees the disk as it is.
-			var checks atomic.Int32
-			l.freeSpace = func() (uint64, error) {
-				if checks.Add(1) == 1 {
-					return 1 << 40, nil
-				}
-				return l.storeFree()
-			}
+			roomAtFirstCheck(l)
 			err := l.PublishAtomic(ctx, msgs)
 			after := MustInfo(t, l).Msgs
 			if err != nil && !errors.Is(err, platform.ErrDiskFull) {
@@ -414,6 +408,18 @@ func TestRecover_EndsConsumers(t *testing.T) {
 	checkDelivered(t, MustConsume(t, l, 11, 5), testMessages(l, 10, 5), 11)
 }
 
+// roomAtFirstCheck makes l's first look at the free space see room, and
+// the later ones the disk as it is.
+func roomAtFirstCheck(l *Log) {
+	var checks atomic.Int32
+	l.freeSpace = func() (uint64, error) {
+		if checks.Add(1) == 1 {
+			return 1 << 40, nil
+		}
+		return l.storeFree()
+	}
+}
+
 // TestPublishAtomic_DiskFillsUnguarded fills the disk under a batch while
 // no write guard sees it: the server stores nothing more after a write
 // fails and answers nothing to the batch's commit, and what it freed when
@@ -439,13 +445,7 @@ func TestPublishAtomic_DiskFillsUnguarded(t *testing.T) {
 			filler := fillLeaving(t, fs, leaveMiB<<20)
 			// The check before the batch sees room, as when other
 			// batches fill the disk after it.
-			var checks atomic.Int32
-			l.freeSpace = func() (uint64, error) {
-				if checks.Add(1) == 1 {
-					return 1 << 40, nil
-				}
-				return l.storeFree()
-			}
+			roomAtFirstCheck(l)
 			err = l.PublishAtomic(t.Context(), msgs)
 			if err != nil && !errors.Is(err, platform.ErrDiskFull) {
 				t.Fatalf("PublishAtomic on a filling disk = %v, want success or disk full", err)
