@@ -15,8 +15,8 @@ import (
 
 // Aggregation's batch transaction (internal/rollup/apply.go): everything a
 // batch of the event log changes, written in one transaction with the
-// checkpoints it moves. The statements are multi-row, rollupChunk rows to
-// a statement, and the rows of each table go in key order, so that
+// checkpoints it moves. The statements are multi-row, up to rollupChunk
+// rows to a statement (rollupChunks), and the rows of each table go in key order, so that
 // concurrent aggregators on PostgreSQL take row locks in one order. On
 // PostgreSQL a large write goes by COPY instead (upsert, stage.go).
 

@@ -13,8 +13,9 @@ import (
 // A batch's upserts. A table's rows go in one of two ways:
 //
 //   - multi-row statements (INSERT … VALUES … ON CONFLICT DO UPDATE),
-//     rollupChunk rows to a statement, each prepared once per
-//     transaction: SQLite always, PostgreSQL for a few rows;
+//     up to rollupChunk rows to a statement (rollupChunks), each prepared
+//     once per transaction, or on SQLite kept across transactions
+//     (stmtCache): SQLite always, PostgreSQL for a few rows;
 //   - on PostgreSQL, from copyMinRows rows on: COPY into a staging table
 //     (a temporary table of the transaction's connection), then one
 //     INSERT … SELECT … ORDER BY … ON CONFLICT DO UPDATE from it. COPY
