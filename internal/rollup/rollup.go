@@ -70,6 +70,7 @@ type Aggregator struct {
 	bounds  Bounds
 	applied atomic.Uint64 // last applied log sequence, for observers
 	pending atomic.Uint64 // messages of its subjects after the last batch (Lag)
+	rate    rate          // messages a second while applying (rate.go)
 	metrics *metrics      // metrics.go
 
 	// The partitions of the log this aggregator owns (partitions.go):
@@ -199,7 +200,14 @@ func (a *Aggregator) StateLoaded() bool { return a.loaded.Load() }
 func (a *Aggregator) applyRetrying(ctx context.Context, batch []eventlog.Delivered) error {
 	wait := 50 * time.Millisecond
 	for {
+		// Only an attempt that succeeds is timed for the rate: a failed
+		// one is no measure of what applying takes, and the backoff
+		// between attempts is not work.
+		start := time.Now()
 		err := a.apply(ctx, batch)
+		if err == nil {
+			a.rate.observe(len(batch), time.Since(start))
+		}
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
