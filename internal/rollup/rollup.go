@@ -200,14 +200,12 @@ func (a *Aggregator) StateLoaded() bool { return a.loaded.Load() }
 func (a *Aggregator) applyRetrying(ctx context.Context, batch []eventlog.Delivered) error {
 	wait := 50 * time.Millisecond
 	for {
-		// Only an attempt that succeeds is timed for the rate: a failed
-		// one is no measure of what applying takes, and the backoff
-		// between attempts is not work.
-		start := time.Now()
+		// Each attempt is timed for the rate (rate.go); only one that
+		// succeeds joins it: a failed one is no measure of what applying
+		// takes, and the backoff between attempts is not work.
+		a.rate.begin(len(batch), time.Now())
 		err := a.apply(ctx, batch)
-		if err == nil {
-			a.rate.observe(len(batch), time.Since(start))
-		}
+		a.rate.end(err == nil, time.Now())
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
