@@ -204,7 +204,7 @@ func TestDisclosureFlag(t *testing.T) {
 	}
 }
 
-// TestMaxLagFlag: --max-lag (and CROWD_MAX_LAG) is a duration, 3 s by
+// TestMaxLagFlag: --max-lag (and CROWD_MAX_LAG) is a duration, 6 s by
 // default; a value that is not a duration is refused by the parse, one out
 // of its bounds by Validate, naming the flag.
 func TestMaxLagFlag(t *testing.T) {
@@ -220,8 +220,8 @@ func TestMaxLagFlag(t *testing.T) {
 		return c, err
 	}
 	c, err := parse(nil, nil)
-	if err != nil || c.MaxLag != 3*time.Second {
-		t.Fatalf("default: %v, %v; want 3s", c.MaxLag, err)
+	if err != nil || c.MaxLag != 6*time.Second {
+		t.Fatalf("default: %v, %v; want 6s", c.MaxLag, err)
 	}
 	c, err = parse([]string{"--max-lag", "1500ms"}, nil)
 	if err != nil || c.MaxLag != 1500*time.Millisecond {
