@@ -502,8 +502,8 @@ func (m *Main) watchLag(ctx context.Context) error {
 // second (aggregation's own measure, while applying); 0 when rate is not
 // known yet. It supposes the messages waiting are like those applied of
 // late: a burst of bulk messages after a trickle of single events is
-// underestimated until its first batches are applied (a few seconds at
-// most: a batch holds at most 32 MiB), which MaxLag's hard ceiling in
+// underestimated until its first batch runs longer than the estimate (the
+// rate counts the batch being applied), which MaxLag's hard ceiling in
 // messages bounds meanwhile.
 func lagTime(lag uint64, rate float64) time.Duration {
 	if lag == 0 || rate <= 0 {
@@ -513,7 +513,8 @@ func lagTime(lag uint64, rate float64) time.Duration {
 }
 
 // aggregation is aggregation as the API sees it (httpapi.Aggregation): the
-// aggregator, with the lag and the stalled partitions Main's watchers keep.
+// aggregator, with the lag, its time and the stalled partitions Main's
+// watchers keep.
 type aggregation struct{ m *Main }
 
 func (a aggregation) Lag() uint64                              { return a.m.lag.Load() }
