@@ -209,7 +209,7 @@ func Default() Config {
 		DirectoryLimit: 2_000_000,
 		DiskReserveMiB: 64,
 		// Six seconds of aggregation (docs/OPERATIONS.md, Backpressure):
-		// in the realistic bench a crash restart was ready in 7.6-9.2 s
+		// in the realistic bench a crash restart was ready in 4.4-9.2 s
 		// with it, inside its 10 s target, and bulk ingestion kept its
 		// throughput; at 3 s the restart took 5-6.5 s but bulk
 		// ingestion lost a fifth, its batches (what waits) too small.
