@@ -72,7 +72,7 @@ func ingestCrash(t *testing.T, run crashRun) {
 		}
 		c := client.New(p.URL).WithToken(token)
 		for next < batches {
-			res, err := c.Ingest(ctx, body[next])
+			res, err := ingest(ctx, c, body[next])
 			if err != nil {
 				retried++
 				break // not acknowledged: retry it after the restart
@@ -109,7 +109,7 @@ func ingestCrash(t *testing.T, run crashRun) {
 		// count as duplicates, in the answer and in aggregation.
 		c := client.New(p.URL).WithToken(token)
 		for b := range body {
-			if _, err := c.Ingest(ctx, body[b]); err != nil {
+			if _, err := ingest(ctx, c, body[b]); err != nil {
 				t.Fatalf("resend batch %d: %v", b, err)
 			}
 		}
@@ -171,7 +171,7 @@ func TestIngestCrash_SplitPartitions(t *testing.T) {
 		for next < batches {
 			c := client.New(procs[next%2].URL).WithToken(token)
 			c.HTTP.Timeout = 5 * time.Second
-			res, err := c.Ingest(ctx, body[next])
+			res, err := ingest(ctx, c, body[next])
 			if err != nil {
 				break // not acknowledged: retry it after the restart
 			}

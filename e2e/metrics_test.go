@@ -97,6 +97,7 @@ func TestMetrics(t *testing.T) {
 		`crowd_http_requests_total{route="POST /v1/events",status="202"}`: 1,
 		`crowd_aggregation_lag_seconds`:                                   0,
 		`crowd_aggregation_lag_messages`:                                  0,
+		`crowd_aggregation_backlog_seconds`:                               0,
 		`crowd_aggregation_state_bytes`:                                   0,
 		`crowd_bulk_buffered_bytes`:                                       0,
 		`go_goroutines`:                                                   1,

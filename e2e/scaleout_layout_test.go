@@ -73,13 +73,13 @@ func TestScaleOut_DocumentedLayout(t *testing.T) {
 	for i, b := range w.batches {
 		for _, p := range []*Process{procs[i%3], procs[(i+1)%3]} {
 			wg.Go(func() {
-				res, err := p.Client().WithToken(tok).Ingest(ctx, b)
+				res, err := ingest(ctx, p.Client().WithToken(tok), b)
 				if err != nil || res.Accepted+res.Duplicates != len(b) {
 					t.Errorf("batch %d: %+v %v\n%s", i, res, err, p.Logs())
 				}
 			})
 		}
-		if res, err := single.Client().WithToken(singleTok).Ingest(ctx, b); err != nil || res.Accepted != len(b) {
+		if res, err := ingest(ctx, single.Client().WithToken(singleTok), b); err != nil || res.Accepted != len(b) {
 			t.Fatalf("single, batch %d: %+v %v", i, res, err)
 		}
 	}

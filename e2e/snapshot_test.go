@@ -75,7 +75,7 @@ func viewBatches(prefix string, seed uint64, batches, perBatch, videos int) ([][
 func sendAll(t *testing.T, svc *client.Client, p *Process, body [][]client.Event, want []int64) {
 	t.Helper()
 	for b := range body {
-		if _, err := svc.Ingest(context.Background(), body[b]); err != nil {
+		if _, err := ingest(context.Background(), svc, body[b]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -128,7 +128,7 @@ func TestRestartFromSnapshot(t *testing.T) {
 	}
 	svc = p.Client().WithToken(token)
 	for b := range body {
-		res, err := svc.Ingest(ctx, body[b])
+		res, err := ingest(ctx, svc, body[b])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,7 +167,7 @@ func TestRestartFromSnapshot_SplitPartitions(t *testing.T) {
 	syncCrashWorld(t, procs[0].Client().WithToken(token), videos)
 	body, want := viewBatches("p", 5, batches, perBatch, videos)
 	for b := range body {
-		if _, err := procs[b%2].Client().WithToken(token).Ingest(ctx, body[b]); err != nil {
+		if _, err := ingest(ctx, procs[b%2].Client().WithToken(token), body[b]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -185,7 +185,7 @@ func TestRestartFromSnapshot_SplitPartitions(t *testing.T) {
 		}
 	}
 	for b := range body {
-		res, err := procs[(b+1)%2].Client().WithToken(token).Ingest(ctx, body[b])
+		res, err := ingest(ctx, procs[(b+1)%2].Client().WithToken(token), body[b])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,7 +234,7 @@ func TestRestartAfterStop(t *testing.T) {
 	}
 	svc = p.Client().WithToken(token)
 	for b := range body {
-		res, err := svc.Ingest(ctx, body[b])
+		res, err := ingest(ctx, svc, body[b])
 		if err != nil {
 			t.Fatal(err)
 		}

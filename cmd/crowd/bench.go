@@ -59,6 +59,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	batch := fs.Int("batch", 10_000, "realistic world: events per bulk request")
 	keep := fs.Bool("keep", false, "realistic world: keep the data dir at the end and print its path (to inspect or reopen it)")
 	compression := fs.String("log-compression", config.Default().LogCompression, "event log block compression, s2 or none (as crowd serve's flag)")
+	maxLag := fs.Duration("max-lag", config.Default().MaxLag, "longest backlog aggregation may have before bulk events get 429, as the time to apply it (as crowd serve's flag)")
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -69,7 +70,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		o := realisticOpts{videos: 100_000, accounts: 1_000_000, days: *days, events: *events, importEvents: *importEvents,
 			batch: *batch, dur: *dur, reports: *reports, stateLimit: *stateLimit, cpuProfile: *cpuProfile, memProfile: *memProfile, keep: *keep,
-			compression: *compression}
+			compression: *compression, maxLag: *maxLag}
 		if set["videos"] {
 			o.videos = *videos
 		}
@@ -100,6 +101,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	cfg.Disclosure = config.Exact
 	cfg.StateLimit = *stateLimit
 	cfg.LogCompression = *compression
+	cfg.MaxLag = *maxLag
 	// The load generator's viewers all come from this one address.
 	cfg.AnonViewsPerMinute = 1 << 30
 	cfg.AnalyticsPerMinute = 1 << 30 // the bench reads many reports with few tokens

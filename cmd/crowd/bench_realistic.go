@@ -39,7 +39,8 @@ type realisticOpts struct {
 	stateLimit             int
 	cpuProfile, memProfile string
 	keep                   bool
-	compression            string // --log-compression
+	compression            string        // --log-compression
+	maxLag                 time.Duration // --max-lag
 }
 
 // childEnv marks a process the bench started from its own executable: the
@@ -101,6 +102,7 @@ func benchRealistic(ctx context.Context, o realisticOpts, stdout, stderr io.Writ
 	cfg.Disclosure = config.Exact
 	cfg.StateLimit = o.stateLimit
 	cfg.LogCompression = o.compression
+	cfg.MaxLag = o.maxLag
 	cfg.AnonViewsPerMinute = 1 << 30 // the load generator's viewers all come from one address
 	cfg.LoginPerMinute = 1 << 20     // and so do the creators who log in to read their reports
 	cfg.AnalyticsPerMinute = 1 << 30 // which they read many times

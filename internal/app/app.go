@@ -74,6 +74,9 @@ type Main struct {
 	backingUp sync.Mutex // one backup at a time
 
 	lag atomic.Uint64
+	// lagTime is lag's estimated time to apply (nanoseconds; 0: caught up
+	// or no rate yet), from watchLag.
+	lagTime atomic.Int64
 	// stalled counts partitions with messages after a checkpoint that does
 	// not move (watchPartitions).
 	stalled atomic.Int64
@@ -474,7 +477,8 @@ func (m *Main) watchPartitions(ctx context.Context, every time.Duration) error {
 	}
 }
 
-// watchLag keeps track of how far aggregation trails the log, for ingestion
+// watchLag keeps track of how far aggregation trails the log, in messages
+// and in the time it takes to apply them (lagTime), for ingestion
 // backpressure and the metrics.
 func (m *Main) watchLag(ctx context.Context) error {
 	t := time.NewTicker(250 * time.Millisecond)
@@ -490,14 +494,31 @@ func (m *Main) watchLag(ctx context.Context) error {
 			continue
 		}
 		m.lag.Store(lag)
+		m.lagTime.Store(int64(lagTime(lag, m.Aggregate.Rate())))
 	}
 }
 
+// lagTime estimates how long lag messages take to apply at rate messages a
+// second (aggregation's own measure, while applying); 0 when rate is not
+// known yet. It supposes the messages waiting are like those applied of
+// late: a burst of bulk messages after a trickle of single events is
+// underestimated until its first batch runs longer than the estimate (the
+// rate counts the batch being applied), which MaxLag's hard ceiling in
+// messages bounds meanwhile.
+func lagTime(lag uint64, rate float64) time.Duration {
+	if lag == 0 || rate <= 0 {
+		return 0
+	}
+	return time.Duration(min(float64(lag)/rate, float64(24*time.Hour/time.Second)) * float64(time.Second))
+}
+
 // aggregation is aggregation as the API sees it (httpapi.Aggregation): the
-// aggregator, with the lag and the stalled partitions Main's watchers keep.
+// aggregator, with the lag, its time and the stalled partitions Main's
+// watchers keep.
 type aggregation struct{ m *Main }
 
 func (a aggregation) Lag() uint64                              { return a.m.lag.Load() }
+func (a aggregation) LagTime() time.Duration                   { return time.Duration(a.m.lagTime.Load()) }
 func (a aggregation) StateStats() (ids, viewerDays, bytes int) { return a.m.Aggregate.StateStats() }
 func (a aggregation) StalledPartitions() int                   { return int(a.m.stalled.Load()) }
 func (a aggregation) ForgetCreators(videoIDs []string)         { a.m.Aggregate.ForgetCreators(videoIDs) }

@@ -149,6 +149,12 @@ type Config struct {
 	// the noisy ones already out give the noise away, so the switch is
 	// refused unless the operator asks for it with this.
 	AllowExactAfterProtected bool
+	// MaxLag bounds aggregation's backlog in time: while the log messages
+	// waiting would take aggregation longer than this to apply (at the
+	// rate it measures while applying), bulk ingestion is refused with
+	// 429. It bounds what a restart after a crash has to catch up before
+	// it is ready, and how stale exact-mode numbers get under a burst.
+	MaxLag time.Duration
 	// DiskReserveMiB is the free space of the data dir's filesystem below
 	// which the disk counts as full: writes are refused with 503 before
 	// they start, so none is left half done, and /readyz reports it.
@@ -202,6 +208,12 @@ func Default() Config {
 		StateLimit:     12_000_000,
 		DirectoryLimit: 2_000_000,
 		DiskReserveMiB: 64,
+		// Six seconds of aggregation (docs/OPERATIONS.md, Backpressure):
+		// in the realistic bench a crash restart was ready in 4.4-9.2 s
+		// with it, inside its 10 s target, and bulk ingestion kept its
+		// throughput; at 3 s the restart took 5-6.5 s but bulk
+		// ingestion lost a fifth, its batches (what waits) too small.
+		MaxLag: DefaultMaxLag,
 
 		AggregatePartitions: "all",
 	}
@@ -234,6 +246,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	c.MemoryFlag(fs)
 	fs.StringVar(&c.AggregatePartitions, "aggregate-partitions", c.AggregatePartitions, `event log partitions this process aggregates: "all", or partitions and ranges such as "0-7" or "0,2,4-5" (of 16)`)
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL of share links (default http://ADDR)")
+	fs.DurationVar(&c.MaxLag, "max-lag", c.MaxLag, "longest backlog aggregation may have, as the time it takes to apply it at its measured rate; beyond it bulk events get 429 (between 250ms and 10m)")
 	fs.Int64Var(&c.DiskReserveMiB, "disk-reserve-mib", c.DiskReserveMiB, "free space (MiB) of the data dir's filesystem below which writes are refused with 503 disk_full until space is freed")
 }
 
@@ -395,6 +408,9 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("log-compression %q: must be s2 or none", c.LogCompression)
 	}
+	if c.MaxLag < MinMaxLag || c.MaxLag > MaxMaxLag {
+		return fmt.Errorf("max-lag %s: must be between %s and %s", c.MaxLag, MinMaxLag, MaxMaxLag)
+	}
 	if c.LogRetention < time.Hour {
 		return fmt.Errorf("log-retention %s: must be at least 1h", c.LogRetention)
 	}
@@ -421,6 +437,17 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// The bounds of --max-lag, and its default. Below 250 ms the bound is
+// finer than the lag is measured (every 250 ms) and than a batch of
+// aggregation takes, and ingestion would stop and go with every batch;
+// above 10 minutes it no longer bounds anything an operator waits for
+// (the backlog's hard ceiling in messages, 2,000, usually comes first).
+const (
+	MinMaxLag     = 250 * time.Millisecond
+	MaxMaxLag     = 10 * time.Minute
+	DefaultMaxLag = 6 * time.Second
+)
 
 // MaxPartitions bounds the partition numbers ParsePartitions accepts
 // without knowing the event log; the log itself has 16 unless configured

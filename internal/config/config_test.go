@@ -3,8 +3,10 @@ package config
 import (
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParse_EnvFillsUnsetFlags(t *testing.T) {
@@ -64,6 +66,8 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.LogCompression = "none" }, ""},
 		{func(c *Config) { c.LogCompression = "gzip" }, `log-compression "gzip"`},
 		{func(c *Config) { c.LogCompression = "" }, "log-compression"},
+		{func(c *Config) { c.MaxLag = 0 }, "max-lag"},
+		{func(c *Config) { c.MaxLag = time.Hour }, "max-lag 1h0m0s: must be between 250ms and 10m0s"},
 	}
 	for _, tt := range tests {
 		c := Default()
@@ -197,5 +201,44 @@ func TestDisclosureFlag(t *testing.T) {
 	_, err := parse([]string{"--disclosure", "loose"}, nil)
 	if err == nil || err.Error() != `disclosure "loose": must be protected or exact` {
 		t.Errorf("bad mode: %v", err)
+	}
+}
+
+// TestMaxLagFlag: --max-lag (and CROWD_MAX_LAG) is a duration, 6 s by
+// default; a value that is not a duration is refused by the parse, one out
+// of its bounds by Validate, naming the flag.
+func TestMaxLagFlag(t *testing.T) {
+	parse := func(args []string, env map[string]string) (Config, error) {
+		c := Default()
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		c.Flags(fs)
+		err := Parse(fs, args, func(k string) string { return env[k] })
+		if err == nil {
+			err = c.Validate()
+		}
+		return c, err
+	}
+	c, err := parse(nil, nil)
+	if err != nil || c.MaxLag != 6*time.Second {
+		t.Fatalf("default: %v, %v; want 6s", c.MaxLag, err)
+	}
+	c, err = parse([]string{"--max-lag", "1500ms"}, nil)
+	if err != nil || c.MaxLag != 1500*time.Millisecond {
+		t.Fatalf("--max-lag 1500ms: %v, %v", c.MaxLag, err)
+	}
+	c, err = parse(nil, map[string]string{"CROWD_MAX_LAG": "20s"})
+	if err != nil || c.MaxLag != 20*time.Second {
+		t.Fatalf("CROWD_MAX_LAG=20s: %v, %v", c.MaxLag, err)
+	}
+	for _, bad := range []string{"3", "fast", "-1s", "0s", "100ms", "11m"} {
+		if _, err := parse([]string{"--max-lag=" + bad}, nil); err == nil || !strings.Contains(err.Error(), "max-lag") {
+			t.Errorf("--max-lag=%s: %v, want an error naming max-lag", bad, err)
+		}
+	}
+	for _, ok := range []string{"250ms", "10m"} {
+		if _, err := parse([]string{"--max-lag=" + ok}, nil); err != nil {
+			t.Errorf("--max-lag=%s: %v", ok, err)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/crowd-dev/crowd/internal/config"
 	"github.com/crowd-dev/crowd/internal/ingest"
 	"github.com/crowd-dev/crowd/internal/platform"
 )
@@ -66,15 +67,44 @@ func (s *Server) ingestEvents(w http.ResponseWriter, r *http.Request, _ *princip
 	writeJSON(w, http.StatusAccepted, res)
 }
 
-// notLagging pushes back (429) while aggregation lags far behind the log.
+// notLagging pushes back (429) while aggregation lags far behind the log:
+// while the messages waiting would take it longer than --max-lag to apply
+// (overLag), and in any case beyond MaxLag messages.
 func (s *Server) notLagging(w http.ResponseWriter) bool {
-	if s.Aggregation != nil && s.Aggregation.Lag() > MaxLag {
+	if s.Aggregation != nil && overLag(s.Aggregation.Lag(), s.Aggregation.LagTime(), s.maxLag()) {
 		s.metrics.refused(refusedLag)
 		w.Header().Set("Retry-After", "1")
 		writeCode(w, platform.ERATELIMITED, "aggregation is catching up; retry shortly")
 		return false
 	}
 	return true
+}
+
+// overLag reports whether aggregation trails by too much to take more
+// bulk events: lag messages, which it estimates take lagTime to apply,
+// against the bound of maxLag.
+//
+// A bound in messages alone is no bound in time: a bulk message holds up
+// to 512 KiB (thousands of events), a group commit of single events a
+// few, so 2,000 messages were anything from a second to half a minute of
+// aggregation, and a crash restart's catch-up with them. The time is
+// estimated from the rate aggregation measures while applying
+// (rollup.Aggregator.Rate), so it follows the messages actually sent.
+// MaxLag messages stays a hard ceiling, the only one while the rate is
+// unknown (lagTime 0, before the first batch after a start); and fewer
+// than minLagRefused messages are never refused, whatever the estimate:
+// a rate measured on a few small batches cannot block ingestion, and
+// such a backlog is a batch or two.
+func overLag(lag uint64, lagTime, maxLag time.Duration) bool {
+	return lag > MaxLag || lag >= minLagRefused && lagTime > maxLag
+}
+
+// maxLag is the configured bound of the backlog in time (--max-lag).
+func (s *Server) maxLag() time.Duration {
+	if s.cfg.MaxLag > 0 {
+		return s.cfg.MaxLag
+	}
+	return config.DefaultMaxLag
 }
 
 // admit bounds concurrent bulk requests: a request whose body is in waits
@@ -113,8 +143,12 @@ const (
 	// busy, few enough that the work in flight stays bounded.
 	bulkSlotsN = 4
 	// MaxLag is how many log messages aggregation may trail by before
-	// ingestion pushes back.
+	// ingestion pushes back, whatever they take to apply (overLag).
 	MaxLag = 2_000
+	// minLagRefused is the fewest log messages aggregation must trail by
+	// before their estimated time (--max-lag) refuses anything: fewer
+	// are a batch or two at most (overLag).
+	minLagRefused = 32
 	// maxBufferedBulk bounds the bytes of every bulk body held in memory
 	// at once: those arriving, those waiting for a slot and those being
 	// processed. Four bodies of the largest size, or a hundred of the

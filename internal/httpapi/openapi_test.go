@@ -854,6 +854,7 @@ func (f checkerFunc) Check(ctx context.Context) error { return f(ctx) }
 type laggingAggregation struct{}
 
 func (laggingAggregation) Lag() uint64                 { return httpapi.MaxLag + 1 }
+func (laggingAggregation) LagTime() time.Duration      { return 0 }
 func (laggingAggregation) StateStats() (int, int, int) { return 0, 0, 0 }
 func (laggingAggregation) StalledPartitions() int      { return 0 }
 func (laggingAggregation) ForgetCreators([]string)     {}

@@ -201,6 +201,13 @@ func (m *metrics) aggregation(reg *prometheus.Registry, a Aggregation) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "crowd_aggregation_lag_messages", Help: "Event log messages not yet applied by aggregation.",
 		}, func() float64 { return float64(a.Lag()) }),
+		// crowd_aggregation_lag_seconds is rollup's: the age of the last
+		// message applied, how stale the numbers are. This one is how
+		// long the backlog takes to apply, what backpressure bounds.
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "crowd_aggregation_backlog_seconds",
+			Help: "Estimated time aggregation takes to apply the event log messages waiting, at the rate it measures while applying (0: caught up, or no rate measured yet); bulk ingestion is refused beyond --max-lag.",
+		}, func() float64 { return a.LagTime().Seconds() }),
 	}
 	for i, g := range []struct{ name, help string }{
 		{"crowd_aggregation_event_ids", "Event ids aggregation remembers in memory for deduplication (the last 24 hours)."},

@@ -70,6 +70,7 @@ type Aggregator struct {
 	bounds  Bounds
 	applied atomic.Uint64 // last applied log sequence, for observers
 	pending atomic.Uint64 // messages of its subjects after the last batch (Lag)
+	rate    rate          // messages a second while applying (rate.go)
 	metrics *metrics      // metrics.go
 
 	// The partitions of the log this aggregator owns (partitions.go):
@@ -199,7 +200,12 @@ func (a *Aggregator) StateLoaded() bool { return a.loaded.Load() }
 func (a *Aggregator) applyRetrying(ctx context.Context, batch []eventlog.Delivered) error {
 	wait := 50 * time.Millisecond
 	for {
+		// Each attempt is timed for the rate (rate.go); only one that
+		// succeeds joins it: a failed one is no measure of what applying
+		// takes, and the backoff between attempts is not work.
+		a.rate.begin(len(batch), time.Now())
 		err := a.apply(ctx, batch)
+		a.rate.end(err == nil, time.Now())
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
