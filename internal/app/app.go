@@ -74,8 +74,8 @@ type Main struct {
 	backingUp sync.Mutex // one backup at a time
 
 	lag atomic.Uint64
-	// lagTime is lag's estimated time to apply (nanoseconds; 0: caught up
-	// or no rate yet), from watchLag.
+	// lagTime is lag's estimated time to apply (nanoseconds; 0: caught
+	// up), from watchLag.
 	lagTime atomic.Int64
 	// stalled counts partitions with messages after a checkpoint that does
 	// not move (watchPartitions).

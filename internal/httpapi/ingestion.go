@@ -90,8 +90,9 @@ func (s *Server) notLagging(w http.ResponseWriter) bool {
 // aggregation, and a crash restart's catch-up with them. The time is
 // estimated from the rate aggregation measures while applying
 // (rollup.Aggregator.Rate), so it follows the messages actually sent.
-// MaxLag messages stays a hard ceiling, the only one while the rate is
-// unknown (lagTime 0, before the first batch after a start); and fewer
+// Until its first batch after a start is applied, aggregation gives a
+// conservative prior rate (rollup's coldRate). MaxLag messages stays a
+// hard ceiling, the only one where no rate is given (lagTime 0); and fewer
 // than minLagRefused messages are never refused, whatever the estimate:
 // a rate measured on a few small batches cannot block ingestion, and
 // such a backlog is a batch or two.

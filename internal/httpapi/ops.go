@@ -206,7 +206,7 @@ func (m *metrics) aggregation(reg *prometheus.Registry, a Aggregation) {
 		// long the backlog takes to apply, what backpressure bounds.
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "crowd_aggregation_backlog_seconds",
-			Help: "Estimated time aggregation takes to apply the event log messages waiting, at the rate it measures while applying (0: caught up, or no rate measured yet); bulk ingestion is refused beyond --max-lag.",
+			Help: "Estimated time aggregation takes to apply the event log messages waiting, at the rate it measures while applying (0: caught up; until the first batch after a start is applied, at a prior of 20 messages a second); bulk ingestion is refused beyond --max-lag.",
 		}, func() float64 { return a.LagTime().Seconds() }),
 	}
 	for i, g := range []struct{ name, help string }{

@@ -15,13 +15,13 @@ import (
 // batches does not lower it (only observed batches count).
 func TestRate(t *testing.T) {
 	var r rate
-	if got := r.perSecond(time.Time{}); got != 0 {
-		t.Fatalf("before any batch: %v, want 0", got)
+	if got := r.perSecond(time.Time{}); got != coldRate {
+		t.Fatalf("before any batch: %v, want the prior %v", got, coldRate)
 	}
 	r.observe(0, time.Second) // nothing applied: no measure
 	r.observe(5, 0)
-	if got := r.perSecond(time.Time{}); got != 0 {
-		t.Fatalf("after empty batches: %v, want 0", got)
+	if got := r.perSecond(time.Time{}); got != coldRate {
+		t.Fatalf("after empty batches: %v, want the prior %v", got, coldRate)
 	}
 	// 100 messages in 1 s: 100 a second.
 	r.observe(100, time.Second)
@@ -69,9 +69,12 @@ func TestRate_InFlight(t *testing.T) {
 	var r rate
 	// The first batch, 10 messages, still running after 2 s: at most 5 a
 	// second.
+	if got := r.perSecond(t0); got != coldRate {
+		t.Fatalf("no batch yet: %v, want the prior %v", got, coldRate)
+	}
 	r.begin(10, t0)
-	if got := r.perSecond(t0); got != 0 {
-		t.Fatalf("a batch just begun, none done: %v, want 0", got)
+	if got := r.perSecond(t0.Add(100 * time.Millisecond)); got != coldRate {
+		t.Fatalf("a batch running fast, none done: %v, want the prior %v, not its in-flight 100", got, coldRate)
 	}
 	if got := r.perSecond(t0.Add(2 * time.Second)); got != 5 {
 		t.Fatalf("first batch running for 2 s: %v, want 5", got)
@@ -110,8 +113,8 @@ func TestRate_Concurrent(t *testing.T) {
 			for range 1000 {
 				if i%2 == 0 {
 					r.observe(10, 10*time.Millisecond)
-				} else if got := r.perSecond(time.Time{}); got != 0 && math.Abs(got-1000) > 1e-6 {
-					t.Errorf("rate %v, want 0 or 1000", got)
+				} else if got := r.perSecond(time.Time{}); got != coldRate && math.Abs(got-1000) > 1e-6 {
+					t.Errorf("rate %v, want the prior or 1000", got)
 					return
 				}
 			}
@@ -121,19 +124,19 @@ func TestRate_Concurrent(t *testing.T) {
 }
 
 // TestAggregator_Rate: applying batches through the path Run uses gives the
-// aggregator a rate; before the first batch it is 0.
+// aggregator a rate of its own; before the first batch it is the prior.
 func TestAggregator_Rate(t *testing.T) {
 	stores(t, func(t *testing.T, s *store.Store) {
 		a := setup(t, s)
-		if got := a.Rate(); got != 0 {
-			t.Fatalf("before any batch: %v, want 0", got)
+		if got := a.Rate(); got != coldRate {
+			t.Fatalf("before any batch: %v, want the prior %v", got, coldRate)
 		}
 		ctx := t.Context()
 		if err := a.applyRetrying(ctx, []eventlog.Delivered{msg(1, view("r1", "A", day0, "for_you")), msg(2, view("r2", "B", day0, "for_you"))}); err != nil {
 			t.Fatal(err)
 		}
-		if got := a.Rate(); got <= 0 {
-			t.Fatalf("after a batch: %v, want > 0", got)
+		if got := a.Rate(); got <= 0 || got == coldRate {
+			t.Fatalf("after a batch: %v, want a measure of its own", got)
 		}
 	})
 }
