@@ -499,8 +499,8 @@ func (m *Main) watchLag(ctx context.Context) error {
 }
 
 // lagTime estimates how long lag messages take to apply at rate messages a
-// second (aggregation's own measure, while applying); 0 when rate is not
-// known yet. It supposes the messages waiting are like those applied of
+// second (aggregation's own measure, while applying, or its prior until
+// its first batch); 0 when caught up, or for a rate of 0. It supposes the messages waiting are like those applied of
 // late: a burst of bulk messages after a trickle of single events is
 // underestimated until its first batch runs longer than the estimate (the
 // rate counts the batch being applied), which MaxLag's hard ceiling in

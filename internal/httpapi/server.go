@@ -53,8 +53,8 @@ type Aggregation interface {
 	// Lag reports how many log messages aggregation trails by.
 	Lag() uint64
 	// LagTime estimates how long aggregation takes to apply those
-	// messages, at the rate it measures while applying; 0 when it is
-	// caught up or has not measured its rate yet.
+	// messages, at the rate it measures while applying (a prior until
+	// its first batch after a start); 0 when it is caught up.
 	LagTime() time.Duration
 	// StateStats reports aggregation's in-memory state: event ids and
 	// viewer-days held and the bytes of their tables.

@@ -53,13 +53,6 @@ func (r *rate) end(ok bool, at time.Time) {
 	}
 }
 
-// observe records a batch of n messages applied in d.
-func (r *rate) observe(n int, d time.Duration) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.add(n, d)
-}
-
 // add moves the averages by a batch of n messages applied in d; r.mu is
 // held.
 func (r *rate) add(n int, d time.Duration) {

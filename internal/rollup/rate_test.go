@@ -18,43 +18,43 @@ func TestRate(t *testing.T) {
 	if got := r.perSecond(time.Time{}); got != coldRate {
 		t.Fatalf("before any batch: %v, want the prior %v", got, coldRate)
 	}
-	r.observe(0, time.Second) // nothing applied: no measure
-	r.observe(5, 0)
+	observe(&r, 0, time.Second) // nothing applied: no measure
+	observe(&r, 5, 0)
 	if got := r.perSecond(time.Time{}); got != coldRate {
 		t.Fatalf("after empty batches: %v, want the prior %v", got, coldRate)
 	}
 	// 100 messages in 1 s: 100 a second.
-	r.observe(100, time.Second)
+	observe(&r, 100, time.Second)
 	if got := r.perSecond(time.Time{}); got != 100 {
 		t.Fatalf("first batch: %v, want 100", got)
 	}
 	// The same rate in batches of other sizes keeps it.
-	r.observe(10, 100*time.Millisecond)
-	r.observe(400, 4*time.Second)
+	observe(&r, 10, 100*time.Millisecond)
+	observe(&r, 400, 4*time.Second)
 	if got := r.perSecond(time.Time{}); math.Abs(got-100) > 1e-9 {
 		t.Fatalf("same rate, other sizes: %v, want 100", got)
 	}
 	// A long idle wait between batches is not observed: the next batch at
 	// the same rate leaves the estimate as it was.
-	r.observe(2, 20*time.Millisecond)
+	observe(&r, 2, 20*time.Millisecond)
 	if got := r.perSecond(time.Time{}); math.Abs(got-100) > 1e-9 {
 		t.Fatalf("after idle: %v, want 100", got)
 	}
 	// A slower stretch (50 a second) pulls it down, gradually.
-	r.observe(100, 2*time.Second)
+	observe(&r, 100, 2*time.Second)
 	one := r.perSecond(time.Time{})
 	if !(one < 100 && one > 50) {
 		t.Fatalf("after one slow batch: %v, want between 50 and 100", one)
 	}
 	for range 100 {
-		r.observe(100, 2*time.Second)
+		observe(&r, 100, 2*time.Second)
 	}
 	if got := r.perSecond(time.Time{}); math.Abs(got-50) > 0.01 {
 		t.Fatalf("after many slow batches: %v, want 50", got)
 	}
 	// Weighted by batch: a tiny fast batch barely moves an estimate made
 	// of large ones, since both averages move by its share.
-	r.observe(1, time.Millisecond) // 1,000 a second, alone
+	observe(&r, 1, time.Millisecond) // 1,000 a second, alone
 	if got := r.perSecond(time.Time{}); got > 60 {
 		t.Fatalf("after a tiny fast batch: %v, want about 50", got)
 	}
@@ -112,7 +112,7 @@ func TestRate_Concurrent(t *testing.T) {
 			defer wg.Done()
 			for range 1000 {
 				if i%2 == 0 {
-					r.observe(10, 10*time.Millisecond)
+					observe(&r, 10, 10*time.Millisecond)
 				} else if got := r.perSecond(time.Time{}); got != coldRate && math.Abs(got-1000) > 1e-6 {
 					t.Errorf("rate %v, want the prior or 1000", got)
 					return
@@ -139,4 +139,13 @@ func TestAggregator_Rate(t *testing.T) {
 			t.Fatalf("after a batch: %v, want a measure of its own", got)
 		}
 	})
+}
+
+// observe records, as applyRetrying does, a batch of n messages applied
+// in d (on a clock of its own: the estimate of a batch in flight is
+// not what these tests measure).
+func observe(r *rate, n int, d time.Duration) {
+	var at time.Time
+	r.begin(n, at)
+	r.end(true, at.Add(d))
 }

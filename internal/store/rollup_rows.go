@@ -16,9 +16,10 @@ import (
 // Aggregation's batch transaction (internal/rollup/apply.go): everything a
 // batch of the event log changes, written in one transaction with the
 // checkpoints it moves. The statements are multi-row, up to rollupChunk
-// rows to a statement (rollupChunks), and the rows of each table go in key order, so that
-// concurrent aggregators on PostgreSQL take row locks in one order. On
-// PostgreSQL a large write goes by COPY instead (upsert, stage.go).
+// rows to a statement (rollupChunks), and the rows of each table go in key
+// order, so that concurrent aggregators on PostgreSQL take row locks in one
+// order. On PostgreSQL a large write goes by COPY instead (upsert,
+// stage.go).
 
 // rollupChunk is how many rows one multi-row statement carries: one
 // statement per 200 rows instead of per row, well inside every dialect's

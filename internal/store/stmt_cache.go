@@ -19,9 +19,10 @@ import (
 // transaction alone, as before, and its query noted; once the transaction
 // has given the connection back, the noted queries are prepared on the
 // pool (so on that one connection) and kept, the least recently used
-// dropped once the kept queries' text passes maxBytes. A transaction takes a kept statement with
-// Tx.StmtContext, which reuses what the connection compiled. PostgreSQL
-// needs none of this: its driver caches statements per connection.
+// dropped once the kept queries' text passes maxBytes. A transaction
+// takes a kept statement with Tx.StmtContext, which reuses what the
+// connection compiled. PostgreSQL needs none of this: its driver caches
+// statements per connection.
 type stmtCache struct {
 	db       *sql.DB
 	maxBytes int
