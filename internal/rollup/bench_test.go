@@ -373,7 +373,7 @@ func BenchmarkLoadState_PastLimit(b *testing.B) {
 			for range b.N {
 				// The spill tables as the snapshot left them (empty).
 				b.StopTimer()
-				for _, q := range []string{`DELETE FROM rollup_seen_spill`, `DELETE FROM rollup_viewer_spill`} {
+				for _, q := range []string{`DELETE FROM rollup_spill_runs`} {
 					if _, err := s.DB().ExecContext(b.Context(), q); err != nil {
 						b.Fatal(err)
 					}

@@ -252,7 +252,7 @@ func TestState_Spill(t *testing.T) {
 			t.Fatal(err)
 		}
 		var n int
-		s.ReadDB().QueryRow(`SELECT (SELECT COUNT(*) FROM rollup_seen_spill) + (SELECT COUNT(*) FROM rollup_viewer_spill)`).Scan(&n)
+		s.ReadDB().QueryRow(`SELECT COUNT(*) FROM rollup_spill_runs`).Scan(&n)
 		if n != 0 {
 			t.Fatalf("%d spilled entries outlived their windows", n)
 		}

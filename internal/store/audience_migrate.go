@@ -14,6 +14,7 @@ import (
 var migrationSteps = map[string]func(context.Context, *tx) error{
 	"0002_packed_audience.sql":    moveAudienceRows,
 	"0003_viewer_history_key.sql": moveViewerHistory,
+	"0004_spill_runs.sql":         moveSpillRows,
 }
 
 // moveAudienceRows moves the rows of the audience tables of one row per

@@ -115,30 +115,43 @@ type RollupCompaction struct {
 // CompactRollups deletes what c names, one statement at a time, and
 // returns how many spilled entries it deleted.
 func (s *Store) CompactRollups(ctx context.Context, c RollupCompaction) (spillRemoved int64, err error) {
-	type del struct {
-		sql   string
-		args  []any
-		spill bool
+	for _, d := range []struct {
+		sql  string
+		args []any
+	}{
+		{`DELETE FROM rollup_journal WHERE at < ?`, []any{c.JournalBefore}},
+		{`DELETE FROM video_hour WHERE hour < ?`, []any{c.HourBefore}},
+		{`DELETE FROM account_hour WHERE hour < ?`, []any{c.HourBefore}},
+	} {
+		if _, err := s.write.ExecContext(ctx, s.Rebind(d.sql), d.args...); err != nil {
+			return 0, err
+		}
 	}
-	dels := []del{
-		{`DELETE FROM rollup_journal WHERE at < ?`, []any{c.JournalBefore}, false},
-		{`DELETE FROM video_hour WHERE hour < ?`, []any{c.HourBefore}, false},
-		{`DELETE FROM account_hour WHERE hour < ?`, []any{c.HourBefore}, false},
-		{`DELETE FROM rollup_seen_spill WHERE hour < ?`, []any{c.SeenSpillBefore}, true},
-	}
+	spills := []struct {
+		sql  string
+		args []any
+	}{{`DELETE FROM rollup_spill_runs WHERE tbl = ? AND period < ? RETURNING n`, []any{int(SeenSpill), c.SeenSpillBefore}}}
 	if len(c.Days) > 0 {
-		dels = append(dels,
-			del{`DELETE FROM creator_day_counts WHERE day IN (` + dayList(c.Days) + `)`, nil, false},
-			del{`DELETE FROM rollup_viewer_spill WHERE day IN (` + dayList(c.Days) + `)`, nil, true})
+		if _, err := s.write.ExecContext(ctx, `DELETE FROM creator_day_counts WHERE day IN (`+dayList(c.Days)+`)`); err != nil {
+			return 0, err
+		}
+		spills = append(spills, struct {
+			sql  string
+			args []any
+		}{`DELETE FROM rollup_spill_runs WHERE tbl = ? AND period IN (` + dayList(c.Days) + `) RETURNING n`, []any{int(ViewerSpill)}})
 	}
-	for _, d := range dels {
-		res, err := s.write.ExecContext(ctx, s.Rebind(d.sql), d.args...)
+	for _, d := range spills {
+		rows, err := s.write.QueryContext(ctx, s.Rebind(d.sql), d.args...)
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
+			var n int64
+			if err := rows.Scan(&n); err != nil {
+				return err
+			}
+			spillRemoved += n
+			return nil
+		})
 		if err != nil {
 			return spillRemoved, err
-		}
-		if d.spill {
-			n, _ := res.RowsAffected()
-			spillRemoved += n
 		}
 	}
 	return spillRemoved, nil
@@ -189,22 +202,14 @@ type SpillTable int
 
 // The spill tables.
 const (
-	SeenSpill   SpillTable = iota // rollup_seen_spill: event ids, by arrival hour
-	ViewerSpill                   // rollup_viewer_spill: viewer-days, by day
+	SeenSpill   SpillTable = iota // event ids, by arrival hour (rollup_spill_runs.tbl 0)
+	ViewerSpill                   // viewer-days, by day (rollup_spill_runs.tbl 1)
 )
 
-type spillTable struct {
-	name, insert, conflict string
-	width                  int
-}
+var spillTableNames = [2]string{SeenSpill: "spilled event ids", ViewerSpill: "spilled viewer-days"}
 
-var spillTables = [2]spillTable{
-	SeenSpill:   {"rollup_seen_spill", `INSERT INTO rollup_seen_spill (key, hour) VALUES `, `ON CONFLICT (key) DO UPDATE SET hour = excluded.hour`, 2},
-	ViewerSpill: {"rollup_viewer_spill", `INSERT INTO rollup_viewer_spill (key, day, val) VALUES `, `ON CONFLICT (key) DO UPDATE SET day = excluded.day, val = excluded.val`, 3},
-}
-
-// String returns the table's name.
-func (t SpillTable) String() string { return spillTables[t].name }
+// String names the table.
+func (t SpillTable) String() string { return spillTableNames[t] }
 
 // SpillRow is an entry moved to a spill table: its key, its period (the
 // arrival hour of an event id, the day of a viewer-day) and for a
@@ -215,101 +220,3 @@ type SpillRow struct {
 	Val    uint32
 }
 
-// Spill writes the rows to spill table t, in their order, in one
-// transaction whose commit need not survive a power failure: the spill
-// tables are rebuilt from the journal.
-func (s *Store) Spill(ctx context.Context, t SpillTable, rows []SpillRow) error {
-	dest := spillTables[t]
-	tx, done, err := s.BeginRebuildable(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	defer tx.Rollback()
-	args := make([]any, 0, dest.width*min(len(rows), rollupChunk))
-	for chunk := range slices.Chunk(rows, rollupChunk) {
-		args = args[:0]
-		for _, r := range chunk {
-			if t == SeenSpill {
-				args = append(args, int64(r.Key), r.Period)
-			} else {
-				args = append(args, int64(r.Key), r.Period, int64(r.Val))
-			}
-		}
-		if _, err := tx.ExecContext(ctx, s.Rebind(dest.insert+rowsOf(len(chunk), dest.width)+" "+dest.conflict), args...); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
-}
-
-// SpilledCount returns the rows of spill table t.
-func (s *Store) SpilledCount(ctx context.Context, t SpillTable) (int, error) {
-	var n int
-	err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+spillTables[t].name).Scan(&n)
-	return n, err
-}
-
-// SpilledKeys calls fn with every key of spill table t.
-func (s *Store) SpilledKeys(ctx context.Context, t SpillTable, fn func(key uint64)) error {
-	return s.scanRows(ctx, `SELECT key FROM `+spillTables[t].name, nil, func(rows *sql.Rows) error {
-		var k int64
-		if err := rows.Scan(&k); err != nil {
-			return err
-		}
-		fn(uint64(k))
-		return nil
-	})
-}
-
-// SpilledIDs calls fn with the arrival hour (Unix hours) of each of keys
-// that the spill table of event ids holds.
-func (s *Store) SpilledIDs(ctx context.Context, keys []uint64, fn func(key uint64, hour int64)) error {
-	return spilledIDs(ctx, s.read, s.dialect, keys, fn)
-}
-
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// spillLookupChunk is how many keys one lookup in a spill table names.
-const spillLookupChunk = 500
-
-func spilledIDs(ctx context.Context, q querier, d Dialect, keys []uint64, fn func(key uint64, hour int64)) error {
-	return lookupKeys(ctx, q, d, `SELECT key, hour FROM rollup_seen_spill WHERE key IN `, keys, func(rows *sql.Rows) error {
-		var k, hour int64
-		if err := rows.Scan(&k, &hour); err != nil {
-			return err
-		}
-		fn(uint64(k), hour)
-		return nil
-	})
-}
-
-func spilledViewers(ctx context.Context, q querier, d Dialect, keys []uint64, fn func(key uint64, day int64, val uint32)) error {
-	return lookupKeys(ctx, q, d, `SELECT key, day, val FROM rollup_viewer_spill WHERE key IN `, keys, func(rows *sql.Rows) error {
-		var k, day, val int64
-		if err := rows.Scan(&k, &day, &val); err != nil {
-			return err
-		}
-		fn(uint64(k), day, uint32(val))
-		return nil
-	})
-}
-
-// lookupKeys runs query (ending in "IN ") over keys (as the spill tables
-// hold them: signed), spillLookupChunk at a time, calling scan for each
-// row.
-func lookupKeys(ctx context.Context, q querier, d Dialect, query string, keys []uint64, scan func(*sql.Rows) error) error {
-	for chunk := range slices.Chunk(keys, spillLookupChunk) {
-		args := make([]any, len(chunk))
-		for i, k := range chunk {
-			args[i] = int64(k)
-		}
-		rows, err := q.QueryContext(ctx, Rebind(d, query+rowsOf(1, len(chunk))), args...)
-		if err := eachRow(rows, err, scan); err != nil {
-			return err
-		}
-	}
-	return nil
-}
