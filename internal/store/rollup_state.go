@@ -219,4 +219,3 @@ type SpillRow struct {
 	Period int64
 	Val    uint32
 }
-
