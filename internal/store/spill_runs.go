@@ -16,7 +16,8 @@ import (
 // The spill tier of aggregation's state (internal/rollup/spill.go) keeps
 // entries in runs: a row of rollup_spill_runs holds up to spillRunLen
 // entries of one table and one period (an event id's arrival hour, a
-// viewer-day's day), in key order, packed in a blob. A spill step of
+// viewer-day's day), in key order, packed in a blob of fixed-width
+// entries that a lookup searches in place. A spill step of
 // thousands of entries therefore writes a few dozen rows, appended at the
 // end of the table's B-tree (its key is an increasing id), where a row per
 // entry was an upsert at a random place in a B-tree that grows with every
@@ -37,9 +38,8 @@ import (
 // journal: written in their own transactions, rebuilt at the next start if
 // lost.
 
-// spillRunLen bounds the entries of a run: about 2 KiB of entries, so a
-// run fits one page of the B-tree, and decoding one to find a key costs
-// about a microsecond.
+// spillRunLen bounds the entries of a run: 2–3 KiB, so a run fits one
+// page of the B-tree, and finding a key in one is eight comparisons.
 const spillRunLen = 256
 
 // spillLevelStep rounds the runs' levels, so that few levels exist.
@@ -63,19 +63,23 @@ func spillWindowEnd(key int64, lvl int) int64 {
 	return key + int64(1)<<lvl
 }
 
+// spillEntryBytes returns the bytes of an entry of table t: its key, 8
+// bytes big-endian, and for viewer-days its value, 4 more. Fixed widths
+// let a lookup search a run in place, without decoding it.
+func spillEntryBytes(t SpillTable) int {
+	if t == ViewerSpill {
+		return 12
+	}
+	return 8
+}
+
 // appendSpillRun appends the encoding of entries (sorted by key, distinct)
-// to b: per entry its key's distance from the one before (the first's
-// from first_key, so 0), less one after the first, as an unsigned varint,
-// and for viewer-days its value as another.
+// to b.
 func appendSpillRun(b []byte, t SpillTable, entries []SpillRow) []byte {
-	for i, e := range entries {
-		d := uint64(0)
-		if i > 0 {
-			d = uint64(e.Key) - uint64(entries[i-1].Key) - 1
-		}
-		b = binary.AppendUvarint(b, d)
+	for _, e := range entries {
+		b = binary.BigEndian.AppendUint64(b, e.Key)
 		if t == ViewerSpill {
-			b = binary.AppendUvarint(b, uint64(e.Val))
+			b = binary.BigEndian.AppendUint32(b, e.Val)
 		}
 	}
 	return b
@@ -83,44 +87,65 @@ func appendSpillRun(b []byte, t SpillTable, entries []SpillRow) []byte {
 
 var errSpillRun = errors.New("malformed spill run")
 
-// decodeSpillRun decodes a run's entries (n of them, from first), calling
-// fn with each key (as stored: signed) and value in key order. A run that
-// does not decode to n entries ending at last is an error.
-func decodeSpillRun(t SpillTable, first, last int64, n int, b []byte, fn func(key int64, val uint32)) error {
-	if n <= 0 || n > spillRunLen {
+// checkSpillRun reports whether b is a run of table t of n entries whose
+// keys (signed) increase strictly from first to last.
+func checkSpillRun(t SpillTable, first, last int64, n int, b []byte) error {
+	w := spillEntryBytes(t)
+	if n <= 0 || n > spillRunLen || len(b) != n*w {
 		return errSpillRun
 	}
-	k := first
+	prev := first
 	for i := range n {
-		d, m := binary.Uvarint(b)
-		if m <= 0 {
+		k := int64(binary.BigEndian.Uint64(b[i*w:]))
+		if (i == 0 && k != first) || (i > 0 && k <= prev) {
 			return errSpillRun
 		}
-		b = b[m:]
-		if i == 0 {
-			if d != 0 {
-				return errSpillRun
-			}
-		} else if d >= uint64(last)-uint64(k) {
-			return errSpillRun // past last
-		} else {
-			k = int64(uint64(k) + d + 1)
-		}
-		var val uint32
-		if t == ViewerSpill {
-			v, m := binary.Uvarint(b)
-			if m <= 0 || v > math.MaxUint32 {
-				return errSpillRun
-			}
-			b = b[m:]
-			val = uint32(v)
-		}
-		fn(k, val)
+		prev = k
 	}
-	if k != last || len(b) != 0 {
+	if prev != last {
 		return errSpillRun
 	}
 	return nil
+}
+
+// decodeSpillRun checks a run (checkSpillRun) and calls fn with each of
+// its keys (as stored: signed) and values, in key order.
+func decodeSpillRun(t SpillTable, first, last int64, n int, b []byte, fn func(key int64, val uint32)) error {
+	if err := checkSpillRun(t, first, last, n, b); err != nil {
+		return err
+	}
+	w := spillEntryBytes(t)
+	for i := range n {
+		var v uint32
+		if t == ViewerSpill {
+			v = binary.BigEndian.Uint32(b[i*w+8:])
+		}
+		fn(int64(binary.BigEndian.Uint64(b[i*w:])), v)
+	}
+	return nil
+}
+
+// findInSpillRun returns the value of key in run b of table t, which
+// checkSpillRun accepted, by binary search.
+func findInSpillRun(t SpillTable, b []byte, key int64) (uint32, bool) {
+	w := spillEntryBytes(t)
+	n := len(b) / w
+	lo, hi := 0, n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if int64(binary.BigEndian.Uint64(b[m*w:])) < key {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == n || int64(binary.BigEndian.Uint64(b[lo*w:])) != key {
+		return 0, false
+	}
+	if t == ViewerSpill {
+		return binary.BigEndian.Uint32(b[lo*w+8:]), true
+	}
+	return 0, true
 }
 
 // spillRun is a row of rollup_spill_runs to write.
@@ -286,8 +311,6 @@ func spilledEntries(ctx context.Context, q querier, d Dialect, t SpillTable, key
 		val        uint32
 	}
 	best := map[int64]found{}
-	var runKeys []int64
-	var runVals []uint32
 	for _, lvl := range levels {
 		for chunk := range slices.Chunk(sorted, spillLookupChunk) {
 			args := make([]any, 0, 2*len(chunk)+2)
@@ -314,22 +337,18 @@ SELECT id, first_key, last_key, period, n, entries FROM rollup_spill_runs WHERE 
 				if err := rows.Scan(&id, &first, &last, &period, &n, &b); err != nil {
 					return err
 				}
-				runKeys, runVals = runKeys[:0], runVals[:0]
-				if err := decodeSpillRun(t, first, last, n, b, func(k int64, v uint32) {
-					runKeys = append(runKeys, k)
-					runVals = append(runVals, v)
-				}); err != nil {
+				if err := checkSpillRun(t, first, last, n, b); err != nil {
 					return fmt.Errorf("run %d: %w", id, err)
 				}
 				// The chunk's keys within the run's range.
 				i, _ := slices.BinarySearch(chunk, first)
 				for ; i < len(chunk) && chunk[i] <= last; i++ {
-					j, ok := slices.BinarySearch(runKeys, chunk[i])
+					v, ok := findInSpillRun(t, b, chunk[i])
 					if !ok {
 						continue
 					}
 					if f, ok := best[chunk[i]]; !ok || f.id < id {
-						best[chunk[i]] = found{id: id, period: period, val: runVals[j]}
+						best[chunk[i]] = found{id: id, period: period, val: v}
 					}
 				}
 				return nil
