@@ -70,6 +70,8 @@ type RollupTx struct {
 	// has copied into.
 	conn   *sql.Conn
 	staged map[string]bool
+	// ckpt is poked after a commit (SQLite).
+	ckpt *checkpointer
 
 	// stmts are the statements the transaction prepared, by query:
 	// compiling a multi-row statement costs about as much as running it,
@@ -101,7 +103,7 @@ func (s *Store) BeginRollup(ctx context.Context) (*RollupTx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &RollupTx{tx: tx, d: s.dialect, done: done, cache: s.stmts}, nil
+	return &RollupTx{tx: tx, d: s.dialect, done: done, cache: s.stmts, ckpt: s.ckpt}, nil
 }
 
 // Commit commits the transaction and gives its connection back.
@@ -109,6 +111,9 @@ func (t *RollupTx) Commit() error {
 	err := t.tx.Commit()
 	t.noteStages(err == nil)
 	t.release()
+	if err == nil {
+		t.ckpt.poke()
+	}
 	return err
 }
 

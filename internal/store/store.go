@@ -73,6 +73,9 @@ type Store struct {
 	// stmts keeps aggregation's statements prepared on the write
 	// connection across transactions (SQLite only).
 	stmts *stmtCache
+	// ckpt copies the write-ahead log into the database beside the writer
+	// (SQLite only; checkpointer.go).
+	ckpt *checkpointer
 }
 
 // Options configure Open.
@@ -137,7 +140,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		// _txlock=immediate takes the write lock at BEGIN, so a transaction
 		// never fails halfway when it upgrades from reading to writing.
 		pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=secure_delete(1)&_pragma=temp_store(MEMORY)"
-		w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=cache_size(-65536)&_txlock=immediate")
+		//   wal_autocheckpoint, for the writer: the checkpointer copies the
+		//     log beside it; the writer's own checkpoint is a backstop.
+		w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint("+strconv.Itoa(walAutoCheckpointPages)+")&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
@@ -150,6 +155,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		r.SetMaxOpenConns(8)
 		s.write, s.read = w, r
 		s.stmts = newStmtCache(w, stmtCacheBytes)
+		if s.ckpt, err = startCheckpointer("file:" + path + "?" + pragmas + "&_pragma=cache_size(-1024)"); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
 	}
 	if err := s.write.PingContext(ctx); err != nil {
 		s.Close()
@@ -196,7 +205,7 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	var err error
+	err := s.ckpt.close()
 	if s.stmts != nil {
 		s.stmts.close()
 	}
