@@ -13,8 +13,9 @@ import (
 // committing connection: on aggregation's one writer, a checkpoint after
 // nearly every batch, 6% of aggregation's time in the realistic world. The
 // checkpointer runs them on a connection of its own instead, on another
-// core, after every commit that writes rollups and every second: PASSIVE
-// checkpoints, which neither wait for nor block the writer or readers.
+// core, after commits that write rollups (at most four times a second) and
+// every second: PASSIVE checkpoints, which neither wait for nor block the
+// writer or readers.
 //
 // The log restarts from its beginning only when a write begins with every
 // frame copied, which a checkpointer running beside a busy writer rarely
@@ -27,8 +28,14 @@ import (
 // of 4 KiB pages (SQLite's default is 1,000 pages).
 const walAutoCheckpointPages = 16384
 
-// checkpointEvery is how often the checkpointer runs without being asked.
-const checkpointEvery = time.Second
+// checkpointEvery is how often the checkpointer runs without being asked,
+// and checkpointGap the least time between two checkpoints: a checkpoint
+// syncs the database file, and single events commit small batches many
+// times a second.
+const (
+	checkpointEvery = time.Second
+	checkpointGap   = 250 * time.Millisecond
+)
 
 type checkpointer struct {
 	db   *sql.DB
@@ -56,6 +63,7 @@ func (c *checkpointer) run(ctx context.Context) {
 	defer c.wg.Done()
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -63,6 +71,14 @@ func (c *checkpointer) run(ctx context.Context) {
 		case <-c.kick:
 		case <-t.C:
 		}
+		if wait := checkpointGap - time.Since(last); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		last = time.Now()
 		// A failure (the disk full, the database closing) is retried at
 		// the next turn; the writer's own checkpoint remains meanwhile.
 		var busy, frames, copied int
