@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/crowd-dev/crowd/internal/event"
@@ -170,37 +171,77 @@ func sortedRows[K comparable, V any](m map[K]*V, compare func(K, K) int) []keyed
 	return rows
 }
 
+// videoRows are the video tables' rows of some videos, in key order.
+type videoRows struct {
+	totals        []keyed[string, counters]
+	hour, day     []keyed[timeKey, counters]
+	dims, dimsMon []store.AudienceRow
+}
+
+// finishParallel is the fewest videos a batch splits between two
+// goroutines to put in order. A variable for tests.
+var finishParallel = 2048
+
 // finishVideos puts the video tables' rows in key order, straight from
-// the per-video maps, which are small, and sums the monthly marginals.
+// the per-video maps, which are small, and sums the monthly marginals. A
+// batch of many videos is done in two halves at once: the other core is
+// often idle while aggregation runs (a history import), and the writer
+// waits for these rows.
 func (b *batch) finishVideos() {
-	months := monthCache{}
 	videos := slices.Sorted(maps.Keys(b.videos))
+	var r videoRows
+	if len(videos) < finishParallel {
+		r = b.videoRowsOf(videos)
+	} else {
+		var second videoRows
+		var wg sync.WaitGroup
+		half := len(videos) / 2
+		wg.Go(func() { second = b.videoRowsOf(videos[half:]) })
+		r = b.videoRowsOf(videos[:half])
+		wg.Wait()
+		r.totals = append(r.totals, second.totals...)
+		r.hour = append(r.hour, second.hour...)
+		r.day = append(r.day, second.day...)
+		r.dims = append(r.dims, second.dims...)
+		r.dimsMon = append(r.dimsMon, second.dimsMon...)
+	}
+	b.totals, b.videoHour, b.videoDay, b.videoDim, b.videoDimMonth = r.totals, r.hour, r.day, r.dims, r.dimsMon
+}
+
+// videoRowsOf returns the rows of videos (sorted), reading b only.
+func (b *batch) videoRowsOf(videos []string) videoRows {
+	months := monthCache{}
 	var nHours, nDays int
-	for _, v := range b.videos {
+	for _, video := range videos {
+		v := b.videos[video]
 		nHours += len(v.hours)
 		nDays += len(v.days)
 	}
-	b.totals = make([]keyed[string, counters], 0, len(videos))
-	b.videoHour = make([]keyed[timeKey, counters], 0, nHours)
-	b.videoDay = make([]keyed[timeKey, counters], 0, nDays)
-	b.videoDim = make([]store.AudienceRow, 0, nDays)
-	b.videoDimMonth = make([]store.AudienceRow, 0, len(videos))
+	r := videoRows{
+		totals: make([]keyed[string, counters], 0, len(videos)),
+		hour:   make([]keyed[timeKey, counters], 0, nHours),
+		day:    make([]keyed[timeKey, counters], 0, nDays),
+		dims:   make([]store.AudienceRow, 0, nDays),
+		// Most videos' events of a batch are in one month.
+		dimsMon: make([]store.AudienceRow, 0, len(videos)),
+	}
 	for _, video := range videos {
 		v := b.videos[video]
-		b.totals = append(b.totals, keyed[string, counters]{video, &v.total})
+		r.totals = append(r.totals, keyed[string, counters]{video, &v.total})
 		for _, h := range slices.Sorted(maps.Keys(v.hours)) {
-			b.videoHour = append(b.videoHour, keyed[timeKey, counters]{timeKey{video, h}, v.hours[h]})
+			r.hour = append(r.hour, keyed[timeKey, counters]{timeKey{video, h}, v.hours[h]})
 		}
 		for _, d := range slices.Sorted(maps.Keys(v.days)) {
-			b.videoDay = append(b.videoDay, keyed[timeKey, counters]{timeKey{video, d}, v.days[d]})
+			r.day = append(r.day, keyed[timeKey, counters]{timeKey{video, d}, v.days[d]})
 		}
 		monthly := make(map[videoDimKey]*pair, len(v.dims))
 		for k, c := range v.dims {
 			at(monthly, videoDimKey{months.of(k.day), k.dim, k.bucket}).add(c)
 		}
-		b.videoDim = appendPacked(b.videoDim, video, v.dims)
-		b.videoDimMonth = appendPacked(b.videoDimMonth, video, monthly)
+		r.dims = appendPacked(r.dims, video, v.dims)
+		r.dimsMon = appendPacked(r.dimsMon, video, monthly)
 	}
+	return r
 }
 
 // finishCreators derives the creators' rows from the videos' rows, merged
@@ -328,8 +369,9 @@ func (a *Aggregator) apply(ctx context.Context, msgs []eventlog.Delivered) error
 // once: a transaction may cover more messages than their events could be
 // held decoded, so they are decoded, checked against the state and credited
 // to the transaction's rows a chunk at a time. Later chunks see what earlier
-// ones did through the transaction and the state delta.
-const chunkBytes = 8 << 20
+// ones did through the transaction and the state delta. A variable for
+// tests.
+var chunkBytes = 8 << 20
 
 func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) error {
 	if len(msgs) == 0 {
@@ -366,13 +408,15 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	b.minHour = int64(period.HourOf(batchAt)) - hoursOf(HourlyRetention)
 	_, hi := a.span(a.st.seqs)
 	events := 0
+	var credit crediting
+	defer credit.wait() // the chunks' buffers are free again
 	for rest := msgs; len(rest) > 0; {
 		n, size := 1, len(rest[0].Data)
 		for n < len(rest) && size+len(rest[n].Data) <= chunkBytes {
 			size += len(rest[n].Data)
 			n++
 		}
-		got, err := a.applyChunk(ctx, tx, sd, b, rest[:n], hi)
+		got, err := a.applyChunk(ctx, tx, sd, b, rest[:n], hi, &credit)
 		if err != nil {
 			return fmt.Errorf("apply batch: %w", err)
 		}
@@ -382,6 +426,7 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	if err := a.registerDays(ctx, tx, batchAt, sd); err != nil {
 		return fmt.Errorf("apply batch: %w", err)
 	}
+	credit.wait()
 	if err := a.write(ctx, tx, b); err != nil {
 		return fmt.Errorf("apply batch: %w", err)
 	}
@@ -419,10 +464,18 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 // records the rest in the state delta sd and the transaction's tables, and
 // credits what they add to b. It returns how many events it decoded for
 // this aggregator.
-func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *delta, b *batch, msgs []eventlog.Delivered, hi uint64) (int, error) {
-	// The events slice is reused from chunk to chunk: growing a fresh one
-	// to a hundred thousand events costs more than decoding them.
-	evs := a.evs[:0]
+//
+// What the chunk's events add is credited to b in the background (credit),
+// while the caller goes on with the next chunk: the caller waits for it
+// before b is read, and before the chunk after next, which reuses this
+// chunk's buffer.
+func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *delta, b *batch, msgs []eventlog.Delivered, hi uint64, credit *crediting) (int, error) {
+	// The events slices are reused from chunk to chunk: growing a fresh
+	// one to a hundred thousand events costs more than decoding them. The
+	// other buffer may be in use by the previous chunk's credit.
+	turn := a.evTurn
+	a.evTurn ^= 1
+	evs := a.evs[turn][:0]
 	size := 0
 	for _, m := range msgs {
 		size += len(m.Data)
@@ -430,9 +483,11 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *del
 	if est := size / 96; cap(evs) < est { // a record with pseudonyms is about 100 bytes
 		evs = make([]event.Event, 0, est)
 	}
+	credited := false
 	defer func() {
-		clear(evs) // let the strings go
-		a.evs = evs[:0]
+		if !credited {
+			clear(evs) // let the strings go
+		}
 	}()
 	// Events of partitions this aggregator does not own (single events of
 	// every partition share messages), or that it has applied already (a
@@ -466,6 +521,8 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *del
 			}
 		}
 	}
+
+	a.evs[turn] = evs[:0] // as grown, for the chunk after next
 
 	// Each event's id, and each logged-in view's viewer-day, hashed once.
 	keys := make([]uint64, len(evs))
@@ -511,8 +568,22 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *del
 	if err := a.viewerHistory(ctx, tx, fresh, newViewer); err != nil {
 		return 0, err
 	}
-	for i := range fresh {
-		ev := &fresh[i]
+	// The previous chunk's credit first: b takes one writer at a time.
+	credit.wait()
+	credited = true
+	credit.start(func() {
+		a.credit(b, fresh, noop, newViewer, counted, creators)
+		clear(evs) // let the strings go
+	})
+	return len(evs), nil
+}
+
+// credit adds what the events evs add to b: each event's delta (unless
+// noop), given its viewer-day (newViewer), whether it is a counted first
+// share or save (counted) and its video's creators.
+func (a *Aggregator) credit(b *batch, evs []event.Event, noop map[int]bool, newViewer []viewerDelta, counted map[int]bool, creators map[string][]string) {
+	for i := range evs {
+		ev := &evs[i]
 		if noop[i] {
 			continue // a like of a liked video, an unsave of an unsaved one
 		}
@@ -533,7 +604,27 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *del
 		}
 		b.credit(ev.VideoID, creators[ev.VideoID], hour, day, &d, dims[:nd])
 	}
-	return len(evs), nil
+}
+
+// crediting is a chunk's credit running in the background (applyChunk).
+type crediting struct{ done chan struct{} }
+
+// start runs fn in the background; the previous one must have been waited
+// for.
+func (c *crediting) start(fn func()) {
+	c.done = make(chan struct{})
+	go func() {
+		defer close(c.done)
+		fn()
+	}()
+}
+
+// wait waits for the credit running, if any.
+func (c *crediting) wait() {
+	if c.done != nil {
+		<-c.done
+		c.done = nil
+	}
 }
 
 // actorStates tracks the like and save state of each actor pseudonym and

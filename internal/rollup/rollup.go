@@ -85,8 +85,12 @@ type Aggregator struct {
 	stallMu   sync.Mutex
 	stallPrev []uint64 // every partition's checkpoint at the last Stalled
 
-	st  *state        // event ids seen, viewer-days
-	evs []event.Event // decode buffer, reused by apply
+	st *state // event ids seen, viewer-days
+	// evs are two decode buffers, reused by apply: a chunk's events are
+	// credited in the background while the next chunk is decoded into the
+	// other (applyChunk); evTurn is the one the next chunk takes.
+	evs    [2][]event.Event
+	evTurn int
 
 	mu         sync.Mutex
 	creators   map[string][]string // video id → creator account ids
