@@ -77,9 +77,12 @@ func TestMetrics(t *testing.T) {
 	get(t, p.URL+"/v1/accounts/owner/no-such-thing")
 
 	var m map[string]float64
+	// Both counters of the two messages are waited for: a scrape reads the
+	// counters one by one, so one taken while the second message is being
+	// counted can see its events and not yet its message.
 	Eventually(t, "aggregation applied the three views", func() bool {
 		m = scrape(t, p)
-		return m["crowd_aggregation_applied_events_total"] >= 3 && m["crowd_release_runs_total"] >= 1
+		return m["crowd_aggregation_applied_events_total"] >= 3 && m["crowd_aggregation_applied_messages_total"] >= 2 && m["crowd_release_runs_total"] >= 1
 	})
 	for series, min := range map[string]float64{
 		`crowd_events_accepted_total{source="bulk"}`:                      2,
