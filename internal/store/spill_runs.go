@@ -174,15 +174,18 @@ func spillRuns(t SpillTable, rows []SpillRow) []spillRun {
 	}
 	rows = rows[:n]
 	var runs []spillRun
+	buf := make([]byte, 0, len(rows)*spillEntryBytes(t)) // the runs' entries, one array
 	for i := 0; i < len(rows); {
 		j := i + 1
 		for j < len(rows) && j-i < spillRunLen && rows[j].Period == rows[i].Period {
 			j++
 		}
 		first, last := int64(rows[i].Key), int64(rows[j-1].Key)
+		start := len(buf)
+		buf = appendSpillRun(buf, t, rows[i:j])
 		runs = append(runs, spillRun{
 			lvl: spillRunLevel(first, last), first: first, last: last, period: rows[i].Period,
-			n: j - i, entries: appendSpillRun(nil, t, rows[i:j]),
+			n: j - i, entries: buf[start:len(buf):len(buf)],
 		})
 		i = j
 	}
@@ -260,7 +263,7 @@ func (s *Store) SpilledKeys(ctx context.Context, t SpillTable, fn func(key uint6
 // SpilledIDs calls fn with the arrival hour (Unix hours) of each of keys
 // that the spill table of event ids holds.
 func (s *Store) SpilledIDs(ctx context.Context, keys []uint64, fn func(key uint64, hour int64)) error {
-	return spilledEntries(ctx, s.read, s.dialect, SeenSpill, keys, func(k uint64, hour int64, _ uint32) { fn(k, hour) })
+	return spilledIDs(ctx, s.read, s.dialect, keys, fn)
 }
 
 type querier interface {
