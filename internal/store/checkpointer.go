@@ -42,6 +42,11 @@ type checkpointer struct {
 	kick chan struct{}
 	stop context.CancelFunc
 	wg   sync.WaitGroup
+	// mu is held through each checkpoint, by the checkpointer and by
+	// Store.Purge: SQLite runs one checkpoint at a time and answers a
+	// second, at once, with SQLITE_BUSY (no busy handler waits for it), so
+	// Purge's TRUNCATE checkpoint beside the checkpointer's failed.
+	mu sync.Mutex
 }
 
 // startCheckpointer opens a connection to the database at dsn and starts
@@ -81,9 +86,26 @@ func (c *checkpointer) run(ctx context.Context) {
 		last = time.Now()
 		// A failure (the disk full, the database closing) is retried at
 		// the next turn; the writer's own checkpoint remains meanwhile.
-		var busy, frames, copied int
-		_ = c.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+		_ = c.checkpoint(ctx)
 	}
+}
+
+// checkpoint runs one PASSIVE checkpoint.
+func (c *checkpointer) checkpoint(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var busy, frames, copied int
+	return c.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+}
+
+// exclusive runs fn with no checkpoint of the checkpointer's running.
+func (c *checkpointer) exclusive(fn func() error) error {
+	if c == nil {
+		return fn()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return fn()
 }
 
 // poke asks for a checkpoint soon, without waiting for it.

@@ -181,7 +181,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 // pages, but the write-ahead log still holds copies of those pages as they
 // were before (and after a checkpoint the WAL file is reused, not
 // cleared): Purge checkpoints every frame into the database and truncates
-// the WAL to zero bytes. It waits up to busy_timeout for readers on older
+// the WAL to zero bytes. It waits for a checkpoint of the checkpointer's
+// to end, then up to busy_timeout for readers on older
 // snapshots; if some remain it fails, and the next Purge (the server runs
 // one hourly) finishes the job. With PostgreSQL it does nothing: dead rows
 // stay in the table files until VACUUM reclaims and reuses their space
@@ -191,7 +192,10 @@ func (s *Store) Purge(ctx context.Context) error {
 		return nil
 	}
 	var busy, frames, moved int
-	if err := s.write.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &moved); err != nil {
+	err := s.ckpt.exclusive(func() error {
+		return s.write.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &moved)
+	})
+	if err != nil {
 		return fmt.Errorf("purge deleted data: %w", err)
 	}
 	if busy != 0 {
