@@ -423,17 +423,28 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 		events += got
 		rest = rest[n:]
 	}
+	// The video tables' rows are put in key order once the last chunk is
+	// credited, on another goroutine, while the writer registers the days
+	// and journals the state delta: the writer is the one thread every
+	// batch waits for.
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		credit.wait()
+		b.finishVideos()
+	}()
+	defer func() { <-finished }() // before credit.wait above, on an error
 	if err := a.registerDays(ctx, tx, batchAt, sd); err != nil {
-		return fmt.Errorf("apply batch: %w", err)
-	}
-	credit.wait()
-	if err := a.write(ctx, tx, b); err != nil {
 		return fmt.Errorf("apply batch: %w", err)
 	}
 	if len(sd.seen)+len(sd.viewers) > 0 {
 		if err := journal(ctx, tx, last, a.parts, sd); err != nil {
 			return fmt.Errorf("apply batch: %w", err)
 		}
+	}
+	<-finished
+	if err := a.write(ctx, tx, b); err != nil {
+		return fmt.Errorf("apply batch: %w", err)
 	}
 	// Commit gives the connection back: spilling writes through the write
 	// connection.
@@ -565,9 +576,7 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *del
 	if err != nil {
 		return 0, fmt.Errorf("like and save state: %w", err)
 	}
-	if err := a.viewerHistory(ctx, tx, fresh, newViewer); err != nil {
-		return 0, err
-	}
+	vdays := newViewerDays(fresh, newViewer)
 	// The previous chunk's credit first: b takes one writer at a time.
 	credit.wait()
 	credited = true
@@ -575,6 +584,11 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *del
 		a.credit(b, fresh, noop, newViewer, counted, creators)
 		clear(evs) // let the strings go
 	})
+	// The viewers' history is written while the chunk is credited: it
+	// reads vdays, no longer the events.
+	if err := a.viewerHistory(ctx, tx, vdays); err != nil {
+		return 0, err
+	}
 	return len(evs), nil
 }
 
@@ -858,13 +872,13 @@ func (a *Aggregator) creatorsOf(ctx context.Context, tx *store.RollupTx, evs []e
 	return out, nil
 }
 
-// write adds every row of b to its table, in key order so concurrent
-// writers on PostgreSQL take row locks in one order: the videos' tables,
-// then the creators'. The creators' rows are derived from the videos' on
-// another goroutine while the videos' rows are written (the database's
-// writer is one thread; deriving them was a fifth of aggregation's CPU).
+// write adds every row of b (its video rows put in order by finishVideos)
+// to its table, in key order so concurrent writers on PostgreSQL take row
+// locks in one order: the videos' tables, then the creators'. The
+// creators' rows are derived from the videos' on another goroutine while
+// the videos' rows are written (the database's writer is one thread;
+// deriving them was a fifth of aggregation's CPU).
 func (a *Aggregator) write(ctx context.Context, tx *store.RollupTx, b *batch) error {
-	b.finishVideos()
 	creators := make(chan struct{})
 	go func() {
 		defer close(creators)

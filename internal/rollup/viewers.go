@@ -77,9 +77,11 @@ type history struct {
 	days    []int64
 }
 
-// viewerHistory records the new viewer-days of evs (newViewer by event
-// index) that carry an actor, in viewer_history and video_viewer_gaps.
-func (a *Aggregator) viewerHistory(ctx context.Context, tx *store.RollupTx, evs []event.Event, vds []viewerDelta) error {
+// newViewerDays returns the new viewer-days of evs (newViewer by event
+// index) that carry an actor, for viewerHistory. It reads evs only here, so
+// the events may be let go (applyChunk's credit) while their history is
+// written.
+func newViewerDays(evs []event.Event, vds []viewerDelta) []viewerDay {
 	n := 0
 	for i := range evs {
 		if evs[i].Type == event.View && evs[i].Actor != "" && vds[i].newViewer {
@@ -96,6 +98,15 @@ func (a *Aggregator) viewerHistory(ctx context.Context, tx *store.RollupTx, evs 
 			continue
 		}
 		vdays = append(vdays, viewerDay{key: historyKey(ev.VideoID, ev.Actor), day: int64(period.DayOf(ev.TS)), video: ev.VideoID, actor: ev.Actor})
+	}
+	return vdays
+}
+
+// viewerHistory records the new viewer-days vdays (newViewerDays) in
+// viewer_history and video_viewer_gaps. It sorts vdays.
+func (a *Aggregator) viewerHistory(ctx context.Context, tx *store.RollupTx, vdays []viewerDay) error {
+	if len(vdays) == 0 {
+		return nil
 	}
 	// In key order, so that reads and writes walk the B-tree in order and
 	// PostgreSQL's row locks are taken in one order; a viewer's days
