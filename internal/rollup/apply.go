@@ -836,9 +836,20 @@ func (a *Aggregator) firsts(ctx context.Context, tx *store.RollupTx, evs []event
 // creatorsOf returns the creator account ids of the videos in evs, from a
 // cache filled from the store.
 func (a *Aggregator) creatorsOf(ctx context.Context, tx *store.RollupTx, evs []event.Event) (map[string][]string, error) {
+	// The generation is read before the creators, so a change committed
+	// between the two reads empties the cache again at the next batch.
+	gen, exact, err := tx.CreatorsGeneration(ctx)
+	if err != nil {
+		return nil, err
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if now := a.now(); now.Sub(a.creatorsAt) >= CreatorsTTL || now.Before(a.creatorsAt) {
+	if exact {
+		if gen != a.creatorsGen {
+			clear(a.creators)
+			a.creatorsGen = gen
+		}
+	} else if now := a.now(); now.Sub(a.creatorsAt) >= CreatorsTTL || now.Before(a.creatorsAt) {
 		clear(a.creators)
 		a.creatorsAt = now
 	}
@@ -859,7 +870,7 @@ func (a *Aggregator) creatorsOf(ctx context.Context, tx *store.RollupTx, evs []e
 		out[v] = nil
 		missing = append(missing, v)
 	}
-	err := tx.VideoCreators(ctx, missing, func(v, acct string) { out[v] = append(out[v], acct) })
+	err = tx.VideoCreators(ctx, missing, func(v, acct string) { out[v] = append(out[v], acct) })
 	if err != nil {
 		return nil, err
 	}

@@ -240,6 +240,22 @@ func (t *RollupTx) MoveCheckpoints(ctx context.Context, seq uint64, from map[uin
 	return moved, nil
 }
 
+// CreatorsGeneration returns the generation of videos' creators, which
+// every change to them moves (migrations/sqlite/0005_creators_generation.sql),
+// and true; on PostgreSQL, where there is none, 0 and false.
+func (t *RollupTx) CreatorsGeneration(ctx context.Context) (int64, bool, error) {
+	if t.d != SQLite {
+		return 0, false, nil
+	}
+	var n int64
+	rows, err := t.query(ctx, `SELECT n FROM creators_generation WHERE id = 1`)
+	err = eachRow(rows, err, func(rows *sql.Rows) error { return rows.Scan(&n) })
+	if err != nil {
+		return 0, false, fmt.Errorf("read creators' generation: %w", err)
+	}
+	return n, true, nil
+}
+
 // VideoCreators calls fn with the creators of each of the videos, each
 // video's in their order, 500 videos to a statement.
 func (t *RollupTx) VideoCreators(ctx context.Context, videos []string, fn func(videoID, accountID string)) error {
