@@ -408,20 +408,48 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	b.minHour = int64(period.HourOf(batchAt)) - hoursOf(HourlyRetention)
 	_, hi := a.span(a.st.seqs)
 	events := 0
-	var credit crediting
-	defer credit.wait() // the chunks' buffers are free again
+	var chunks [][]eventlog.Delivered
 	for rest := msgs; len(rest) > 0; {
 		n, size := 1, len(rest[0].Data)
 		for n < len(rest) && size+len(rest[n].Data) <= chunkBytes {
 			size += len(rest[n].Data)
 			n++
 		}
-		got, err := a.applyChunk(ctx, tx, sd, b, rest[:n], hi, &credit)
+		chunks = append(chunks, rest[:n])
+		rest = rest[n:]
+	}
+	var credit crediting
+	defer credit.wait() // the chunks' buffers are free again
+	// A chunk is decoded on another goroutine while the writer does the
+	// previous chunk's statements (applyChunk's prefetch), into the buffer
+	// the chunk before that was credited from.
+	var pending chan decoded
+	decode := func(i int) {
+		turn := a.evTurn
+		a.evTurn ^= 1
+		ch := make(chan decoded, 1)
+		go func() { ch <- a.decodeChunk(chunks[i], hi, turn) }()
+		pending = ch
+	}
+	defer func() {
+		if pending != nil { // decoded for a chunk an error left unapplied
+			d := <-pending
+			clear(d.evs)
+		}
+	}()
+	decode(0)
+	for i := range chunks {
+		d := <-pending
+		pending = nil
+		prefetch := func() {}
+		if i+1 < len(chunks) {
+			prefetch = func() { decode(i + 1) }
+		}
+		got, err := a.applyChunk(ctx, tx, sd, b, d, &credit, prefetch)
 		if err != nil {
 			return fmt.Errorf("apply batch: %w", err)
 		}
 		events += got
-		rest = rest[n:]
 	}
 	// The video tables' rows are put in key order once the last chunk is
 	// credited, on another goroutine, while the writer registers the days
@@ -469,23 +497,24 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	return nil
 }
 
-// applyChunk decodes one chunk of a transaction's messages, drops the events
-// applied before and those of partitions this aggregator does not own (or
-// has applied already: hi is the highest checkpoint of its partitions),
-// records the rest in the state delta sd and the transaction's tables, and
-// credits what they add to b. It returns how many events it decoded for
-// this aggregator.
-//
-// What the chunk's events add is credited to b in the background (credit),
-// while the caller goes on with the next chunk: the caller waits for it
-// before b is read, and before the chunk after next, which reuses this
-// chunk's buffer.
-func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *delta, b *batch, msgs []eventlog.Delivered, hi uint64, credit *crediting) (int, error) {
+// decoded is a chunk's events as decodeChunk decoded them, with each
+// event's id key and, for a logged-in view, its viewer-day key (0 for the
+// others), hashed once.
+type decoded struct {
+	evs         []event.Event
+	keys, vkeys []uint64
+}
+
+// decodeChunk decodes the messages of one chunk into the events buffer
+// a.evs[turn], dropping the events of partitions this aggregator does not
+// own (or has applied already: hi is the highest checkpoint of its
+// partitions), and hashes their keys. It reads the aggregator's partitions
+// and checkpoints only, which no one changes while a batch is applied, so
+// it runs beside the writer.
+func (a *Aggregator) decodeChunk(msgs []eventlog.Delivered, hi uint64, turn int) decoded {
 	// The events slices are reused from chunk to chunk: growing a fresh
 	// one to a hundred thousand events costs more than decoding them. The
 	// other buffer may be in use by the previous chunk's credit.
-	turn := a.evTurn
-	a.evTurn ^= 1
 	evs := a.evs[turn][:0]
 	size := 0
 	for _, m := range msgs {
@@ -494,12 +523,6 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *del
 	if est := size / 96; cap(evs) < est { // a record with pseudonyms is about 100 bytes
 		evs = make([]event.Event, 0, est)
 	}
-	credited := false
-	defer func() {
-		if !credited {
-			clear(evs) // let the strings go
-		}
-	}()
 	// Events of partitions this aggregator does not own (single events of
 	// every partition share messages), or that it has applied already (a
 	// partition whose checkpoint another aggregator moved), are skipped.
@@ -532,10 +555,8 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *del
 			}
 		}
 	}
-
 	a.evs[turn] = evs[:0] // as grown, for the chunk after next
 
-	// Each event's id, and each logged-in view's viewer-day, hashed once.
 	keys := make([]uint64, len(evs))
 	vkeys := make([]uint64, len(evs)) // 0: not a viewer's view
 	for i := range evs {
@@ -544,6 +565,28 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *del
 			vkeys[i] = viewerKey(evs[i].VideoID, int64(period.DayOf(evs[i].TS)), evs[i].ActorDay)
 		}
 	}
+	return decoded{evs: evs, keys: keys, vkeys: vkeys}
+}
+
+// applyChunk applies one chunk of a transaction's messages, decoded (d):
+// it drops the events applied before, records the rest in the state delta
+// sd and the transaction's tables, and credits what they add to b. It
+// returns how many events were decoded for this aggregator.
+//
+// What the chunk's events add is credited to b in the background (credit),
+// while the caller goes on with the next chunk: the caller waits for it
+// before b is read, and before the chunk after next, which reuses this
+// chunk's buffer. Once the credit has started (the previous chunk's is
+// done, and its buffer free), prefetch is called: it starts decoding the
+// next chunk into that buffer.
+func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *delta, b *batch, d decoded, credit *crediting, prefetch func()) (int, error) {
+	evs, keys, vkeys := d.evs, d.keys, d.vkeys
+	credited := false
+	defer func() {
+		if !credited {
+			clear(evs) // let the strings go
+		}
+	}()
 	a.st.mu.RLock()
 	if err := a.spillLookup(ctx, tx, sd, evs, keys, vkeys); err != nil {
 		a.st.mu.RUnlock()
@@ -581,9 +624,11 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *del
 	credit.wait()
 	credited = true
 	credit.start(func() {
+		creditHook()
 		a.credit(b, fresh, noop, newViewer, counted, creators)
 		clear(evs) // let the strings go
 	})
+	prefetch()
 	// The viewers' history is written while the chunk is credited: it
 	// reads vdays, no longer the events.
 	if err := a.viewerHistory(ctx, tx, vdays); err != nil {
@@ -619,6 +664,10 @@ func (a *Aggregator) credit(b *batch, evs []event.Event, noop map[int]bool, newV
 		b.credit(ev.VideoID, creators[ev.VideoID], hour, day, &d, dims[:nd])
 	}
 }
+
+// creditHook runs as a chunk's credit begins: tests slow the credit with
+// it, so that it overlaps what runs beside it.
+var creditHook = func() {}
 
 // crediting is a chunk's credit running in the background (applyChunk).
 type crediting struct{ done chan struct{} }

@@ -16,9 +16,11 @@ import (
 )
 
 // TestApply_ChunksAndHalves: a batch applied in many chunks, each credited
-// in the background while the next is decoded, with its videos' rows put
-// in order in two halves at once, writes exactly the rows the same batch
-// writes in one chunk, in order, on one goroutine.
+// in the background while the writer runs the chunk's statements and the
+// next chunk is decoded (into the buffer the chunk before was credited
+// from), with its videos' rows put in order in two halves at once, writes
+// exactly the rows the same batch writes in one chunk, in order, on one
+// goroutine.
 func TestApply_ChunksAndHalves(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	var videos []string
@@ -91,8 +93,11 @@ func TestApply_ChunksAndHalves(t *testing.T) {
 		return s
 	}
 	one := apply(t)
-	defer func(c, f int) { chunkBytes, finishParallel = c, f }(chunkBytes, finishParallel)
+	defer func(c, f int, h func()) { chunkBytes, finishParallel, creditHook = c, f, h }(chunkBytes, finishParallel, creditHook)
 	chunkBytes, finishParallel = 6000, 2 // three messages a chunk
+	// Each credit slowed, so that it runs beside the next chunk's
+	// statements and the decoding of the chunk after.
+	creditHook = func() { time.Sleep(2 * time.Millisecond) }
 	many := apply(t)
 
 	for _, table := range []string{"video_totals", "video_hour", "video_day", "video_audience_day", "video_audience_month",
