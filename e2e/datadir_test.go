@@ -49,6 +49,29 @@ func fileStates(t *testing.T, dir string) map[string]string {
 	return out
 }
 
+// settledStates returns fileStates of dir once the running server has
+// finished writing it: two looks two seconds apart agree. The server's own
+// work goes on after what a test waited for (aggregation's commit of a
+// counted view, the checkpointer copying it into the database within a
+// second), and a snapshot taken during it is no baseline for "nothing
+// changed".
+func settledStates(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	prev := fileStates(t, dir)
+	for {
+		time.Sleep(2 * time.Second)
+		cur := fileStates(t, dir)
+		if fmt.Sprint(cur) == fmt.Sprint(prev) {
+			return cur
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the data dir kept changing for 30 s:\n%v\n%v", prev, cur)
+		}
+		prev = cur
+	}
+}
+
 // runRefused runs the crowd binary and checks it exits non-zero, on its
 // own, saying which process holds the dir.
 func runRefused(t *testing.T, pid int, args ...string) {
@@ -96,7 +119,7 @@ func TestDataDirLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh := filepath.Join(t.TempDir(), "secrets")
-	before := fileStates(t, data)
+	before := settledStates(t, data)
 	for _, args := range [][]string{
 		{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data", data, "--disclosure", "exact"},
 		{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "", "--data", data, "--secrets-dir", fresh, "--demo"},
