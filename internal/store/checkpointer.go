@@ -92,13 +92,14 @@ func (c *checkpointer) run(ctx context.Context) {
 
 // checkpoint runs one PASSIVE checkpoint.
 func (c *checkpointer) checkpoint(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var busy, frames, copied int
-	return c.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+	return c.exclusive(func() error {
+		var busy, frames, copied int
+		return c.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+	})
 }
 
-// exclusive runs fn with no checkpoint of the checkpointer's running.
+// exclusive runs fn while no other checkpoint of the checkpointer's or
+// Purge's runs.
 func (c *checkpointer) exclusive(fn func() error) error {
 	if c == nil {
 		return fn()

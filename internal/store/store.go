@@ -182,9 +182,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 // were before (and after a checkpoint the WAL file is reused, not
 // cleared): Purge checkpoints every frame into the database and truncates
 // the WAL to zero bytes. It waits for a checkpoint of the checkpointer's
-// to end, then up to busy_timeout for readers on older
-// snapshots; if some remain it fails, and the next Purge (the server runs
-// one hourly) finishes the job. With PostgreSQL it does nothing: dead rows
+// to end, then up to busy_timeout for readers on older snapshots; if some
+// remain it fails, and the next Purge (the server runs one hourly)
+// finishes the job. With PostgreSQL it does nothing: dead rows
 // stay in the table files until VACUUM reclaims and reuses their space
 // (autovacuum does, eventually; see docs/SECURITY.md, Deletion).
 func (s *Store) Purge(ctx context.Context) error {
