@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,10 @@ func TestImport(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "published 3000 events (2 duplicates, 1 rejected)") || !strings.Contains(string(out), "unknown_video") {
 		t.Fatalf("import output:\n%s", out)
+	}
+	// Where aggregation's thread spent its time, the rows' share among it.
+	if !regexp.MustCompile(`aggregation's thread: .*rows \d+%.* of \d`).Match(out) {
+		t.Errorf("import output says nothing of aggregation's thread:\n%s", out)
 	}
 
 	p = Start(t, data, "--disclosure", "exact")

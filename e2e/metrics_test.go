@@ -92,6 +92,7 @@ func TestMetrics(t *testing.T) {
 		`crowd_eventlog_published_messages_total`:                         2,
 		`crowd_eventlog_publish_duration_seconds_count`:                   2,
 		`crowd_aggregation_applied_messages_total`:                        2,
+		`crowd_aggregation_thread_seconds_total{stage="commit"}`:          1e-9,
 		`crowd_store_size_bytes`:                                          1,
 		`crowd_data_dir_free_bytes`:                                       1,
 		`crowd_eventlog_stored_messages`:                                  2,

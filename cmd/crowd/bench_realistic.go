@@ -387,6 +387,7 @@ func share(cpu, elapsed time.Duration) string {
 func (b *realBench) bulk(ctx context.Context, file string) error {
 	b.say("bulk ingest: %s events in requests of %d (crowd loadgen --bodies, 4 concurrent)", thousands(float64(b.o.events)), b.o.batch)
 	watch := b.watchState()
+	stages0 := b.m.Aggregate.StageTimes()
 	args := []string{"--bodies", file, "--batch", strconv.Itoa(b.o.batch), "--workers", "4"}
 	if b.o.cpuProfile != "" {
 		args = append(args, "--cpuprofile", b.o.cpuProfile+".loadgen")
@@ -406,13 +407,14 @@ func (b *realBench) bulk(ctx context.Context, file string) error {
 	}
 	spills := watch()
 	aggCPU := cputime.Process() - cpuAgg0
+	stages := b.m.Aggregate.StageTimes().Sub(stages0)
 	n := res.Accepted + res.Duplicates
 	b.events += res.Accepted
 	total := res.Elapsed + catchUp
 	b.row("bulk ingest, durable, aggregated (visible in exact mode)",
-		fmt.Sprintf("%s events/s (%s events accepted at %s events/s, request p99 %s, %d answers 429/503 retried; aggregation caught up %s after the last batch); server %s (%.1f µs of CPU per event); load generator %s",
+		fmt.Sprintf("%s events/s (%s events accepted at %s events/s, request p99 %s, %d answers 429/503 retried; aggregation caught up %s after the last batch); server %s (%.1f µs of CPU per event); load generator %s; aggregation's thread: %s",
 			thousands(float64(n)/total.Seconds()), thousands(float64(n)), thousands(res.Rate()), loadgen.Round(res.Latency.P99), res.Throttled, loadgen.Round(catchUp),
-			share(cpu+aggCPU, total), (cpu+aggCPU).Seconds()*1e6/float64(max(n, 1)), share(rep.CPU, res.Elapsed)),
+			share(cpu+aggCPU, total), (cpu+aggCPU).Seconds()*1e6/float64(max(n, 1)), share(rep.CPU, res.Elapsed), stages),
 		"≥ 1,000,000 events/s")
 	b.spillRow(res.Timeline, spills)
 	return nil
@@ -636,6 +638,7 @@ func (b *realBench) reportLatency(ctx context.Context, sample []int, password st
 var (
 	publishedRE  = regexp.MustCompile(`published (\d+) events \((\d+) duplicates, (\d+) rejected\) in (\S+)`)
 	aggregatedRE = regexp.MustCompile(`aggregated; total time (\S+)`)
+	threadRE     = regexp.MustCompile(`aggregation's thread: (.+)`)
 )
 
 // importHistory loads the import file with crowd import (its own process,
@@ -646,7 +649,7 @@ func (b *realBench) importHistory(ctx context.Context, file string) (int64, erro
 	if err != nil {
 		return 0, fmt.Errorf("%w\n%s", err, out)
 	}
-	p, a := publishedRE.FindSubmatch(out), aggregatedRE.FindSubmatch(out)
+	p, a, thread := publishedRE.FindSubmatch(out), aggregatedRE.FindSubmatch(out), threadRE.FindSubmatch(out)
 	if p == nil || a == nil {
 		return 0, fmt.Errorf("crowd import: unexpected output %q", out)
 	}
@@ -663,9 +666,13 @@ func (b *realBench) importHistory(ctx context.Context, file string) (int64, erro
 	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 		cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
-	b.row("history import (crowd import)", fmt.Sprintf("%s events/s aggregated (%s events: log write at %s events/s in %s, then %s of aggregation; %.1f CPU-s in all; %d duplicates, %d rejected)",
+	threadSays := ""
+	if thread != nil {
+		threadSays = "; aggregation's thread: " + string(thread[1])
+	}
+	b.row("history import (crowd import)", fmt.Sprintf("%s events/s aggregated (%s events: log write at %s events/s in %s, then %s of aggregation; %.1f CPU-s in all; %d duplicates, %d rejected%s)",
 		thousands(float64(n)/total.Seconds()), thousands(float64(n)), thousands(float64(n)/logWrite.Seconds()), loadgen.Round(logWrite),
-		loadgen.Round(total-logWrite), cpu.Seconds(), dups, rejected),
+		loadgen.Round(total-logWrite), cpu.Seconds(), dups, rejected, threadSays),
 		"≥ 1,000,000 events/s (100M events in under 2 minutes of aggregation after the log write)")
 	return rss, nil
 }

@@ -166,6 +166,9 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if cfg.Disclosure == config.Protected {
 		fmt.Fprintf(stdout, "released the closed days of %d videos\n", videos)
 	}
+	// Where aggregation's one thread spent its time: what stops an
+	// import (docs/PERFORMANCE.md).
+	fmt.Fprintf(stdout, "aggregation's thread: %s\n", im.Aggregate.StageTimes())
 	fmt.Fprintf(stdout, "aggregated; total time %s\n", time.Since(start).Round(time.Millisecond))
 	return nil
 }

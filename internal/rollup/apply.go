@@ -387,6 +387,7 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	// Aggregates and the checkpoint commit together, so a power failure
 	// that loses this commit loses both, and the batch is applied again
 	// from the log: the commit need not wait for an fsync.
+	a.stages.lap(StageOther, &a.clock) // a retry's backoff, a catch-up
 	tx, err := a.store.BeginRollup(ctx)
 	if err != nil {
 		return fmt.Errorf("apply batch: %w", err)
@@ -439,7 +440,9 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	}()
 	decode(0)
 	for i := range chunks {
+		a.stages.lap(StageJournal, &a.clock) // the first: the begin and the checkpoints
 		d := <-pending
+		a.stages.lap(StageDecode, &a.clock)
 		pending = nil
 		prefetch := func() {}
 		if i+1 < len(chunks) {
@@ -470,15 +473,19 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 			return fmt.Errorf("apply batch: %w", err)
 		}
 	}
+	a.stages.lap(StageJournal, &a.clock)
 	<-finished
+	a.stages.lap(StageCredit, &a.clock)
 	if err := a.write(ctx, tx, b); err != nil {
 		return fmt.Errorf("apply batch: %w", err)
 	}
+	a.stages.lap(StageRows, &a.clock)
 	// Commit gives the connection back: spilling writes through the write
 	// connection.
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("apply batch: commit: %w", err)
 	}
+	a.stages.lap(StageCommit, &a.clock)
 	a.pending.Store(msgs[len(msgs)-1].Pending)
 	spillErr, err := a.st.commit(ctx, a.store, sd, a.own, last)
 	if err != nil {
@@ -494,6 +501,7 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 		a.lg.Warn("spill aggregation state", slog.Any("err", spillErr))
 	}
 	a.snapshotStep(ctx, len(sd.seen)+len(sd.viewers))
+	a.stages.lap(StageAfter, &a.clock)
 	return nil
 }
 
@@ -607,6 +615,7 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *del
 	newViewer := a.viewerDays(sd, fresh, vkeys[:n])
 	a.st.mu.RUnlock()
 
+	a.stages.lap(StageState, &a.clock)
 	creators, err := a.creatorsOf(ctx, tx, fresh)
 	if err != nil {
 		return 0, fmt.Errorf("creators: %w", err)
@@ -620,8 +629,10 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *del
 		return 0, fmt.Errorf("like and save state: %w", err)
 	}
 	vdays := newViewerDays(fresh, newViewer)
+	a.stages.lap(StageLookups, &a.clock)
 	// The previous chunk's credit first: b takes one writer at a time.
 	credit.wait()
+	a.stages.lap(StageCredit, &a.clock)
 	credited = true
 	credit.start(func() {
 		creditHook()
@@ -634,6 +645,7 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, sd *del
 	if err := a.viewerHistory(ctx, tx, vdays); err != nil {
 		return 0, err
 	}
+	a.stages.lap(StageHistory, &a.clock)
 	return len(evs), nil
 }
 

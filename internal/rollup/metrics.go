@@ -50,7 +50,7 @@ func (m *metrics) applied(msgs []eventlog.Delivered, events int) {
 // if it applied none yet; caught up, it is 0.
 func (a *Aggregator) Collectors(lag func() uint64) []prometheus.Collector {
 	m := a.metrics
-	return []prometheus.Collector{m.messages, m.events, m.failures,
+	return append(a.stageCollectors(), m.messages, m.events, m.failures,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "crowd_aggregation_lag_seconds",
 			Help: "How far behind the event log aggregation is, in seconds: the age of the last message applied while messages wait after it, 0 when caught up.",
@@ -64,5 +64,5 @@ func (a *Aggregator) Collectors(lag func() uint64) []prometheus.Collector {
 			}
 			return max(time.Since(since).Seconds(), 0)
 		}),
-	}
+	)
 }

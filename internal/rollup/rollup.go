@@ -72,6 +72,10 @@ type Aggregator struct {
 	pending atomic.Uint64 // messages of its subjects after the last batch (Lag)
 	rate    rate          // messages a second while applying (rate.go)
 	metrics *metrics      // metrics.go
+	// stages is the aggregation thread's wall time by stage (stages.go);
+	// clock is when its current lap began (zero before the first batch).
+	stages stages
+	clock  time.Time
 
 	// The partitions of the log this aggregator owns (partitions.go):
 	// nparts in all, own sorted, parts their bitmap (nil when all).
@@ -209,6 +213,12 @@ func (a *Aggregator) StateLoaded() bool { return a.loaded.Load() }
 // fails: the batch is already taken from the log, and skipping it would lose
 // events. It gives up only when ctx is done.
 func (a *Aggregator) applyRetrying(ctx context.Context, batch []eventlog.Delivered) error {
+	if a.clock.IsZero() {
+		a.clock = time.Now()
+	} else {
+		a.stages.lap(StageLog, &a.clock)
+	}
+	defer a.stages.lap(StageOther, &a.clock) // what the stages did not take
 	wait := 50 * time.Millisecond
 	for {
 		// Each attempt is timed for the rate (rate.go); only one that
