@@ -84,21 +84,12 @@ type batch struct {
 	videoDay      []keyed[timeKey, counters]
 	videoDim      []store.AudienceRow
 	videoDimMonth []store.AudienceRow // Period holds the month number
-	// The creators' rows, merged over their videos. The audience rows are
-	// kept per creator (one lookup of the creator per video, then keys
-	// without strings but the bucket), as they are most of the rows.
-	accountHour map[timeKey]*counters
-	accountDay  map[timeKey]*counters
-	accountDims map[string]*accountDims
+	// accountDay is what events add to creators' days themselves (follows);
+	// the rest of the creators' rows are their videos' (finishCreators).
+	accountDay map[timeKey]*counters
 	// The creators' tables' rows, in key order (finishCreators).
 	accountHourRows, accountDayRows     []keyed[timeKey, counters]
 	accountDimRows, accountDimMonthRows []store.AudienceRow
-}
-
-// accountDims is one creator's audience rows in a batch, by day and by
-// month (videoDimKey.day holding the month number).
-type accountDims struct {
-	days, months map[videoDimKey]*pair
 }
 
 // videoAcc is one video's deltas in a batch.
@@ -123,8 +114,7 @@ var dimNames = store.AudienceDimensions
 func newBatch() *batch {
 	return &batch{
 		videos: map[string]*videoAcc{}, creators: map[string][]string{},
-		accountHour: map[timeKey]*counters{}, accountDay: map[timeKey]*counters{},
-		accountDims: map[string]*accountDims{},
+		accountDay: map[timeKey]*counters{},
 	}
 }
 
@@ -242,49 +232,6 @@ func (b *batch) videoRowsOf(videos []string) videoRows {
 		r.dimsMon = appendPacked(r.dimsMon, video, monthly)
 	}
 	return r
-}
-
-// finishCreators derives the creators' rows from the videos' rows, merged
-// across each creator's videos, and puts them in key order. It only reads
-// the videos' rows, so it runs while they are written (applyOnce).
-func (b *batch) finishCreators() {
-	months := monthCache{}
-	for video, v := range b.videos {
-		creators := b.creators[video]
-		if len(creators) == 0 {
-			continue
-		}
-		for h, c := range v.hours {
-			for _, a := range creators {
-				at(b.accountHour, timeKey{a, h}).add(c)
-			}
-		}
-		for d, c := range v.days {
-			for _, a := range creators {
-				at(b.accountDay, timeKey{a, d}).add(c)
-			}
-		}
-		accts := make([]*accountDims, len(creators))
-		for i, a := range creators {
-			ad := b.accountDims[a]
-			if ad == nil {
-				ad = &accountDims{days: map[videoDimKey]*pair{}, months: map[videoDimKey]*pair{}}
-				b.accountDims[a] = ad
-			}
-			accts[i] = ad
-		}
-		for k, c := range v.dims {
-			mk := videoDimKey{months.of(k.day), k.dim, k.bucket}
-			for _, ad := range accts {
-				at(ad.days, k).add(c)
-				at(ad.months, mk).add(c)
-			}
-		}
-	}
-	b.accountHourRows = sortedRows(b.accountHour, compareTimeKeys)
-	b.accountDayRows = sortedRows(b.accountDay, compareTimeKeys)
-	b.accountDimRows = b.creatorDimRows(false)
-	b.accountDimMonthRows = b.creatorDimRows(true)
 }
 
 // monthCache remembers the month of each day asked.
@@ -997,24 +944,6 @@ func writeRows(w *store.RowWriter, totals []keyed[string, counters], times []tim
 		}
 	}
 	return nil
-}
-
-// creatorDimRows returns the creators' audience rows by day (by month with
-// months), in their table's key order: creator, period, dimension, bucket.
-func (b *batch) creatorDimRows(months bool) []store.AudienceRow {
-	var rows []store.AudienceRow
-	for _, a := range slices.Sorted(maps.Keys(b.accountDims)) {
-		m := b.accountDims[a].days
-		if months {
-			m = b.accountDims[a].months
-		}
-		rows = appendPacked(rows, a, m)
-	}
-	return rows
-}
-
-func compareTimeKeys(x, y timeKey) int {
-	return cmp.Or(strings.Compare(x.id, y.id), cmp.Compare(x.t, y.t))
 }
 
 // measures reads the counters of each measure.

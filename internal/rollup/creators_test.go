@@ -1,0 +1,138 @@
+package rollup
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/crowd-dev/crowd/internal/store"
+)
+
+// TestFinishCreators credits random events to videos with one, two or no
+// creators (and follows to creators' days), then checks every creator row
+// finishCreators makes against sums kept per event: hours, days, and the
+// audience buckets by day and by month, over days that cross a month.
+func TestFinishCreators(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	b := newBatch()
+	type dimKey struct {
+		a      string
+		period int64
+		dim    uint8
+		bucket string
+	}
+	wantHour, wantDay := map[timeKey]counters{}, map[timeKey]counters{}
+	wantDim, wantMonth := map[dimKey]pair{}, map[dimKey]pair{}
+	creatorsOf := map[string][]string{}
+	for v := range 60 {
+		var cs []string
+		switch v % 3 {
+		case 0:
+			cs = []string{fmt.Sprintf("c%d", v%7)}
+		case 1:
+			cs = []string{fmt.Sprintf("c%d", v%7), fmt.Sprintf("c%d", (v+3)%7)} // co-created
+		}
+		creatorsOf[fmt.Sprintf("v%02d", v)] = cs
+	}
+	const firstDay = 20_300 // some days before and after a month's start
+	buckets := []string{"DE", "FR", "US", "18-24", "a", "b"}
+	for range 5000 {
+		video := fmt.Sprintf("v%02d", rng.IntN(60))
+		day := int64(firstDay + rng.IntN(40))
+		hour := day*24 + int64(rng.IntN(24))
+		d := counters{views: 1, viewers: int64(rng.IntN(2)), likes: int64(rng.IntN(2)), watchMS: int64(rng.IntN(5000))}
+		var dims []dimDelta
+		for dim := range uint8(4) {
+			if rng.IntN(3) > 0 {
+				dims = append(dims, dimDelta{dim: dim, bucket: buckets[rng.IntN(len(buckets))], c: pair{views: 1, viewers: int64(rng.IntN(2))}})
+			}
+		}
+		b.credit(video, creatorsOf[video], hour, day, &d, dims)
+		for _, a := range creatorsOf[video] {
+			h, dd := wantHour[timeKey{a, hour}], wantDay[timeKey{a, day}]
+			h.add(&d)
+			dd.add(&d)
+			wantHour[timeKey{a, hour}], wantDay[timeKey{a, day}] = h, dd
+			for _, x := range dims {
+				k, mk := dimKey{a, day, x.dim, x.bucket}, dimKey{a, MonthOf(day), x.dim, x.bucket}
+				p, mp := wantDim[k], wantMonth[mk]
+				p.add(&x.c)
+				mp.add(&x.c)
+				wantDim[k], wantMonth[mk] = p, mp
+			}
+		}
+	}
+	for i := range 50 { // follows: some creators with videos, one without
+		a := fmt.Sprintf("c%d", i%8)
+		day := int64(firstDay + i%5)
+		at(b.accountDay, timeKey{a, day}).followersGained++
+		dd := wantDay[timeKey{a, day}]
+		dd.followersGained++
+		wantDay[timeKey{a, day}] = dd
+	}
+	b.minHour = 0
+	b.finishVideos()
+	b.finishCreators()
+
+	checkTimes := func(name string, rows []keyed[timeKey, counters], want map[timeKey]counters) {
+		t.Helper()
+		got := map[timeKey]counters{}
+		for i, r := range rows {
+			if i > 0 && compareTime(rows[i-1].k, r.k) >= 0 {
+				t.Fatalf("%s: rows out of order at %d: %v then %v", name, i, rows[i-1].k, r.k)
+			}
+			got[r.k] = *r.c
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: %d rows, want %d", name, len(got), len(want))
+		}
+		for k, w := range want {
+			if got[k] != w {
+				t.Errorf("%s %v: %+v, want %+v", name, k, got[k], w)
+			}
+		}
+	}
+	checkTimes("hours", b.accountHourRows, wantHour)
+	checkTimes("days", b.accountDayRows, wantDay)
+
+	checkDims := func(name string, rows []store.AudienceRow, want map[dimKey]pair) {
+		t.Helper()
+		got := map[dimKey]pair{}
+		for i, r := range rows {
+			if i > 0 && (rows[i-1].ID > r.ID || rows[i-1].ID == r.ID && rows[i-1].Period >= r.Period) {
+				t.Fatalf("%s: rows out of order at %d", name, i)
+			}
+			for j, c := range r.Counts {
+				if j > 0 && (r.Counts[j-1].Dim > c.Dim || r.Counts[j-1].Dim == c.Dim && r.Counts[j-1].Bucket >= c.Bucket) {
+					t.Fatalf("%s: %s %d: counts out of order at %d", name, r.ID, r.Period, j)
+				}
+				got[dimKey{r.ID, r.Period, c.Dim, c.Bucket}] = pair{c.Views, c.Viewers}
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: %d buckets, want %d", name, len(got), len(want))
+		}
+		for k, w := range want {
+			if got[k] != w {
+				t.Errorf("%s %v: %+v, want %+v", name, k, got[k], w)
+			}
+		}
+	}
+	checkDims("audience by day", b.accountDimRows, wantDim)
+	checkDims("audience by month", b.accountDimMonthRows, wantMonth)
+}
+
+func compareTime(x, y timeKey) int {
+	switch {
+	case x.id != y.id:
+		if x.id < y.id {
+			return -1
+		}
+		return 1
+	case x.t < y.t:
+		return -1
+	case x.t > y.t:
+		return 1
+	}
+	return 0
+}
