@@ -11,8 +11,12 @@ import (
 // TestFinishCreators credits random events to videos with one, two or no
 // creators (and follows to creators' days), then checks every creator row
 // finishCreators makes against sums kept per event: hours, days, and the
-// audience buckets by day and by month, over days that cross a month.
+// audience buckets by day and by month, over days that cross a month; and
+// the videos' monthly audience rows (finishVideos), which the creators'
+// months are made from.
 func TestFinishCreators(t *testing.T) {
+	defer func(n int) { finishParallel = n }(finishParallel)
+	finishParallel = 8 // the videos' rows made in two halves, as a large batch's are
 	rng := rand.New(rand.NewPCG(1, 2))
 	b := newBatch()
 	type dimKey struct {
@@ -22,7 +26,7 @@ func TestFinishCreators(t *testing.T) {
 		bucket string
 	}
 	wantHour, wantDay := map[timeKey]counters{}, map[timeKey]counters{}
-	wantDim, wantMonth := map[dimKey]pair{}, map[dimKey]pair{}
+	wantDim, wantMonth, wantVideoMonth := map[dimKey]pair{}, map[dimKey]pair{}, map[dimKey]pair{}
 	creatorsOf := map[string][]string{}
 	for v := range 60 {
 		var cs []string
@@ -48,6 +52,12 @@ func TestFinishCreators(t *testing.T) {
 			}
 		}
 		b.credit(video, creatorsOf[video], hour, day, &d, dims)
+		for _, x := range dims {
+			k := dimKey{video, MonthOf(day), x.dim, x.bucket}
+			p := wantVideoMonth[k]
+			p.add(&x.c)
+			wantVideoMonth[k] = p
+		}
 		for _, a := range creatorsOf[video] {
 			h, dd := wantHour[timeKey{a, hour}], wantDay[timeKey{a, day}]
 			h.add(&d)
@@ -120,6 +130,7 @@ func TestFinishCreators(t *testing.T) {
 	}
 	checkDims("audience by day", b.accountDimRows, wantDim)
 	checkDims("audience by month", b.accountDimMonthRows, wantMonth)
+	checkDims("videos' audience by month", b.videoDimMonth, wantVideoMonth)
 }
 
 func compareTime(x, y timeKey) int {
