@@ -1,8 +1,10 @@
 package rollup
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/crowd-dev/crowd/internal/store"
@@ -93,14 +95,7 @@ func TestFinishCreators(t *testing.T) {
 			}
 			got[r.k] = *r.c
 		}
-		if len(got) != len(want) {
-			t.Errorf("%s: %d rows, want %d", name, len(got), len(want))
-		}
-		for k, w := range want {
-			if got[k] != w {
-				t.Errorf("%s %v: %+v, want %+v", name, k, got[k], w)
-			}
-		}
+		checkSums(t, name, got, want)
 	}
 	checkTimes("hours", b.accountHourRows, wantHour)
 	checkTimes("days", b.accountDayRows, wantDay)
@@ -119,31 +114,27 @@ func TestFinishCreators(t *testing.T) {
 				got[dimKey{r.ID, r.Period, c.Dim, c.Bucket}] = pair{c.Views, c.Viewers}
 			}
 		}
-		if len(got) != len(want) {
-			t.Errorf("%s: %d buckets, want %d", name, len(got), len(want))
-		}
-		for k, w := range want {
-			if got[k] != w {
-				t.Errorf("%s %v: %+v, want %+v", name, k, got[k], w)
-			}
-		}
+		checkSums(t, name, got, want)
 	}
 	checkDims("audience by day", b.accountDimRows, wantDim)
 	checkDims("audience by month", b.accountDimMonthRows, wantMonth)
 	checkDims("videos' audience by month", b.videoDimMonth, wantVideoMonth)
 }
 
-func compareTime(x, y timeKey) int {
-	switch {
-	case x.id != y.id:
-		if x.id < y.id {
-			return -1
-		}
-		return 1
-	case x.t < y.t:
-		return -1
-	case x.t > y.t:
-		return 1
+// checkSums reports where got differs from want: rows missing, extra or
+// with other sums.
+func checkSums[K, V comparable](t *testing.T, name string, got, want map[K]V) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: %d rows, want %d", name, len(got), len(want))
 	}
-	return 0
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s %v: %+v, want %+v", name, k, got[k], w)
+		}
+	}
+}
+
+func compareTime(x, y timeKey) int {
+	return cmp.Or(strings.Compare(x.id, y.id), cmp.Compare(x.t, y.t))
 }
