@@ -19,10 +19,15 @@ import (
 
 // videoSpan is where one video's rows are in each of the batch's sorted
 // video tables: [start, end) in b.videoHour, b.videoDay, b.videoDim and
-// b.videoDimMonth.
-type videoSpan struct {
-	hour, day, dim, dimMonth [2]int
-}
+// b.videoDimMonth, by those tables' index below.
+type videoSpan [4][2]int
+
+const (
+	spanHour = iota
+	spanDay
+	spanDim
+	spanDimMonth
+)
 
 // finishCreators derives the creators' rows from the videos' rows, merged
 // across each creator's videos, in key order. It only reads the videos'
@@ -54,10 +59,10 @@ func (b *batch) finishCreators() {
 	var m merger
 	for _, a := range creators {
 		vs := byCreator[a]
-		b.accountHourRows = m.times(b.accountHourRows, a, b.videoHour, vs, func(s *videoSpan) [2]int { return s.hour }, nil)
-		b.accountDayRows = m.times(b.accountDayRows, a, b.videoDay, vs, func(s *videoSpan) [2]int { return s.day }, follows[a])
-		b.accountDimRows = m.dims(b.accountDimRows, a, b.videoDim, vs, func(s *videoSpan) [2]int { return s.dim })
-		b.accountDimMonthRows = m.dims(b.accountDimMonthRows, a, b.videoDimMonth, vs, func(s *videoSpan) [2]int { return s.dimMonth })
+		b.accountHourRows = m.times(b.accountHourRows, a, b.videoHour, vs, spanHour, nil)
+		b.accountDayRows = m.times(b.accountDayRows, a, b.videoDay, vs, spanDay, follows[a])
+		b.accountDimRows = m.dims(b.accountDimRows, a, b.videoDim, vs, spanDim)
+		b.accountDimMonthRows = m.dims(b.accountDimMonthRows, a, b.videoDimMonth, vs, spanDimMonth)
 	}
 }
 
@@ -68,35 +73,29 @@ func (b *batch) videoSpans() map[string]*videoSpan {
 	for i, t := range b.totals {
 		spans[t.k] = &all[i]
 	}
-	timeSpans := func(rows []keyed[timeKey, counters], field func(*videoSpan) *[2]int) {
-		for i := 0; i < len(rows); {
-			j := i + 1
-			for j < len(rows) && rows[j].k.id == rows[i].k.id {
-				j++
-			}
-			if sp := spans[rows[i].k.id]; sp != nil {
-				*field(sp) = [2]int{i, j}
-			}
-			i = j
-		}
-	}
-	dimSpans := func(rows []store.AudienceRow, field func(*videoSpan) *[2]int) {
-		for i := 0; i < len(rows); {
-			j := i + 1
-			for j < len(rows) && rows[j].ID == rows[i].ID {
-				j++
-			}
-			if sp := spans[rows[i].ID]; sp != nil {
-				*field(sp) = [2]int{i, j}
-			}
-			i = j
-		}
-	}
-	timeSpans(b.videoHour, func(s *videoSpan) *[2]int { return &s.hour })
-	timeSpans(b.videoDay, func(s *videoSpan) *[2]int { return &s.day })
-	dimSpans(b.videoDim, func(s *videoSpan) *[2]int { return &s.dim })
-	dimSpans(b.videoDimMonth, func(s *videoSpan) *[2]int { return &s.dimMonth })
+	timeID := func(r *keyed[timeKey, counters]) string { return r.k.id }
+	dimID := func(r *store.AudienceRow) string { return r.ID }
+	findSpans(spans, spanHour, b.videoHour, timeID)
+	findSpans(spans, spanDay, b.videoDay, timeID)
+	findSpans(spans, spanDim, b.videoDim, dimID)
+	findSpans(spans, spanDimMonth, b.videoDimMonth, dimID)
 	return spans
+}
+
+// findSpans records in spans each video's run of rows in table (one of
+// the span indexes), rows sorted by video (id).
+func findSpans[R any](spans map[string]*videoSpan, table int, rows []R, id func(*R) string) {
+	for i := 0; i < len(rows); {
+		v := id(&rows[i])
+		j := i + 1
+		for j < len(rows) && id(&rows[j]) == v {
+			j++
+		}
+		if sp := spans[v]; sp != nil {
+			sp[table] = [2]int{i, j}
+		}
+		i = j
+	}
 }
 
 // merger holds the scratch space of the merges, reused creator to creator.
@@ -107,13 +106,12 @@ type merger struct {
 }
 
 // times appends creator a's rows by hour or day, in time order: the sums
-// of the videos' rows (span picks each video's span of rows) and of extra,
-// a's own rows (follows).
-func (m *merger) times(dst []keyed[timeKey, counters], a string, rows []keyed[timeKey, counters], vs []*videoSpan, span func(*videoSpan) [2]int, extra []keyed[timeKey, counters]) []keyed[timeKey, counters] {
+// of its videos' rows in rows (table, their span index) and of extra, a's
+// own rows (follows).
+func (m *merger) times(dst []keyed[timeKey, counters], a string, rows []keyed[timeKey, counters], vs []*videoSpan, table int, extra []keyed[timeKey, counters]) []keyed[timeKey, counters] {
 	m.ts = m.ts[:0]
 	for _, s := range vs {
-		r := span(s)
-		m.ts = append(m.ts, rows[r[0]:r[1]]...)
+		m.ts = append(m.ts, rows[s[table][0]:s[table][1]]...)
 	}
 	m.ts = append(m.ts, extra...)
 	if len(vs) > 1 || len(extra) > 0 {
@@ -139,12 +137,12 @@ func (m *merger) times(dst []keyed[timeKey, counters], a string, rows []keyed[ti
 }
 
 // dims appends creator a's packed audience rows, in period order, each
-// the sum of its videos' rows of that period.
-func (m *merger) dims(dst []store.AudienceRow, a string, rows []store.AudienceRow, vs []*videoSpan, span func(*videoSpan) [2]int) []store.AudienceRow {
+// the sum of its videos' rows of that period in rows (table, their span
+// index).
+func (m *merger) dims(dst []store.AudienceRow, a string, rows []store.AudienceRow, vs []*videoSpan, table int) []store.AudienceRow {
 	m.ps = m.ps[:0]
 	for _, s := range vs {
-		r := span(s)
-		m.ps = append(m.ps, rows[r[0]:r[1]]...)
+		m.ps = append(m.ps, rows[s[table][0]:s[table][1]]...)
 	}
 	if len(vs) > 1 {
 		slices.SortStableFunc(m.ps, func(x, y store.AudienceRow) int { return cmp.Compare(x.Period, y.Period) })
