@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,7 +63,7 @@ func settledStates(t *testing.T, dir string) map[string]string {
 	for {
 		time.Sleep(2 * time.Second)
 		cur := fileStates(t, dir)
-		if fmt.Sprint(cur) == fmt.Sprint(prev) {
+		if maps.Equal(cur, prev) {
 			return cur
 		}
 		if time.Now().After(deadline) {
