@@ -844,19 +844,23 @@ func (a *Aggregator) firsts(ctx context.Context, tx *store.RollupTx, evs []event
 // creatorsOf returns the creator account ids of the videos in evs, from a
 // cache filled from the store.
 func (a *Aggregator) creatorsOf(ctx context.Context, tx *store.RollupTx, evs []event.Event) (map[string][]string, error) {
-	// The generation is read before the creators, so a change committed
-	// between the two reads empties the cache again at the next batch.
-	gen, exact, err := tx.CreatorsGeneration(ctx)
+	// The changes are read before the creators, in the same transaction,
+	// which holds SQLite's write lock: no change can come between the two.
+	changed, last, complete, exact, err := tx.CreatorsChanges(ctx, a.creatorsSeq)
 	if err != nil {
 		return nil, err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if exact {
-		if gen != a.creatorsGen {
+		if complete {
+			for _, v := range changed {
+				delete(a.creators, v)
+			}
+		} else {
 			clear(a.creators)
-			a.creatorsGen = gen
 		}
+		a.creatorsSeq = last
 	} else if now := a.now(); now.Sub(a.creatorsAt) >= CreatorsTTL || now.Before(a.creatorsAt) {
 		clear(a.creators)
 		a.creatorsAt = now
@@ -882,11 +886,21 @@ func (a *Aggregator) creatorsOf(ctx context.Context, tx *store.RollupTx, evs []e
 	if err != nil {
 		return nil, err
 	}
-	if len(a.creators) > 200_000 {
-		clear(a.creators) // bound memory; the cache refills from the store
-	}
 	for v, cs := range out {
 		a.creators[v] = cs
+	}
+	if over := len(a.creators) - creatorsCacheLimit; over > 0 {
+		// Bound memory: drop a quarter of the limit more than is over,
+		// in the map's order (which is no order: what is dropped is
+		// read again from the store when a batch needs it).
+		over += creatorsCacheLimit / 4
+		for v := range a.creators {
+			if over == 0 {
+				break
+			}
+			delete(a.creators, v)
+			over--
+		}
 	}
 	return out, nil
 }

@@ -99,7 +99,7 @@ type Aggregator struct {
 	mu          sync.Mutex
 	creators    map[string][]string // video id → creator account ids
 	creatorsAt  time.Time           // when creators was last emptied
-	creatorsGen int64               // the creators' generation it was filled at (SQLite)
+	creatorsSeq int64               // the last change to creators it read (SQLite)
 }
 
 // CreatorsTTL bounds how long aggregation trusts its cache of videos'
@@ -108,12 +108,17 @@ type Aggregator struct {
 // on the same database (scale-out: a co-creator accepting or leaving
 // there) reaches it within this time, when the whole cache is refilled
 // from the store. On SQLite, where this process is the database's only
-// writer, every change moves the creators' generation
-// (store.RollupTx.CreatorsGeneration), and the cache is emptied when a
-// batch reads a new one: it refills once per change, not every
-// CreatorsTTL (re-reading every active video's creators every ten seconds
-// was 4–5% of aggregation's thread in the realistic world).
+// writer, every change is recorded with its video
+// (store.RollupTx.CreatorsChanges), and a batch drops the changed videos
+// from the cache: a video's creators are read again once it changed, and
+// no other video's are (re-reading every active video's creators every
+// ten seconds was 4–5% of aggregation's thread in the realistic world; so
+// was re-reading them at every upload, with uploads every few seconds).
 const CreatorsTTL = 10 * time.Second
+
+// creatorsCacheLimit bounds the videos whose creators aggregation keeps
+// in memory (about 150 bytes each); past it, a part of them is dropped.
+var creatorsCacheLimit = 200_000
 
 // New returns an Aggregator.
 func New(s *store.Store, l Log, lg *slog.Logger, now func() time.Time) *Aggregator {

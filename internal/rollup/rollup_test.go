@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -232,8 +235,8 @@ func TestApply_BoundedContributions(t *testing.T) {
 // TestApply_CreatorsChangedElsewhere: a co-creator who leaves without this
 // aggregator being told (ForgetCreators) — through another process on
 // PostgreSQL, through any write on SQLite — stops being credited without a
-// restart: on SQLite at the next batch (the creators' generation moved),
-// on PostgreSQL once CreatorsTTL has passed.
+// restart: on SQLite at the next batch (the change to its creators is
+// recorded), on PostgreSQL once CreatorsTTL has passed.
 func TestApply_CreatorsChangedElsewhere(t *testing.T) {
 	stores(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
@@ -263,4 +266,95 @@ func TestApply_CreatorsChangedElsewhere(t *testing.T) {
 			t.Errorf("mia credited %d views, want 2", got)
 		}
 	})
+}
+
+// TestApply_CreatorsCachedAcrossUploads: on SQLite a new video (a change
+// to video_creators) drops only its own creators from aggregation's cache,
+// and a co-creator accepting drops only that video's: the other videos'
+// creators stay cached and are not read again. With a single counter of
+// changes, every upload emptied the whole cache.
+func TestApply_CreatorsCachedAcrossUploads(t *testing.T) {
+	s, err := store.Open(t.Context(), store.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	a := setup(t, s)
+	other := &platform.Video{ID: "o", OwnerID: "zed", Title: "t", CreatedAt: day0, CreatorIDs: []string{"zed"}}
+	if err := s.CreateVideo(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	seq := uint64(0)
+	apply := func(videos ...string) {
+		t.Helper()
+		var evs []event.Event
+		for _, v := range videos {
+			seq++
+			ev := view("e"+strconv.FormatUint(seq, 10), "A", day0, "for_you")
+			ev.VideoID = v
+			evs = append(evs, ev)
+		}
+		if err := a.apply(ctx, []eventlog.Delivered{msg(seq, evs...)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cached := func() []string {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return slices.Sorted(maps.Keys(a.creators))
+	}
+	apply("v", "o")
+	if got := cached(); !slices.Equal(got, []string{"o", "v"}) {
+		t.Fatalf("cached %q after the first batch, want o and v", got)
+	}
+	// An upload elsewhere: its video is dropped (it was not cached), the
+	// others stay.
+	if err := s.CreateVideo(ctx, &platform.Video{ID: "new", OwnerID: "mia", Title: "t", CreatedAt: day0, CreatorIDs: []string{"mia"}}); err != nil {
+		t.Fatal(err)
+	}
+	apply("new")
+	if got := cached(); !slices.Equal(got, []string{"new", "o", "v"}) {
+		t.Errorf("cached %q after an upload, want new, o and v", got)
+	}
+	// mia becomes a co-creator of o: only o is dropped, and read again.
+	if _, err := s.InviteCoCreator(ctx, "o", "mia", 5, day0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AcceptCoCreation(ctx, "o", "mia", day0); err != nil {
+		t.Fatal(err)
+	}
+	apply("v")
+	if got := cached(); !slices.Equal(got, []string{"new", "v"}) {
+		t.Errorf("cached %q after o's creators changed, want new and v", got)
+	}
+	apply("o")
+	if got := dayRow(t, s, "account_day", "mia", day0).views; got != 4 {
+		t.Errorf("mia credited %d views, want 4 (v twice, new, then o as its co-creator)", got)
+	}
+}
+
+// TestCreatorsCacheBounded: past creatorsCacheLimit videos, aggregation
+// drops part of its cache of creators rather than all of it.
+func TestCreatorsCacheBounded(t *testing.T) {
+	s, err := store.Open(t.Context(), store.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	defer func(n int) { creatorsCacheLimit = n }(creatorsCacheLimit)
+	creatorsCacheLimit = 8
+	a := setup(t, s)
+	var evs []event.Event
+	for i := range 10 {
+		ev := view("e"+strconv.Itoa(i), "A", day0, "for_you")
+		ev.VideoID = "u" + strconv.Itoa(i) // not videos: their creators are none, cached too
+		evs = append(evs, ev)
+	}
+	if err := a.apply(t.Context(), []eventlog.Delivered{msg(1, evs...)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(a.creators); n != 6 {
+		t.Errorf("%d videos' creators cached after 10 in a batch, want 6 (the limit of 8 less a quarter)", n)
+	}
 }

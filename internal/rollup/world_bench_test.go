@@ -31,14 +31,18 @@ import (
 // CROWD_WORLD_BATCH events (default 80,000: 8 MiB of log messages), so that
 // the database grows past the writer's page cache as it does in the bench.
 // It reports the CPU time per event over the whole load and over its last
-// half, and the database's bytes per event. With CROWD_WORLD_SORTED set the
+// half, the thread's wall time in its lookups stage (stages.go) per event,
+// and the database's bytes per event. With CROWD_WORLD_SORTED set the
 // events come in video order, as crowd import publishes a history. With
+// CROWD_WORLD_UPLOADS set to n, n new videos are uploaded before each
+// batch (untimed), as a live platform's are while it aggregates. With
 // CROWD_WORLD_POSTGRES set it runs on PostgreSQL (the test server's, see
 // internal/testutil): the CPU time is then this process's alone, and the
 // bytes are the tables' and indexes' (pg_total_relation_size).
 func BenchmarkApplyWorld(b *testing.B) {
 	total := envInt("CROWD_WORLD_EVENTS", 1_000_000)
 	per := envInt("CROWD_WORLD_BATCH", 80_000)
+	uploads := envInt("CROWD_WORLD_UPLOADS", 0)
 	const videos, days, viewers = 100_000, 30, 1_000_000
 	for range b.N {
 		b.StopTimer()
@@ -118,8 +122,15 @@ func BenchmarkApplyWorld(b *testing.B) {
 				m.Time = now
 				msgs = append(msgs, m)
 			}
+			for u := range uploads {
+				id := "up" + strconv.FormatUint(seq, 10) + "-" + strconv.Itoa(u)
+				if err := s.CreateVideo(ctx, &platform.Video{ID: id, OwnerID: "c0", Title: "t", CreatedAt: day0, CreatorIDs: []string{"c0"}}); err != nil {
+					b.Fatal(err)
+				}
+			}
 			b.StartTimer()
 			cpu0 := cputime.Process()
+			a.clock = time.Now() // the stages time this batch alone
 			if err := a.apply(ctx, msgs); err != nil {
 				b.Fatal(err)
 			}
@@ -133,6 +144,7 @@ func BenchmarkApplyWorld(b *testing.B) {
 		b.ReportMetric(float64(cpuAll.Microseconds())/float64(total), "cpu-µs/event")
 		b.ReportMetric(float64(cpuLate.Microseconds())/float64(total-total/2), "late-cpu-µs/event")
 		b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
+		b.ReportMetric(float64(a.StageTimes()[StageLookups].Microseconds())/float64(total), "lookups-µs/event")
 		var size int64
 		if s.Dialect() == store.Postgres {
 			err := s.DB().QueryRowContext(ctx, `SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c

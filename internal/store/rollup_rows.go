@@ -240,20 +240,53 @@ func (t *RollupTx) MoveCheckpoints(ctx context.Context, seq uint64, from map[uin
 	return moved, nil
 }
 
-// CreatorsGeneration returns the generation of videos' creators, which
-// every change to them moves (migrations/sqlite/0005_creators_generation.sql),
-// and true; on PostgreSQL, where there is none, 0 and false.
-func (t *RollupTx) CreatorsGeneration(ctx context.Context) (int64, bool, error) {
+// creatorsChangesKept is how many changes to videos' creators
+// CreatorsChanges keeps for readers; it prunes the older ones once there
+// are twice as many. A reader reads them at every batch, so it is never
+// more than a few behind; one that is (a new aggregator, one whose batches
+// failed for a long time) empties its cache instead.
+var creatorsChangesKept int64 = 10_000
+
+// CreatorsChanges returns, on SQLite, the videos whose creators changed
+// after the change numbered after (migrations/sqlite/0006_creators_changes.sql),
+// the number of the last change, complete (false when changes after after
+// were pruned unread, so that the caller must forget every video's
+// creators) and true. On PostgreSQL, which keeps no such changes, it
+// returns nil, 0, false and false. It prunes changes beyond the newest
+// creatorsChangesKept in the transaction.
+func (t *RollupTx) CreatorsChanges(ctx context.Context, after int64) (videos []string, last int64, complete, ok bool, err error) {
 	if t.d != SQLite {
-		return 0, false, nil
+		return nil, 0, false, false, nil
 	}
-	var n int64
-	rows, err := t.query(ctx, `SELECT n FROM creators_generation WHERE id = 1`)
-	err = eachRow(rows, err, func(rows *sql.Rows) error { return rows.Scan(&n) })
+	var pruned int64
+	rows, err := t.query(ctx, `SELECT upto FROM creators_changes_pruned WHERE id = 1`)
+	err = eachRow(rows, err, func(rows *sql.Rows) error { return rows.Scan(&pruned) })
 	if err != nil {
-		return 0, false, fmt.Errorf("read creators' generation: %w", err)
+		return nil, 0, false, false, fmt.Errorf("read creators' changes: %w", err)
 	}
-	return n, true, nil
+	last = max(after, pruned)
+	rows, err = t.query(ctx, `SELECT seq, video_id FROM creators_changes WHERE seq > ? ORDER BY seq`, after)
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
+		var v string
+		if err := rows.Scan(&last, &v); err != nil {
+			return err
+		}
+		videos = append(videos, v)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, false, false, fmt.Errorf("read creators' changes: %w", err)
+	}
+	if last-pruned >= 2*creatorsChangesKept {
+		upto := last - creatorsChangesKept
+		if _, err := t.exec(ctx, `DELETE FROM creators_changes WHERE seq <= ?`, upto); err != nil {
+			return nil, 0, false, false, fmt.Errorf("prune creators' changes: %w", err)
+		}
+		if _, err := t.exec(ctx, `UPDATE creators_changes_pruned SET upto = ? WHERE id = 1`, upto); err != nil {
+			return nil, 0, false, false, fmt.Errorf("prune creators' changes: %w", err)
+		}
+	}
+	return videos, last, after >= pruned, true, nil
 }
 
 // VideoCreators calls fn with the creators of each of the videos, each
