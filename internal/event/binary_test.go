@@ -2,6 +2,7 @@ package event
 
 import (
 	"bytes"
+	"encoding/binary"
 	"reflect"
 	"testing"
 	"time"
@@ -15,6 +16,87 @@ func sample() []Event {
 		{V: SchemaVersion, ID: "e2", Type: Share, VideoID: "v1", TS: at.Add(-time.Hour), Source: "dm", Actor: "a", AccountDay: "cd", Imported: true},
 		{V: SchemaVersion, ID: "e3", Type: Follow, CreatorID: "acct", TS: time.Unix(0, 0).UTC(), Actor: "f"},
 		{V: SchemaVersion, ID: "e4", Type: View, VideoID: "v2", TS: time.Date(1969, 7, 20, 20, 17, 0, 0, time.UTC)},
+	}
+}
+
+// Strings shaped like Crowd's: pseudonyms (with and without a prefix), ids,
+// and ones that look like them but are not their encodings' canonical form.
+const (
+	pseudo      = "kX3-_aZ09qLmNoPqRsTuVw"     // 22 base64url characters of 16 bytes
+	pseudoLoose = "kX3-_aZ09qLmNoPqRsTuVx"     // the same with a pad bit set: not canonical
+	resource    = "abcdefghijklmnopqrstuvwx2q" // 26 base32 characters of 16 bytes
+	resourceUp  = "ABCDEFGHIJKLMNOPQRSTUVWX2Q" // upper case: not an id
+)
+
+func packed() []Event {
+	at := time.Date(2026, 11, 3, 14, 5, 6, 789_000_000, time.UTC)
+	return []Event{
+		{V: SchemaVersion, ID: "c:" + pseudo, Type: View, VideoID: resource, TS: at, Source: "for_you", WatchMS: 12_345,
+			Actor: pseudo, ActorDay: pseudo, Age: "18-24", Gender: "female", Country: "DE"},
+		{V: SchemaVersion, ID: pseudoLoose, Type: Save, VideoID: resourceUp, TS: at, Source: "dm", Actor: "x" + pseudoLoose,
+			AccountDay: pseudo[:21], Age: "unknown", Gender: "other", Country: "unknown"},
+		{V: SchemaVersion, ID: pseudo, Type: Follow, CreatorID: resource, TS: at, Actor: pseudo + pseudo, Age: "55+", Gender: "male"},
+		{V: SchemaVersion, ID: "for_you", Type: View, VideoID: "13-17", TS: at, Source: resource, ActorDay: "", Country: pseudo},
+	}
+}
+
+// appendV1 appends e's record in recordV1, the format before recordV2.
+func appendV1(b []byte, e *Event) []byte {
+	code, _ := typeCode(e.Type)
+	var flags byte
+	if e.Completed {
+		flags |= flagCompleted
+	}
+	if e.Imported {
+		flags |= flagImported
+	}
+	b = append(b, recordV1, code, flags)
+	b = binary.AppendVarint(b, e.TS.UnixNano())
+	b = binary.AppendUvarint(b, uint64(e.WatchMS))
+	for _, s := range [...]string{e.ID, e.VideoID, e.CreatorID, e.Source, e.Actor, e.ActorDay, e.AccountDay, e.Age, e.Gender, e.Country} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+// TestBinaryPacked: pseudonyms, ids and the common words survive recordV2
+// packed, strings that only look like them survive as text, records of
+// the earlier format still decode, and a view's record is a third shorter
+// than in it.
+func TestBinaryPacked(t *testing.T) {
+	for _, e := range append(packed(), sample()...) {
+		rec, err := e.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec[0] != recordV2 {
+			t.Fatalf("record format %#x, want recordV2", rec[0])
+		}
+		got, err := Decode(rec)
+		if err != nil || !reflect.DeepEqual(got, e) {
+			t.Fatalf("round trip:\n got %+v, %v\nwant %+v", got, err, e)
+		}
+		v1 := appendV1(nil, &e)
+		if got, err := Decode(v1); err != nil || !reflect.DeepEqual(got, e) {
+			t.Fatalf("recordV1:\n got %+v, %v\nwant %+v", got, err, e)
+		}
+	}
+	view := packed()[0]
+	rec, _ := view.Encode()
+	v1 := appendV1(nil, &view)
+	t.Logf("a view's record: %d bytes, %d in format 1", len(rec), len(v1))
+	if len(rec) > len(v1)-40 {
+		t.Errorf("a view's record is %d bytes, %d in recordV1: want at least 40 fewer", len(rec), len(v1))
+	}
+	// The look-alikes went as text: their records are longer.
+	loose := packed()[1]
+	canonical := loose
+	canonical.ID, canonical.VideoID = pseudo, resource
+	a, _ := loose.Encode()
+	b, _ := canonical.Encode()
+	if len(a) != len(b)+6+10 {
+		t.Errorf("look-alikes took %d bytes, canonical ones %d: want 16 more (6 for the pseudonym, 10 for the id)", len(a), len(b))
 	}
 }
 
@@ -65,13 +147,15 @@ func decodeAll(t *testing.T, msg []byte) []Event {
 // never a panic or a wrong event.
 func TestDecodeRejectsDamage(t *testing.T) {
 	rec, _ := sample()[0].Encode()
-	for i := 1; i < len(rec); i++ {
-		if _, err := Decode(rec[:i]); err == nil {
-			t.Fatalf("a record cut at %d of %d decoded", i, len(rec))
+	for _, r := range [][]byte{rec, func() []byte { r, _ := packed()[0].Encode(); return r }(), appendV1(nil, &sample()[0])} {
+		for i := 1; i < len(r); i++ {
+			if _, err := Decode(r[:i]); err == nil {
+				t.Fatalf("a record cut at %d of %d decoded", i, len(r))
+			}
 		}
-	}
-	if _, err := Decode(append(bytes.Clone(rec), 'x')); err == nil {
-		t.Fatal("a record with trailing bytes decoded")
+		if _, err := Decode(append(bytes.Clone(r), 'x')); err == nil {
+			t.Fatal("a record with trailing bytes decoded")
+		}
 	}
 	for _, msg := range [][]byte{nil, []byte(`{"id":"e1","type":"view"}` + "\n"), rec} {
 		var failed bool
@@ -98,10 +182,11 @@ func TestDecodeRejectsDamage(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, e := range sample() {
+	for _, e := range append(sample(), packed()...) {
 		rec, _ := e.Encode()
 		f.Add(rec)
 		f.Add(AppendFrame(nil, rec))
+		f.Add(appendV1(nil, &e))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for rec, err := range Records(b) {
@@ -125,11 +210,35 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// BenchmarkDecodeBinary decodes a view's record as Crowd writes it
+// (pseudonyms, ids and words packed), and the same in recordV1.
 func BenchmarkDecodeBinary(b *testing.B) {
-	rec, _ := sample()[0].Encode()
+	view := packed()[0]
+	v2, _ := view.Encode()
+	for _, c := range []struct {
+		name string
+		rec  []byte
+	}{{"v2", v2}, {"v1", appendV1(nil, &view)}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.ReportMetric(float64(len(c.rec)), "bytes/record")
+			for b.Loop() {
+				if _, err := Decode(c.rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkEncodeBinary encodes a view's record as Crowd writes it.
+func BenchmarkEncodeBinary(b *testing.B) {
+	view := packed()[0]
+	buf := make([]byte, 0, 256)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Decode(rec); err != nil {
+		var err error
+		if buf, err = view.AppendBinary(buf[:0]); err != nil {
 			b.Fatal(err)
 		}
 	}
