@@ -107,23 +107,10 @@ func typeCode(t string) (byte, bool) {
 
 // AppendBinary appends e's binary record to b.
 func (e *Event) AppendBinary(b []byte) ([]byte, error) {
-	code, ok := typeCode(e.Type)
-	if !ok {
-		return b, fmt.Errorf("encode event: unknown type %q", e.Type)
+	b, err := e.appendHead(b, recordV2)
+	if err != nil {
+		return b, err
 	}
-	var flags byte
-	if e.Completed {
-		flags |= flagCompleted
-	}
-	if e.Imported {
-		flags |= flagImported
-	}
-	b = append(b, recordV2, code, flags)
-	b = binary.AppendVarint(b, e.TS.UnixNano())
-	if e.WatchMS < 0 {
-		return b, fmt.Errorf("encode event: negative watch_ms %d", e.WatchMS)
-	}
-	b = binary.AppendUvarint(b, uint64(e.WatchMS))
 	b = appendPacked(b, e.ID)
 	b = appendID(b, e.VideoID)
 	b = appendID(b, e.CreatorID)
@@ -135,6 +122,28 @@ func (e *Event) AppendBinary(b []byte) ([]byte, error) {
 	b = appendWord(b, e.Gender)
 	b = appendWord(b, e.Country)
 	return b, nil
+}
+
+// appendHead appends what records of every format begin with: format, the
+// type, the flags, the time and watch_ms.
+func (e *Event) appendHead(b []byte, format byte) ([]byte, error) {
+	code, ok := typeCode(e.Type)
+	if !ok {
+		return b, fmt.Errorf("encode event: unknown type %q", e.Type)
+	}
+	var flags byte
+	if e.Completed {
+		flags |= flagCompleted
+	}
+	if e.Imported {
+		flags |= flagImported
+	}
+	b = append(b, format, code, flags)
+	b = binary.AppendVarint(b, e.TS.UnixNano())
+	if e.WatchMS < 0 {
+		return b, fmt.Errorf("encode event: negative watch_ms %d", e.WatchMS)
+	}
+	return binary.AppendUvarint(b, uint64(e.WatchMS)), nil
 }
 
 // appendText appends s as textKind.

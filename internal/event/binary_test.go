@@ -42,17 +42,7 @@ func packed() []Event {
 
 // appendV1 appends e's record in recordV1, the format before recordV2.
 func appendV1(b []byte, e *Event) []byte {
-	code, _ := typeCode(e.Type)
-	var flags byte
-	if e.Completed {
-		flags |= flagCompleted
-	}
-	if e.Imported {
-		flags |= flagImported
-	}
-	b = append(b, recordV1, code, flags)
-	b = binary.AppendVarint(b, e.TS.UnixNano())
-	b = binary.AppendUvarint(b, uint64(e.WatchMS))
+	b, _ = e.appendHead(b, recordV1)
 	for _, s := range [...]string{e.ID, e.VideoID, e.CreatorID, e.Source, e.Actor, e.ActorDay, e.AccountDay, e.Age, e.Gender, e.Country} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
