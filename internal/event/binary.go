@@ -148,7 +148,7 @@ func (e *Event) appendHead(b []byte, format byte) ([]byte, error) {
 
 // appendText appends s as textKind.
 func appendText(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s))<<2|textKind)
+	b = binary.AppendUvarint(b, uint64(len(s))<<2) // kind textKind, 0
 	return append(b, s...)
 }
 
