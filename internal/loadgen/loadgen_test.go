@@ -114,8 +114,10 @@ func TestRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Sent != 1234 || res.Accepted != 1234 || res.Requests != 3 {
-			t.Errorf("result = %+v, want 1234 events in 3 requests", res)
+		// Three bodies; a body answered 429 or 503 (backpressure while
+		// aggregation catches up with the subtests before) is sent again.
+		if res.Sent != 1234 || res.Accepted != 1234 || res.Requests-res.Throttled != 3 {
+			t.Errorf("result = %+v, want 1234 events in 3 requests besides those throttled", res)
 		}
 	})
 
