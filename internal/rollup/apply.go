@@ -918,46 +918,37 @@ func (a *Aggregator) write(ctx context.Context, tx *store.RollupTx, b *batch) er
 		b.finishCreators()
 	}()
 	w := tx.RowWriter(ctx)
-	err := writeRows(w, b.totals, []timeRows{{store.VideoHourTable, b.videoHour}, {store.VideoDayTable, b.videoDay}},
-		[]dimRows{{store.VideoAudienceDayTable, b.videoDim}, {store.VideoAudienceMonthTable, b.videoDimMonth}})
+	err := writeRows(w, b.totals, rowTables{store.VideoHourTable, store.VideoDayTable, store.VideoAudienceDayTable, store.VideoAudienceMonthTable},
+		b.videoHour, b.videoDay, b.videoDim, b.videoDimMonth)
 	<-creators
 	if err != nil {
 		return err
 	}
-	return writeRows(w, nil, []timeRows{{store.AccountHourTable, b.accountHourRows}, {store.AccountDayTable, b.accountDayRows}},
-		[]dimRows{{store.AccountAudienceDayTable, b.accountDimRows}, {store.AccountAudienceMonthTable, b.accountDimMonthRows}})
+	return writeRows(w, nil, rowTables{store.AccountHourTable, store.AccountDayTable, store.AccountAudienceDayTable, store.AccountAudienceMonthTable},
+		b.accountHourRows, b.accountDayRows, b.accountDimRows, b.accountDimMonthRows)
 }
 
-// timeRows and dimRows are a table's rows by hour or day, and its
-// audience rows.
-type timeRows struct {
-	table store.RollupTable
-	rows  []keyed[timeKey, counters]
+// rowTables are the tables of a video's or a creator's rows.
+type rowTables struct {
+	hour, day          store.RollupTable
+	dayDims, monthDims store.AudienceTable
 }
 
-type dimRows struct {
-	table store.AudienceTable
-	rows  []store.AudienceRow
-}
-
-// writeRows adds the videos' totals (if any), then the rows of each table
-// in turn.
-func writeRows(w *store.RowWriter, totals []keyed[string, counters], times []timeRows, dims []dimRows) error {
+// writeRows adds the videos' totals (if any), then the rows by hour, by
+// day with their audience, and the audience by month.
+func writeRows(w *store.RowWriter, totals []keyed[string, counters], t rowTables, hours, days []keyed[timeKey, counters], dayDims, monthDims []store.AudienceRow) error {
 	if err := store.AddRows(w, store.VideoTotalsTable, totals, counterArgs(store.VideoTotalsTable, func(k string, args []any) []any { return append(args, k) })); err != nil {
 		return err
 	}
 	timeKeyArgs := func(k timeKey, args []any) []any { return append(args, k.id, k.t) }
-	for _, t := range times {
-		if err := store.AddRows(w, t.table, t.rows, counterArgs(t.table, timeKeyArgs)); err != nil {
-			return err
-		}
+	if err := store.AddRows(w, t.hour, hours, counterArgs(t.hour, timeKeyArgs)); err != nil {
+		return err
 	}
-	for _, t := range dims {
-		if err := w.AddAudience(t.table, t.rows); err != nil {
-			return err
-		}
+	dayKey := func(r keyed[timeKey, counters]) (string, int64) { return r.k.id, r.k.t }
+	if err := store.AddDayRows(w, t.day, days, counterArgs(t.day, timeKeyArgs), dayKey, t.dayDims, dayDims); err != nil {
+		return err
 	}
-	return nil
+	return w.AddAudience(t.monthDims, monthDims)
 }
 
 // measures reads the counters of each measure.

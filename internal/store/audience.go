@@ -60,6 +60,9 @@ type AudienceRow struct {
 // AudienceTable is a table of packed audience rows.
 type AudienceTable struct {
 	name, id, period string
+	// days is the rollup table of the same key whose rows hold the packed
+	// values on SQLite (see audienceIn), or "".
+	days string
 }
 
 // Name returns the table's name.
@@ -68,11 +71,39 @@ func (t AudienceTable) Name() string { return t.name }
 // The packed audience tables: a video's or a creator's buckets by day, and
 // their sums by month (month numbers: year*12 + month-1).
 var (
-	VideoAudienceDayTable     = AudienceTable{"video_audience_day", "video_id", "day"}
-	VideoAudienceMonthTable   = AudienceTable{"video_audience_month", "video_id", "month"}
-	AccountAudienceDayTable   = AudienceTable{"account_audience_day", "account_id", "day"}
-	AccountAudienceMonthTable = AudienceTable{"account_audience_month", "account_id", "month"}
+	VideoAudienceDayTable     = AudienceTable{"video_audience_day", "video_id", "day", "video_day"}
+	VideoAudienceMonthTable   = AudienceTable{"video_audience_month", "video_id", "month", ""}
+	AccountAudienceDayTable   = AudienceTable{"account_audience_day", "account_id", "day", "account_day"}
+	AccountAudienceMonthTable = AudienceTable{"account_audience_month", "account_id", "month", ""}
 )
+
+// audienceIn is where a packed table's values are stored in a dialect:
+// the table, its key columns and the column of the packed value.
+//
+// On SQLite a day's packed audience is a column of that day's rollup row,
+// video_day.audience and account_day.audience (migration 0007), NULL where
+// the day has no audience: a batch writes each video-day and creator-day
+// once, counters and buckets in one upsert (AddDayRows), where two tables
+// of the same key took two B-tree writes on the one writer, about a third
+// of a batch's rollup rows (docs/PERFORMANCE.md, "A day's audience in its
+// day row"). On PostgreSQL the day rows of creators are added to by
+// several aggregators with additive upserts, while a packed value is read
+// under a row lock and merged in Go (addAudiencePostgres): the two stay in
+// tables of their own there.
+func (t AudienceTable) audienceIn(d Dialect) (table, id, period, counts string) {
+	if d == SQLite && t.days != "" {
+		return t.days, t.id, t.period, "audience"
+	}
+	return t.name, t.id, t.period, "counts"
+}
+
+// mergeSet is the SET clause of an upsert adding excluded's packed value
+// to the stored one in column c of table: SQLite's merge function is
+// called only where both hold buckets.
+func mergeSet(table, c string) string {
+	return c + ` = CASE WHEN excluded.` + c + ` IS NULL THEN ` + table + `.` + c + ` WHEN ` + table + `.` + c + ` IS NULL THEN excluded.` + c +
+		` ELSE ` + mergeFunction + `(` + table + `.` + c + `, excluded.` + c + `) END`
+}
 
 // appendAudience appends the packed entries of counts to b.
 func appendAudience(b []byte, counts []AudienceCount) []byte {
@@ -202,12 +233,13 @@ func (w *RowWriter) AddAudience(t AudienceTable, rows []AudienceRow) error {
 	if w.d == Postgres {
 		return w.addAudiencePostgres(t, rows)
 	}
+	table, id, period, counts := t.audienceIn(w.d)
 	var buf []byte
 	for chunk := range rollupChunks(w.d, rows) {
 		var args []any
 		buf, args = packedArgs(buf[:0], chunk)
-		if _, err := w.rtx.exec(w.ctx, `INSERT INTO `+t.name+` (`+t.id+`, `+t.period+`, counts) VALUES `+rowsOf(len(chunk), 3)+
-			` ON CONFLICT (`+t.id+`, `+t.period+`) DO UPDATE SET counts = `+mergeFunction+`(`+t.name+`.counts, excluded.counts)`, args...); err != nil {
+		if _, err := w.rtx.exec(w.ctx, `INSERT INTO `+table+` (`+id+`, `+period+`, `+counts+`) VALUES `+rowsOf(len(chunk), 3)+
+			` ON CONFLICT (`+id+`, `+period+`) DO UPDATE SET `+mergeSet(table, counts), args...); err != nil {
 			return fmt.Errorf("add %s: %w", t.name, err)
 		}
 	}
@@ -306,13 +338,14 @@ func (s *Store) AudienceSums(ctx context.Context, sc RollupScope, months bool, f
 	case sc.VideoID == "":
 		t = AccountAudienceDayTable
 	}
+	table, idCol, period, counts := t.audienceIn(s.dialect)
 	id := cmp.Or(sc.VideoID, sc.AccountID)
 	type bucketKey struct {
 		dim    uint8
 		bucket string
 	}
 	sums := map[bucketKey]*[2]int64{}
-	err := s.scanRows(ctx, `SELECT counts FROM `+t.name+` WHERE `+t.id+` = ? AND `+t.period+` BETWEEN ? AND ?`, []any{id, from, to}, func(rows *sql.Rows) error {
+	err := s.scanRows(ctx, `SELECT `+counts+` FROM `+table+` WHERE `+idCol+` = ? AND `+period+` BETWEEN ? AND ? AND `+counts+` IS NOT NULL`, []any{id, from, to}, func(rows *sql.Rows) error {
 		var b sql.RawBytes
 		if err := rows.Scan(&b); err != nil {
 			return err
@@ -346,7 +379,8 @@ func (s *Store) AudienceSums(ctx context.Context, sc RollupScope, months bool, f
 // AudienceDays calls fn with the viewers of every audience bucket of every
 // day from..to of the videos that has a row.
 func (s *Store) AudienceDays(ctx context.Context, from, to int64, videos []string, fn func(videoID string, day int64, dim, bucket string, viewers int64)) error {
-	return s.videoRows(ctx, `SELECT video_id, day, counts FROM video_audience_day WHERE day BETWEEN ? AND ? AND video_id`,
+	table, _, _, counts := VideoAudienceDayTable.audienceIn(s.dialect)
+	return s.videoRows(ctx, `SELECT video_id, day, `+counts+` FROM `+table+` WHERE day BETWEEN ? AND ? AND `+counts+` IS NOT NULL AND video_id`,
 		from, to, videos, func(rows *sql.Rows) error {
 			var video string
 			var day int64

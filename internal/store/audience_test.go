@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -239,7 +240,9 @@ func retryRaced(ctx context.Context, fn func() error) error {
 }
 
 // TestMoveAudienceRows: migration 0002 moves the rows of the audience
-// tables of one row per bucket into packed rows and drops those tables.
+// tables of one row per bucket into packed rows and drops those tables;
+// on SQLite, 0007 then moves the packed days into the day rows, keeping
+// their counters.
 func TestMoveAudienceRows(t *testing.T) {
 	defer func(n int) { movePage = n }(movePage)
 	movePage = 4 // a key's rows across two pages
@@ -274,8 +277,39 @@ views BIGINT NOT NULL DEFAULT 0, viewers BIGINT NOT NULL DEFAULT 0, PRIMARY KEY 
 				}
 			}
 		}
+		if s.dialect == SQLite {
+			// The day tables and packed tables of 0002, before 0007.
+			for _, q := range []string{
+				`ALTER TABLE video_day DROP COLUMN audience`, `ALTER TABLE account_day DROP COLUMN audience`,
+				`CREATE TABLE video_audience_day (video_id TEXT NOT NULL, day BIGINT NOT NULL, counts BLOB NOT NULL, PRIMARY KEY (video_id, day)) WITHOUT ROWID`,
+				`CREATE TABLE account_audience_day (account_id TEXT NOT NULL, day BIGINT NOT NULL, counts BLOB NOT NULL, PRIMARY KEY (account_id, day)) WITHOUT ROWID`,
+				// A day row with counters: 0007 keeps them.
+				`INSERT INTO video_day (video_id, day, views, likes) VALUES ('v', 20000, 7, 2)`,
+			} {
+				if _, err := s.write.ExecContext(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		if err := s.update(ctx, func(t *tx) error { return moveAudienceRows(ctx, t) }); err != nil {
 			t.Fatal(err)
+		}
+		if s.dialect == SQLite {
+			body, err := migrations.ReadFile("migrations/sqlite/0007_audience_in_day_rows.sql")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.write.ExecContext(ctx, string(body)); err != nil {
+				t.Fatal(err)
+			}
+			var views, likes int64
+			var n int
+			if err := s.write.QueryRowContext(ctx, `SELECT views, likes FROM video_day WHERE video_id = 'v' AND day = 20000`).Scan(&views, &likes); err != nil || views != 7 || likes != 2 {
+				t.Fatalf("the day row's counters after 0007: %d views, %d likes (%v), want 7 and 2", views, likes, err)
+			}
+			if err := s.write.QueryRowContext(ctx, `SELECT COUNT(*) FROM video_day WHERE audience IS NOT NULL`).Scan(&n); err != nil || n != 3 {
+				t.Fatalf("%d video days with an audience after 0007 (%v), want 3", n, err)
+			}
 		}
 		for _, sc := range []RollupScope{{VideoID: "v"}, {AccountID: "v"}} {
 			for _, months := range []bool{false, true} {
@@ -300,6 +334,107 @@ views BIGINT NOT NULL DEFAULT 0, viewers BIGINT NOT NULL DEFAULT 0, PRIMARY KEY 
 		slices.Sort(day)
 		if want := []string{"v20000age18-241", "v20000countryDE1", "v20000sourcefor_you1", "w20000countryUS1"}; !slices.Equal(day, want) {
 			t.Fatalf("days %v, want %v", day, want)
+		}
+	})
+}
+
+// TestAddDayRows: a day's counters and its audience written together read
+// back as each alone would (SQLite keeps them in one row, PostgreSQL in
+// two tables), an audience row without a day row among the rows
+// included, and a second batch adds to both.
+func TestAddDayRows(t *testing.T) {
+	type row struct {
+		id    string
+		day   int64
+		views int64
+	}
+	forEachDialect(t, func(t *testing.T, s *Store) {
+		ctx := t.Context()
+		days := []row{{"a", 20000, 5}, {"a", 20001, 1}, {"c", 20000, 2}}
+		audience := []AudienceRow{
+			{ID: "a", Period: 20000, Counts: []AudienceCount{{AudienceCountry, "DE", 3, 2}, {AudienceCountry, "FR", 2, 1}}},
+			// No day row of b's among the rows: added on its own.
+			{ID: "b", Period: 20000, Counts: []AudienceCount{{AudienceAge, "18-24", 4, 4}}},
+			{ID: "c", Period: 20000, Counts: []AudienceCount{{AudienceGender, "male", 2, 1}}},
+			// After the last day row.
+			{ID: "d", Period: 20005, Counts: []AudienceCount{{AudienceSource, "search", 1, 1}}},
+		}
+		write := func() {
+			tx, err := s.BeginRollup(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			args := func(r row, a []any) []any {
+				a = append(a, r.id, r.day)
+				for _, m := range VideoDayTable.Measures() {
+					if m == MeasureViews {
+						a = append(a, r.views)
+					} else {
+						a = append(a, int64(0))
+					}
+				}
+				return a
+			}
+			key := func(r row) (string, int64) { return r.id, r.day }
+			if err := AddDayRows(tx.RowWriter(ctx), VideoDayTable, days, args, key, VideoAudienceDayTable, audience); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write()
+		write()
+		for _, c := range []struct {
+			id   string
+			want map[string]int64
+		}{
+			{"a", map[string]int64{"country/DE": 64, "country/FR": 42}},
+			{"b", map[string]int64{"age/18-24": 88}},
+			{"c", map[string]int64{"gender/male": 42}},
+			{"d", map[string]int64{"source/search": 22}},
+		} {
+			got := map[string]int64{}
+			if err := s.AudienceSums(ctx, RollupScope{VideoID: c.id}, false, 20000, 20010, func(dim, bucket string, views, viewers int64) {
+				got[dim+"/"+bucket] = views*10 + viewers
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("%s: %v, want %v", c.id, got, c.want)
+			}
+		}
+		views := map[string]int64{}
+		rows, err := s.read.QueryContext(ctx, `SELECT video_id, SUM(views) FROM video_day GROUP BY video_id`)
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
+			var id string
+			var n int64
+			err := rows.Scan(&id, &n)
+			views[id] = n
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// On SQLite b's and d's audience made day rows of no views.
+		for id, n := range views {
+			if n == 0 {
+				delete(views, id)
+			}
+		}
+		if want := map[string]int64{"a": 12, "c": 4}; !reflect.DeepEqual(views, want) {
+			t.Errorf("views by video %v, want %v", views, want)
+		}
+		var day []string
+		if err := s.AudienceDays(ctx, 20000, 20000, []string{"a", "b", "c", "d"}, func(video string, d int64, dim, bucket string, viewers int64) {
+			day = append(day, fmt.Sprint(video, " ", dim, " ", bucket, " ", viewers))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(day)
+		if want := []string{"a country DE 4", "a country FR 2", "b age 18-24 8", "c gender male 2"}; !slices.Equal(day, want) {
+			t.Errorf("audience days %v, want %v", day, want)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -606,6 +607,54 @@ type RowWriter struct {
 // RowWriter returns a row writer of the transaction.
 func (t *RollupTx) RowWriter(ctx context.Context) *RowWriter {
 	return &RowWriter{ctx: ctx, rtx: t, d: t.d}
+}
+
+// AddDayRows adds rows, in key order, to the day table t (VideoDayTable or
+// AccountDayTable) as AddRows does, and audience, the packed rows of the
+// same key in a (VideoAudienceDayTable or AccountAudienceDayTable), as
+// AddAudience does; key returns a row's key (its id and day). Where the
+// dialect keeps a day's audience in its day row (SQLite, audienceIn), each
+// row goes with its audience in one upsert, as both come in the same key
+// order; an audience row without a day row among rows is added on its own.
+func AddDayRows[R any](w *RowWriter, t RollupTable, rows []R, args func(R, []any) []any, key func(R) (string, int64), a AudienceTable, audience []AudienceRow) error {
+	table, _, _, col := a.audienceIn(w.d)
+	if table != t.name {
+		if err := AddRows(w, t, rows, args); err != nil {
+			return err
+		}
+		return w.AddAudience(a, audience)
+	}
+	u := tableUpsert(t)
+	u.cols = append(u.cols, col)
+	u.types = append(u.types, "BYTEA")
+	u.set += ", " + mergeSet(t.name, col)
+	// The packed values, appended and never overwritten: the statements'
+	// parameters are slices of it.
+	var buf []byte
+	var alone []AudienceRow // audience rows of no day row in rows
+	j := 0
+	err := w.rtx.upsert(w.ctx, u, len(rows), func(i int, out []any) ([]any, error) {
+		out = args(rows[i], out)
+		id, day := key(rows[i])
+		for j < len(audience) && cmp.Or(strings.Compare(audience[j].ID, id), cmp.Compare(audience[j].Period, day)) < 0 {
+			alone = append(alone, audience[j])
+			j++
+		}
+		if j == len(audience) || audience[j].ID != id || audience[j].Period != day || len(audience[j].Counts) == 0 {
+			return append(out, nil), nil
+		}
+		start := len(buf)
+		buf = appendAudience(buf, audience[j].Counts)
+		j++
+		return append(out, buf[start:len(buf):len(buf)]), nil
+	})
+	if err != nil {
+		return fmt.Errorf("upsert %s: %w", t.name, err)
+	}
+	if alone = append(alone, audience[j:]...); len(alone) > 0 {
+		return w.AddAudience(a, alone)
+	}
+	return nil
 }
 
 // AddRows adds rows, in key order, to table t: args appends a row's key
