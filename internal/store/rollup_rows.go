@@ -640,12 +640,16 @@ func AddDayRows[R any](w *RowWriter, t RollupTable, rows []R, args func(R, []any
 			alone = append(alone, audience[j])
 			j++
 		}
-		if j == len(audience) || audience[j].ID != id || audience[j].Period != day || len(audience[j].Counts) == 0 {
+		if j == len(audience) || audience[j].ID != id || audience[j].Period != day {
+			return append(out, nil), nil
+		}
+		counts := audience[j].Counts
+		j++
+		if len(counts) == 0 {
 			return append(out, nil), nil
 		}
 		start := len(buf)
-		buf = appendAudience(buf, audience[j].Counts)
-		j++
+		buf = appendAudience(buf, counts)
 		return append(out, buf[start:len(buf):len(buf)]), nil
 	})
 	if err != nil {
