@@ -14,7 +14,8 @@
 //
 // Videos are cached: a miss asks the store for the whole batch at once.
 // Only existing ids are cached, so a video created a moment ago is found on
-// its first event.
+// its first event. Videos this process syncs are put in the cache as
+// stored (PutVideos), so their first events do not ask.
 package directory
 
 import (
@@ -87,6 +88,10 @@ type Directory struct {
 
 	vmu    sync.RWMutex
 	videos map[string]store.VideoRef
+	// vgen counts the changes to cached videos (ForgetVideos, PutVideos):
+	// what the store answered a miss is cached only if none came between
+	// the read and the insert.
+	vgen uint64
 
 	// mu guards the account table and what says how fresh it is. Lookups
 	// hold it shared; changes, loads and inserts after a miss exclusive.
@@ -164,6 +169,7 @@ func (d *Directory) Videos(ctx context.Context, ids []string) (map[string]store.
 			missing = append(missing, id)
 		}
 	}
+	gen := d.vgen
 	d.vmu.RUnlock()
 	if len(missing) == 0 {
 		return out, nil
@@ -172,22 +178,44 @@ func (d *Directory) Videos(ctx context.Context, ids []string) (map[string]store.
 	if err != nil {
 		return nil, err
 	}
+	for _, r := range refs {
+		out[r.ID] = r
+	}
 	d.vmu.Lock()
+	defer d.vmu.Unlock()
+	if d.vgen != gen {
+		return out, nil // videos changed meanwhile: cache none of these
+	}
+	d.putLocked(refs)
+	return out, nil
+}
+
+// PutVideos caches videos as they are after this process stored them
+// (a sync's upserts), so that their first events do not ask the store:
+// a miss costs a read on a connection whose page cache the writer's last
+// commit emptied, about 30 µs a video (docs/PERFORMANCE.md, "Synced videos
+// cached").
+func (d *Directory) PutVideos(refs ...store.VideoRef) {
+	d.vmu.Lock()
+	defer d.vmu.Unlock()
+	d.vgen++
+	d.putLocked(refs)
+}
+
+func (d *Directory) putLocked(refs []store.VideoRef) {
 	if len(d.videos)+len(refs) > MaxEntries {
 		clear(d.videos)
 	}
 	for _, r := range refs {
 		d.videos[r.ID] = r
-		out[r.ID] = r
 	}
-	d.vmu.Unlock()
-	return out, nil
 }
 
 // ForgetVideos drops cached videos, after they changed or went.
 func (d *Directory) ForgetVideos(ids ...string) {
 	d.vmu.Lock()
 	defer d.vmu.Unlock()
+	d.vgen++
 	for _, id := range ids {
 		delete(d.videos, id)
 	}
@@ -527,6 +555,7 @@ func (d *Directory) Refresh(ctx context.Context) error {
 			// Another process deleted accounts, and their videos with
 			// them: the video cache starts over.
 			d.vmu.Lock()
+			d.vgen++
 			clear(d.videos)
 			d.vmu.Unlock()
 		}

@@ -305,3 +305,29 @@ func TestDirectory_ConcurrentProcesses(t *testing.T) {
 		})
 	}
 }
+
+// TestDirectory_PutVideos: videos put after a sync are answered from
+// memory, as put, until forgotten; then the store answers again.
+func TestDirectory_PutVideos(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		mustSync(t, s, map[string]string{"a": "male", "b": "female"})
+		if err := s.CreateVideo(ctx, &platform.Video{ID: "v", OwnerID: "a", Title: "t", CreatedAt: time.Now(), CreatorIDs: []string{"a"}}); err != nil {
+			t.Fatal(err)
+		}
+		d := New(s, Options{})
+		defer d.Close()
+		// Put as another owner than the store holds: the answer shows it
+		// came from memory.
+		d.PutVideos(store.VideoRef{ID: "v", OwnerID: "b"}, store.VideoRef{ID: "w", OwnerID: "b"})
+		got, err := d.Videos(ctx, []string{"v", "w"})
+		if err != nil || got["v"].OwnerID != "b" || got["w"].OwnerID != "b" {
+			t.Fatalf("after PutVideos: %v, %v", got, err)
+		}
+		d.ForgetVideos("v", "w")
+		got, err = d.Videos(ctx, []string{"v", "w"})
+		if err != nil || len(got) != 1 || got["v"].OwnerID != "a" {
+			t.Fatalf("after ForgetVideos: %v, %v", got, err)
+		}
+	})
+}

@@ -380,7 +380,16 @@ func (s *Server) syncVideos(w http.ResponseWriter, r *http.Request, _ *principal
 		return
 	}
 	if s.Directory != nil {
-		s.Directory.ForgetVideos(upserted...)
+		// Cached as stored: the upsert set each video's owner.
+		owners := make(map[string]string, len(vids))
+		for _, v := range vids {
+			owners[v.ID] = v.OwnerID
+		}
+		refs := make([]store.VideoRef, 0, len(upserted))
+		for _, id := range upserted {
+			refs = append(refs, store.VideoRef{ID: id, OwnerID: owners[id]})
+		}
+		s.Directory.PutVideos(refs...)
 	}
 	s.creatorsChanged(upserted...)
 	writeJSON(w, http.StatusOK, resp)
