@@ -190,15 +190,33 @@ func (d *Directory) Videos(ctx context.Context, ids []string) (map[string]store.
 	return out, nil
 }
 
+// VideoGeneration returns the count of changes to cached videos, to give
+// PutVideos: take it before storing the videos.
+func (d *Directory) VideoGeneration() uint64 {
+	d.vmu.RLock()
+	defer d.vmu.RUnlock()
+	return d.vgen
+}
+
 // PutVideos caches videos as they are after this process stored them
 // (a sync's upserts), so that their first events do not ask the store:
 // a miss costs a read on a connection whose page cache the writer's last
 // commit emptied, about 30 µs a video (docs/PERFORMANCE.md, "Synced videos
-// cached").
-func (d *Directory) PutVideos(refs ...store.VideoRef) {
+// cached"). gen is VideoGeneration from before they were stored: if videos
+// changed since (a deletion, another sync), what was stored may be stale
+// already, and the videos are dropped from the cache instead, to be read
+// when asked for.
+func (d *Directory) PutVideos(gen uint64, refs ...store.VideoRef) {
 	d.vmu.Lock()
 	defer d.vmu.Unlock()
+	changed := d.vgen != gen
 	d.vgen++
+	if changed {
+		for _, r := range refs {
+			delete(d.videos, r.ID)
+		}
+		return
+	}
 	d.putLocked(refs)
 }
 

@@ -307,7 +307,9 @@ func TestDirectory_ConcurrentProcesses(t *testing.T) {
 }
 
 // TestDirectory_PutVideos: videos put after a sync are answered from
-// memory, as put, until forgotten; then the store answers again.
+// memory, as put, until forgotten; then the store answers again. Videos
+// put after another change came between (a deletion, another sync) are
+// not cached.
 func TestDirectory_PutVideos(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
@@ -319,7 +321,7 @@ func TestDirectory_PutVideos(t *testing.T) {
 		defer d.Close()
 		// Put as another owner than the store holds: the answer shows it
 		// came from memory.
-		d.PutVideos(store.VideoRef{ID: "v", OwnerID: "b"}, store.VideoRef{ID: "w", OwnerID: "b"})
+		d.PutVideos(d.VideoGeneration(), store.VideoRef{ID: "v", OwnerID: "b"}, store.VideoRef{ID: "w", OwnerID: "b"})
 		got, err := d.Videos(ctx, []string{"v", "w"})
 		if err != nil || got["v"].OwnerID != "b" || got["w"].OwnerID != "b" {
 			t.Fatalf("after PutVideos: %v, %v", got, err)
@@ -328,6 +330,17 @@ func TestDirectory_PutVideos(t *testing.T) {
 		got, err = d.Videos(ctx, []string{"v", "w"})
 		if err != nil || len(got) != 1 || got["v"].OwnerID != "a" {
 			t.Fatalf("after ForgetVideos: %v, %v", got, err)
+		}
+
+		// A change between the store's write and the put (here w's
+		// deletion, told by ForgetVideos): nothing put is cached, and
+		// what was cached of those videos goes.
+		gen := d.VideoGeneration()
+		d.ForgetVideos("w")
+		d.PutVideos(gen, store.VideoRef{ID: "v", OwnerID: "b"}, store.VideoRef{ID: "w", OwnerID: "b"})
+		got, err = d.Videos(ctx, []string{"v", "w"})
+		if err != nil || len(got) != 1 || got["v"].OwnerID != "a" {
+			t.Fatalf("after a put that came late: %v, %v", got, err)
 		}
 	})
 }

@@ -373,6 +373,10 @@ func (s *Server) syncVideos(w http.ResponseWriter, r *http.Request, _ *principal
 		return
 	}
 	defer release()
+	var gen uint64 // the directory's videos as the upserts began
+	if s.Directory != nil {
+		gen = s.Directory.VideoGeneration()
+	}
 	upserted := applySync(w, r, s, &resp, vids, lines, func(part []platform.Video) (map[int]error, error) {
 		return s.Store.UpsertVideos(r.Context(), part)
 	}, func(v platform.Video) string { return v.ID })
@@ -389,7 +393,7 @@ func (s *Server) syncVideos(w http.ResponseWriter, r *http.Request, _ *principal
 		for _, id := range upserted {
 			refs = append(refs, store.VideoRef{ID: id, OwnerID: owners[id]})
 		}
-		s.Directory.PutVideos(refs...)
+		s.Directory.PutVideos(gen, refs...)
 	}
 	s.creatorsChanged(upserted...)
 	writeJSON(w, http.StatusOK, resp)

@@ -9,23 +9,23 @@ import (
 	"slices"
 	"sync"
 	"testing"
-
-	"github.com/crowd-dev/crowd/internal/testutil"
 )
 
 // forEachDialect runs fn on a SQLite store and on a PostgreSQL one (when
 // reachable; always in CI).
 func forEachDialect(t *testing.T, fn func(t *testing.T, s *Store)) {
-	open := func(t *testing.T, o Options) *Store {
-		s, err := Open(t.Context(), o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
+	t.Run("sqlite", func(t *testing.T) { fn(t, openStore(t, Options{Dir: t.TempDir()})) })
+	t.Run("postgres", func(t *testing.T) { fn(t, openPostgres(t)) })
+}
+
+// openStore opens a store, closed when the test ends.
+func openStore(tb testing.TB, o Options) *Store {
+	s, err := Open(context.Background(), o)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	t.Run("sqlite", func(t *testing.T) { fn(t, open(t, Options{Dir: t.TempDir()})) })
-	t.Run("postgres", func(t *testing.T) { fn(t, open(t, Options{PostgresURL: testutil.PostgresURL(t)})) })
+	tb.Cleanup(func() { s.Close() })
+	return s
 }
 
 // decodeAll returns a packed value's entries.

@@ -23,7 +23,7 @@ func BenchmarkRowCost(b *testing.B) {
 			b.Run(fmt.Sprintf("counters=%d/packed=%v/stored=%v", c.counters, c.packed, stored), func(b *testing.B) {
 				for b.Loop() {
 					b.StopTimer()
-					s := openSQLite(b)
+					s := openStore(b, Options{Dir: b.TempDir()})
 					q := rowCostTable(b, s, c.counters, c.packed)
 					keys := rowCostKeys(200_000)
 					if stored {
@@ -36,16 +36,6 @@ func BenchmarkRowCost(b *testing.B) {
 			})
 		}
 	}
-}
-
-// openSQLite opens a store of its own on SQLite.
-func openSQLite(b *testing.B) *Store {
-	s, err := Open(b.Context(), Options{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	return s
 }
 
 // rowCostTable creates the table and returns its 200-row upsert.

@@ -54,12 +54,7 @@ func dayRows(n int, views int64) []dayRow {
 }
 
 func openPostgres(t testing.TB) *Store {
-	s, err := Open(context.Background(), Options{PostgresURL: testutil.PostgresURL(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return openStore(t, Options{PostgresURL: testutil.PostgresURL(t)})
 }
 
 // addDayRows adds rows to video_day in a transaction of their own.
