@@ -139,8 +139,14 @@ func benchRealistic(ctx context.Context, o realisticOpts, stdout, stderr io.Writ
 		time.Now().UTC().Format(time.DateOnly), runtime.NumCPU(), thousands(float64(world.Videos)), thousands(float64(world.HeavyVideos)),
 		thousands(float64(world.Accounts)), world.Days)
 	if o.cpuProfile != "" {
-		fmt.Fprintf(stdout, "\nCPU profile of the server (bulk ingest to the reports): %s; of the load generator: %s\n", o.cpuProfile, o.cpuProfile+".loadgen")
-		printProfileTop(ctx, stdout, o.cpuProfile)
+		for _, phase := range []string{phaseBulk, phaseSingle, phaseReports} {
+			f := profileFile(o.cpuProfile, phase)
+			fmt.Fprintf(stdout, "\nCPU profile of the server in the %s phase: %s\n", phase, f)
+			if phase != phaseReports {
+				fmt.Fprintf(stdout, "(of the load generator: %s)\n", f+".loadgen")
+			}
+			printProfileTop(ctx, stdout, f)
+		}
 	}
 	return nil
 }
@@ -222,25 +228,41 @@ func (b *realBench) run(ctx context.Context) error {
 	b.say("built %s + %s + %s events of the world in %s (not timed)", thousands(float64(o.events)), thousands(float64(o.importEvents)),
 		thousands(float64(crashEvents(o.events))), loadgen.Round(time.Since(t0)))
 
+	// Each phase's profile goes to a file of its own (profileFile), so
+	// each target's cost can be read alone.
 	stopProfile := func() {}
-	if o.cpuProfile != "" {
-		if stopProfile, err = startCPUProfile(o.cpuProfile); err != nil {
+	profile := func(phase string) error {
+		stopProfile()
+		stopProfile = func() {}
+		if o.cpuProfile == "" {
+			return nil
+		}
+		stop, err := startCPUProfile(profileFile(o.cpuProfile, phase))
+		if err != nil {
 			return err
 		}
+		stopProfile = stop
+		return nil
 	}
-	profiling := true
 	endProfile := func() {
-		if profiling {
-			stopProfile()
-			profiling = false
-		}
+		stopProfile()
+		stopProfile = func() {}
 	}
 	defer endProfile()
 
+	if err := profile(phaseBulk); err != nil {
+		return err
+	}
 	if err := b.bulk(ctx, bulkFile); err != nil {
 		return err
 	}
+	if err := profile(phaseSingle); err != nil {
+		return err
+	}
 	if err := b.single(ctx); err != nil {
+		return err
+	}
+	if err := profile(phaseReports); err != nil {
 		return err
 	}
 	if err := b.reportLatency(ctx, sample, password); err != nil {
@@ -390,7 +412,7 @@ func (b *realBench) bulk(ctx context.Context, file string) error {
 	stages0 := b.m.Aggregate.StageTimes()
 	args := []string{"--bodies", file, "--batch", strconv.Itoa(b.o.batch), "--workers", "4"}
 	if b.o.cpuProfile != "" {
-		args = append(args, "--cpuprofile", b.o.cpuProfile+".loadgen")
+		args = append(args, "--cpuprofile", profileFile(b.o.cpuProfile, phaseBulk)+".loadgen")
 	}
 	rep, cpu, err := b.loadgen(ctx, args...)
 	if err != nil {
@@ -543,8 +565,12 @@ func waitApplied(ctx context.Context, m *app.Main, say func(string, ...any)) (ti
 // single runs single-event requests for the phase's duration.
 func (b *realBench) single(ctx context.Context) error {
 	b.say("single-event requests for %s, 256 concurrent", b.o.dur)
-	rep, cpu, err := b.loadgen(ctx, "--mode", "single", "--rate", "0", "--duration", b.o.dur.String(), "--workers", "256",
-		"--videos", strconv.Itoa(b.world.Videos), "--accounts", strconv.Itoa(b.world.Accounts))
+	args := []string{"--mode", "single", "--rate", "0", "--duration", b.o.dur.String(), "--workers", "256",
+		"--videos", strconv.Itoa(b.world.Videos), "--accounts", strconv.Itoa(b.world.Accounts)}
+	if b.o.cpuProfile != "" {
+		args = append(args, "--cpuprofile", profileFile(b.o.cpuProfile, phaseSingle)+".loadgen")
+	}
+	rep, cpu, err := b.loadgen(ctx, args...)
 	if err != nil {
 		return err
 	}
@@ -795,6 +821,22 @@ func (b *realBench) disk() error {
 		float64(total)/float64(b.events), float64(total)/(1<<20), thousands(float64(b.events)), float64(db)/(1<<20), float64(db)/float64(b.events),
 		float64(logBytes)/(1<<20), float64(logBytes)/float64(b.events)), "≤ 40 bytes")
 	return nil
+}
+
+// The phases that get a CPU profile of their own.
+const (
+	phaseBulk    = "bulk"
+	phaseSingle  = "single"
+	phaseReports = "reports"
+)
+
+// profileFile is where the CPU profile of phase goes: the --cpuprofile
+// name for the bulk phase, that name with ".phase" for the others.
+func profileFile(name, phase string) string {
+	if phase == phaseBulk {
+		return name
+	}
+	return name + "." + phase
 }
 
 // printProfileTop prints the 15 functions of the profile with the most
