@@ -256,7 +256,7 @@ func (s *Store) snapshot(ctx context.Context, fn func(*tx) error) error {
 		return mapErr(err)
 	}
 	defer t.Rollback()
-	return mapErr(fn(&tx{t, s.dialect}))
+	return mapErr(fn(&tx{Tx: t, d: s.dialect, rs: s.readStmts}))
 }
 
 // PruneAccountTombstones deletes the tombstones recorded before `before`

@@ -156,7 +156,7 @@ func (s *Store) scanIn(ctx context.Context, q, tail string, lead []any, ids []st
 
 // scanRows runs q on the read pool and calls scan for each row.
 func (s *Store) scanRows(ctx context.Context, q string, args []any, scan func(*sql.Rows) error) error {
-	rows, err := s.read.QueryContext(ctx, s.Rebind(q), args...)
+	rows, err := s.queryRead(ctx, q, args...)
 	return eachRow(rows, err, scan)
 }
 

@@ -153,7 +153,7 @@ func (s *Store) VideoTotals(ctx context.Context, ids []string, fn func(videoID s
 // them (internal/rollup/viewers.go).
 func (s *Store) ViewersBack(ctx context.Context, videoID string, a, b int64) (int64, error) {
 	var pairs int64
-	if err := s.read.QueryRowContext(ctx, s.Rebind(`SELECT COALESCE(SUM(viewers_back), 0) FROM video_day WHERE video_id = ? AND day BETWEEN ? AND ?`), videoID, a, b).Scan(&pairs); err != nil {
+	if err := s.queryReadRow(ctx, `SELECT COALESCE(SUM(viewers_back), 0) FROM video_day WHERE video_id = ? AND day BETWEEN ? AND ?`, videoID, a, b).Scan(&pairs); err != nil {
 		return 0, fmt.Errorf("read returning viewers: %w", err)
 	}
 	return pairs, nil

@@ -73,6 +73,9 @@ type Store struct {
 	// stmts keeps aggregation's statements prepared on the write
 	// connection across transactions (SQLite only).
 	stmts *stmtCache
+	// readStmts keeps the read pool's statements prepared (SQLite only;
+	// nil on PostgreSQL, whose driver keeps them per connection).
+	readStmts *readStmts
 	// ckpt copies the write-ahead log into the database beside the writer
 	// (SQLite only; checkpointer.go).
 	ckpt *checkpointer
@@ -155,6 +158,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		r.SetMaxOpenConns(8)
 		s.write, s.read = w, r
 		s.stmts = newStmtCache(w, stmtCacheBytes)
+		s.readStmts = newReadStmts(r, readStmtBytes)
 		if s.ckpt, err = startCheckpointer("file:" + path + "?" + pragmas + "&_pragma=cache_size(-1024)"); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("open sqlite: %w", err)
@@ -213,6 +217,7 @@ func (s *Store) Close() error {
 	if s.stmts != nil {
 		s.stmts.close()
 	}
+	s.readStmts.close()
 	if s.read != nil && s.read != s.write {
 		err = s.read.Close()
 	}
@@ -340,6 +345,8 @@ func Rebind(d Dialect, q string) string {
 type tx struct {
 	*sql.Tx
 	d Dialect
+	// rs, on a read transaction (view), keeps its queries prepared.
+	rs *readStmts
 }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
@@ -347,11 +354,19 @@ func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error
 }
 
 func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return t.QueryContext(ctx, Rebind(t.d, q), args...)
+	q = Rebind(t.d, q)
+	if st := t.rs.get(q); st != nil {
+		return t.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return t.QueryContext(ctx, q, args...)
 }
 
 func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return t.QueryRowContext(ctx, Rebind(t.d, q), args...)
+	q = Rebind(t.d, q)
+	if st := t.rs.get(q); st != nil {
+		return t.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return t.QueryRowContext(ctx, q, args...)
 }
 
 // update runs fn in a write transaction, committing if it returns nil.
@@ -366,7 +381,7 @@ func (s *Store) update(ctx context.Context, fn func(*tx) error) error {
 	if err != nil {
 		return s.writeErr(err)
 	}
-	if err := fn(&tx{t, s.dialect}); err != nil {
+	if err := fn(&tx{Tx: t, d: s.dialect}); err != nil {
 		_ = t.Rollback()
 		return s.writeErr(err)
 	}
@@ -417,7 +432,7 @@ func (s *Store) view(ctx context.Context, fn func(*tx) error) error {
 		return mapErr(err)
 	}
 	defer t.Rollback()
-	return mapErr(fn(&tx{t, s.dialect}))
+	return mapErr(fn(&tx{Tx: t, d: s.dialect, rs: s.readStmts}))
 }
 
 // mapErr turns driver errors into domain errors at the store's edge.
