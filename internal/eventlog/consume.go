@@ -41,14 +41,20 @@ const (
 	// holds in memory is its bytes and its rows' deltas.
 	consumeBatchBytes = 32 << 20
 	// consumeLinger is how long a batch keeps collecting once its first
-	// message has arrived. While catching up the buffer is always full and
-	// this never waits; at the head of the log it turns a trickle of
-	// messages into a few batches a second instead of one commit each:
-	// at 5 ms, aggregation of 10k single events a second committed 200
-	// small transactions a second, rewriting the same rollup pages each
-	// time (65 MB/s of writes, a third of the CPU). 50 ms keeps exact-mode
-	// freshness far inside its one-second target.
-	consumeLinger = 50 * time.Millisecond
+	// message has arrived, at most, and consumeIdle how long it waits for
+	// the next message at the head of the log before it ends early. While
+	// catching up the buffer is always full and neither ever waits. At the
+	// head, a steady stream of messages (single events' group commits
+	// every few milliseconds) fills a batch for consumeLinger, so that
+	// aggregation commits a few transactions a second instead of one per
+	// message: each commit writes every page it dirtied, and at 5 ms
+	// batches aggregation of 10k single events a second committed 200
+	// transactions a second, rewriting the same rollup pages each time
+	// (65 MB/s of writes, a third of the CPU). A trickle ends its batch
+	// after consumeIdle, so a lone event is visible as fast as before.
+	// Both keep exact-mode freshness inside its one-second target.
+	consumeLinger = 250 * time.Millisecond
+	consumeIdle   = 50 * time.Millisecond
 	// consumePrefetch is how many messages the client asks the server for
 	// ahead of fn, so that the next batch is ready when fn returns.
 	consumePrefetch = 2 * consumeBatch
@@ -203,8 +209,9 @@ func (l *Log) checkStart(ctx context.Context, startSeq uint64, removedOnly bool)
 }
 
 // nextBatch blocks until a message is available, then collects up to
-// consumeBatch messages or consumeBatchBytes, waiting at most consumeLinger
-// for more.
+// consumeBatch messages or consumeBatchBytes, for at most consumeLinger,
+// and at the head of the log only while messages keep coming within
+// consumeIdle of each other.
 func nextBatch(ctx context.Context, it jetstream.MessagesContext) ([]Delivered, error) {
 	msg, err := it.Next(jetstream.NextContext(ctx))
 	if err != nil {
@@ -218,19 +225,24 @@ func nextBatch(ctx context.Context, it jetstream.MessagesContext) ([]Delivered, 
 	batch[0] = d
 	size := len(d.Data)
 
-	// One timer per batch, not per message.
+	// One timer per batch, and one per message only at the head of the
+	// log, where it waits.
 	lctx, cancel := context.WithTimeout(ctx, consumeLinger)
 	defer cancel()
 	for len(batch) < consumeBatch && size < consumeBatchBytes {
-		msg, err := it.Next(jetstream.NextContext(lctx))
+		next, cancelNext := lctx, context.CancelFunc(func() {})
+		if d.Pending == 0 {
+			next, cancelNext = context.WithTimeout(lctx, consumeIdle)
+		}
+		msg, err := it.Next(jetstream.NextContext(next))
+		cancelNext()
 		if err != nil {
-			if lctx.Err() != nil && ctx.Err() == nil {
-				break // lingered long enough
+			if next.Err() != nil && ctx.Err() == nil {
+				break // lingered long enough, or the log went quiet
 			}
 			return nil, err
 		}
-		d, err := delivered(msg)
-		if err != nil {
+		if d, err = delivered(msg); err != nil {
 			return nil, err
 		}
 		batch = append(batch, d)

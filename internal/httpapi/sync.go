@@ -77,7 +77,7 @@ func (s *Server) readBulk(w http.ResponseWriter, r *http.Request, fn func(n int,
 		writeLineCode(w, codeMalformed, fmt.Sprintf("line %d is not valid UTF-8; nothing was applied", n), n)
 		return nil, false
 	}
-	if !checkBulkLines(w, body) {
+	if _, ok := checkBulkLines(w, body); !ok {
 		return nil, false
 	}
 	n := 0
@@ -102,9 +102,9 @@ var bom = []byte("\xef\xbb\xbf")
 
 // checkBulkLines checks the line limits shared by every bulk body
 // (MaxBulkLines, MaxBulkLineBytes) and answers 413 naming the first
-// failing line when one is over. It reports whether the body is within
-// them.
-func checkBulkLines(w http.ResponseWriter, body []byte) bool {
+// failing line when one is over. It returns the lines it counted and
+// whether the body is within the limits.
+func checkBulkLines(w http.ResponseWriter, body []byte) (lines int, ok bool) {
 	n := 0
 	for rest := body; len(rest) > 0; {
 		var line []byte
@@ -112,17 +112,17 @@ func checkBulkLines(w http.ResponseWriter, body []byte) bool {
 		n++
 		if n > MaxBulkLines {
 			writeLineCode(w, codeTooManyLines, fmt.Sprintf("the body has more than %d lines (line %d); nothing was applied: send smaller batches", MaxBulkLines, n), n)
-			return false
+			return n, false
 		}
 		if n == 1 {
 			line = bytes.TrimPrefix(line, bom)
 		}
 		if len(bytes.TrimSuffix(line, []byte("\r"))) > MaxBulkLineBytes {
 			writeLineCode(w, codeLineTooLong, fmt.Sprintf("line %d is longer than %d bytes; nothing was applied", n, MaxBulkLineBytes), n)
-			return false
+			return n, false
 		}
 	}
-	return true
+	return n, true
 }
 
 // invalidUTF8Line returns the number of the first line of body holding

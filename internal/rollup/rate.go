@@ -7,8 +7,9 @@ import (
 
 // rateWeight is the weight of the newest batch in the rate's moving
 // averages: about the last eight batches count. At the head of the log
-// that is under a second of batches (they linger 50 ms); in a backlog,
-// batches of up to 32 MiB, a few seconds each.
+// that is one to two seconds of batches (they collect for up to 250 ms,
+// eventlog's consumeLinger); in a backlog, batches of up to 32 MiB, a few
+// seconds each.
 const rateWeight = 1.0 / 8
 
 // rate estimates how many log messages a second aggregation applies while
