@@ -59,12 +59,13 @@ func TestBenchCmd_Realistic(t *testing.T) {
 		"restart with the state", "/readyz 200 after", "restart after a crash (kill -9 during bulk ingest)", "killed", "Exactly once",
 		"the totals then grew by exactly the file's", "dedupe state at --state-limit", "peak memory", "disk per event", "bytes the events added",
 		"load generator", "% of", "top 15 by flat time", "top 15 by cum time",
+		"against a handler that does nothing", "in the single phase", "in the reports phase",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bench output lacks %q:\n%s", want, out)
 		}
 	}
-	for _, f := range []string{prof, prof + ".loadgen"} {
+	for _, f := range []string{prof, prof + ".loadgen", prof + ".single", prof + ".single.loadgen", prof + ".reports"} {
 		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
 			t.Errorf("CPU profile %s: %v", f, err)
 		}
