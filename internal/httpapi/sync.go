@@ -77,7 +77,7 @@ func (s *Server) readBulk(w http.ResponseWriter, r *http.Request, fn func(n int,
 		writeLineCode(w, codeMalformed, fmt.Sprintf("line %d is not valid UTF-8; nothing was applied", n), n)
 		return nil, false
 	}
-	if _, ok := checkBulkLines(w, body); !ok {
+	if _, within := checkBulkLines(w, body); !within {
 		return nil, false
 	}
 	n := 0

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"sync"
-	"sync/atomic"
 )
 
 // readStmts keeps the read pool's statements prepared (SQLite only). The
@@ -23,13 +22,12 @@ import (
 // is closed once that query is done.
 type readStmts struct {
 	cache *stmtCache
-
-	mu      sync.Mutex
-	closed  bool
-	running bool
-	wg      sync.WaitGroup
-	// again says more queries were noted while the goroutine ran.
-	again atomic.Bool
+	// kick wakes the preparing goroutine; it holds at most one wake-up,
+	// so a query noted while one is pending is prepared by that one.
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once // close may be called again (Store.Close twice)
 }
 
 // readStmtBytes bounds the kept read statements by their text: each is
@@ -40,7 +38,9 @@ type readStmts struct {
 const readStmtBytes = 64 << 10
 
 func newReadStmts(db *sql.DB, maxBytes int) *readStmts {
-	return &readStmts{cache: newStmtCache(db, maxBytes)}
+	r := &readStmts{cache: newStmtCache(db, maxBytes), kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go r.run()
+	return r
 }
 
 // get returns q's kept statement, or nil after noting q to be prepared.
@@ -52,47 +52,36 @@ func (r *readStmts) get(q string) *sql.Stmt {
 	if st := r.cache.get(q); st != nil {
 		return st
 	}
-	r.again.Store(true)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed || r.running {
-		return nil
+	select {
+	case r.kick <- struct{}{}:
+	default: // a wake-up is pending; it prepares q too
 	}
-	r.running = true
-	r.wg.Add(1)
-	go r.prepare()
 	return nil
 }
 
-// prepare prepares what was noted until nothing more was.
-func (r *readStmts) prepare() {
-	defer r.wg.Done()
+// run prepares the noted queries each time it is woken, until close.
+func (r *readStmts) run() {
+	defer close(r.done)
 	for {
-		r.again.Store(false)
-		r.cache.prepareWanted(context.Background())
-		r.mu.Lock()
-		if r.closed || !r.again.Load() {
-			r.running = false
-			r.mu.Unlock()
+		select {
+		case <-r.stop:
 			return
+		case <-r.kick:
+			r.cache.prepareWanted(context.Background())
 		}
-		r.mu.Unlock()
 	}
 }
 
-// compiles is how many statements were prepared to be kept.
-func (r *readStmts) compiles() int64 { return r.cache.compiles.Load() }
-
-// close waits for the preparing goroutine and closes the kept statements.
+// close stops the preparing goroutine and closes the kept statements.
 func (r *readStmts) close() {
 	if r == nil {
 		return
 	}
-	r.mu.Lock()
-	r.closed = true
-	r.mu.Unlock()
-	r.wg.Wait()
-	r.cache.close()
+	r.once.Do(func() {
+		close(r.stop)
+		<-r.done
+		r.cache.close()
+	})
 }
 
 // queryRead runs q on the read pool, through its kept statement if it has

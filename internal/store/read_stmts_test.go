@@ -9,13 +9,16 @@ import (
 	"time"
 )
 
+// readCompiles is how many read statements were prepared to be kept.
+func readCompiles(s *Store) int64 { return s.readStmts.cache.compiles.Load() }
+
 // waitCompiles waits until the read statements compiled reach want.
 func waitCompiles(t *testing.T, s *Store, want int64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for s.readStmts.compiles() < want {
+	for readCompiles(s) < want {
 		if time.Now().After(deadline) {
-			t.Fatalf("read statements compiled: %d, want %d", s.readStmts.compiles(), want)
+			t.Fatalf("read statements compiled: %d, want %d", readCompiles(s), want)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -50,7 +53,7 @@ func TestReadStmts(t *testing.T) {
 		}
 		return got
 	}
-	before := s.readStmts.compiles()
+	before := readCompiles(s)
 	if got := scan("a"); got != "1" {
 		t.Fatalf("first read: %q, want 1", got)
 	}
@@ -67,7 +70,7 @@ func TestReadStmts(t *testing.T) {
 			t.Fatalf("queryRow(%s) in a view = %q, want %q", name, got, want)
 		}
 	}
-	if got := s.readStmts.compiles(); got != before+1 {
+	if got := readCompiles(s); got != before+1 {
 		t.Errorf("compiled %d statements for one query, want 1", got-before)
 	}
 	if s.readStmts.cache.get(Rebind(s.dialect, q)) == nil {
@@ -87,7 +90,7 @@ func TestReadStmts_PoolHeld(t *testing.T) {
 	held.Add(conns)
 	release := make(chan struct{})
 	errs := make(chan error, conns)
-	before := s.readStmts.compiles()
+	before := readCompiles(s)
 	for i := range conns {
 		done.Go(func() {
 			errs <- s.view(ctx, func(t *tx) error {
