@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -312,6 +313,73 @@ func FuzzSpillRun(f *testing.F) {
 			}
 			if _, ok := findInSpillRun(tbl, b, int64(e.Key)+1); ok && !slices.ContainsFunc(rows, func(r SpillRow) bool { return int64(r.Key) == int64(e.Key)+1 }) {
 				t.Fatalf("key %d found, never written", int64(e.Key)+1)
+			}
+		}
+	})
+}
+
+// TestSpillRuns_FillPages: spilled entries take about their own bytes of
+// the SQLite file, runs filling its pages (runs of 256 entries took a
+// page each and left up to half of it empty).
+func TestSpillRuns_FillPages(t *testing.T) {
+	ctx := t.Context()
+	const n = 50_000
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, tbl := range []SpillTable{SeenSpill, ViewerSpill} {
+		s := openStore(t, Options{Dir: t.TempDir()})
+		before, err := s.SizeBytes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := make([]SpillRow, n)
+		for i := range rows {
+			rows[i] = SpillRow{Key: r.Uint64(), Period: 20_400, Val: uint32(i)}
+		}
+		if err := s.Spill(ctx, tbl, rows); err != nil {
+			t.Fatal(err)
+		}
+		after, err := s.SizeBytes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries := n * spillEntryBytes(tbl)
+		if grew := after - before; float64(grew) > 1.1*float64(entries) {
+			t.Errorf("table %d: %d entries (%d bytes) grew the database by %d bytes, %.2f times their bytes", tbl, n, entries, grew, float64(grew)/float64(entries))
+		}
+	}
+}
+
+// TestSpillRuns_Stored256: runs of 256 entries, as they were written
+// before runs filled a page, still read.
+func TestSpillRuns_Stored256(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *Store) {
+		ctx := t.Context()
+		seen, viewers := spillWorld(rand.New(rand.NewPCG(5, 6)))
+		for tbl, rows := range map[SpillTable][]SpillRow{SeenSpill: seen, ViewerSpill: viewers} {
+			slices.SortFunc(rows, func(x, y SpillRow) int { return cmp.Compare(int64(x.Key), int64(y.Key)) })
+			var runs []spillRun
+			for chunk := range slices.Chunk(rows, 256) {
+				first, last := int64(chunk[0].Key), int64(chunk[len(chunk)-1].Key)
+				runs = append(runs, spillRun{lvl: spillRunLevel(first, last), first: first, last: last, period: 7, n: len(chunk), entries: appendSpillRun(nil, tbl, chunk)})
+			}
+			if runs[0].n != 256 {
+				t.Fatalf("the first run holds %d entries", runs[0].n)
+			}
+			if err := insertSpillRuns(ctx, s.write, s.dialect, tbl, runs); err != nil {
+				t.Fatal(err)
+			}
+			keys := make([]uint64, len(rows))
+			for i, e := range rows {
+				keys[i] = e.Key
+			}
+			got := lookupAll(t, s.read, s.dialect, tbl, keys)
+			for _, e := range rows {
+				if g, ok := got[e.Key]; !ok || g.Period != 7 || (tbl == ViewerSpill && g.Val != e.Val) {
+					t.Fatalf("table %d key %d: got %+v, %v; want period 7, value %d", tbl, e.Key, g, ok, e.Val)
+				}
+			}
+			if c, err := s.SpilledCount(ctx, tbl); err != nil || c != len(rows) {
+				t.Fatalf("table %d: %d spilled, %v; want %d", tbl, c, err, len(rows))
 			}
 		}
 	})
