@@ -167,9 +167,9 @@ type spillRun struct {
 }
 
 // spillRuns cuts rows into runs: by period, then key, at most
-// spillRunLen(t) entries each. rows is sorted in place. A key given twice in one period
-// keeps its last row; in two periods, the later period's run is written
-// after the other, so it is the newer.
+// spillRunLen(t) entries each. rows is sorted in place. A key given twice
+// in one period keeps its last row; in two periods, the later period's run
+// is written after the other, so it is the newer.
 func spillRuns(t SpillTable, rows []SpillRow) []spillRun {
 	slices.SortStableFunc(rows, func(x, y SpillRow) int {
 		return cmp.Or(cmp.Compare(x.Period, y.Period), cmp.Compare(int64(x.Key), int64(y.Key)))
