@@ -308,7 +308,7 @@ func batchIdentity(msgs []Message) string {
 // could fill the disk while being stored, which the server completes only
 // once it restarts (Recover). With an external server it reports nothing.
 func (l *Log) roomFor(size int) error {
-	if l.ns == nil {
+	if l.ns.Load() == nil {
 		return nil
 	}
 	free, err := l.freeSpace()

@@ -23,10 +23,10 @@ var ErrSeqAhead = errors.New("start sequence is beyond the end of the log")
 // resume from Info().FirstSeq.
 var ErrSeqRemoved = errors.New("messages from the start sequence were removed by retention")
 
-// ErrRestarted means the embedded server's JetStream was restarted
+// ErrRestarted means the embedded server was restarted
 // (Recover) while Consume was reading: the caller resumes after what it
 // applied.
-var ErrRestarted = errors.New("the event log's JetStream restarted")
+var ErrRestarted = errors.New("the event log's server restarted")
 
 // Consumption tuning.
 const (

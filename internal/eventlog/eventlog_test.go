@@ -370,7 +370,7 @@ func TestLog_Consume(t *testing.T) {
 
 func TestOpen_Listen(t *testing.T) {
 	l := MustOpen(t, Config{Dir: t.TempDir(), Listen: "127.0.0.1:0"})
-	addr := l.ns.Addr()
+	addr := l.ns.Load().Addr()
 	if addr == nil {
 		t.Fatal("embedded server has no listener")
 	}
@@ -381,7 +381,7 @@ func TestOpen_Listen(t *testing.T) {
 	nc.Close()
 
 	quiet := MustOpen(t, Config{Dir: t.TempDir()})
-	if addr := quiet.ns.Addr(); addr != nil {
+	if addr := quiet.ns.Load().Addr(); addr != nil {
 		t.Fatalf("embedded server listens on %v without Listen", addr)
 	}
 }
@@ -472,7 +472,7 @@ func TestOpen_SyncAlways(t *testing.T) {
 	// The durability requirement: an acknowledged event survives power
 	// loss, so the embedded server must fsync before every ack.
 	l := MustOpen(t, Config{Dir: t.TempDir()})
-	if jc := l.ns.JetStreamConfig(); jc == nil || !jc.SyncAlways {
+	if jc := l.ns.Load().JetStreamConfig(); jc == nil || !jc.SyncAlways {
 		t.Fatalf("embedded JetStream config %+v, want SyncAlways", jc)
 	}
 }

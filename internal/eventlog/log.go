@@ -61,9 +61,11 @@ const (
 
 // Log is an open event log. Its methods are safe for concurrent use.
 type Log struct {
-	cfg      Config
-	log      *slog.Logger
-	ns       *server.Server // embedded server; nil with an external URL
+	cfg Config
+	log *slog.Logger
+	// ns is the embedded server, nil with an external URL. Recover
+	// replaces it (restartServer).
+	ns       atomic.Pointer[server.Server]
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	stream   jetstream.Stream
@@ -74,14 +76,14 @@ type Log struct {
 	// atomic: the stream takes atomic batches (PublishAtomic).
 	atomic atomic.Bool
 	// writeFailed: a publish failed for want of space since the last
-	// Recover; the embedded server's store may refuse writes until its
-	// JetStream restarts.
+	// Recover; the embedded server's store may refuse writes until it
+	// restarts.
 	writeFailed atomic.Bool
 	// freeSpace returns the free bytes of the embedded store's
 	// filesystem (storeFree; tests replace it).
 	freeSpace func() (uint64, error)
 	// restarted is closed (and replaced) when Recover restarts the
-	// embedded JetStream: consumers end then, instead of waiting for
+	// embedded server: consumers end then, instead of waiting for
 	// the client library to miss the server's heartbeats (about ten
 	// seconds), and their callers resume at once.
 	restarted atomic.Pointer[chan struct{}]
@@ -149,13 +151,17 @@ func (l *Log) open(ctx context.Context) error {
 		// The server's own logger names its component itself: l.log
 		// already carries component=eventlog, and a second
 		// "component" key would make one record hold two.
-		if l.ns, err = startServer(ctx, l.cfg, l.cfg.Logger); err != nil {
+		var ns *server.Server
+		if ns, err = startServer(ctx, l.cfg, l.cfg.Logger); err != nil {
 			return err
 		}
+		l.ns.Store(ns)
 		// The in-process connection is a net.Pipe to the server: no TCP
-		// stack, no port, and it works with DontListen.
-		opts = append(opts, nats.InProcessServer(l.ns))
-		l.nc, err = nats.Connect(l.ns.ClientURL(), opts...)
+		// stack, no port, and it works with DontListen. It is made to
+		// whichever server is current, so that the connection follows
+		// a restarted one.
+		opts = append(opts, nats.InProcessServer(currentServer{l}))
+		l.nc, err = nats.Connect(ns.ClientURL(), opts...)
 	} else {
 		l.nc, err = nats.Connect(l.cfg.URL, opts...)
 	}
@@ -324,12 +330,12 @@ func (l *Log) ensureStream(ctx context.Context) error {
 	// its dedupe window with it). Blocks already full stay as they were
 	// written, and readable, until retention removes them; the one being
 	// written is compressed when it is full.
-	if l.ns == nil {
+	if l.ns.Load() == nil {
 		l.log.Warn("event log stream compression changed: the NATS servers apply it to the blocks they write after their next restart",
 			slog.String(logKeyStream, c.Stream), slog.String("compression", compressionName(next.Compression)))
 		return nil
 	}
-	if err := l.restartJetStream(); err != nil {
+	if err := l.restartServer(ctx); err != nil {
 		return fmt.Errorf("apply stream %s compression: %w", c.Stream, err)
 	}
 	if l.stream, err = l.js.Stream(ctx, c.Stream); err != nil {
@@ -460,9 +466,9 @@ func (l *Log) close() error {
 		}
 		l.nc.Close() // no-op when the drain finished
 	}
-	if l.ns != nil {
-		l.ns.Shutdown()
-		l.ns.WaitForShutdown()
+	if ns := l.ns.Load(); ns != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close event log: %w", err)
@@ -476,7 +482,7 @@ func (l *Log) Check(ctx context.Context) error {
 	if l.closed.Load() {
 		return fmt.Errorf("check event log: %w", ErrClosed)
 	}
-	if l.ns != nil && !l.ns.Running() {
+	if ns := l.ns.Load(); ns != nil && !ns.Running() {
 		return errors.New("check event log: embedded server not running")
 	}
 	if s := l.nc.Status(); s != nats.CONNECTED {
@@ -493,7 +499,7 @@ func (l *Log) Check(ctx context.Context) error {
 // embedded server's store refuses every write after one failed (its write
 // error sticks until the stream is opened again), and the server may have
 // disabled JetStream: after a publish failed for want of space, Recover
-// restarts the embedded JetStream, which reopens the stream from its files
+// restarts the embedded server, which reopens the stream from its files
 // and stores the rest of an atomic batch the disk filled under while it
 // was being stored (the server keeps the staged batch for that). With an
 // external server it only checks: a server that failed a write is the
@@ -502,9 +508,9 @@ func (l *Log) Recover(ctx context.Context) error {
 	if l.closed.Load() {
 		return fmt.Errorf("recover event log: %w", ErrClosed)
 	}
-	if l.ns != nil && (l.writeFailed.Load() || !l.ns.JetStreamEnabled()) {
-		l.log.Warn("restarting the event log's JetStream after a write failed for want of space")
-		if err := l.restartJetStream(); err != nil {
+	if ns := l.ns.Load(); ns != nil && (l.writeFailed.Load() || !ns.JetStreamEnabled()) {
+		l.log.Warn("restarting the embedded event log server after a write failed for want of space")
+		if err := l.restartServer(ctx); err != nil {
 			return fmt.Errorf("recover event log: %w", err)
 		}
 		l.writeFailed.Store(false)
@@ -515,19 +521,57 @@ func (l *Log) Recover(ctx context.Context) error {
 	return nil
 }
 
-// restartJetStream stops and starts the embedded server's JetStream, which
-// reopens the stream from its files with its stored configuration, and ends
-// the consumers running (see restarted).
-func (l *Log) restartJetStream() error {
-	if err := l.ns.ShutdownJetStream(); err != nil {
-		return fmt.Errorf("stop JetStream: %w", err)
+// restartServer shuts the embedded server down and starts a new one on the
+// same store (and the same port, when it listens), which reopens the stream
+// from its files with its stored configuration; the connection follows it
+// (currentServer), and the consumers running end (see restarted).
+//
+// The whole server is restarted, not only its JetStream: re-enabling
+// JetStream on a running server rewrites the system account's service
+// exports while client connections read them to route their messages,
+// which nats-server does not guard (a data race the race detector finds).
+// A new server sets JetStream up before any client connects.
+func (l *Log) restartServer(ctx context.Context) error {
+	old := l.ns.Load()
+	cfg := l.cfg
+	if a, ok := old.Addr().(*net.TCPAddr); ok && cfg.Listen != "" {
+		// A random port stays the one clients were given.
+		cfg.Listen = net.JoinHostPort(a.IP.String(), strconv.Itoa(a.Port))
 	}
-	if err := l.ns.EnableJetStream(&server.JetStreamConfig{StoreDir: l.cfg.Dir, SyncAlways: true}); err != nil {
-		return fmt.Errorf("enable JetStream: %w", err)
+	old.Shutdown()
+	old.WaitForShutdown()
+	ns, err := startServer(ctx, cfg, cfg.Logger)
+	if err != nil {
+		return fmt.Errorf("restart embedded server: %w", err)
+	}
+	l.ns.Store(ns)
+	// The connection is waiting between reconnect attempts (a second
+	// apart): try now, and wait until it is back.
+	_ = l.nc.ForceReconnect()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	deadline := time.Now().Add(readyTimeout)
+	for l.nc.Status() != nats.CONNECTED {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("restart embedded server: not reconnected after %v", readyTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("restart embedded server: %w", ctx.Err())
+		case <-t.C:
+		}
 	}
 	next := make(chan struct{})
 	close(*l.restarted.Swap(&next))
 	return nil
+}
+
+// currentServer makes the in-process connection to the embedded server
+// current when it connects, so that it reconnects to a restarted one.
+type currentServer struct{ l *Log }
+
+func (c currentServer) InProcessConn() (net.Conn, error) {
+	return c.l.ns.Load().InProcessConn()
 }
 
 // Info is a snapshot of the stream's state.

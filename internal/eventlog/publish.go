@@ -77,7 +77,7 @@ func (l *Log) Publish(ctx context.Context, msgs []Message) (err error) {
 // having disabled itself, which it does when its disk fills) into
 // platform.ErrDiskFull, and tells Config.DiskFull. The embedded server's
 // store may then have failed a write, after which it refuses every later
-// one until its JetStream restarts: Recover restarts it.
+// one until it restarts: Recover restarts it.
 func (l *Log) publishErr(err error) error {
 	if err == nil || !l.noSpace(err) {
 		return err
@@ -103,7 +103,8 @@ func (l *Log) noSpace(err error) bool {
 	if errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrInsufficientResources {
 		return true
 	}
-	return l.ns != nil && !l.ns.JetStreamEnabled() && !l.closed.Load()
+	ns := l.ns.Load()
+	return ns != nil && !ns.JetStreamEnabled() && !l.closed.Load()
 }
 
 func (l *Log) publish(ctx context.Context, msgs []Message) error {
