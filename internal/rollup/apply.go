@@ -289,6 +289,7 @@ func (a *Aggregator) apply(ctx context.Context, msgs []eventlog.Delivered) error
 	if err := a.ensureCheckpoints(ctx); err != nil {
 		return err
 	}
+	defer a.releaseIdle(msgs)
 	for {
 		err := a.applyOnce(ctx, msgs)
 		var raced errRaced
@@ -309,6 +310,18 @@ func (a *Aggregator) apply(ctx context.Context, msgs []eventlog.Delivered) error
 			i++
 		}
 		msgs = msgs[i:]
+	}
+}
+
+// releaseIdle lets the decode buffers go once a batch, msgs, left nothing
+// waiting in the log. Sized for the largest chunk, they hold about 28 MiB
+// each at chunkBytes, full of pointers that every collection marks while
+// aggregation is idle (a heap profile after a bulk load: 56 MB of 274 in
+// use); under a backlog they are reused batch after batch, and the batch
+// after a pause makes them again at its own size.
+func (a *Aggregator) releaseIdle(msgs []eventlog.Delivered) {
+	if len(msgs) > 0 && msgs[len(msgs)-1].Pending == 0 {
+		a.evs = [2][]event.Event{}
 	}
 }
 

@@ -137,3 +137,43 @@ func dumpTable(t *testing.T, s *store.Store, table string) string {
 	slices.Sort(out)
 	return strings.Join(out, "\n")
 }
+
+// TestApply_ReleasesIdleBuffers: the decode buffers are kept while the log
+// holds more messages, and let go once a batch leaves none waiting.
+func TestApply_ReleasesIdleBuffers(t *testing.T) {
+	ctx := t.Context()
+	s, err := store.Open(ctx, store.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	a := setup(t, s)
+	batch := func(seq, pending uint64) []eventlog.Delivered {
+		m := msg(seq, view(fmt.Sprint("e", seq), "vd", day0, "search"))
+		m.Time, m.Pending = day0, pending
+		return []eventlog.Delivered{m}
+	}
+	held := func() int { return cap(a.evs[0]) + cap(a.evs[1]) }
+	if err := a.apply(ctx, batch(1, 5)); err != nil {
+		t.Fatal(err)
+	}
+	if held() == 0 {
+		t.Fatal("decode buffers let go with 5 messages waiting")
+	}
+	if err := a.apply(ctx, batch(2, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if n := held(); n != 0 {
+		t.Fatalf("decode buffers hold %d events with nothing waiting, want none", n)
+	}
+	if err := a.apply(ctx, batch(3, 0)); err != nil {
+		t.Fatal(err)
+	}
+	var views int64
+	if err := s.ReadDB().QueryRow(`SELECT views FROM video_totals WHERE video_id = 'v'`).Scan(&views); err != nil {
+		t.Fatal(err)
+	}
+	if views != 3 {
+		t.Fatalf("views of v = %d, want 3", views)
+	}
+}
