@@ -24,25 +24,58 @@ var (
 )
 
 // NATSServerBinary builds the nats-server command of the module version
-// Crowd embeds, once per test binary, and returns its path.
+// Crowd embeds, once per machine and version (in the user's cache
+// directory, shared by every test binary and run), and returns its path.
 func NATSServerBinary(tb testing.TB) string {
 	tb.Helper()
 	natsServerOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "crowd-nats-server-")
-		if err != nil {
-			natsServerErr = err
-			return
-		}
-		natsServerBin = filepath.Join(dir, "nats-server")
-		out, err := exec.Command("go", "build", "-o", natsServerBin, "github.com/nats-io/nats-server/v2").CombinedOutput()
-		if err != nil {
-			natsServerErr = fmt.Errorf("build nats-server: %v\n%s", err, out)
-		}
+		natsServerBin, natsServerErr = buildNATSServer()
 	})
 	if natsServerErr != nil {
 		tb.Fatal(natsServerErr)
 	}
 	return natsServerBin
+}
+
+// natsServerModule is the module NATSServerBinary builds.
+const natsServerModule = "github.com/nats-io/nats-server/v2"
+
+func buildNATSServer() (string, error) {
+	// The version go.mod asks for (a test binary's build info lists no
+	// dependencies).
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", natsServerModule).Output()
+	version := strings.TrimSpace(string(out))
+	if err != nil || version == "" {
+		return "", fmt.Errorf("build nats-server: version of %s: %v", natsServerModule, err)
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	dir := filepath.Join(base, "crowd-test")
+	bin := filepath.Join(dir, "nats-server-"+version)
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("build nats-server: %w", err)
+	}
+	// Built under a name of its own and renamed into place, so that test
+	// binaries building it at once never run a half-written file.
+	tmp, err := os.CreateTemp(dir, "nats-server-build-")
+	if err != nil {
+		return "", fmt.Errorf("build nats-server: %w", err)
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	out, err = exec.Command("go", "build", "-o", tmp.Name(), natsServerModule).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("build nats-server: %v\n%s", err, out)
+	}
+	if err := os.Rename(tmp.Name(), bin); err != nil {
+		return "", fmt.Errorf("build nats-server: %w", err)
+	}
+	return bin, nil
 }
 
 // FreePorts returns n loopback TCP ports that were free a moment ago.
