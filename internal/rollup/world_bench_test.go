@@ -75,38 +75,9 @@ func BenchmarkApplyWorld(b *testing.B) {
 		}
 		now := day0
 		a := New(s, nil, slog.New(slog.DiscardHandler), func() time.Time { return now })
-		pick := zipfPicker(videos, 1.1, rand.New(rand.NewPCG(7, 9)))
-		rng := rand.New(rand.NewPCG(1, 2))
-		ages := []string{"13-17", "18-24", "25-34", "35-44", "45-54", "55+", "unknown"}
-		genders := []string{"female", "male", "other"}
-		countries := []string{"US", "GB", "DE", "FR", "ES", "IT", "BR", "MX", "IN", "ID", "JP", "KR", "NG", "EG", "TR", "PL", "NL", "SE", "CA", "AU"}
 		var seq uint64
 		var cpuAll, cpuLate time.Duration
-		all := make([]event.Event, total)
-		for n := 0; n < total; n += per {
-			evs := all[n:min(n+per, total)]
-			for i := range evs {
-				v := worldVideo(pick())
-				at := now.Add(-time.Duration(rng.Int64N(days*86400)) * time.Second)
-				viewer := rng.IntN(viewers)
-				actor := "a" + strconv.Itoa(viewer)
-				id := "e" + strconv.Itoa(n+i)
-				switch k := rng.IntN(1000); {
-				case k < 880:
-					evs[i] = event.Event{ID: id, Type: event.View, VideoID: v, TS: at, Source: platform.Sources[rng.IntN(len(platform.Sources))],
-						Actor: actor, ActorDay: actor + "-" + strconv.FormatInt(at.Unix()/86400, 10), WatchMS: rng.Int64N(60_000), Completed: rng.IntN(3) == 0,
-						Age: ages[viewer%len(ages)], Gender: genders[viewer%len(genders)], Country: countries[viewer%len(countries)]}
-				case k < 940:
-					evs[i] = event.Event{ID: id, Type: event.Like, VideoID: v, TS: at, Actor: actor}
-				case k < 965:
-					evs[i] = event.Event{ID: id, Type: event.Share, VideoID: v, TS: at, Actor: actor, AccountDay: actor + "-" + strconv.FormatInt(at.Unix()/86400, 10)}
-				case k < 985:
-					evs[i] = event.Event{ID: id, Type: event.Save, VideoID: v, TS: at, Actor: actor, AccountDay: actor + "-" + strconv.FormatInt(at.Unix()/86400, 10)}
-				default:
-					evs[i] = event.Event{ID: id, Type: event.Comment, VideoID: v, TS: at, Actor: actor}
-				}
-			}
-		}
+		all := worldEvents(total, videos, days, viewers, now)
 		if os.Getenv("CROWD_WORLD_SORTED") != "" {
 			// In video order, as crowd import publishes a history.
 			slices.SortStableFunc(all, func(x, y event.Event) int { return strings.Compare(x.VideoID, y.VideoID) })
@@ -187,4 +158,38 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// worldEvents returns total events of the realistic world at now: views
+// (88%), likes, shares, saves and comments of videos videos (Zipf), by
+// viewers viewers, over the days days before now.
+func worldEvents(total, videos, days, viewers int, now time.Time) []event.Event {
+	pick := zipfPicker(videos, 1.1, rand.New(rand.NewPCG(7, 9)))
+	rng := rand.New(rand.NewPCG(1, 2))
+	ages := []string{"13-17", "18-24", "25-34", "35-44", "45-54", "55+", "unknown"}
+	genders := []string{"female", "male", "other"}
+	countries := []string{"US", "GB", "DE", "FR", "ES", "IT", "BR", "MX", "IN", "ID", "JP", "KR", "NG", "EG", "TR", "PL", "NL", "SE", "CA", "AU"}
+	all := make([]event.Event, total)
+	for i := range all {
+		v := worldVideo(pick())
+		at := now.Add(-time.Duration(rng.Int64N(int64(days)*86400)) * time.Second)
+		viewer := rng.IntN(viewers)
+		actor := "a" + strconv.Itoa(viewer)
+		id := "e" + strconv.Itoa(i)
+		switch k := rng.IntN(1000); {
+		case k < 880:
+			all[i] = event.Event{ID: id, Type: event.View, VideoID: v, TS: at, Source: platform.Sources[rng.IntN(len(platform.Sources))],
+				Actor: actor, ActorDay: actor + "-" + strconv.FormatInt(at.Unix()/86400, 10), WatchMS: rng.Int64N(60_000), Completed: rng.IntN(3) == 0,
+				Age: ages[viewer%len(ages)], Gender: genders[viewer%len(genders)], Country: countries[viewer%len(countries)]}
+		case k < 940:
+			all[i] = event.Event{ID: id, Type: event.Like, VideoID: v, TS: at, Actor: actor}
+		case k < 965:
+			all[i] = event.Event{ID: id, Type: event.Share, VideoID: v, TS: at, Actor: actor, AccountDay: actor + "-" + strconv.FormatInt(at.Unix()/86400, 10)}
+		case k < 985:
+			all[i] = event.Event{ID: id, Type: event.Save, VideoID: v, TS: at, Actor: actor, AccountDay: actor + "-" + strconv.FormatInt(at.Unix()/86400, 10)}
+		default:
+			all[i] = event.Event{ID: id, Type: event.Comment, VideoID: v, TS: at, Actor: actor}
+		}
+	}
+	return all
 }
