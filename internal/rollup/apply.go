@@ -77,6 +77,13 @@ type batch struct {
 	// minHour is the oldest hour that gets hourly rows: older hours are past
 	// HourlyRetention (a history import), and live on in their days.
 	minHour int64
+	// codes and buckets name the audience buckets credited (code); rank
+	// orders the codes as their names sort, and ranked names the ranks
+	// (finishVideos).
+	codes   map[string]uint32
+	buckets []string
+	rank    []uint32
+	ranked  []string
 
 	// The video tables' rows, in key order (finish).
 	totals        []keyed[string, counters]
@@ -92,19 +99,77 @@ type batch struct {
 	accountDimRows, accountDimMonthRows []store.AudienceRow
 }
 
-// videoAcc is one video's deltas in a batch.
+// videoAcc is one video's deltas in a batch. Most videos of a batch get
+// one or two events (events spread over many videos and days), so a video's
+// hours, days and audience buckets are short slices searched in turn, with
+// no map of their own until they outgrow indexFrom (smallRows).
 type videoAcc struct {
 	total counters
-	hours map[int64]*counters
-	days  map[int64]*counters
-	dims  map[videoDimKey]*pair
+	hours smallRows[int64, counters]
+	days  smallRows[int64, counters]
+	dims  smallRows[dimKey, pair]
 }
 
-type videoDimKey struct {
-	day    int64
-	dim    uint8 // index in dimNames
-	bucket string
+// indexFrom is the number of rows past which smallRows index them by key
+// instead of searching them in turn. A variable for tests.
+var indexFrom = 16
+
+// smallRows are a video's rows by key (an hour, a day, an audience
+// bucket's dimKey), in the order first credited.
+type smallRows[K comparable, V any] struct {
+	rows  []keyedRow[K, V]
+	index map[K]int32 // nil until there are more than indexFrom rows
 }
+
+type keyedRow[K comparable, V any] struct {
+	k K
+	c V
+}
+
+// at returns the row of k, added if missing. The pointer is good until the
+// next at.
+func (r *smallRows[K, V]) at(k K) *V {
+	if r.index != nil {
+		if i, ok := r.index[k]; ok {
+			return &r.rows[i].c
+		}
+	} else {
+		for i := range r.rows {
+			if r.rows[i].k == k {
+				return &r.rows[i].c
+			}
+		}
+	}
+	r.rows = append(r.rows, keyedRow[K, V]{k: k})
+	n := len(r.rows) - 1
+	switch {
+	case r.index != nil:
+		r.index[k] = int32(n)
+	case n >= indexFrom:
+		r.index = make(map[K]int32, 2*len(r.rows))
+		for i := range r.rows {
+			r.index[r.rows[i].k] = int32(i)
+		}
+	}
+	return &r.rows[n].c
+}
+
+// dimKey packs an audience bucket's period (a day or a month number), its
+// dimension and its bucket's code (batch.code) into one integer: equal
+// keys, equal buckets. The period is the top 30 bits (signed), the
+// dimension the next 2, the code the low 32.
+type dimKey uint64
+
+func packDim(period int64, dim uint8, code uint32) dimKey {
+	return dimKey(uint64(period)<<34 | uint64(dim&3)<<32 | uint64(code))
+}
+
+func (k dimKey) period() int64 { return int64(k) >> 34 }
+func (k dimKey) dim() uint8    { return uint8(k>>32) & 3 }
+func (k dimKey) code() uint32  { return uint32(k) }
+
+// dimRow is an audience bucket's row.
+type dimRow = keyedRow[dimKey, pair]
 
 // dimNames are the dimensions by index: the packed audience rows' order
 // (store.AudienceDimensions), which is also the order rules gives a view's
@@ -114,7 +179,7 @@ var dimNames = store.AudienceDimensions
 func newBatch() *batch {
 	return &batch{
 		videos: map[string]*videoAcc{}, creators: map[string][]string{},
-		accountDay: map[timeKey]*counters{},
+		accountDay: map[timeKey]*counters{}, codes: map[string]uint32{},
 	}
 }
 
@@ -127,21 +192,34 @@ func at[K comparable, V any](m map[K]*V, k K) *V {
 	return c
 }
 
+// code returns the code of an audience bucket in this batch: buckets are
+// few (sources, age ranges, genders, countries), and a code keys a bucket
+// without hashing its name again.
+func (b *batch) code(bucket string) uint32 {
+	c, ok := b.codes[bucket]
+	if !ok {
+		c = uint32(len(b.buckets))
+		b.codes[bucket] = c
+		b.buckets = append(b.buckets, bucket)
+	}
+	return c
+}
+
 // credit adds d to the video's rows (and, in finish, to each creator's).
 func (b *batch) credit(video string, creators []string, hour, day int64, d *counters, dims []dimDelta) {
 	v := b.videos[video]
 	if v == nil {
-		v = &videoAcc{hours: map[int64]*counters{}, days: map[int64]*counters{}, dims: map[videoDimKey]*pair{}}
+		v = &videoAcc{}
 		b.videos[video] = v
 		b.creators[video] = creators
 	}
 	v.total.add(d)
 	if hour >= b.minHour {
-		at(v.hours, hour).add(d)
+		v.hours.at(hour).add(d)
 	}
-	at(v.days, day).add(d)
+	v.days.at(day).add(d)
 	for i := range dims {
-		at(v.dims, videoDimKey{day, dims[i].dim, dims[i].bucket}).add(&dims[i].c)
+		v.dims.at(packDim(day, dims[i].dim, b.code(dims[i].bucket))).add(&dims[i].c)
 	}
 }
 
@@ -149,16 +227,6 @@ func (b *batch) credit(video string, creators []string, hour, day int64, d *coun
 type keyed[K, V any] struct {
 	k K
 	c *V
-}
-
-// sortedRows returns m's rows in key order.
-func sortedRows[K comparable, V any](m map[K]*V, compare func(K, K) int) []keyed[K, V] {
-	rows := make([]keyed[K, V], 0, len(m))
-	for k, c := range m {
-		rows = append(rows, keyed[K, V]{k, c})
-	}
-	slices.SortFunc(rows, func(x, y keyed[K, V]) int { return compare(x.k, y.k) })
-	return rows
 }
 
 // videoRows are the video tables' rows of some videos, in key order.
@@ -178,6 +246,7 @@ var finishParallel = 2048
 // often idle while aggregation runs (a history import), and the writer
 // waits for these rows.
 func (b *batch) finishVideos() {
+	b.rankBuckets()
 	videos := slices.Sorted(maps.Keys(b.videos))
 	var r videoRows
 	if len(videos) < finishParallel {
@@ -198,14 +267,24 @@ func (b *batch) finishVideos() {
 	b.totals, b.videoHour, b.videoDay, b.videoDim, b.videoDimMonth = r.totals, r.hour, r.day, r.dims, r.dimsMon
 }
 
+// rankBuckets sets b.rank and b.ranked: the codes in the order of their
+// buckets' names.
+func (b *batch) rankBuckets() {
+	b.ranked = slices.Sorted(slices.Values(b.buckets))
+	b.rank = make([]uint32, len(b.buckets))
+	for c, name := range b.buckets {
+		r, _ := slices.BinarySearch(b.ranked, name)
+		b.rank[c] = uint32(r)
+	}
+}
+
 // videoRowsOf returns the rows of videos (sorted), reading b only.
 func (b *batch) videoRowsOf(videos []string) videoRows {
-	months := monthCache{}
 	var nHours, nDays int
 	for _, video := range videos {
 		v := b.videos[video]
-		nHours += len(v.hours)
-		nDays += len(v.days)
+		nHours += len(v.hours.rows)
+		nDays += len(v.days.rows)
 	}
 	r := videoRows{
 		totals: make([]keyed[string, counters], 0, len(videos)),
@@ -215,23 +294,60 @@ func (b *batch) videoRowsOf(videos []string) videoRows {
 		// Most videos' events of a batch are in one month.
 		dimsMon: make([]store.AudienceRow, 0, len(videos)),
 	}
+	months := monthCache{}
+	var monthly []dimRow // scratch, reused video to video
 	for _, video := range videos {
 		v := b.videos[video]
 		r.totals = append(r.totals, keyed[string, counters]{video, &v.total})
-		for _, h := range slices.Sorted(maps.Keys(v.hours)) {
-			r.hour = append(r.hour, keyed[timeKey, counters]{timeKey{video, h}, v.hours[h]})
+		r.hour = appendTimes(r.hour, video, v.hours.rows)
+		r.day = appendTimes(r.day, video, v.days.rows)
+		// The buckets by rank from here on, so that their keys sort
+		// as their rows do.
+		for i := range v.dims.rows {
+			d := &v.dims.rows[i]
+			d.k = packDim(d.k.period(), d.k.dim(), b.rank[d.k.code()])
 		}
-		for _, d := range slices.Sorted(maps.Keys(v.days)) {
-			r.day = append(r.day, keyed[timeKey, counters]{timeKey{video, d}, v.days[d]})
+		sortDims(v.dims.rows)
+		r.dims = b.appendPacked(r.dims, video, v.dims.rows)
+		monthly = monthly[:0]
+		for _, d := range v.dims.rows {
+			monthly = append(monthly, dimRow{packDim(months.of(d.k.period()), d.k.dim(), d.k.code()), d.c})
 		}
-		monthly := make(map[videoDimKey]*pair, len(v.dims))
-		for k, c := range v.dims {
-			at(monthly, videoDimKey{months.of(k.day), k.dim, k.bucket}).add(c)
-		}
-		r.dims = appendPacked(r.dims, video, v.dims)
-		r.dimsMon = appendPacked(r.dimsMon, video, monthly)
+		sortDims(monthly)
+		r.dimsMon = b.appendPacked(r.dimsMon, video, mergeDims(monthly))
 	}
 	return r
+}
+
+// appendTimes appends a video's rows by hour or day in time order. It sorts
+// rows, which stay in place: the keyed rows point into them.
+func appendTimes(dst []keyed[timeKey, counters], video string, rows []keyedRow[int64, counters]) []keyed[timeKey, counters] {
+	slices.SortFunc(rows, func(x, y keyedRow[int64, counters]) int { return cmp.Compare(x.k, y.k) })
+	for i := range rows {
+		dst = append(dst, keyed[timeKey, counters]{timeKey{video, rows[i].k}, &rows[i].c})
+	}
+	return dst
+}
+
+// sortDims orders a video's audience buckets, keyed by rank, as their
+// packed rows do: period, then dimension, then bucket. Keys so packed
+// order so as integers, once the period's sign bit is flipped.
+func sortDims(rows []dimRow) {
+	slices.SortFunc(rows, func(x, y dimRow) int { return cmp.Compare(x.k^1<<63, y.k^1<<63) })
+}
+
+// mergeDims sums the rows of equal keys in sorted rows, in place.
+func mergeDims(rows []dimRow) []dimRow {
+	n := 0
+	for i := range rows {
+		if n > 0 && rows[n-1].k == rows[i].k {
+			rows[n-1].c.add(&rows[i].c)
+			continue
+		}
+		rows[n] = rows[i]
+		n++
+	}
+	return rows[:n]
 }
 
 // monthCache remembers the month of each day asked.
@@ -246,23 +362,17 @@ func (m monthCache) of(day int64) int64 {
 	return mo
 }
 
-// compareVideoDimKeys orders a video's (or creator's) audience buckets as
-// their packed rows do: period, then dimension, then bucket.
-func compareVideoDimKeys(x, y videoDimKey) int {
-	return cmp.Or(cmp.Compare(x.day, y.day), cmp.Compare(x.dim, y.dim), strings.Compare(x.bucket, y.bucket))
-}
-
-// appendPacked appends the packed audience rows of id's buckets m, one per
-// period (videoDimKey.day), in period order.
-func appendPacked(rows []store.AudienceRow, id string, m map[videoDimKey]*pair) []store.AudienceRow {
-	for _, r := range sortedRows(m, compareVideoDimKeys) {
-		if n := len(rows); n == 0 || rows[n-1].ID != id || rows[n-1].Period != r.k.day {
-			rows = append(rows, store.AudienceRow{ID: id, Period: r.k.day})
+// appendPacked appends the packed audience rows of id's buckets rows
+// (keyed by rank, sorted, keys distinct), one per period, in period order.
+func (b *batch) appendPacked(dst []store.AudienceRow, id string, rows []dimRow) []store.AudienceRow {
+	for _, d := range rows {
+		if n := len(dst); n == 0 || dst[n-1].ID != id || dst[n-1].Period != d.k.period() {
+			dst = append(dst, store.AudienceRow{ID: id, Period: d.k.period()})
 		}
-		p := &rows[len(rows)-1]
-		p.Counts = append(p.Counts, store.AudienceCount{Dim: r.k.dim, Bucket: r.k.bucket, Views: r.c.views, Viewers: r.c.viewers})
+		p := &dst[len(dst)-1]
+		p.Counts = append(p.Counts, store.AudienceCount{Dim: d.k.dim(), Bucket: b.ranked[d.k.code()], Views: d.c.views, Viewers: d.c.viewers})
 	}
-	return rows
+	return dst
 }
 
 type dimDelta struct {

@@ -15,8 +15,16 @@ import (
 // finishCreators makes against sums kept per event: hours, days, and the
 // audience buckets by day and by month, over days that cross a month; and
 // the videos' monthly audience rows (finishVideos), which the creators'
-// months are made from.
+// months are made from. With 60 videos each video's rows outgrow indexFrom
+// and are indexed; with 4,000 most videos get one or two events and their
+// rows are searched in turn.
 func TestFinishCreators(t *testing.T) {
+	for _, videos := range []int{60, 4000} {
+		t.Run(fmt.Sprint(videos, " videos"), func(t *testing.T) { testFinishCreators(t, videos) })
+	}
+}
+
+func testFinishCreators(t *testing.T, videos int) {
 	defer func(n int) { finishParallel = n }(finishParallel)
 	finishParallel = 8 // the videos' rows made in two halves, as a large batch's are
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -30,7 +38,7 @@ func TestFinishCreators(t *testing.T) {
 	wantHour, wantDay := map[timeKey]counters{}, map[timeKey]counters{}
 	wantDim, wantMonth, wantVideoMonth := map[dimKey]pair{}, map[dimKey]pair{}, map[dimKey]pair{}
 	creatorsOf := map[string][]string{}
-	for v := range 60 {
+	for v := range videos {
 		var cs []string
 		switch v % 3 {
 		case 0:
@@ -38,12 +46,12 @@ func TestFinishCreators(t *testing.T) {
 		case 1:
 			cs = []string{fmt.Sprintf("c%d", v%7), fmt.Sprintf("c%d", (v+3)%7)} // co-created
 		}
-		creatorsOf[fmt.Sprintf("v%02d", v)] = cs
+		creatorsOf[fmt.Sprintf("v%04d", v)] = cs
 	}
 	const firstDay = 20_300 // some days before and after a month's start
 	buckets := []string{"DE", "FR", "US", "18-24", "a", "b"}
 	for range 5000 {
-		video := fmt.Sprintf("v%02d", rng.IntN(60))
+		video := fmt.Sprintf("v%04d", rng.IntN(videos))
 		day := int64(firstDay + rng.IntN(40))
 		hour := day*24 + int64(rng.IntN(24))
 		d := counters{views: 1, viewers: int64(rng.IntN(2)), likes: int64(rng.IntN(2)), watchMS: int64(rng.IntN(5000))}
@@ -137,4 +145,32 @@ func checkSums[K, V comparable](t *testing.T, name string, got, want map[K]V) {
 
 func compareTime(x, y timeKey) int {
 	return cmp.Or(strings.Compare(x.id, y.id), cmp.Compare(x.t, y.t))
+}
+
+// TestDimKey: a packed audience key gives back its period (negative ones
+// too), dimension and code, and sortDims orders keys by period, then
+// dimension, then code.
+func TestDimKey(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var rows []dimRow
+	type parts struct {
+		period int64
+		dim    uint8
+		code   uint32
+	}
+	for range 2000 {
+		p := parts{int64(rng.IntN(60_000)) - 30_000, uint8(rng.IntN(4)), uint32(rng.IntN(300))}
+		k := packDim(p.period, p.dim, p.code)
+		if got := (parts{k.period(), k.dim(), k.code()}); got != p {
+			t.Fatalf("packDim(%v) gives back %v", p, got)
+		}
+		rows = append(rows, dimRow{k: k})
+	}
+	sortDims(rows)
+	for i := 1; i < len(rows); i++ {
+		x, y := rows[i-1].k, rows[i].k
+		if cmp.Or(cmp.Compare(x.period(), y.period()), cmp.Compare(x.dim(), y.dim()), cmp.Compare(x.code(), y.code())) > 0 {
+			t.Fatalf("out of order at %d: (%d %d %d) before (%d %d %d)", i, x.period(), x.dim(), x.code(), y.period(), y.dim(), y.code())
+		}
+	}
 }
