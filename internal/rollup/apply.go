@@ -301,8 +301,9 @@ func (b *batch) videoRowsOf(videos []string) videoRows {
 		r.totals = append(r.totals, keyed[string, counters]{video, &v.total})
 		r.hour = appendTimes(r.hour, video, v.hours.rows)
 		r.day = appendTimes(r.day, video, v.days.rows)
-		// The buckets by rank from here on, so that their keys sort
-		// as their rows do.
+		// The buckets by rank from here on (the credit is over, and
+		// the index is not read again), so that their keys sort as
+		// their rows do.
 		for i := range v.dims.rows {
 			d := &v.dims.rows[i]
 			d.k = packDim(d.k.period(), d.k.dim(), b.rank[d.k.code()])
@@ -330,8 +331,8 @@ func appendTimes(dst []keyed[timeKey, counters], video string, rows []keyedRow[i
 }
 
 // sortDims orders a video's audience buckets, keyed by rank, as their
-// packed rows do: period, then dimension, then bucket. Keys so packed
-// order so as integers, once the period's sign bit is flipped.
+// packed rows do: period, then dimension, then bucket. Packed keys compare
+// as their parts do once the period's sign bit is flipped.
 func sortDims(rows []dimRow) {
 	slices.SortFunc(rows, func(x, y dimRow) int { return cmp.Compare(x.k^1<<63, y.k^1<<63) })
 }
