@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -435,6 +436,91 @@ func TestAddDayRows(t *testing.T) {
 		slices.Sort(day)
 		if want := []string{"a country DE 4", "a country FR 2", "b age 18-24 8", "c gender male 2"}; !slices.Equal(day, want) {
 			t.Errorf("audience days %v, want %v", day, want)
+		}
+	})
+}
+
+// TestAddDayRows_NarrowAndWhole: rows of views alone (which SQLite writes
+// through the narrower upsert) and rows adding other measures (the whole
+// one), interleaved in key order with their audience, written twice: every
+// column reads back as twice what the rows add, and every audience as
+// twice its counts. A row whose dropped measures were not all zero would
+// lose them.
+func TestAddDayRows_NarrowAndWhole(t *testing.T) {
+	type row struct {
+		id  string
+		day int64
+		m   map[Measure]int64
+	}
+	rows := []row{
+		{"a", 20000, map[Measure]int64{MeasureViews: 3, MeasureViewers: 2, MeasureWatchMS: 900, MeasurePViews: 3}},
+		{"a", 20001, map[Measure]int64{MeasureLikes: 1}},
+		{"a", 20002, map[Measure]int64{MeasureViews: 1, MeasureShares: 1, MeasureSharers: 1}},
+		{"b", 20000, map[Measure]int64{MeasureViews: 1, MeasureCompletions: 1, MeasurePCompletions: 1, MeasurePWatchMS: 500}},
+		{"b", 20003, map[Measure]int64{MeasureSaves: 2, MeasureSavers: 1, MeasureComments: 4}},
+		{"c", 20000, map[Measure]int64{MeasureViews: 7}},
+	}
+	audience := []AudienceRow{
+		{ID: "a", Period: 20000, Counts: []AudienceCount{{AudienceCountry, "DE", 3, 2}}},
+		{ID: "a", Period: 20002, Counts: []AudienceCount{{AudienceAge, "18-24", 1, 1}}},
+		{ID: "b", Period: 20000, Counts: []AudienceCount{{AudienceSource, "search", 1, 1}}},
+		{ID: "c", Period: 20000, Counts: []AudienceCount{{AudienceGender, "male", 7, 3}}},
+	}
+	forEachDialect(t, func(t *testing.T, s *Store) {
+		ctx := t.Context()
+		for range 2 {
+			tx, err := s.BeginRollup(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			args := func(r row, a []any) []any {
+				a = append(a, r.id, r.day)
+				for _, m := range VideoDayTable.Measures() {
+					a = append(a, r.m[m])
+				}
+				return a
+			}
+			key := func(r row) (string, int64) { return r.id, r.day }
+			if err := AddDayRows(tx.RowWriter(ctx), VideoDayTable, rows, args, key, VideoAudienceDayTable, audience); err != nil {
+				tx.Rollback()
+				t.Fatal(err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cols := make([]string, 0, NumMeasures)
+		for _, m := range VideoDayTable.Measures() {
+			cols = append(cols, measureColumns[m])
+		}
+		for _, r := range rows {
+			vals := make([]int64, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			q := `SELECT ` + strings.Join(cols, ", ") + ` FROM video_day WHERE video_id = ? AND day = ?`
+			if err := s.queryReadRow(ctx, q, r.id, r.day).Scan(ptrs...); err != nil {
+				t.Fatalf("%s %d: %v", r.id, r.day, err)
+			}
+			for i, m := range VideoDayTable.Measures() {
+				if vals[i] != 2*r.m[m] {
+					t.Errorf("%s %d %s = %d, want %d", r.id, r.day, cols[i], vals[i], 2*r.m[m])
+				}
+			}
+		}
+		for _, a := range audience {
+			got := map[string]int64{}
+			if err := s.AudienceSums(ctx, RollupScope{VideoID: a.ID}, false, a.Period, a.Period, func(dim, bucket string, views, viewers int64) {
+				got[dim+"/"+bucket] = views*100 + viewers
+			}); err != nil {
+				t.Fatal(err)
+			}
+			c := a.Counts[0]
+			want := map[string]int64{AudienceDimensions[c.Dim] + "/" + c.Bucket: 2*c.Views*100 + 2*c.Viewers}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s %d: audience %v, want %v", a.ID, a.Period, got, want)
+			}
 		}
 	})
 }

@@ -18,7 +18,7 @@ func BenchmarkRowCost(b *testing.B) {
 	for _, c := range []struct {
 		counters int
 		packed   bool
-	}{{1, false}, {7, false}, {13, false}, {13, true}, {0, true}} {
+	}{{1, false}, {7, false}, {13, false}, {13, true}, {7, true}, {0, true}} {
 		for _, stored := range []bool{false, true} {
 			b.Run(fmt.Sprintf("counters=%d/packed=%v/stored=%v", c.counters, c.packed, stored), func(b *testing.B) {
 				for b.Loop() {
