@@ -440,13 +440,11 @@ func TestAddDayRows(t *testing.T) {
 	})
 }
 
-// TestAddDayRows_NarrowAndWhole: rows of views alone (which SQLite writes
-// through the narrower upsert) and rows adding other measures (the whole
-// one), interleaved in key order with their audience, written twice: every
-// column reads back as twice what the rows add, and every audience as
-// twice its counts. A row whose dropped measures were not all zero would
-// lose them.
-func TestAddDayRows_NarrowAndWhole(t *testing.T) {
+// TestAddDayRows_Measures: rows of views alone and rows adding other
+// measures, interleaved in key order with their audience, written twice:
+// every column reads back as twice what the rows add, and every audience
+// as twice its counts.
+func TestAddDayRows_Measures(t *testing.T) {
 	type row struct {
 		id  string
 		day int64

@@ -616,13 +616,6 @@ func (t *RollupTx) RowWriter(ctx context.Context) *RowWriter {
 // dialect keeps a day's audience in its day row (SQLite, audienceIn), each
 // row goes with its audience in one upsert, as both come in the same key
 // order; an audience row without a day row among rows is added on its own.
-//
-// There, most rows of a batch are a day of views alone (events spread over
-// many videos and days): their measures outside viewMeasures are zero. They
-// take an upsert of the view measures' columns only, which costs SQLite
-// about a fifth less a row than the whole one (BenchmarkRowCost: each
-// column a row adds is about 0.2 µs); the other rows take the whole. Each
-// upsert writes its rows in key order.
 func AddDayRows[R any](w *RowWriter, t RollupTable, rows []R, args func(R, []any) []any, key func(R) (string, int64), a AudienceTable, audience []AudienceRow) error {
 	table, _, _, col := a.audienceIn(w.d)
 	if table != t.name {
@@ -631,117 +624,41 @@ func AddDayRows[R any](w *RowWriter, t RollupTable, rows []R, args func(R, []any
 		}
 		return w.AddAudience(a, audience)
 	}
-	// Each row's audience, and the audience rows of no day row in rows.
-	counts := make([][]AudienceCount, len(rows))
-	var alone []AudienceRow
+	u := tableUpsert(t)
+	u.cols = append(u.cols, col)
+	u.types = append(u.types, "BYTEA")
+	u.set += ", " + mergeSet(t.name, col)
+	// The packed values, appended and never overwritten: the statements'
+	// parameters are slices of it.
+	var buf []byte
+	var alone []AudienceRow // audience rows of no day row in rows
 	j := 0
-	for i := range rows {
+	err := w.rtx.upsert(w.ctx, u, len(rows), func(i int, out []any) ([]any, error) {
+		out = args(rows[i], out)
 		id, day := key(rows[i])
 		for j < len(audience) && cmp.Or(strings.Compare(audience[j].ID, id), cmp.Compare(audience[j].Period, day)) < 0 {
 			alone = append(alone, audience[j])
 			j++
 		}
-		if j < len(audience) && audience[j].ID == id && audience[j].Period == day {
-			counts[i] = audience[j].Counts
-			j++
+		if j == len(audience) || audience[j].ID != id || audience[j].Period != day {
+			return append(out, nil), nil
 		}
-	}
-	alone = append(alone, audience[j:]...)
-
-	// The rows of views alone: zero in every measure the narrow upsert
-	// leaves out (dropped: their indexes in a row's arguments).
-	narrowT, dropped := t.only(viewMeasures)
-	var narrow, whole []int
-	var scratch []any
-	for i := range rows {
-		scratch = args(rows[i], scratch[:0])
-		if allZero(scratch, dropped) {
-			narrow = append(narrow, i)
-		} else {
-			whole = append(whole, i)
-		}
-	}
-	// The packed values, appended and never overwritten: the statements'
-	// parameters are slices of it.
-	var buf []byte
-	withAudience := func(out []any, i int) []any {
-		if len(counts[i]) == 0 {
-			return append(out, nil)
+		counts := audience[j].Counts
+		j++
+		if len(counts) == 0 {
+			return append(out, nil), nil
 		}
 		start := len(buf)
-		buf = appendAudience(buf, counts[i])
-		return append(out, buf[start:len(buf):len(buf)])
-	}
-	u := dayUpsert(t, col)
-	err := w.rtx.upsert(w.ctx, u, len(whole), func(k int, out []any) ([]any, error) {
-		i := whole[k]
-		return withAudience(args(rows[i], out), i), nil
+		buf = appendAudience(buf, counts)
+		return append(out, buf[start:len(buf):len(buf)]), nil
 	})
 	if err != nil {
 		return fmt.Errorf("upsert %s: %w", t.name, err)
 	}
-	var kept []int // the indexes of the narrow upsert's arguments
-	for x := range len(t.keys) + len(t.measures) {
-		if !slices.Contains(dropped, x) {
-			kept = append(kept, x)
-		}
-	}
-	u = dayUpsert(narrowT, col)
-	err = w.rtx.upsert(w.ctx, u, len(narrow), func(k int, out []any) ([]any, error) {
-		i := narrow[k]
-		scratch = args(rows[i], scratch[:0])
-		for _, x := range kept {
-			out = append(out, scratch[x])
-		}
-		return withAudience(out, i), nil
-	})
-	if err != nil {
-		return fmt.Errorf("upsert %s: %w", t.name, err)
-	}
-	if len(alone) > 0 {
+	if alone = append(alone, audience[j:]...); len(alone) > 0 {
 		return w.AddAudience(a, alone)
 	}
 	return nil
-}
-
-// viewMeasures are the measures a view adds (the narrow upsert of
-// AddDayRows).
-var viewMeasures = []Measure{MeasureViews, MeasureViewers, MeasureWatchMS, MeasureCompletions, MeasurePViews, MeasurePCompletions, MeasurePWatchMS}
-
-// only returns t with the measures of ms alone, in t's order, and the
-// indexes, in a row's arguments for t (its key values, then its measures),
-// of the measures it leaves out.
-func (t RollupTable) only(ms []Measure) (RollupTable, []int) {
-	n := RollupTable{name: t.name, keys: t.keys}
-	var dropped []int
-	for i, m := range t.measures {
-		if slices.Contains(ms, m) {
-			n.measures = append(n.measures, m)
-		} else {
-			dropped = append(dropped, len(t.keys)+i)
-		}
-	}
-	return n, dropped
-}
-
-// allZero reports whether args holds int64 zero at each index of at.
-func allZero(args []any, at []int) bool {
-	for _, i := range at {
-		if v, ok := args[i].(int64); !ok || v != 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// dayUpsert is the upsert of t's rows with their packed audience in column
-// col (merged into what the row holds).
-func dayUpsert(t RollupTable, col string) *upsert {
-	u := tableUpsert(t)
-	u.cols = append(u.cols, col)
-	u.types = append(u.types, "BYTEA")
-	u.set += ", " + mergeSet(t.name, col)
-	return u
 }
 
 // AddRows adds rows, in key order, to table t: args appends a row's key
