@@ -82,4 +82,12 @@ func TestCLI_ImportFlagsAfterFile(t *testing.T) {
 	if out, code := runCrowd(t, "import", file, file, "--data", data); code != 2 || !strings.Contains(out, "unexpected argument") {
 		t.Errorf("import of two files: exit %d, %q", code, out)
 	}
+	// --cpuprofile writes the import's CPU profile.
+	prof := filepath.Join(dir, "import.prof")
+	if out, code := runCrowd(t, "import", file, "--data", data, "--cpuprofile", prof); code != 0 {
+		t.Fatalf("import with --cpuprofile: exit %d, %s", code, out)
+	}
+	if fi, err := os.Stat(prof); err != nil || fi.Size() == 0 {
+		t.Errorf("import --cpuprofile wrote no profile: %v", err)
+	}
 }

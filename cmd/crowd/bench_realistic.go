@@ -712,7 +712,11 @@ var (
 // the server stopped) and returns the import's peak RSS in KiB.
 func (b *realBench) importHistory(ctx context.Context, file string) (int64, error) {
 	b.say("history import: crowd import of %s events", thousands(float64(b.o.importEvents)))
-	out, ps, rss, err := b.child(ctx, "import", file, "--data", b.cfg.Data, "--disclosure", config.Exact.String(), "--log-compression", b.cfg.LogCompression)
+	args := []string{"import", file, "--data", b.cfg.Data, "--disclosure", config.Exact.String(), "--log-compression", b.cfg.LogCompression}
+	if b.o.cpuProfile != "" {
+		args = append(args, "--cpuprofile", profileFile(b.o.cpuProfile, phaseImport))
+	}
+	out, ps, rss, err := b.child(ctx, args...)
 	if err != nil {
 		return 0, fmt.Errorf("%w\n%s", err, out)
 	}
@@ -868,6 +872,7 @@ func (b *realBench) disk() error {
 const (
 	phaseBulk    = "bulk"
 	phaseSingle  = "single"
+	phaseImport  = "import"
 	phaseReports = "reports"
 )
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -160,5 +161,18 @@ func TestImportCmd_MemoryLimit(t *testing.T) {
 	}
 	if got := debug.SetMemoryLimit(-1); got != 1234<<20 {
 		t.Fatalf("memory limit %d, want %d", got, 1234<<20)
+	}
+}
+
+// BenchmarkVideoOrder orders a run of importRun events over 100,000
+// videos, ids all distinct, as the realistic world's history is.
+func BenchmarkVideoOrder(b *testing.B) {
+	run := make([]ingest.Event, importRun)
+	for i := range run {
+		run[i] = ingest.Event{ID: fmt.Sprintf("imp-%d", i), VideoID: fmt.Sprintf("v%d", (i*7919)%100_000)}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		videoOrder(run)
 	}
 }
