@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"slices"
 	"strings"
@@ -88,15 +89,10 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 
 	var total engage.Result
 	var run []ingest.Event
-	publish := func(batch []ingest.Event, rejected []ingest.Rejection) error {
-		res, err := im.Ingest.Ingest(ctx, batch, rejected)
-		if err != nil {
-			return err
-		}
+	add := func(res engage.Result) {
 		total.Accepted += res.Accepted
 		total.Duplicates += res.Duplicates
 		total.Rejected = append(total.Rejected, res.Rejected...)
-		return nil
 	}
 	start := time.Now()
 	var size int64
@@ -114,19 +110,26 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	counted := &countingReader{r: f}
 	// An import file has no line limit: it is decoded in one stream, held
 	// in runs of importRun events, and each run published in video order,
-	// importBatch events at a time.
-	batch := make([]ingest.Event, 0, importBatch)
+	// importBatch events at a time, importWorkers batches prepared at once.
 	flushRun := func() error {
 		order := videoOrder(run)
-		for i, k := range order {
-			batch = append(batch, run[k])
-			if len(batch) == importBatch || i == len(order)-1 {
-				if err := publish(batch, nil); err != nil {
-					return err
+		batches := func(yield func([]ingest.Event) bool) {
+			for c := range slices.Chunk(order, importBatch) {
+				batch := make([]ingest.Event, len(c))
+				for i, k := range c {
+					batch[i] = run[k]
 				}
-				prog.published(total.Accepted, total.Duplicates, len(total.Rejected))
-				batch = batch[:0]
+				if !yield(batch) {
+					return
+				}
 			}
+		}
+		err := publishInOrder(ctx, im.Ingest, batches, func(res engage.Result) {
+			add(res)
+			prog.published(total.Accepted, total.Duplicates, len(total.Rejected))
+		})
+		if err != nil {
+			return err
 		}
 		clear(run) // what the events refer to is garbage now
 		run = run[:0]
@@ -148,11 +151,13 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		prog.stop()
 		return err
 	}
-	run, batch = nil, nil // aggregation needs the memory
-	if err := publish(nil, lineRejects); err != nil {
+	run = nil // aggregation needs the memory
+	res, err := im.Ingest.Ingest(ctx, nil, lineRejects)
+	if err != nil {
 		prog.stop()
 		return err
 	}
+	add(res)
 	slices.SortFunc(total.Rejected, func(x, y ingest.Rejection) int { return cmp.Compare(x.Line, y.Line) })
 	prog.readDone(counted.n, total.Accepted, total.Duplicates, len(total.Rejected))
 	fmt.Fprintf(stdout, "published %d events (%d duplicates, %d rejected) in %s\n", total.Accepted, total.Duplicates, len(total.Rejected), time.Since(start).Round(time.Millisecond))
@@ -186,6 +191,70 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fmt.Fprintf(stdout, "aggregated; total time %s\n", time.Since(start).Round(time.Millisecond))
 	return nil
 }
+
+// importWorkers is how many batches of an import are prepared at once
+// (pseudonyms, the directory, the events' frames: Ingester.Prepare), while
+// the batch before them is published: on one goroutine, preparing was
+// three quarters of the publishing's time (docs/PERFORMANCE.md, "History
+// import: batches prepared at once").
+const importWorkers = 2
+
+// publishInOrder prepares the batches, up to importWorkers of them (and
+// one more waiting) at once, and commits them on the calling goroutine
+// in their order, calling committed with each one's result; the log gets
+// them in the order one Ingest after the other would have given it, and
+// the duplicates counted are the same. It returns the first error once
+// every batch started is done with.
+func publishInOrder(ctx context.Context, in *engage.Ingester, batches iter.Seq[[]ingest.Event], committed func(engage.Result)) error {
+	type job struct {
+		p    *engage.Prepared
+		err  error
+		done chan struct{}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan *job, importWorkers)
+	go func() {
+		defer close(ready)
+		for b := range batches {
+			j := &job{done: make(chan struct{})}
+			select {
+			case ready <- j:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				defer close(j.done)
+				prepareHook(b)
+				j.p, j.err = in.Prepare(ctx, b, nil)
+			}()
+		}
+	}()
+	var err error
+	for j := range ready {
+		<-j.done
+		if err != nil {
+			continue // the rest are let go
+		}
+		if j.err != nil {
+			err = j.err
+			cancel()
+			continue
+		}
+		res, cerr := in.Commit(ctx, j.p)
+		if cerr != nil {
+			err = cerr
+			cancel()
+			continue
+		}
+		committed(res)
+	}
+	return err
+}
+
+// prepareHook runs as a batch's preparing begins: tests make later
+// batches ready first with it.
+var prepareHook = func([]ingest.Event) {}
 
 // videoOrder returns the order to publish run in: a video's events
 // together, in the file's order, videos by id; and an id's later lines

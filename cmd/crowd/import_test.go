@@ -12,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crowd-dev/crowd/internal/app"
+	"github.com/crowd-dev/crowd/internal/config"
+	"github.com/crowd-dev/crowd/internal/engage"
 	"github.com/crowd-dev/crowd/internal/ingest"
+	"github.com/crowd-dev/crowd/internal/platform"
 )
 
 // fakeClock is a clock the test moves.
@@ -174,5 +178,87 @@ func BenchmarkVideoOrder(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		videoOrder(run)
+	}
+}
+
+// TestPublishInOrder: batches prepared at once, the later ones ready
+// first, reach the log in their order (one account likes a video in the
+// first batch, unlikes it in every other, and likes it again in the last:
+// the like stays), and an id of the batch before, prepared at the same
+// time, is counted a duplicate as one batch after the other would count
+// it.
+func TestPublishInOrder(t *testing.T) {
+	ctx := t.Context()
+	cfg := config.Default()
+	cfg.Data = t.TempDir()
+	cfg.Disclosure = config.Exact
+	im, err := app.OpenImport(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	created := time.Now().UTC().AddDate(0, 0, -10)
+	for _, a := range []*platform.Account{{ID: "mia", Handle: "mia", Type: "business"}, {ID: "fan", Handle: "fan"}} {
+		a.DMPolicy, a.Gender, a.CreatedAt = "everyone", "undisclosed", created
+		if a.Type == "" {
+			a.Type = "personal"
+		}
+		if err := im.Store.CreateAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := im.Store.CreateVideo(ctx, &platform.Video{ID: "v", OwnerID: "mia", Title: "t", CreatedAt: created, CreatorIDs: []string{"mia"}}); err != nil {
+		t.Fatal(err)
+	}
+	defer func(h func([]ingest.Event)) { prepareHook = h }(prepareHook)
+	const n = 9
+	prepareHook = func(b []ingest.Event) {
+		// Batch i waits (n-i) * 3 ms: the last is ready first.
+		i := b[0].Line / 100
+		time.Sleep(time.Duration(n-i) * 3 * time.Millisecond)
+	}
+	ts := time.Now().UTC().Add(-time.Hour)
+	batches := func(yield func([]ingest.Event) bool) {
+		for i := range n {
+			b := make([]ingest.Event, 3)
+			for j := range b {
+				b[j] = ingest.Event{Line: 100*i + j, ID: fmt.Sprintf("e%d-%d", i, j), Type: "view", VideoID: "v", TS: ts, Source: "search"}
+			}
+			typ := "unlike"
+			if i == 0 || i == n-1 {
+				typ = "like"
+			}
+			b[1] = ingest.Event{Line: 100*i + 1, ID: fmt.Sprint("t", i), Type: typ, VideoID: "v", AccountID: "fan", TS: ts.Add(time.Duration(i) * time.Second)}
+			if i == 2 {
+				// The batch before's, prepared at once with it: the
+				// commit finds it.
+				b[2].ID = "e1-0"
+			}
+			if !yield(b) {
+				return
+			}
+		}
+	}
+	var got []engage.Result
+	if err := publishInOrder(ctx, im.Ingest, batches, func(r engage.Result) { got = append(got, r) }); err != nil {
+		t.Fatal(err)
+	}
+	accepted, dups := 0, 0
+	for _, r := range got {
+		accepted += r.Accepted
+		dups += r.Duplicates
+	}
+	if len(got) != n || accepted != 3*n-1 || dups != 1 {
+		t.Errorf("%d batches committed, %d accepted, %d duplicates; want %d, %d, 1", len(got), accepted, dups, n, 3*n-1)
+	}
+	if err := im.AggregateAll(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	var likes int64
+	if err := im.Store.ReadDB().QueryRowContext(ctx, `SELECT likes FROM video_totals WHERE video_id = 'v'`).Scan(&likes); err != nil {
+		t.Fatal(err)
+	}
+	if likes != 1 {
+		t.Fatalf("likes of v after like, unlike, …, like: %d, want 1 (the batches logged out of order)", likes)
 	}
 }

@@ -61,7 +61,8 @@ func (b *Builder) EventID(platformID string) string {
 
 // Ingest publishes evs (decoded lines) and reports what happened to each;
 // rejected are the lines decoding already refused. When it returns nil,
-// every accepted event is durable in the event log.
+// every accepted event is durable in the event log. It is Prepare, then
+// Commit.
 //
 // Duplicates are reported for ids seen in this batch, recently accepted by
 // this process, or already applied by aggregation (within its dedupe
@@ -70,6 +71,58 @@ func (b *Builder) EventID(platformID string) string {
 // past here (say, resent right after a restart, before aggregation got to
 // it) still counts once.
 func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []ingest.Rejection) (Result, error) {
+	p, err := in.Prepare(ctx, evs, rejected)
+	if err != nil {
+		return p.res, err
+	}
+	return in.Commit(ctx, p)
+}
+
+// Prepared is a batch Prepare made ready to publish: its log events and
+// what happened to its other lines.
+type Prepared struct {
+	res Result
+	out []event.Event
+}
+
+// Commit publishes the events of p and returns its result; when it
+// returns nil, they are durable in the event log. The ids this process
+// accepted since p was prepared (a batch committed in between) are
+// dropped as duplicates first, so batches prepared at once and committed
+// in turn (crowd import) report what one after the other would.
+func (in *Ingester) Commit(ctx context.Context, p *Prepared) (Result, error) {
+	res, out := p.res, p.out
+	ids := make([]string, len(out))
+	for i := range out {
+		ids[i] = out[i].ID
+	}
+	if again := in.Recent.HasEach(ids); slices.Contains(again, true) {
+		n := 0
+		for i := range out {
+			if again[i] {
+				res.Duplicates++
+				continue
+			}
+			out[n], ids[n] = out[i], ids[i]
+			n++
+		}
+		clear(out[n:])
+		out, ids = out[:n], ids[:n]
+	}
+	if err := pipeline.Publish(ctx, in.Log, out); err != nil {
+		return res, err
+	}
+	in.Recent.Add(ids...)
+	res.Accepted = len(out)
+	return res, nil
+}
+
+// Prepare builds the log events of evs, as Ingest does, without
+// publishing them; Commit publishes them. Batches may be prepared at once
+// (it holds no state of its own) and must be committed in the order their
+// events are to be logged. On error, the returned Prepared holds the
+// result so far.
+func (in *Ingester) Prepare(ctx context.Context, evs []ingest.Event, rejected []ingest.Rejection) (*Prepared, error) {
 	res := Result{Rejected: rejected}
 	if res.Rejected == nil {
 		res.Rejected = []ingest.Rejection{}
@@ -86,11 +139,11 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 	}
 	videos, err := in.Directory.Videos(ctx, videoIDs)
 	if err != nil {
-		return res, err
+		return &Prepared{res: res}, err
 	}
 	accounts, err := in.Directory.Accounts(ctx, accountIDs)
 	if err != nil {
-		return res, err
+		return &Prepared{res: res}, err
 	}
 	seen := make([]bool, len(ids))
 	if in.Seen != nil {
@@ -106,7 +159,7 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 			vds[i] = disclosure.VideoDay{VideoID: evs[i].VideoID, Day: int64(period.DayOf(evs[i].TS))}
 		}
 		if released, err = in.Released(ctx, vds); err != nil {
-			return res, err
+			return &Prepared{res: res}, err
 		}
 	}
 	now := time.Now
@@ -152,7 +205,7 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 			if err := cache.openDay(in.Events.Pseudonym, e.TS); errors.Is(err, pseudonym.ErrDayClosed) {
 				closed = true
 			} else if err != nil {
-				return res, err
+				return &Prepared{res: res}, err
 			}
 		}
 		var ev event.Event
@@ -160,7 +213,7 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 			ev, err = in.Events.fromIngest(ids[i], e, &platform.Video{ID: v.ID, OwnerID: v.OwnerID}, a, cache)
 			closed = errors.Is(err, pseudonym.ErrDayClosed) // closed meanwhile
 			if err != nil && !closed {
-				return res, err
+				return &Prepared{res: res}, err
 			}
 		}
 		if closed {
@@ -172,16 +225,7 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 		out = append(out, ev)
 	}
 	slices.SortStableFunc(res.Rejected, func(a, b ingest.Rejection) int { return a.Line - b.Line })
-	if err := pipeline.Publish(ctx, in.Log, out); err != nil {
-		return res, err
-	}
-	added := make([]string, len(out))
-	for i := range out {
-		added[i] = out[i].ID
-	}
-	in.Recent.Add(added...)
-	res.Accepted = len(out)
-	return res, nil
+	return &Prepared{res: res, out: out}, nil
 }
 
 // fromIngest builds the log event of a platform event, exactly as for
