@@ -7,8 +7,8 @@ import (
 
 // TestBacklogBound: --max-lag bounds the backlog unless the start was so
 // slow that a start like it, then that backlog, would not be ready within
-// --ready-within; then the bound leaves room for two such starts, never
-// less than a second. Off, or before the start is known,
+// --ready-within; then the bound leaves room for one and a half such
+// starts, never less than a second. Off, or before the start is known,
 // --max-lag alone.
 func TestBacklogBound(t *testing.T) {
 	const s = time.Second
@@ -16,15 +16,14 @@ func TestBacklogBound(t *testing.T) {
 		maxLag, readyWithin, opened, want time.Duration
 	}{
 		{6 * s, 10 * s, s, 6 * s},        // a quick start: --max-lag
-		{6 * s, 10 * s, 2 * s, 6 * s},    // 10 - 2 × 2: --max-lag still
-		{6 * s, 10 * s, 3 * s, 4 * s},    // 10 - 2 × 3
-		{6 * s, 10 * s, 5 * s, s},        // too slow for the target: the floor
-		{3 * s, 10 * s, 3 * s, 3 * s},    // a tighter --max-lag stays
+		{6 * s, 10 * s, 4 * s, 4 * s},    // 10 - 1.5 × 4
+		{6 * s, 10 * s, 8 * s, s},        // too slow for the target: the floor
+		{3 * s, 10 * s, 4 * s, 3 * s},    // a tighter --max-lag stays
 		{6 * s, 0, 4 * s, 6 * s},         // --ready-within 0: off
 		{6 * s, 10 * s, 0, 6 * s},        // the start not known yet
 		{6 * s, 30 * s, 10 * s, 6 * s},   // a looser target
-		{60 * s, 30 * s, 10 * s, 10 * s}, // a long --max-lag, bounded by the target
-		{6 * s, 10 * s, 3100 * time.Millisecond, 3800 * time.Millisecond},
+		{60 * s, 30 * s, 10 * s, 15 * s}, // a long --max-lag, bounded by the target
+		{6 * s, 10 * s, 3100 * time.Millisecond, 5350 * time.Millisecond},
 	} {
 		if got := backlogBound(tt.maxLag, tt.readyWithin, tt.opened); got != tt.want {
 			t.Errorf("backlogBound(%s, %s, %s) = %s, want %s", tt.maxLag, tt.readyWithin, tt.opened, got, tt.want)
@@ -34,7 +33,7 @@ func TestBacklogBound(t *testing.T) {
 
 // TestMain_LagBoundFromStart: once ready, the process knows how long its
 // start took before catching up, and ingestion's bound follows it: with a
-// target of 1.5 s the bound is near its floor (a second), below --max-lag;
+// target of 1.5 s the bound is at its floor (a second), below --max-lag;
 // with --ready-within 0 it is --max-lag.
 func TestMain_LagBoundFromStart(t *testing.T) {
 	m, _ := openTestWith(t, func(m *Main) { m.Config.ReadyWithin = 1500 * time.Millisecond })

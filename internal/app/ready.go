@@ -57,21 +57,20 @@ func (r *readiness) noteOpened() {
 }
 
 // backlogBound is the bound of aggregation's backlog in time: maxLag
-// (--max-lag), tightened so that a start like this one before catching up
-// (opened), then the backlog, is ready within readyWithin (--ready-within;
-// 0: off). The start is counted twice: the next one after a crash replays
-// the journal written since the last snapshot besides loading the
-// snapshot (the million-video world: 3.1 s after a clean stop, 4.5 s
-// after a kill -9), and applies its backlog with cold caches, at most a
-// little slower than the rate it was bounded by (docs/PERFORMANCE.md,
-// "The backlog bounded by the start's own time"). The bound is never below
-// config.MinAutoLag: a start too slow for the target leaves ingestion a
-// backlog of a second.
+// (--max-lag), tightened so that a start taking about what this one took
+// before catching up (opened), then the backlog, is ready within
+// readyWithin (--ready-within; 0: off). The next start after a crash
+// replays the journal written since the last snapshot besides loading
+// the snapshot, so it is counted one and a half times this one (the
+// million-video world: 3.1 s after a clean stop, 4.5 s after a kill -9,
+// docs/PERFORMANCE.md "The backlog bounded by the start's own time").
+// The bound is never below config.MinAutoLag: a start too slow for the
+// target leaves ingestion a backlog of a second.
 func backlogBound(maxLag, readyWithin, opened time.Duration) time.Duration {
 	if readyWithin <= 0 || opened <= 0 {
 		return maxLag
 	}
-	return min(maxLag, max(readyWithin-2*opened, config.MinAutoLag))
+	return min(maxLag, max(readyWithin-opened*3/2, config.MinAutoLag))
 }
 
 func (r *readiness) setPhase(p string) {

@@ -158,8 +158,8 @@ type Config struct {
 	// ReadyWithin is how soon a restart after a crash should be ready:
 	// the backlog is bounded below MaxLag where this process's own start
 	// shows that a start, then MaxLag of backlog to apply, would take
-	// longer (the bound is ReadyWithin less twice the start, at least
-	// MinAutoLag). 0 turns it off: MaxLag alone.
+	// longer (the bound is ReadyWithin less one and a half times the
+	// start, at least MinAutoLag). 0 turns it off: MaxLag alone.
 	ReadyWithin time.Duration
 	// DiskReserveMiB is the free space of the data dir's filesystem below
 	// which the disk counts as full: writes are refused with 503 before
