@@ -102,7 +102,6 @@ func TestMetrics(t *testing.T) {
 		`crowd_aggregation_lag_seconds`:                                   0,
 		`crowd_aggregation_lag_messages`:                                  0,
 		`crowd_aggregation_backlog_seconds`:                               0,
-		`crowd_aggregation_backlog_bound_seconds`:                         1, // --max-lag, or at least a second
 		`crowd_aggregation_state_bytes`:                                   0,
 		`crowd_bulk_buffered_bytes`:                                       0,
 		`go_goroutines`:                                                   1,

@@ -517,11 +517,8 @@ func lagTime(lag uint64, rate float64) time.Duration {
 // watchers keep.
 type aggregation struct{ m *Main }
 
-func (a aggregation) Lag() uint64            { return a.m.lag.Load() }
-func (a aggregation) LagTime() time.Duration { return time.Duration(a.m.lagTime.Load()) }
-func (a aggregation) LagBound() time.Duration {
-	return backlogBound(a.m.Config.MaxLag, a.m.Config.ReadyWithin, a.m.ready.openedIn())
-}
+func (a aggregation) Lag() uint64                              { return a.m.lag.Load() }
+func (a aggregation) LagTime() time.Duration                   { return time.Duration(a.m.lagTime.Load()) }
 func (a aggregation) StateStats() (ids, viewerDays, bytes int) { return a.m.Aggregate.StateStats() }
 func (a aggregation) StalledPartitions() int                   { return int(a.m.stalled.Load()) }
 func (a aggregation) ForgetCreators(videoIDs []string)         { a.m.Aggregate.ForgetCreators(videoIDs) }

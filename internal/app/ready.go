@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/crowd-dev/crowd/internal/config"
 )
 
 // readiness is what /readyz reports. A process is ready once its
@@ -33,44 +31,6 @@ type readiness struct {
 
 	ready   atomic.Bool // latched once caught up
 	closing atomic.Bool
-	// opened is how long the start took up to the state and the accounts
-	// loaded, before any catching up (nanoseconds; 0 until then): what
-	// the next start would take before its backlog (backlogBound).
-	opened atomic.Int64
-}
-
-// openedIn returns how long the start took before catching up, or 0
-// while it goes on.
-func (r *readiness) openedIn() time.Duration { return time.Duration(r.opened.Load()) }
-
-// noteOpened records the start's time before catching up, once.
-func (r *readiness) noteOpened() {
-	if r.opened.Load() != 0 {
-		return
-	}
-	if r.opened.CompareAndSwap(0, int64(max(time.Since(r.start), time.Nanosecond))) {
-		c := r.m.Config
-		r.m.Logger.Info("backlog bounded", slog.Int64("opened_ms", r.openedIn().Milliseconds()),
-			slog.Int64("max_lag_ms", c.MaxLag.Milliseconds()), slog.Int64("ready_within_ms", c.ReadyWithin.Milliseconds()),
-			slog.Int64("bound_ms", backlogBound(c.MaxLag, c.ReadyWithin, r.openedIn()).Milliseconds()))
-	}
-}
-
-// backlogBound is the bound of aggregation's backlog in time: maxLag
-// (--max-lag), tightened so that a start taking about what this one took
-// before catching up (opened), then the backlog, is ready within
-// readyWithin (--ready-within; 0: off). The next start after a crash
-// replays the journal written since the last snapshot besides loading
-// the snapshot, so it is counted one and a half times this one (the
-// million-video world: 3.1 s after a clean stop, 4.5 s after a kill -9,
-// docs/PERFORMANCE.md "The backlog bounded by the start's own time").
-// The bound is never below config.MinAutoLag: a start too slow for the
-// target leaves ingestion a backlog of a second.
-func backlogBound(maxLag, readyWithin, opened time.Duration) time.Duration {
-	if readyWithin <= 0 || opened <= 0 {
-		return maxLag
-	}
-	return min(maxLag, max(readyWithin-opened*3/2, config.MinAutoLag))
 }
 
 func (r *readiness) setPhase(p string) {
@@ -126,7 +86,6 @@ func (r *readiness) NotReady(ctx context.Context) string {
 	if d := r.m.Directory; d == nil || !d.Loaded() {
 		return "loading account directory"
 	}
-	r.noteOpened()
 	cp, err := a.Checkpoint(ctx)
 	if err != nil {
 		return "aggregation checkpoints unreadable"

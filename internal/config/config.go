@@ -155,12 +155,6 @@ type Config struct {
 	// 429. It bounds what a restart after a crash has to catch up before
 	// it is ready, and how stale exact-mode numbers get under a burst.
 	MaxLag time.Duration
-	// ReadyWithin is how soon a restart after a crash should be ready:
-	// the backlog is bounded below MaxLag where this process's own start
-	// shows that a start, then MaxLag of backlog to apply, would take
-	// longer (the bound is ReadyWithin less one and a half times the
-	// start, at least MinAutoLag). 0 turns it off: MaxLag alone.
-	ReadyWithin time.Duration
 	// DiskReserveMiB is the free space of the data dir's filesystem below
 	// which the disk counts as full: writes are refused with 503 before
 	// they start, so none is left half done, and /readyz reports it.
@@ -219,8 +213,7 @@ func Default() Config {
 		// with it, inside its 10 s target, and bulk ingestion kept its
 		// throughput; at 3 s the restart took 5-6.5 s but bulk
 		// ingestion lost a fifth, its batches (what waits) too small.
-		MaxLag:      DefaultMaxLag,
-		ReadyWithin: DefaultReadyWithin,
+		MaxLag: DefaultMaxLag,
 
 		AggregatePartitions: "all",
 	}
@@ -254,7 +247,6 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AggregatePartitions, "aggregate-partitions", c.AggregatePartitions, `event log partitions this process aggregates: "all", or partitions and ranges such as "0-7" or "0,2,4-5" (of 16)`)
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL of share links (default http://ADDR)")
 	fs.DurationVar(&c.MaxLag, "max-lag", c.MaxLag, "longest backlog aggregation may have, as the time it takes to apply it at its measured rate; beyond it bulk events get 429 (between 250ms and 10m)")
-	fs.DurationVar(&c.ReadyWithin, "ready-within", c.ReadyWithin, "how soon a restart after a crash should be ready: where this process's start shows a start and --max-lag of backlog would take longer, the backlog is bounded tighter (0: off; between 1s and 10m)")
 	fs.Int64Var(&c.DiskReserveMiB, "disk-reserve-mib", c.DiskReserveMiB, "free space (MiB) of the data dir's filesystem below which writes are refused with 503 disk_full until space is freed")
 }
 
@@ -419,9 +411,6 @@ func (c Config) Validate() error {
 	if c.MaxLag < MinMaxLag || c.MaxLag > MaxMaxLag {
 		return fmt.Errorf("max-lag %s: must be between %s and %s", c.MaxLag, MinMaxLag, MaxMaxLag)
 	}
-	if c.ReadyWithin != 0 && (c.ReadyWithin < time.Second || c.ReadyWithin > MaxMaxLag) {
-		return fmt.Errorf("ready-within %s: must be 0 (off) or between 1s and %s", c.ReadyWithin, MaxMaxLag)
-	}
 	if c.LogRetention < time.Hour {
 		return fmt.Errorf("log-retention %s: must be at least 1h", c.LogRetention)
 	}
@@ -458,11 +447,6 @@ const (
 	MinMaxLag     = 250 * time.Millisecond
 	MaxMaxLag     = 10 * time.Minute
 	DefaultMaxLag = 6 * time.Second
-	// DefaultReadyWithin is the target of a restart (docs/PERFORMANCE.md).
-	DefaultReadyWithin = 10 * time.Second
-	// MinAutoLag is the tightest bound ReadyWithin sets: a start so slow
-	// that it leaves less cannot meet the target, and ingestion must go on.
-	MinAutoLag = time.Second
 )
 
 // MaxPartitions bounds the partition numbers ParsePartitions accepts

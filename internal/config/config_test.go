@@ -68,9 +68,6 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.LogCompression = "" }, "log-compression"},
 		{func(c *Config) { c.MaxLag = 0 }, "max-lag"},
 		{func(c *Config) { c.MaxLag = time.Hour }, "max-lag 1h0m0s: must be between 250ms and 10m0s"},
-		{func(c *Config) { c.ReadyWithin = 0 }, ""},
-		{func(c *Config) { c.ReadyWithin = 500 * time.Millisecond }, "ready-within 500ms: must be 0 (off) or between 1s and 10m0s"},
-		{func(c *Config) { c.ReadyWithin = time.Hour }, "ready-within"},
 	}
 	for _, tt := range tests {
 		c := Default()
@@ -243,15 +240,5 @@ func TestMaxLagFlag(t *testing.T) {
 		if _, err := parse([]string{"--max-lag=" + ok}, nil); err != nil {
 			t.Errorf("--max-lag=%s: %v", ok, err)
 		}
-	}
-	// --ready-within: 10 s by default, 0 turns it off.
-	if c, err := parse(nil, nil); err != nil || c.ReadyWithin != 10*time.Second {
-		t.Fatalf("--ready-within by default: %v, %v; want 10s", c.ReadyWithin, err)
-	}
-	if c, err := parse([]string{"--ready-within=0"}, nil); err != nil || c.ReadyWithin != 0 {
-		t.Fatalf("--ready-within=0: %v, %v", c.ReadyWithin, err)
-	}
-	if c, err := parse(nil, map[string]string{"CROWD_READY_WITHIN": "30s"}); err != nil || c.ReadyWithin != 30*time.Second {
-		t.Fatalf("CROWD_READY_WITHIN=30s: %v, %v", c.ReadyWithin, err)
 	}
 }

@@ -48,29 +48,25 @@ type lagging struct{}
 
 func (lagging) Lag() uint64                 { return MaxLag + 1 }
 func (lagging) LagTime() time.Duration      { return 0 }
-func (lagging) LagBound() time.Duration     { return 0 }
 func (lagging) StateStats() (int, int, int) { return 0, 0, 0 }
 func (lagging) StalledPartitions() int      { return 0 }
 func (lagging) ForgetCreators([]string)     {}
 
 // behind is an aggregation that trails the log by msgs messages, which it
-// estimates take d to apply, with a bound of bound (0: --max-lag's).
+// estimates take d to apply.
 type behind struct {
-	msgs  uint64
-	d     time.Duration
-	bound time.Duration
+	msgs uint64
+	d    time.Duration
 }
 
 func (b behind) Lag() uint64               { return b.msgs }
 func (b behind) LagTime() time.Duration    { return b.d }
-func (b behind) LagBound() time.Duration   { return b.bound }
 func (behind) StateStats() (int, int, int) { return 0, 0, 0 }
 func (behind) StalledPartitions() int      { return 0 }
 func (behind) ForgetCreators([]string)     {}
 
 // TestBackpressure_LagTime: bulk events are refused (429 + Retry-After)
-// while the backlog would take aggregation longer than its bound (--max-lag,
-// or aggregation's LagBound where it gives one) to apply,
+// while the backlog would take aggregation longer than --max-lag to apply,
 // even far below MaxLag messages; a short backlog passes, and so does one
 // of fewer than minLagRefused messages whatever its estimate (a cold rate
 // cannot block ingestion); beyond MaxLag messages it is refused whatever
@@ -83,18 +79,16 @@ func TestBackpressure_LagTime(t *testing.T) {
 		maxLag  time.Duration
 		refused bool
 	}{
-		{behind{200, 10 * time.Second, 0}, 0, true},               // few messages, long to apply
-		{behind{200, 4 * time.Second, 0}, 0, true},                // just over 3 s
-		{behind{200, 4 * time.Second, 0}, 5 * time.Second, false}, // a looser --max-lag
-		{behind{200, 2 * time.Second, 0}, 0, false},               // under the bound
-		{behind{minLagRefused - 1, time.Hour, 0}, 0, false},       // tiny lag: never refused
-		{behind{minLagRefused, time.Hour, 0}, 0, true},            // at the floor, the estimate counts
-		{behind{MaxLag, 0, 0}, 0, false},                          // at the ceiling, rate unknown
-		{behind{MaxLag + 1, 0, 0}, 0, true},                       // over the ceiling, rate unknown
-		{behind{MaxLag + 1, 100 * time.Millisecond, 0}, 0, true},  // over the ceiling however fast
-		{behind{0, 0, 0}, 0, false},                               // caught up
-		{behind{200, 2 * time.Second, time.Second}, 0, true},      // under --max-lag, over the start's bound
-		{behind{200, 2 * time.Second, 5 * time.Second}, 0, false},
+		{behind{200, 10 * time.Second}, 0, true},               // few messages, long to apply
+		{behind{200, 4 * time.Second}, 0, true},                // just over 3 s
+		{behind{200, 4 * time.Second}, 5 * time.Second, false}, // a looser --max-lag
+		{behind{200, 2 * time.Second}, 0, false},               // under the bound
+		{behind{minLagRefused - 1, time.Hour}, 0, false},       // tiny lag: never refused
+		{behind{minLagRefused, time.Hour}, 0, true},            // at the floor, the estimate counts
+		{behind{MaxLag, 0}, 0, false},                          // at the ceiling, rate unknown
+		{behind{MaxLag + 1, 0}, 0, true},                       // over the ceiling, rate unknown
+		{behind{MaxLag + 1, 100 * time.Millisecond}, 0, true},  // over the ceiling however fast
+		{behind{0, 0}, 0, false},                               // caught up
 	} {
 		c := cfg
 		if tt.maxLag > 0 {
@@ -114,7 +108,7 @@ func TestBackpressure_LagTime(t *testing.T) {
 	}
 	// A Server built without a --max-lag (zero) uses the default bound.
 	s := &Server{metrics: newMetrics(prometheus.NewRegistry())}
-	s.Aggregation = behind{200, config.DefaultMaxLag + time.Second, 0}
+	s.Aggregation = behind{200, config.DefaultMaxLag + time.Second}
 	if s.notLagging(httptest.NewRecorder()) {
 		t.Error("no --max-lag set: a backlog over the default bound admitted")
 	}

@@ -74,7 +74,7 @@ func (s *Server) ingestEvents(w http.ResponseWriter, r *http.Request, _ *princip
 // while the messages waiting would take it longer than --max-lag to apply
 // (overLag), and in any case beyond MaxLag messages.
 func (s *Server) notLagging(w http.ResponseWriter) bool {
-	if s.Aggregation != nil && overLag(s.Aggregation.Lag(), s.Aggregation.LagTime(), s.lagBound()) {
+	if s.Aggregation != nil && overLag(s.Aggregation.Lag(), s.Aggregation.LagTime(), s.maxLag()) {
 		s.metrics.refused(refusedLag)
 		w.Header().Set("Retry-After", "1")
 		writeCode(w, platform.ERATELIMITED, "aggregation is catching up; retry shortly")
@@ -103,15 +103,8 @@ func overLag(lag uint64, lagTime, maxLag time.Duration) bool {
 	return lag > MaxLag || lag >= minLagRefused && lagTime > maxLag
 }
 
-// lagBound is the bound of the backlog in time: aggregation's
-// (Aggregation.LagBound: --max-lag, tightened by --ready-within), or
-// --max-lag.
-func (s *Server) lagBound() time.Duration {
-	if s.Aggregation != nil {
-		if b := s.Aggregation.LagBound(); b > 0 {
-			return b
-		}
-	}
+// maxLag is the configured bound of the backlog in time (--max-lag).
+func (s *Server) maxLag() time.Duration {
 	if s.cfg.MaxLag > 0 {
 		return s.cfg.MaxLag
 	}

@@ -855,7 +855,6 @@ type laggingAggregation struct{}
 
 func (laggingAggregation) Lag() uint64                 { return httpapi.MaxLag + 1 }
 func (laggingAggregation) LagTime() time.Duration      { return 0 }
-func (laggingAggregation) LagBound() time.Duration     { return 0 }
 func (laggingAggregation) StateStats() (int, int, int) { return 0, 0, 0 }
 func (laggingAggregation) StalledPartitions() int      { return 0 }
 func (laggingAggregation) ForgetCreators([]string)     {}

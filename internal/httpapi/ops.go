@@ -208,10 +208,6 @@ func (m *metrics) aggregation(reg *prometheus.Registry, a Aggregation) {
 			Name: "crowd_aggregation_backlog_seconds",
 			Help: "Estimated time aggregation takes to apply the event log messages waiting, at the rate it measures while applying (0: caught up; until the first batch after a start is applied, at a prior of 20 messages a second); bulk ingestion is refused beyond --max-lag.",
 		}, func() float64 { return a.LagTime().Seconds() }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "crowd_aggregation_backlog_bound_seconds",
-			Help: "The backlog time beyond which bulk ingestion is refused: --max-lag, or less once the process's own start shows that a restart after a crash would not be ready within --ready-within.",
-		}, func() float64 { return a.LagBound().Seconds() }),
 	}
 	for i, g := range []struct{ name, help string }{
 		{"crowd_aggregation_event_ids", "Event ids aggregation remembers in memory for deduplication (the last 24 hours)."},

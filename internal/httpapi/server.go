@@ -56,10 +56,6 @@ type Aggregation interface {
 	// messages, at the rate it measures while applying (a prior until
 	// its first batch after a start); 0 when it is caught up.
 	LagTime() time.Duration
-	// LagBound is the longest LagTime bulk ingestion is accepted at:
-	// --max-lag, or less where the process's start shows that a restart
-	// after a crash would not be ready within --ready-within.
-	LagBound() time.Duration
 	// StateStats reports aggregation's in-memory state: event ids and
 	// viewer-days held and the bytes of their tables.
 	StateStats() (ids, viewerDays, bytes int)
