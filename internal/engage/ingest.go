@@ -62,7 +62,8 @@ func (b *Builder) EventID(platformID string) string {
 // Ingest publishes evs (decoded lines) and reports what happened to each;
 // rejected are the lines decoding already refused. When it returns nil,
 // every accepted event is durable in the event log. It is Prepare, then
-// Commit.
+// the publishing of Commit without its recheck: nothing is committed
+// between the two.
 //
 // Duplicates are reported for ids seen in this batch, recently accepted by
 // this process, or already applied by aggregation (within its dedupe
@@ -75,7 +76,7 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 	if err != nil {
 		return p.res, err
 	}
-	return in.Commit(ctx, p)
+	return in.publish(ctx, p.res, p.out)
 }
 
 // Prepared is a batch Prepare made ready to publish: its log events and
@@ -103,14 +104,24 @@ func (in *Ingester) Commit(ctx context.Context, p *Prepared) (Result, error) {
 				res.Duplicates++
 				continue
 			}
-			out[n], ids[n] = out[i], ids[i]
+			out[n] = out[i]
 			n++
 		}
 		clear(out[n:])
-		out, ids = out[:n], ids[:n]
+		out = out[:n]
 	}
+	return in.publish(ctx, res, out)
+}
+
+// publish publishes out, notes their ids as recent and returns res with
+// them accepted.
+func (in *Ingester) publish(ctx context.Context, res Result, out []event.Event) (Result, error) {
 	if err := pipeline.Publish(ctx, in.Log, out); err != nil {
 		return res, err
+	}
+	ids := make([]string, len(out))
+	for i := range out {
+		ids[i] = out[i].ID
 	}
 	in.Recent.Add(ids...)
 	res.Accepted = len(out)
