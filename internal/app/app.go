@@ -159,6 +159,22 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	// to the database) and kept fresh from then on.
 	m.Directory = newDirectory(m.Config, m.Store, m.Logger, m.Now)
 	m.goRun("directory", func() error { return m.Directory.Run(runCtx) })
+	// Aggregation's state loads while the rest opens too: it needs the
+	// store alone, and after a crash the event log's recovery takes
+	// seconds of its own (/readyz says "loading state" until it is done;
+	// a failed load is Run's error, below).
+	logCfg := logConfig(m.Config, m.Logger)
+	logCfg.WriteGuard, logCfg.WriteFault, logCfg.DiskFull = m.disk.check, m.logWriteFault(), m.disk.report
+	if m.Aggregate, err = newAggregator(m.Config, m.Store, logCfg.PartitionCount(), m.Logger, m.Now); err != nil {
+		return err
+	}
+	aggCtx, cancelAgg := context.WithCancel(context.Background())
+	m.cancelAgg = cancelAgg
+	m.aggWG.Add(1)
+	go func() {
+		defer m.aggWG.Done()
+		_ = m.Aggregate.LoadState(aggCtx)
+	}()
 	m.ready.setPhase("opening secrets")
 	pseud, err := pseudonym.Open(m.Config.Secrets(), m.Now)
 	if err != nil {
@@ -171,15 +187,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("open: %w", err)
 	}
 	m.ready.setPhase("opening event log")
-	logCfg := logConfig(m.Config, m.Logger)
-	logCfg.WriteGuard, logCfg.WriteFault, logCfg.DiskFull = m.disk.check, m.logWriteFault(), m.disk.report
 	if m.Log, err = eventlog.Open(ctx, logCfg); err != nil {
 		return fmt.Errorf("open event log: %w", err)
 	}
 	m.disk.log.Store(m.Log)
 
 	m.Relay = relay.New(m.Store, m.Log, m.Logger)
-	if m.Aggregate, err = newAggregator(m.Config, m.Store, m.Log, m.Logger, m.Now); err != nil {
+	if err := m.Aggregate.SetLog(m.Log); err != nil {
 		return err
 	}
 	// Ready once every partition owned is applied up to the log's end
@@ -190,8 +204,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.ready.setTarget(target)
 	m.ready.setPhase("")
-	aggCtx, cancelAgg := context.WithCancel(context.Background())
-	m.cancelAgg, m.aggDone = cancelAgg, make(chan struct{})
+	m.aggDone = make(chan struct{})
 	m.aggWG.Add(1)
 	go func() {
 		defer m.aggWG.Done()

@@ -54,12 +54,13 @@ func openDisclosure(c config.Config, st *store.Store, now func() time.Time) (*di
 	return layer, nil
 }
 
-// newAggregator returns aggregation of lg into st, with c's state limit
-// and partitions.
-func newAggregator(c config.Config, st *store.Store, lg *eventlog.Log, logger *slog.Logger, now func() time.Time) (*rollup.Aggregator, error) {
-	agg := rollup.New(st, lg, logger, now)
+// newAggregator returns aggregation into st of a log of partitions
+// partitions, with c's state limit and partitions; its log is given by
+// SetLog once open, and its state can load before (LoadState).
+func newAggregator(c config.Config, st *store.Store, partitions int, logger *slog.Logger, now func() time.Time) (*rollup.Aggregator, error) {
+	agg := rollup.NewBeforeLog(st, partitions, logger, now)
 	agg.SetStateLimit(c.StateLimit)
-	parts, err := config.ParsePartitions(c.AggregatePartitions, lg.Partitions())
+	parts, err := config.ParsePartitions(c.AggregatePartitions, partitions)
 	if err != nil {
 		return nil, fmt.Errorf("aggregate-partitions %q: %w", c.AggregatePartitions, err)
 	}

@@ -83,7 +83,10 @@ func (im *Import) open(ctx context.Context, c config.Config, logger *slog.Logger
 	if im.Layer, err = openDisclosure(c, im.Store, nil); err != nil {
 		return err
 	}
-	if im.Aggregate, err = newAggregator(c, im.Store, im.Log, logger, nil); err != nil {
+	if im.Aggregate, err = newAggregator(c, im.Store, im.Log.Partitions(), logger, nil); err != nil {
+		return err
+	}
+	if err := im.Aggregate.SetLog(im.Log); err != nil {
 		return err
 	}
 	if err := im.Aggregate.LoadState(ctx); err != nil {

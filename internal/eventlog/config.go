@@ -116,6 +116,10 @@ type Config struct {
 	DiskFull func(error)
 }
 
+// PartitionCount returns the partitions a log opened with c has
+// (Partitions, or DefaultPartitions if it is 0), before it is opened.
+func (c Config) PartitionCount() int { return c.withDefaults().Partitions }
+
 // withDefaults returns c with zero-valued fields set to their defaults.
 // Negative values are left alone so that Validate reports them.
 func (c Config) withDefaults() Config {

@@ -84,7 +84,11 @@ type Aggregator struct {
 	all              bool
 	parts            []byte
 	checkpointsReady atomic.Bool
-	loaded           atomic.Bool // Run has loaded the state (StateLoaded)
+	// loadOnce loads the state (LoadState); loadErr is its outcome, and
+	// loaded is set once it succeeded (StateLoaded).
+	loadOnce sync.Once
+	loadErr  error
+	loaded   atomic.Bool
 
 	stallMu   sync.Mutex
 	stallPrev []uint64 // every partition's checkpoint at the last Stalled
@@ -120,21 +124,42 @@ const CreatorsTTL = 10 * time.Second
 // in memory (about 150 bytes each); past it, a part of them is dropped.
 var creatorsCacheLimit = 200_000
 
-// New returns an Aggregator.
+// New returns an Aggregator of l's partitions (eventlog.DefaultPartitions
+// if l is nil).
 func New(s *store.Store, l Log, lg *slog.Logger, now func() time.Time) *Aggregator {
+	n := eventlog.DefaultPartitions
+	if l != nil {
+		n = l.Partitions()
+	}
+	a := NewBeforeLog(s, n, lg, now)
+	a.log = l
+	return a
+}
+
+// NewBeforeLog returns an Aggregator of a log of n partitions that is not
+// open yet: it can load its state (LoadState) while the log opens, and
+// SetLog gives it the log before Run.
+func NewBeforeLog(s *store.Store, n int, lg *slog.Logger, now func() time.Time) *Aggregator {
 	if now == nil {
 		now = time.Now
 	}
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	n := eventlog.DefaultPartitions
-	if l != nil {
-		n = l.Partitions()
-	}
-	a := &Aggregator{store: s, log: l, lg: lg, now: now, creators: map[string][]string{}, bounds: DefaultBounds, st: newState(n), nparts: n, metrics: newMetrics()}
+	a := &Aggregator{store: s, lg: lg, now: now, creators: map[string][]string{}, bounds: DefaultBounds, st: newState(n), nparts: n, metrics: newMetrics()}
 	a.own, a.all = allPartitions(n), true
 	return a
+}
+
+// SetLog gives an Aggregator made by NewBeforeLog its log, which must have
+// the partitions it was made for. It is called before Run, and not while
+// anything else uses the Aggregator but LoadState (which needs no log).
+func (a *Aggregator) SetLog(l Log) error {
+	if l.Partitions() != a.nparts {
+		return fmt.Errorf("aggregation: a log of %d partitions for an aggregator of %d", l.Partitions(), a.nparts)
+	}
+	a.log = l
+	return nil
 }
 
 // Checkpoint returns the last log sequence up to which every partition
@@ -150,9 +175,17 @@ func (a *Aggregator) Checkpoint(ctx context.Context) (uint64, error) {
 
 // Run consumes the log from the checkpoints until ctx is done.
 func (a *Aggregator) Run(ctx context.Context) error {
-	if err := a.ensureCheckpoints(ctx); err != nil {
+	if err := a.LoadState(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while loading
+		}
 		return err
 	}
+	// The checkpoints as they are now. Another process of the same
+	// partitions may have moved them since the state was loaded (crowd
+	// import loads it before it publishes, and aggregates after): the
+	// first batch then finds the state behind them and catches up from
+	// the journal, as whenever another process overtakes this one (apply).
 	cps, err := a.checkpoints(ctx)
 	if err != nil {
 		return fmt.Errorf("read checkpoint: %w", err)
@@ -167,13 +200,6 @@ func (a *Aggregator) Run(ctx context.Context) error {
 			slog.Uint64("checkpoint", hi), slog.Uint64("log_last_seq", info.LastSeq))
 		return fmt.Errorf("%w: checkpoint %d, log last sequence %d", ErrCheckpointAhead, hi, info.LastSeq)
 	}
-	if err := a.loadState(ctx, cps); err != nil {
-		if ctx.Err() != nil {
-			return nil // stopped while loading
-		}
-		return err
-	}
-	a.loaded.Store(true)
 	a.applied.Store(lo)
 	start := lo + 1
 	if lo == 0 {
@@ -210,8 +236,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	}
 }
 
-// StateLoaded reports whether Run has loaded the in-memory state and
-// started consuming the log.
+// StateLoaded reports whether the in-memory state is loaded (LoadState).
 func (a *Aggregator) StateLoaded() bool { return a.loaded.Load() }
 
 // applyRetrying applies a batch, retrying with backoff while the database
@@ -423,17 +448,28 @@ func (a *Aggregator) spillFlags(ctx context.Context) error {
 	return nil
 }
 
-// LoadState loads the in-memory state up to the checkpoints, for a process
-// that reads it (Seen) without running aggregation.
+// LoadState loads the in-memory state up to the checkpoints: the latest
+// snapshot and the journal after it (loadState). It needs the store alone,
+// not the log, so a server loads it while its event log opens (after a
+// crash the log's recovery takes seconds of its own); a process that reads
+// the state without aggregating (crowd import's Seen) calls it alone. Run
+// calls it too: once it was called, later calls wait for that load and
+// return its outcome, so the state is loaded once whoever asks first.
 func (a *Aggregator) LoadState(ctx context.Context) error {
-	if err := a.ensureCheckpoints(ctx); err != nil {
-		return err
-	}
-	cps, err := a.checkpoints(ctx)
-	if err != nil {
-		return fmt.Errorf("read checkpoint: %w", err)
-	}
-	return a.loadState(ctx, cps)
+	a.loadOnce.Do(func() {
+		a.loadErr = func() error {
+			if err := a.ensureCheckpoints(ctx); err != nil {
+				return err
+			}
+			cps, err := a.checkpoints(ctx)
+			if err != nil {
+				return fmt.Errorf("read checkpoint: %w", err)
+			}
+			return a.loadState(ctx, cps)
+		}()
+		a.loaded.Store(a.loadErr == nil)
+	})
+	return a.loadErr
 }
 
 // loadState rebuilds the in-memory state up to the checkpoints cps (by

@@ -358,3 +358,85 @@ func TestCreatorsCacheBounded(t *testing.T) {
 		t.Errorf("%d videos' creators cached after 10 in a batch, want 6 (the limit of 8 less a quarter)", n)
 	}
 }
+
+// TestRun_StateLoadedBeforeItsLog: an aggregator made before its log is
+// open loads its state from the store alone (a server does so while the
+// event log recovers), and Run then reuses that state: it catches up with
+// what another aggregator applied since the load, so an id that one
+// accepted stays a duplicate and its viewer stays one viewer. Without
+// that catch-up, the re-sent id and the returning viewer count twice.
+func TestRun_StateLoadedBeforeItsLog(t *testing.T) {
+	ctx := t.Context()
+	s, err := store.Open(ctx, store.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	setup(t, s)
+	l, err := eventlog.Open(ctx, eventlog.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	publish := func(id string, evs ...event.Event) {
+		t.Helper()
+		m := eventlog.Message{Subject: l.Subject(l.Partition("v")), ID: id, Data: msg(0, evs...).Data}
+		if err := l.Publish(ctx, []eventlog.Message{m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// aggregate runs a until its checkpoint reaches seq.
+	aggregate := func(a *Aggregator, seq uint64) {
+		t.Helper()
+		if err := a.SetLog(l); err != nil {
+			t.Fatal(err)
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- a.Run(runCtx) }()
+		deadline := time.Now().Add(30 * time.Second)
+		for cp, _ := a.Checkpoint(ctx); cp < seq; cp, _ = a.Checkpoint(ctx) {
+			if time.Now().After(deadline) {
+				t.Fatalf("checkpoint %d, want %d", cp, seq)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	newAgg := func() *Aggregator {
+		return NewBeforeLog(s, l.Partitions(), slog.New(slog.DiscardHandler), func() time.Time { return day0 })
+	}
+
+	publish("m1", view("e1", "A", day0, "for_you"))
+	aggregate(newAgg(), 1)
+
+	// b loads its state with no log at all.
+	b := newAgg()
+	if err := b.LoadState(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !b.StateLoaded() || !b.Seen([]string{"e1"})[0] {
+		t.Fatal("the state loaded before the log does not hold e1")
+	}
+	// Another aggregator applies m2 meanwhile.
+	publish("m2", view("e2", "B", day0, "for_you"))
+	aggregate(newAgg(), 2)
+	// m3 re-sends e2 and brings B back the same day.
+	publish("m3", view("e2", "B", day0, "for_you"), view("e3", "B", day0, "for_you"))
+	aggregate(b, 3)
+	if views, viewers, _ := videoDay(t, s); views != 3 || viewers != 2 {
+		t.Fatalf("views %d viewers %d, want 3 and 2", views, viewers)
+	}
+
+	other, err := eventlog.Open(ctx, eventlog.Config{Dir: t.TempDir(), Partitions: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := newAgg().SetLog(other); err == nil {
+		t.Fatal("SetLog took a log of other partitions")
+	}
+}
