@@ -10,6 +10,8 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -595,6 +597,38 @@ func (a *Aggregator) readSnapshotIn(ctx context.Context, v *store.SnapshotView, 
 		}
 		img.blooms[i] = &bloom{blocks: make([][8]uint64, m.filterBlocks[i]), n: int(m.filterKeys[i])}
 	}
+	// A range's ids and viewer-days go into their two tables on two
+	// goroutines, one each, while this one reads and checks the next
+	// chunks: reading the chunks and inserting their entries each take
+	// about half of a start's load, and a state's tables are hundreds of
+	// megabytes (docs/PERFORMANCE.md, "Restart: the state's load"). The
+	// chunks are copied into a few buffers used in turn, so the reads
+	// allocate nothing new per chunk.
+	type buffer struct {
+		data  []byte
+		users atomic.Int32 // the fills still reading it
+	}
+	type fill struct {
+		recs []byte
+		buf  *buffer
+	}
+	const buffers = 4
+	free := make(chan *buffer, buffers)
+	for range buffers {
+		free <- &buffer{}
+	}
+	fills := [2]chan fill{make(chan fill, buffers), make(chan fill, buffers)}
+	var wg sync.WaitGroup
+	for i, t := range [2]*table{img.seen, img.viewers} {
+		wg.Go(func() {
+			for f := range fills[i] {
+				t.fill(f.recs)
+				if f.buf.users.Add(-1) == 0 {
+					free <- f.buf // never blocks: free holds every buffer
+				}
+			}
+		})
+	}
 	read := 0
 	err = v.Chunks(ctx, a.partsKey(), gen, func(n int, chunkSum uint64, data []byte) error {
 		if n != read || chunkSum != sums[n] {
@@ -603,13 +637,29 @@ func (a *Aggregator) readSnapshotIn(ctx context.Context, v *store.SnapshotView, 
 		if xxhash.Sum64(data) != chunkSum {
 			return fmt.Errorf("chunk %d: checksum mismatch", n)
 		}
-		if err := img.decodeChunk(n, m, data); err != nil {
-			return fmt.Errorf("chunk %d: %w", n, err)
-		}
 		read++
 		img.bytes += int64(len(data))
+		if uint64(n) >= m.ranges {
+			if err := img.decodeFilter(n, m, data); err != nil {
+				return fmt.Errorf("chunk %d: %w", n, err)
+			}
+			return nil
+		}
+		buf := <-free
+		buf.data = append(buf.data[:0], data...)
+		ids, vds, err := decodeRange(n, buf.data)
+		if err != nil {
+			free <- buf
+			return fmt.Errorf("chunk %d: %w", n, err)
+		}
+		buf.users.Store(2)
+		fills[0] <- fill{ids, buf}
+		fills[1] <- fill{vds, buf}
 		return nil
 	})
+	close(fills[0])
+	close(fills[1])
+	wg.Wait()
 	if err != nil {
 		return nil, err
 	}
@@ -634,27 +684,37 @@ func tableFor(set bool, n int) *table {
 	return t
 }
 
-// decodeChunk adds chunk n to the image.
-func (img *snapshotImage) decodeChunk(n int, m *snapshotMeta, b []byte) error {
-	if uint64(n) < m.ranges {
-		if len(b) < chunkHeaderBytes || b[0] != chunkRange || uint64(binary.LittleEndian.Uint32(b[1:])) != uint64(n) {
-			return errors.New("not the range expected")
-		}
-		ids, vds := int(binary.LittleEndian.Uint32(b[5:])), int(binary.LittleEndian.Uint32(b[9:]))
-		b = b[chunkHeaderBytes:]
-		if len(b) != ids*seenRecordBytes+vds*viewerRecordBytes {
-			return fmt.Errorf("%d bytes for %d ids and %d viewer-days", len(b), ids, vds)
-		}
-		for range ids {
-			img.seen.put(binary.LittleEndian.Uint64(b), 0, binary.LittleEndian.Uint16(b[8:]), nil)
-			b = b[seenRecordBytes:]
-		}
-		for range vds {
-			img.viewers.put(binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint32(b[10:]), binary.LittleEndian.Uint16(b[8:]), nil)
-			b = b[viewerRecordBytes:]
-		}
-		return nil
+// decodeRange checks range chunk n and returns its records: its ids (key,
+// stamp) and its viewer-days (key, stamp, value), for table.fill.
+func decodeRange(n int, b []byte) (ids, vds []byte, err error) {
+	if len(b) < chunkHeaderBytes || b[0] != chunkRange || uint64(binary.LittleEndian.Uint32(b[1:])) != uint64(n) {
+		return nil, nil, errors.New("not the range expected")
 	}
+	nids, nvds := int(binary.LittleEndian.Uint32(b[5:])), int(binary.LittleEndian.Uint32(b[9:]))
+	b = b[chunkHeaderBytes:]
+	if len(b) != nids*seenRecordBytes+nvds*viewerRecordBytes {
+		return nil, nil, fmt.Errorf("%d bytes for %d ids and %d viewer-days", len(b), nids, nvds)
+	}
+	return b[:nids*seenRecordBytes], b[nids*seenRecordBytes:], nil
+}
+
+// fill puts records of a range chunk into t: ids into a set, viewer-days
+// otherwise (decodeRange).
+func (t *table) fill(b []byte) {
+	if t.set {
+		for ; len(b) >= seenRecordBytes; b = b[seenRecordBytes:] {
+			t.put(binary.LittleEndian.Uint64(b), 0, binary.LittleEndian.Uint16(b[8:]), nil)
+		}
+		return
+	}
+	for ; len(b) >= viewerRecordBytes; b = b[viewerRecordBytes:] {
+		t.put(binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint32(b[10:]), binary.LittleEndian.Uint16(b[8:]), nil)
+	}
+}
+
+// decodeFilter adds filter piece n (a chunk after the ranges) to the
+// image's filter.
+func (img *snapshotImage) decodeFilter(n int, m *snapshotMeta, b []byte) error {
 	piece := uint64(n) - m.ranges
 	which, kind := 0, byte(chunkSeenFilter)
 	if piece >= uint64(m.filterPieces[0]) {
