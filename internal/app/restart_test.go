@@ -114,3 +114,49 @@ func reopener(t *testing.T) func() (*Main, *client.Client) {
 		return openTestWith(t, func(m *Main) { m.Config.Data = dir })
 	}
 }
+
+// TestOpen_LogFailsWhileStateLoads: the state starts loading as soon as
+// the store is open, before the event log opens. A start whose event log
+// cannot open fails, stops that load and releases the data dir, and the
+// next start finds everything counted before it, once.
+func TestOpen_LogFailsWhileStateLoads(t *testing.T) {
+	ctx := context.Background()
+	open := reopener(t)
+	m, svc := open()
+	syncVideo(t, svc)
+	if _, err := svc.IngestNDJSON(ctx, strings.NewReader(views(300, 0, "vid"))); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "300 views", func() bool {
+		v, err := client.New(m.URL()).Video(ctx, "vid")
+		return err == nil && v.Counts.Views == 300
+	})
+	cfg := m.Config
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	failing := &Main{Config: cfg, Passwords: m.Passwords}
+	failing.Config.NATSURL = "nats://127.0.0.1:1" // nothing listens there
+	err := failing.Open(ctx)
+	if err == nil || !strings.Contains(err.Error(), "open event log") {
+		t.Fatalf("Open with an event log it cannot reach: %v", err)
+	}
+	if failing.Aggregate == nil {
+		t.Fatal("the aggregator was not made before the event log opened")
+	}
+
+	m, svc = open()
+	if _, err := svc.IngestNDJSON(ctx, strings.NewReader(views(301, 0, "vid"))); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the one new view", func() bool {
+		v, err := client.New(m.URL()).Video(ctx, "vid")
+		return err == nil && v.Counts.Views == 301
+	})
+	// The batch is applied whole: had the 300 sent before counted again,
+	// the views would have gone from 300 to 601 at once.
+	if v, err := client.New(m.URL()).Video(ctx, "vid"); err != nil || v.Counts.Views != 301 {
+		t.Fatalf("views after resending: %+v, %v", v, err)
+	}
+}
