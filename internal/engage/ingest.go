@@ -76,7 +76,7 @@ func (in *Ingester) Ingest(ctx context.Context, evs []ingest.Event, rejected []i
 	if err != nil {
 		return p.res, err
 	}
-	return in.publish(ctx, p.res, p.out)
+	return in.publish(ctx, p.res, p.out, idsOf(p.out))
 }
 
 // Prepared is a batch Prepare made ready to publish: its log events and
@@ -92,11 +92,7 @@ type Prepared struct {
 // dropped as duplicates first, so batches prepared at once and committed
 // in turn (crowd import) report what one after the other would.
 func (in *Ingester) Commit(ctx context.Context, p *Prepared) (Result, error) {
-	res, out := p.res, p.out
-	ids := make([]string, len(out))
-	for i := range out {
-		ids[i] = out[i].ID
-	}
+	res, out, ids := p.res, p.out, idsOf(p.out)
 	if again := in.Recent.HasEach(ids); slices.Contains(again, true) {
 		n := 0
 		for i := range out {
@@ -104,28 +100,33 @@ func (in *Ingester) Commit(ctx context.Context, p *Prepared) (Result, error) {
 				res.Duplicates++
 				continue
 			}
-			out[n] = out[i]
+			out[n], ids[n] = out[i], ids[i]
 			n++
 		}
 		clear(out[n:])
-		out = out[:n]
+		out, ids = out[:n], ids[:n]
 	}
-	return in.publish(ctx, res, out)
+	return in.publish(ctx, res, out, ids)
 }
 
-// publish publishes out, notes their ids as recent and returns res with
-// them accepted.
-func (in *Ingester) publish(ctx context.Context, res Result, out []event.Event) (Result, error) {
+// publish publishes out, notes their ids (ids, in order) as recent and
+// returns res with them accepted.
+func (in *Ingester) publish(ctx context.Context, res Result, out []event.Event, ids []string) (Result, error) {
 	if err := pipeline.Publish(ctx, in.Log, out); err != nil {
 		return res, err
-	}
-	ids := make([]string, len(out))
-	for i := range out {
-		ids[i] = out[i].ID
 	}
 	in.Recent.Add(ids...)
 	res.Accepted = len(out)
 	return res, nil
+}
+
+// idsOf returns the ids of evs.
+func idsOf(evs []event.Event) []string {
+	ids := make([]string, len(evs))
+	for i := range evs {
+		ids[i] = evs[i].ID
+	}
+	return ids
 }
 
 // Prepare builds the log events of evs, as Ingest does, without

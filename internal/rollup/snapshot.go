@@ -606,9 +606,10 @@ func (a *Aggregator) readSnapshotIn(ctx context.Context, v *store.SnapshotView, 
 	// allocate nothing new per chunk.
 	type buffer struct {
 		data  []byte
-		users atomic.Int32 // the fills still reading it
+		users atomic.Int32 // the table fills still reading it
 	}
-	type fill struct {
+	// part is a range's records of one table, in buf.
+	type part struct {
 		recs []byte
 		buf  *buffer
 	}
@@ -617,14 +618,14 @@ func (a *Aggregator) readSnapshotIn(ctx context.Context, v *store.SnapshotView, 
 	for range buffers {
 		free <- &buffer{}
 	}
-	fills := [2]chan fill{make(chan fill, buffers), make(chan fill, buffers)}
+	parts := [2]chan part{make(chan part, buffers), make(chan part, buffers)}
 	var wg sync.WaitGroup
 	for i, t := range [2]*table{img.seen, img.viewers} {
 		wg.Go(func() {
-			for f := range fills[i] {
-				t.fill(f.recs)
-				if f.buf.users.Add(-1) == 0 {
-					free <- f.buf // never blocks: free holds every buffer
+			for p := range parts[i] {
+				t.fill(p.recs)
+				if p.buf.users.Add(-1) == 0 {
+					free <- p.buf // never blocks: free holds every buffer
 				}
 			}
 		})
@@ -653,12 +654,12 @@ func (a *Aggregator) readSnapshotIn(ctx context.Context, v *store.SnapshotView, 
 			return fmt.Errorf("chunk %d: %w", n, err)
 		}
 		buf.users.Store(2)
-		fills[0] <- fill{ids, buf}
-		fills[1] <- fill{vds, buf}
+		parts[0] <- part{ids, buf}
+		parts[1] <- part{vds, buf}
 		return nil
 	})
-	close(fills[0])
-	close(fills[1])
+	close(parts[0])
+	close(parts[1])
 	wg.Wait()
 	if err != nil {
 		return nil, err
