@@ -340,38 +340,45 @@ func (s *Store) AudienceSums(ctx context.Context, sc RollupScope, months bool, f
 	}
 	table, idCol, period, counts := t.audienceIn(s.dialect)
 	id := cmp.Or(sc.VideoID, sc.AccountID)
-	type bucketKey struct {
-		dim    uint8
-		bucket string
+	// Each row's entries are added to the sums as they come, a walk of two
+	// lists in (dimension, bucket) order: a hot video's year of days is
+	// tens of thousands of entries, most of them of buckets already seen,
+	// where a map hashed each one.
+	type bucketSum struct {
+		dim            uint8
+		bucket         []byte
+		views, viewers int64
 	}
-	sums := map[bucketKey]*[2]int64{}
+	var sums []bucketSum
 	err := s.scanRows(ctx, `SELECT `+counts+` FROM `+table+` WHERE `+idCol+` = ? AND `+period+` BETWEEN ? AND ? AND `+counts+` IS NOT NULL`, []any{id, from, to}, func(rows *sql.Rows) error {
 		var b sql.RawBytes
 		if err := rows.Scan(&b); err != nil {
 			return err
 		}
+		i := 0
 		return eachAudience(b, func(dim uint8, bucket []byte, views, viewers int64) {
-			p := sums[bucketKey{dim, string(bucket)}]
-			if p == nil {
-				p = new([2]int64)
-				sums[bucketKey{dim, string(bucket)}] = p
+			c := 1
+			for ; i < len(sums); i++ {
+				if c = cmp.Or(cmp.Compare(sums[i].dim, dim), bytes.Compare(sums[i].bucket, bucket)); c >= 0 {
+					break
+				}
 			}
-			p[0] += views
-			p[1] += viewers
+			if c != 0 { // a bucket not seen before; b is the driver's, so copied
+				sums = slices.Insert(sums, i, bucketSum{dim: dim, bucket: bytes.Clone(bucket)})
+			}
+			sums[i].views += views
+			sums[i].viewers += viewers
+			i++
 		})
 	})
 	if err != nil {
 		return fmt.Errorf("read %s: %w", t.name, err)
 	}
-	keys := make([]bucketKey, 0, len(sums))
-	for k := range sums {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(x, y bucketKey) int {
-		return cmp.Or(strings.Compare(AudienceDimensions[x.dim], AudienceDimensions[y.dim]), strings.Compare(x.bucket, y.bucket))
+	slices.SortFunc(sums, func(x, y bucketSum) int {
+		return cmp.Or(strings.Compare(AudienceDimensions[x.dim], AudienceDimensions[y.dim]), bytes.Compare(x.bucket, y.bucket))
 	})
-	for _, k := range keys {
-		fn(AudienceDimensions[k.dim], k.bucket, sums[k][0], sums[k][1])
+	for _, b := range sums {
+		fn(AudienceDimensions[b.dim], string(b.bucket), b.views, b.viewers)
 	}
 	return nil
 }
