@@ -8,7 +8,6 @@ import (
 
 	"github.com/crowd-dev/crowd/internal/cputime"
 	"github.com/crowd-dev/crowd/internal/disclosure"
-	"github.com/crowd-dev/crowd/internal/period"
 	"github.com/crowd-dev/crowd/internal/store"
 )
 
@@ -35,7 +34,7 @@ func BenchmarkVideoReport(b *testing.B) {
 		"country": {"US", "DE", "FR", "GB", "BR", "IN", "JP", "ES", "IT", "MX", "CA", "NL", "unknown"},
 	}
 	const videos = 2000
-	var dims, months []store.AudienceRow
+	var dims []store.AudienceRow
 	for v := 0; v < videos; v++ {
 		id := fmt.Sprint("v", v)
 		days := 365
@@ -57,7 +56,6 @@ func BenchmarkVideoReport(b *testing.B) {
 				}
 			}
 			dims = append(dims, store.AudienceRow{ID: id, Period: d0 + d, Counts: c})
-			months = append(months, store.AudienceRow{ID: id, Period: int64(period.Day(d0 + d).Month()), Counts: c})
 		}
 	}
 	// The hottest video's viewers came back at every gap on every day
@@ -76,9 +74,6 @@ func BenchmarkVideoReport(b *testing.B) {
 	}
 	tx.Commit()
 	if err := s.AddAudience(ctx, store.VideoAudienceDayTable, dims); err != nil {
-		b.Fatal(err)
-	}
-	if err := s.AddAudience(ctx, store.VideoAudienceMonthTable, months); err != nil {
 		b.Fatal(err)
 	}
 	bl := &Builder{Layer: disclosure.New("exact", s), Now: time.Now}

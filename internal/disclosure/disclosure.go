@@ -336,7 +336,8 @@ func (l *Layer) Breakdown(ctx context.Context, s Scope, from, to time.Time) (map
 		}
 		return out, nil
 	}
-	// Whole months come from the monthly sums, the rest from days.
+	// A creator's whole months come from the monthly sums, the rest from
+	// days; a video's audience is kept by day only (store.AudienceSums).
 	from, to = from.UTC(), to.UTC()
 	firstFull := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
 	if !firstFull.Equal(from) {
@@ -362,7 +363,7 @@ func (l *Layer) Breakdown(ctx context.Context, s Scope, from, to time.Time) (map
 		})
 	}
 	day := func(t time.Time) int64 { return int64(period.DayOf(t)) }
-	if firstFull.Before(afterLastFull) {
+	if s.VideoID == "" && firstFull.Before(afterLastFull) {
 		m0, m1 := period.MonthOf(firstFull), period.MonthOf(afterLastFull)-1
 		if err := add(true, int64(m0), int64(m1)); err != nil {
 			return nil, err

@@ -12,8 +12,9 @@ import (
 	"github.com/crowd-dev/crowd/internal/store"
 )
 
-// TestBreakdown_MonthsAndDaysAgree: a breakdown read from monthly sums plus
-// the days around them equals the sum over days, for any range.
+// TestBreakdown_MonthsAndDaysAgree: a creator's breakdown read from
+// monthly sums plus the days around them, and a video's read from its days
+// alone, equal the sum over days, for any range.
 func TestBreakdown_MonthsAndDaysAgree(t *testing.T) {
 	ctx := t.Context()
 	s, err := store.Open(ctx, store.Options{Dir: t.TempDir()})
@@ -39,33 +40,39 @@ func TestBreakdown_MonthsAndDaysAgree(t *testing.T) {
 			monthRows = append(monthRows, store.AudienceRow{ID: "v", Period: rollup.MonthOf(day), Counts: c})
 		}
 	}
-	if err := s.AddAudience(ctx, store.VideoAudienceDayTable, dayRows); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.AddAudience(ctx, store.VideoAudienceMonthTable, monthRows); err != nil {
-		t.Fatal(err)
+	// The same buckets for video "v" by day and for creator "v" by day
+	// and by month.
+	for _, add := range []struct {
+		t    store.AudienceTable
+		rows []store.AudienceRow
+	}{{store.VideoAudienceDayTable, dayRows}, {store.AccountAudienceDayTable, dayRows}, {store.AccountAudienceMonthTable, monthRows}} {
+		if err := s.AddAudience(ctx, add.t, add.rows); err != nil {
+			t.Fatal(err)
+		}
 	}
 	l := New("exact", s)
 	for i := 0; i < 200; i++ {
 		from := start.AddDate(0, 0, rng.IntN(420))
 		to := from.AddDate(0, 0, rng.IntN(400))
-		got, err := l.Breakdown(ctx, Scope{VideoID: "v"}, from, to)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, b := range got["country"] {
-			var views, viewers int64
-			for d := from.Unix() / 86400; d <= to.Unix()/86400; d++ {
-				c := days[dayBucket{d, b.Bucket}]
-				views += c[0]
-				viewers += c[1]
+		for _, sc := range []Scope{{VideoID: "v"}, {AccountID: "v"}} {
+			got, err := l.Breakdown(ctx, sc, from, to)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if b.Views != views || b.Viewers != viewers {
-				t.Fatalf("%s..%s %s: got %d/%d, want %d/%d", from.Format(time.DateOnly), to.Format(time.DateOnly), b.Bucket, b.Views, b.Viewers, views, viewers)
+			for _, b := range got["country"] {
+				var views, viewers int64
+				for d := from.Unix() / 86400; d <= to.Unix()/86400; d++ {
+					c := days[dayBucket{d, b.Bucket}]
+					views += c[0]
+					viewers += c[1]
+				}
+				if b.Views != views || b.Viewers != viewers {
+					t.Fatalf("%+v %s..%s %s: got %d/%d, want %d/%d", sc, from.Format(time.DateOnly), to.Format(time.DateOnly), b.Bucket, b.Views, b.Viewers, views, viewers)
+				}
 			}
-		}
-		if len(got["country"]) == 0 && !to.Before(start) && from.Before(start.AddDate(0, 0, 420)) {
-			t.Fatal(fmt.Sprint("no buckets for ", from, to))
+			if len(got["country"]) == 0 && !to.Before(start) && from.Before(start.AddDate(0, 0, 420)) {
+				t.Fatal(fmt.Sprint("no buckets for ", sc, from, to))
+			}
 		}
 	}
 }

@@ -2,7 +2,7 @@
 // UTC months, each a number. Days and hours are numbered from the Unix
 // epoch (day 0 is 1970-01-01, hour 0 its first hour); months from year 0
 // (year×12 + month − 1). These numbers are the keys of the daily, hourly and
-// monthly rollup rows (video_day.day, video_hour.hour, video_audience_month.month),
+// monthly rollup rows (video_day.day, video_hour.hour, account_audience_month.month),
 // of released cells (cells.period) and of the viewers' day salts.
 //
 // Numbering floors: an instant before 1970 is in a negative day or hour

@@ -90,7 +90,7 @@ type batch struct {
 	videoHour     []keyed[timeKey, counters]
 	videoDay      []keyed[timeKey, counters]
 	videoDim      []store.AudienceRow
-	videoDimMonth []store.AudienceRow // Period holds the month number
+	videoDimMonth []store.AudienceRow // Period holds the month number; its creators' months are derived from it
 	// accountDay is what events add to creators' days themselves (follows);
 	// the rest of the creators' rows are their videos' (finishCreators).
 	accountDay map[timeKey]*counters
@@ -1042,8 +1042,10 @@ func (a *Aggregator) write(ctx context.Context, tx *store.RollupTx, b *batch) er
 		b.finishCreators()
 	}()
 	w := tx.RowWriter(ctx)
-	err := writeRows(w, b.totals, rowTables{store.VideoHourTable, store.VideoDayTable, store.VideoAudienceDayTable, store.VideoAudienceMonthTable},
-		b.videoHour, b.videoDay, b.videoDim, b.videoDimMonth)
+	// A video's audience by month is not written (its days are summed,
+	// store.AudienceSums); the batch's sums by month are its creators'.
+	err := writeRows(w, b.totals, rowTables{hour: store.VideoHourTable, day: store.VideoDayTable, dayDims: store.VideoAudienceDayTable},
+		b.videoHour, b.videoDay, b.videoDim, nil)
 	<-creators
 	if err != nil {
 		return err
@@ -1059,7 +1061,7 @@ type rowTables struct {
 }
 
 // writeRows adds the videos' totals (if any), then the rows by hour, by
-// day with their audience, and the audience by month.
+// day with their audience, and the audience by month (if any).
 func writeRows(w *store.RowWriter, totals []keyed[string, counters], t rowTables, hours, days []keyed[timeKey, counters], dayDims, monthDims []store.AudienceRow) error {
 	if err := store.AddRows(w, store.VideoTotalsTable, totals, counterArgs(store.VideoTotalsTable, func(k string, args []any) []any { return append(args, k) })); err != nil {
 		return err
@@ -1071,6 +1073,9 @@ func writeRows(w *store.RowWriter, totals []keyed[string, counters], t rowTables
 	dayKey := func(r keyed[timeKey, counters]) (string, int64) { return r.k.id, r.k.t }
 	if err := store.AddDayRows(w, t.day, days, counterArgs(t.day, timeKeyArgs), dayKey, t.dayDims, dayDims); err != nil {
 		return err
+	}
+	if len(monthDims) == 0 {
+		return nil
 	}
 	return w.AddAudience(t.monthDims, monthDims)
 }

@@ -100,7 +100,7 @@ func TestApply_ChunksAndHalves(t *testing.T) {
 	creditHook = func() { time.Sleep(2 * time.Millisecond) }
 	many := apply(t)
 
-	for _, table := range []string{"video_totals", "video_hour", "video_day", "video_audience_month",
+	for _, table := range []string{"video_totals", "video_hour", "video_day",
 		"account_hour", "account_day", "account_audience_month",
 		"viewer_history", "video_viewer_gaps", "actor_state", "actor_firsts"} {
 		a, b := dumpTable(t, one, table), dumpTable(t, many, table)

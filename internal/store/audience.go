@@ -69,12 +69,19 @@ type AudienceTable struct {
 func (t AudienceTable) Name() string { return t.name }
 
 // The packed audience tables: a video's or a creator's buckets by day, and
-// their sums by month (month numbers: year*12 + month-1).
+// a creator's sums by month (month numbers: year*12 + month-1). A video's
+// audience is kept by day only (migration 0008 on SQLite, 0005 on
+// PostgreSQL): its monthly rows cost the writer a row per video and month
+// in every batch that touched the video, and a video's year is at most
+// 365 days to sum.
 var (
 	VideoAudienceDayTable     = AudienceTable{"video_audience_day", "video_id", "day", "video_day"}
-	VideoAudienceMonthTable   = AudienceTable{"video_audience_month", "video_id", "month", ""}
 	AccountAudienceDayTable   = AudienceTable{"account_audience_day", "account_id", "day", "account_day"}
 	AccountAudienceMonthTable = AudienceTable{"account_audience_month", "account_id", "month", ""}
+
+	// videoAudienceMonthTable held a video's sums by month until the
+	// migration above; migration 0002 still moves rows into it.
+	videoAudienceMonthTable = AudienceTable{"video_audience_month", "video_id", "month", ""}
 )
 
 // audienceIn is where a packed table's values are stored in a dialect:
@@ -326,14 +333,14 @@ func (w *RowWriter) addAudiencePostgres(t AudienceTable, rows []AudienceRow) err
 
 // AudienceSums calls fn with the scope's views and viewers of each audience
 // bucket, summed over the days from..to, or with months over the months
-// from..to (month numbers: year*12 + month-1), in (dimension name, bucket)
-// order.
+// from..to (month numbers: year*12 + month-1; a creator's scope only: a
+// video's audience is kept by day), in (dimension name, bucket) order.
 func (s *Store) AudienceSums(ctx context.Context, sc RollupScope, months bool, from, to int64, fn func(dim, bucket string, views, viewers int64)) error {
 	t := VideoAudienceDayTable
 	switch {
 	case sc.VideoID != "" && months:
-		t = VideoAudienceMonthTable
-	case sc.VideoID == "" && months:
+		return errors.New("a video's audience is kept by day, not by month")
+	case months:
 		t = AccountAudienceMonthTable
 	case sc.VideoID == "":
 		t = AccountAudienceDayTable

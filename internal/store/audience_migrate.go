@@ -26,7 +26,7 @@ func moveAudienceRows(ctx context.Context, t *tx) error {
 		to   AudienceTable
 	}{
 		{"video_dim_day", VideoAudienceDayTable},
-		{"video_dim_month", VideoAudienceMonthTable},
+		{"video_dim_month", videoAudienceMonthTable},
 		{"account_dim_day", AccountAudienceDayTable},
 		{"account_dim_month", AccountAudienceMonthTable},
 	} {
