@@ -142,6 +142,11 @@ func (im *Import) AggregateAll(ctx context.Context, progress func(done, total ui
 	}
 	cancel()
 	<-done
+	// Creators' rows a batch deferred (none when the last batch reached
+	// the log's end, as it does here), written before the import ends.
+	if err := im.Aggregate.FlushDeferred(ctx); err != nil {
+		return fmt.Errorf("aggregate: %w", err)
+	}
 	// The state as the import leaves it, whole: the server's next start
 	// loads it instead of replaying what the import journalled.
 	snapshotAtStop(im.Aggregate, im.logger)

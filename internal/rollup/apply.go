@@ -464,6 +464,7 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 		return fmt.Errorf("apply batch: %w", err)
 	}
 	defer tx.Rollback()
+	a.committed = nil
 
 	// Move the checkpoints first, from the sequences this process's state
 	// reflects: on PostgreSQL the row locks order concurrent aggregators,
@@ -547,7 +548,7 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	a.stages.lap(StageJournal, &a.clock)
 	<-finished
 	a.stages.lap(StageCredit, &a.clock)
-	if err := a.write(ctx, tx, b); err != nil {
+	if err := a.write(ctx, tx, b, msgs[len(msgs)-1].Pending); err != nil {
 		return fmt.Errorf("apply batch: %w", err)
 	}
 	a.stages.lap(StageRows, &a.clock)
@@ -557,6 +558,10 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 		return fmt.Errorf("apply batch: commit: %w", err)
 	}
 	a.stages.lap(StageCommit, &a.clock)
+	if a.committed != nil {
+		a.committed()
+		a.committed = nil
+	}
 	a.pending.Store(msgs[len(msgs)-1].Pending)
 	spillErr, err := a.st.commit(ctx, a.store, sd, a.own, last)
 	if err != nil {
@@ -1034,8 +1039,9 @@ func (a *Aggregator) creatorsOf(ctx context.Context, tx *store.RollupTx, evs []e
 // locks in one order: the videos' tables, then the creators'. The
 // creators' rows are derived from the videos' on another goroutine while
 // the videos' rows are written (the database's writer is one thread;
-// deriving them was a fifth of aggregation's CPU).
-func (a *Aggregator) write(ctx context.Context, tx *store.RollupTx, b *batch) error {
+// deriving them was a fifth of aggregation's CPU), and deferred while
+// pending messages follow the batch in the log (deferred.go).
+func (a *Aggregator) write(ctx context.Context, tx *store.RollupTx, b *batch, pending uint64) error {
 	creators := make(chan struct{})
 	go func() {
 		defer close(creators)
@@ -1050,8 +1056,7 @@ func (a *Aggregator) write(ctx context.Context, tx *store.RollupTx, b *batch) er
 	if err != nil {
 		return err
 	}
-	return writeRows(w, nil, rowTables{store.AccountHourTable, store.AccountDayTable, store.AccountAudienceDayTable, store.AccountAudienceMonthTable},
-		b.accountHourRows, b.accountDayRows, b.accountDimRows, b.accountDimMonthRows)
+	return a.writeCreators(ctx, tx, w, &creatorRows{b.accountHourRows, b.accountDayRows, b.accountDimRows, b.accountDimMonthRows}, pending)
 }
 
 // rowTables are the tables of a video's or a creator's rows.

@@ -22,71 +22,11 @@ import (
 // exactly the rows the same batch writes in one chunk, in order, on one
 // goroutine.
 func TestApply_ChunksAndHalves(t *testing.T) {
-	r := rand.New(rand.NewPCG(11, 12))
-	var videos []string
-	for i := range 40 {
-		videos = append(videos, fmt.Sprintf("v%02d", i))
-	}
-	sources := []string{"for_you", "search", "profile", "share"}
-	var batches [][]eventlog.Delivered
-	seq := uint64(0)
-	for range 3 {
-		var batch []eventlog.Delivered
-		for range 30 {
-			var evs []event.Event
-			for range 20 {
-				v := videos[r.IntN(len(videos))]
-				at := day0.Add(-time.Duration(r.IntN(20*24)) * time.Hour)
-				actor := fmt.Sprintf("a%d", r.IntN(60))
-				id := fmt.Sprintf("e%d", r.IntN(3000)) // some ids repeat: duplicates
-				ev := event.Event{ID: id, VideoID: v, TS: at, Actor: actor}
-				switch k := r.IntN(10); {
-				case k < 6:
-					ev.Type, ev.ActorDay, ev.Source, ev.WatchMS = event.View, actor+at.Format("0102"), sources[r.IntN(len(sources))], 900
-					ev.Age, ev.Gender, ev.Country = "25-34", "female", []string{"DE", "FR", "US"}[r.IntN(3)]
-				case k == 6:
-					ev.Type = []string{event.Like, event.Unlike}[r.IntN(2)]
-				case k == 7:
-					ev.Type = []string{event.Save, event.Unsave}[r.IntN(2)]
-				case k == 8:
-					ev.Type = event.Share
-				default:
-					ev.Type, ev.VideoID, ev.CreatorID = event.Follow, "", "c1"
-				}
-				evs = append(evs, ev)
-			}
-			seq++
-			m := msg(seq, evs...)
-			m.Time = day0 // the batch's time: hourly rows for the last hours
-			batch = append(batch, m)
-		}
-		batches = append(batches, batch)
-	}
-
+	batches, open := creatorsWorld()
 	apply := func(t *testing.T) *store.Store {
-		ctx := t.Context()
-		s, err := store.Open(ctx, store.Options{Dir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		for _, h := range []string{"c1", "c2"} {
-			if err := s.CreateAccount(ctx, &platform.Account{ID: h, Handle: h, Type: "personal", DMPolicy: "everyone", Gender: "undisclosed", CreatedAt: day0}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for i, v := range videos {
-			cs := []string{"c1"}
-			if i%3 == 0 {
-				cs = []string{"c1", "c2"}
-			}
-			if err := s.CreateVideo(ctx, &platform.Video{ID: v, OwnerID: "c1", Title: "t", CreatedAt: day0.AddDate(0, 0, -30), CreatorIDs: cs}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		a := New(s, nil, slog.New(slog.DiscardHandler), func() time.Time { return day0 })
+		s, a := open(t)
 		for _, b := range batches {
-			if err := a.apply(ctx, b); err != nil {
+			if err := a.apply(t.Context(), b); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -176,4 +116,75 @@ func TestApply_ReleasesIdleBuffers(t *testing.T) {
 	if views != 3 {
 		t.Fatalf("views of v = %d, want 3", views)
 	}
+}
+
+// creatorsWorld returns three batches of 30 messages of 20 events each
+// (views, likes, saves, shares and follows; some ids repeated) over 40
+// videos of creator c1, a third of them co-created with c2, and open,
+// which makes a store of that world and its aggregator.
+func creatorsWorld() ([][]eventlog.Delivered, func(t *testing.T) (*store.Store, *Aggregator)) {
+	r := rand.New(rand.NewPCG(11, 12))
+	var videos []string
+	for i := range 40 {
+		videos = append(videos, fmt.Sprintf("v%02d", i))
+	}
+	sources := []string{"for_you", "search", "profile", "share"}
+	var batches [][]eventlog.Delivered
+	seq := uint64(0)
+	for range 3 {
+		var batch []eventlog.Delivered
+		for range 30 {
+			var evs []event.Event
+			for range 20 {
+				v := videos[r.IntN(len(videos))]
+				at := day0.Add(-time.Duration(r.IntN(20*24)) * time.Hour)
+				actor := fmt.Sprintf("a%d", r.IntN(60))
+				id := fmt.Sprintf("e%d", r.IntN(3000)) // some ids repeat: duplicates
+				ev := event.Event{ID: id, VideoID: v, TS: at, Actor: actor}
+				switch k := r.IntN(10); {
+				case k < 6:
+					ev.Type, ev.ActorDay, ev.Source, ev.WatchMS = event.View, actor+at.Format("0102"), sources[r.IntN(len(sources))], 900
+					ev.Age, ev.Gender, ev.Country = "25-34", "female", []string{"DE", "FR", "US"}[r.IntN(3)]
+				case k == 6:
+					ev.Type = []string{event.Like, event.Unlike}[r.IntN(2)]
+				case k == 7:
+					ev.Type = []string{event.Save, event.Unsave}[r.IntN(2)]
+				case k == 8:
+					ev.Type = event.Share
+				default:
+					ev.Type, ev.VideoID, ev.CreatorID = event.Follow, "", "c1"
+				}
+				evs = append(evs, ev)
+			}
+			seq++
+			m := msg(seq, evs...)
+			m.Time = day0 // the batch's time: hourly rows for the last hours
+			batch = append(batch, m)
+		}
+		batches = append(batches, batch)
+	}
+	open := func(t *testing.T) (*store.Store, *Aggregator) {
+		ctx := t.Context()
+		s, err := store.Open(ctx, store.Options{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		for _, h := range []string{"c1", "c2"} {
+			if err := s.CreateAccount(ctx, &platform.Account{ID: h, Handle: h, Type: "personal", DMPolicy: "everyone", Gender: "undisclosed", CreatedAt: day0}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, v := range videos {
+			cs := []string{"c1"}
+			if i%3 == 0 {
+				cs = []string{"c1", "c2"}
+			}
+			if err := s.CreateVideo(ctx, &platform.Video{ID: v, OwnerID: "c1", Title: "t", CreatedAt: day0.AddDate(0, 0, -30), CreatorIDs: cs}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s, New(s, nil, slog.New(slog.DiscardHandler), func() time.Time { return day0 })
+	}
+	return batches, open
 }

@@ -100,6 +100,13 @@ type Aggregator struct {
 	evs    [2][]event.Event
 	evTurn int
 
+	// deferred is the sum of the creators' rows deferred in the store
+	// (deferred.go) when deferredKnown; committed is what the batch being
+	// applied does to it once its transaction commits.
+	deferred      creatorSums
+	deferredKnown bool
+	committed     func()
+
 	mu          sync.Mutex
 	creators    map[string][]string // video id → creator account ids
 	creatorsAt  time.Time           // when creators was last emptied
@@ -180,6 +187,12 @@ func (a *Aggregator) Run(ctx context.Context) error {
 			return nil // stopped while loading
 		}
 		return err
+	}
+	if err := a.FlushDeferred(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("write deferred creator rows: %w", err)
 	}
 	// The checkpoints as they are now. Another process of the same
 	// partitions may have moved them since the state was loaded (crowd

@@ -55,7 +55,26 @@ type AudienceRow struct {
 	ID     string
 	Period int64
 	Counts []AudienceCount // in (Dim, Bucket) order, each bucket once
+	// Packed is the counts packed (AppendAudience), in place of Counts
+	// where not nil.
+	Packed []byte
 }
+
+// appendPacked appends the row's packed counts to b.
+func (r *AudienceRow) appendPacked(b []byte) []byte {
+	if r.Packed != nil {
+		return append(b, r.Packed...)
+	}
+	return appendAudience(b, r.Counts)
+}
+
+// AppendAudience appends counts (in (Dim, Bucket) order, each bucket once)
+// packed to b, as AudienceRow.Packed holds them.
+func AppendAudience(b []byte, counts []AudienceCount) []byte { return appendAudience(b, counts) }
+
+// MergeAudience appends to dst the packed counts of x plus y, both packed
+// (AppendAudience); it fails on a malformed value.
+func MergeAudience(dst, x, y []byte) ([]byte, error) { return mergePacked(dst, x, y) }
 
 // AudienceTable is a table of packed audience rows.
 type AudienceTable struct {
@@ -258,7 +277,7 @@ func (w *RowWriter) AddAudience(t AudienceTable, rows []AudienceRow) error {
 func packedArgs(buf []byte, rows []AudienceRow) ([]byte, []any) {
 	ends := make([]int, len(rows))
 	for i, r := range rows {
-		buf = appendAudience(buf, r.Counts)
+		buf = r.appendPacked(buf)
 		ends[i] = len(buf)
 	}
 	args := make([]any, 0, 3*len(rows))
@@ -318,7 +337,7 @@ func (w *RowWriter) addAudiencePostgres(t AudienceTable, rows []AudienceRow) err
 		merged := make([]any, 0, 3*len(chunk))
 		for _, r := range chunk {
 			start := len(buf)
-			if buf, err = mergePacked(buf, stored[key{r.ID, r.Period}], appendAudience(nil, r.Counts)); err != nil {
+			if buf, err = mergePacked(buf, stored[key{r.ID, r.Period}], r.appendPacked(nil)); err != nil {
 				return fmt.Errorf("add %s (%s, %d): %w", t.name, r.ID, r.Period, err)
 			}
 			merged = append(merged, r.ID, r.Period, buf[start:len(buf):len(buf)])

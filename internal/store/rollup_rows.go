@@ -643,13 +643,13 @@ func AddDayRows[R any](w *RowWriter, t RollupTable, rows []R, args func(R, []any
 		if j == len(audience) || audience[j].ID != id || audience[j].Period != day {
 			return append(out, nil), nil
 		}
-		counts := audience[j].Counts
+		r := &audience[j]
 		j++
-		if len(counts) == 0 {
+		if len(r.Counts) == 0 && len(r.Packed) == 0 {
 			return append(out, nil), nil
 		}
 		start := len(buf)
-		buf = appendAudience(buf, counts)
+		buf = r.appendPacked(buf)
 		return append(out, buf[start:len(buf):len(buf)]), nil
 	})
 	if err != nil {

@@ -1,0 +1,373 @@
+package rollup
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/crowd-dev/crowd/internal/store"
+)
+
+// Creators' rows deferred while aggregation trails the log.
+//
+// A batch's creators' rows (account_hour, account_day with its audience,
+// account_audience_month) are its videos' rows summed by creator
+// (creators.go). Creators are few and busy, so batch after batch writes
+// the same creator-days again: about a quarter of the writer's time in the
+// realistic world (docs/PERFORMANCE.md, "Creators' rows deferred while
+// aggregation trails"). So, on SQLite, a batch after which the log holds
+// more messages keeps its creators' rows in one row of
+// creator_rows_deferred, encoded compactly (appendCreatorRows), in its own
+// transaction with its checkpoints: exactly once holds across a kill -9 as
+// for every other row. The first batch that finds the log's head, or
+// finds maxDeferredBatches batches, maxDeferredRows rows or rows older
+// than maxDeferredAge deferred, sums them with its own and writes each
+// creator row once (writeCreators); so does a start, for what a stopped
+// process left (FlushDeferred).
+//
+// While aggregation trails the log, a creator's rows may so trail their
+// videos' by up to those bounds, beside the lag that already makes every
+// number stale; at the log's head they are as fresh as the videos'. (A
+// creator's rows serve exact mode's creator reports, and protected mode's
+// likes, comments and followers of a creator; released numbers come from
+// videos' cells.) On PostgreSQL several aggregators add to the same
+// creators' rows, and each batch writes its own as before.
+
+// The bounds of what batches defer; variables for tests. In the
+// realistic world a batch of 100,000 events has about 80,000 creators'
+// rows, and sixteen such batches' rows sum to about a sixth of them.
+var (
+	maxDeferredBatches int64 = 16
+	maxDeferredRows    int64 = 1_000_000
+	maxDeferredAge           = 30 * time.Second
+)
+
+// creatorRows are a batch's rows of the creators' tables, each in key order.
+type creatorRows struct {
+	hours, days  []keyed[timeKey, counters]
+	dims, months []store.AudienceRow
+}
+
+func (r *creatorRows) len() int {
+	return len(r.hours) + len(r.days) + len(r.dims) + len(r.months)
+}
+
+// creatorTables are the creators' tables.
+var creatorTables = rowTables{store.AccountHourTable, store.AccountDayTable, store.AccountAudienceDayTable, store.AccountAudienceMonthTable}
+
+// writeCreators writes the batch's creators' rows, or defers them while
+// the log holds pending messages after the batch (see above). The sum of
+// the deferred rows is kept in memory too (a.deferred), so that the batch
+// that writes them reads them back only when this process did not defer
+// them all itself (a start after a kill, a failed transaction).
+func (a *Aggregator) writeCreators(ctx context.Context, tx *store.RollupTx, w *store.RowWriter, rows *creatorRows, pending uint64) error {
+	if a.store.Dialect() != store.SQLite {
+		return writeRows(w, nil, creatorTables, rows.hours, rows.days, rows.dims, rows.months)
+	}
+	batches, n, since, err := tx.DeferredCreatorRows(ctx)
+	if err != nil {
+		return err
+	}
+	if batches == 0 {
+		a.deferred, a.deferredKnown = creatorSums{}, true
+	}
+	now := a.now()
+	if pending > 0 && batches < maxDeferredBatches && n+int64(rows.len()) <= maxDeferredRows &&
+		(batches == 0 || now.Sub(time.Unix(since, 0)) < maxDeferredAge) {
+		if err := tx.DeferCreatorRows(ctx, now.Unix(), int64(rows.len()), appendCreatorRows(nil, rows)); err != nil {
+			return err
+		}
+		if a.deferredKnown {
+			a.deferredKnown = false // until the transaction commits
+			a.committed = func() { a.deferredKnown = a.deferred.add(rows) == nil }
+		}
+		return nil
+	}
+	if batches == 0 {
+		return writeRows(w, nil, creatorTables, rows.hours, rows.days, rows.dims, rows.months)
+	}
+	sum := &a.deferred
+	if !a.deferredKnown {
+		*sum = creatorSums{}
+		if err := sum.take(ctx, tx); err != nil {
+			return err
+		}
+	} else if err := tx.TakeDeferredCreatorRows(ctx, nil); err != nil {
+		return err
+	}
+	a.deferredKnown = false // sum is changed; empty once the transaction commits
+	if err := sum.add(rows); err != nil {
+		return err
+	}
+	all := sum.rows()
+	a.committed = func() { a.deferred, a.deferredKnown = creatorSums{}, true }
+	return writeRows(w, nil, creatorTables, all.hours, all.days, all.dims, all.months)
+}
+
+// FlushDeferred writes the creators' rows that batches deferred, in a
+// transaction of its own: Run does at its start, so that a process stopped
+// while it trailed the log leaves no creator behind until its next batch,
+// and crowd import at its end. Not while Run applies batches.
+func (a *Aggregator) FlushDeferred(ctx context.Context) error {
+	if a.store.Dialect() != store.SQLite {
+		return nil
+	}
+	tx, err := a.store.BeginRollup(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var sum creatorSums
+	if err := sum.take(ctx, tx); err != nil {
+		return err
+	}
+	a.deferred, a.deferredKnown = creatorSums{}, false
+	if sum.empty() {
+		return nil
+	}
+	all := sum.rows()
+	if err := writeRows(tx.RowWriter(ctx), nil, creatorTables, all.hours, all.days, all.dims, all.months); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// creatorSums sums creators' rows by key.
+type creatorSums struct {
+	hours, days  map[timeKey]*counters
+	dims, months map[timeKey][]byte // packed (store.AppendAudience)
+}
+
+func (s *creatorSums) empty() bool {
+	return len(s.hours)+len(s.days)+len(s.dims)+len(s.months) == 0
+}
+
+// take adds the deferred rows to s and deletes them from the store.
+func (s *creatorSums) take(ctx context.Context, tx *store.RollupTx) error {
+	return tx.TakeDeferredCreatorRows(ctx, func(b []byte) error {
+		r, err := decodeCreatorRows(b)
+		if err != nil {
+			return err
+		}
+		return s.add(&r)
+	})
+}
+
+// add adds rows to s.
+func (s *creatorSums) add(r *creatorRows) error {
+	if s.hours == nil {
+		s.hours, s.days = map[timeKey]*counters{}, map[timeKey]*counters{}
+		s.dims, s.months = map[timeKey][]byte{}, map[timeKey][]byte{}
+	}
+	addCounters(s.hours, r.hours)
+	addCounters(s.days, r.days)
+	if err := addPacked(s.dims, r.dims); err != nil {
+		return err
+	}
+	return addPacked(s.months, r.months)
+}
+
+func addCounters(sum map[timeKey]*counters, rows []keyed[timeKey, counters]) {
+	for _, r := range rows {
+		if c := sum[r.k]; c != nil {
+			c.add(r.c)
+		} else {
+			c := *r.c
+			sum[r.k] = &c
+		}
+	}
+}
+
+func addPacked(sum map[timeKey][]byte, rows []store.AudienceRow) error {
+	for i := range rows {
+		r := &rows[i]
+		k := timeKey{r.ID, r.Period}
+		p := r.Packed
+		if p == nil {
+			p = store.AppendAudience(nil, r.Counts)
+		}
+		if old, ok := sum[k]; ok {
+			var err error
+			if p, err = store.MergeAudience(make([]byte, 0, len(old)+len(p)), old, p); err != nil {
+				return fmt.Errorf("deferred creator rows (%s, %d): %w", r.ID, r.Period, err)
+			}
+		} else if r.Packed != nil {
+			p = slices.Clone(p) // the store's buffer
+		}
+		sum[k] = p
+	}
+	return nil
+}
+
+// rows returns the sums as rows in key order.
+func (s *creatorSums) rows() creatorRows {
+	counterRows := func(m map[timeKey]*counters) []keyed[timeKey, counters] {
+		out := make([]keyed[timeKey, counters], 0, len(m))
+		for _, k := range slices.SortedFunc(maps.Keys(m), compareTimeKeys) {
+			out = append(out, keyed[timeKey, counters]{k, m[k]})
+		}
+		return out
+	}
+	packedRows := func(m map[timeKey][]byte) []store.AudienceRow {
+		out := make([]store.AudienceRow, 0, len(m))
+		for _, k := range slices.SortedFunc(maps.Keys(m), compareTimeKeys) {
+			out = append(out, store.AudienceRow{ID: k.id, Period: k.t, Packed: m[k]})
+		}
+		return out
+	}
+	return creatorRows{counterRows(s.hours), counterRows(s.days), packedRows(s.dims), packedRows(s.months)}
+}
+
+func compareTimeKeys(x, y timeKey) int {
+	return cmp.Or(strings.Compare(x.id, y.id), cmp.Compare(x.t, y.t))
+}
+
+// The encoding of a batch's deferred rows: a version byte, then the
+// hours, the days, the audience by day and by month, each a count and its
+// rows. A counters row is its creator (length, bytes), its period
+// (varint) and its fifteen counters (varints, in counterFields order); an
+// audience row its creator, its period and its packed counts (length,
+// bytes).
+const deferredVersion = 1
+
+var errDeferred = errors.New("malformed deferred creator rows")
+
+// counterFields are the fields of counters, in their encoding's order.
+var counterFields = [...]func(*counters) *int64{
+	func(c *counters) *int64 { return &c.views }, func(c *counters) *int64 { return &c.viewers },
+	func(c *counters) *int64 { return &c.watchMS }, func(c *counters) *int64 { return &c.completions },
+	func(c *counters) *int64 { return &c.likes }, func(c *counters) *int64 { return &c.comments },
+	func(c *counters) *int64 { return &c.shares }, func(c *counters) *int64 { return &c.saves },
+	func(c *counters) *int64 { return &c.followersGained }, func(c *counters) *int64 { return &c.followersLost },
+	func(c *counters) *int64 { return &c.pViews }, func(c *counters) *int64 { return &c.pCompletions },
+	func(c *counters) *int64 { return &c.pWatchMS }, func(c *counters) *int64 { return &c.sharers },
+	func(c *counters) *int64 { return &c.savers },
+}
+
+// appendCreatorRows appends the encoding of r to b.
+func appendCreatorRows(b []byte, r *creatorRows) []byte {
+	b = append(b, deferredVersion)
+	for _, rows := range [][]keyed[timeKey, counters]{r.hours, r.days} {
+		b = binary.AppendUvarint(b, uint64(len(rows)))
+		for _, row := range rows {
+			b = appendKey(b, row.k.id, row.k.t)
+			for _, f := range counterFields {
+				b = binary.AppendVarint(b, *f(row.c))
+			}
+		}
+	}
+	var packed []byte
+	for _, rows := range [][]store.AudienceRow{r.dims, r.months} {
+		b = binary.AppendUvarint(b, uint64(len(rows)))
+		for i := range rows {
+			row := &rows[i]
+			b = appendKey(b, row.ID, row.Period)
+			p := row.Packed
+			if p == nil {
+				packed = store.AppendAudience(packed[:0], row.Counts)
+				p = packed
+			}
+			b = binary.AppendUvarint(b, uint64(len(p)))
+			b = append(b, p...)
+		}
+	}
+	return b
+}
+
+func appendKey(b []byte, id string, t int64) []byte {
+	b = binary.AppendUvarint(b, uint64(len(id)))
+	b = append(b, id...)
+	return binary.AppendVarint(b, t)
+}
+
+// decodeCreatorRows decodes rows that appendCreatorRows encoded. The
+// packed counts it returns are b's: valid while b is.
+func decodeCreatorRows(b []byte) (creatorRows, error) {
+	var r creatorRows
+	if len(b) == 0 || b[0] != deferredVersion {
+		return r, errDeferred
+	}
+	d := decoder{b: b[1:]}
+	for _, rows := range []*[]keyed[timeKey, counters]{&r.hours, &r.days} {
+		n := d.count()
+		all := make([]counters, n)
+		*rows = make([]keyed[timeKey, counters], n)
+		for i := range n {
+			(*rows)[i] = keyed[timeKey, counters]{d.key(), &all[i]}
+			for _, f := range counterFields {
+				*f(&all[i]) = d.varint()
+			}
+		}
+	}
+	for _, rows := range []*[]store.AudienceRow{&r.dims, &r.months} {
+		n := d.count()
+		*rows = make([]store.AudienceRow, n)
+		for i := range n {
+			k := d.key()
+			(*rows)[i] = store.AudienceRow{ID: k.id, Period: k.t, Packed: d.bytes()}
+		}
+	}
+	if d.bad || len(d.b) > 0 {
+		return creatorRows{}, errDeferred
+	}
+	return r, nil
+}
+
+// decoder reads deferred rows; bad is set at the first malformed value,
+// after which it reads zeros.
+type decoder struct {
+	b   []byte
+	bad bool
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.bad, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.bad, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a count of rows, each at least two bytes.
+func (d *decoder) count() int {
+	n := d.uvarint()
+	if n > uint64(len(d.b))/2 {
+		d.bad, d.b = true, nil
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.bad, d.b = true, nil
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) key() timeKey {
+	id := string(d.bytes())
+	return timeKey{id, d.varint()}
+}

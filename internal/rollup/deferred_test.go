@@ -1,0 +1,224 @@
+package rollup
+
+import (
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/crowd-dev/crowd/internal/eventlog"
+	"github.com/crowd-dev/crowd/internal/store"
+)
+
+// creatorTableNames are the tables of creatorTables.
+var creatorTableNames = []string{"account_hour", "account_day", "account_audience_month"}
+
+// trailing returns batch with its last message followed by pending
+// messages in the log.
+func trailing(batch []eventlog.Delivered, pending uint64) []eventlog.Delivered {
+	batch = slices.Clone(batch)
+	batch[len(batch)-1].Pending = pending
+	return batch
+}
+
+func deferredBatches(t *testing.T, s *store.Store) int {
+	t.Helper()
+	var n int
+	if err := s.ReadDB().QueryRow(`SELECT COUNT(*) FROM creator_rows_deferred`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestDeferredCreatorRows: batches after which the log holds more messages
+// defer their creators' rows, which are then in no creator's table; the
+// batch that reaches the log's head, a bound on what is deferred, or a
+// start after a kill writes them, and the creators' tables are then
+// exactly those of the same batches each writing its own (the videos'
+// tables too).
+func TestDeferredCreatorRows(t *testing.T) {
+	batches, open := creatorsWorld()
+	tables := append([]string{"video_day", "video_totals"}, creatorTableNames...)
+	direct, a := open(t)
+	for _, b := range batches {
+		if err := a.apply(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]string{}
+	for _, table := range tables {
+		if want[table] = dumpTable(t, direct, table); want[table] == "" {
+			t.Fatalf("%s: no rows", table)
+		}
+	}
+	same := func(t *testing.T, s *store.Store) {
+		t.Helper()
+		if n := deferredBatches(t, s); n != 0 {
+			t.Errorf("%d batches' rows still deferred", n)
+		}
+		for _, table := range tables {
+			if got := dumpTable(t, s, table); got != want[table] {
+				t.Errorf("%s differs:\nwritten by each batch:\n%s\ndeferred:\n%s", table, want[table], got)
+			}
+		}
+	}
+
+	t.Run("to the log's head", func(t *testing.T) {
+		s, a := open(t)
+		for i, b := range batches {
+			left := uint64(len(batches) - 1 - i)
+			if err := a.apply(t.Context(), trailing(b, left*30)); err != nil {
+				t.Fatal(err)
+			}
+			if left == 0 {
+				break
+			}
+			if n := deferredBatches(t, s); n != i+1 {
+				t.Fatalf("after batch %d: %d batches deferred, want %d", i, n, i+1)
+			}
+			for _, table := range creatorTableNames {
+				if got := dumpTable(t, s, table); got != "" {
+					t.Fatalf("after batch %d, %s holds rows deferred:\n%s", i, table, got)
+				}
+			}
+		}
+		same(t, s)
+	})
+
+	t.Run("bounded", func(t *testing.T) {
+		defer func(n int64) { maxDeferredBatches = n }(maxDeferredBatches)
+		maxDeferredBatches = 1
+		s, a := open(t)
+		for i, b := range batches {
+			if err := a.apply(t.Context(), trailing(b, 1000)); err != nil {
+				t.Fatal(err)
+			}
+			// Batch 0 defers; batch 1 finds one deferred and writes both;
+			// batch 2 defers again.
+			if n, want := deferredBatches(t, s), 1-i%2; n != want {
+				t.Fatalf("after batch %d: %d batches deferred, want %d", i, n, want)
+			}
+		}
+		if err := a.FlushDeferred(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		same(t, s)
+	})
+
+	t.Run("too old", func(t *testing.T) {
+		s, a := open(t)
+		now := day0
+		a.now = func() time.Time { return now }
+		for i, b := range batches {
+			if err := a.apply(t.Context(), trailing(b, 1000)); err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				now = now.Add(maxDeferredAge) // batch 1 writes both
+			} else if n, want := deferredBatches(t, s), i-1; n != want {
+				t.Fatalf("after batch %d: %d batches deferred, want %d", i, n, want)
+			}
+		}
+		if err := a.FlushDeferred(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		same(t, s)
+	})
+
+	t.Run("restart", func(t *testing.T) {
+		// Two batches defer and the process is killed: a new aggregator
+		// on the same database loads the state, gets the last batch at
+		// the log's head and writes all three, each event once.
+		s, a := open(t)
+		for _, b := range batches[:2] {
+			if err := a.apply(t.Context(), trailing(b, 1000)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b := New(s, nil, a.lg, a.now)
+		if err := b.LoadState(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.apply(t.Context(), batches[2]); err != nil {
+			t.Fatal(err)
+		}
+		same(t, s)
+
+		// And a start with rows deferred writes them before any batch.
+		s2, a2 := open(t)
+		for _, b := range batches {
+			if err := a2.apply(t.Context(), trailing(b, 1000)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := deferredBatches(t, s2); n != 3 {
+			t.Fatalf("%d batches deferred, want 3", n)
+		}
+		if err := New(s2, nil, a.lg, a.now).FlushDeferred(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		same(t, s2)
+	})
+}
+
+// TestCreatorRowsEncoding: deferred rows decode as they were encoded, and
+// a truncated or altered encoding fails without a panic.
+func TestCreatorRowsEncoding(t *testing.T) {
+	rows := creatorRows{
+		hours: []keyed[timeKey, counters]{{timeKey{"c1", 480_000}, &counters{views: 3, viewers: 2, likes: -1}}},
+		days: []keyed[timeKey, counters]{
+			{timeKey{"c1", 20_000}, &counters{views: 1 << 40, followersGained: 2, followersLost: 1, savers: 7}},
+			{timeKey{"c2", -3}, &counters{pViews: 5, pWatchMS: 9000, sharers: 1}},
+		},
+		dims: []store.AudienceRow{{ID: "c1", Period: 20_000, Counts: []store.AudienceCount{{Dim: store.AudienceCountry, Bucket: "DE", Views: 4, Viewers: 2}}}},
+		months: []store.AudienceRow{{ID: "c1", Period: 24_311, Counts: []store.AudienceCount{
+			{Dim: store.AudienceSource, Bucket: "for_you", Views: 1, Viewers: 1}, {Dim: store.AudienceAge, Bucket: "18-24", Views: 2}}}},
+	}
+	b := appendCreatorRows(nil, &rows)
+	got, err := decodeCreatorRows(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum creatorSums
+	if err := sum.add(&got); err != nil {
+		t.Fatal(err)
+	}
+	var wantSum creatorSums
+	if err := wantSum.add(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(sum.rows(), wantSum.rows()) {
+		t.Fatalf("decoded %+v, want %+v", sum.rows(), wantSum.rows())
+	}
+	for n := range len(b) {
+		if _, err := decodeCreatorRows(b[:n]); err == nil {
+			t.Fatalf("the first %d of %d bytes decoded", n, len(b))
+		}
+	}
+	if _, err := decodeCreatorRows(append(slices.Clone(b), 0)); err == nil {
+		t.Fatal("a byte after the rows decoded")
+	}
+}
+
+// FuzzCreatorRows: no input panics the decoder, and what it decodes sums
+// and encodes again to rows that decode alike.
+func FuzzCreatorRows(f *testing.F) {
+	f.Add(appendCreatorRows(nil, &creatorRows{
+		days: []keyed[timeKey, counters]{{timeKey{"c1", 20_000}, &counters{views: 3}}},
+		dims: []store.AudienceRow{{ID: "c1", Period: 20_000, Counts: []store.AudienceCount{{Dim: store.AudienceGender, Bucket: "male", Views: 1, Viewers: 1}}}},
+	}))
+	f.Add([]byte{deferredVersion, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeCreatorRows(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeCreatorRows(appendCreatorRows(nil, &r))
+		if err != nil {
+			t.Fatalf("rows decoded from %x do not decode once encoded again: %v", b, err)
+		}
+		if len(again.hours) != len(r.hours) || len(again.days) != len(r.days) || len(again.dims) != len(r.dims) || len(again.months) != len(r.months) {
+			t.Fatalf("rows decoded from %x decode as other rows once encoded again", b)
+		}
+	})
+}
