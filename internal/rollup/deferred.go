@@ -28,8 +28,8 @@ import (
 // for every other row. The first batch that finds the log's head, or
 // finds maxDeferredBatches batches, maxDeferredRows rows or rows older
 // than maxDeferredAge deferred, sums them with its own and writes each
-// creator row once (writeCreators); so does a start, for what a stopped
-// process left (FlushDeferred).
+// creator row once (writeCreators); so does a start that finds the log
+// applied to its end, for what a stopped process left (FlushDeferred).
 //
 // While aggregation trails the log, a creator's rows may so trail their
 // videos' by up to those bounds, beside the lag that already makes every
@@ -111,9 +111,10 @@ func (a *Aggregator) writeCreators(ctx context.Context, tx *store.RollupTx, w *s
 }
 
 // FlushDeferred writes the creators' rows that batches deferred, in a
-// transaction of its own: Run does at its start, so that a process stopped
-// while it trailed the log leaves no creator behind until its next batch,
-// and crowd import at its end. Not while Run applies batches.
+// transaction of its own: Run does at a start that finds nothing to apply,
+// so that a process stopped while it trailed the log leaves no creator
+// behind until its next batch, and crowd import at its end. Not while Run
+// applies batches.
 func (a *Aggregator) FlushDeferred(ctx context.Context) error {
 	if a.store.Dialect() != store.SQLite {
 		return nil

@@ -1,6 +1,9 @@
 package rollup
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"reflect"
 	"slices"
 	"testing"
@@ -221,4 +224,68 @@ func FuzzCreatorRows(f *testing.F) {
 			t.Fatalf("rows decoded from %x decode as other rows once encoded again", b)
 		}
 	})
+}
+
+// TestRun_WritesDeferredAtStart: a process stopped with creators' rows
+// deferred and the log applied to its end leaves them to the next start,
+// which writes them before any batch comes.
+func TestRun_WritesDeferredAtStart(t *testing.T) {
+	batches, open := creatorsWorld()
+	direct, a := open(t)
+	for _, b := range batches {
+		if err := a.apply(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ctx := t.Context()
+	s, _ := open(t)
+	l, err := eventlog.Open(ctx, eventlog.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	newAgg := func() *Aggregator {
+		return NewBeforeLog(s, l.Partitions(), slog.New(slog.DiscardHandler), func() time.Time { return day0 })
+	}
+	// The world's messages in the log (sequences 1 to 90, as the
+	// batches number them), applied while the log seemed to hold more.
+	first := newAgg()
+	for _, b := range batches {
+		for _, m := range b {
+			if err := l.Publish(ctx, []eventlog.Message{{Subject: l.Subject(0), ID: fmt.Sprint("m", m.Seq), Data: m.Data}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := first.apply(ctx, trailing(b, 1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := deferredBatches(t, s); n != len(batches) {
+		t.Fatalf("%d batches deferred, want %d", n, len(batches))
+	}
+
+	second := newAgg()
+	if err := second.SetLog(l); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- second.Run(runCtx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for deferredBatches(t, s) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the deferred rows are still deferred after the start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range append([]string{"video_day"}, creatorTableNames...) {
+		if got, want := dumpTable(t, s, table), dumpTable(t, direct, table); got != want {
+			t.Errorf("%s differs:\nwritten by each batch:\n%s\nafter the start:\n%s", table, want, got)
+		}
+	}
 }

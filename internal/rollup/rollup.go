@@ -188,12 +188,6 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	if err := a.FlushDeferred(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("write deferred creator rows: %w", err)
-	}
 	// The checkpoints as they are now. Another process of the same
 	// partitions may have moved them since the state was loaded (crowd
 	// import loads it before it publishes, and aggregates after): the
@@ -212,6 +206,17 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		a.lg.Error("event log is behind the aggregation checkpoint; refusing to skip events",
 			slog.Uint64("checkpoint", hi), slog.Uint64("log_last_seq", info.LastSeq))
 		return fmt.Errorf("%w: checkpoint %d, log last sequence %d", ErrCheckpointAhead, hi, info.LastSeq)
+	}
+	if lo >= info.LastSeq {
+		// No batch to come yet: creators' rows a stopped process left
+		// deferred are written now (with a backlog, the batch that
+		// reaches the log's head writes them).
+		if err := a.FlushDeferred(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("write deferred creator rows: %w", err)
+		}
 	}
 	a.applied.Store(lo)
 	start := lo + 1
