@@ -129,7 +129,7 @@ func TestMinimization(t *testing.T) {
 	}
 	defer db.Close()
 	for _, table := range []string{"rollup_journal", "rollup_spill_runs", "rollup_snapshot_chunks", "video_totals", "video_hour", "video_day",
-		"account_hour", "account_day", "account_audience_month", "viewer_history", "video_viewer_gaps", "actor_state", "actor_firsts", "creator_day_counts", "cells", "outbox"} {
+		"account_hour", "account_day", "account_audience_month", "creator_rows_deferred", "viewer_history", "video_viewer_gaps", "actor_state", "actor_firsts", "creator_day_counts", "cells", "outbox"} {
 		rows, err := db.Query(`SELECT * FROM ` + table)
 		if err != nil {
 			t.Fatalf("%s: %v", table, err)
