@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/crowd-dev/crowd/internal/store"
 )
@@ -42,9 +43,13 @@ import (
 // The bounds of what batches defer; variables for tests. In the
 // realistic world a batch of 100,000 events has about 80,000 creators'
 // rows, and sixteen such batches' rows sum to about a sixth of them.
+// maxDeferredBytes bounds the memory of their sum (creatorSums.bytes),
+// the most a process that deferred them holds: a million creators with a
+// day each would otherwise hold hundreds of MiB.
 var (
 	maxDeferredBatches int64 = 16
 	maxDeferredRows    int64 = 1_000_000
+	maxDeferredBytes   int64 = 48 << 20
 	maxDeferredAge           = 30 * time.Second
 )
 
@@ -79,6 +84,7 @@ func (a *Aggregator) writeCreators(ctx context.Context, tx *store.RollupTx, w *s
 	}
 	now := a.now()
 	if pending > 0 && batches < maxDeferredBatches && n+int64(rows.len()) <= maxDeferredRows &&
+		(!a.deferredKnown || a.deferred.bytes < maxDeferredBytes) &&
 		(batches == 0 || now.Sub(time.Unix(since, 0)) < maxDeferredAge) {
 		if err := tx.DeferCreatorRows(ctx, now.Unix(), int64(rows.len()), appendCreatorRows(nil, rows)); err != nil {
 			return err
@@ -143,7 +149,16 @@ func (a *Aggregator) FlushDeferred(ctx context.Context) error {
 type creatorSums struct {
 	hours, days  map[timeKey]*counters
 	dims, months map[timeKey][]byte // packed (store.AppendAudience)
+	// bytes estimates the memory the sums hold: keyBytes a key and its
+	// map entry, counterBytes a sum of counters more, packed values
+	// their length.
+	bytes int64
 }
+
+const (
+	keyBytes     = 64
+	counterBytes = int64(unsafe.Sizeof(counters{}))
+)
 
 func (s *creatorSums) empty() bool {
 	return len(s.hours)+len(s.days)+len(s.dims)+len(s.months) == 0
@@ -166,26 +181,27 @@ func (s *creatorSums) add(r *creatorRows) error {
 		s.hours, s.days = map[timeKey]*counters{}, map[timeKey]*counters{}
 		s.dims, s.months = map[timeKey][]byte{}, map[timeKey][]byte{}
 	}
-	addCounters(s.hours, r.hours)
-	addCounters(s.days, r.days)
-	if err := addPacked(s.dims, r.dims); err != nil {
+	s.addCounters(s.hours, r.hours)
+	s.addCounters(s.days, r.days)
+	if err := s.addPacked(s.dims, r.dims); err != nil {
 		return err
 	}
-	return addPacked(s.months, r.months)
+	return s.addPacked(s.months, r.months)
 }
 
-func addCounters(sum map[timeKey]*counters, rows []keyed[timeKey, counters]) {
+func (s *creatorSums) addCounters(sum map[timeKey]*counters, rows []keyed[timeKey, counters]) {
 	for _, r := range rows {
 		if c := sum[r.k]; c != nil {
 			c.add(r.c)
 		} else {
 			c := *r.c
 			sum[r.k] = &c
+			s.bytes += keyBytes + int64(len(r.k.id)) + counterBytes
 		}
 	}
 }
 
-func addPacked(sum map[timeKey][]byte, rows []store.AudienceRow) error {
+func (s *creatorSums) addPacked(sum map[timeKey][]byte, rows []store.AudienceRow) error {
 	for i := range rows {
 		r := &rows[i]
 		k := timeKey{r.ID, r.Period}
@@ -193,14 +209,19 @@ func addPacked(sum map[timeKey][]byte, rows []store.AudienceRow) error {
 		if p == nil {
 			p = store.AppendAudience(nil, r.Counts)
 		}
-		if old, ok := sum[k]; ok {
+		old, ok := sum[k]
+		if ok {
 			var err error
 			if p, err = store.MergeAudience(make([]byte, 0, len(old)+len(p)), old, p); err != nil {
 				return fmt.Errorf("deferred creator rows (%s, %d): %w", r.ID, r.Period, err)
 			}
-		} else if r.Packed != nil {
-			p = slices.Clone(p) // the store's buffer
+		} else {
+			s.bytes += keyBytes + int64(len(k.id))
+			if r.Packed != nil {
+				p = slices.Clone(p) // the store's buffer
+			}
 		}
+		s.bytes += int64(len(p) - len(old))
 		sum[k] = p
 	}
 	return nil

@@ -88,25 +88,35 @@ func TestDeferredCreatorRows(t *testing.T) {
 		same(t, s)
 	})
 
-	t.Run("bounded", func(t *testing.T) {
-		defer func(n int64) { maxDeferredBatches = n }(maxDeferredBatches)
-		maxDeferredBatches = 1
-		s, a := open(t)
-		for i, b := range batches {
-			if err := a.apply(t.Context(), trailing(b, 1000)); err != nil {
+	for _, bound := range []struct {
+		name string
+		v    *int64
+	}{{"batches", &maxDeferredBatches}, {"rows", &maxDeferredRows}, {"bytes", &maxDeferredBytes}} {
+		t.Run("bounded by "+bound.name, func(t *testing.T) {
+			defer func(n int64) { *bound.v = n }(*bound.v)
+			*bound.v = 1
+			s, a := open(t)
+			for i, b := range batches {
+				if err := a.apply(t.Context(), trailing(b, 1000)); err != nil {
+					t.Fatal(err)
+				}
+				// Batch 0 defers; batch 1 finds it over the bound and
+				// writes both; batch 2 defers again. No batch's rows are
+				// within a bound of one row.
+				want := 1 - i%2
+				if bound.v == &maxDeferredRows {
+					want = 0
+				}
+				if n := deferredBatches(t, s); n != want {
+					t.Fatalf("after batch %d: %d batches deferred, want %d", i, n, want)
+				}
+			}
+			if err := a.FlushDeferred(t.Context()); err != nil {
 				t.Fatal(err)
 			}
-			// Batch 0 defers; batch 1 finds one deferred and writes both;
-			// batch 2 defers again.
-			if n, want := deferredBatches(t, s), 1-i%2; n != want {
-				t.Fatalf("after batch %d: %d batches deferred, want %d", i, n, want)
-			}
-		}
-		if err := a.FlushDeferred(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		same(t, s)
-	})
+			same(t, s)
+		})
+	}
 
 	t.Run("too old", func(t *testing.T) {
 		s, a := open(t)
