@@ -45,11 +45,14 @@ import (
 // rows, and sixteen such batches' rows sum to about a sixth of them.
 // maxDeferredBytes bounds the memory of their sum (creatorSums.bytes),
 // the most a process that deferred them holds: a million creators with a
-// day each would otherwise hold hundreds of MiB.
+// day each would otherwise hold hundreds of MiB. The realistic world's
+// 5,000 creators fill well under it; at 48 MiB its batches of 300,000
+// events deferred one or two batches each and gained nothing
+// (docs/PERFORMANCE.md).
 var (
 	maxDeferredBatches int64 = 16
 	maxDeferredRows    int64 = 1_000_000
-	maxDeferredBytes   int64 = 48 << 20
+	maxDeferredBytes   int64 = 128 << 20
 	maxDeferredAge           = 30 * time.Second
 )
 
