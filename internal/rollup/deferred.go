@@ -27,8 +27,8 @@ import (
 // creator_rows_deferred, encoded compactly (appendCreatorRows), in its own
 // transaction with its checkpoints: exactly once holds across a kill -9 as
 // for every other row. The first batch that finds the log's head, or
-// finds maxDeferredBatches batches, maxDeferredRows rows or rows older
-// than maxDeferredAge deferred, sums them with its own and writes each
+// finds maxDeferredBatches batches, maxDeferredRows rows, rows older than
+// maxDeferredAge or a sum of maxDeferredBytes deferred, sums them with its own and writes each
 // creator row once (writeCreators); so does a start that finds the log
 // applied to its end, for what a stopped process left (FlushDeferred).
 //
@@ -41,9 +41,9 @@ import (
 // creators' rows, and each batch writes its own as before.
 
 // The bounds of what batches defer; variables for tests. In the
-// realistic world a batch of 100,000 events has about 80,000 creators'
-// rows, and sixteen such batches' rows sum to about a sixth of them.
-// maxDeferredBytes bounds the memory of their sum (creatorSums.bytes),
+// realistic world a batch of 100,000 events has about 83,000 creators'
+// rows, most of them creator-days, hours and months that the next batch
+// writes again. maxDeferredBytes bounds the memory of their sum (creatorSums.bytes),
 // the most a process that deferred them holds: a million creators with a
 // day each would otherwise hold hundreds of MiB. The realistic world's
 // 5,000 creators fill well under it; at 48 MiB its batches of 300,000
