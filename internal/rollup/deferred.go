@@ -361,14 +361,10 @@ func (d *decoder) uvarint() uint64 {
 	return v
 }
 
+// varint reads a signed varint (binary.AppendVarint's zig-zag encoding).
 func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.bad, d.b = true, nil
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
+	u := d.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
 }
 
 // count reads a count of rows, each at least two bytes.
