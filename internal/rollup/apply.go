@@ -1085,30 +1085,30 @@ func writeRows(w *store.RowWriter, totals []keyed[string, counters], t rowTables
 	return w.AddAudience(t.monthDims, monthDims)
 }
 
-// measures reads the counters of each measure.
-var measures = [store.NumMeasures]func(*counters) int64{
-	store.MeasureViews: func(c *counters) int64 { return c.views }, store.MeasureViewers: func(c *counters) int64 { return c.viewers },
-	store.MeasureWatchMS: func(c *counters) int64 { return c.watchMS }, store.MeasureCompletions: func(c *counters) int64 { return c.completions },
-	store.MeasureLikes: func(c *counters) int64 { return c.likes }, store.MeasureComments: func(c *counters) int64 { return c.comments },
-	store.MeasureShares: func(c *counters) int64 { return c.shares }, store.MeasureSaves: func(c *counters) int64 { return c.saves },
-	store.MeasureFollowersGained: func(c *counters) int64 { return c.followersGained }, store.MeasureFollowersLost: func(c *counters) int64 { return c.followersLost },
-	store.MeasurePViews: func(c *counters) int64 { return c.pViews }, store.MeasurePCompletions: func(c *counters) int64 { return c.pCompletions },
-	store.MeasurePWatchMS: func(c *counters) int64 { return c.pWatchMS }, store.MeasureSharers: func(c *counters) int64 { return c.sharers },
-	store.MeasureSavers: func(c *counters) int64 { return c.savers },
+// measures gives the counter of each measure (every field of counters).
+var measures = [store.NumMeasures]func(*counters) *int64{
+	store.MeasureViews: func(c *counters) *int64 { return &c.views }, store.MeasureViewers: func(c *counters) *int64 { return &c.viewers },
+	store.MeasureWatchMS: func(c *counters) *int64 { return &c.watchMS }, store.MeasureCompletions: func(c *counters) *int64 { return &c.completions },
+	store.MeasureLikes: func(c *counters) *int64 { return &c.likes }, store.MeasureComments: func(c *counters) *int64 { return &c.comments },
+	store.MeasureShares: func(c *counters) *int64 { return &c.shares }, store.MeasureSaves: func(c *counters) *int64 { return &c.saves },
+	store.MeasureFollowersGained: func(c *counters) *int64 { return &c.followersGained }, store.MeasureFollowersLost: func(c *counters) *int64 { return &c.followersLost },
+	store.MeasurePViews: func(c *counters) *int64 { return &c.pViews }, store.MeasurePCompletions: func(c *counters) *int64 { return &c.pCompletions },
+	store.MeasurePWatchMS: func(c *counters) *int64 { return &c.pWatchMS }, store.MeasureSharers: func(c *counters) *int64 { return &c.sharers },
+	store.MeasureSavers: func(c *counters) *int64 { return &c.savers },
 }
 
 // counterArgs returns a function appending a row's key values (key) and
 // then its counters of t's measures.
 func counterArgs[K any](t store.RollupTable, key func(K, []any) []any) func(keyed[K, counters], []any) []any {
 	ms := t.Measures()
-	get := make([]func(*counters) int64, len(ms))
+	get := make([]func(*counters) *int64, len(ms))
 	for i, m := range ms {
 		get[i] = measures[m]
 	}
 	return func(r keyed[K, counters], args []any) []any {
 		args = key(r.k, args)
 		for _, g := range get {
-			args = append(args, g(r.c))
+			args = append(args, *g(r.c))
 		}
 		return args
 	}

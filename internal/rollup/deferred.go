@@ -256,24 +256,12 @@ func compareTimeKeys(x, y timeKey) int {
 // The encoding of a batch's deferred rows: a version byte, then the
 // hours, the days, the audience by day and by month, each a count and its
 // rows. A counters row is its creator (length, bytes), its period
-// (varint) and its fifteen counters (varints, in counterFields order); an
+// (varint) and its counters (varints, in the order of store's measures); an
 // audience row its creator, its period and its packed counts (length,
 // bytes).
 const deferredVersion = 1
 
 var errDeferred = errors.New("malformed deferred creator rows")
-
-// counterFields are the fields of counters, in their encoding's order.
-var counterFields = [...]func(*counters) *int64{
-	func(c *counters) *int64 { return &c.views }, func(c *counters) *int64 { return &c.viewers },
-	func(c *counters) *int64 { return &c.watchMS }, func(c *counters) *int64 { return &c.completions },
-	func(c *counters) *int64 { return &c.likes }, func(c *counters) *int64 { return &c.comments },
-	func(c *counters) *int64 { return &c.shares }, func(c *counters) *int64 { return &c.saves },
-	func(c *counters) *int64 { return &c.followersGained }, func(c *counters) *int64 { return &c.followersLost },
-	func(c *counters) *int64 { return &c.pViews }, func(c *counters) *int64 { return &c.pCompletions },
-	func(c *counters) *int64 { return &c.pWatchMS }, func(c *counters) *int64 { return &c.sharers },
-	func(c *counters) *int64 { return &c.savers },
-}
 
 // appendCreatorRows appends the encoding of r to b.
 func appendCreatorRows(b []byte, r *creatorRows) []byte {
@@ -282,7 +270,7 @@ func appendCreatorRows(b []byte, r *creatorRows) []byte {
 		b = binary.AppendUvarint(b, uint64(len(rows)))
 		for _, row := range rows {
 			b = appendKey(b, row.k.id, row.k.t)
-			for _, f := range counterFields {
+			for _, f := range measures {
 				b = binary.AppendVarint(b, *f(row.c))
 			}
 		}
@@ -325,7 +313,7 @@ func decodeCreatorRows(b []byte) (creatorRows, error) {
 		*rows = make([]keyed[timeKey, counters], n)
 		for i := range n {
 			(*rows)[i] = keyed[timeKey, counters]{d.key(), &all[i]}
-			for _, f := range counterFields {
+			for _, f := range measures {
 				*f(&all[i]) = d.varint()
 			}
 		}

@@ -24,13 +24,10 @@ func trailing(batch []eventlog.Delivered, pending uint64) []eventlog.Delivered {
 	return batch
 }
 
+// deferredBatches returns the batches whose creators' rows are deferred.
 func deferredBatches(t *testing.T, s *store.Store) int {
 	t.Helper()
-	var n int
-	if err := s.ReadDB().QueryRow(`SELECT COUNT(*) FROM creator_rows_deferred`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return rowCount(t, s, "creator_rows_deferred")
 }
 
 // TestDeferredCreatorRows: batches after which the log holds more messages
@@ -210,6 +207,24 @@ func TestCreatorRowsEncoding(t *testing.T) {
 	}
 	if _, err := decodeCreatorRows(append(slices.Clone(b), 0)); err == nil {
 		t.Fatal("a byte after the rows decoded")
+	}
+}
+
+// TestMeasures_EveryCounter: measures, which the deferred rows' encoding
+// and the rows' statements read, give each field of counters once, so no
+// counter is left out of either.
+func TestMeasures_EveryCounter(t *testing.T) {
+	var c counters
+	seen := map[*int64]bool{}
+	for m, f := range measures {
+		p := f(&c)
+		if seen[p] {
+			t.Fatalf("measure %d gives a counter another gives too", m)
+		}
+		seen[p] = true
+	}
+	if n := reflect.TypeFor[counters]().NumField(); len(seen) != n {
+		t.Fatalf("measures give %d counters of %d", len(seen), n)
 	}
 }
 

@@ -72,10 +72,11 @@ func snapshotGen(t *testing.T, s *store.Store) int64 {
 	return gen
 }
 
-func journalRows(t *testing.T, s *store.Store) int {
+// rowCount returns the rows of table.
+func rowCount(t *testing.T, s *store.Store, table string) int {
 	t.Helper()
 	var n int
-	if err := s.ReadDB().QueryRow(`SELECT COUNT(*) FROM rollup_journal`).Scan(&n); err != nil {
+	if err := s.ReadDB().QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -131,7 +132,7 @@ func TestSnapshot_Restart(t *testing.T) {
 		if chunks < 4 {
 			t.Fatalf("the snapshot has %d chunks; want it cut into several", chunks)
 		}
-		rows := journalRows(t, s)
+		rows := rowCount(t, s, "rollup_journal")
 
 		b := reopen(s)
 		if err := b.LoadState(ctx); err != nil {
@@ -212,7 +213,7 @@ func TestSnapshot_Unusable(t *testing.T) {
 				if c.name == "ahead of the checkpoints" {
 					return // the journal is what the checkpoints say now
 				}
-				if rows := journalRows(t, s); b.st.replayRows != rows {
+				if rows := rowCount(t, s, "rollup_journal"); b.st.replayRows != rows {
 					t.Fatalf("replayed %d of %d journal rows", b.st.replayRows, rows)
 				}
 				sameState(t, "after the fallback", a, b)

@@ -65,16 +65,8 @@ func (r *AudienceRow) appendPacked(b []byte) []byte {
 	if r.Packed != nil {
 		return append(b, r.Packed...)
 	}
-	return appendAudience(b, r.Counts)
+	return AppendAudience(b, r.Counts)
 }
-
-// AppendAudience appends counts (in (Dim, Bucket) order, each bucket once)
-// packed to b, as AudienceRow.Packed holds them.
-func AppendAudience(b []byte, counts []AudienceCount) []byte { return appendAudience(b, counts) }
-
-// MergeAudience appends to dst the packed counts of x plus y, both packed
-// (AppendAudience); it fails on a malformed value.
-func MergeAudience(dst, x, y []byte) ([]byte, error) { return mergePacked(dst, x, y) }
 
 // AudienceTable is a table of packed audience rows.
 type AudienceTable struct {
@@ -131,8 +123,9 @@ func mergeSet(table, c string) string {
 		` ELSE ` + mergeFunction + `(` + table + `.` + c + `, excluded.` + c + `) END`
 }
 
-// appendAudience appends the packed entries of counts to b.
-func appendAudience(b []byte, counts []AudienceCount) []byte {
+// AppendAudience appends the packed entries of counts (in (Dim, Bucket)
+// order, each bucket once) to b, as AudienceRow.Packed holds them.
+func AppendAudience(b []byte, counts []AudienceCount) []byte {
 	for _, c := range counts {
 		b = appendAudienceEntry(b, c.Dim, c.Bucket, c.Views, c.Viewers)
 	}
@@ -205,9 +198,9 @@ func eachAudience(b []byte, fn func(dim uint8, bucket []byte, views, viewers int
 	}
 }
 
-// mergePacked appends to dst the packed value of x plus y, two packed
-// values.
-func mergePacked(dst, x, y []byte) ([]byte, error) {
+// MergeAudience appends to dst the packed value of x plus y, two packed
+// values; it fails on a malformed value.
+func MergeAudience(dst, x, y []byte) ([]byte, error) {
 	rx, ry := audienceReader{b: x}, audienceReader{b: y}
 	okx, err := rx.next()
 	if err != nil {
@@ -248,7 +241,7 @@ func init() {
 	sqlite.MustRegisterDeterministicScalarFunction(mergeFunction, 2, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 		x, _ := args[0].([]byte)
 		y, _ := args[1].([]byte)
-		return mergePacked(make([]byte, 0, len(x)+len(y)), x, y)
+		return MergeAudience(make([]byte, 0, len(x)+len(y)), x, y)
 	})
 }
 
@@ -337,7 +330,7 @@ func (w *RowWriter) addAudiencePostgres(t AudienceTable, rows []AudienceRow) err
 		merged := make([]any, 0, 3*len(chunk))
 		for _, r := range chunk {
 			start := len(buf)
-			if buf, err = mergePacked(buf, stored[key{r.ID, r.Period}], r.appendPacked(nil)); err != nil {
+			if buf, err = MergeAudience(buf, stored[key{r.ID, r.Period}], r.appendPacked(nil)); err != nil {
 				return fmt.Errorf("add %s (%s, %d): %w", t.name, r.ID, r.Period, err)
 			}
 			merged = append(merged, r.ID, r.Period, buf[start:len(buf):len(buf)])

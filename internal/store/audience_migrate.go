@@ -94,7 +94,7 @@ func moveAudienceTable(ctx context.Context, t *tx, from string, to AudienceTable
 			args := make([]any, 0, 3*len(chunk))
 			for _, r := range chunk {
 				sortCounts(r.Counts)
-				args = append(args, r.ID, r.Period, appendAudience(nil, r.Counts))
+				args = append(args, r.ID, r.Period, AppendAudience(nil, r.Counts))
 			}
 			if _, err := t.exec(ctx, `INSERT INTO `+to.name+` (`+to.id+`, `+to.period+`, counts) VALUES `+rowsOf(len(chunk), 3), args...); err != nil {
 				return err

@@ -42,10 +42,10 @@ func decodeAll(t testing.TB, b []byte) []AudienceCount {
 }
 
 func TestMergeAudience(t *testing.T) {
-	old := appendAudience(nil, []AudienceCount{
+	old := AppendAudience(nil, []AudienceCount{
 		{AudienceSource, "for_you", 5, 4}, {AudienceAge, "18-24", 3, 3}, {AudienceCountry, "DE", 7, 2},
 	})
-	got, err := mergePacked(nil, old, appendAudience(nil, []AudienceCount{
+	got, err := MergeAudience(nil, old, AppendAudience(nil, []AudienceCount{
 		{AudienceSource, "following", 1, 1}, {AudienceSource, "for_you", 2, 0}, {AudienceGender, "female", 1, 1}, {AudienceCountry, "US", 1, 1},
 	}))
 	if err != nil {
@@ -59,17 +59,17 @@ func TestMergeAudience(t *testing.T) {
 		t.Fatalf("merged %v, want %v", d, want)
 	}
 	// Nothing stored: the additions alone; nothing added: the stored value.
-	if got, _ := mergePacked(nil, nil, appendAudience(nil, want)); !reflect.DeepEqual(decodeAll(t, got), want) {
+	if got, _ := MergeAudience(nil, nil, AppendAudience(nil, want)); !reflect.DeepEqual(decodeAll(t, got), want) {
 		t.Fatal("merge into nothing")
 	}
-	if got, _ := mergePacked(nil, old, nil); !slices.Equal(got, old) {
+	if got, _ := MergeAudience(nil, old, nil); !slices.Equal(got, old) {
 		t.Fatal("merge of nothing")
 	}
 	for _, bad := range [][]byte{{9, 0, 0, 0}, {0, 5, 'a'}, {0, 1, 'a'}, {0, 1, 'a', 2}, {0, 0xff}} {
 		if err := eachAudience(bad, func(uint8, []byte, int64, int64) {}); err == nil {
 			t.Errorf("%v decoded", bad)
 		}
-		if _, err := mergePacked(nil, bad, appendAudience(nil, []AudienceCount{{AudienceAge, "x", 1, 1}})); err == nil {
+		if _, err := MergeAudience(nil, bad, AppendAudience(nil, []AudienceCount{{AudienceAge, "x", 1, 1}})); err == nil {
 			t.Errorf("%v merged", bad)
 		}
 	}
@@ -78,7 +78,7 @@ func TestMergeAudience(t *testing.T) {
 // FuzzAudience: a packed value that decodes re-encodes to itself, merging
 // never panics, and a merge with it adds what the entries say.
 func FuzzAudience(f *testing.F) {
-	f.Add(appendAudience(nil, []AudienceCount{{AudienceSource, "for_you", 5, 4}, {AudienceCountry, "DE", -1, 1 << 40}}))
+	f.Add(AppendAudience(nil, []AudienceCount{{AudienceSource, "for_you", 5, 4}, {AudienceCountry, "DE", -1, 1 << 40}}))
 	f.Add([]byte{0, 0xff, 0xff})
 	f.Add([]byte{3, 2, 'U', 'S', 1, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -86,7 +86,7 @@ func FuzzAudience(f *testing.F) {
 		err := eachAudience(b, func(dim uint8, bucket []byte, views, viewers int64) {
 			entries = append(entries, AudienceCount{dim, string(bucket), views, viewers})
 		})
-		merged, merr := mergePacked(nil, b, appendAudience(nil, []AudienceCount{{AudienceGender, "x", 1, 1}}))
+		merged, merr := MergeAudience(nil, b, AppendAudience(nil, []AudienceCount{{AudienceGender, "x", 1, 1}}))
 		if err != nil {
 			if merr == nil {
 				t.Fatalf("%x merged though it does not decode", b)
@@ -96,7 +96,7 @@ func FuzzAudience(f *testing.F) {
 		if merr != nil {
 			t.Fatalf("%x decodes but does not merge: %v", b, merr)
 		}
-		if enc := appendAudience(nil, entries); !slices.Equal(enc, b) && len(b) > 0 {
+		if enc := AppendAudience(nil, entries); !slices.Equal(enc, b) && len(b) > 0 {
 			// Varints have more than one encoding: the decoded entries must
 			// decode again from their canonical form.
 			var again []AudienceCount

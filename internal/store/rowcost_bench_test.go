@@ -76,7 +76,7 @@ func rowCostKeys(n int) [][2]any {
 // rowCostWrite upserts a row of every key in one transaction.
 func rowCostWrite(b *testing.B, s *Store, q string, keys [][2]any, counters int, packed bool) {
 	ctx := b.Context()
-	value := appendAudience(nil, []AudienceCount{{AudienceSource, "for_you", 1, 1}, {AudienceAge, "18-24", 1, 1}, {AudienceGender, "male", 1, 1}, {AudienceCountry, "DE", 1, 1}})
+	value := AppendAudience(nil, []AudienceCount{{AudienceSource, "for_you", 1, 1}, {AudienceAge, "18-24", 1, 1}, {AudienceGender, "male", 1, 1}, {AudienceCountry, "DE", 1, 1}})
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		b.Fatal(err)
