@@ -92,9 +92,14 @@ func (a *Aggregator) writeCreators(ctx context.Context, tx *store.RollupTx, w *s
 		if err := tx.DeferCreatorRows(ctx, now.Unix(), int64(rows.len()), appendCreatorRows(nil, rows)); err != nil {
 			return err
 		}
-		if a.deferredKnown {
-			a.deferredKnown = false // until the transaction commits
-			a.committed = func() { a.deferredKnown = a.deferred.add(rows) == nil }
+		known := a.deferredKnown
+		a.deferredKnown = false // until the transaction commits
+		a.committed = func() {
+			if known {
+				a.deferredKnown = a.deferred.add(rows) == nil
+			}
+			a.metrics.deferrals.Inc()
+			a.metrics.deferredBatches.Store(batches + 1)
 		}
 		return nil
 	}
@@ -115,7 +120,10 @@ func (a *Aggregator) writeCreators(ctx context.Context, tx *store.RollupTx, w *s
 		return err
 	}
 	all := sum.rows()
-	a.committed = func() { a.deferred, a.deferredKnown = creatorSums{}, true }
+	a.committed = func() {
+		a.deferred, a.deferredKnown = creatorSums{}, true
+		a.metrics.deferredBatches.Store(0)
+	}
 	return writeRows(w, nil, creatorTables, all.hours, all.days, all.dims, all.months)
 }
 
@@ -145,7 +153,11 @@ func (a *Aggregator) FlushDeferred(ctx context.Context) error {
 	if err := writeRows(tx.RowWriter(ctx), nil, creatorTables, all.hours, all.days, all.dims, all.months); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	a.metrics.deferredBatches.Store(0)
+	return nil
 }
 
 // creatorSums sums creators' rows by key.

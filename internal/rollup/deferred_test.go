@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/crowd-dev/crowd/internal/eventlog"
 	"github.com/crowd-dev/crowd/internal/store"
 )
@@ -28,6 +31,16 @@ func trailing(batch []eventlog.Delivered, pending uint64) []eventlog.Delivered {
 func deferredBatches(t *testing.T, s *store.Store) int {
 	t.Helper()
 	return rowCount(t, s, "creator_rows_deferred")
+}
+
+// counterValue returns c's value.
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }
 
 // TestDeferredCreatorRows: batches after which the log holds more messages
@@ -76,6 +89,9 @@ func TestDeferredCreatorRows(t *testing.T) {
 			if n := deferredBatches(t, s); n != i+1 {
 				t.Fatalf("after batch %d: %d batches deferred, want %d", i, n, i+1)
 			}
+			if g, c := a.metrics.deferredBatches.Load(), counterValue(t, a.metrics.deferrals); g != int64(i+1) || c != float64(i+1) {
+				t.Fatalf("after batch %d: the metrics say %d batches deferred, %v in all; want %d", i, g, c, i+1)
+			}
 			for _, table := range creatorTableNames {
 				if got := dumpTable(t, s, table); got != "" {
 					t.Fatalf("after batch %d, %s holds rows deferred:\n%s", i, table, got)
@@ -83,6 +99,9 @@ func TestDeferredCreatorRows(t *testing.T) {
 			}
 		}
 		same(t, s)
+		if g, c := a.metrics.deferredBatches.Load(), counterValue(t, a.metrics.deferrals); g != 0 || c != float64(len(batches)-1) {
+			t.Errorf("at the log's head the metrics say %d batches deferred, %v in all; want 0, %d", g, c, len(batches)-1)
+		}
 	})
 
 	for _, bound := range []struct {
@@ -110,6 +129,9 @@ func TestDeferredCreatorRows(t *testing.T) {
 			}
 			if err := a.FlushDeferred(t.Context()); err != nil {
 				t.Fatal(err)
+			}
+			if g := a.metrics.deferredBatches.Load(); g != 0 {
+				t.Errorf("after FlushDeferred the metrics say %d batches deferred", g)
 			}
 			same(t, s)
 		})

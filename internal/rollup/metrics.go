@@ -14,6 +14,11 @@ type metrics struct {
 	messages prometheus.Counter
 	events   prometheus.Counter
 	failures prometheus.Counter
+	// deferrals counts the batches that deferred their creators' rows
+	// (deferred.go), and deferredBatches is how many wait in the store
+	// after the last batch committed.
+	deferrals       prometheus.Counter
+	deferredBatches atomic.Int64
 	// appliedAt is when the log stored the last message applied (Unix
 	// nanoseconds; 0 before the first batch), startedAt when New ran.
 	appliedAt atomic.Int64
@@ -30,6 +35,9 @@ func newMetrics() *metrics {
 		}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "crowd_aggregation_apply_failures_total", Help: "Batches whose application failed and is retried (a database error).",
+		}),
+		deferrals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "crowd_aggregation_deferred_batches_total", Help: "Batches whose creators' rows were deferred while aggregation trailed the event log (written later, summed).",
 		}),
 		startedAt: time.Now(),
 	}
@@ -50,7 +58,11 @@ func (m *metrics) applied(msgs []eventlog.Delivered, events int) {
 // if it applied none yet; caught up, it is 0.
 func (a *Aggregator) Collectors(lag func() uint64) []prometheus.Collector {
 	m := a.metrics
-	return append(a.stageCollectors(), m.messages, m.events, m.failures,
+	return append(a.stageCollectors(), m.messages, m.events, m.failures, m.deferrals,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "crowd_aggregation_deferred_batches",
+			Help: "Batches whose creators' rows wait in the store, deferred while aggregation trails the event log: creators' exact numbers trail their videos' by these batches.",
+		}, func() float64 { return float64(m.deferredBatches.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "crowd_aggregation_lag_seconds",
 			Help: "How far behind the event log aggregation is, in seconds: the age of the last message applied while messages wait after it, 0 when caught up.",
