@@ -25,19 +25,11 @@ func TestCreatorRowsDeferred(t *testing.T) {
 	p, token := StartWithToken(t, data, flags...)
 	svc := p.Client().WithToken(token)
 
-	const videos, viewers, requests, perRequest = 400, 200, 60, 10_000
-	accounts := []client.SyncAccount{{ID: "mia", Handle: "mia", Type: "business", Password: "password-mia"}}
-	for i := range viewers {
-		accounts = append(accounts, client.SyncAccount{ID: fmt.Sprint("viewer-", i), Handle: fmt.Sprint("viewer", i), Country: []string{"DE", "BR", "JP"}[i%3], BirthDate: "1990-01-01", Gender: "female"})
-	}
-	if _, err := svc.SyncAccounts(ctx, accounts); err != nil {
-		t.Fatal(err)
-	}
-	var vs []client.SyncVideo
-	for i := range videos {
-		vs = append(vs, client.SyncVideo{ID: fmt.Sprint("video-", i), Owner: "mia", Title: "v"})
-	}
-	if _, err := svc.SyncVideos(ctx, vs); err != nil {
+	// syncCrashWorld's creator and viewers, and the creator able to log
+	// in to read its report.
+	const videos, viewers, requests, perRequest = 400, 50, 60, 10_000 // syncCrashWorld makes 50 viewers
+	syncCrashWorld(t, svc, videos)
+	if _, err := svc.SyncAccounts(ctx, []client.SyncAccount{{ID: "creator", Type: "business", Password: "password-creator"}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -106,10 +98,10 @@ func TestCreatorRowsDeferred(t *testing.T) {
 		}
 		return sum
 	}
-	mia := p.Client().WithToken(mustLoginToken(t, p.Client(), "mia"))
+	creator := p.Client().WithToken(mustLoginToken(t, p.Client(), "creator"))
 	creatorViews := func() int64 {
 		var rep report
-		if err := mia.Do(ctx, "GET", "/v1/analytics/account?range=28d", nil, &rep); err != nil {
+		if err := creator.Do(ctx, "GET", "/v1/analytics/account?range=28d", nil, &rep); err != nil {
 			t.Fatal(err)
 		}
 		return rep.Totals.Views

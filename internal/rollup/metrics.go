@@ -61,7 +61,7 @@ func (a *Aggregator) Collectors(lag func() uint64) []prometheus.Collector {
 	return append(a.stageCollectors(), m.messages, m.events, m.failures, m.deferrals,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "crowd_aggregation_deferred_batches",
-			Help: "Batches whose creators' rows wait in the store, deferred while aggregation trails the event log: creators' exact numbers trail their videos' by these batches.",
+			Help: "Batches whose creators' rows wait in the store after the last batch applied, deferred while aggregation trails the event log: creators' exact numbers trail their videos' by these batches.",
 		}, func() float64 { return float64(m.deferredBatches.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "crowd_aggregation_lag_seconds",
