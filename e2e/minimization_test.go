@@ -122,14 +122,25 @@ func TestMinimization(t *testing.T) {
 		}
 		return nil
 	})
-	// Every analytics table.
+	// Every analytics table, of crowd.db and of history.db (viewers'
+	// history and its undo entries).
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "crowd.db")+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	hist, err := sql.Open("sqlite", "file:"+filepath.Join(data, "history.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hist.Close()
 	for _, table := range []string{"rollup_journal", "rollup_spill_runs", "rollup_snapshot_chunks", "video_totals", "video_hour", "video_day",
-		"account_hour", "account_day", "account_audience_month", "creator_rows_deferred", "viewer_history", "video_viewer_gaps", "actor_state", "actor_firsts", "creator_day_counts", "cells", "outbox"} {
+		"account_hour", "account_day", "account_audience_month", "creator_rows_deferred", "viewer_history", "video_viewer_gaps", "actor_state", "actor_firsts", "creator_day_counts", "cells", "outbox",
+		"history.viewer_history", "history.history_undo"} {
+		db := db
+		if name, ok := strings.CutPrefix(table, "history."); ok {
+			db, table = hist, name
+		}
 		rows, err := db.Query(`SELECT * FROM ` + table)
 		if err != nil {
 			t.Fatalf("%s: %v", table, err)

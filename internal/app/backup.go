@@ -161,7 +161,7 @@ func (m *Main) Backup(ctx context.Context, dir string) (Manifest, error) {
 	if err := writeJSONFile(filepath.Join(dir, BackupLogInfo), info); err != nil {
 		return Manifest{}, err
 	}
-	for _, n := range []string{BackupDB, BackupLog, BackupLogInfo} {
+	for _, n := range []string{BackupDB, store.HistoryFile, BackupLog, BackupLogInfo} {
 		if st, err := os.Stat(filepath.Join(dir, n)); err == nil {
 			man.Bytes += st.Size()
 		}
@@ -173,6 +173,7 @@ func (m *Main) Backup(ctx context.Context, dir string) (Manifest, error) {
 		"Crowd backup, " + man.CreatedAt.Format(time.RFC3339),
 		"",
 		"crowd.db           the SQLite database (VACUUM INTO, one consistent snapshot)",
+		"history.db         viewers' history, aggregation's second database (VACUUM INTO after crowd.db, made to agree with it)",
 		"eventlog.snapshot  the event log stream (a JetStream stream snapshot, taken after the database copy)",
 		"eventlog.json      the stream's configuration and state at the snapshot",
 		"manifest.json      what is in the backup",
@@ -223,6 +224,13 @@ func Restore(ctx context.Context, backup, data string, logger *slog.Logger) (Man
 	defer locks.Release()
 	if err := copyFile(filepath.Join(backup, BackupDB), filepath.Join(data, "crowd.db")); err != nil {
 		return Manifest{}, fmt.Errorf("restore database: %w", err)
+	}
+	// A backup of an earlier version has no history.db: opening the data
+	// dir makes it from crowd.db's rows.
+	if _, err := os.Stat(filepath.Join(backup, store.HistoryFile)); err == nil {
+		if err := copyFile(filepath.Join(backup, store.HistoryFile), filepath.Join(data, store.HistoryFile)); err != nil {
+			return Manifest{}, fmt.Errorf("restore database: %w", err)
+		}
 	}
 	f, err := os.Open(filepath.Join(backup, BackupLog))
 	if err != nil {

@@ -56,7 +56,11 @@ func TestApply_ChunksAndHalves(t *testing.T) {
 // dumpTable returns every row of table, ordered by every column.
 func dumpTable(t *testing.T, s *store.Store, table string) string {
 	t.Helper()
-	rows, err := s.ReadDB().Query(`SELECT * FROM ` + table)
+	db := s.ReadDB()
+	if table == "viewer_history" {
+		db = s.HistoryDB()
+	}
+	rows, err := db.Query(`SELECT * FROM ` + table)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,6 +76,9 @@ type Aggregator struct {
 	// clock is when its current lap began (zero before the first batch).
 	stages stages
 	clock  time.Time
+	// historyAhead: history.db committed a batch whose own transaction
+	// has not (history.go); the next batch undoes it first.
+	historyAhead bool
 
 	// The partitions of the log this aggregator owns (partitions.go):
 	// nparts in all, own sorted, parts their bitmap (nil when all).

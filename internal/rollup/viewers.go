@@ -75,6 +75,8 @@ type history struct {
 	found   bool // stored, or made by the batch
 	changed bool
 	days    []int64
+	inDB    bool   // stored before the batch
+	before  []byte // then, its days as stored
 }
 
 // newViewerDays returns the new viewer-days of evs (newViewer by event
@@ -103,11 +105,56 @@ func newViewerDays(evs []event.Event, vds []viewerDelta) []viewerDay {
 }
 
 // viewerHistory records the new viewer-days vdays (newViewerDays) in
-// viewer_history and video_viewer_gaps. It sorts vdays.
+// viewer_history and video_viewer_gaps, both in tx. It sorts vdays.
 func (a *Aggregator) viewerHistory(ctx context.Context, tx *store.RollupTx, vdays []viewerDay) error {
 	if len(vdays) == 0 {
 		return nil
 	}
+	d := newHistoryDelta()
+	if err := recordHistory(ctx, tx, vdays, d, nil); err != nil {
+		return err
+	}
+	return a.applyHistoryDelta(ctx, tx, d)
+}
+
+// historyDelta is what new viewer-days change in the counts derived from
+// viewers' history: the pairs of days by their last day and gap
+// (video_viewer_gaps), and by their first day (video_day.viewers_back).
+type historyDelta struct {
+	gaps map[gapKey]map[int64]int64 // (video, day) → gap → change
+	back map[gapKey]int64           // (video, day) → change of viewers_back
+}
+
+func newHistoryDelta() *historyDelta {
+	return &historyDelta{gaps: map[gapKey]map[int64]int64{}, back: map[gapKey]int64{}}
+}
+
+// change adds n pairs of video's days ending at day, gap days apart.
+func (d *historyDelta) change(video string, day, gap, n int64) {
+	if gap >= MaxGap {
+		return
+	}
+	k := gapKey{VideoID: video, Day: day}
+	if d.gaps[k] == nil {
+		d.gaps[k] = map[int64]int64{}
+	}
+	d.gaps[k][gap] += n
+	d.back[gapKey{VideoID: video, Day: day - gap}] += n
+}
+
+// applyHistoryDelta adds d to video_day and video_viewer_gaps in tx.
+func (a *Aggregator) applyHistoryDelta(ctx context.Context, tx *store.RollupTx, d *historyDelta) error {
+	if err := a.applyBack(ctx, tx, d.back); err != nil {
+		return err
+	}
+	return a.applyGaps(ctx, tx, d.gaps)
+}
+
+// recordHistory records the new viewer-days vdays in viewer_history, in
+// tx (the batch's transaction, or history.db's beside it), and adds what
+// they change to d. Unless undo is nil, it appends to it each changed
+// row as it was (store.AppendHistoryUndo). It sorts vdays.
+func recordHistory(ctx context.Context, tx *store.RollupTx, vdays []viewerDay, d *historyDelta, undo *[]byte) error {
 	// In key order, so that reads and writes walk the B-tree in order and
 	// PostgreSQL's row locks are taken in one order; a viewer's days
 	// together, and viewers sharing a key (a collision) in a fixed order.
@@ -142,7 +189,7 @@ func (a *Aggregator) viewerHistory(ctx context.Context, tx *store.RollupTx, vday
 		if all, err = store.DecodeDays(all, r.Days); err != nil && bad == nil {
 			bad = fmt.Errorf("viewer history %d: %w", r.Key, err)
 		}
-		rows[i] = history{tag: r.VideoTag, found: true, days: all[n:len(all):len(all)]} // full: a day inserted copies
+		rows[i] = history{tag: r.VideoTag, found: true, days: all[n:len(all):len(all)], inDB: true, before: r.Days} // full: a day inserted copies
 	})
 	if err != nil {
 		return err
@@ -151,19 +198,7 @@ func (a *Aggregator) viewerHistory(ctx context.Context, tx *store.RollupTx, vday
 		return bad
 	}
 
-	deltas := map[gapKey]map[int64]int64{} // (video, day) → gap → change
-	back := map[gapKey]int64{}             // (video, day) → change of viewers_back
-	change := func(video string, day, gap, n int64) {
-		if gap >= MaxGap {
-			return
-		}
-		k := gapKey{VideoID: video, Day: day}
-		if deltas[k] == nil {
-			deltas[k] = map[int64]int64{}
-		}
-		deltas[k][gap] += n
-		back[gapKey{VideoID: video, Day: day - gap}] += n
-	}
+	change := d.change
 	k := 0 // the index of the key of vdays[i:j], a viewer's days
 	for i, j := 0, 0; i < len(vdays); i = j {
 		v := &vdays[i]
@@ -210,18 +245,15 @@ func (a *Aggregator) viewerHistory(ctx context.Context, tx *store.RollupTx, vday
 	var buf []byte // the rows' days, in one growing buffer
 	for i := range rows {
 		if h := &rows[i]; h.changed {
+			if undo != nil {
+				*undo = store.AppendHistoryUndo(*undo, keys[i], h.inDB, h.tag, h.before)
+			}
 			n := len(buf)
 			buf = store.AppendDays(buf, h.days)
 			changed = append(changed, store.ViewerHistory{Key: keys[i], VideoTag: h.tag, Days: buf[n:len(buf):len(buf)]})
 		}
 	}
-	if err := tx.SetViewerHistories(ctx, changed); err != nil {
-		return err
-	}
-	if err := a.applyBack(ctx, tx, back); err != nil {
-		return err
-	}
-	return a.applyGaps(ctx, tx, deltas)
+	return tx.SetViewerHistories(ctx, changed)
 }
 
 // applyBack adds back to video_day.viewers_back, in key order.

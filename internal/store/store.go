@@ -28,6 +28,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -79,6 +80,13 @@ type Store struct {
 	// ckpt copies the write-ahead log into the database beside the writer
 	// (SQLite only; checkpointer.go).
 	ckpt *checkpointer
+	// hist is history.db's one writer, histStmts its statements kept
+	// (SQLite only; history_db.go).
+	hist      *sql.DB
+	histStmts *stmtCache
+	histPath  string
+	// undoHeld counts the backups holding history.db's undo entries.
+	undoHeld atomic.Int32
 }
 
 // Options configure Open.
@@ -163,6 +171,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			s.Close()
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
+		if err := s.openHistory(ctx, o.Dir, pragmas); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	if err := s.write.PingContext(ctx); err != nil {
 		s.Close()
@@ -172,10 +184,15 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.RecoverHistory(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if s.dialect == SQLite {
 		// Make the file private: it holds password hashes and private
 		// profile fields.
 		_ = os.Chmod(filepath.Join(o.Dir, "crowd.db"), 0o600)
+		_ = os.Chmod(s.histPath, 0o600)
 	}
 	return s, nil
 }
@@ -218,6 +235,12 @@ func (s *Store) Close() error {
 		s.stmts.close()
 	}
 	s.readStmts.close()
+	if s.histStmts != nil {
+		s.histStmts.close()
+	}
+	if s.hist != nil {
+		err = errors.Join(err, s.hist.Close())
+	}
 	if s.read != nil && s.read != s.write {
 		err = s.read.Close()
 	}

@@ -1,0 +1,312 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+)
+
+// Viewers' history in a database of its own (SQLite).
+//
+// SQLite has one writer per database file, and aggregation's writer is
+// what a batch waits for (docs/PERFORMANCE.md, "What stops aggregation").
+// Viewers' history (viewer_history.go) is read and written by aggregation
+// alone, and a batch needs only what it changes in the counts derived from
+// it (pairs of days, a few rows a video). So on SQLite it lives in
+// history.db beside crowd.db, written on a connection of its own by a
+// goroutine of aggregation's while the batch's transaction writes the
+// other rows (internal/rollup/history.go): a second writer, on the other
+// core.
+//
+// Two files commit apart, so exactly once takes a protocol. A batch
+// commits history.db first, durably (synchronous FULL), then crowd.db with
+// its checkpoint. history.db's commit holds, beside the rows, the batch's
+// last log sequence (history_mark) and an undo entry (history_undo): each
+// changed row as it was before the batch, or its absence. A crash between
+// the two commits leaves history.db one batch ahead of crowd.db's
+// checkpoints; opening the store (and aggregation, after a batch that
+// failed between the commits) undoes the batches beyond the checkpoints,
+// newest first, and the log replays them. crowd.db's own commits need no
+// fsync (aggregates are rebuilt from the log), and history.db, synced
+// before them, is never behind them. Undo entries at or below the
+// checkpoint are dropped by the next batch, except while a backup copies
+// the two files one after the other (HoldHistoryUndo).
+
+// historySchema is history.db's schema: viewer_history as crowd.db's
+// (0003_viewer_history_key.sql), the undo entries by the log sequence of
+// their batch, and the sequence of the last batch committed.
+const historySchema = `CREATE TABLE IF NOT EXISTS viewer_history (
+	key       INTEGER PRIMARY KEY,
+	video_tag INTEGER NOT NULL,
+	days      BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history_undo (
+	seq  INTEGER PRIMARY KEY,
+	data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history_mark (
+	id  INTEGER PRIMARY KEY CHECK (id = 0),
+	seq INTEGER NOT NULL
+)`
+
+// HistoryFile is history.db's name in the data dir.
+const HistoryFile = "history.db"
+
+// openHistory opens (creating if needed) history.db in dir.
+func (s *Store) openHistory(ctx context.Context, dir, pragmas string) error {
+	s.histPath = filepath.Join(dir, HistoryFile)
+	db, err := sql.Open("sqlite", "file:"+s.histPath+"?"+pragmas+"&_pragma=cache_size(-65536)&_txlock=immediate")
+	if err != nil {
+		return fmt.Errorf("open history: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, historySchema); err != nil {
+		db.Close()
+		return fmt.Errorf("open history: %w", mapErr(err))
+	}
+	s.hist = db
+	s.histStmts = newStmtCache(db, stmtCacheBytes)
+	return nil
+}
+
+// HistoryApart reports whether viewers' history lives in history.db,
+// written by BeginHistory's transactions beside aggregation's.
+func (s *Store) HistoryApart() bool { return s.hist != nil }
+
+// HistoryDB returns the database viewers' history is read from: history.db
+// where it is apart, else the read pool.
+func (s *Store) HistoryDB() *sql.DB {
+	if s.hist != nil {
+		return s.hist
+	}
+	return s.read
+}
+
+// BeginHistory starts a batch's transaction on history.db. Commit it with
+// CommitHistory.
+func (s *Store) BeginHistory(ctx context.Context) (*RollupTx, error) {
+	tx, err := s.hist.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return &RollupTx{tx: tx, d: SQLite, done: func() {}, cache: s.histStmts}, nil
+}
+
+// CommitHistory commits a batch's history transaction tx with the batch's
+// last log sequence seq and its undo entry (AppendHistoryUndo), dropping
+// the undo entries of the batches before it unless a backup holds them.
+func (s *Store) CommitHistory(ctx context.Context, tx *RollupTx, seq uint64, undo []byte) error {
+	if len(undo) > 0 {
+		if _, err := tx.exec(ctx, `INSERT OR REPLACE INTO history_undo (seq, data) VALUES (?, ?)`, int64(seq), undo); err != nil {
+			return fmt.Errorf("commit history: %w", err)
+		}
+	}
+	if _, err := tx.exec(ctx, `INSERT OR REPLACE INTO history_mark (id, seq) VALUES (0, ?)`, int64(seq)); err != nil {
+		return fmt.Errorf("commit history: %w", err)
+	}
+	if s.undoHeld.Load() == 0 {
+		if _, err := tx.exec(ctx, `DELETE FROM history_undo WHERE seq < ?`, int64(seq)); err != nil {
+			return fmt.Errorf("commit history: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit history: %w", mapErr(err))
+	}
+	return nil
+}
+
+// HoldHistoryUndo keeps every undo entry until the returned func is
+// called: a backup copies crowd.db, then history.db, which may be batches
+// ahead by then; opening the copy undoes them.
+func (s *Store) HoldHistoryUndo() (release func()) {
+	s.undoHeld.Add(1)
+	return func() { s.undoHeld.Add(-1) }
+}
+
+// AppendHistoryUndo appends to undo the state of a history row before a
+// batch changed it: absent (stored false), or its tag and days.
+func AppendHistoryUndo(undo []byte, key int64, stored bool, tag int32, days []byte) []byte {
+	undo = binary.AppendVarint(undo, key)
+	if !stored {
+		return binary.AppendUvarint(undo, 0)
+	}
+	undo = binary.AppendUvarint(undo, uint64(len(days))+1)
+	undo = binary.LittleEndian.AppendUint32(undo, uint32(tag))
+	return append(undo, days...)
+}
+
+// historyBefore is an entry of an undo entry.
+type historyBefore struct {
+	key    int64
+	stored bool
+	tag    int32
+	days   []byte
+}
+
+var errBadUndo = errors.New("malformed history undo entry")
+
+// decodeHistoryUndo returns the entries of an undo entry, in order.
+func decodeHistoryUndo(b []byte) ([]historyBefore, error) {
+	var out []historyBefore
+	for len(b) > 0 {
+		key, n := binary.Varint(b)
+		if n <= 0 {
+			return nil, errBadUndo
+		}
+		b = b[n:]
+		l, n := binary.Uvarint(b)
+		if n <= 0 || l > uint64(len(b)) {
+			return nil, errBadUndo
+		}
+		b = b[n:]
+		if l == 0 {
+			out = append(out, historyBefore{key: key})
+			continue
+		}
+		l--
+		if uint64(len(b)) < 4+l {
+			return nil, errBadUndo
+		}
+		tag := int32(binary.LittleEndian.Uint32(b))
+		out = append(out, historyBefore{key: key, stored: true, tag: tag, days: b[4 : 4+l]})
+		b = b[4+l:]
+	}
+	return out, nil
+}
+
+// aggregatedTo returns the highest of aggregation's checkpoints in
+// crowd.db: where its last batch committed.
+func (s *Store) aggregatedTo(ctx context.Context) (uint64, error) {
+	var seq int64
+	if err := s.write.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM rollup_checkpoint`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("recover history: %w", err)
+	}
+	return uint64(seq), nil
+}
+
+// RecoverHistory makes history.db agree with crowd.db's checkpoints: it
+// undoes the batches history.db committed beyond them, newest first (a
+// crash between a batch's two commits, or a backup's copies). A new
+// history.db takes crowd.db's viewer_history rows (a data dir of an
+// earlier version, or its backup). Open calls it; so does aggregation
+// after a batch that failed once history.db had committed.
+func (s *Store) RecoverHistory(ctx context.Context) error {
+	if s.hist == nil {
+		return nil
+	}
+	at, err := s.aggregatedTo(ctx)
+	if err != nil {
+		return err
+	}
+	var mark sql.NullInt64
+	err = s.hist.QueryRowContext(ctx, `SELECT seq FROM history_mark`).Scan(&mark)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("recover history: %w", err)
+	}
+	if !mark.Valid {
+		if err := s.moveHistory(ctx, at); err != nil {
+			return fmt.Errorf("recover history: %w", err)
+		}
+	} else if uint64(mark.Int64) > at {
+		if err := s.undoHistory(ctx, at); err != nil {
+			return fmt.Errorf("recover history: %w", err)
+		}
+	}
+	// crowd.db's rows, once history.db holds them (a move that crashed
+	// before this).
+	var left bool
+	if err := s.write.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM viewer_history)`).Scan(&left); err != nil {
+		return fmt.Errorf("recover history: %w", err)
+	}
+	if left {
+		if _, err := s.write.ExecContext(ctx, `DELETE FROM viewer_history`); err != nil {
+			return fmt.Errorf("recover history: %w", mapErr(err))
+		}
+	}
+	return nil
+}
+
+// undoHistory undoes the batches of history.db beyond seq at, newest
+// first, and marks it at at.
+func (s *Store) undoHistory(ctx context.Context, at uint64) error {
+	tx, err := s.hist.BeginTx(ctx, nil)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT data FROM history_undo WHERE seq > ? ORDER BY seq DESC`, int64(at))
+	var undos [][]byte
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return err
+		}
+		undos = append(undos, b)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, u := range undos {
+		before, err := decodeHistoryUndo(u)
+		if err != nil {
+			return err
+		}
+		for _, h := range slices.Backward(before) {
+			if h.stored {
+				_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO viewer_history (key, video_tag, days) VALUES (?, ?, ?)`, h.key, h.tag, h.days)
+			} else {
+				_, err = tx.ExecContext(ctx, `DELETE FROM viewer_history WHERE key = ?`, h.key)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM history_undo WHERE seq > ?`, int64(at)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO history_mark (id, seq) VALUES (0, ?)`, int64(at)); err != nil {
+		return err
+	}
+	return mapErr(tx.Commit())
+}
+
+// moveHistory fills a new history.db with crowd.db's viewer_history rows
+// and marks it at at, in one transaction of history.db's; RecoverHistory
+// then empties crowd.db's table.
+func (s *Store) moveHistory(ctx context.Context, at uint64) error {
+	conn, err := s.hist.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `ATTACH DATABASE ? AS crowd`, "file:"+s.path+"?mode=ro"); err != nil {
+		return err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `DETACH DATABASE crowd`)
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO viewer_history (key, video_tag, days) SELECT key, video_tag, days FROM crowd.viewer_history`); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO history_mark (id, seq) VALUES (0, ?)`, int64(at)); err != nil {
+		return err
+	}
+	return mapErr(tx.Commit())
+}
+
+// Dir returns the data directory of a SQLite store ("" on PostgreSQL).
+func (s *Store) Dir() string {
+	if s.path == "" {
+		return ""
+	}
+	return filepath.Dir(s.path)
+}
