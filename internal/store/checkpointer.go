@@ -47,18 +47,23 @@ type checkpointer struct {
 	// second, at once, with SQLITE_BUSY (no busy handler waits for it), so
 	// Purge's TRUNCATE checkpoint beside the checkpointer's failed.
 	mu sync.Mutex
+	// durable is told, after a checkpoint that copied every frame, the
+	// highest of aggregation's checkpoints committed before it: the
+	// database file, synced by that checkpoint, holds it through a power
+	// failure (history_db.go).
+	durable func(seq uint64)
 }
 
 // startCheckpointer opens a connection to the database at dsn and starts
 // checkpointing through it.
-func startCheckpointer(dsn string) (*checkpointer, error) {
+func startCheckpointer(dsn string, durable func(seq uint64)) (*checkpointer, error) {
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
 	}
 	db.SetMaxOpenConns(1)
 	ctx, stop := context.WithCancel(context.Background())
-	c := &checkpointer{db: db, kick: make(chan struct{}, 1), stop: stop}
+	c := &checkpointer{db: db, kick: make(chan struct{}, 1), stop: stop, durable: durable}
 	c.wg.Add(1)
 	go c.run(ctx)
 	return c, nil
@@ -93,8 +98,18 @@ func (c *checkpointer) run(ctx context.Context) {
 // checkpoint runs one PASSIVE checkpoint.
 func (c *checkpointer) checkpoint(ctx context.Context) error {
 	return c.exclusive(func() error {
+		// Where aggregation's commits are before the checkpoint (an error:
+		// the table is not made yet, or the database is closing).
+		var seq int64
+		seqErr := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM rollup_checkpoint`).Scan(&seq)
 		var busy, frames, copied int
-		return c.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+		if err := c.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
+			return err
+		}
+		if seqErr == nil && busy == 0 && frames == copied && c.durable != nil {
+			c.durable(uint64(seq))
+		}
+		return nil
 	})
 }
 

@@ -30,11 +30,17 @@ import (
 // the two commits leaves history.db one batch ahead of crowd.db's
 // checkpoints; opening the store (and aggregation, after a batch that
 // failed between the commits) undoes the batches beyond the checkpoints,
-// newest first, and the log replays them. crowd.db's own commits need no
-// fsync (aggregates are rebuilt from the log), and history.db, synced
-// before them, is never behind them. Undo entries at or below the
-// checkpoint are dropped by the next batch, except while a backup copies
-// the two files one after the other (HoldHistoryUndo).
+// newest first, and the log replays them.
+//
+// crowd.db's batch commits are not synced (aggregates are rebuilt from the
+// log), so a power failure can take it back several batches, while
+// history.db, synced before each of them, is never behind it. An undo
+// entry is therefore kept until crowd.db's file holds its batch synced:
+// until a checkpoint of crowd.db's write-ahead log, which syncs it, has
+// copied every frame of a commit at or past the entry's sequence
+// (checkpointer.durable, noteDurable); and while a backup copies the two
+// files one after the other (HoldHistoryUndo). Between two such
+// checkpoints (about a second under load) a few batches' entries wait.
 
 // historySchema is history.db's schema: viewer_history as crowd.db's
 // (0003_viewer_history_key.sql), the undo entries by the log sequence of
@@ -98,7 +104,7 @@ func (s *Store) BeginHistory(ctx context.Context) (*RollupTx, error) {
 
 // CommitHistory commits a batch's history transaction tx with the batch's
 // last log sequence seq and its undo entry (AppendHistoryUndo), dropping
-// the undo entries of the batches before it unless a backup holds them.
+// the undo entries crowd.db holds synced, unless a backup holds them.
 func (s *Store) CommitHistory(ctx context.Context, tx *RollupTx, seq uint64, undo []byte) error {
 	if len(undo) > 0 {
 		if _, err := tx.exec(ctx, `INSERT OR REPLACE INTO history_undo (seq, data) VALUES (?, ?)`, int64(seq), undo); err != nil {
@@ -109,7 +115,7 @@ func (s *Store) CommitHistory(ctx context.Context, tx *RollupTx, seq uint64, und
 		return fmt.Errorf("commit history: %w", err)
 	}
 	if s.undoHeld.Load() == 0 {
-		if _, err := tx.exec(ctx, `DELETE FROM history_undo WHERE seq < ?`, int64(seq)); err != nil {
+		if _, err := tx.exec(ctx, `DELETE FROM history_undo WHERE seq <= ?`, int64(min(s.durable.Load(), seq-1))); err != nil {
 			return fmt.Errorf("commit history: %w", err)
 		}
 	}
@@ -117,6 +123,18 @@ func (s *Store) CommitHistory(ctx context.Context, tx *RollupTx, seq uint64, und
 		return fmt.Errorf("commit history: %w", mapErr(err))
 	}
 	return nil
+}
+
+// noteDurable notes that crowd.db's file holds aggregation's checkpoints
+// up to seq synced (the checkpointer, after a checkpoint that copied every
+// frame).
+func (s *Store) noteDurable(seq uint64) {
+	for {
+		d := s.durable.Load()
+		if seq <= d || s.durable.CompareAndSwap(d, seq) {
+			return
+		}
+	}
 }
 
 // HoldHistoryUndo keeps every undo entry until the returned func is

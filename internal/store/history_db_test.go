@@ -75,12 +75,21 @@ func TestRecoverHistory_UndoesBeyondCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	setHistory(t, s, 10, map[int64]string{1: "a", 2: "b"})
-	release := s.HoldHistoryUndo()
+	// crowd.db's file holds checkpoint 10 synced (noteDurable): the
+	// entries of later batches stay, whatever their number, until it
+	// holds theirs; a backup holds every entry.
+	s.noteDurable(10)
 	setHistory(t, s, 11, map[int64]string{2: "bb", 3: "c"})
+	release := s.HoldHistoryUndo()
+	s.noteDurable(11)
 	setHistory(t, s, 12, map[int64]string{2: "bbb", 3: "cc", 4: "d"})
 	release()
 	if got := historyRows(t, s); len(got) != 4 || got[2] != "bbb" {
 		t.Fatalf("before the crash: %v", got)
+	}
+	var n int
+	if err := s.hist.QueryRowContext(ctx, `SELECT COUNT(*) FROM history_undo`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d undo entries (%v), want 2", n, err)
 	}
 	s.Close()
 
@@ -93,9 +102,11 @@ func TestRecoverHistory_UndoesBeyondCheckpoint(t *testing.T) {
 	if err := s.hist.QueryRowContext(ctx, `SELECT seq FROM history_mark`).Scan(&mark); err != nil || mark != 10 {
 		t.Fatalf("mark %d (%v), want 10", mark, err)
 	}
-	// The next batch drops the undo entries before it.
+	// Once crowd.db holds 13 synced, the next batch drops the entries
+	// up to it.
 	setHistory(t, s, 13, map[int64]string{5: "e"})
-	var n int
+	s.noteDurable(13)
+	setHistory(t, s, 14, map[int64]string{6: "f"})
 	if err := s.hist.QueryRowContext(ctx, `SELECT COUNT(*) FROM history_undo`).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("%d undo entries (%v), want 1", n, err)
 	}

@@ -85,8 +85,11 @@ type Store struct {
 	hist      *sql.DB
 	histStmts *stmtCache
 	histPath  string
-	// undoHeld counts the backups holding history.db's undo entries.
+	// undoHeld counts the backups holding history.db's undo entries;
+	// durable is the highest of aggregation's checkpoints crowd.db's
+	// file holds synced (history_db.go).
 	undoHeld atomic.Int32
+	durable  atomic.Uint64
 }
 
 // Options configure Open.
@@ -167,7 +170,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.write, s.read = w, r
 		s.stmts = newStmtCache(w, stmtCacheBytes)
 		s.readStmts = newReadStmts(r, readStmtBytes)
-		if s.ckpt, err = startCheckpointer("file:" + path + "?" + pragmas + "&_pragma=cache_size(-1024)"); err != nil {
+		if s.ckpt, err = startCheckpointer("file:"+path+"?"+pragmas+"&_pragma=cache_size(-1024)", s.noteDurable); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
