@@ -97,7 +97,7 @@ func (s *Store) HistoryDB() *sql.DB {
 func (s *Store) BeginHistory(ctx context.Context) (*RollupTx, error) {
 	tx, err := s.hist.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, s.writeErr(err)
 	}
 	return &RollupTx{tx: tx, d: SQLite, done: func() {}, cache: s.histStmts}, nil
 }
@@ -120,7 +120,7 @@ func (s *Store) CommitHistory(ctx context.Context, tx *RollupTx, seq uint64, und
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit history: %w", mapErr(err))
+		return fmt.Errorf("commit history: %w", s.writeErr(err))
 	}
 	return nil
 }
