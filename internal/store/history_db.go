@@ -65,7 +65,9 @@ const HistoryFile = "history.db"
 // openHistory opens (creating if needed) history.db in dir.
 func (s *Store) openHistory(ctx context.Context, dir, pragmas string) error {
 	s.histPath = filepath.Join(dir, HistoryFile)
-	db, err := sql.Open("sqlite", "file:"+s.histPath+"?"+pragmas+"&_pragma=cache_size(-65536)&_txlock=immediate")
+	// secure_delete off: history.db holds hashes, tags and days, nothing
+	// to erase, and its undo entries are deleted batch after batch.
+	db, err := sql.Open("sqlite", "file:"+s.histPath+"?"+pragmas+"&_pragma=secure_delete(0)&_pragma=cache_size(-65536)&_txlock=immediate")
 	if err != nil {
 		return fmt.Errorf("open history: %w", err)
 	}
