@@ -56,19 +56,40 @@ func loadedLine(t *testing.T, p *Process) (stateLoaded, bool) {
 // viewBatches returns batches of views of video-0 … video-(videos-1) by
 // viewer-0 … viewer-49, drawn from seed, and the views each video gets.
 func viewBatches(prefix string, seed uint64, batches, perBatch, videos int) ([][]client.Event, []int64) {
+	body, want, _ := viewBatchesOver(prefix, seed, batches, perBatch, videos, 1)
+	return body, want
+}
+
+// viewBatchesOver is viewBatches with views spread over the last days
+// days (a minute ago, less 0 to days-1 whole days): it also returns each
+// video's distinct viewers.
+func viewBatchesOver(prefix string, seed uint64, batches, perBatch, videos, days int) ([][]client.Event, []int64, []int64) {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	want := make([]int64, videos)
+	viewers := make([]map[int]bool, videos)
 	body := make([][]client.Event, batches)
-	now := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	now := time.Now().UTC().Add(-time.Minute)
 	for b := range body {
 		for i := 0; i < perBatch; i++ {
-			v := rng.IntN(videos)
+			v, viewer := rng.IntN(videos), rng.IntN(50)
+			ts := now
+			if days > 1 {
+				ts = now.AddDate(0, 0, -rng.IntN(days))
+			}
 			want[v]++
+			if viewers[v] == nil {
+				viewers[v] = map[int]bool{}
+			}
+			viewers[v][viewer] = true
 			body[b] = append(body[b], client.Event{ID: fmt.Sprintf("%s%d-%d", prefix, b, i), Type: "view", VideoID: fmt.Sprint("video-", v),
-				AccountID: fmt.Sprint("viewer-", rng.IntN(50)), TS: now, Source: "for_you", WatchMS: 1000})
+				AccountID: fmt.Sprint("viewer-", viewer), TS: ts.Format(time.RFC3339), Source: "for_you", WatchMS: 1000})
 		}
 	}
-	return body, want
+	distinct := make([]int64, videos)
+	for v := range distinct {
+		distinct[v] = int64(len(viewers[v]))
+	}
+	return body, want, distinct
 }
 
 // sendAll ingests the batches through svc and waits until p counts want.

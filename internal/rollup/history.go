@@ -53,7 +53,7 @@ func (w *historyWriter) wait() error {
 	return <-w.done
 }
 
-// commit commits history.db's transaction, the batch's last sequence
+// commitHistory commits history.db's transaction, the batch's last sequence
 // being last. Until the batch's own transaction commits, history.db is
 // ahead of its checkpoints (a.historyAhead).
 func (a *Aggregator) commitHistory(ctx context.Context, w *historyWriter, last uint64) error {
