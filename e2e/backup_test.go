@@ -173,6 +173,20 @@ func TestBackup_WhileServing(t *testing.T) {
 	}
 	q := Start(t, data2, flags...)
 
+	// A viewer of va views it again a day earlier, on both servers: the
+	// restored viewers' history (history.db) links the day to theirs, so
+	// va's distinct viewers stay as they are on both.
+	late := fmt.Sprintf(`{"id":"late","type":"view","video_id":"va","account_id":"u1","ts":"%s","source":"for_you","watch_ms":1000}`, time.Now().UTC().Add(-26*time.Hour).Format(time.RFC3339))
+	for _, s := range []*Process{p, q} {
+		if res, err := s.Client().WithToken(tok).IngestNDJSON(ctx, strings.NewReader(late)); err != nil || res.Accepted != 1 {
+			t.Fatalf("late view: %+v, %v", res, err)
+		}
+		Eventually(t, "the late view aggregated", func() bool {
+			v, err := s.Client().Video(ctx, "va")
+			return err == nil && v.Counts.Views == 151
+		})
+	}
+
 	samTok := sam.Token
 	type report struct{ token, path string }
 	reports := []report{

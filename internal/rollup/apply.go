@@ -498,7 +498,7 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	// has one (history.go), else in the batch's transaction.
 	var hw *historyWriter
 	if a.store.HistoryApart() {
-		if hw, err = a.startHistory(ctx); err != nil {
+		if hw, err = a.startHistory(ctx, last); err != nil {
 			return fmt.Errorf("apply batch: %w", err)
 		}
 		defer hw.abort()
@@ -566,6 +566,7 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 		if err := a.applyHistoryDelta(ctx, tx, hw.d); err != nil {
 			return fmt.Errorf("apply batch: %w", err)
 		}
+		a.startCommit(hw) // synced while the rows are written
 		a.stages.lap(StageRows, &a.clock)
 	}
 	<-finished
@@ -575,7 +576,7 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	}
 	a.stages.lap(StageRows, &a.clock)
 	if hw != nil {
-		if err := a.commitHistory(ctx, hw, last); err != nil {
+		if err := hw.committedWait(); err != nil {
 			return fmt.Errorf("apply batch: %w", err)
 		}
 		a.stages.lap(StageCommit, &a.clock)

@@ -2,6 +2,7 @@ package rollup
 
 import (
 	"context"
+	"errors"
 
 	"github.com/crowd-dev/crowd/internal/store"
 )
@@ -10,24 +11,35 @@ import (
 // (store.HistoryApart) on a goroutine of its own, beside the batch's
 // transaction: a second SQLite writer, on the other core. What they change
 // in the derived counts (d) is written in the batch's transaction once the
-// chunks are recorded; history.db commits first, with the undo entry of the
-// batch (undo), then the batch (internal/store/history_db.go).
+// chunks are recorded; history.db then commits, synced, with the batch's
+// undo entry (undo) while the batch writes its rows, and the batch commits
+// after it (internal/store/history_db.go).
 type historyWriter struct {
 	tx   *store.RollupTx
 	in   chan []viewerDay
-	done chan error
 	d    *historyDelta
 	undo []byte
+
+	recorded  chan error // the chunks are recorded
+	commit    chan bool  // commit (true) or give up (false)
+	committed chan error
+	// step is how far the aggregation goroutine has taken the writer:
+	// 0 chunks going in, 1 recorded, 2 commit asked or given up, 3 done.
+	step int
 }
 
-// startHistory begins a batch's transaction on history.db and its writer.
-func (a *Aggregator) startHistory(ctx context.Context) (*historyWriter, error) {
+var errHistoryAbandoned = errors.New("batch abandoned")
+
+// startHistory begins a batch's transaction on history.db and its writer;
+// last is the batch's last log sequence.
+func (a *Aggregator) startHistory(ctx context.Context, last uint64) (*historyWriter, error) {
 	tx, err := a.store.BeginHistory(ctx)
 	if err != nil {
 		return nil, err
 	}
 	in := make(chan []viewerDay, 2)
-	w := &historyWriter{tx: tx, in: in, done: make(chan error, 1), d: newHistoryDelta()}
+	w := &historyWriter{tx: tx, in: in, d: newHistoryDelta(),
+		recorded: make(chan error, 1), commit: make(chan bool, 1), committed: make(chan error, 1)}
 	go func() {
 		var err error
 		for vdays := range in {
@@ -35,7 +47,17 @@ func (a *Aggregator) startHistory(ctx context.Context) (*historyWriter, error) {
 				err = recordHistory(ctx, tx, vdays, w.d, &w.undo)
 			}
 		}
-		w.done <- err
+		w.recorded <- err
+		if ok := <-w.commit; !ok || err != nil {
+			_ = tx.Rollback()
+			w.committed <- errHistoryAbandoned
+			return
+		}
+		err = a.store.CommitHistory(ctx, tx, last, w.undo)
+		if err != nil {
+			_ = tx.Rollback() // unless its commit failed: then it is done
+		}
+		w.committed <- err
 	}()
 	return w, nil
 }
@@ -43,32 +65,49 @@ func (a *Aggregator) startHistory(ctx context.Context) (*historyWriter, error) {
 // add records a chunk's new viewer-days.
 func (w *historyWriter) add(vdays []viewerDay) { w.in <- vdays }
 
-// wait waits for the chunks' viewer-days to be recorded.
+// wait waits for the chunks' viewer-days to be recorded; w.d is then
+// complete.
 func (w *historyWriter) wait() error {
-	if w.in == nil {
+	if w.step > 0 {
 		return nil
 	}
 	close(w.in)
-	w.in = nil
-	return <-w.done
+	w.step = 1
+	return <-w.recorded
 }
 
-// commitHistory commits history.db's transaction, the batch's last sequence
-// being last. Until the batch's own transaction commits, history.db is
-// ahead of its checkpoints (a.historyAhead).
-func (a *Aggregator) commitHistory(ctx context.Context, w *historyWriter, last uint64) error {
+// startCommit commits history.db's transaction in the background. From
+// here until the batch's own transaction commits, history.db may be ahead
+// of its checkpoints (a.historyAhead).
+func (a *Aggregator) startCommit(w *historyWriter) {
 	a.historyAhead = true
-	return a.store.CommitHistory(ctx, w.tx, last, w.undo)
+	w.commit <- true
+	w.step = 2
 }
 
-// abort stops the writer and rolls its transaction back, unless committed.
+// committedWait waits for history.db's commit.
+func (w *historyWriter) committedWait() error {
+	w.step = 3
+	return <-w.committed
+}
+
+// abort settles the writer of a batch that failed: it is given up unless
+// its commit was asked for, and waited for either way.
 func (w *historyWriter) abort() {
-	_ = w.wait()
-	_ = w.tx.Rollback()
+	if w.step == 0 {
+		_ = w.wait()
+	}
+	if w.step == 1 {
+		w.commit <- false
+		w.step = 2
+	}
+	if w.step == 2 {
+		_ = w.committedWait()
+	}
 }
 
 // recoverHistory undoes history.db's batch beyond the checkpoints, after
-// a batch that failed once history.db had committed it.
+// a batch that failed once history.db may have committed it.
 func (a *Aggregator) recoverHistory(ctx context.Context) error {
 	if !a.historyAhead {
 		return nil
