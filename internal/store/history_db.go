@@ -71,7 +71,7 @@ func (s *Store) openHistory(ctx context.Context, dir, pragmas string) error {
 	// pages all over the table, which outgrows any cache the memory target
 	// allows (a million videos: hundreds of MiB); the operating system's
 	// page cache serves the rest. 64 MiB measured the same within the
-	// noise (docs/PERFORMANCE.md, runs 182-188).
+	// noise (docs/PERFORMANCE.md, runs 182-190).
 	db, err := sql.Open("sqlite", "file:"+s.histPath+"?"+pragmas+"&_pragma=secure_delete(0)&_pragma=cache_size(-16384)&_txlock=immediate")
 	if err != nil {
 		return fmt.Errorf("open history: %w", err)
