@@ -101,7 +101,7 @@ func (c *checkpointer) checkpoint(ctx context.Context) error {
 		// Where aggregation's commits are before the checkpoint (an error:
 		// the table is not made yet, or the database is closing).
 		var seq int64
-		seqErr := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM rollup_checkpoint`).Scan(&seq)
+		seqErr := c.db.QueryRowContext(ctx, highestCheckpoint).Scan(&seq)
 		var busy, frames, copied int
 		if err := c.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
 			return err

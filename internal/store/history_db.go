@@ -203,11 +203,15 @@ func decodeHistoryUndo(b []byte) ([]historyBefore, error) {
 	return out, nil
 }
 
-// aggregatedTo returns the highest of aggregation's checkpoints in
-// crowd.db: where its last batch committed.
-func (s *Store) aggregatedTo(ctx context.Context) (uint64, error) {
+// highestCheckpoint reads the highest of aggregation's checkpoints: where
+// its last batch committed (the checkpointer reads it too).
+const highestCheckpoint = `SELECT COALESCE(MAX(seq), 0) FROM rollup_checkpoint`
+
+// lastBatchAt returns the highest of aggregation's checkpoints in
+// crowd.db.
+func (s *Store) lastBatchAt(ctx context.Context) (uint64, error) {
 	var seq int64
-	if err := s.write.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM rollup_checkpoint`).Scan(&seq); err != nil {
+	if err := s.write.QueryRowContext(ctx, highestCheckpoint).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("recover history: %w", err)
 	}
 	return uint64(seq), nil
@@ -223,7 +227,7 @@ func (s *Store) RecoverHistory(ctx context.Context) error {
 	if s.hist == nil {
 		return nil
 	}
-	at, err := s.aggregatedTo(ctx)
+	at, err := s.lastBatchAt(ctx)
 	if err != nil {
 		return err
 	}

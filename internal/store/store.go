@@ -245,7 +245,7 @@ func (s *Store) Close() error {
 		err = errors.Join(err, s.hist.Close())
 	}
 	if s.read != nil && s.read != s.write {
-		err = s.read.Close()
+		err = errors.Join(err, s.read.Close())
 	}
 	if s.write != nil {
 		err = errors.Join(err, s.write.Close())
