@@ -125,7 +125,7 @@ func (a *Aggregator) stageCollectors() []prometheus.Collector {
 	for i := range cs {
 		cs[i] = prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "crowd_aggregation_thread_seconds_total",
-			Help:        "Wall time of aggregation's one thread (the one every batch waits for), by stage: log (waiting for the event log), decode, state (dedupe, viewer-days), lookups (creators; on PostgreSQL also the actors' states, which on SQLite history.db's writer looks up), history (viewers' history; on SQLite the wait for history.db's writer), credit (on SQLite with the wait for a chunk's actors' states), journal, rows (rollup rows), commit, after (the state's commit, spill and snapshot), other (backoff after a failure, catching up).",
+			Help:        "Wall time of aggregation's one thread (the one every batch waits for), by stage: log (waiting for the event log), decode, state (dedupe, viewer-days), lookups, history (viewers' history), credit, journal, rows (rollup rows), commit, after (the state's commit, spill and snapshot), other (backoff after a failure, catching up).",
 			ConstLabels: prometheus.Labels{"stage": stageNames[i]},
 		}, func() float64 { return time.Duration(a.stages[i].Load()).Seconds() })
 	}

@@ -112,11 +112,8 @@ const HistoryFile = "history.db"
 // openHistory opens (creating if needed) history.db in dir.
 func (s *Store) openHistory(ctx context.Context, dir, pragmas string) error {
 	s.histPath = filepath.Join(dir, HistoryFile)
-	// secure_delete off: history.db holds hashes, tags and days, and the
-	// actors' states by keyed pseudonym (never an account id; an account's
-	// deletion does not touch them, in crowd.db before either): what it
-	// deletes, its undo entries batch after batch and closed days' cap
-	// counts, holds nothing its live rows do not.
+	// secure_delete off: history.db holds hashes, tags and days, nothing
+	// to erase, and its undo entries are deleted batch after batch.
 	// cache_size 16 MiB: its keys are hashes, so a batch's rows fall on
 	// pages all over the table, which outgrows any cache the memory target
 	// allows (a million videos: hundreds of MiB); the operating system's
