@@ -736,31 +736,15 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, hw *his
 	if err != nil {
 		return 0, fmt.Errorf("creators: %w", err)
 	}
-	vdays := newViewerDays(fresh, newViewer)
-	if hw != nil {
-		// history.db's writer looks up the actors' states the chunk's
-		// events read and change, then records its viewer-days; the chunk
-		// is credited once the lookups are done, while this goroutine goes
-		// on with the next chunk.
-		looked := hw.add(fresh, vdays)
-		a.stages.lap(StageLookups, &a.clock)
-		credit.wait() // the previous chunk's: b takes one writer at a time
-		a.stages.lap(StageCredit, &a.clock)
-		credited = true
-		credit.start(func() {
-			creditHook()
-			if l := <-looked; l.err == nil { // else the batch fails at hw.wait
-				a.credit(b, fresh, l.noop, newViewer, l.counted, creators)
-			}
-			clear(evs) // let the strings go
-		})
-		prefetch()
-		return len(evs), nil
-	}
-	counted, noop, err := a.lookUpActors(ctx, tx, fresh, nil)
+	counted, err := a.firsts(ctx, tx, fresh)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("first shares and saves: %w", err)
 	}
+	noop, err := a.actorStates(ctx, tx, fresh)
+	if err != nil {
+		return 0, fmt.Errorf("like and save state: %w", err)
+	}
+	vdays := newViewerDays(fresh, newViewer)
 	a.stages.lap(StageLookups, &a.clock)
 	// The previous chunk's credit first: b takes one writer at a time.
 	credit.wait()
@@ -774,27 +758,15 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, hw *his
 	prefetch()
 	// The viewers' history is written while the chunk is credited: it
 	// reads vdays, no longer the events.
+	if hw != nil {
+		hw.add(vdays)
+		return len(evs), nil
+	}
 	if err := a.viewerHistory(ctx, tx, vdays); err != nil {
 		return 0, err
 	}
 	a.stages.lap(StageHistory, &a.clock)
 	return len(evs), nil
-}
-
-// lookUpActors reads and updates the actors' states of evs in tx: which
-// shares and saves count (firsts) and which likes and saves change nothing
-// (actorStates). Where undo is not nil, what they change is appended to it
-// (store.AppendStateUndo and its kin).
-func (a *Aggregator) lookUpActors(ctx context.Context, tx *store.RollupTx, evs []event.Event, undo *[]byte) (counted, noop map[int]bool, err error) {
-	counted, err = a.firsts(ctx, tx, evs, undo)
-	if err != nil {
-		return nil, nil, fmt.Errorf("first shares and saves: %w", err)
-	}
-	noop, err = a.actorStates(ctx, tx, evs, undo)
-	if err != nil {
-		return nil, nil, fmt.Errorf("like and save state: %w", err)
-	}
-	return counted, noop, nil
 }
 
 // credit adds what the events evs add to b: each event's delta (unless
@@ -857,7 +829,7 @@ func (c *crediting) wait() {
 // actorStates tracks the like and save state of each actor pseudonym and
 // reports, by event index, the like/unlike/save/unsave events that change
 // nothing.
-func (a *Aggregator) actorStates(ctx context.Context, tx *store.RollupTx, evs []event.Event, undo *[]byte) (map[int]bool, error) {
+func (a *Aggregator) actorStates(ctx context.Context, tx *store.RollupTx, evs []event.Event) (map[int]bool, error) {
 	state := map[store.ActorKey]int{}
 	var keys []store.ActorKey
 	for i := range evs {
@@ -876,8 +848,7 @@ func (a *Aggregator) actorStates(ctx context.Context, tx *store.RollupTx, evs []
 		return noop, nil
 	}
 	slices.SortFunc(keys, compareStateKeys)
-	stored := map[store.ActorKey]bool{}
-	if err := tx.ActorStates(ctx, keys, func(k store.ActorKey, st int) { state[k], stored[k] = st, true }); err != nil {
+	if err := tx.ActorStates(ctx, keys, func(k store.ActorKey, st int) { state[k] = st }); err != nil {
 		return nil, err
 	}
 	before := maps.Clone(state)
@@ -895,11 +866,6 @@ func (a *Aggregator) actorStates(ctx context.Context, tx *store.RollupTx, evs []
 		state[k] = next
 	}
 	changed := slices.DeleteFunc(keys, func(k store.ActorKey) bool { return state[k] == before[k] })
-	if undo != nil {
-		for _, k := range changed {
-			*undo = store.AppendStateUndo(*undo, k, stored[k], before[k])
-		}
-	}
 	if err := tx.SetActorStates(ctx, changed, func(k store.ActorKey) int { return state[k] }); err != nil {
 		return nil, err
 	}
@@ -977,7 +943,7 @@ func (a *Aggregator) viewerDays(d *delta, evs []event.Event, vkeys []uint64) []v
 // firsts reports, by event index, the shares and saves that count in
 // protected mode: the first share (or save) of the video by its actor, ever,
 // and within the cap of counted firsts per (account, day), across all videos.
-func (a *Aggregator) firsts(ctx context.Context, tx *store.RollupTx, evs []event.Event, undo *[]byte) (map[int]bool, error) {
+func (a *Aggregator) firsts(ctx context.Context, tx *store.RollupTx, evs []event.Event) (map[int]bool, error) {
 	out := map[int]bool{}
 	first := map[store.ActorKey]int{} // → index of the key's first event
 	var keys []store.ActorKey
@@ -997,12 +963,7 @@ func (a *Aggregator) firsts(ctx context.Context, tx *store.RollupTx, evs []event
 	}
 	slices.SortFunc(keys, compareStateKeys)
 	var firstIdx []int // events that are their actor's first, in event order
-	err := tx.InsertFirsts(ctx, keys, func(k store.ActorKey) {
-		firstIdx = append(firstIdx, first[k])
-		if undo != nil {
-			*undo = store.AppendFirstUndo(*undo, k)
-		}
-	})
+	err := tx.InsertFirsts(ctx, keys, func(k store.ActorKey) { firstIdx = append(firstIdx, first[k]) })
 	if err != nil {
 		return nil, err
 	}
@@ -1040,9 +1001,6 @@ func (a *Aggregator) firsts(ctx context.Context, tx *store.RollupTx, evs []event
 	err = tx.AddDayCounts(ctx, counts, func(accountDay, kind string, total int64) {
 		k := capKey{accountDay, kind}
 		n[k] = total - n[k]
-		if undo != nil {
-			*undo = store.AppendDayCountUndo(*undo, accountDay, kind, day[k], n[k])
-		}
 	})
 	if err != nil {
 		return nil, err

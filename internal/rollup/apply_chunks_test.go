@@ -57,9 +57,8 @@ func TestApply_ChunksAndHalves(t *testing.T) {
 func dumpTable(t *testing.T, s *store.Store, table string) string {
 	t.Helper()
 	db := s.ReadDB()
-	switch table {
-	case "viewer_history", "actor_state", "actor_firsts", "creator_day_counts":
-		db = s.HistoryDB() // history.db's where it is apart
+	if table == "viewer_history" {
+		db = s.HistoryDB()
 	}
 	rows, err := db.Query(`SELECT * FROM ` + table)
 	if err != nil {
@@ -124,8 +123,7 @@ func TestApply_ReleasesIdleBuffers(t *testing.T) {
 }
 
 // creatorsWorld returns three batches of 30 messages of 20 events each
-// (views, likes, saves, shares with their cap keys, and follows; some ids
-// repeated) over 40
+// (views, likes, saves, shares and follows; some ids repeated) over 40
 // videos of creator c1, a third of them co-created with c2, and open,
 // which makes a store of that world and its aggregator.
 func creatorsWorld() ([][]eventlog.Delivered, func(t *testing.T) (*store.Store, *Aggregator)) {
@@ -154,9 +152,9 @@ func creatorsWorld() ([][]eventlog.Delivered, func(t *testing.T) (*store.Store, 
 				case k == 6:
 					ev.Type = []string{event.Like, event.Unlike}[r.IntN(2)]
 				case k == 7:
-					ev.Type, ev.AccountDay = []string{event.Save, event.Unsave}[r.IntN(2)], actor+at.Format("0102")
+					ev.Type = []string{event.Save, event.Unsave}[r.IntN(2)]
 				case k == 8:
-					ev.Type, ev.AccountDay = event.Share, actor+at.Format("0102")
+					ev.Type = event.Share
 				default:
 					ev.Type, ev.VideoID, ev.CreatorID = event.Follow, "", "c1"
 				}

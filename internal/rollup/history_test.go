@@ -9,10 +9,9 @@ import (
 	"github.com/crowd-dev/crowd/internal/store"
 )
 
-// historyTables are the tables of history.db (viewers' history and the
-// actors' states) and the counts derived from them.
-var historyTables = []string{"viewer_history", "video_viewer_gaps", "video_day", "video_totals",
-	"actor_state", "actor_firsts", "creator_day_counts"}
+// historyTables are the tables viewers' history and the counts derived
+// from it live in.
+var historyTables = []string{"viewer_history", "video_viewer_gaps", "video_day", "video_totals"}
 
 // TestHistoryApart_FailedBetweenCommits: a batch that fails after
 // history.db committed it and before its own transaction did (a crash

@@ -42,50 +42,15 @@ import (
 // files one after the other (HoldHistoryUndo). Between two such
 // checkpoints (about a second under load) a few batches' entries wait.
 
-//
-// The actors' states (actor_state, actor_firsts and creator_day_counts:
-// likes, saves and first shares by actor pseudonym, and the daily cap's
-// counts) are aggregation's alone too, and what a batch reads of them
-// (which events change nothing, which count) decides only what it credits.
-// So they live in history.db as well (version 1, historyVersion), and the
-// history writer's goroutine looks them up for each chunk while the
-// batch's writer goes on with the next (internal/rollup/history.go); their
-// undo entries (actor_undo, AppendActorUndo) follow the viewers' history's.
-
 // historySchema is history.db's schema: viewer_history as crowd.db's
-// (0003_viewer_history_key.sql), the actors' states as crowd.db's
-// (0001_schema.sql), the undo entries by the log sequence of their batch,
-// and the sequence of the last batch committed.
+// (0003_viewer_history_key.sql), the undo entries by the log sequence of
+// their batch, and the sequence of the last batch committed.
 const historySchema = `CREATE TABLE IF NOT EXISTS viewer_history (
 	key       INTEGER PRIMARY KEY,
 	video_tag INTEGER NOT NULL,
 	days      BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS actor_state (
-	video_id TEXT NOT NULL,
-	kind     TEXT NOT NULL,
-	actor    TEXT NOT NULL,
-	state    INTEGER NOT NULL,
-	PRIMARY KEY (video_id, kind, actor)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS actor_firsts (
-	video_id TEXT NOT NULL,
-	kind     TEXT NOT NULL,
-	actor    TEXT NOT NULL,
-	PRIMARY KEY (video_id, kind, actor)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS creator_day_counts (
-	creator_day TEXT NOT NULL,
-	kind        TEXT NOT NULL,
-	day         BIGINT NOT NULL,
-	n           BIGINT NOT NULL DEFAULT 0,
-	PRIMARY KEY (creator_day, kind)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS history_undo (
-	seq  INTEGER PRIMARY KEY,
-	data BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS actor_undo (
 	seq  INTEGER PRIMARY KEY,
 	data BLOB NOT NULL
 );
@@ -93,18 +58,6 @@ CREATE TABLE IF NOT EXISTS history_mark (
 	id  INTEGER PRIMARY KEY CHECK (id = 0),
 	seq INTEGER NOT NULL
 )`
-
-// historyVersion is history.db's version (its user_version): 1 since the
-// actors' states moved in. A history.db of version 0 takes crowd.db's
-// rows of them when opened (moveActors).
-const historyVersion = 1
-
-// actorTables are the actors' states' tables, each with its columns.
-var actorTables = [...]struct{ name, cols string }{
-	{"actor_state", "video_id, kind, actor, state"},
-	{"actor_firsts", "video_id, kind, actor"},
-	{"creator_day_counts", "creator_day, kind, day, n"},
-}
 
 // HistoryFile is history.db's name in the data dir.
 const HistoryFile = "history.db"
@@ -157,27 +110,21 @@ func (s *Store) BeginHistory(ctx context.Context) (*RollupTx, error) {
 }
 
 // CommitHistory commits a batch's history transaction tx with the batch's
-// last log sequence seq and its undo entries (AppendHistoryUndo for the
-// viewers' history, AppendActorUndo for the actors' states), dropping the
-// undo entries crowd.db holds synced, unless a backup holds them.
-func (s *Store) CommitHistory(ctx context.Context, tx *RollupTx, seq uint64, undo, actorUndo []byte) error {
-	for _, u := range []struct {
-		table string
-		data  []byte
-	}{{"history_undo", undo}, {"actor_undo", actorUndo}} {
-		if len(u.data) > 0 {
-			if _, err := tx.exec(ctx, `INSERT OR REPLACE INTO `+u.table+` (seq, data) VALUES (?, ?)`, int64(seq), u.data); err != nil {
-				return fmt.Errorf("commit history: %w", err)
-			}
-		}
-		if s.undoHeld.Load() == 0 {
-			if _, err := tx.exec(ctx, `DELETE FROM `+u.table+` WHERE seq <= ?`, int64(min(s.durable.Load(), seq-1))); err != nil {
-				return fmt.Errorf("commit history: %w", err)
-			}
+// last log sequence seq and its undo entry (AppendHistoryUndo), dropping
+// the undo entries crowd.db holds synced, unless a backup holds them.
+func (s *Store) CommitHistory(ctx context.Context, tx *RollupTx, seq uint64, undo []byte) error {
+	if len(undo) > 0 {
+		if _, err := tx.exec(ctx, `INSERT OR REPLACE INTO history_undo (seq, data) VALUES (?, ?)`, int64(seq), undo); err != nil {
+			return fmt.Errorf("commit history: %w", err)
 		}
 	}
 	if _, err := tx.exec(ctx, `INSERT OR REPLACE INTO history_mark (id, seq) VALUES (0, ?)`, int64(seq)); err != nil {
 		return fmt.Errorf("commit history: %w", err)
+	}
+	if s.undoHeld.Load() == 0 {
+		if _, err := tx.exec(ctx, `DELETE FROM history_undo WHERE seq <= ?`, int64(min(s.durable.Load(), seq-1))); err != nil {
+			return fmt.Errorf("commit history: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit history: %w", s.writeErr(err))
@@ -298,20 +245,15 @@ func (s *Store) RecoverHistory(ctx context.Context) error {
 			return fmt.Errorf("recover history: %w", err)
 		}
 	}
-	if err := s.moveActors(ctx); err != nil {
-		return fmt.Errorf("recover history: %w", err)
-	}
 	// crowd.db's rows, once history.db holds them (a move that crashed
 	// before this).
-	for _, table := range []string{"viewer_history", actorTables[0].name, actorTables[1].name, actorTables[2].name} {
-		var left bool
-		if err := s.write.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+table+`)`).Scan(&left); err != nil {
-			return fmt.Errorf("recover history: %w", err)
-		}
-		if left {
-			if _, err := s.write.ExecContext(ctx, `DELETE FROM `+table); err != nil {
-				return fmt.Errorf("recover history: %w", mapErr(err))
-			}
+	var left bool
+	if err := s.write.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM viewer_history)`).Scan(&left); err != nil {
+		return fmt.Errorf("recover history: %w", err)
+	}
+	if left {
+		if _, err := s.write.ExecContext(ctx, `DELETE FROM viewer_history`); err != nil {
+			return fmt.Errorf("recover history: %w", mapErr(err))
 		}
 	}
 	return nil
@@ -325,39 +267,37 @@ func (s *Store) undoHistory(ctx context.Context, at uint64) error {
 		return mapErr(err)
 	}
 	defer tx.Rollback()
-	type entry struct {
-		actors bool
-		data   []byte
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT seq, 0, data FROM history_undo WHERE seq > ?1
-UNION ALL SELECT seq, 1, data FROM actor_undo WHERE seq > ?1 ORDER BY 1 DESC`, int64(at))
-	var undos []entry
+	rows, err := tx.QueryContext(ctx, `SELECT data FROM history_undo WHERE seq > ? ORDER BY seq DESC`, int64(at))
+	var undos [][]byte
 	err = eachRow(rows, err, func(rows *sql.Rows) error {
-		var e entry
-		var seq int64
-		if err := rows.Scan(&seq, &e.actors, &e.data); err != nil {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
 			return err
 		}
-		undos = append(undos, e)
+		undos = append(undos, b)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
 	for _, u := range undos {
-		if u.actors {
-			err = undoActors(ctx, tx, u.data)
-		} else {
-			err = undoViewers(ctx, tx, u.data)
-		}
+		before, err := decodeHistoryUndo(u)
 		if err != nil {
 			return err
 		}
-	}
-	for _, table := range []string{"history_undo", "actor_undo"} {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE seq > ?`, int64(at)); err != nil {
-			return err
+		for _, h := range slices.Backward(before) {
+			if h.stored {
+				_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO viewer_history (key, video_tag, days) VALUES (?, ?, ?)`, h.key, h.tag, h.days)
+			} else {
+				_, err = tx.ExecContext(ctx, `DELETE FROM viewer_history WHERE key = ?`, h.key)
+			}
+			if err != nil {
+				return err
+			}
 		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM history_undo WHERE seq > ?`, int64(at)); err != nil {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO history_mark (id, seq) VALUES (0, ?)`, int64(at)); err != nil {
 		return err
@@ -365,164 +305,10 @@ UNION ALL SELECT seq, 1, data FROM actor_undo WHERE seq > ?1 ORDER BY 1 DESC`, i
 	return mapErr(tx.Commit())
 }
 
-// undoViewers puts back the viewers' history rows of an undo entry, its
-// last change first.
-func undoViewers(ctx context.Context, tx *sql.Tx, data []byte) error {
-	before, err := decodeHistoryUndo(data)
-	if err != nil {
-		return err
-	}
-	for _, h := range slices.Backward(before) {
-		if h.stored {
-			_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO viewer_history (key, video_tag, days) VALUES (?, ?, ?)`, h.key, h.tag, h.days)
-		} else {
-			_, err = tx.ExecContext(ctx, `DELETE FROM viewer_history WHERE key = ?`, h.key)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// undoActors puts back the actors' states of an undo entry, its last
-// change first.
-func undoActors(ctx context.Context, tx *sql.Tx, data []byte) error {
-	before, err := decodeActorUndo(data)
-	if err != nil {
-		return err
-	}
-	for _, b := range slices.Backward(before) {
-		switch {
-		case b.table == undoState && b.stored:
-			_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO actor_state (video_id, kind, actor, state) VALUES (?, ?, ?, ?)`, b.id, b.kind, b.actor, b.value)
-		case b.table == undoState:
-			_, err = tx.ExecContext(ctx, `DELETE FROM actor_state WHERE video_id = ? AND kind = ? AND actor = ?`, b.id, b.kind, b.actor)
-		case b.table == undoFirst:
-			_, err = tx.ExecContext(ctx, `DELETE FROM actor_firsts WHERE video_id = ? AND kind = ? AND actor = ?`, b.id, b.kind, b.actor)
-		case b.stored:
-			_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO creator_day_counts (creator_day, kind, day, n) VALUES (?, ?, ?, ?)`, b.id, b.kind, b.day, b.value)
-		default:
-			_, err = tx.ExecContext(ctx, `DELETE FROM creator_day_counts WHERE creator_day = ? AND kind = ?`, b.id, b.kind)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// The records of an actors' undo entry: the table's tag, then the row's
-// key and what it held before the batch.
-const (
-	undoState = 1 + iota // actor_state: video, kind, actor; 0 (absent) or its state + 1
-	undoFirst            // actor_firsts: video, kind, actor (absent before)
-	undoCount            // creator_day_counts: cap key, kind; 0 (absent) or its count + 1; its day
-)
-
-// AppendStateUndo appends to undo a like or save state before a batch
-// changed it: absent (stored false), or state.
-func AppendStateUndo(undo []byte, k ActorKey, stored bool, state int) []byte {
-	undo = appendActorKey(append(undo, undoState), k.VideoID, k.Kind, k.Actor)
-	return appendBefore(undo, stored, int64(state))
-}
-
-// AppendFirstUndo appends to undo a first share or save a batch recorded.
-func AppendFirstUndo(undo []byte, k ActorKey) []byte {
-	return appendActorKey(append(undo, undoFirst), k.VideoID, k.Kind, k.Actor)
-}
-
-// AppendDayCountUndo appends to undo a cap key's count before a batch
-// added to it: n, or absent if n is 0 (the table holds no zero counts).
-func AppendDayCountUndo(undo []byte, accountDay, kind string, day, n int64) []byte {
-	undo = appendActorKey(append(undo, undoCount), accountDay, kind)
-	undo = appendBefore(undo, n != 0, n)
-	return binary.AppendVarint(undo, day)
-}
-
-func appendActorKey(b []byte, parts ...string) []byte {
-	for _, p := range parts {
-		b = binary.AppendUvarint(b, uint64(len(p)))
-		b = append(b, p...)
-	}
-	return b
-}
-
-func appendBefore(b []byte, stored bool, v int64) []byte {
-	if !stored {
-		return binary.AppendUvarint(b, 0)
-	}
-	return binary.AppendUvarint(b, uint64(v)+1)
-}
-
-// actorBefore is a record of an actors' undo entry.
-type actorBefore struct {
-	table           byte
-	id, kind, actor string // actor empty for undoCount
-	stored          bool
-	value, day      int64
-}
-
-// decodeActorUndo returns the records of an actors' undo entry, in order.
-func decodeActorUndo(b []byte) ([]actorBefore, error) {
-	var out []actorBefore
-	str := func() (string, bool) {
-		l, n := binary.Uvarint(b)
-		if n <= 0 || l > uint64(len(b)-n) {
-			return "", false
-		}
-		v := string(b[n : n+int(l)])
-		b = b[n+int(l):]
-		return v, true
-	}
-	uv := func() (uint64, bool) {
-		v, n := binary.Uvarint(b)
-		if n <= 0 {
-			return 0, false
-		}
-		b = b[n:]
-		return v, true
-	}
-	for len(b) > 0 {
-		r := actorBefore{table: b[0]}
-		b = b[1:]
-		if r.table < undoState || r.table > undoCount {
-			return nil, errBadUndo
-		}
-		var ok1, ok2, ok3 bool
-		r.id, ok1 = str()
-		r.kind, ok2 = str()
-		ok3 = true
-		if r.table != undoCount {
-			r.actor, ok3 = str()
-		}
-		if !ok1 || !ok2 || !ok3 {
-			return nil, errBadUndo
-		}
-		if r.table != undoFirst {
-			v, ok := uv()
-			if !ok || v > 1<<62 {
-				return nil, errBadUndo
-			}
-			if v > 0 {
-				r.stored, r.value = true, int64(v-1)
-			}
-		}
-		if r.table == undoCount {
-			day, n := binary.Varint(b)
-			if n <= 0 {
-				return nil, errBadUndo
-			}
-			r.day, b = day, b[n:]
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-// withCrowd runs fn in a transaction of history.db's with crowd.db
-// attached (read-only, as "crowd").
-func (s *Store) withCrowd(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// moveHistory fills a new history.db with crowd.db's viewer_history rows
+// and marks it at at, in one transaction of history.db's; RecoverHistory
+// then empties crowd.db's table.
+func (s *Store) moveHistory(ctx context.Context, at uint64) error {
 	conn, err := s.hist.Conn(ctx)
 	if err != nil {
 		return err
@@ -537,46 +323,13 @@ func (s *Store) withCrowd(ctx context.Context, fn func(tx *sql.Tx) error) error 
 		return err
 	}
 	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO viewer_history (key, video_tag, days) SELECT key, video_tag, days FROM crowd.viewer_history`); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO history_mark (id, seq) VALUES (0, ?)`, int64(at)); err != nil {
 		return err
 	}
 	return mapErr(tx.Commit())
-}
-
-// moveHistory fills a new history.db with crowd.db's viewer_history rows
-// and marks it at at, in one transaction of history.db's; RecoverHistory
-// then empties crowd.db's table.
-func (s *Store) moveHistory(ctx context.Context, at uint64) error {
-	return s.withCrowd(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO viewer_history (key, video_tag, days) SELECT key, video_tag, days FROM crowd.viewer_history`); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO history_mark (id, seq) VALUES (0, ?)`, int64(at))
-		return err
-	})
-}
-
-// moveActors fills a history.db of version 0 with crowd.db's rows of the
-// actors' states, in one transaction of history.db's that makes it of
-// version 1; RecoverHistory then empties crowd.db's tables. Called once
-// history.db agrees with crowd.db's checkpoints.
-func (s *Store) moveActors(ctx context.Context) error {
-	var version int
-	if err := s.hist.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
-		return err
-	}
-	if version >= historyVersion {
-		return nil
-	}
-	return s.withCrowd(ctx, func(tx *sql.Tx) error {
-		for _, t := range actorTables {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO `+t.name+` (`+t.cols+`) SELECT `+t.cols+` FROM crowd.`+t.name); err != nil {
-				return err
-			}
-		}
-		_, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, historyVersion))
-		return err
-	})
 }
 
 // Dir returns the data directory of a SQLite store ("" on PostgreSQL).

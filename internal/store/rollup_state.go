@@ -132,11 +132,7 @@ func (s *Store) CompactRollups(ctx context.Context, c RollupCompaction) (spillRe
 		args []any
 	}{{`DELETE FROM rollup_spill_runs WHERE tbl = ? AND period < ? RETURNING n`, []any{int(SeenSpill), c.SeenSpillBefore}}}
 	if len(c.Days) > 0 {
-		counts := s.write // the actors' states are in history.db where it is apart
-		if s.hist != nil {
-			counts = s.hist
-		}
-		if _, err := counts.ExecContext(ctx, `DELETE FROM creator_day_counts WHERE day IN (`+dayList(c.Days)+`)`); err != nil {
+		if _, err := s.write.ExecContext(ctx, `DELETE FROM creator_day_counts WHERE day IN (`+dayList(c.Days)+`)`); err != nil {
 			return 0, err
 		}
 		spills = append(spills, struct {
