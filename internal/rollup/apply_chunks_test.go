@@ -42,7 +42,7 @@ func TestApply_ChunksAndHalves(t *testing.T) {
 
 	for _, table := range []string{"video_totals", "video_hour", "video_day",
 		"account_hour", "account_day", "account_audience_month",
-		"viewer_history", "video_viewer_gaps", "actor_state", "actor_firsts"} {
+		"viewer_history", "video_viewer_gaps", "actor_state", "actor_firsts", "creator_day_counts"} {
 		a, b := dumpTable(t, one, table), dumpTable(t, many, table)
 		if a == "" {
 			t.Errorf("%s: no rows", table)
@@ -123,7 +123,8 @@ func TestApply_ReleasesIdleBuffers(t *testing.T) {
 }
 
 // creatorsWorld returns three batches of 30 messages of 20 events each
-// (views, likes, saves, shares and follows; some ids repeated) over 40
+// (views, likes, saves, shares with their cap keys, and follows; some ids
+// repeated) over 40
 // videos of creator c1, a third of them co-created with c2, and open,
 // which makes a store of that world and its aggregator.
 func creatorsWorld() ([][]eventlog.Delivered, func(t *testing.T) (*store.Store, *Aggregator)) {
@@ -152,9 +153,9 @@ func creatorsWorld() ([][]eventlog.Delivered, func(t *testing.T) (*store.Store, 
 				case k == 6:
 					ev.Type = []string{event.Like, event.Unlike}[r.IntN(2)]
 				case k == 7:
-					ev.Type = []string{event.Save, event.Unsave}[r.IntN(2)]
+					ev.Type, ev.AccountDay = []string{event.Save, event.Unsave}[r.IntN(2)], actor+at.Format("0102")
 				case k == 8:
-					ev.Type = event.Share
+					ev.Type, ev.AccountDay = event.Share, actor+at.Format("0102")
 				default:
 					ev.Type, ev.VideoID, ev.CreatorID = event.Follow, "", "c1"
 				}

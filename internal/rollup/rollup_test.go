@@ -142,7 +142,9 @@ func TestApply_ExactlyOnceAndState(t *testing.T) {
 		// Nothing in analytics state is an account id.
 		for _, q := range []string{`SELECT COUNT(*) FROM actor_state WHERE actor IN ('mia','zed')`} {
 			var n int
-			s.ReadDB().QueryRow(q).Scan(&n)
+			if err := s.ReadDB().QueryRow(q).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
 			if n != 0 {
 				t.Fatalf("%s: %d", q, n)
 			}
