@@ -559,15 +559,10 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	}
 	a.stages.lap(StageJournal, &a.clock)
 	if hw != nil {
-		if err := hw.wait(); err != nil {
-			return fmt.Errorf("apply batch: %w", err)
-		}
-		a.stages.lap(StageHistory, &a.clock)
-		if err := a.applyHistoryDelta(ctx, tx, hw.d); err != nil {
-			return fmt.Errorf("apply batch: %w", err)
-		}
-		a.startCommit(hw) // synced while the rows are written
-		a.stages.lap(StageRows, &a.clock)
+		// history.db records the last chunks and commits, synced, while
+		// the batch's rows are written; what they change in the derived
+		// counts is written after the rows (it touches video rows alone).
+		a.finishHistory(hw)
 	}
 	<-finished
 	a.stages.lap(StageCredit, &a.clock)
@@ -576,6 +571,14 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	}
 	a.stages.lap(StageRows, &a.clock)
 	if hw != nil {
+		if err := hw.wait(); err != nil {
+			return fmt.Errorf("apply batch: %w", err)
+		}
+		a.stages.lap(StageHistory, &a.clock)
+		if err := a.applyHistoryDelta(ctx, tx, hw.d); err != nil {
+			return fmt.Errorf("apply batch: %w", err)
+		}
+		a.stages.lap(StageRows, &a.clock)
 		if err := hw.committedWait(); err != nil {
 			return fmt.Errorf("apply batch: %w", err)
 		}
