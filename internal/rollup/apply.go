@@ -559,10 +559,15 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	}
 	a.stages.lap(StageJournal, &a.clock)
 	if hw != nil {
-		// history.db records the last chunks and commits, synced, while
-		// the batch's rows are written; what they change in the derived
-		// counts is written after the rows (it touches video rows alone).
-		a.finishHistory(hw)
+		if err := hw.wait(); err != nil {
+			return fmt.Errorf("apply batch: %w", err)
+		}
+		a.stages.lap(StageHistory, &a.clock)
+		if err := a.applyHistoryDelta(ctx, tx, hw.d); err != nil {
+			return fmt.Errorf("apply batch: %w", err)
+		}
+		a.startCommit(hw) // synced while the rows are written
+		a.stages.lap(StageRows, &a.clock)
 	}
 	<-finished
 	a.stages.lap(StageCredit, &a.clock)
@@ -571,14 +576,6 @@ func (a *Aggregator) applyOnce(ctx context.Context, msgs []eventlog.Delivered) e
 	}
 	a.stages.lap(StageRows, &a.clock)
 	if hw != nil {
-		if err := hw.wait(); err != nil {
-			return fmt.Errorf("apply batch: %w", err)
-		}
-		a.stages.lap(StageHistory, &a.clock)
-		if err := a.applyHistoryDelta(ctx, tx, hw.d); err != nil {
-			return fmt.Errorf("apply batch: %w", err)
-		}
-		a.stages.lap(StageRows, &a.clock)
 		if err := hw.committedWait(); err != nil {
 			return fmt.Errorf("apply batch: %w", err)
 		}

@@ -9,12 +9,11 @@ import (
 
 // historyWriter records a batch's viewer-days in history.db
 // (store.HistoryApart) on a goroutine of its own, beside the batch's
-// transaction: a second SQLite writer, on the other core. Once the last
-// chunk is in, it records what is left and commits, synced, with the
-// batch's undo entry (undo), while the batch writes its rows; what the
-// viewer-days change in the derived counts (d) is then written in the
-// batch's transaction, which commits after history.db
-// (internal/store/history_db.go).
+// transaction: a second SQLite writer, on the other core. What they change
+// in the derived counts (d) is written in the batch's transaction once the
+// chunks are recorded; history.db then commits, synced, with the batch's
+// undo entry (undo) while the batch writes its rows, and the batch commits
+// after it (internal/store/history_db.go).
 type historyWriter struct {
 	tx   *store.RollupTx
 	in   chan []viewerDay
@@ -24,9 +23,9 @@ type historyWriter struct {
 	recorded  chan error // the chunks are recorded
 	commit    chan bool  // commit (true) or give up (false)
 	committed chan error
-	// What the aggregation goroutine has done with the writer: closed in
-	// (and sent commit), received recorded, received committed.
-	closed, gotRecorded, gotCommitted bool
+	// step is how far the aggregation goroutine has taken the writer:
+	// 0 chunks going in, 1 recorded, 2 commit asked or given up, 3 done.
+	step int
 }
 
 var errHistoryAbandoned = errors.New("batch abandoned")
@@ -66,42 +65,43 @@ func (a *Aggregator) startHistory(ctx context.Context, last uint64) (*historyWri
 // add records a chunk's new viewer-days.
 func (w *historyWriter) add(vdays []viewerDay) { w.in <- vdays }
 
-// finishHistory tells the writer that every chunk is in: it records the
-// last and commits history.db's transaction in the background. From here
-// until the batch's own transaction commits, history.db may be ahead of
-// its checkpoints (a.historyAhead).
-func (a *Aggregator) finishHistory(w *historyWriter) {
-	a.historyAhead = true
+// wait waits for the chunks' viewer-days to be recorded; w.d is then
+// complete.
+func (w *historyWriter) wait() error {
+	if w.step > 0 {
+		return nil
+	}
 	close(w.in)
-	w.commit <- true
-	w.closed = true
+	w.step = 1
+	return <-w.recorded
 }
 
-// wait waits for the chunks' viewer-days to be recorded (finishHistory
-// first); w.d is then complete.
-func (w *historyWriter) wait() error {
-	w.gotRecorded = true
-	return <-w.recorded
+// startCommit commits history.db's transaction in the background. From
+// here until the batch's own transaction commits, history.db may be ahead
+// of its checkpoints (a.historyAhead).
+func (a *Aggregator) startCommit(w *historyWriter) {
+	a.historyAhead = true
+	w.commit <- true
+	w.step = 2
 }
 
 // committedWait waits for history.db's commit.
 func (w *historyWriter) committedWait() error {
-	w.gotCommitted = true
+	w.step = 3
 	return <-w.committed
 }
 
 // abort settles the writer of a batch that failed: it is given up unless
-// finishHistory asked for its commit, and waited for either way.
+// its commit was asked for, and waited for either way.
 func (w *historyWriter) abort() {
-	if !w.closed {
-		close(w.in)
-		w.commit <- false
-		w.closed = true
-	}
-	if !w.gotRecorded {
+	if w.step == 0 {
 		_ = w.wait()
 	}
-	if !w.gotCommitted {
+	if w.step == 1 {
+		w.commit <- false
+		w.step = 2
+	}
+	if w.step == 2 {
 		_ = w.committedWait()
 	}
 }
