@@ -42,6 +42,32 @@ func TestAgeBucket(t *testing.T) {
 	}
 }
 
+// FuzzParseDate: parseDate reads what time.Parse(time.DateOnly) reads, and
+// only that.
+func FuzzParseDate(f *testing.F) {
+	for _, s := range []string{"2000-02-29", "1900-02-29", "2001-02-29", "2026-12-31", "2026-13-01", "2026-00-10",
+		"2026-04-31", "0000-01-01", "9999-12-31", "2026-1-01", "+026-01-01", "2026-01-0a", "", "2026/01/01"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		y, m, d, ok := parseDate(s)
+		want, err := time.Parse(time.DateOnly, s)
+		if ok != (err == nil) {
+			t.Fatalf("parseDate(%q) ok=%v, time.Parse: %v", s, ok, err)
+		}
+		if ok && (y != want.Year() || m != want.Month() || d != want.Day()) {
+			t.Fatalf("parseDate(%q) = %d-%d-%d, want %v", s, y, m, d, want)
+		}
+	})
+}
+
+func BenchmarkAgeBucket(b *testing.B) {
+	at := time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
+	for b.Loop() {
+		AgeBucket("1991-06-15", at)
+	}
+}
+
 func TestValidateCountryAndEnums(t *testing.T) {
 	for c, ok := range map[string]bool{"DE": true, "US": true, "": true, "de": false, "XX": false, "DEU": false} {
 		if err := ValidateCountry(c); (err == nil) != ok {
