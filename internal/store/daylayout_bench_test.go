@@ -1,0 +1,415 @@
+package store
+
+import (
+	"cmp"
+	"database/sql/driver"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"modernc.org/sqlite"
+)
+
+// BenchmarkDayLayout weighs a redesign of the videos' day rows before it
+// is built: what SQLite's one writer spends on a stream of views in the
+// realistic world's shape (videos of Zipf popularity, exponent 1.1, days
+// spread over 30), applied in batches, when a video's day is a row of its
+// own (video_day today: 13 counters and a packed audience, merged by
+// crowd_audience_merge; and a row of the month's audience, in
+// video_audience_month) against when a video's month is one row holding
+// its days packed (a day, its counters and its audience each), merged by
+// a function of the same kind, the month's audience merged from its days
+// when read; and a hybrid of the two, the busiest videos (layoutHot) in
+// day rows, the others in packed months. Only the writer's work is timed: the
+// batch's rows, already summed and in key order, written and committed.
+// docs/PERFORMANCE.md, "What a packed month of days would cost the
+// writer". CROWD_LAYOUT_SORTED=1: the views in video order, as crowd
+// import publishes them.
+//
+//	CROWD_LAYOUT_EVENTS=2000000 CROWD_LAYOUT_BATCH=300000 go test -run '^$' -bench BenchmarkDayLayout -benchtime 1x ./internal/store/
+func BenchmarkDayLayout(b *testing.B) {
+	events := envInt(b, "CROWD_LAYOUT_EVENTS", 1_000_000)
+	batch := envInt(b, "CROWD_LAYOUT_BATCH", 300_000)
+	batches := layoutWorld(events, batch, os.Getenv("CROWD_LAYOUT_SORTED") != "")
+	for _, layout := range []string{"day-rows", "month-rows", "hybrid"} {
+		b.Run(layout, func(b *testing.B) {
+			var rows int
+			var spent time.Duration
+			var size int64
+			for b.Loop() {
+				b.StopTimer()
+				s := openStore(b, Options{Dir: b.TempDir()})
+				write := layoutWriter(b, s, layout)
+				rows, spent = 0, 0
+				for _, cells := range batches {
+					start := time.Now()
+					rows += write(cells)
+					spent += time.Since(start)
+				}
+				if err := s.write.QueryRowContext(b.Context(), `SELECT SUM(pgsize) FROM dbstat WHERE name IN ('t', 'm', 'p')`).Scan(&size); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(spent.Microseconds())/float64(events), "writer-µs/event")
+			b.ReportMetric(float64(rows)/float64(events), "rows/event")
+			b.ReportMetric(float64(size)/float64(events), "bytes/event")
+		})
+	}
+}
+
+func envInt(b *testing.B, name string, def int) int {
+	if v := os.Getenv(name); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatalf("%s: %v", name, err)
+		}
+		return n
+	}
+	return def
+}
+
+// layoutDay is what a batch adds to one video's day: its counters and its
+// packed audience.
+type layoutDay struct {
+	video    string
+	day      int64
+	counters [13]int64
+	audience []byte
+}
+
+// layoutWorld returns the batches of a stream of views: each batch's
+// video-days, summed, in (video, day) order. Sorted, the views come in
+// video order within runs of a million, as crowd import publishes them.
+func layoutWorld(events, batch int, sorted bool) [][]layoutDay {
+	rng := rand.New(rand.NewPCG(3, 4))
+	zipf := rand.NewZipf(rand.New(rand.NewPCG(5, 6)), 1.1, 1, 100_000-1)
+	sources := []string{"for_you", "following", "search", "profile"}
+	ages := []string{"13-17", "18-24", "25-34", "35-44", "45-54", "55+"}
+	genders := []string{"female", "male", "other"}
+	type view struct {
+		video   string
+		day     int64
+		buckets [4]string
+	}
+	views := make([]view, events)
+	for i := range views {
+		views[i] = view{fmt.Sprintf("v%07d", zipf.Uint64()), int64(20_000 + rng.IntN(30)),
+			[4]string{sources[rng.IntN(4)], ages[rng.IntN(6)], genders[rng.IntN(3)], fmt.Sprintf("C%02d", rng.IntN(20))}}
+	}
+	if sorted {
+		for i := 0; i < len(views); i += 1_000_000 {
+			slices.SortStableFunc(views[i:min(i+1_000_000, len(views))], func(x, y view) int { return strings.Compare(x.video, y.video) })
+		}
+	}
+	var out [][]layoutDay
+	for done := 0; done < events; done += batch {
+		type key struct {
+			video string
+			day   int64
+		}
+		sums := map[key]*layoutDay{}
+		counts := map[key]map[[2]string]int64{}
+		for _, v := range views[done:min(done+batch, events)] {
+			k := key{v.video, v.day}
+			d := sums[k]
+			if d == nil {
+				d = &layoutDay{video: k.video, day: k.day}
+				sums[k], counts[k] = d, map[[2]string]int64{}
+			}
+			d.counters[0]++                          // views
+			d.counters[1] += int64(rng.IntN(30_000)) // watch time
+			d.counters[2] += int64(rng.IntN(2))      // completions
+			d.counters[3]++                          // viewer-days
+			for dim, b := range v.buckets {
+				counts[k][[2]string{strconv.Itoa(dim), b}]++
+			}
+		}
+		cells := make([]layoutDay, 0, len(sums))
+		for k, d := range sums {
+			var ac []AudienceCount
+			for db, n := range counts[k] {
+				dim, _ := strconv.Atoi(db[0])
+				ac = append(ac, AudienceCount{Dim: uint8(dim), Bucket: db[1], Views: n, Viewers: n})
+			}
+			slices.SortFunc(ac, func(x, y AudienceCount) int {
+				return cmp.Or(cmp.Compare(x.Dim, y.Dim), strings.Compare(x.Bucket, y.Bucket))
+			})
+			d.audience = AppendAudience(nil, ac)
+			cells = append(cells, *d)
+		}
+		slices.SortFunc(cells, func(x, y layoutDay) int {
+			return cmp.Or(strings.Compare(x.video, y.video), cmp.Compare(x.day, y.day))
+		})
+		out = append(out, cells)
+	}
+	return out
+}
+
+// layoutMonth is the month a day is in, in this benchmark's calendar
+// (months of 30 days, so that the 30 days span two).
+func layoutMonth(day int64) int64 { return (day - 19_985) / 30 }
+
+// layoutHot is the hybrid layout's cut: videos of a Zipf rank below it
+// (the busiest, whose packed months would grow large and be written again
+// every batch) keep a row a day.
+const layoutHot = 1_000
+
+// layoutWriter creates the layouts' tables and returns what writes a
+// batch's cells in one transaction, returning how many rows it wrote:
+// day-rows, every video-day a row of t (and its month's audience a row of
+// m); month-rows, every video-month a row of p; hybrid, the videos below
+// layoutHot as day-rows, the others as month-rows.
+func layoutWriter(b *testing.B, s *Store, layout string) func([]layoutDay) int {
+	ctx := b.Context()
+	var defs, cols, set []string
+	for i := range 13 {
+		defs = append(defs, fmt.Sprintf("c%d BIGINT NOT NULL DEFAULT 0", i))
+		cols = append(cols, fmt.Sprintf("c%d", i))
+		set = append(set, fmt.Sprintf("c%d = t.c%d + excluded.c%d", i, i, i))
+	}
+	if _, err := s.write.ExecContext(ctx, `CREATE TABLE t (id TEXT NOT NULL, day BIGINT NOT NULL, `+strings.Join(defs, ", ")+`, a BLOB, PRIMARY KEY (id, day)) WITHOUT ROWID;
+CREATE TABLE m (id TEXT NOT NULL, month BIGINT NOT NULL, a BLOB NOT NULL, PRIMARY KEY (id, month)) WITHOUT ROWID;
+CREATE TABLE p (id TEXT NOT NULL, month BIGINT NOT NULL, days BLOB NOT NULL, PRIMARY KEY (id, month)) WITHOUT ROWID`); err != nil {
+		b.Fatal(err)
+	}
+	tables := []struct {
+		width int
+		q     string // with rowsOf(200, width)
+	}{
+		{2 + 13 + 1, `INSERT INTO t (id, day, ` + strings.Join(cols, ", ") + `, a) VALUES ` + rowsOf(200, 16) +
+			` ON CONFLICT (id, day) DO UPDATE SET ` + strings.Join(set, ", ") + `, a = ` + mergeFunction + `(t.a, excluded.a)`},
+		{3, `INSERT INTO m (id, month, a) VALUES ` + rowsOf(200, 3) + ` ON CONFLICT (id, month) DO UPDATE SET a = ` + mergeFunction + `(m.a, excluded.a)`},
+		{3, `INSERT INTO p (id, month, days) VALUES ` + rowsOf(200, 3) + ` ON CONFLICT (id, month) DO UPDATE SET days = ` + daysMergeFunction + `(p.days, excluded.days)`},
+	}
+	dayRows := func(video string) bool {
+		switch layout {
+		case "day-rows":
+			return true
+		case "hybrid":
+			rank, _ := strconv.Atoi(video[1:])
+			return rank < layoutHot
+		}
+		return false
+	}
+	return func(cells []layoutDay) int {
+		rows := make([][][]any, len(tables))
+		// A video's month at a time: its days as rows and the month's
+		// audience (merged in Go, as aggregation sums it), or its days
+		// packed.
+		for i := 0; i < len(cells); {
+			j, m := i, layoutMonth(cells[i].day)
+			for j < len(cells) && cells[j].video == cells[i].video && layoutMonth(cells[j].day) == m {
+				j++
+			}
+			if dayRows(cells[i].video) {
+				var a []byte
+				for _, c := range cells[i:j] {
+					r := []any{c.video, c.day}
+					for _, n := range c.counters {
+						r = append(r, n)
+					}
+					rows[0] = append(rows[0], append(r, c.audience))
+					var err error
+					if a, err = MergeAudience(nil, a, c.audience); err != nil {
+						b.Fatal(err)
+					}
+				}
+				rows[1] = append(rows[1], []any{cells[i].video, m, a})
+			} else {
+				var packed []byte
+				for k := i; k < j; k++ {
+					packed = appendPackedDay(packed, &cells[k])
+				}
+				rows[2] = append(rows[2], []any{cells[i].video, m, packed})
+			}
+			i = j
+		}
+		tx, err := s.write.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer tx.Rollback()
+		n := 0
+		for t, table := range tables {
+			n += len(rows[t])
+			if len(rows[t]) == 0 {
+				continue
+			}
+			st, err := tx.PrepareContext(ctx, table.q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var args []any
+			for i := 0; i < len(rows[t]); i += 200 {
+				chunk := rows[t][i:min(i+200, len(rows[t]))]
+				args = args[:0]
+				for _, r := range chunk {
+					args = append(args, r...)
+				}
+				if len(chunk) == 200 {
+					_, err = st.ExecContext(ctx, args...)
+				} else {
+					_, err = tx.ExecContext(ctx, strings.Replace(table.q, rowsOf(200, table.width), rowsOf(len(chunk), table.width), 1), args...)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		return n
+	}
+}
+
+// A packed month of days: for each day, in day order, the day (varint),
+// its 13 counters (varints) and its packed audience (length, bytes).
+func appendPackedDay(b []byte, d *layoutDay) []byte {
+	b = binary.AppendVarint(b, d.day)
+	for _, n := range d.counters {
+		b = binary.AppendVarint(b, n)
+	}
+	b = binary.AppendUvarint(b, uint64(len(d.audience)))
+	return append(b, d.audience...)
+}
+
+type packedDay struct {
+	day      int64
+	counters [13]int64
+	audience []byte
+}
+
+var errPackedDays = errors.New("malformed packed days")
+
+func readPackedDay(b []byte) (packedDay, []byte, error) {
+	var d packedDay
+	var n int
+	if d.day, n = binary.Varint(b); n <= 0 {
+		return d, nil, errPackedDays
+	}
+	b = b[n:]
+	for i := range d.counters {
+		if d.counters[i], n = binary.Varint(b); n <= 0 {
+			return d, nil, errPackedDays
+		}
+		b = b[n:]
+	}
+	l, n := binary.Uvarint(b)
+	if n <= 0 || l > uint64(len(b)-n) {
+		return d, nil, errPackedDays
+	}
+	d.audience = b[n : n+int(l)]
+	return d, b[n+int(l):], nil
+}
+
+// mergePackedDays merges two packed months of days: a day in both has its
+// counters added and its audiences merged.
+func mergePackedDays(x, y []byte) ([]byte, error) {
+	out := make([]byte, 0, len(x)+len(y))
+	var dx, dy packedDay
+	var err error
+	okx, oky := len(x) > 0, len(y) > 0
+	if okx {
+		if dx, x, err = readPackedDay(x); err != nil {
+			return nil, err
+		}
+	}
+	if oky {
+		if dy, y, err = readPackedDay(y); err != nil {
+			return nil, err
+		}
+	}
+	var d layoutDay
+	for okx || oky {
+		switch {
+		case okx && (!oky || dx.day < dy.day):
+			d = layoutDay{day: dx.day, counters: dx.counters, audience: dx.audience}
+			okx = len(x) > 0
+			if okx {
+				if dx, x, err = readPackedDay(x); err != nil {
+					return nil, err
+				}
+			}
+		case oky && (!okx || dy.day < dx.day):
+			d = layoutDay{day: dy.day, counters: dy.counters, audience: dy.audience}
+			oky = len(y) > 0
+			if oky {
+				if dy, y, err = readPackedDay(y); err != nil {
+					return nil, err
+				}
+			}
+		default:
+			d = layoutDay{day: dx.day, counters: dx.counters}
+			for i := range d.counters {
+				d.counters[i] += dy.counters[i]
+			}
+			if d.audience, err = MergeAudience(nil, dx.audience, dy.audience); err != nil {
+				return nil, err
+			}
+			okx, oky = len(x) > 0, len(y) > 0
+			if okx {
+				if dx, x, err = readPackedDay(x); err != nil {
+					return nil, err
+				}
+			}
+			if oky {
+				if dy, y, err = readPackedDay(y); err != nil {
+					return nil, err
+				}
+			}
+		}
+		out = appendPackedDay(out, &d)
+	}
+	return out, nil
+}
+
+// daysMergeFunction is the benchmark's SQLite function merging packed
+// months of days.
+const daysMergeFunction = "crowd_bench_days_merge"
+
+func init() {
+	sqlite.MustRegisterDeterministicScalarFunction(daysMergeFunction, 2, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		x, _ := args[0].([]byte)
+		y, _ := args[1].([]byte)
+		return mergePackedDays(x, y)
+	})
+}
+
+// TestMergePackedDays: the benchmark's merge adds what both sides hold.
+func TestMergePackedDays(t *testing.T) {
+	a1 := AppendAudience(nil, []AudienceCount{{Dim: 0, Bucket: "for_you", Views: 1, Viewers: 1}})
+	a2 := AppendAudience(nil, []AudienceCount{{Dim: 0, Bucket: "for_you", Views: 2, Viewers: 1}, {Dim: 1, Bucket: "18-24", Views: 2, Viewers: 2}})
+	x := appendPackedDay(appendPackedDay(nil, &layoutDay{day: 3, counters: [13]int64{1}, audience: a1}), &layoutDay{day: 5, counters: [13]int64{2}, audience: a1})
+	y := appendPackedDay(appendPackedDay(nil, &layoutDay{day: 4, counters: [13]int64{7}, audience: a2}), &layoutDay{day: 5, counters: [13]int64{1, 1}, audience: a2})
+	got, err := mergePackedDays(x, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var days []int64
+	var views []int64
+	for len(got) > 0 {
+		var d packedDay
+		if d, got, err = readPackedDay(got); err != nil {
+			t.Fatal(err)
+		}
+		days, views = append(days, d.day), append(views, d.counters[0])
+		if d.day == 5 {
+			want, _ := MergeAudience(nil, a1, a2)
+			if string(d.audience) != string(want) || d.counters[1] != 1 {
+				t.Errorf("day 5: %+v", d)
+			}
+		}
+	}
+	if !slices.Equal(days, []int64{3, 4, 5}) || !slices.Equal(views, []int64{1, 7, 3}) {
+		t.Fatalf("days %v views %v", days, views)
+	}
+}
