@@ -311,63 +311,51 @@ func readPackedDay(b []byte) (packedDay, []byte, error) {
 	return d, b[n+int(l):], nil
 }
 
+// dayReader reads a packed month of days a day at a time: d is the day
+// read, ok whether there was one.
+type dayReader struct {
+	b  []byte
+	d  packedDay
+	ok bool
+}
+
+func (r *dayReader) next() error {
+	if r.ok = len(r.b) > 0; !r.ok {
+		return nil
+	}
+	var err error
+	r.d, r.b, err = readPackedDay(r.b)
+	return err
+}
+
 // mergePackedDays merges two packed months of days: a day in both has its
 // counters added and its audiences merged.
 func mergePackedDays(x, y []byte) ([]byte, error) {
 	out := make([]byte, 0, len(x)+len(y))
-	var dx, dy packedDay
-	var err error
-	okx, oky := len(x) > 0, len(y) > 0
-	if okx {
-		if dx, x, err = readPackedDay(x); err != nil {
-			return nil, err
-		}
-	}
-	if oky {
-		if dy, y, err = readPackedDay(y); err != nil {
-			return nil, err
-		}
-	}
-	var d layoutDay
-	for okx || oky {
+	rx, ry := dayReader{b: x}, dayReader{b: y}
+	err := errors.Join(rx.next(), ry.next())
+	for err == nil && (rx.ok || ry.ok) {
+		var d layoutDay
 		switch {
-		case okx && (!oky || dx.day < dy.day):
-			d = layoutDay{day: dx.day, counters: dx.counters, audience: dx.audience}
-			okx = len(x) > 0
-			if okx {
-				if dx, x, err = readPackedDay(x); err != nil {
-					return nil, err
-				}
-			}
-		case oky && (!okx || dy.day < dx.day):
-			d = layoutDay{day: dy.day, counters: dy.counters, audience: dy.audience}
-			oky = len(y) > 0
-			if oky {
-				if dy, y, err = readPackedDay(y); err != nil {
-					return nil, err
-				}
-			}
+		case rx.ok && (!ry.ok || rx.d.day < ry.d.day):
+			d = layoutDay{day: rx.d.day, counters: rx.d.counters, audience: rx.d.audience}
+			err = rx.next()
+		case ry.ok && (!rx.ok || ry.d.day < rx.d.day):
+			d = layoutDay{day: ry.d.day, counters: ry.d.counters, audience: ry.d.audience}
+			err = ry.next()
 		default:
-			d = layoutDay{day: dx.day, counters: dx.counters}
+			d = layoutDay{day: rx.d.day, counters: rx.d.counters}
 			for i := range d.counters {
-				d.counters[i] += dy.counters[i]
+				d.counters[i] += ry.d.counters[i]
 			}
-			if d.audience, err = MergeAudience(nil, dx.audience, dy.audience); err != nil {
-				return nil, err
-			}
-			okx, oky = len(x) > 0, len(y) > 0
-			if okx {
-				if dx, x, err = readPackedDay(x); err != nil {
-					return nil, err
-				}
-			}
-			if oky {
-				if dy, y, err = readPackedDay(y); err != nil {
-					return nil, err
-				}
+			if d.audience, err = MergeAudience(nil, rx.d.audience, ry.d.audience); err == nil {
+				err = errors.Join(rx.next(), ry.next())
 			}
 		}
 		out = appendPackedDay(out, &d)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
