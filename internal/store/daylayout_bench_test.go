@@ -22,13 +22,13 @@ import (
 // realistic world's shape (videos of Zipf popularity, exponent 1.1, days
 // spread over 30), applied in batches, when a video's day is a row of its
 // own (video_day today: 13 counters and a packed audience, merged by
-// crowd_audience_merge; and a row of the month's audience, in
-// video_audience_month) against when a video's month is one row holding
-// its days packed (a day, its counters and its audience each), merged by
-// a function of the same kind, the month's audience merged from its days
-// when read; and a hybrid of the two, the busiest videos (layoutHot) in
-// day rows, the others in packed months. Only the writer's work is timed: the
-// batch's rows, already summed and in key order, written and committed.
+// crowd_audience_merge; a video's audience has no month rows since
+// migration 0008) against when a video's month is one row holding its
+// days packed (a day, its counters and its audience each), merged by a
+// function of the same kind; and a hybrid of the two, the busiest videos
+// (layoutHot) in day rows, the others in packed months. Only the writer's
+// work is timed: the batch's rows, already summed and in key order,
+// written and committed.
 // docs/PERFORMANCE.md, "What a packed month of days would cost the
 // writer". CROWD_LAYOUT_SORTED=1: the views in video order, as crowd
 // import publishes them.
@@ -53,7 +53,7 @@ func BenchmarkDayLayout(b *testing.B) {
 					rows += write(cells)
 					spent += time.Since(start)
 				}
-				if err := s.write.QueryRowContext(b.Context(), `SELECT SUM(pgsize) FROM dbstat WHERE name IN ('t', 'm', 'p')`).Scan(&size); err != nil {
+				if err := s.write.QueryRowContext(b.Context(), `SELECT SUM(pgsize) FROM dbstat WHERE name IN ('t', 'p')`).Scan(&size); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
@@ -164,8 +164,8 @@ const layoutHot = 1_000
 
 // layoutWriter creates the layouts' tables and returns what writes a
 // batch's cells in one transaction, returning how many rows it wrote:
-// day-rows, every video-day a row of t (and its month's audience a row of
-// m); month-rows, every video-month a row of p; hybrid, the videos below
+// day-rows, every video-day a row of t; month-rows, every video-month a
+// row of p; hybrid, the videos below
 // layoutHot as day-rows, the others as month-rows.
 func layoutWriter(b *testing.B, s *Store, layout string) func([]layoutDay) int {
 	ctx := b.Context()
@@ -176,7 +176,6 @@ func layoutWriter(b *testing.B, s *Store, layout string) func([]layoutDay) int {
 		set = append(set, fmt.Sprintf("c%d = t.c%d + excluded.c%d", i, i, i))
 	}
 	if _, err := s.write.ExecContext(ctx, `CREATE TABLE t (id TEXT NOT NULL, day BIGINT NOT NULL, `+strings.Join(defs, ", ")+`, a BLOB, PRIMARY KEY (id, day)) WITHOUT ROWID;
-CREATE TABLE m (id TEXT NOT NULL, month BIGINT NOT NULL, a BLOB NOT NULL, PRIMARY KEY (id, month)) WITHOUT ROWID;
 CREATE TABLE p (id TEXT NOT NULL, month BIGINT NOT NULL, days BLOB NOT NULL, PRIMARY KEY (id, month)) WITHOUT ROWID`); err != nil {
 		b.Fatal(err)
 	}
@@ -186,7 +185,6 @@ CREATE TABLE p (id TEXT NOT NULL, month BIGINT NOT NULL, days BLOB NOT NULL, PRI
 	}{
 		{2 + 13 + 1, `INSERT INTO t (id, day, ` + strings.Join(cols, ", ") + `, a) VALUES ` + rowsOf(200, 16) +
 			` ON CONFLICT (id, day) DO UPDATE SET ` + strings.Join(set, ", ") + `, a = ` + mergeFunction + `(t.a, excluded.a)`},
-		{3, `INSERT INTO m (id, month, a) VALUES ` + rowsOf(200, 3) + ` ON CONFLICT (id, month) DO UPDATE SET a = ` + mergeFunction + `(m.a, excluded.a)`},
 		{3, `INSERT INTO p (id, month, days) VALUES ` + rowsOf(200, 3) + ` ON CONFLICT (id, month) DO UPDATE SET days = ` + daysMergeFunction + `(p.days, excluded.days)`},
 	}
 	dayRows := func(video string) bool {
@@ -201,34 +199,26 @@ CREATE TABLE p (id TEXT NOT NULL, month BIGINT NOT NULL, days BLOB NOT NULL, PRI
 	}
 	return func(cells []layoutDay) int {
 		rows := make([][][]any, len(tables))
-		// A video's month at a time: its days as rows and the month's
-		// audience (merged in Go, as aggregation sums it), or its days
-		// packed.
+		// A video's month at a time: its days as rows, or packed.
 		for i := 0; i < len(cells); {
 			j, m := i, layoutMonth(cells[i].day)
 			for j < len(cells) && cells[j].video == cells[i].video && layoutMonth(cells[j].day) == m {
 				j++
 			}
 			if dayRows(cells[i].video) {
-				var a []byte
 				for _, c := range cells[i:j] {
 					r := []any{c.video, c.day}
 					for _, n := range c.counters {
 						r = append(r, n)
 					}
 					rows[0] = append(rows[0], append(r, c.audience))
-					var err error
-					if a, err = MergeAudience(nil, a, c.audience); err != nil {
-						b.Fatal(err)
-					}
 				}
-				rows[1] = append(rows[1], []any{cells[i].video, m, a})
 			} else {
 				var packed []byte
 				for k := i; k < j; k++ {
 					packed = appendPackedDay(packed, &cells[k])
 				}
-				rows[2] = append(rows[2], []any{cells[i].video, m, packed})
+				rows[1] = append(rows[1], []any{cells[i].video, m, packed})
 			}
 			i = j
 		}
