@@ -2,6 +2,8 @@ package store
 
 import (
 	"cmp"
+	"context"
+	"database/sql"
 	"database/sql/driver"
 	"encoding/binary"
 	"errors"
@@ -38,7 +40,7 @@ func BenchmarkDayLayout(b *testing.B) {
 	events := envInt(b, "CROWD_LAYOUT_EVENTS", 1_000_000)
 	batch := envInt(b, "CROWD_LAYOUT_BATCH", 300_000)
 	batches := layoutWorld(events, batch, os.Getenv("CROWD_LAYOUT_SORTED") != "")
-	for _, layout := range []string{"day-rows", "month-rows", "hybrid"} {
+	for _, layout := range []string{"day-rows", "month-rows", "hybrid", "runs"} {
 		b.Run(layout, func(b *testing.B) {
 			var rows int
 			var spent time.Duration
@@ -47,13 +49,13 @@ func BenchmarkDayLayout(b *testing.B) {
 				b.StopTimer()
 				s := openStore(b, Options{Dir: b.TempDir()})
 				write := layoutWriter(b, s, layout)
-				rows, spent = 0, 0
+				rows, spent, runsMerging = 0, 0, 0
 				for _, cells := range batches {
 					start := time.Now()
 					rows += write(cells)
 					spent += time.Since(start)
 				}
-				if err := s.write.QueryRowContext(b.Context(), `SELECT SUM(pgsize) FROM dbstat WHERE name IN ('t', 'p')`).Scan(&size); err != nil {
+				if err := s.write.QueryRowContext(b.Context(), `SELECT SUM(pgsize) FROM dbstat WHERE name IN ('t', 'p', 'r')`).Scan(&size); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
@@ -61,6 +63,9 @@ func BenchmarkDayLayout(b *testing.B) {
 			b.ReportMetric(float64(spent.Microseconds())/float64(events), "writer-µs/event")
 			b.ReportMetric(float64(rows)/float64(events), "rows/event")
 			b.ReportMetric(float64(size)/float64(events), "bytes/event")
+			if layout == "runs" {
+				b.ReportMetric(float64(runsMerging.Microseconds())/float64(events), "merging-µs/event")
+			}
 		})
 	}
 }
@@ -175,6 +180,9 @@ func layoutWriter(b *testing.B, s *Store, layout string) func([]layoutDay) int {
 		cols = append(cols, fmt.Sprintf("c%d", i))
 		set = append(set, fmt.Sprintf("c%d = t.c%d + excluded.c%d", i, i, i))
 	}
+	if layout == "runs" {
+		return runsWriter(b, s)
+	}
 	if _, err := s.write.ExecContext(ctx, `CREATE TABLE t (id TEXT NOT NULL, day BIGINT NOT NULL, `+strings.Join(defs, ", ")+`, a BLOB, PRIMARY KEY (id, day)) WITHOUT ROWID;
 CREATE TABLE p (id TEXT NOT NULL, month BIGINT NOT NULL, days BLOB NOT NULL, PRIMARY KEY (id, month)) WITHOUT ROWID`); err != nil {
 		b.Fatal(err)
@@ -259,6 +267,152 @@ CREATE TABLE p (id TEXT NOT NULL, month BIGINT NOT NULL, days BLOB NOT NULL, PRI
 		}
 		return n
 	}
+}
+
+// runsBlockBytes is how large the runs layout's blocks grow before the
+// next cell starts a block of its own.
+const runsBlockBytes = 16 << 10
+
+// runsFanIn is how many runs of a level the runs layout merges into one
+// of the next.
+const runsFanIn = 4
+
+// runsMerging is the time the runs layout's writer spent merging runs in
+// the current benchmark.
+var runsMerging time.Duration
+
+// runsWriter is the runs layout: a batch appends its cells as one sorted
+// run (blocks of runsBlockBytes, each a row keyed by its level, its run
+// and its first video) and never updates a row; once a level holds
+// runsFanIn runs they are merged into one run of the next level, in the
+// same transaction (the writer pays for it), and deleted. A report would
+// read a video's block in each run (a few runs per level alive).
+func runsWriter(b *testing.B, s *Store) func([]layoutDay) int {
+	ctx := b.Context()
+	if _, err := s.write.ExecContext(ctx, `CREATE TABLE r (level INTEGER NOT NULL, run INTEGER NOT NULL, first TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (level, run, first)) WITHOUT ROWID`); err != nil {
+		b.Fatal(err)
+	}
+	runs := map[int][]int64{} // level → its runs, oldest first
+	next := int64(0)
+	return func(cells []layoutDay) int {
+		tx, err := s.write.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer tx.Rollback()
+		rows := 0
+		write := func(level int, cells []layoutDay) {
+			next++
+			var block []byte
+			first := ""
+			flush := func() {
+				if len(block) == 0 {
+					return
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO r (level, run, first, data) VALUES (?, ?, ?, ?)`, level, next, first, block); err != nil {
+					b.Fatal(err)
+				}
+				rows++
+				block = nil
+			}
+			for i := range cells {
+				// A video's cells stay in one block.
+				if len(block) >= runsBlockBytes && cells[i].video != cells[i-1].video {
+					flush()
+				}
+				if len(block) == 0 {
+					first = cells[i].video
+				}
+				block = binary.AppendUvarint(block, uint64(len(cells[i].video)))
+				block = append(block, cells[i].video...)
+				block = appendPackedDay(block, &cells[i])
+			}
+			flush()
+			runs[level] = append(runs[level], next)
+		}
+		write(0, cells)
+		start := time.Now()
+		for level := 0; len(runs[level]) >= runsFanIn; level++ {
+			var merged []layoutDay
+			for _, run := range runs[level] {
+				got, err := readRun(ctx, tx, level, run)
+				if err != nil {
+					b.Fatal(err)
+				}
+				merged = mergeCells(b, merged, got)
+				if _, err := tx.ExecContext(ctx, `DELETE FROM r WHERE level = ? AND run = ?`, level, run); err != nil {
+					b.Fatal(err)
+				}
+			}
+			runs[level] = nil
+			write(level+1, merged)
+		}
+		runsMerging += time.Since(start)
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		return rows
+	}
+}
+
+// readRun reads a run's cells, in order.
+func readRun(ctx context.Context, tx *sql.Tx, level int, run int64) ([]layoutDay, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT data FROM r WHERE level = ? AND run = ? ORDER BY first`, level, run)
+	var out []layoutDay
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return err
+		}
+		for len(data) > 0 {
+			l, n := binary.Uvarint(data)
+			if n <= 0 || l > uint64(len(data)-n) {
+				return errPackedDays
+			}
+			video := string(data[n : n+int(l)])
+			d, rest, err := readPackedDay(data[n+int(l):])
+			if err != nil {
+				return err
+			}
+			out = append(out, layoutDay{video: video, day: d.day, counters: d.counters, audience: slices.Clone(d.audience)})
+			data = rest
+		}
+		return nil
+	})
+	return out, err
+}
+
+// mergeCells merges two runs of cells in (video, day) order, adding the
+// cells of one key.
+func mergeCells(b *testing.B, x, y []layoutDay) []layoutDay {
+	out := make([]layoutDay, 0, len(x)+len(y))
+	for len(x) > 0 || len(y) > 0 {
+		c := 1
+		switch {
+		case len(x) == 0:
+		case len(y) == 0:
+			c = -1
+		default:
+			c = cmp.Or(strings.Compare(x[0].video, y[0].video), cmp.Compare(x[0].day, y[0].day))
+		}
+		switch {
+		case c < 0:
+			out, x = append(out, x[0]), x[1:]
+		case c > 0:
+			out, y = append(out, y[0]), y[1:]
+		default:
+			d := x[0]
+			for i := range d.counters {
+				d.counters[i] += y[0].counters[i]
+			}
+			var err error
+			if d.audience, err = MergeAudience(nil, x[0].audience, y[0].audience); err != nil {
+				b.Fatal(err)
+			}
+			out, x, y = append(out, d), x[1:], y[1:]
+		}
+	}
+	return out
 }
 
 // A packed month of days: for each day, in day order, the day (varint),
