@@ -124,9 +124,8 @@ func TestApply_ReleasesIdleBuffers(t *testing.T) {
 
 // creatorsWorld returns three batches of 30 messages of 20 events each
 // (views, likes, saves, shares with their cap keys, and follows; some ids
-// repeated) over 40
-// videos of creator c1, a third of them co-created with c2, and open,
-// which makes a store of that world and its aggregator.
+// repeated) over 40 videos of creator c1, a third of them co-created with
+// c2, and open, which makes a store of that world and its aggregator.
 func creatorsWorld() ([][]eventlog.Delivered, func(t *testing.T) (*store.Store, *Aggregator)) {
 	r := rand.New(rand.NewPCG(11, 12))
 	var videos []string
