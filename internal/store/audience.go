@@ -238,10 +238,18 @@ func MergeAudience(dst, x, y []byte) ([]byte, error) {
 const mergeFunction = "crowd_audience_merge"
 
 func init() {
-	sqlite.MustRegisterDeterministicScalarFunction(mergeFunction, 2, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+	registerMerge(mergeFunction, func(x, y []byte) ([]byte, error) {
+		return MergeAudience(make([]byte, 0, len(x)+len(y)), x, y)
+	})
+}
+
+// registerMerge registers name as SQLite's deterministic function of two
+// packed values (NULL read as empty) that merge returns the merge of.
+func registerMerge(name string, merge func(x, y []byte) ([]byte, error)) {
+	sqlite.MustRegisterDeterministicScalarFunction(name, 2, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 		x, _ := args[0].([]byte)
 		y, _ := args[1].([]byte)
-		return MergeAudience(make([]byte, 0, len(x)+len(y)), x, y)
+		return merge(x, y)
 	})
 }
 

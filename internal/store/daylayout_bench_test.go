@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,8 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"modernc.org/sqlite"
 )
 
 // BenchmarkDayLayout weighs a redesign of the videos' day rows before it
@@ -508,13 +505,7 @@ func mergePackedDays(x, y []byte) ([]byte, error) {
 // months of days.
 const daysMergeFunction = "crowd_bench_days_merge"
 
-func init() {
-	sqlite.MustRegisterDeterministicScalarFunction(daysMergeFunction, 2, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
-		x, _ := args[0].([]byte)
-		y, _ := args[1].([]byte)
-		return mergePackedDays(x, y)
-	})
-}
+func init() { registerMerge(daysMergeFunction, mergePackedDays) }
 
 // TestMergePackedDays: the benchmark's merge adds what both sides hold.
 func TestMergePackedDays(t *testing.T) {
