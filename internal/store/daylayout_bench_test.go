@@ -42,6 +42,7 @@ func BenchmarkDayLayout(b *testing.B) {
 			var rows int
 			var spent time.Duration
 			var size int64
+			var reads []time.Duration
 			for b.Loop() {
 				b.StopTimer()
 				s := openStore(b, Options{Dir: b.TempDir()})
@@ -55,6 +56,7 @@ func BenchmarkDayLayout(b *testing.B) {
 				if err := s.write.QueryRowContext(b.Context(), `SELECT SUM(pgsize) FROM dbstat WHERE name IN ('t', 'p', 'r')`).Scan(&size); err != nil {
 					b.Fatal(err)
 				}
+				reads = layoutReads(b, s, layout)
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(spent.Microseconds())/float64(events), "writer-µs/event")
@@ -63,8 +65,119 @@ func BenchmarkDayLayout(b *testing.B) {
 			if layout == "runs" {
 				b.ReportMetric(float64(runsMerging.Microseconds())/float64(events), "merging-µs/event")
 			}
+			slices.Sort(reads)
+			b.ReportMetric(float64(reads[len(reads)/2].Nanoseconds())/1000, "read-p50-µs")
+			b.ReportMetric(float64(reads[len(reads)*99/100].Nanoseconds())/1000, "read-p99-µs")
 		})
 	}
+}
+
+// layoutReads reads, as a report does, every cell of 30 videos (the ten
+// busiest and twenty of Zipf ranks spread over the rest), twenty times
+// each, on the store's readers: the video's days summed and their
+// audiences merged. It returns each read's time.
+func layoutReads(b *testing.B, s *Store, layout string) []time.Duration {
+	ctx := b.Context()
+	var videos []string
+	for i := range 10 {
+		videos = append(videos, fmt.Sprintf("v%07d", i))
+	}
+	for i := range 20 {
+		videos = append(videos, fmt.Sprintf("v%07d", 10+i*i*97))
+	}
+	type run struct {
+		level int
+		run   int64
+	}
+	var runs []run
+	if layout == "runs" {
+		rows, err := s.read.QueryContext(ctx, `SELECT DISTINCT level, run FROM r`)
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
+			var r run
+			if err := rows.Scan(&r.level, &r.run); err != nil {
+				return err
+			}
+			runs = append(runs, r)
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	var out []time.Duration
+	for range 20 {
+		for _, v := range videos {
+			start := time.Now()
+			var views int64
+			var audience []byte
+			add := func(d packedDay) {
+				views += d.counters[0]
+				var err error
+				if audience, err = MergeAudience(nil, audience, d.audience); err != nil {
+					b.Fatal(err)
+				}
+			}
+			each := func(q string, args []any, fn func(*sql.Rows) error) {
+				rows, err := s.read.QueryContext(ctx, q, args...)
+				if err := eachRow(rows, err, fn); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if layout != "runs" && layout != "month-rows" {
+				each(`SELECT day, c0, a FROM t WHERE id = ?`, []any{v}, func(rows *sql.Rows) error {
+					var d packedDay
+					err := rows.Scan(&d.day, &d.counters[0], &d.audience)
+					add(d)
+					return err
+				})
+			}
+			if layout == "month-rows" || layout == "hybrid" {
+				each(`SELECT days FROM p WHERE id = ?`, []any{v}, func(rows *sql.Rows) error {
+					var days []byte
+					if err := rows.Scan(&days); err != nil {
+						return err
+					}
+					r := dayReader{b: days}
+					for err := r.next(); r.ok; err = r.next() {
+						if err != nil {
+							return err
+						}
+						add(r.d)
+					}
+					return nil
+				})
+			}
+			for _, r := range runs {
+				each(`SELECT data FROM r WHERE level = ? AND run = ? AND first <= ? ORDER BY first DESC LIMIT 1`, []any{r.level, r.run, v}, func(rows *sql.Rows) error {
+					var data []byte
+					if err := rows.Scan(&data); err != nil {
+						return err
+					}
+					for len(data) > 0 {
+						l, n := binary.Uvarint(data)
+						if n <= 0 || l > uint64(len(data)-n) {
+							return errPackedDays
+						}
+						video := string(data[n : n+int(l)])
+						d, rest, err := readPackedDay(data[n+int(l):])
+						if err != nil {
+							return err
+						}
+						if video == v {
+							add(d)
+						}
+						data = rest
+					}
+					return nil
+				})
+			}
+			out = append(out, time.Since(start))
+			if views == 0 && v == videos[0] {
+				b.Fatalf("%s: the busiest video read no views", layout)
+			}
+		}
+	}
+	return out
 }
 
 func envInt(b *testing.B, name string, def int) int {
