@@ -124,6 +124,16 @@ func layoutReads(b *testing.B, s *Store, layout string, want map[string]int64) [
 					b.Fatal(err)
 				}
 			}
+			addDays := func(days []byte) error { // packed
+				r := dayReader{b: days}
+				for err := r.next(); r.ok; err = r.next() {
+					if err != nil {
+						return err
+					}
+					add(r.d)
+				}
+				return nil
+			}
 			each := func(q string, args []any, fn func(*sql.Rows) error) {
 				rows, err := s.read.QueryContext(ctx, q, args...)
 				if err := eachRow(rows, err, fn); err != nil {
@@ -144,14 +154,7 @@ func layoutReads(b *testing.B, s *Store, layout string, want map[string]int64) [
 					if err := rows.Scan(&days); err != nil {
 						return err
 					}
-					r := dayReader{b: days}
-					for err := r.next(); r.ok; err = r.next() {
-						if err != nil {
-							return err
-						}
-						add(r.d)
-					}
-					return nil
+					return addDays(days)
 				})
 			}
 			for _, r := range runs {
@@ -164,14 +167,7 @@ func layoutReads(b *testing.B, s *Store, layout string, want map[string]int64) [
 					if err != nil {
 						return err
 					}
-					r := dayReader{b: days}
-					for err := r.next(); r.ok; err = r.next() {
-						if err != nil {
-							return err
-						}
-						add(r.d)
-					}
-					return nil
+					return addDays(days)
 				})
 			}
 			out = append(out, time.Since(start))
