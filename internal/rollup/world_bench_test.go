@@ -40,9 +40,9 @@ import (
 // internal/testutil): the CPU time is then this process's alone, and the
 // bytes are the tables' and indexes' (pg_total_relation_size).
 func BenchmarkApplyWorld(b *testing.B) {
-	total := envInt("CROWD_WORLD_EVENTS", 1_000_000)
-	per := envInt("CROWD_WORLD_BATCH", 80_000)
-	uploads := envInt("CROWD_WORLD_UPLOADS", 0)
+	total := testutil.EnvInt("CROWD_WORLD_EVENTS", 1_000_000)
+	per := testutil.EnvInt("CROWD_WORLD_BATCH", 80_000)
+	uploads := testutil.EnvInt("CROWD_WORLD_UPLOADS", 0)
 	const videos, days, viewers = 100_000, 30, 1_000_000
 	for range b.N {
 		b.StopTimer()
@@ -154,13 +154,6 @@ func zipfPicker(n int, s float64, rng *rand.Rand) func() int {
 		r, _ := slices.BinarySearch(cdf, rng.Float64()*sum)
 		return int(uint64(min(r, n-1)) * 7919 % uint64(n))
 	}
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
 }
 
 // worldEvents returns total events of the realistic world at now: views

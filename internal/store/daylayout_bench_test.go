@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/crowd-dev/crowd/internal/testutil"
 )
 
 // BenchmarkDayLayout weighs a redesign of the videos' day rows before it
@@ -34,8 +36,8 @@ import (
 //
 //	CROWD_LAYOUT_EVENTS=2000000 CROWD_LAYOUT_BATCH=300000 go test -run '^$' -bench BenchmarkDayLayout -benchtime 1x ./internal/store/
 func BenchmarkDayLayout(b *testing.B) {
-	events := envInt(b, "CROWD_LAYOUT_EVENTS", 1_000_000)
-	batch := envInt(b, "CROWD_LAYOUT_BATCH", 300_000)
+	events := testutil.EnvInt("CROWD_LAYOUT_EVENTS", 1_000_000)
+	batch := testutil.EnvInt("CROWD_LAYOUT_BATCH", 300_000)
 	batches := layoutWorld(events, batch, os.Getenv("CROWD_LAYOUT_SORTED") != "")
 	views := map[string]int64{} // by video: what every layout must read back
 	for _, cells := range batches {
@@ -117,7 +119,7 @@ func layoutReads(b *testing.B, s *Store, layout string, want map[string]int64) [
 			start := time.Now()
 			var views int64
 			var audience []byte
-			add := func(d packedDay) {
+			add := func(d layoutDay) {
 				views += d.counters[0]
 				var err error
 				if audience, err = MergeAudience(nil, audience, d.audience); err != nil {
@@ -142,7 +144,7 @@ func layoutReads(b *testing.B, s *Store, layout string, want map[string]int64) [
 			}
 			if layout != "runs" && layout != "month-rows" {
 				each(`SELECT day, c0, a FROM t WHERE id = ?`, []any{v}, func(rows *sql.Rows) error {
-					var d packedDay
+					var d layoutDay
 					err := rows.Scan(&d.day, &d.counters[0], &d.audience)
 					add(d)
 					return err
@@ -177,17 +179,6 @@ func layoutReads(b *testing.B, s *Store, layout string, want map[string]int64) [
 		}
 	}
 	return out
-}
-
-func envInt(b *testing.B, name string, def int) int {
-	if v := os.Getenv(name); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			b.Fatalf("%s: %v", name, err)
-		}
-		return n
-	}
-	return def
 }
 
 // layoutDay is what a batch adds to one video's day: its counters and its
@@ -474,7 +465,9 @@ func readRun(ctx context.Context, tx *sql.Tx, level int, run int64) ([]layoutDay
 				if err != nil {
 					return err
 				}
-				out = append(out, layoutDay{video: v, day: r.d.day, counters: r.d.counters, audience: slices.Clone(r.d.audience)})
+				d := r.d
+				d.video, d.audience = v, slices.Clone(d.audience)
+				out = append(out, d)
 			}
 			return nil
 		})
@@ -597,12 +590,8 @@ func mergeCells(b *testing.B, x, y []layoutDay) []layoutDay {
 		case c > 0:
 			out, y = append(out, y[0]), y[1:]
 		default:
-			d := x[0]
-			for i := range d.counters {
-				d.counters[i] += y[0].counters[i]
-			}
-			var err error
-			if d.audience, err = MergeAudience(nil, x[0].audience, y[0].audience); err != nil {
+			d, err := sumDays(&x[0], &y[0])
+			if err != nil {
 				b.Fatal(err)
 			}
 			out, x, y = append(out, d), x[1:], y[1:]
@@ -622,16 +611,12 @@ func appendPackedDay(b []byte, d *layoutDay) []byte {
 	return append(b, d.audience...)
 }
 
-type packedDay struct {
-	day      int64
-	counters [13]int64
-	audience []byte
-}
-
 var errPackedDays = errors.New("malformed packed days")
 
-func readPackedDay(b []byte) (packedDay, []byte, error) {
-	var d packedDay
+// readPackedDay reads a day of a packed month (its video left empty); its
+// audience is b's.
+func readPackedDay(b []byte) (layoutDay, []byte, error) {
+	var d layoutDay
 	var n int
 	if d.day, n = binary.Varint(b); n <= 0 {
 		return d, nil, errPackedDays
@@ -655,7 +640,7 @@ func readPackedDay(b []byte) (packedDay, []byte, error) {
 // read, ok whether there was one.
 type dayReader struct {
 	b  []byte
-	d  packedDay
+	d  layoutDay
 	ok bool
 }
 
@@ -668,6 +653,18 @@ func (r *dayReader) next() error {
 	return err
 }
 
+// sumDays returns x's key with the counters of x and y added and their
+// audiences merged.
+func sumDays(x, y *layoutDay) (layoutDay, error) {
+	d := *x
+	for i := range d.counters {
+		d.counters[i] += y.counters[i]
+	}
+	var err error
+	d.audience, err = MergeAudience(nil, x.audience, y.audience)
+	return d, err
+}
+
 // mergePackedDays merges two packed months of days: a day in both has its
 // counters added and its audiences merged.
 func mergePackedDays(x, y []byte) ([]byte, error) {
@@ -678,17 +675,13 @@ func mergePackedDays(x, y []byte) ([]byte, error) {
 		var d layoutDay
 		switch {
 		case rx.ok && (!ry.ok || rx.d.day < ry.d.day):
-			d = layoutDay{day: rx.d.day, counters: rx.d.counters, audience: rx.d.audience}
+			d = rx.d
 			err = rx.next()
 		case ry.ok && (!rx.ok || ry.d.day < rx.d.day):
-			d = layoutDay{day: ry.d.day, counters: ry.d.counters, audience: ry.d.audience}
+			d = ry.d
 			err = ry.next()
 		default:
-			d = layoutDay{day: rx.d.day, counters: rx.d.counters}
-			for i := range d.counters {
-				d.counters[i] += ry.d.counters[i]
-			}
-			if d.audience, err = MergeAudience(nil, rx.d.audience, ry.d.audience); err == nil {
+			if d, err = sumDays(&rx.d, &ry.d); err == nil {
 				err = errors.Join(rx.next(), ry.next())
 			}
 		}
@@ -719,7 +712,7 @@ func TestMergePackedDays(t *testing.T) {
 	var days []int64
 	var views []int64
 	for len(got) > 0 {
-		var d packedDay
+		var d layoutDay
 		if d, got, err = readPackedDay(got); err != nil {
 			t.Fatal(err)
 		}

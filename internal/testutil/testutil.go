@@ -8,11 +8,21 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
 )
+
+// EnvInt returns the positive integer of the environment variable name, or
+// def where it is unset or not one: a benchmark's sizes.
+func EnvInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
 
 // PostgresBase is the PostgreSQL server the scale-out tests use; override
 // with CROWD_TEST_POSTGRES.
