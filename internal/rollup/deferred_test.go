@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/crowd-dev/crowd/internal/eventlog"
+	"github.com/crowd-dev/crowd/internal/period"
 	"github.com/crowd-dev/crowd/internal/store"
 )
 
@@ -53,11 +55,7 @@ func TestDeferredCreatorRows(t *testing.T) {
 	batches, open := creatorsWorld()
 	tables := append([]string{"video_day", "video_totals"}, creatorTableNames...)
 	direct, a := open(t)
-	for _, b := range batches {
-		if err := a.apply(t.Context(), b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	applyWriting(t, a, batches...)
 	want := map[string]string{}
 	for _, table := range tables {
 		if want[table] = dumpTable(t, direct, table); want[table] == "" {
@@ -193,6 +191,110 @@ func TestDeferredCreatorRows(t *testing.T) {
 	})
 }
 
+// applyWriting applies the batches, each writing its creators' rows.
+func applyWriting(t *testing.T, a *Aggregator, batches ...[]eventlog.Delivered) {
+	t.Helper()
+	defer func(n int64) { maxDeferredBatches = n }(maxDeferredBatches)
+	maxDeferredBatches = 0
+	for _, b := range batches {
+		if err := a.apply(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// creatorReads returns what the creators' reads give: c1's and c2's daily
+// and hourly rows and audience by day and by month, over creatorsWorld's
+// days.
+func creatorReads(t *testing.T, s *store.Store) string {
+	t.Helper()
+	ctx := t.Context()
+	d1 := int64(period.DayOf(day0))
+	h1 := int64(period.HourOf(day0))
+	var out []string
+	for _, c := range []string{"c1", "c2"} {
+		sc := store.RollupScope{AccountID: c}
+		if err := s.DailyRollups(ctx, sc, d1-30, d1, func(day int64, rc store.RollupCounters) {
+			out = append(out, fmt.Sprintf("%s day %d %+v", c, day, rc))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.HourlyRollups(ctx, sc, h1-100, h1, func(hour int64, rc store.RollupCounters) {
+			out = append(out, fmt.Sprintf("%s hour %d %+v", c, hour, rc))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, months := range []bool{false, true} {
+			from, to := d1-30, d1
+			if months {
+				from, to = MonthOf(d1-30), MonthOf(d1)
+			}
+			if err := s.AudienceSums(ctx, sc, months, from, to, func(dim, bucket string, views, viewers int64) {
+				out = append(out, fmt.Sprintf("%s months=%v %s %s %d %d", c, months, dim, bucket, views, viewers))
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestDeferredCreatorRows_Reads: the creators' reads add the rows
+// deferred. After each batch, a store whose batches defer them (the log
+// holding more behind each) reads the
+// same creators' rows as one whose batches write them; so does another
+// store opened on the same files (another process, which indexes the
+// batches itself); and so do both after the rows are written, and after
+// a batch deferred then, whose id is new (an id used again would read
+// the rows another process indexed under it before).
+func TestDeferredCreatorRows_Reads(t *testing.T) {
+	batches, open := creatorsWorld()
+	direct, d := open(t)
+	s, a := open(t)
+	other, err := store.Open(t.Context(), store.Options{Dir: s.Dir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	both := map[string]*store.Store{"this process": s, "another process": other}
+	same := func(step string, stores map[string]*store.Store) {
+		t.Helper()
+		want := creatorReads(t, direct)
+		if !strings.Contains(want, "day") || !strings.Contains(want, "hour") || !strings.Contains(want, "months=true") {
+			t.Fatalf("%s the creators' reads give too little to compare:\n%s", step, want)
+		}
+		for name, s := range stores {
+			if got := creatorReads(t, s); got != want {
+				t.Fatalf("%s, %s reads with rows deferred:\n%s\nwant, as written:\n%s", step, name, got, want)
+			}
+		}
+	}
+	for i, b := range batches[:2] {
+		applyWriting(t, d, b)
+		if err := a.apply(t.Context(), trailing(b, 1000)); err != nil {
+			t.Fatal(err)
+		}
+		if n := deferredBatches(t, s); n != i+1 {
+			t.Fatalf("after batch %d: %d batches deferred, want %d", i, n, i+1)
+		}
+		same(fmt.Sprintf("after batch %d", i), both)
+	}
+	if err := a.FlushDeferred(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// The other process does not read now: it still holds the batches
+	// flushed when the next is deferred.
+	same("after the flush", map[string]*store.Store{"this process": s})
+	applyWriting(t, d, batches[2])
+	if err := a.apply(t.Context(), trailing(batches[2], 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if n := deferredBatches(t, s); n != 1 {
+		t.Fatalf("after the last batch: %d batches deferred, want 1", n)
+	}
+	same("after a batch deferred after the flush", both)
+}
+
 // TestCreatorRowsEncoding: deferred rows decode as they were encoded, and
 // a truncated or altered encoding fails without a panic.
 func TestCreatorRowsEncoding(t *testing.T) {
@@ -257,7 +359,7 @@ func FuzzCreatorRows(f *testing.F) {
 		days: []keyed[timeKey, counters]{{timeKey{"c1", 20_000}, &counters{views: 3}}},
 		dims: []store.AudienceRow{{ID: "c1", Period: 20_000, Counts: []store.AudienceCount{{Dim: store.AudienceGender, Bucket: "male", Views: 1, Viewers: 1}}}},
 	}))
-	f.Add([]byte{deferredVersion, 0, 0, 0, 0})
+	f.Add(append(store.AppendDeferredStart(nil), 0, 0, 0, 0))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeCreatorRows(b)
 		if err != nil {
@@ -279,11 +381,7 @@ func FuzzCreatorRows(f *testing.F) {
 func TestRun_WritesDeferredAtStart(t *testing.T) {
 	batches, open := creatorsWorld()
 	direct, a := open(t)
-	for _, b := range batches {
-		if err := a.apply(t.Context(), b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	applyWriting(t, a, batches...)
 
 	ctx := t.Context()
 	s, _ := open(t)

@@ -37,7 +37,7 @@ func newMetrics() *metrics {
 			Name: "crowd_aggregation_apply_failures_total", Help: "Batches whose application failed and is retried (a database error).",
 		}),
 		deferrals: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "crowd_aggregation_deferred_batches_total", Help: "Batches whose creators' rows were deferred while aggregation trailed the event log (written later, summed).",
+			Name: "crowd_aggregation_deferred_batches_total", Help: "Batches whose creators' rows were deferred while aggregation trailed the event log (written later, summed; the creators' reads add them meanwhile).",
 		}),
 		startedAt: time.Now(),
 	}
@@ -61,7 +61,7 @@ func (a *Aggregator) Collectors(lag func() uint64) []prometheus.Collector {
 	return append(a.stageCollectors(), m.messages, m.events, m.failures, m.deferrals,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "crowd_aggregation_deferred_batches",
-			Help: "Batches whose creators' rows wait in the store after the last batch applied, deferred while aggregation trails the event log: creators' exact numbers trail their videos' by these batches.",
+			Help: "Batches whose creators' rows wait in the store after the last batch applied (the creators' reads add them: a creator's numbers are as fresh as its videos').",
 		}, func() float64 { return float64(m.deferredBatches.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "crowd_aggregation_lag_seconds",

@@ -377,11 +377,7 @@ func (s *Store) AudienceSums(ctx context.Context, sc RollupScope, months bool, f
 		views, viewers int64
 	}
 	var sums []bucketSum
-	err := s.scanRows(ctx, `SELECT `+counts+` FROM `+table+` WHERE `+idCol+` = ? AND `+period+` BETWEEN ? AND ? AND `+counts+` IS NOT NULL`, []any{id, from, to}, func(rows *sql.Rows) error {
-		var b sql.RawBytes
-		if err := rows.Scan(&b); err != nil {
-			return err
-		}
+	add := func(b []byte) error {
 		i := 0
 		return eachAudience(b, func(dim uint8, bucket []byte, views, viewers int64) {
 			c := 1
@@ -397,7 +393,39 @@ func (s *Store) AudienceSums(ctx context.Context, sc RollupScope, months bool, f
 			sums[i].viewers += viewers
 			i++
 		})
-	})
+	}
+	q := `SELECT ` + counts + ` FROM ` + table + ` WHERE ` + idCol + ` = ? AND ` + period + ` BETWEEN ? AND ? AND ` + counts + ` IS NOT NULL`
+	scan := func(rows *sql.Rows) error {
+		var b sql.RawBytes
+		if err := rows.Scan(&b); err != nil {
+			return err
+		}
+		return add(b)
+	}
+	var err error
+	if sc.VideoID != "" || s.dialect != SQLite {
+		err = s.scanRows(ctx, q, []any{id, from, to}, scan)
+	} else {
+		// A creator's: with the rows deferred in the same snapshot
+		// (deferred_overlay.go).
+		section := DeferredDims
+		if months {
+			section = DeferredMonths
+		}
+		err = s.view(ctx, func(t *tx) error {
+			rows, err := t.query(ctx, q, id, from, to)
+			if err := eachRow(rows, err, scan); err != nil {
+				return err
+			}
+			var addErr error
+			err = s.deferredRows(ctx, t, id, section, func(r *DeferredRow) {
+				if r.Period >= from && r.Period <= to && addErr == nil {
+					addErr = add(r.Packed)
+				}
+			})
+			return cmp.Or(err, addErr)
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("read %s: %w", t.name, err)
 	}

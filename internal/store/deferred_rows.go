@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
+	"errors"
 	"fmt"
 )
 
@@ -23,12 +25,19 @@ func (t *RollupTx) DeferredCreatorRows(ctx context.Context) (batches, rows, sinc
 	return batches, rows, since, err
 }
 
-// DeferCreatorRows keeps a batch's creators' rows, n rows encoded in b,
-// deferred at (Unix seconds).
+// DeferCreatorRows keeps a batch's creators' rows, n rows encoded in b
+// (which it keeps), deferred at (Unix seconds). Once the transaction
+// commits, the creators' reads find them indexed (deferred_overlay.go).
 func (t *RollupTx) DeferCreatorRows(ctx context.Context, at, n int64, b []byte) error {
-	if _, err := t.tx.ExecContext(ctx, `INSERT INTO creator_rows_deferred (at, n, rows) VALUES (?, ?, ?)`, at, n, b); err != nil {
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO creator_rows_deferred (at, n, rows) VALUES (?, ?, ?)`, at, n, b)
+	if err != nil {
 		return fmt.Errorf("defer creator rows: %w", err)
 	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("defer creator rows: %w", err)
+	}
+	t.deferredID, t.deferredRows = id, b
 	return nil
 }
 
@@ -55,4 +64,154 @@ func (t *RollupTx) TakeDeferredCreatorRows(ctx context.Context, fn func(b []byte
 		return fmt.Errorf("take deferred creator rows: %w", err)
 	}
 	return nil
+}
+
+// The encoding of a batch's deferred rows, which aggregation writes and
+// reads back when it adds them to the creators' tables, and which the
+// creators' reads merge meanwhile (deferred_overlay.go): a version byte,
+// then four sections (DeferredHours, DeferredDays, DeferredDims,
+// DeferredMonths), each a count and its rows in (creator, period) order.
+// A counters row is its key — the creator (uvarint length, bytes), the
+// period (zig-zag varint) — and a zig-zag varint per Measure, in order; an
+// audience row its key and its packed counts (uvarint length, bytes).
+const deferredVersion = 1
+
+// The sections of the deferred rows' encoding.
+const (
+	DeferredHours = iota
+	DeferredDays
+	DeferredDims   // the audience by day, packed (AppendAudience)
+	DeferredMonths // the audience by month, packed
+	numDeferredSections
+)
+
+var errDeferred = errors.New("malformed deferred creator rows")
+
+// DeferredRow is a row of the deferred rows' encoding.
+type DeferredRow struct {
+	Section int
+	// N is the number of rows of the section (given with each of them).
+	N      int
+	ID     []byte // the creator; the encoding's bytes
+	Period int64
+	M      [NumMeasures]int64 // a counters row's (hours, days)
+	Packed []byte             // an audience row's (dims, months); the encoding's bytes
+}
+
+// AppendDeferredStart begins an encoding of deferred rows in b.
+func AppendDeferredStart(b []byte) []byte { return append(b, deferredVersion) }
+
+// AppendDeferredCount appends the count of the next section's rows: each
+// section, in order, is its count and then its rows.
+func AppendDeferredCount(b []byte, n int) []byte { return binary.AppendUvarint(b, uint64(n)) }
+
+// AppendDeferredCounters appends a row of the hours or the days.
+func AppendDeferredCounters(b []byte, id string, period int64, m *[NumMeasures]int64) []byte {
+	b = appendDeferredKey(b, id, period)
+	for _, v := range m {
+		b = binary.AppendVarint(b, v)
+	}
+	return b
+}
+
+// AppendDeferredAudience appends a row of the audience by day or month.
+func AppendDeferredAudience(b []byte, id string, period int64, packed []byte) []byte {
+	b = appendDeferredKey(b, id, period)
+	b = binary.AppendUvarint(b, uint64(len(packed)))
+	return append(b, packed...)
+}
+
+func appendDeferredKey(b []byte, id string, period int64) []byte {
+	b = binary.AppendUvarint(b, uint64(len(id)))
+	b = append(b, id...)
+	return binary.AppendVarint(b, period)
+}
+
+// DecodeDeferred calls fn with each row of b, an encoding of deferred
+// rows, section by section; r is reused between calls. It fails on a
+// malformed encoding, possibly after some calls.
+func DecodeDeferred(b []byte, fn func(r *DeferredRow)) error {
+	return walkDeferred(b, func(r *DeferredRow, _, _ int) { fn(r) })
+}
+
+// walkDeferred is DecodeDeferred, and gives each row's offsets in b too.
+func walkDeferred(b []byte, fn func(r *DeferredRow, start, end int)) error {
+	if len(b) == 0 || b[0] != deferredVersion {
+		return errDeferred
+	}
+	d := deferredDecoder{b: b[1:]}
+	var r DeferredRow
+	for s := range numDeferredSections {
+		r.Section, r.N = s, d.count()
+		for range r.N {
+			start := len(b) - len(d.b)
+			d.row(&r)
+			if d.bad {
+				return errDeferred
+			}
+			fn(&r, start, len(b)-len(d.b))
+		}
+	}
+	if d.bad || len(d.b) > 0 {
+		return errDeferred
+	}
+	return nil
+}
+
+// deferredDecoder reads deferred rows; bad is set at the first malformed
+// value, after which it reads zeros.
+type deferredDecoder struct {
+	b   []byte
+	bad bool
+}
+
+// row reads a row of r.Section into r.
+func (d *deferredDecoder) row(r *DeferredRow) {
+	r.ID = d.bytes()
+	r.Period = d.varint()
+	if r.Section == DeferredHours || r.Section == DeferredDays {
+		for i := range r.M {
+			r.M[i] = d.varint()
+		}
+		r.Packed = nil
+		return
+	}
+	r.M = [NumMeasures]int64{}
+	r.Packed = d.bytes()
+}
+
+func (d *deferredDecoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.bad, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *deferredDecoder) varint() int64 {
+	u := d.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
+}
+
+// count reads a count of rows, each at least two bytes.
+func (d *deferredDecoder) count() int {
+	n := d.uvarint()
+	if n > uint64(len(d.b))/2 {
+		d.bad, d.b = true, nil
+		return 0
+	}
+	return int(n)
+}
+
+func (d *deferredDecoder) bytes() []byte {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.bad, d.b = true, nil
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
 }

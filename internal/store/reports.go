@@ -43,37 +43,69 @@ type RollupCounters struct {
 }
 
 // DailyRollups calls fn with the scope's daily row of every day from..to
-// that has one, in day order.
+// that has one, in day order; a creator's with the rows deferred added
+// (deferred_overlay.go).
 func (s *Store) DailyRollups(ctx context.Context, sc RollupScope, from, to int64, fn func(day int64, c RollupCounters)) error {
 	table, col, id := sc.table("day")
 	cols := "views, viewers, watch_ms, completions, likes, comments, shares, saves, 0, 0"
 	if sc.VideoID == "" {
 		cols = "views, viewers, watch_ms, completions, likes, comments, shares, saves, followers_gained, followers_lost"
 	}
-	return s.scanRows(ctx, `SELECT day, `+cols+` FROM `+table+` WHERE `+col+` = ? AND day BETWEEN ? AND ? ORDER BY day`, []any{id, from, to}, func(rows *sql.Rows) error {
-		var d int64
-		var c RollupCounters
-		if err := rows.Scan(&d, &c.Views, &c.Viewers, &c.WatchMS, &c.Completions, &c.Likes, &c.Comments, &c.Shares, &c.Saves, &c.FollowersGained, &c.FollowersLost); err != nil {
-			return err
-		}
-		fn(d, c)
-		return nil
-	})
+	q := `SELECT day, ` + cols + ` FROM ` + table + ` WHERE ` + col + ` = ? AND day BETWEEN ? AND ? ORDER BY day`
+	return s.periodRows(ctx, sc, DeferredDays, q, from, to, func(rows *sql.Rows, r *periodCounters) error {
+		c := &r.c
+		return rows.Scan(&r.period, &c.Views, &c.Viewers, &c.WatchMS, &c.Completions, &c.Likes, &c.Comments, &c.Shares, &c.Saves, &c.FollowersGained, &c.FollowersLost)
+	}, id, fn)
 }
 
 // HourlyRollups calls fn with the scope's hourly row of every hour
-// from..to that has one, in hour order.
+// from..to that has one, in hour order; a creator's with the rows deferred
+// added.
 func (s *Store) HourlyRollups(ctx context.Context, sc RollupScope, from, to int64, fn func(hour int64, c RollupCounters)) error {
 	table, col, id := sc.table("hour")
-	return s.scanRows(ctx, `SELECT hour, views, viewers, likes, comments, shares, saves FROM `+table+` WHERE `+col+` = ? AND hour BETWEEN ? AND ? ORDER BY hour`, []any{id, from, to}, func(rows *sql.Rows) error {
-		var h int64
-		var c RollupCounters
-		if err := rows.Scan(&h, &c.Views, &c.Viewers, &c.Likes, &c.Comments, &c.Shares, &c.Saves); err != nil {
+	q := `SELECT hour, views, viewers, likes, comments, shares, saves FROM ` + table + ` WHERE ` + col + ` = ? AND hour BETWEEN ? AND ? ORDER BY hour`
+	return s.periodRows(ctx, sc, DeferredHours, q, from, to, func(rows *sql.Rows, r *periodCounters) error {
+		c := &r.c
+		return rows.Scan(&r.period, &c.Views, &c.Viewers, &c.Likes, &c.Comments, &c.Shares, &c.Saves)
+	}, id, fn)
+}
+
+// periodRows calls fn with the rows of q (args id, from, to), each read by
+// scan, in period order. A creator's (sc without a video, on SQLite) are
+// read in one snapshot with the rows of section deferred in it, and
+// summed with them.
+func (s *Store) periodRows(ctx context.Context, sc RollupScope, section int, q string, from, to int64, scan func(*sql.Rows, *periodCounters) error, id string, fn func(int64, RollupCounters)) error {
+	args := []any{id, from, to}
+	if sc.VideoID != "" || s.dialect != SQLite {
+		return s.scanRows(ctx, q, args, func(rows *sql.Rows) error {
+			var r periodCounters
+			if err := scan(rows, &r); err != nil {
+				return err
+			}
+			fn(r.period, r.c)
+			return nil
+		})
+	}
+	var out []periodCounters
+	err := s.view(ctx, func(t *tx) error {
+		rows, err := t.query(ctx, q, args...)
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
+			out = append(out, periodCounters{})
+			return scan(rows, &out[len(out)-1])
+		})
+		if err != nil {
 			return err
 		}
-		fn(h, c)
-		return nil
+		out, err = s.addDeferred(ctx, t, id, section, from, to, out)
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	for _, r := range out {
+		fn(r.period, r.c)
+	}
+	return nil
 }
 
 // trendChunk is how many videos one statement of a creator's trends reads.

@@ -83,6 +83,12 @@ type RollupTx struct {
 	// cache keeps statements across transactions (SQLite; nil on
 	// PostgreSQL): see stmtCache.
 	cache *stmtCache
+	// deferred is the store's index of the creators' rows deferred
+	// (SQLite); deferredRows the rows this transaction deferred, under
+	// deferredID, indexed once it commits.
+	deferred     *deferredCache
+	deferredID   int64
+	deferredRows []byte
 }
 
 // BeginRollup starts a batch transaction of aggregation's. On PostgreSQL
@@ -104,7 +110,7 @@ func (s *Store) BeginRollup(ctx context.Context) (*RollupTx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &RollupTx{tx: tx, d: s.dialect, done: done, cache: s.stmts, ckpt: s.ckpt}, nil
+	return &RollupTx{tx: tx, d: s.dialect, done: done, cache: s.stmts, ckpt: s.ckpt, deferred: &s.deferred}, nil
 }
 
 // Commit commits the transaction and gives its connection back.
@@ -114,6 +120,10 @@ func (t *RollupTx) Commit() error {
 	t.release()
 	if err == nil {
 		t.ckpt.poke()
+		if b := t.deferredRows; b != nil {
+			// Indexed beside the next batch, not on aggregation's thread.
+			go t.deferred.index(t.deferredID, b)
+		}
 	}
 	return err
 }

@@ -80,6 +80,9 @@ type Store struct {
 	// ckpt copies the write-ahead log into the database beside the writer
 	// (SQLite only; checkpointer.go).
 	ckpt *checkpointer
+	// deferred indexes the creators' rows deferred, for the creators'
+	// reads (SQLite only; deferred_overlay.go).
+	deferred deferredCache
 	// hist is history.db's one writer, histStmts its statements kept
 	// (SQLite only; history_db.go).
 	hist      *sql.DB
