@@ -30,6 +30,9 @@ func TestApply_ChunksAndHalves(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		if err := a.FlushDeferred(t.Context()); err != nil { // the creators' rows in their tables
+			t.Fatal(err)
+		}
 		return s
 	}
 	one := apply(t)

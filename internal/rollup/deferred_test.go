@@ -45,12 +45,12 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
-// TestDeferredCreatorRows: batches after which the log holds more messages
-// defer their creators' rows, which are then in no creator's table; the
-// batch that reaches the log's head, a bound on what is deferred, or a
-// start after a kill writes them, and the creators' tables are then
-// exactly those of the same batches each writing its own (the videos'
-// tables too).
+// TestDeferredCreatorRows: batches defer their creators' rows, which are
+// then in no creator's table; a bound on what is deferred, or a flush (a
+// start, the end of an import) writes them, and the creators' tables are
+// then exactly those of the same batches each writing its own (the videos'
+// tables too). Without deferAtHead, the batch that reaches the log's head
+// writes them.
 func TestDeferredCreatorRows(t *testing.T) {
 	batches, open := creatorsWorld()
 	tables := append([]string{"video_day", "video_totals"}, creatorTableNames...)
@@ -74,33 +74,44 @@ func TestDeferredCreatorRows(t *testing.T) {
 		}
 	}
 
-	t.Run("to the log's head", func(t *testing.T) {
-		s, a := open(t)
-		for i, b := range batches {
-			left := uint64(len(batches) - 1 - i)
-			if err := a.apply(t.Context(), trailing(b, left*30)); err != nil {
-				t.Fatal(err)
-			}
-			if left == 0 {
-				break
-			}
-			if n := deferredBatches(t, s); n != i+1 {
-				t.Fatalf("after batch %d: %d batches deferred, want %d", i, n, i+1)
-			}
-			if g, c := a.metrics.deferredBatches.Load(), counterValue(t, a.metrics.deferrals); g != int64(i+1) || c != float64(i+1) {
-				t.Fatalf("after batch %d: the metrics say %d batches deferred, %v in all; want %d", i, g, c, i+1)
-			}
-			for _, table := range creatorTableNames {
-				if got := dumpTable(t, s, table); got != "" {
-					t.Fatalf("after batch %d, %s holds rows deferred:\n%s", i, table, got)
+	for _, atHead := range []bool{true, false} {
+		t.Run(fmt.Sprintf("to the log's head, deferAtHead=%v", atHead), func(t *testing.T) {
+			defer func(v bool) { deferAtHead = v }(deferAtHead)
+			deferAtHead = atHead
+			s, a := open(t)
+			for i, b := range batches {
+				left := uint64(len(batches) - 1 - i)
+				if err := a.apply(t.Context(), trailing(b, left*30)); err != nil {
+					t.Fatal(err)
+				}
+				if left == 0 && !atHead {
+					break
+				}
+				if n := deferredBatches(t, s); n != i+1 {
+					t.Fatalf("after batch %d: %d batches deferred, want %d", i, n, i+1)
+				}
+				if g, c := a.metrics.deferredBatches.Load(), counterValue(t, a.metrics.deferrals); g != int64(i+1) || c != float64(i+1) {
+					t.Fatalf("after batch %d: the metrics say %d batches deferred, %v in all; want %d", i, g, c, i+1)
+				}
+				for _, table := range creatorTableNames {
+					if got := dumpTable(t, s, table); got != "" {
+						t.Fatalf("after batch %d, %s holds rows deferred:\n%s", i, table, got)
+					}
 				}
 			}
-		}
-		same(t, s)
-		if g, c := a.metrics.deferredBatches.Load(), counterValue(t, a.metrics.deferrals); g != 0 || c != float64(len(batches)-1) {
-			t.Errorf("at the log's head the metrics say %d batches deferred, %v in all; want 0, %d", g, c, len(batches)-1)
-		}
-	})
+			deferrals := len(batches) - 1
+			if atHead {
+				if err := a.FlushDeferred(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				deferrals++
+			}
+			same(t, s)
+			if g, c := a.metrics.deferredBatches.Load(), counterValue(t, a.metrics.deferrals); g != 0 || c != float64(deferrals) {
+				t.Errorf("at the end the metrics say %d batches deferred, %v in all; want 0, %d", g, c, deferrals)
+			}
+		})
+	}
 
 	for _, bound := range []struct {
 		name string
@@ -157,8 +168,8 @@ func TestDeferredCreatorRows(t *testing.T) {
 
 	t.Run("restart", func(t *testing.T) {
 		// Two batches defer and the process is killed: a new aggregator
-		// on the same database loads the state, gets the last batch at
-		// the log's head and writes all three, each event once.
+		// on the same database loads the state, gets the last batch, finds
+		// the bound reached and writes all three, each event once.
 		s, a := open(t)
 		for _, b := range batches[:2] {
 			if err := a.apply(t.Context(), trailing(b, 1000)); err != nil {
@@ -169,9 +180,13 @@ func TestDeferredCreatorRows(t *testing.T) {
 		if err := b.LoadState(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if err := b.apply(t.Context(), batches[2]); err != nil {
-			t.Fatal(err)
-		}
+		func() {
+			defer func(n int64) { maxDeferredBatches = n }(maxDeferredBatches)
+			maxDeferredBatches = 2
+			if err := b.apply(t.Context(), batches[2]); err != nil {
+				t.Fatal(err)
+			}
+		}()
 		same(t, s)
 
 		// And a start with rows deferred writes them before any batch.
@@ -295,8 +310,9 @@ func TestDeferredCreatorRows_Reads(t *testing.T) {
 	same("after a batch deferred after the flush", both)
 }
 
-// TestCreatorRowsEncoding: deferred rows decode as they were encoded, and
-// a truncated or altered encoding fails without a panic.
+// TestCreatorRowsEncoding: deferred rows decode as they were encoded, a
+// truncated or altered encoding fails without a panic, and two batches'
+// rows merge by key.
 func TestCreatorRowsEncoding(t *testing.T) {
 	rows := creatorRows{
 		hours: []keyed[timeKey, counters]{{timeKey{"c1", 480_000}, &counters{views: 3, viewers: 2, likes: -1}}},
@@ -309,29 +325,61 @@ func TestCreatorRowsEncoding(t *testing.T) {
 			{Dim: store.AudienceSource, Bucket: "for_you", Views: 1, Viewers: 1}, {Dim: store.AudienceAge, Bucket: "18-24", Views: 2}}}},
 	}
 	b := appendCreatorRows(nil, &rows)
-	got, err := decodeCreatorRows(b)
+	got, err := mergeCreatorRows([][]byte{b})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sum creatorSums
-	if err := sum.add(&got); err != nil {
-		t.Fatal(err)
-	}
-	var wantSum creatorSums
-	if err := wantSum.add(&rows); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(sum.rows(), wantSum.rows()) {
-		t.Fatalf("decoded %+v, want %+v", sum.rows(), wantSum.rows())
+	want := packed(rows)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("decoded %+v, want %+v", got, want)
 	}
 	for n := range len(b) {
-		if _, err := decodeCreatorRows(b[:n]); err == nil {
+		if _, err := mergeCreatorRows([][]byte{b[:n]}); err == nil {
 			t.Fatalf("the first %d of %d bytes decoded", n, len(b))
 		}
 	}
-	if _, err := decodeCreatorRows(append(slices.Clone(b), 0)); err == nil {
+	if _, err := mergeCreatorRows([][]byte{append(slices.Clone(b), 0)}); err == nil {
 		t.Fatal("a byte after the rows decoded")
 	}
+
+	// Merged with another batch's rows: c1's day and audience by day
+	// summed, c2's day alone, c3's day after it.
+	more := creatorRows{
+		days: []keyed[timeKey, counters]{
+			{timeKey{"c1", 20_000}, &counters{views: 2, savers: 1}},
+			{timeKey{"c3", 20_000}, &counters{views: 1}},
+		},
+		dims: []store.AudienceRow{{ID: "c1", Period: 20_000, Counts: []store.AudienceCount{
+			{Dim: store.AudienceCountry, Bucket: "DE", Views: 1, Viewers: 1}, {Dim: store.AudienceCountry, Bucket: "FR", Views: 2, Viewers: 1}}}},
+	}
+	got, err = mergeCreatorRows([][]byte{b, appendCreatorRows(nil, &more)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.days = []keyed[timeKey, counters]{
+		{timeKey{"c1", 20_000}, &counters{views: 1<<40 + 2, followersGained: 2, followersLost: 1, savers: 8}},
+		rows.days[1],
+		more.days[1],
+	}
+	want.dims = packed(creatorRows{dims: []store.AudienceRow{{ID: "c1", Period: 20_000, Counts: []store.AudienceCount{
+		{Dim: store.AudienceCountry, Bucket: "DE", Views: 5, Viewers: 3}, {Dim: store.AudienceCountry, Bucket: "FR", Views: 2, Viewers: 1}}}}}).dims
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("merged %+v, want %+v", got, want)
+	}
+}
+
+// packed returns r with its audiences' counts packed, as
+// mergeCreatorRows returns them.
+func packed(r creatorRows) creatorRows {
+	pack := func(rows []store.AudienceRow) []store.AudienceRow {
+		var out []store.AudienceRow
+		for _, row := range rows {
+			out = append(out, store.AudienceRow{ID: row.ID, Period: row.Period, Packed: store.AppendAudience(nil, row.Counts)})
+		}
+		return out
+	}
+	r.dims, r.months = pack(r.dims), pack(r.months)
+	return r
 }
 
 // TestMeasures_EveryCounter: measures, which the deferred rows' encoding
@@ -361,11 +409,11 @@ func FuzzCreatorRows(f *testing.F) {
 	}))
 	f.Add(append(store.AppendDeferredStart(nil), 0, 0, 0, 0))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := decodeCreatorRows(b)
+		r, err := mergeCreatorRows([][]byte{b})
 		if err != nil {
 			return
 		}
-		again, err := decodeCreatorRows(appendCreatorRows(nil, &r))
+		again, err := mergeCreatorRows([][]byte{appendCreatorRows(nil, &r)})
 		if err != nil {
 			t.Fatalf("rows decoded from %x do not decode once encoded again: %v", b, err)
 		}

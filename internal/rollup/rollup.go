@@ -103,12 +103,9 @@ type Aggregator struct {
 	evs    [2][]event.Event
 	evTurn int
 
-	// deferred is the sum of the creators' rows deferred in the store
-	// (deferred.go) when deferredKnown; committed is what the batch being
-	// applied does to it once its transaction commits.
-	deferred      creatorSums
-	deferredKnown bool
-	committed     func()
+	// committed is what the batch being applied does once its
+	// transaction commits (the deferred rows' metrics, deferred.go).
+	committed func()
 
 	mu          sync.Mutex
 	creators    map[string][]string // video id → creator account ids

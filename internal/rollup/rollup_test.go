@@ -243,6 +243,9 @@ func TestApply_BoundedContributions(t *testing.T) {
 			t.Fatalf("views %d p_views %d p_completions %d p_watch %d shares %d sharers %d saves %d savers %d",
 				views, pViews, pCompl, pWatch, shares, sharers, saves, savers)
 		}
+		if err := a.FlushDeferred(ctx); err != nil { // the creators' rows in their table
+			t.Fatal(err)
+		}
 		var acctSharers int64
 		s.ReadDB().QueryRow(s.Rebind(`SELECT sharers FROM account_day WHERE account_id = ? AND day = ?`), "mia", day0.Unix()/86400).Scan(&acctSharers)
 		if acctSharers != 3 {

@@ -23,14 +23,21 @@ import (
 // indexes its own in the background, so reads rarely do), and decodes the
 // creator's rows only. A batch's encoding is about 20 bytes a row; the
 // cache holds what the table does, a bounded number of batches
-// (internal/rollup/deferred.go), and lets go of the ids a read no longer
-// finds.
+// (internal/rollup/deferred.go): the transaction that takes them back
+// lets go of them as it commits, and a read of the ids it no longer
+// finds (those another process took).
 
 // deferredCache is the index of the deferred batches by id.
 type deferredCache struct {
 	mu      sync.Mutex
 	batches map[int64]*deferredBatch
+	// taken is the last id this process's transactions took back (and
+	// deleted): a batch up to it is indexed no more.
+	taken int64
 }
+
+// indexAsync runs a committed batch's indexing; tests run it at once.
+var indexAsync = func(fn func()) { go fn() }
 
 // deferredBatch is a deferred batch's encoding and, per creator, where
 // its rows are in it.
@@ -99,10 +106,34 @@ func (c *deferredCache) get(id int64) *deferredBatch {
 func (c *deferredCache) put(id int64, db *deferredBatch) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if id <= c.taken {
+		return
+	}
 	if c.batches == nil {
 		c.batches = map[int64]*deferredBatch{}
 	}
 	c.batches[id] = db
+}
+
+// dropThrough lets go of the batches up to id, which a committed
+// transaction took back: only snapshots older than it still hold them
+// (and index them again if they need them).
+func (c *deferredCache) dropThrough(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.taken = max(c.taken, id)
+	for k := range c.batches {
+		if k <= id {
+			delete(c.batches, k)
+		}
+	}
+}
+
+// len is how many batches are indexed.
+func (c *deferredCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.batches)
 }
 
 // keepOnly drops the batches a snapshot holding ids (in order) no longer

@@ -25,7 +25,7 @@ func deferredSample() []byte {
 	return AppendDeferredAudience(b, "c1", 24_311, packed)
 }
 
-// deferredDump returns the rows DecodeDeferred gives, one line each.
+// deferredDump returns the rows decodeDeferred gives, one line each.
 func deferredDump(r *DeferredRow) string {
 	return fmt.Sprintf("%d %s %d %v %x", r.Section, r.ID, r.Period, r.M, r.Packed)
 }
@@ -53,11 +53,14 @@ func TestIndexDeferred(t *testing.T) {
 		b = AppendDeferredCounters(b, c, 20_000, &m)
 	}
 	b = AppendDeferredCount(AppendDeferredCount(b, 0), 0)
-	if err := DecodeDeferred(b, func(*DeferredRow) {}); err != nil {
+	if err := decodeDeferred(b, func(*DeferredRow) {}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := indexDeferred(b); err == nil {
 		t.Fatal("a creator's rows apart indexed")
+	}
+	if err := MergeDeferred([][]byte{b}, func(*DeferredRow) {}); err == nil {
+		t.Fatal("rows out of key order merged")
 	}
 }
 
@@ -67,7 +70,7 @@ func checkIndex(t *testing.T, b []byte) {
 	t.Helper()
 	want := map[string][]string{} // by creator and section
 	var creators []string
-	if err := DecodeDeferred(b, func(r *DeferredRow) {
+	if err := decodeDeferred(b, func(r *DeferredRow) {
 		k := fmt.Sprintf("%s/%d", r.ID, r.Section)
 		if want[k] == nil && !slices.Contains(creators, string(r.ID)) {
 			creators = append(creators, string(r.ID))
@@ -103,4 +106,50 @@ func FuzzIndexDeferred(f *testing.F) {
 			checkIndex(t, b)
 		}
 	})
+}
+
+// TestDeferredCache_LetsGo: a deferred batch is indexed once its
+// transaction commits, and let go of once the transaction that takes it
+// back commits, without a read (a server ingesting with nobody reading
+// creators would otherwise hold every batch it ever deferred); an index
+// finished after that is not kept.
+func TestDeferredCache_LetsGo(t *testing.T) {
+	defer func(f func(func())) { indexAsync = f }(indexAsync)
+	var late []func()
+	indexAsync = func(fn func()) { late = append(late, fn) }
+	ctx := t.Context()
+	s, err := Open(ctx, Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tx := func(fn func(*RollupTx) error) {
+		t.Helper()
+		rtx, err := s.BeginRollup(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rtx.Rollback()
+		if err := fn(rtx); err != nil {
+			t.Fatal(err)
+		}
+		if err := rtx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		tx(func(rtx *RollupTx) error { return rtx.DeferCreatorRows(ctx, 1, 5, deferredSample()) })
+	}
+	late[0]()
+	if n := s.deferred.len(); n != 1 {
+		t.Fatalf("%d batches indexed after one commit's index ran, want 1", n)
+	}
+	tx(func(rtx *RollupTx) error { return rtx.TakeDeferredCreatorRows(ctx, nil) })
+	if n := s.deferred.len(); n != 0 {
+		t.Fatalf("%d batches indexed after they were taken back, want 0", n)
+	}
+	late[1]() // the second commit's index, finishing late
+	if n := s.deferred.len(); n != 0 {
+		t.Fatalf("%d batches indexed after a late index of one taken back, want 0", n)
+	}
 }

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -15,14 +17,14 @@ import (
 // at once. The store only keeps the rows; what they hold is aggregation's.
 
 // DeferredCreatorRows returns how many batches' rows are deferred, how many
-// rows they hold, and when the first was deferred (Unix seconds; 0 if
-// none).
-func (t *RollupTx) DeferredCreatorRows(ctx context.Context) (batches, rows, since int64, err error) {
-	err = t.tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(n), 0), COALESCE(MIN(at), 0) FROM creator_rows_deferred`).Scan(&batches, &rows, &since)
+// rows they hold in how many bytes of their encodings, and when the first
+// was deferred (Unix seconds; 0 if none).
+func (t *RollupTx) DeferredCreatorRows(ctx context.Context) (batches, rows, size, since int64, err error) {
+	err = t.tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(n), 0), COALESCE(SUM(length(rows)), 0), COALESCE(MIN(at), 0) FROM creator_rows_deferred`).Scan(&batches, &rows, &size, &since)
 	if err != nil {
 		err = fmt.Errorf("read deferred creator rows: %w", err)
 	}
-	return batches, rows, since, err
+	return batches, rows, size, since, err
 }
 
 // DeferCreatorRows keeps a batch's creators' rows, n rows encoded in b
@@ -46,8 +48,10 @@ func (t *RollupTx) DeferCreatorRows(ctx context.Context, at, n int64, b []byte) 
 // them to the creators' tables in the same transaction. b is valid only
 // during fn.
 func (t *RollupTx) TakeDeferredCreatorRows(ctx context.Context, fn func(b []byte) error) error {
-	var err error
-	if fn != nil {
+	// The last id taken: once the transaction commits, the index of the
+	// rows deferred lets go of every id up to it (deferred_overlay.go).
+	err := t.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM creator_rows_deferred`).Scan(&t.deferredTaken)
+	if err == nil && fn != nil {
 		rows, qerr := t.tx.QueryContext(ctx, `SELECT rows FROM creator_rows_deferred ORDER BY id`)
 		err = eachRow(rows, qerr, func(rows *sql.Rows) error {
 			var b sql.RawBytes
@@ -127,14 +131,14 @@ func appendDeferredKey(b []byte, id string, period int64) []byte {
 	return binary.AppendVarint(b, period)
 }
 
-// DecodeDeferred calls fn with each row of b, an encoding of deferred
+// decodeDeferred calls fn with each row of b, an encoding of deferred
 // rows, section by section; r is reused between calls. It fails on a
 // malformed encoding, possibly after some calls.
-func DecodeDeferred(b []byte, fn func(r *DeferredRow)) error {
+func decodeDeferred(b []byte, fn func(r *DeferredRow)) error {
 	return walkDeferred(b, func(r *DeferredRow, _, _ int) { fn(r) })
 }
 
-// walkDeferred is DecodeDeferred, and gives each row's offsets in b too.
+// walkDeferred is decodeDeferred, and gives each row's offsets in b too.
 func walkDeferred(b []byte, fn func(r *DeferredRow, start, end int)) error {
 	if len(b) == 0 || b[0] != deferredVersion {
 		return errDeferred
@@ -214,4 +218,129 @@ func (d *deferredDecoder) bytes() []byte {
 	v := d.b[:n:n]
 	d.b = d.b[n:]
 	return v
+}
+
+// MergeDeferred calls fn with the rows of the encodings bs (each in key
+// order, each key once in a section of one encoding), section by section
+// in key order, each key once: its counters summed over the encodings
+// that hold it, its packed counts merged (MergeAudience). What fn gets is
+// valid after it returns (packed counts are bs's bytes, or merged anew),
+// but r is reused. The encodings are read as they are merged, a row of
+// each at a time, so the merge holds no more than its output.
+func MergeDeferred(bs [][]byte, fn func(r *DeferredRow)) error {
+	cs := make([]deferredCursor, len(bs))
+	for i, b := range bs {
+		if len(b) == 0 || b[0] != deferredVersion {
+			return errDeferred
+		}
+		cs[i].d = deferredDecoder{b: b[1:]}
+	}
+	var out DeferredRow
+	for s := range numDeferredSections {
+		for i := range cs {
+			if err := cs[i].section(s); err != nil {
+				return err
+			}
+		}
+		out.Section = s
+		for {
+			// The smallest key among the cursors' rows (there are a few
+			// encodings, at most maxDeferredBatches and one: a scan is
+			// enough).
+			var min *DeferredRow
+			for i := range cs {
+				if r := cs[i].row(); r != nil && (min == nil || compareDeferredKeys(r, min) < 0) {
+					min = r
+				}
+			}
+			if min == nil {
+				break
+			}
+			out.ID, out.Period, out.M, out.Packed = min.ID, min.Period, [NumMeasures]int64{}, nil
+			n := 0
+			for i := range cs {
+				r := cs[i].row()
+				if r == nil || compareDeferredKeys(r, &out) != 0 {
+					continue
+				}
+				for j, v := range r.M {
+					out.M[j] += v
+				}
+				switch n++; {
+				case r.Packed == nil:
+				case out.Packed == nil:
+					out.Packed = r.Packed
+				default:
+					p, err := MergeAudience(make([]byte, 0, len(out.Packed)+len(r.Packed)), out.Packed, r.Packed)
+					if err != nil {
+						return err
+					}
+					out.Packed = p
+				}
+				if err := cs[i].next(); err != nil {
+					return err
+				}
+			}
+			if s >= DeferredDims && out.Packed == nil {
+				out.Packed = []byte{}
+			}
+			fn(&out)
+		}
+	}
+	for i := range cs {
+		if len(cs[i].d.b) > 0 {
+			return errDeferred
+		}
+	}
+	return nil
+}
+
+// deferredCursor reads one encoding's rows, section by section, for
+// MergeDeferred.
+type deferredCursor struct {
+	d    deferredDecoder
+	left int // rows of the section after r
+	r    DeferredRow
+	ok   bool // r holds a row
+}
+
+// section starts section s: the cursor is at the end of the one before.
+func (c *deferredCursor) section(s int) error {
+	c.r.Section, c.left, c.ok = s, c.d.count(), false
+	if c.d.bad {
+		return errDeferred
+	}
+	return c.next()
+}
+
+// next reads the section's next row, if any.
+func (c *deferredCursor) next() error {
+	if c.left == 0 {
+		c.ok = false
+		return nil
+	}
+	c.left--
+	prev := c.r.ID
+	prevPeriod := c.r.Period
+	had := c.ok
+	c.d.row(&c.r)
+	if c.d.bad {
+		return errDeferred
+	}
+	if had && compareDeferredKeys(&c.r, &DeferredRow{ID: prev, Period: prevPeriod}) <= 0 {
+		return fmt.Errorf("%w: rows out of key order", errDeferred)
+	}
+	c.ok = true
+	return nil
+}
+
+func (c *deferredCursor) row() *DeferredRow {
+	if !c.ok {
+		return nil
+	}
+	return &c.r
+}
+
+func compareDeferredKeys(x, y *DeferredRow) int {
+	return cmp.Or(bytes.Compare(x.ID, y.ID), cmp.Compare(x.Period, y.Period))
 }

@@ -85,10 +85,12 @@ type RollupTx struct {
 	cache *stmtCache
 	// deferred is the store's index of the creators' rows deferred
 	// (SQLite); deferredRows the rows this transaction deferred, under
-	// deferredID, indexed once it commits.
-	deferred     *deferredCache
-	deferredID   int64
-	deferredRows []byte
+	// deferredID, indexed once it commits; deferredTaken the last id of
+	// the rows it took back, let go of once it commits.
+	deferred      *deferredCache
+	deferredID    int64
+	deferredRows  []byte
+	deferredTaken int64
 }
 
 // BeginRollup starts a batch transaction of aggregation's. On PostgreSQL
@@ -120,9 +122,12 @@ func (t *RollupTx) Commit() error {
 	t.release()
 	if err == nil {
 		t.ckpt.poke()
+		if t.deferredTaken > 0 {
+			t.deferred.dropThrough(t.deferredTaken)
+		}
 		if b := t.deferredRows; b != nil {
 			// Indexed beside the next batch, not on aggregation's thread.
-			go t.deferred.index(t.deferredID, b)
+			indexAsync(func() { t.deferred.index(t.deferredID, b) })
 		}
 	}
 	return err
