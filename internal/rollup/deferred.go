@@ -32,10 +32,11 @@ import (
 // The creators' reads (store.DailyRollups, HourlyRollups, AudienceSums)
 // add the rows deferred to the tables' in one snapshot
 // (store/deferred_overlay.go), so a creator's numbers are as fresh as its
-// videos' whatever is deferred. (A creator's rows serve exact mode's creator reports, and
-// protected mode's likes, comments and followers of a creator; released
-// numbers come from videos' cells.) On PostgreSQL several aggregators add
-// to the same creators' rows, and each batch writes its own as before.
+// videos' whatever is deferred. (A creator's rows serve exact mode's
+// creator reports, and protected mode's likes, comments and followers of
+// a creator; released numbers come from videos' cells.) On PostgreSQL
+// several aggregators add to the same creators' rows, and each batch
+// writes its own as before.
 
 // The bounds of what batches defer; variables for tests. In the
 // realistic world a batch of 100,000 events has about 83,000 creators'
@@ -85,10 +86,10 @@ func (a *Aggregator) writeCreators(ctx context.Context, tx *store.RollupTx, w *s
 	now := a.now()
 	within := batches < maxDeferredBatches && n+int64(rows.len()) <= maxDeferredRows && size < maxDeferredBytes &&
 		(batches == 0 || now.Sub(time.Unix(since, 0)) < maxDeferredAge)
-	switch {
-	case within && rows.len() == 0:
-		return nil
-	case within && (pending > 0 || deferAtHead):
+	if within && (pending > 0 || deferAtHead) {
+		if rows.len() == 0 {
+			return nil // nothing to defer
+		}
 		if err := tx.DeferCreatorRows(ctx, now.Unix(), int64(rows.len()), appendCreatorRows(nil, rows)); err != nil {
 			return err
 		}
@@ -97,7 +98,8 @@ func (a *Aggregator) writeCreators(ctx context.Context, tx *store.RollupTx, w *s
 			a.metrics.deferredBatches.Store(batches + 1)
 		}
 		return nil
-	case batches == 0:
+	}
+	if batches == 0 {
 		return writeRows(w, nil, creatorTables, rows.hours, rows.days, rows.dims, rows.months)
 	}
 	all, _, err := takeDeferred(ctx, tx, appendCreatorRows(nil, rows))

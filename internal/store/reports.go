@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -17,13 +18,13 @@ type RollupScope struct {
 	AccountID string
 }
 
-// table returns the scope's table of kind (day or hour),
-// its key column and the key.
-func (s RollupScope) table(kind string) (table, col, id string) {
+// table returns the scope's table of kind (day or hour) and its key
+// column.
+func (s RollupScope) table(kind string) (table, col string) {
 	if s.VideoID != "" {
-		return "video_" + kind, "video_id", s.VideoID
+		return "video_" + kind, "video_id"
 	}
-	return "account_" + kind, "account_id", s.AccountID
+	return "account_" + kind, "account_id"
 }
 
 // RollupCounters are the exact measures of a rollup row. A row has those
@@ -46,7 +47,7 @@ type RollupCounters struct {
 // that has one, in day order; a creator's with the rows deferred added
 // (deferred_overlay.go).
 func (s *Store) DailyRollups(ctx context.Context, sc RollupScope, from, to int64, fn func(day int64, c RollupCounters)) error {
-	table, col, id := sc.table("day")
+	table, col := sc.table("day")
 	cols := "views, viewers, watch_ms, completions, likes, comments, shares, saves, 0, 0"
 	if sc.VideoID == "" {
 		cols = "views, viewers, watch_ms, completions, likes, comments, shares, saves, followers_gained, followers_lost"
@@ -55,26 +56,27 @@ func (s *Store) DailyRollups(ctx context.Context, sc RollupScope, from, to int64
 	return s.periodRows(ctx, sc, DeferredDays, q, from, to, func(rows *sql.Rows, r *periodCounters) error {
 		c := &r.c
 		return rows.Scan(&r.period, &c.Views, &c.Viewers, &c.WatchMS, &c.Completions, &c.Likes, &c.Comments, &c.Shares, &c.Saves, &c.FollowersGained, &c.FollowersLost)
-	}, id, fn)
+	}, fn)
 }
 
 // HourlyRollups calls fn with the scope's hourly row of every hour
 // from..to that has one, in hour order; a creator's with the rows deferred
 // added.
 func (s *Store) HourlyRollups(ctx context.Context, sc RollupScope, from, to int64, fn func(hour int64, c RollupCounters)) error {
-	table, col, id := sc.table("hour")
+	table, col := sc.table("hour")
 	q := `SELECT hour, views, viewers, likes, comments, shares, saves FROM ` + table + ` WHERE ` + col + ` = ? AND hour BETWEEN ? AND ? ORDER BY hour`
 	return s.periodRows(ctx, sc, DeferredHours, q, from, to, func(rows *sql.Rows, r *periodCounters) error {
 		c := &r.c
 		return rows.Scan(&r.period, &c.Views, &c.Viewers, &c.Likes, &c.Comments, &c.Shares, &c.Saves)
-	}, id, fn)
+	}, fn)
 }
 
-// periodRows calls fn with the rows of q (args id, from, to), each read by
-// scan, in period order. A creator's (sc without a video, on SQLite) are
-// read in one snapshot with the rows of section deferred in it, and
+// periodRows calls fn with the rows of q (args: sc's video or creator,
+// from, to), each read by scan, in period order. A creator's (on SQLite)
+// are read in one snapshot with the rows of section deferred in it, and
 // summed with them.
-func (s *Store) periodRows(ctx context.Context, sc RollupScope, section int, q string, from, to int64, scan func(*sql.Rows, *periodCounters) error, id string, fn func(int64, RollupCounters)) error {
+func (s *Store) periodRows(ctx context.Context, sc RollupScope, section int, q string, from, to int64, scan func(*sql.Rows, *periodCounters) error, fn func(int64, RollupCounters)) error {
+	id := cmp.Or(sc.VideoID, sc.AccountID)
 	args := []any{id, from, to}
 	if sc.VideoID != "" || s.dialect != SQLite {
 		return s.scanRows(ctx, q, args, func(rows *sql.Rows) error {
