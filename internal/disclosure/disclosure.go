@@ -151,18 +151,7 @@ func (l *Layer) Notice() Notice {
 type Counters store.RollupCounters
 
 // Add adds o to c.
-func (c *Counters) Add(o Counters) {
-	c.Views += o.Views
-	c.Viewers += o.Viewers
-	c.WatchMS += o.WatchMS
-	c.Completions += o.Completions
-	c.Likes += o.Likes
-	c.Comments += o.Comments
-	c.Shares += o.Shares
-	c.Saves += o.Saves
-	c.FollowersGained += o.FollowersGained
-	c.FollowersLost += o.FollowersLost
-}
+func (c *Counters) Add(o Counters) { (*store.RollupCounters)(c).Add(store.RollupCounters(o)) }
 
 // protect hides what protected mode does not release from exact rollups:
 // until noisy cells are published, private-identity measures are withheld

@@ -225,13 +225,13 @@ func (s *Store) addDeferred(ctx context.Context, t *tx, creator string, section 
 		if !found {
 			rows = slices.Insert(rows, i, periodCounters{period: r.Period})
 		}
-		rows[i].c.add(&c)
+		rows[i].c.Add(c)
 	})
 	return rows, err
 }
 
-// add adds o to c.
-func (c *RollupCounters) add(o *RollupCounters) {
+// Add adds o to c.
+func (c *RollupCounters) Add(o RollupCounters) {
 	c.Views += o.Views
 	c.Viewers += o.Viewers
 	c.WatchMS += o.WatchMS
