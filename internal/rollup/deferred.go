@@ -72,8 +72,9 @@ func (r *creatorRows) len() int {
 // creatorTables are the creators' tables.
 var creatorTables = rowTables{store.AccountHourTable, store.AccountDayTable, store.AccountAudienceDayTable, store.AccountAudienceMonthTable}
 
-// writeCreators writes the batch's creators' rows, or defers them within
-// the bounds (see above). The batch that writes the rows deferred merges
+// writeCreators writes the batch's creators' rows, or defers them while
+// the log holds more messages after the batch (or with deferAtHead),
+// within the bounds (see above). The batch that writes the rows deferred merges
 // their encodings with its own rows, key by key, and writes each key once.
 func (a *Aggregator) writeCreators(ctx context.Context, tx *store.RollupTx, w *store.RowWriter, rows *creatorRows, pending uint64) error {
 	if a.store.Dialect() != store.SQLite {

@@ -94,12 +94,10 @@ var errDeferred = errors.New("malformed deferred creator rows")
 // DeferredRow is a row of the deferred rows' encoding.
 type DeferredRow struct {
 	Section int
-	// N is the number of rows of the section (given with each of them).
-	N      int
-	ID     []byte // the creator; the encoding's bytes
-	Period int64
-	M      [NumMeasures]int64 // a counters row's (hours, days)
-	Packed []byte             // an audience row's (dims, months); the encoding's bytes
+	ID      []byte // the creator; the encoding's bytes
+	Period  int64
+	M       [NumMeasures]int64 // a counters row's (hours, days)
+	Packed  []byte             // an audience row's (dims, months); the encoding's bytes
 }
 
 // AppendDeferredStart begins an encoding of deferred rows in b.
@@ -146,8 +144,8 @@ func walkDeferred(b []byte, fn func(r *DeferredRow, start, end int)) error {
 	d := deferredDecoder{b: b[1:]}
 	var r DeferredRow
 	for s := range numDeferredSections {
-		r.Section, r.N = s, d.count()
-		for range r.N {
+		r.Section = s
+		for range d.count() {
 			start := len(b) - len(d.b)
 			d.row(&r)
 			if d.bad {
@@ -195,8 +193,13 @@ func (d *deferredDecoder) uvarint() uint64 {
 }
 
 func (d *deferredDecoder) varint() int64 {
-	u := d.uvarint()
-	return int64(u>>1) ^ -int64(u&1)
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.bad, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
 }
 
 // count reads a count of rows, each at least two bytes.
@@ -320,14 +323,11 @@ func (c *deferredCursor) next() error {
 		return nil
 	}
 	c.left--
-	prev := c.r.ID
-	prevPeriod := c.r.Period
-	had := c.ok
-	c.d.row(&c.r)
-	if c.d.bad {
+	prev, had := c.r, c.ok
+	if c.d.row(&c.r); c.d.bad {
 		return errDeferred
 	}
-	if had && compareDeferredKeys(&c.r, &DeferredRow{ID: prev, Period: prevPeriod}) <= 0 {
+	if had && compareDeferredKeys(&c.r, &prev) <= 0 {
 		return fmt.Errorf("%w: rows out of key order", errDeferred)
 	}
 	c.ok = true
