@@ -732,15 +732,6 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, hw *his
 	a.st.mu.RUnlock()
 
 	a.stages.lap(StageState, &a.clock)
-	// The chunk's new viewer-days are known once the state has seen them:
-	// history.db's writer records them while this thread looks up the
-	// creators and the actors' states, which they do not depend on. (Sent
-	// after the lookups, the batch's last chunk had its whole history
-	// recorded after them, and the writer waited for it.)
-	vdays := newViewerDays(fresh, newViewer)
-	if hw != nil {
-		hw.add(vdays)
-	}
 	creators, err := a.creatorsOf(ctx, tx, fresh)
 	if err != nil {
 		return 0, fmt.Errorf("creators: %w", err)
@@ -753,6 +744,7 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, hw *his
 	if err != nil {
 		return 0, fmt.Errorf("like and save state: %w", err)
 	}
+	vdays := newViewerDays(fresh, newViewer)
 	a.stages.lap(StageLookups, &a.clock)
 	// The previous chunk's credit first: b takes one writer at a time.
 	credit.wait()
@@ -764,11 +756,12 @@ func (a *Aggregator) applyChunk(ctx context.Context, tx *store.RollupTx, hw *his
 		clear(evs) // let the strings go
 	})
 	prefetch()
+	// The viewers' history is written while the chunk is credited: it
+	// reads vdays, no longer the events.
 	if hw != nil {
+		hw.add(vdays)
 		return len(evs), nil
 	}
-	// The viewers' history is written in the transaction while the chunk
-	// is credited: it reads vdays, no longer the events.
 	if err := a.viewerHistory(ctx, tx, vdays); err != nil {
 		return 0, err
 	}
