@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 )
 
 // startCPUProfile starts a CPU profile into name; the returned func stops
@@ -42,4 +45,60 @@ func dirSize(dir string) (int64, error) {
 		return nil
 	})
 	return n, err
+}
+
+// written is what a process has written, from /proc/PID/io: wchar, the
+// bytes its write calls passed to the kernel (the event log's appends, the
+// databases' write-ahead logs and their checkpoints' copies into the
+// database files), and write_bytes, those that reached storage (a page
+// written twice before it was flushed counts once).
+type written struct{ calls, storage int64 }
+
+func (w written) sub(x written) written { return written{w.calls - x.calls, w.storage - x.storage} }
+
+// procWritten reads written from an io file of /proc ("/proc/self/io").
+func procWritten(name string) (written, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return written{}, err
+	}
+	defer f.Close()
+	var w written
+	found := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		var dst *int64
+		switch k {
+		case "wchar":
+			dst = &w.calls
+		case "write_bytes":
+			dst = &w.storage
+		default:
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return written{}, fmt.Errorf("%s: %s: %w", name, k, err)
+		}
+		*dst = n
+		found++
+	}
+	if err := sc.Err(); err != nil {
+		return written{}, err
+	}
+	if found != 2 {
+		return written{}, fmt.Errorf("%s: no wchar or write_bytes", name)
+	}
+	return w, nil
+}
+
+// perEvent says what w is an event of n, as "X KB an event written (Y to
+// storage)".
+func (w written) perEvent(n int64) string {
+	n = max(n, 1)
+	return fmt.Sprintf("%s bytes an event written (%s to storage)", thousands(float64(w.calls)/float64(n)), thousands(float64(w.storage)/float64(n)))
 }

@@ -420,6 +420,7 @@ func (b *realBench) bulk(ctx context.Context, file string) error {
 	if b.o.cpuProfile != "" {
 		args = append(args, "--cpuprofile", profileFile(b.o.cpuProfile, phaseBulk)+".loadgen")
 	}
+	wrote0, ioErr := procWritten("/proc/self/io")
 	rep, cpu, err := b.loadgen(ctx, args...)
 	if err != nil {
 		watch()
@@ -439,10 +440,15 @@ func (b *realBench) bulk(ctx context.Context, file string) error {
 	n := res.Accepted + res.Duplicates
 	b.events += res.Accepted
 	total := res.Elapsed + catchUp
+	// What the server wrote (this process: the load generator is another).
+	wrote := ""
+	if wrote1, err := procWritten("/proc/self/io"); err == nil && ioErr == nil {
+		wrote = "; " + wrote1.sub(wrote0).perEvent(n)
+	}
 	b.row("bulk ingest, durable, aggregated (visible in exact mode)",
-		fmt.Sprintf("%s events/s (%s events accepted at %s events/s, request p99 %s, %d answers 429/503 retried; aggregation caught up %s after the last batch); server %s (%.1f µs of CPU per event); load generator %s; aggregation's thread: %s",
+		fmt.Sprintf("%s events/s (%s events accepted at %s events/s, request p99 %s, %d answers 429/503 retried; aggregation caught up %s after the last batch); server %s (%.1f µs of CPU per event%s); load generator %s; aggregation's thread: %s",
 			thousands(float64(n)/total.Seconds()), thousands(float64(n)), thousands(res.Rate()), loadgen.Round(res.Latency.P99), res.Throttled, loadgen.Round(catchUp),
-			share(cpu+aggCPU, total), (cpu+aggCPU).Seconds()*1e6/float64(max(n, 1)), share(rep.CPU, res.Elapsed), stages),
+			share(cpu+aggCPU, total), (cpu+aggCPU).Seconds()*1e6/float64(max(n, 1)), wrote, share(rep.CPU, res.Elapsed), stages),
 		"≥ 1,000,000 events/s")
 	b.spillRow(res.Timeline, spills)
 	return nil
@@ -734,16 +740,20 @@ func (b *realBench) importHistory(ctx context.Context, file string) (int64, erro
 	}
 	b.events += n
 	var cpu time.Duration
+	stored := ""
 	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 		cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		// ru_oublock counts the 512-byte blocks the process sent to
+		// storage (/proc/PID/io's write_bytes).
+		stored = fmt.Sprintf("; %s bytes an event to storage", thousands(float64(ru.Oublock)*512/float64(max(n, 1))))
 	}
 	threadSays := ""
 	if thread != nil {
 		threadSays = "; aggregation's thread: " + string(thread[1])
 	}
-	b.row("history import (crowd import)", fmt.Sprintf("%s events/s aggregated (%s events: log write at %s events/s in %s, then %s of aggregation; %.1f CPU-s in all; %d duplicates, %d rejected%s)",
+	b.row("history import (crowd import)", fmt.Sprintf("%s events/s aggregated (%s events: log write at %s events/s in %s, then %s of aggregation; %.1f CPU-s in all%s; %d duplicates, %d rejected%s)",
 		thousands(float64(n)/total.Seconds()), thousands(float64(n)), thousands(float64(n)/logWrite.Seconds()), loadgen.Round(logWrite),
-		loadgen.Round(total-logWrite), cpu.Seconds(), dups, rejected, threadSays),
+		loadgen.Round(total-logWrite), cpu.Seconds(), stored, dups, rejected, threadSays),
 		"≥ 1,000,000 events/s (100M events in under 2 minutes of aggregation after the log write)")
 	return rss, nil
 }

@@ -222,3 +222,42 @@ func TestLoadgenCmd_Env(t *testing.T) {
 		t.Errorf("loadgen with CROWD_MODE=burst = %v", err)
 	}
 }
+
+// TestProcWritten: the bench's written bytes grow by what this process
+// writes, and a file of /proc without the fields is refused.
+func TestProcWritten(t *testing.T) {
+	if _, err := os.Stat("/proc/self/io"); err != nil {
+		t.Skip("no /proc/self/io here:", err)
+	}
+	before, err := procWritten("/proc/self/io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1 << 20
+	if err := os.WriteFile(filepath.Join(t.TempDir(), "f"), make([]byte, n), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	after, err := procWritten("/proc/self/io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := after.sub(before); d.calls < n {
+		t.Fatalf("wrote %d bytes, wchar grew by %d", n, d.calls)
+	}
+	if got := (written{calls: 3000, storage: 1000}).perEvent(10); got != "300 bytes an event written (100 to storage)" {
+		t.Fatalf("perEvent: %q", got)
+	}
+	bad := filepath.Join(t.TempDir(), "io")
+	if err := os.WriteFile(bad, []byte("rchar: 1\nwchar: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := procWritten(bad); err == nil {
+		t.Fatal("a malformed io file read without an error")
+	}
+	if err := os.WriteFile(bad, []byte("rchar: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := procWritten(bad); err == nil {
+		t.Fatal("an io file without wchar read without an error")
+	}
+}
