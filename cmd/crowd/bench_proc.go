@@ -96,8 +96,8 @@ func procWritten(name string) (written, error) {
 	return w, nil
 }
 
-// perEvent says what w is an event of n, as "X KB an event written (Y to
-// storage)".
+// perEvent says what w is an event of n events, as "X bytes an event
+// written (Y to storage)".
 func (w written) perEvent(n int64) string {
 	n = max(n, 1)
 	return fmt.Sprintf("%s bytes an event written (%s to storage)", thousands(float64(w.calls)/float64(n)), thousands(float64(w.storage)/float64(n)))
