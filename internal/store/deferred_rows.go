@@ -182,18 +182,14 @@ func (d *deferredDecoder) row(r *DeferredRow) {
 	r.Packed = d.bytes()
 }
 
-func (d *deferredDecoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.bad, d.b = true, nil
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+func (d *deferredDecoder) uvarint() uint64 { return readVarint(d, binary.Uvarint) }
 
-func (d *deferredDecoder) varint() int64 {
-	v, n := binary.Varint(d.b)
+func (d *deferredDecoder) varint() int64 { return readVarint(d, binary.Varint) }
+
+// readVarint reads a varint with read (binary.Uvarint or Varint); a
+// malformed one makes d bad.
+func readVarint[T int64 | uint64](d *deferredDecoder, read func([]byte) (T, int)) T {
+	v, n := read(d.b)
 	if n <= 0 {
 		d.bad, d.b = true, nil
 		return 0
@@ -250,17 +246,16 @@ func MergeDeferred(bs [][]byte, fn func(r *DeferredRow)) error {
 			// The smallest key among the cursors' rows (there are a few
 			// encodings, at most maxDeferredBatches and one: a scan is
 			// enough).
-			var min *DeferredRow
+			var least *DeferredRow
 			for i := range cs {
-				if r := cs[i].row(); r != nil && (min == nil || compareDeferredKeys(r, min) < 0) {
-					min = r
+				if r := cs[i].row(); r != nil && (least == nil || compareDeferredKeys(r, least) < 0) {
+					least = r
 				}
 			}
-			if min == nil {
+			if least == nil {
 				break
 			}
-			out.ID, out.Period, out.M, out.Packed = min.ID, min.Period, [NumMeasures]int64{}, nil
-			n := 0
+			out.ID, out.Period, out.M, out.Packed = least.ID, least.Period, [NumMeasures]int64{}, nil
 			for i := range cs {
 				r := cs[i].row()
 				if r == nil || compareDeferredKeys(r, &out) != 0 {
@@ -269,7 +264,7 @@ func MergeDeferred(bs [][]byte, fn func(r *DeferredRow)) error {
 				for j, v := range r.M {
 					out.M[j] += v
 				}
-				switch n++; {
+				switch {
 				case r.Packed == nil:
 				case out.Packed == nil:
 					out.Packed = r.Packed
