@@ -51,6 +51,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	accounts := fs.Int("accounts", 10_000, "accounts of the load generator's world")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and load generator) to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile, taken where the memory is measured, to this file")
+	traceFile := fs.String("trace", "", "realistic world: write an execution trace of the server's bulk phase to this file (go tool trace; -pprof=sched, sync, syscall for where goroutines waited)")
 	stateLimit := fs.Int("state-limit", config.Default().StateLimit, "event ids and viewer-days aggregation holds in memory (each) before spilling to the database; a low value measures the spilling path")
 	world := fs.String("world", "small", "small: the phases above over --videos and --accounts; realistic: every row of the engine's table over a world of 100k Zipf videos and 1M accounts with demographics (see --days, --events, --import-events)")
 	days := fs.Int("days", 30, "realistic world: events are spread over the last DAYS days")
@@ -69,7 +70,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		o := realisticOpts{videos: 100_000, accounts: 1_000_000, days: *days, events: *events, importEvents: *importEvents,
-			batch: *batch, dur: *dur, reports: *reports, stateLimit: *stateLimit, cpuProfile: *cpuProfile, memProfile: *memProfile, keep: *keep,
+			batch: *batch, dur: *dur, reports: *reports, stateLimit: *stateLimit, cpuProfile: *cpuProfile, memProfile: *memProfile, trace: *traceFile, keep: *keep,
 			compression: *compression, maxLag: *maxLag}
 		if set["videos"] {
 			o.videos = *videos

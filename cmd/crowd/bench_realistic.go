@@ -39,6 +39,7 @@ type realisticOpts struct {
 	reports                int
 	stateLimit             int
 	cpuProfile, memProfile string
+	trace                  string // --trace: the bulk phase's execution trace
 	keep                   bool
 	compression            string        // --log-compression
 	maxLag                 time.Duration // --max-lag
@@ -254,7 +255,13 @@ func (b *realBench) run(ctx context.Context) error {
 	if err := profile(phaseBulk); err != nil {
 		return err
 	}
-	if err := b.bulk(ctx, bulkFile); err != nil {
+	stopTrace, err := startTrace(o.trace)
+	if err != nil {
+		return err
+	}
+	err = b.bulk(ctx, bulkFile)
+	stopTrace()
+	if err != nil {
 		return err
 	}
 	if err := profile(phaseSingle); err != nil {

@@ -47,8 +47,10 @@ func TestBenchCmd_Realistic(t *testing.T) {
 	}
 	var stdout, stderr bytes.Buffer
 	prof := filepath.Join(t.TempDir(), "cpu.out")
+	traceFile := filepath.Join(t.TempDir(), "bulk.trace")
 	args := []string{"bench", "--world", "realistic", "--videos", "300", "--accounts", "2000", "--days", "30", "--events", "20000",
-		"--import-events", "5000", "--batch", "1000", "--state-limit", "5000", "--duration", "500ms", "--report-requests", "20", "--cpuprofile", prof}
+		"--import-events", "5000", "--batch", "1000", "--state-limit", "5000", "--duration", "500ms", "--report-requests", "20", "--cpuprofile", prof,
+		"--trace", traceFile}
 	if err := run(t.Context(), args, &stdout, &stderr, noEnv); err != nil {
 		t.Fatalf("bench: %v\n%s", err, stderr.String())
 	}
@@ -69,6 +71,9 @@ func TestBenchCmd_Realistic(t *testing.T) {
 		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
 			t.Errorf("CPU profile %s: %v", f, err)
 		}
+	}
+	if b, err := os.ReadFile(traceFile); err != nil || !bytes.HasPrefix(b, []byte("go 1.")) {
+		t.Errorf("execution trace %s: %v, %d bytes, want a trace's header", traceFile, err, len(b))
 	}
 	t.Log(out)
 }
