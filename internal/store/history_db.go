@@ -102,11 +102,16 @@ func (s *Store) HistoryDB() *sql.DB {
 // BeginHistory starts a batch's transaction on history.db. Commit it with
 // CommitHistory.
 func (s *Store) BeginHistory(ctx context.Context) (*RollupTx, error) {
-	tx, err := s.hist.BeginTx(ctx, nil)
+	conn, err := s.hist.Conn(ctx)
 	if err != nil {
 		return nil, s.writeErr(err)
 	}
-	return &RollupTx{tx: tx, d: SQLite, done: func() {}, cache: s.histStmts}, nil
+	tx, err := conn.BeginTx(context.WithoutCancel(ctx), nil) // RollupTx.stmtContext
+	if err != nil {
+		conn.Close()
+		return nil, s.writeErr(err)
+	}
+	return &RollupTx{tx: tx, d: SQLite, done: func() { conn.Close() }, cache: s.histStmts}, nil
 }
 
 // CommitHistory commits a batch's history transaction tx with the batch's

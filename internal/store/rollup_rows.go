@@ -108,7 +108,7 @@ func (s *Store) BeginRollup(ctx context.Context) (*RollupTx, error) {
 		}
 		return &RollupTx{tx: tx, d: s.dialect, done: func() { conn.Close() }, conn: conn}, nil
 	}
-	tx, done, err := s.BeginRebuildable(ctx)
+	tx, done, err := s.beginRelaxed(ctx, false, true)
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +155,10 @@ func (t *RollupTx) release() {
 }
 
 func (t *RollupTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	ctx, err := t.stmtContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	st, err := t.prepared(ctx, q)
 	if err != nil {
 		return nil, err
@@ -163,11 +167,33 @@ func (t *RollupTx) exec(ctx context.Context, q string, args ...any) (sql.Result,
 }
 
 func (t *RollupTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx, err := t.stmtContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	st, err := t.prepared(ctx, q)
 	if err != nil {
 		return nil, err
 	}
 	return st.QueryContext(ctx, args...)
+}
+
+// stmtContext is the context a statement of the transaction runs with. On
+// SQLite it cannot be cancelled: the driver watches a cancellable context
+// on a goroutine of its own for every statement (and database/sql for
+// every query's rows), and aggregation runs thousands of short statements
+// a batch on its one thread, which then waited for a core each time
+// (docs/PERFORMANCE.md, "The writer's thread off its core"). ctx is
+// checked before each statement instead, so a cancelled batch stops
+// within one statement.
+func (t *RollupTx) stmtContext(ctx context.Context) (context.Context, error) {
+	if t.d != SQLite {
+		return ctx, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return context.WithoutCancel(ctx), nil
 }
 
 // prepared returns the transaction's statement of q, preparing it the

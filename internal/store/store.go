@@ -278,7 +278,7 @@ func (s *Store) ReadDB() *sql.DB { return s.read }
 // (synchronous_commit off). The next durable commit syncs it along. Call
 // done after Commit or Rollback.
 func (s *Store) BeginRebuildable(ctx context.Context) (tx *sql.Tx, done func(), err error) {
-	return s.beginRelaxed(ctx, false)
+	return s.beginRelaxed(ctx, false, false)
 }
 
 // BeginScratch is BeginRebuildable for data that is rewritten wholesale and
@@ -290,10 +290,12 @@ func (s *Store) BeginRebuildable(ctx context.Context) (tx *sql.Tx, done func(), 
 // write connection goes back with secure_delete on, or is discarded. On
 // PostgreSQL it is BeginRebuildable.
 func (s *Store) BeginScratch(ctx context.Context) (tx *sql.Tx, done func(), err error) {
-	return s.beginRelaxed(ctx, true)
+	return s.beginRelaxed(ctx, true, false)
 }
 
-func (s *Store) beginRelaxed(ctx context.Context, scratch bool) (tx *sql.Tx, done func(), err error) {
+// beginRelaxed begins the transaction; with uncancelled, on SQLite, the
+// transaction itself does not watch ctx once begun (RollupTx.stmtContext).
+func (s *Store) beginRelaxed(ctx context.Context, scratch, uncancelled bool) (tx *sql.Tx, done func(), err error) {
 	if s.dialect == Postgres {
 		tx, err := beginRebuildableOn(ctx, s.write)
 		if err != nil {
@@ -322,7 +324,11 @@ func (s *Store) beginRelaxed(ctx context.Context, scratch bool) (tx *sql.Tx, don
 		done()
 		return nil, nil, err
 	}
-	tx, err = conn.BeginTx(ctx, nil)
+	txCtx := ctx
+	if uncancelled {
+		txCtx = context.WithoutCancel(ctx)
+	}
+	tx, err = conn.BeginTx(txCtx, nil)
 	if err != nil {
 		done()
 		return nil, nil, err
