@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,18 +16,7 @@ import (
 // startCPUProfile starts a CPU profile into name; the returned func stops
 // it and closes the file.
 func startCPUProfile(name string) (func(), error) {
-	f, err := os.Create(name)
-	if err != nil {
-		return nil, fmt.Errorf("create cpu profile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start cpu profile: %w", err)
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	}, nil
+	return startRecording(name, "cpu profile", pprof.StartCPUProfile, pprof.StopCPUProfile)
 }
 
 // startTrace starts an execution trace into name, unless name is empty;
@@ -37,16 +27,22 @@ func startTrace(name string) (func(), error) {
 	if name == "" {
 		return func() {}, nil
 	}
+	return startRecording(name, "trace", trace.Start, trace.Stop)
+}
+
+// startRecording creates name and starts a recording (what) into it;
+// the returned func stops it and closes the file.
+func startRecording(name, what string, start func(io.Writer) error, stop func()) (func(), error) {
 	f, err := os.Create(name)
 	if err != nil {
-		return nil, fmt.Errorf("create trace: %w", err)
+		return nil, fmt.Errorf("create %s: %w", what, err)
 	}
-	if err := trace.Start(f); err != nil {
+	if err := start(f); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("start trace: %w", err)
+		return nil, fmt.Errorf("start %s: %w", what, err)
 	}
 	return func() {
-		trace.Stop()
+		stop()
 		f.Close()
 	}, nil
 }
