@@ -61,6 +61,9 @@ type realBench struct {
 	token   string
 	dir     string
 	rows    [][3]string
+	// traceSays is where aggregation's thread spent the bulk phase, from
+	// its execution trace (--trace).
+	traceSays string
 	// events counts what the server accepted across phases.
 	events int64
 	// worldBytes is the data dir's size after the world's setup, before
@@ -140,6 +143,9 @@ func benchRealistic(ctx context.Context, o realisticOpts, stdout, stderr io.Writ
 	fmt.Fprintf(stdout, "\n%s; %d cores; realistic world: %s videos (Zipf 1.1; the heavy creator owns %s), %s accounts with demographics, events over the last %d days; load generator a separate process on the same machine; server-side times as the API measured them.\n",
 		time.Now().UTC().Format(time.DateOnly), runtime.NumCPU(), thousands(float64(world.Videos)), thousands(float64(world.HeavyVideos)),
 		thousands(float64(world.Accounts)), world.Days)
+	if o.trace != "" {
+		fmt.Fprintf(stdout, "\nExecution trace of the server in the bulk phase: %s\n%s\n", o.trace, b.traceSays)
+	}
 	if o.cpuProfile != "" {
 		for _, phase := range []string{phaseBulk, phaseSingle, phaseReports} {
 			f := profileFile(o.cpuProfile, phase)
@@ -263,6 +269,9 @@ func (b *realBench) run(ctx context.Context) error {
 	stopTrace()
 	if err != nil {
 		return err
+	}
+	if o.trace != "" {
+		b.traceSays = describeTrace(o.trace)
 	}
 	if err := profile(phaseSingle); err != nil {
 		return err

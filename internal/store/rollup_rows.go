@@ -180,12 +180,13 @@ func (t *RollupTx) query(ctx context.Context, q string, args ...any) (*sql.Rows,
 
 // stmtContext is the context a statement of the transaction runs with. On
 // SQLite it cannot be cancelled: the driver watches a cancellable context
-// on a goroutine of its own for every statement, and aggregation runs
-// thousands of short statements a batch on its one thread, which then
-// waited for a core each time (docs/PERFORMANCE.md, "The writer's thread
-// off its core"). ctx is checked before each statement instead, so a
-// cancelled batch stops within one statement. (database/sql still
-// watches the transaction's own context for every query's rows.)
+// on a goroutine of its own for every statement and wakes it when the
+// statement ends, and a batch runs thousands of short statements: as many
+// goroutines competing for the cores the batch needs (docs/PERFORMANCE.md,
+// "The writer's thread off its core"). ctx is checked before each
+// statement instead, so a cancelled batch stops within one statement.
+// (database/sql still watches the transaction's own context for every
+// query's rows.)
 func (t *RollupTx) stmtContext(ctx context.Context) (context.Context, error) {
 	if t.d != SQLite {
 		return ctx, nil
