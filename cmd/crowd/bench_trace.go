@@ -58,9 +58,10 @@ func (g *goTimes) plus(o goTimes) {
 func (g goTimes) total() time.Duration { return g.running + g.runnable + g.blocked + g.syscall }
 
 // traceThread reads an execution trace (runtime/trace) and returns where
-// the goroutines that ran fn spent it. A goroutine's state is known from
-// its first transition on; what it was doing is the stack of its last
-// transition that had one (a goroutine resumes where it blocked).
+// the goroutines that ran fn spent it. A goroutine's time is counted from
+// its first transition in the trace to its last; what it was doing is the
+// stack of its last transition that had one (a goroutine resumes where it
+// blocked).
 func traceThread(r io.Reader, fn string) (threadTimes, error) {
 	tr, err := trace.NewReader(r)
 	if err != nil {
