@@ -16,14 +16,12 @@ func TestTraceThread(t *testing.T) {
 	if err := rtrace.Start(&buf); err != nil {
 		t.Fatal(err)
 	}
-	start, done := make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
 	go func() {
-		<-start // blocked outside the marked function
+		time.Sleep(30 * time.Millisecond) // blocked outside the marked function
 		markedForTraceTest()
 		close(done)
 	}()
-	time.Sleep(30 * time.Millisecond)
-	close(start)
 	<-done
 	rtrace.Stop()
 	data := buf.Bytes()
@@ -42,7 +40,7 @@ func TestTraceThread(t *testing.T) {
 		t.Errorf("running in the function %v, want some", got.in.running)
 	}
 	if got.out.blocked < 30*time.Millisecond {
-		t.Errorf("blocked outside the function %v, want at least the 30ms before it was called", got.out.blocked)
+		t.Errorf("blocked outside the function %v, want at least its 30ms sleep before the call", got.out.blocked)
 	}
 	if s := got.describe(); !strings.Contains(s, "waiting for a core") || !strings.Contains(s, "waiting for the log") {
 		t.Errorf("describe: %q", s)
