@@ -62,7 +62,7 @@ func TestBenchCmd_Realistic(t *testing.T) {
 		"the totals then grew by exactly the file's", "dedupe state at --state-limit", "peak memory", "disk per event", "bytes the events added",
 		"load generator", "% of", "top 15 by flat time", "top 15 by cum time",
 		"against a handler that does nothing", "in the single phase", "in the reports phase",
-		"Execution trace of the server in the bulk phase", "aggregation's thread applying batches for",
+		"Execution trace of the server in the bulk phase", "aggregation's thread applying batches for", "history.db's writer recording", "bulk ingest's handlers for",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bench output lacks %q:\n%s", want, out)

@@ -13,10 +13,19 @@ import (
 	"github.com/crowd-dev/crowd/internal/loadgen"
 )
 
-// threadFunc is the function on the stack of aggregation's thread while
-// it applies a batch: the goroutine that stops bulk ingest
-// (docs/PERFORMANCE.md, "The writer's thread off its core").
-const threadFunc = "rollup.(*Aggregator).applyRetrying"
+// traced are the goroutines the bench splits its execution trace's time
+// for, by a function on their stack while they do the work named: fn on
+// the stack is "in", the rest of the goroutine's time is "out".
+var traced = []struct{ fn, what, out string }{
+	// The goroutine that stops bulk ingest (docs/PERFORMANCE.md, "The
+	// writer's thread off its core"); out, it waits for the log.
+	{"rollup.(*Aggregator).applyRetrying", "aggregation's thread applying batches", "waiting for the log"},
+	// history.db's writer, which the thread waits for most.
+	{"rollup.(*Aggregator).startHistory.func1", "history.db's writer recording batches' viewers' history", ""},
+	// The bulk requests' handlers; out, their connections wait for the
+	// next request.
+	{"httpapi.(*Server).ingestEvents", "bulk ingest's handlers", "between requests"},
+}
 
 // threadTimes is where goroutines spent an execution trace: those that
 // ever had fn on their stack, split by state, while fn was on their stack
@@ -57,22 +66,22 @@ func (g *goTimes) plus(o goTimes) {
 
 func (g goTimes) total() time.Duration { return g.running + g.runnable + g.blocked + g.syscall }
 
-// traceThread reads an execution trace (runtime/trace) and returns where
-// the goroutines that ran fn spent it. A goroutine's time is counted from
+// traceThreads reads an execution trace (runtime/trace) and returns, for
+// each of fns, where the goroutines that ran it spent the trace. A goroutine's time is counted from
 // its first transition in the trace to its last; what it was doing is the
 // stack of its last transition that had one (a goroutine resumes where it
 // blocked).
-func traceThread(r io.Reader, fn string) (threadTimes, error) {
+func traceThreads(r io.Reader, fns []string) ([]threadTimes, error) {
 	tr, err := trace.NewReader(r)
 	if err != nil {
-		return threadTimes{}, fmt.Errorf("read trace: %w", err)
+		return nil, fmt.Errorf("read trace: %w", err)
 	}
 	type goState struct {
 		state  trace.GoState
 		since  trace.Time
-		in     bool // fn on its stack
-		marked bool // fn was ever on its stack
-		t      threadTimes
+		in     []bool // fns[i] on its stack
+		marked []bool // fns[i] was ever on its stack
+		t      []threadTimes
 	}
 	gs := map[trace.GoID]*goState{}
 	for {
@@ -81,7 +90,7 @@ func traceThread(r io.Reader, fn string) (threadTimes, error) {
 			break
 		}
 		if err != nil {
-			return threadTimes{}, fmt.Errorf("read trace: %w", err)
+			return nil, fmt.Errorf("read trace: %w", err)
 		}
 		if ev.Kind() != trace.EventStateTransition {
 			continue
@@ -94,12 +103,17 @@ func traceThread(r io.Reader, fn string) (threadTimes, error) {
 		_, to := st.Goroutine()
 		g := gs[id]
 		if g == nil {
-			g = &goState{}
+			g = &goState{in: make([]bool, len(fns)), marked: make([]bool, len(fns)), t: make([]threadTimes, len(fns))}
 			gs[id] = g
-		} else if g.in {
-			g.t.in.add(g.state, ev.Time().Sub(g.since))
 		} else {
-			g.t.out.add(g.state, ev.Time().Sub(g.since))
+			d := ev.Time().Sub(g.since)
+			for i := range fns {
+				if g.in[i] {
+					g.t[i].in.add(g.state, d)
+				} else {
+					g.t[i].out.add(g.state, d)
+				}
+			}
 		}
 		g.state, g.since = to, ev.Time()
 		stack := st.Stack
@@ -107,18 +121,22 @@ func traceThread(r io.Reader, fn string) (threadTimes, error) {
 			stack = ev.Stack()
 		}
 		if stack != trace.NoStack {
-			g.in = stackHas(stack, fn)
-			g.marked = g.marked || g.in
+			for i, fn := range fns {
+				g.in[i] = stackHas(stack, fn)
+				g.marked[i] = g.marked[i] || g.in[i]
+			}
 		}
 	}
-	var out threadTimes
+	out := make([]threadTimes, len(fns))
 	for _, g := range gs {
-		if !g.marked {
-			continue
+		for i := range fns {
+			if !g.marked[i] {
+				continue
+			}
+			out[i].goroutines++
+			out[i].in.plus(g.t[i].in)
+			out[i].out.plus(g.t[i].out)
 		}
-		out.goroutines++
-		out.in.plus(g.t.in)
-		out.out.plus(g.t.out)
 	}
 	return out, nil
 }
@@ -132,30 +150,48 @@ func stackHas(s trace.Stack, fn string) bool {
 	return false
 }
 
-// describeTrace says where aggregation's thread spent the execution
-// trace in file, or why it cannot.
+// describeTrace says where the traced goroutines spent the execution
+// trace in file, a line each, or why it cannot.
 func describeTrace(file string) string {
 	f, err := os.Open(file)
 	if err != nil {
 		return fmt.Sprintf("(trace: %v)", err)
 	}
 	defer f.Close()
-	t, err := traceThread(bufio.NewReader(f), threadFunc)
+	fns := make([]string, len(traced))
+	for i, t := range traced {
+		fns[i] = t.fn
+	}
+	ts, err := traceThreads(bufio.NewReader(f), fns)
 	if err != nil {
 		return fmt.Sprintf("(trace: %v)", err)
 	}
-	return t.describe()
+	lines := make([]string, len(traced))
+	for i, t := range traced {
+		lines[i] = ts[i].describe(t.what, t.out)
+	}
+	return strings.Join(lines, "\n")
 }
 
-// describe says where the thread's time went, for the bench's bulk row.
-func (t threadTimes) describe() string {
+// describe says where the goroutines' time went while they did what
+// (the traced function on their stack), and the rest of it (out, unless
+// empty).
+func (t threadTimes) describe(what, out string) string {
 	if t.goroutines == 0 {
-		return "aggregation's thread not found in the trace"
+		return what + ": not found in the trace"
 	}
 	in := t.in
 	pct := func(d time.Duration) string {
 		return fmt.Sprintf("%s (%d%%)", loadgen.Round(d), int(100*d/max(in.total(), 1)))
 	}
-	return fmt.Sprintf("aggregation's thread applying batches for %s (execution trace): running %s, ready but waiting for a core %s, blocked on its batch's other goroutines or a lock %s, in system calls %s; waiting for the log %s",
-		loadgen.Round(in.total()), pct(in.running), pct(in.runnable), pct(in.blocked), pct(in.syscall), loadgen.Round(t.out.total()))
+	goroutines := "1 goroutine"
+	if t.goroutines > 1 {
+		goroutines = fmt.Sprintf("%d goroutines", t.goroutines)
+	}
+	s := fmt.Sprintf("%s for %s (execution trace, %s): running %s, ready but waiting for a core %s, blocked on other goroutines or a lock %s, in system calls %s",
+		what, loadgen.Round(in.total()), goroutines, pct(in.running), pct(in.runnable), pct(in.blocked), pct(in.syscall))
+	if out != "" {
+		s += fmt.Sprintf("; %s %s", out, loadgen.Round(t.out.total()))
+	}
+	return s
 }

@@ -26,10 +26,11 @@ func TestTraceThread(t *testing.T) {
 	rtrace.Stop()
 	data := buf.Bytes()
 
-	got, err := traceThread(bytes.NewReader(data), "markedForTraceTest")
+	ts, err := traceThreads(bytes.NewReader(data), []string{"markedForTraceTest", "noSuchFunction"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	got, none := ts[0], ts[1]
 	if got.goroutines != 1 {
 		t.Fatalf("%d goroutines ran the marked function, want 1", got.goroutines)
 	}
@@ -42,16 +43,12 @@ func TestTraceThread(t *testing.T) {
 	if got.out.blocked < 30*time.Millisecond {
 		t.Errorf("blocked outside the function %v, want at least its 30ms sleep before the call", got.out.blocked)
 	}
-	if s := got.describe(); !strings.Contains(s, "waiting for a core") || !strings.Contains(s, "waiting for the log") {
+	if s := got.describe("the marked", "outside"); !strings.Contains(s, "the marked for") || !strings.Contains(s, "1 goroutine)") ||
+		!strings.Contains(s, "waiting for a core") || !strings.Contains(s, "; outside ") {
 		t.Errorf("describe: %q", s)
 	}
-
-	none, err := traceThread(bytes.NewReader(data), "noSuchFunction")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if none.goroutines != 0 || !strings.Contains(none.describe(), "not found") {
-		t.Errorf("a function no goroutine ran: %+v, %q", none, none.describe())
+	if none.goroutines != 0 || none.describe("no such", "") != "no such: not found in the trace" {
+		t.Errorf("a function no goroutine ran: %+v, %q", none, none.describe("no such", ""))
 	}
 }
 
