@@ -21,8 +21,8 @@ func startCPUProfile(name string) (func(), error) {
 
 // startTrace starts an execution trace into name, unless name is empty;
 // the returned func stops it and closes the file. A trace says where each
-// goroutine waited (go tool trace -pprof=sched|sync|syscall), which a CPU
-// profile cannot: the time a goroutine was ready to run but had no core.
+// goroutine waited, which a CPU profile cannot (describeTrace reads it
+// back).
 func startTrace(name string) (func(), error) {
 	if name == "" {
 		return func() {}, nil

@@ -61,8 +61,9 @@ type realBench struct {
 	token   string
 	dir     string
 	rows    [][3]string
-	// traceSays is where aggregation's thread spent the bulk phase, from
-	// its execution trace (--trace).
+	// traceSays is where aggregation's thread, history.db's writer and
+	// the bulk handlers spent the bulk phase, from its execution trace
+	// (--trace).
 	traceSays string
 	// events counts what the server accepted across phases.
 	events int64

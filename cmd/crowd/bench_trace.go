@@ -79,9 +79,9 @@ func traceThreads(r io.Reader, fns []string) ([]threadTimes, error) {
 	type goState struct {
 		state  trace.GoState
 		since  trace.Time
-		in     []bool // fns[i] on its stack
-		marked []bool // fns[i] was ever on its stack
-		t      []threadTimes
+		in     []bool        // fns[i] on its stack
+		marked []bool        // fns[i] was ever on its stack
+		t      []threadTimes // goroutines unused: counted from marked
 	}
 	gs := map[trace.GoID]*goState{}
 	for {
@@ -130,12 +130,11 @@ func traceThreads(r io.Reader, fns []string) ([]threadTimes, error) {
 	out := make([]threadTimes, len(fns))
 	for _, g := range gs {
 		for i := range fns {
-			if !g.marked[i] {
-				continue
+			if g.marked[i] {
+				out[i].goroutines++
+				out[i].in.plus(g.t[i].in)
+				out[i].out.plus(g.t[i].out)
 			}
-			out[i].goroutines++
-			out[i].in.plus(g.t[i].in)
-			out[i].out.plus(g.t[i].out)
 		}
 	}
 	return out, nil
