@@ -315,7 +315,7 @@ func (a *Aggregator) Seen(ids []string) []bool {
 		k := idKey(id)
 		_, st, ok := a.st.seen.get(k)
 		out[i] = ok && stampAge(hourStamp(now), st) < hoursOf(DedupeWindow)
-		if !out[i] && a.st.seenBloom.mayContain(k) {
+		if !out[i] && a.st.seenBloom.MayContain(k) {
 			miss = append(miss, k)
 		}
 	}

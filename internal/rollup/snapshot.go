@@ -1,6 +1,7 @@
 package rollup
 
 import (
+	"github.com/crowd-dev/crowd/internal/bloom"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -147,7 +148,7 @@ type snapshotJob struct {
 // filter throughout: it starts again if a filter is replaced meanwhile.
 type filterPhase struct {
 	gen     uint64 // the state's bloomGen when it began
-	blooms  [2]*bloom
+	blooms  [2]*bloom.Filter
 	spilled [2]bool
 	pieces  [2]int
 }
@@ -341,10 +342,10 @@ func (t *table) eachInRange(x, r uint64, fn func(i int)) {
 func (s *state) startFilters() *filterPhase {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	f := &filterPhase{gen: s.bloomGen, blooms: [2]*bloom{s.seenBloom, s.viewerBloom}, spilled: [2]bool{s.spilledSeen, s.spilledViewers}}
+	f := &filterPhase{gen: s.bloomGen, blooms: [2]*bloom.Filter{s.seenBloom, s.viewerBloom}, spilled: [2]bool{s.spilledSeen, s.spilledViewers}}
 	for i, b := range f.blooms {
 		if b != nil {
-			f.pieces[i] = (len(b.blocks) + snapshotFilterBlocks - 1) / snapshotFilterBlocks
+			f.pieces[i] = (len(b.Blocks) + snapshotFilterBlocks - 1) / snapshotFilterBlocks
 		}
 	}
 	return f
@@ -368,7 +369,7 @@ func (s *state) filterChunk(job *snapshotJob) ([]byte, bool) {
 	if s.bloomGen != f.gen {
 		return nil, false
 	}
-	blocks := f.blooms[which].blocks
+	blocks := f.blooms[which].Blocks
 	lo := piece * snapshotFilterBlocks
 	hi := min(lo+snapshotFilterBlocks, len(blocks))
 	b := make([]byte, 5, 5+64*(hi-lo))
@@ -482,7 +483,7 @@ func (a *Aggregator) finishSnapshot(ctx context.Context, job *snapshotJob) (bool
 	same := s.bloomGen == f.gen
 	for i, b := range f.blooms {
 		if b != nil {
-			m.filterBlocks[i], m.filterKeys[i], m.filterPieces[i] = uint32(len(b.blocks)), uint64(b.n), uint32(f.pieces[i])
+			m.filterBlocks[i], m.filterKeys[i], m.filterPieces[i] = uint32(len(b.Blocks)), uint64(b.Keys), uint32(f.pieces[i])
 		}
 	}
 	s.mu.RUnlock()
@@ -516,7 +517,7 @@ type snapshotImage struct {
 	gen           int64
 	seqs          []uint64
 	seen, viewers *table
-	blooms        [2]*bloom
+	blooms        [2]*bloom.Filter
 	spilled       [2]bool
 	chunks        int
 	bytes         int64
@@ -592,10 +593,10 @@ func (a *Aggregator) readSnapshotIn(ctx context.Context, v *store.SnapshotView, 
 			}
 			continue
 		}
-		if m.filterBlocks[i] > bloomMaxBlocks || uint64(m.filterPieces[i]) != (uint64(m.filterBlocks[i])+uint64(m.blocksPerPiece)-1)/uint64(m.blocksPerPiece) {
+		if m.filterBlocks[i] > bloom.MaxBlocks || uint64(m.filterPieces[i]) != (uint64(m.filterBlocks[i])+uint64(m.blocksPerPiece)-1)/uint64(m.blocksPerPiece) {
 			return nil, fmt.Errorf("filter of %d blocks in %d pieces", m.filterBlocks[i], m.filterPieces[i])
 		}
-		img.blooms[i] = &bloom{blocks: make([][8]uint64, m.filterBlocks[i]), n: int(m.filterKeys[i])}
+		img.blooms[i] = &bloom.Filter{Blocks: make([][8]uint64, m.filterBlocks[i]), Keys: int(m.filterKeys[i])}
 	}
 	// A range's ids and viewer-days go into their two tables on two
 	// goroutines, one each, while this one reads and checks the next
@@ -727,13 +728,13 @@ func (img *snapshotImage) decodeFilter(n int, m *snapshotMeta, b []byte) error {
 		return errors.New("not the filter piece expected")
 	}
 	b = b[5:]
-	hi := min(lo+uint64(m.blocksPerPiece), uint64(len(bf.blocks)))
+	hi := min(lo+uint64(m.blocksPerPiece), uint64(len(bf.Blocks)))
 	if uint64(len(b)) != 64*(hi-lo) {
 		return fmt.Errorf("filter piece of %d bytes", len(b))
 	}
 	for i := lo; i < hi; i++ {
 		for w := range 8 {
-			bf.blocks[i][w] = binary.LittleEndian.Uint64(b)
+			bf.Blocks[i][w] = binary.LittleEndian.Uint64(b)
 			b = b[8:]
 		}
 	}

@@ -352,7 +352,7 @@ func TestSnapshot_FilterReplaced(t *testing.T) {
 		for b := range 40 {
 			sn.views(a, day0.Add(time.Duration(b)*5*time.Minute), 5)
 		}
-		if a.st.seenBloom == nil || len(a.st.seenBloom.blocks) < 2 {
+		if a.st.seenBloom == nil || len(a.st.seenBloom.Blocks) < 2 {
 			t.Fatal("nothing spilled")
 		}
 		a.st.mu.Lock()
@@ -386,7 +386,7 @@ func TestSnapshot_FilterReplaced(t *testing.T) {
 		if b.st.loadedGen == 0 {
 			t.Fatal("no snapshot loaded")
 		}
-		if !slices.Equal(b.st.seenBloom.blocks, a.st.seenBloom.blocks) || !slices.Equal(b.st.viewerBloom.blocks, a.st.viewerBloom.blocks) {
+		if !slices.Equal(b.st.seenBloom.Blocks, a.st.seenBloom.Blocks) || !slices.Equal(b.st.viewerBloom.Blocks, a.st.viewerBloom.Blocks) {
 			t.Fatal("the snapshot's filters are not the ones in use")
 		}
 		views0, _, _ := videoDay(t, s)

@@ -1,6 +1,7 @@
 package rollup
 
 import (
+	"github.com/crowd-dev/crowd/internal/bloom"
 	"cmp"
 	"context"
 	"fmt"
@@ -33,7 +34,7 @@ func (a *Aggregator) spillLookup(ctx context.Context, tx *store.RollupTx, d *del
 	if s.spilledSeen {
 		var miss []uint64
 		for _, k := range keys {
-			if _, _, ok := s.seen.get(k); !ok && s.seenBloom.mayContain(k) {
+			if _, _, ok := s.seen.get(k); !ok && s.seenBloom.MayContain(k) {
 				miss = append(miss, k)
 			}
 		}
@@ -52,7 +53,7 @@ func (a *Aggregator) spillLookup(ctx context.Context, tx *store.RollupTx, d *del
 				continue
 			}
 			day := int64(period.DayOf(evs[i].TS))
-			if _, st, ok := s.viewers.get(k); (!ok || st != dayStamp(day)) && s.viewerBloom.mayContain(k) {
+			if _, st, ok := s.viewers.get(k); (!ok || st != dayStamp(day)) && s.viewerBloom.MayContain(k) {
 				miss = append(miss, k)
 			}
 		}
@@ -349,7 +350,7 @@ func (s *state) spillStep(ctx context.Context, st *store.Store, which int, at ti
 		bf = &s.viewerBloom
 	}
 	if *bf == nil && written > 0 {
-		*bf = newBloom(max(s.limit, t.n))
+		*bf = bloom.New(max(s.limit, t.n))
 		s.bloomGen++
 	}
 	removed := 0
@@ -359,7 +360,7 @@ func (s *state) spillStep(ctx context.Context, st *store.Store, which int, at ti
 			continue // changed since gathered: it stays
 		}
 		if !expired(v) {
-			(*bf).add(v.k)
+			(*bf).Add(v.k)
 		}
 		t.del(v.k)
 		removed++
@@ -371,13 +372,13 @@ func (s *state) spillStep(ctx context.Context, st *store.Store, which int, at ti
 			s.spilledViewers = true
 		}
 	}
-	full := *bf != nil && (*bf).full()
+	full := *bf != nil && (*bf).Full()
 	s.mu.Unlock()
 	if full {
 		// A filter past its size answers "maybe" too often: rebuild it
 		// from the table, twice the size, from the read connections (no
 		// spill writes meanwhile: the caller holds spillMu).
-		b, err := loadBloom(ctx, st, dest, 2*(*bf).n)
+		b, err := loadBloom(ctx, st, dest, 2*(*bf).Keys)
 		if err != nil {
 			return removed, fmt.Errorf("spill %s: %w", dest, err)
 		}
@@ -468,7 +469,7 @@ func oldestHalf(t *table, now uint16, keep int) (int64, int) {
 
 // loadBloom builds a filter of the keys of spill table name, sized for at
 // least n keys; nil if the table is empty.
-func loadBloom(ctx context.Context, st *store.Store, t store.SpillTable, n int) (*bloom, error) {
+func loadBloom(ctx context.Context, st *store.Store, t store.SpillTable, n int) (*bloom.Filter, error) {
 	count, err := st.SpilledCount(ctx, t)
 	if err != nil {
 		return nil, err
@@ -476,8 +477,8 @@ func loadBloom(ctx context.Context, st *store.Store, t store.SpillTable, n int) 
 	if count == 0 {
 		return nil, nil
 	}
-	b := newBloom(max(n, count))
-	if err := st.SpilledKeys(ctx, t, b.add); err != nil {
+	b := bloom.New(max(n, count))
+	if err := st.SpilledKeys(ctx, t, b.Add); err != nil {
 		return nil, err
 	}
 	return b, nil

@@ -1,6 +1,7 @@
 package rollup
 
 import (
+	"github.com/crowd-dev/crowd/internal/bloom"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -54,7 +55,7 @@ type state struct {
 	ceil      [2]int
 	replaying bool
 	// Bloom filters of the spilled keys (nil when none are spilled).
-	seenBloom, viewerBloom *bloom
+	seenBloom, viewerBloom *bloom.Filter
 
 	// spillMu serializes spill steps; jobs (by spillSeen, spillViewers)
 	// are the spills in progress, and spillRows the rows of a step, reused
@@ -128,7 +129,7 @@ func hoursOf(d time.Duration) int64 { return int64(d / time.Hour) }
 func unixDay(t time.Time) int64     { return int64(period.DayOf(t)) }
 
 func (s *state) memBytes() int {
-	return s.seen.bytes() + s.viewers.bytes() + s.seenBloom.bytes() + s.viewerBloom.bytes()
+	return s.seen.bytes() + s.viewers.bytes() + s.seenBloom.Bytes() + s.viewerBloom.Bytes()
 }
 
 func seenLive(now time.Time) func(uint16) bool {

@@ -259,41 +259,6 @@ func TestState_Spill(t *testing.T) {
 	})
 }
 
-// TestBloom: no false negatives, and about 1% false positives at the sized
-// load.
-func TestBloom(t *testing.T) {
-	const n = 200_000
-	b := newBloom(n)
-	key := func(i int) uint64 { return idKey(fmt.Sprint("k", i)) }
-	for i := range n {
-		b.add(key(i))
-	}
-	for i := range n {
-		if !b.mayContain(key(i)) {
-			t.Fatalf("key %d added but not found", i)
-		}
-	}
-	fp := 0
-	for i := n; i < 2*n; i++ {
-		if b.mayContain(key(i)) {
-			fp++
-		}
-	}
-	if rate := float64(fp) / n; rate > 0.03 {
-		t.Fatalf("false-positive rate %.3f at the sized load", rate)
-	}
-	if b.full() {
-		t.Fatal("full at its sized load")
-	}
-	b.add(key(-1))
-	for range n / 5 {
-		b.add(0)
-	}
-	if !b.full() {
-		t.Fatal("not full past its sized load")
-	}
-}
-
 // TestApply_NoHourlyRowsForOldHours: views of hours past HourlyRetention
 // (a history import) count in their days but get no hourly rows; recent
 // hours do.
