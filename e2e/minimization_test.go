@@ -123,7 +123,7 @@ func TestMinimization(t *testing.T) {
 		return nil
 	})
 	// Every analytics table, of crowd.db and of history.db (viewers'
-	// history and its undo entries).
+	// history: its runs, and the rows and undo entries of earlier versions).
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "crowd.db")+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +136,7 @@ func TestMinimization(t *testing.T) {
 	defer hist.Close()
 	for _, table := range []string{"rollup_journal", "rollup_spill_runs", "rollup_snapshot_chunks", "video_totals", "video_hour", "video_day",
 		"account_hour", "account_day", "account_audience_month", "creator_rows_deferred", "viewer_history", "video_viewer_gaps", "actor_state", "actor_firsts", "creator_day_counts", "cells", "outbox",
-		"history.viewer_history", "history.history_undo"} {
+		"history.viewer_history", "history.history_undo", "history.history_runs", "history.history_blocks"} {
 		db := db
 		if name, ok := strings.CutPrefix(table, "history."); ok {
 			db, table = hist, name

@@ -3,6 +3,7 @@ package rollup
 import (
 	"context"
 	"errors"
+	"log/slog"
 
 	"github.com/crowd-dev/crowd/internal/store"
 )
@@ -12,13 +13,13 @@ import (
 // transaction: a second SQLite writer, on the other core. What they change
 // in the derived counts (d) is written in the batch's transaction once the
 // chunks are recorded; history.db then commits, synced, with the batch's
-// undo entry (undo) while the batch writes its rows, and the batch commits
-// after it (internal/store/history_db.go).
+// entries as a run of its sequence while the batch writes its rows, and
+// the batch commits after it (internal/store/history_db.go); the writer
+// then merges runs if some level has enough (store.MergeHistory).
 type historyWriter struct {
-	tx   *store.RollupTx
-	in   chan []viewerDay
-	d    *historyDelta
-	undo []byte
+	tx *store.RollupTx
+	in chan []viewerDay
+	d  *historyDelta
 
 	recorded  chan error // the chunks are recorded
 	commit    chan bool  // commit (true) or give up (false)
@@ -44,7 +45,7 @@ func (a *Aggregator) startHistory(ctx context.Context, last uint64) (*historyWri
 		var err error
 		for vdays := range in {
 			if err == nil && len(vdays) > 0 {
-				err = recordHistory(ctx, tx, vdays, w.d, &w.undo)
+				err = recordHistory(ctx, tx, vdays, w.d)
 			}
 		}
 		w.recorded <- err
@@ -53,11 +54,18 @@ func (a *Aggregator) startHistory(ctx context.Context, last uint64) (*historyWri
 			w.committed <- errHistoryAbandoned
 			return
 		}
-		err = a.store.CommitHistory(ctx, tx, last, w.undo)
+		err = a.store.CommitHistory(ctx, tx, last)
 		if err != nil {
 			_ = tx.Rollback() // unless its commit failed: then it is done
 		}
 		w.committed <- err
+		if err == nil {
+			// After the batch's commit, beside its rows' commit; the next
+			// batch's history waits for it (one connection).
+			if err := a.store.MergeHistory(ctx); err != nil && ctx.Err() == nil {
+				a.lg.Warn("merge viewers' history", slog.Any("err", err))
+			}
+		}
 	}()
 	return w, nil
 }

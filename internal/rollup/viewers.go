@@ -75,8 +75,6 @@ type history struct {
 	found   bool // stored, or made by the batch
 	changed bool
 	days    []int64
-	inDB    bool   // stored before the batch
-	before  []byte // then, its days as stored
 }
 
 // newViewerDays returns the new viewer-days of evs (newViewer by event
@@ -111,7 +109,7 @@ func (a *Aggregator) viewerHistory(ctx context.Context, tx *store.RollupTx, vday
 		return nil
 	}
 	d := newHistoryDelta()
-	if err := recordHistory(ctx, tx, vdays, d, nil); err != nil {
+	if err := recordHistory(ctx, tx, vdays, d); err != nil {
 		return err
 	}
 	return a.applyHistoryDelta(ctx, tx, d)
@@ -152,9 +150,8 @@ func (a *Aggregator) applyHistoryDelta(ctx context.Context, tx *store.RollupTx, 
 
 // recordHistory records the new viewer-days vdays in viewer_history, in
 // tx (the batch's transaction, or history.db's beside it), and adds what
-// they change to d. Unless undo is nil, it appends to it each changed
-// row as it was (store.AppendHistoryUndo). It sorts vdays.
-func recordHistory(ctx context.Context, tx *store.RollupTx, vdays []viewerDay, d *historyDelta, undo *[]byte) error {
+// they change to d. It sorts vdays.
+func recordHistory(ctx context.Context, tx *store.RollupTx, vdays []viewerDay, d *historyDelta) error {
 	// In key order, so that reads and writes walk the B-tree in order and
 	// PostgreSQL's row locks are taken in one order; a viewer's days
 	// together, and viewers sharing a key (a collision) in a fixed order.
@@ -189,7 +186,7 @@ func recordHistory(ctx context.Context, tx *store.RollupTx, vdays []viewerDay, d
 		if all, err = store.DecodeDays(all, r.Days); err != nil && bad == nil {
 			bad = fmt.Errorf("viewer history %d: %w", r.Key, err)
 		}
-		rows[i] = history{tag: r.VideoTag, found: true, days: all[n:len(all):len(all)], inDB: true, before: r.Days} // full: a day inserted copies
+		rows[i] = history{tag: r.VideoTag, found: true, days: all[n:len(all):len(all)]} // full: a day inserted copies
 	})
 	if err != nil {
 		return err
@@ -245,9 +242,6 @@ func recordHistory(ctx context.Context, tx *store.RollupTx, vdays []viewerDay, d
 	var buf []byte // the rows' days, in one growing buffer
 	for i := range rows {
 		if h := &rows[i]; h.changed {
-			if undo != nil {
-				*undo = store.AppendHistoryUndo(*undo, keys[i], h.inDB, h.tag, h.before)
-			}
 			n := len(buf)
 			buf = store.AppendDays(buf, h.days)
 			changed = append(changed, store.ViewerHistory{Key: keys[i], VideoTag: h.tag, Days: buf[n:len(buf):len(buf)]})

@@ -42,9 +42,11 @@ import (
 // files one after the other (HoldHistoryUndo). Between two such
 // checkpoints (about a second under load) a few batches' entries wait.
 
-// historySchema is history.db's schema: viewer_history as crowd.db's
-// (0003_viewer_history_key.sql), the undo entries by the log sequence of
-// their batch, and the sequence of the last batch committed.
+// historySchema is history.db's schema: the runs of viewers' history
+// (history_runs.go) and the sequence of the last batch committed;
+// viewer_history (rows, as crowd.db's 0003_viewer_history_key.sql) and
+// history_undo (each batch's changed rows as they were) are those of
+// earlier versions, which RecoverHistory converts.
 const historySchema = `CREATE TABLE IF NOT EXISTS viewer_history (
 	key       INTEGER PRIMARY KEY,
 	video_tag INTEGER NOT NULL,
@@ -57,6 +59,18 @@ CREATE TABLE IF NOT EXISTS history_undo (
 CREATE TABLE IF NOT EXISTS history_mark (
 	id  INTEGER PRIMARY KEY CHECK (id = 0),
 	seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history_runs (
+	id     INTEGER PRIMARY KEY,
+	seq    INTEGER NOT NULL,
+	level  INTEGER NOT NULL,
+	keys   INTEGER NOT NULL,
+	filter BLOB NOT NULL,
+	firsts BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history_blocks (
+	id   INTEGER PRIMARY KEY,
+	data BLOB NOT NULL
 )`
 
 // HistoryFile is history.db's name in the data dir.
@@ -83,21 +97,12 @@ func (s *Store) openHistory(ctx context.Context, dir, pragmas string) error {
 	}
 	s.hist = db
 	s.histStmts = newStmtCache(db, stmtCacheBytes)
-	return nil
+	return s.loadHistoryRuns(ctx)
 }
 
 // HistoryApart reports whether viewers' history lives in history.db,
 // written by BeginHistory's transactions beside aggregation's.
 func (s *Store) HistoryApart() bool { return s.hist != nil }
-
-// HistoryDB returns the database viewers' history is read from: history.db
-// where it is apart, else the read pool.
-func (s *Store) HistoryDB() *sql.DB {
-	if s.hist != nil {
-		return s.hist
-	}
-	return s.read
-}
 
 // BeginHistory starts a batch's transaction on history.db. Commit it with
 // CommitHistory.
@@ -111,28 +116,32 @@ func (s *Store) BeginHistory(ctx context.Context) (*RollupTx, error) {
 		conn.Close()
 		return nil, s.writeErr(err)
 	}
-	return &RollupTx{tx: tx, d: SQLite, done: func() { conn.Close() }, cache: s.histStmts}, nil
+	// The runs as the transaction began (it holds history.db's one
+	// connection: no merge commits meanwhile).
+	hb := &historyBatch{runs: s.histRuns.list(), pending: map[int64]ViewerHistory{}}
+	return &RollupTx{tx: tx, d: SQLite, done: func() { conn.Close() }, cache: s.histStmts, hist: hb}, nil
 }
 
-// CommitHistory commits a batch's history transaction tx with the batch's
-// last log sequence seq and its undo entry (AppendHistoryUndo), dropping
-// the undo entries crowd.db holds synced, unless a backup holds them.
-func (s *Store) CommitHistory(ctx context.Context, tx *RollupTx, seq uint64, undo []byte) error {
-	if len(undo) > 0 {
-		if _, err := tx.exec(ctx, `INSERT OR REPLACE INTO history_undo (seq, data) VALUES (?, ?)`, int64(seq), undo); err != nil {
-			return fmt.Errorf("commit history: %w", err)
-		}
+// CommitHistory commits a batch's history transaction tx: its entries as
+// a run of the batch's last log sequence seq, and seq as history.db's
+// mark.
+func (s *Store) CommitHistory(ctx context.Context, tx *RollupTx, seq uint64) error {
+	run, err := s.writeBatchRun(ctx, tx, seq)
+	if err != nil {
+		return fmt.Errorf("commit history: %w", s.writeErr(err))
 	}
 	if _, err := tx.exec(ctx, `INSERT OR REPLACE INTO history_mark (id, seq) VALUES (0, ?)`, int64(seq)); err != nil {
 		return fmt.Errorf("commit history: %w", err)
 	}
-	if s.undoHeld.Load() == 0 {
-		if _, err := tx.exec(ctx, `DELETE FROM history_undo WHERE seq <= ?`, int64(min(s.durable.Load(), seq-1))); err != nil {
-			return fmt.Errorf("commit history: %w", err)
-		}
+	if run != nil {
+		s.histRuns.mu.Lock()
+		defer s.histRuns.mu.Unlock()
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit history: %w", s.writeErr(err))
+	}
+	if run != nil {
+		s.histRuns.runs = append(s.histRuns.runs, run)
 	}
 	return nil
 }
@@ -149,17 +158,18 @@ func (s *Store) noteDurable(seq uint64) {
 	}
 }
 
-// HoldHistoryUndo keeps every undo entry until the returned func is
-// called: a backup copies crowd.db, then history.db, which may be batches
-// ahead by then; opening the copy undoes them.
+// HoldHistoryUndo keeps every batch's run of viewers' history as it is
+// (no merge) until the returned func is called: a backup copies crowd.db,
+// then history.db, which may be batches ahead by then; opening the copy
+// undoes them.
 func (s *Store) HoldHistoryUndo() (release func()) {
 	s.undoHeld.Add(1)
 	return func() { s.undoHeld.Add(-1) }
 }
 
-// AppendHistoryUndo appends to undo the state of a history row before a
+// appendHistoryUndo appends to undo the state of a history row before a
 // batch changed it: absent (stored false), or its tag and days.
-func AppendHistoryUndo(undo []byte, key int64, stored bool, tag int32, days []byte) []byte {
+func appendHistoryUndo(undo []byte, key int64, stored bool, tag int32, days []byte) []byte {
 	undo = binary.AppendVarint(undo, key)
 	if !stored {
 		return binary.AppendUvarint(undo, 0)
@@ -223,15 +233,19 @@ func (s *Store) lastBatchAt(ctx context.Context) (uint64, error) {
 }
 
 // RecoverHistory makes history.db agree with crowd.db's checkpoints: it
-// undoes the batches history.db committed beyond them, newest first (a
-// crash between a batch's two commits, or a backup's copies). A new
-// history.db takes crowd.db's viewer_history rows (a data dir of an
-// earlier version, or its backup). Open calls it; so does aggregation
-// after a batch that failed once history.db had committed.
+// undoes the batches history.db committed beyond them (a crash between a
+// batch's two commits, or a backup's copies): their runs, and the undo
+// entries of an earlier version's rows, newest first. A new history.db
+// takes crowd.db's viewer_history rows (a data dir of an earlier version,
+// or its backup), and rows become a run (history_runs.go). Open calls it;
+// so does aggregation after a batch that failed once history.db had
+// committed.
 func (s *Store) RecoverHistory(ctx context.Context) error {
 	if s.hist == nil {
 		return nil
 	}
+	s.histMerge.Lock() // no merge changes the runs meanwhile
+	defer s.histMerge.Unlock()
 	at, err := s.lastBatchAt(ctx)
 	if err != nil {
 		return err
@@ -249,6 +263,9 @@ func (s *Store) RecoverHistory(ctx context.Context) error {
 		if err := s.undoHistory(ctx, at); err != nil {
 			return fmt.Errorf("recover history: %w", err)
 		}
+		if err := s.loadHistoryRuns(ctx); err != nil {
+			return err
+		}
 	}
 	// crowd.db's rows, once history.db holds them (a move that crashed
 	// before this).
@@ -260,6 +277,9 @@ func (s *Store) RecoverHistory(ctx context.Context) error {
 		if _, err := s.write.ExecContext(ctx, `DELETE FROM viewer_history`); err != nil {
 			return fmt.Errorf("recover history: %w", mapErr(err))
 		}
+	}
+	if err := s.convertHistoryRows(ctx); err != nil {
+		return fmt.Errorf("recover history: convert rows to a run: %w", mapErr(err))
 	}
 	return nil
 }
@@ -302,6 +322,9 @@ func (s *Store) undoHistory(ctx context.Context, at uint64) error {
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM history_undo WHERE seq > ?`, int64(at)); err != nil {
+		return err
+	}
+	if err := undoRuns(ctx, tx, at); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO history_mark (id, seq) VALUES (0, ?)`, int64(at)); err != nil {

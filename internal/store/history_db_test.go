@@ -1,27 +1,24 @@
 package store
 
 import (
+	"fmt"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 )
 
-// historyRows returns history.db's rows, key → days as stored.
+// historyRows returns viewers' history, key → days as stored.
 func historyRows(t *testing.T, s *Store) map[int64]string {
 	t.Helper()
-	rows, err := s.HistoryDB().QueryContext(t.Context(), `SELECT key, video_tag, days FROM viewer_history`)
+	hs, err := s.HistoryEntries(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
 	got := map[int64]string{}
-	for rows.Next() {
-		var h ViewerHistory
-		if err := rows.Scan(&h.Key, &h.VideoTag, &h.Days); err != nil {
-			t.Fatal(err)
-		}
+	for _, h := range hs {
 		if h.VideoTag != 7 {
 			t.Errorf("row %d: tag %d, want 7", h.Key, h.VideoTag)
 		}
@@ -43,53 +40,72 @@ func openDir(t *testing.T, dir string) *Store {
 // at seq.
 func setHistory(t *testing.T, s *Store, seq uint64, rows map[int64]string) {
 	t.Helper()
-	before := historyRows(t, s)
 	tx, err := s.BeginHistory(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var hs []ViewerHistory
-	var undo []byte
 	for _, k := range slices.Sorted(maps.Keys(rows)) {
 		hs = append(hs, ViewerHistory{Key: k, VideoTag: 7, Days: []byte(rows[k])})
-		old, stored := before[k]
-		undo = AppendHistoryUndo(undo, k, stored, 7, []byte(old))
 	}
 	if err := tx.SetViewerHistories(t.Context(), hs); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CommitHistory(t.Context(), tx, seq, undo); err != nil {
+	if err := s.CommitHistory(t.Context(), tx, seq); err != nil {
 		t.Fatal(err)
 	}
 }
 
+// countRuns returns the runs of history.db's table and in memory.
+func countRuns(t *testing.T, s *Store) (stored, held int) {
+	t.Helper()
+	if err := s.hist.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM history_runs`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	return stored, len(s.histRuns.list())
+}
+
 // TestRecoverHistory_UndoesBeyondCheckpoint: batches history.db committed
 // beyond crowd.db's checkpoints (a crash between a batch's two commits; a
-// backup's later copy, its undo held) are undone at Open, newest first:
-// rows they made go, rows they changed are as before.
+// backup's later copy, its merges held) are undone at Open: the entries
+// they made go, those they changed are as before.
 func TestRecoverHistory_UndoesBeyondCheckpoint(t *testing.T) {
+	defer func(n int) { historyFanout = n }(historyFanout)
+	historyFanout = 2 // two runs merge, where they may
 	dir := t.TempDir()
 	s := openDir(t, dir)
 	ctx := t.Context()
 	if _, err := s.write.ExecContext(ctx, `INSERT INTO rollup_checkpoint (name, seq) VALUES ('p0', 10)`); err != nil {
 		t.Fatal(err)
 	}
+	setHistory(t, s, 9, map[int64]string{1: "-"})
 	setHistory(t, s, 10, map[int64]string{1: "a", 2: "b"})
-	// crowd.db's file holds checkpoint 10 synced (noteDurable): the
-	// entries of later batches stay, whatever their number, until it
-	// holds theirs; a backup holds every entry.
+	// crowd.db's file holds checkpoint 10 synced (noteDurable): 9 and 10
+	// merge; later batches' runs stay as they are until it holds theirs,
+	// and while a backup holds them.
 	s.noteDurable(10)
+	if err := s.MergeHistory(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if stored, held := countRuns(t, s); stored != 1 || held != 1 {
+		t.Fatalf("after merging 9 and 10: %d runs stored, %d held, want 1", stored, held)
+	}
 	setHistory(t, s, 11, map[int64]string{2: "bb", 3: "c"})
-	release := s.HoldHistoryUndo()
-	s.noteDurable(11)
 	setHistory(t, s, 12, map[int64]string{2: "bbb", 3: "cc", 4: "d"})
+	if err := s.MergeHistory(ctx); err != nil {
+		t.Fatal(err)
+	}
+	release := s.HoldHistoryUndo()
+	s.noteDurable(12)
+	if err := s.MergeHistory(ctx); err != nil {
+		t.Fatal(err)
+	}
 	release()
 	if got := historyRows(t, s); len(got) != 4 || got[2] != "bbb" {
 		t.Fatalf("before the crash: %v", got)
 	}
-	var n int
-	if err := s.hist.QueryRowContext(ctx, `SELECT COUNT(*) FROM history_undo`).Scan(&n); err != nil || n != 2 {
-		t.Fatalf("%d undo entries (%v), want 2", n, err)
+	if stored, held := countRuns(t, s); stored != 3 || held != 3 {
+		t.Fatalf("before the crash: %d runs stored, %d held, want 3 (no merge beyond the durable or while held)", stored, held)
 	}
 	s.Close()
 
@@ -102,13 +118,143 @@ func TestRecoverHistory_UndoesBeyondCheckpoint(t *testing.T) {
 	if err := s.hist.QueryRowContext(ctx, `SELECT seq FROM history_mark`).Scan(&mark); err != nil || mark != 10 {
 		t.Fatalf("mark %d (%v), want 10", mark, err)
 	}
-	// Once crowd.db holds 13 synced, the next batch drops the entries
-	// up to it.
-	setHistory(t, s, 13, map[int64]string{5: "e"})
-	s.noteDurable(13)
-	setHistory(t, s, 14, map[int64]string{6: "f"})
-	if err := s.hist.QueryRowContext(ctx, `SELECT COUNT(*) FROM history_undo`).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("%d undo entries (%v), want 1", n, err)
+	if stored, held := countRuns(t, s); stored != 1 || held != 1 {
+		t.Fatalf("reopened: %d runs stored, %d held, want 1", stored, held)
+	}
+	var blocks int
+	if err := s.hist.QueryRowContext(ctx, `SELECT COUNT(*) FROM history_blocks`).Scan(&blocks); err != nil || blocks != 1 {
+		t.Fatalf("%d blocks (%v), want the merged run's 1", blocks, err)
+	}
+}
+
+// TestHistoryRuns: many batches of entries over a shared set of keys,
+// merged as crowd.db holds them synced: every look-up in a batch finds
+// each key's newest entry, keys no batch wrote find nothing, the runs
+// stay few, and a reopened store reads the same.
+func TestHistoryRuns(t *testing.T) {
+	defer func(n, b int) { historyFanout, historyBlockBytes = n, b }(historyFanout, historyBlockBytes)
+	historyFanout, historyBlockBytes = 3, 64 // merges at every level, and blocks of a few entries
+	dir := t.TempDir()
+	s := openDir(t, dir)
+	ctx := t.Context()
+	r := rand.New(rand.NewPCG(1, 2))
+	want := map[int64]string{}
+	key := func() int64 { return int64(r.Uint64()>>52) - 2048 } // 4,096 keys, negative ones too
+	check := func(seq uint64) {
+		t.Helper()
+		tx, err := s.BeginHistory(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		keys := make([]int64, 0, 300)
+		for range 300 {
+			keys = append(keys, key())
+		}
+		slices.Sort(keys)
+		keys = slices.Compact(keys)
+		got := map[int64]string{}
+		err = tx.ViewerHistories(ctx, keys, func(h ViewerHistory) {
+			if _, dup := got[h.Key]; dup {
+				t.Errorf("batch %d: key %d read twice", seq, h.Key)
+			}
+			got[h.Key] = string(h.Days)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			if w, ok := want[k]; got[k] != w || ok != (got[k] != "") {
+				t.Fatalf("batch %d: key %d read %q, want %q", seq, k, got[k], w)
+			}
+		}
+	}
+	for seq := uint64(1); seq <= 60; seq++ {
+		rows := map[int64]string{}
+		for range 1 + r.IntN(200) {
+			rows[key()] = fmt.Sprintf("%d.%d", seq, r.IntN(1000))
+		}
+		setHistory(t, s, seq, rows)
+		maps.Copy(want, rows)
+		if seq%2 == 0 {
+			s.noteDurable(seq - 1)
+		}
+		if err := s.MergeHistory(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check(seq)
+	}
+	if got := historyRows(t, s); !maps.Equal(got, want) {
+		t.Fatalf("%d entries, want %d", len(got), len(want))
+	}
+	stored, held := countRuns(t, s)
+	levels := map[int]int{}
+	for _, r := range s.histRuns.list() {
+		levels[r.level]++
+	}
+	// Below the last level fewer runs than merge (the newest one not
+	// yet durable aside); the last level holds a run for every
+	// historyFanout² batches.
+	if stored != held || levels[0] > historyFanout || levels[1] >= historyFanout || levels[historyMaxLevel] != 60/(historyFanout*historyFanout) {
+		t.Fatalf("%d runs stored, %d held after 60 batches, by level %v", stored, held, levels)
+	}
+	if _, err := s.write.ExecContext(ctx, `INSERT INTO rollup_checkpoint (name, seq) VALUES ('p0', 60)`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openDir(t, dir)
+	defer s.Close()
+	if got := historyRows(t, s); !maps.Equal(got, want) {
+		t.Fatalf("reopened: %d entries, want %d", len(got), len(want))
+	}
+	check(61)
+}
+
+// TestRecoverHistory_ConvertsRows: history.db of an earlier version (rows,
+// undo entries) has the batches beyond crowd.db's checkpoint undone, then
+// its rows made one run, at Open.
+func TestRecoverHistory_ConvertsRows(t *testing.T) {
+	dir := t.TempDir()
+	s := openDir(t, dir)
+	ctx := t.Context()
+	if _, err := s.write.ExecContext(ctx, `INSERT INTO rollup_checkpoint (name, seq) VALUES ('p0', 20)`); err != nil {
+		t.Fatal(err)
+	}
+	// As an earlier version left it: batch 21 changed key 2 and made key
+	// 3, and crowd.db never committed it.
+	for _, q := range []string{
+		`INSERT INTO viewer_history (key, video_tag, days) VALUES (1, 7, 'a'), (2, 7, 'bb'), (3, 7, 'c')`,
+		`INSERT OR REPLACE INTO history_mark (id, seq) VALUES (0, 21)`,
+	} {
+		if _, err := s.hist.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	undo := appendHistoryUndo(appendHistoryUndo(nil, 2, true, 7, []byte("b")), 3, false, 0, nil)
+	if _, err := s.hist.ExecContext(ctx, `INSERT INTO history_undo (seq, data) VALUES (21, ?), (19, x'00')`, undo); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s = openDir(t, dir)
+	defer s.Close()
+	if got, want := historyRows(t, s), map[int64]string{1: "a", 2: "b"}; !maps.Equal(got, want) {
+		t.Fatalf("converted: %v, want %v", got, want)
+	}
+	for _, table := range []string{"viewer_history", "history_undo"} {
+		var n int
+		if err := s.hist.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%s keeps %d rows (%v)", table, n, err)
+		}
+	}
+	runs := s.histRuns.list()
+	if len(runs) != 1 || runs[0].seq != 0 || runs[0].level != historyMaxLevel {
+		t.Fatalf("runs after the conversion: %+v", runs)
+	}
+	// A batch after it finds the converted entries.
+	setHistory(t, s, 21, map[int64]string{2: "bz"})
+	if got, want := historyRows(t, s), map[int64]string{1: "a", 2: "bz"}; !maps.Equal(got, want) {
+		t.Fatalf("after a batch: %v, want %v", got, want)
 	}
 }
 
@@ -164,8 +310,8 @@ func FuzzHistoryUndo(f *testing.F) {
 		if !stored {
 			tag, days = 0, nil
 		}
-		b := AppendHistoryUndo(nil, key, stored, tag, days)
-		b = AppendHistoryUndo(b, key+1, false, 0, nil)
+		b := appendHistoryUndo(nil, key, stored, tag, days)
+		b = appendHistoryUndo(b, key+1, false, 0, nil)
 		got, err := decodeHistoryUndo(b)
 		if err != nil || len(got) != 2 {
 			t.Fatalf("%x: %v, %v", b, got, err)
@@ -173,6 +319,38 @@ func FuzzHistoryUndo(f *testing.F) {
 		h := got[0]
 		if h.key != key || h.stored != stored || h.tag != tag || string(h.days) != string(days) || got[1].key != key+1 || got[1].stored {
 			t.Fatalf("%x decodes to %+v, want %d %v %d %x", b, got, key, stored, tag, days)
+		}
+	})
+}
+
+// FuzzHistoryBlock: a block of entries decodes to them; any bytes decode
+// or fail, never panic.
+func FuzzHistoryBlock(f *testing.F) {
+	f.Add(int64(-3), uint16(5), int32(7), []byte{1, 2}, []byte{})
+	f.Add(int64(1<<62), uint16(0), int32(-1), []byte(nil), []byte{1, 2, 3, 4, 5, 6, 7, 8, 0})
+	f.Fuzz(func(t *testing.T, key int64, gap uint16, tag int32, days, junk []byte) {
+		_ = walkBlock(junk, func(ViewerHistory) bool { return true })
+		hs := []ViewerHistory{{Key: key, VideoTag: tag, Days: days}}
+		if next := key + int64(gap) + 1; next > key {
+			hs = append(hs, ViewerHistory{Key: next, VideoTag: ^tag, Days: junk})
+		}
+		var b []byte
+		var prev int64
+		for _, h := range hs {
+			b = appendEntry(b, prev, h)
+			prev = h.Key
+		}
+		var got []ViewerHistory
+		if err := walkBlock(b, func(h ViewerHistory) bool { got = append(got, h); return true }); err != nil {
+			t.Fatalf("%x: %v", b, err)
+		}
+		if len(got) != len(hs) {
+			t.Fatalf("%x: %d entries, want %d", b, len(got), len(hs))
+		}
+		for i := range hs {
+			if got[i].Key != hs[i].Key || got[i].VideoTag != hs[i].VideoTag || string(got[i].Days) != string(hs[i].Days) {
+				t.Fatalf("%x: entry %d %+v, want %+v", b, i, got[i], hs[i])
+			}
 		}
 	})
 }

@@ -73,6 +73,9 @@ type RollupTx struct {
 	staged map[string]bool
 	// ckpt is poked after a commit (SQLite).
 	ckpt *checkpointer
+	// hist is a transaction of history.db's: viewers' history as runs
+	// (history_runs.go).
+	hist *historyBatch
 
 	// stmts are the statements the transaction prepared, by query:
 	// compiling a multi-row statement costs about as much as running it,

@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"sync"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -88,6 +89,10 @@ type Store struct {
 	hist      *sql.DB
 	histStmts *stmtCache
 	histPath  string
+	// histRuns are viewers' history's runs in history.db; histMerge is
+	// held by a merge of them and by RecoverHistory (history_runs.go).
+	histRuns  historyRuns
+	histMerge sync.Mutex
 	// undoHeld counts the backups holding history.db's undo entries;
 	// durable is the highest of aggregation's checkpoints crowd.db's
 	// file holds synced (history_db.go).

@@ -71,6 +71,9 @@ type ViewerHistory struct {
 // ViewerHistories calls fn with the stored row of each of the keys (in
 // ascending order) that has one.
 func (t *RollupTx) ViewerHistories(ctx context.Context, keys []int64, fn func(ViewerHistory)) error {
+	if t.hist != nil {
+		return t.historyEntries(ctx, keys, fn)
+	}
 	for chunk := range rollupChunks(t.d, keys) {
 		args := make([]any, len(chunk))
 		for i, k := range chunk {
@@ -96,6 +99,12 @@ func (t *RollupTx) ViewerHistories(ctx context.Context, keys []int64, fn func(Vi
 // key). A stored row of another video tag stays as it is (a collision of
 // keys between videos; see above).
 func (t *RollupTx) SetViewerHistories(ctx context.Context, rows []ViewerHistory) error {
+	if t.hist != nil {
+		for _, h := range rows {
+			t.hist.pending[h.Key] = h
+		}
+		return nil
+	}
 	for chunk := range rollupChunks(t.d, rows) {
 		args := make([]any, 0, 3*len(chunk))
 		for _, h := range chunk {
