@@ -1,11 +1,11 @@
 package rollup
 
 import (
-	"github.com/crowd-dev/crowd/internal/bloom"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/crowd-dev/crowd/internal/bloom"
 	"log/slog"
 	"math"
 	"math/bits"

@@ -1,10 +1,10 @@
 package rollup
 
 import (
-	"github.com/crowd-dev/crowd/internal/bloom"
 	"cmp"
 	"context"
 	"fmt"
+	"github.com/crowd-dev/crowd/internal/bloom"
 	"maps"
 	"math/bits"
 	"slices"

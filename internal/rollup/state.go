@@ -1,10 +1,10 @@
 package rollup
 
 import (
-	"github.com/crowd-dev/crowd/internal/bloom"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/crowd-dev/crowd/internal/bloom"
 	"sync"
 	"time"
 
