@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/crowd-dev/crowd/internal/bloom"
 	"log/slog"
 	"math"
 	"math/bits"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/crowd-dev/crowd/internal/bloom"
 	"github.com/crowd-dev/crowd/internal/store"
 )
 

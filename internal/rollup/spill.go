@@ -4,12 +4,12 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"github.com/crowd-dev/crowd/internal/bloom"
 	"maps"
 	"math/bits"
 	"slices"
 	"time"
 
+	"github.com/crowd-dev/crowd/internal/bloom"
 	"github.com/crowd-dev/crowd/internal/event"
 	"github.com/crowd-dev/crowd/internal/period"
 	"github.com/crowd-dev/crowd/internal/store"
