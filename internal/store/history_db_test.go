@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -139,7 +140,11 @@ func TestHistoryRuns(t *testing.T) {
 	ctx := t.Context()
 	r := rand.New(rand.NewPCG(1, 2))
 	want := map[int64]string{}
-	key := func() int64 { return int64(r.Uint64()>>52) - 2048 } // 4,096 keys, negative ones too
+	pool := make([]int64, 4096) // keys over all of int64, as hashes are
+	for i := range pool {
+		pool[i] = int64(r.Uint64())
+	}
+	key := func() int64 { return pool[r.IntN(len(pool))] }
 	check := func(seq uint64) {
 		t.Helper()
 		tx, err := s.BeginHistory(ctx)
@@ -171,7 +176,11 @@ func TestHistoryRuns(t *testing.T) {
 	}
 	for seq := uint64(1); seq <= 60; seq++ {
 		rows := map[int64]string{}
-		for range 1 + r.IntN(200) {
+		if seq == 1 { // keys more than 2⁶³ apart, in one block
+			pool[0], pool[1] = math.MinInt64+1, math.MaxInt64
+			rows[pool[0]], rows[pool[1]] = "min", "max"
+		}
+		for range (1 + r.IntN(200)) * min(1, int(seq-1)) {
 			rows[key()] = fmt.Sprintf("%d.%d", seq, r.IntN(1000))
 		}
 		setHistory(t, s, seq, rows)
@@ -214,6 +223,8 @@ func TestHistoryRuns(t *testing.T) {
 // undo entries) has the batches beyond crowd.db's checkpoint undone, then
 // its rows made one run, at Open.
 func TestRecoverHistory_ConvertsRows(t *testing.T) {
+	defer func(n int) { movePage = n }(movePage)
+	movePage = 2 // the rows in two pages
 	dir := t.TempDir()
 	s := openDir(t, dir)
 	ctx := t.Context()
@@ -326,12 +337,13 @@ func FuzzHistoryUndo(f *testing.F) {
 // FuzzHistoryBlock: a block of entries decodes to them; any bytes decode
 // or fail, never panic.
 func FuzzHistoryBlock(f *testing.F) {
-	f.Add(int64(-3), uint16(5), int32(7), []byte{1, 2}, []byte{})
-	f.Add(int64(1<<62), uint16(0), int32(-1), []byte(nil), []byte{1, 2, 3, 4, 5, 6, 7, 8, 0})
-	f.Fuzz(func(t *testing.T, key int64, gap uint16, tag int32, days, junk []byte) {
+	f.Add(int64(-3), uint64(5), int32(7), []byte{1, 2}, []byte{})
+	f.Add(int64(1<<62), uint64(0), int32(-1), []byte(nil), []byte{1, 2, 3, 4, 5, 6, 7, 8, 0})
+	f.Add(int64(-1<<62), uint64(1<<63), int32(3), []byte{5}, []byte{6}) // a distance over 2⁶³
+	f.Fuzz(func(t *testing.T, key int64, gap uint64, tag int32, days, junk []byte) {
 		_ = walkBlock(junk, func(ViewerHistory) bool { return true })
 		hs := []ViewerHistory{{Key: key, VideoTag: tag, Days: days}}
-		if next := key + int64(gap) + 1; next > key {
+		if next := int64(uint64(key) + gap + 1); next > key {
 			hs = append(hs, ViewerHistory{Key: next, VideoTag: ^tag, Days: junk})
 		}
 		var b []byte

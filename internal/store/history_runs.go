@@ -133,11 +133,14 @@ func walkBlock(b []byte, fn func(ViewerHistory) bool) error {
 	b = b[8:]
 	for first := true; len(b) > 0; first = false {
 		if !first {
+			// Keys are signed and a distance may exceed 2⁶³: added as
+			// unsigned, it must land above the key before.
 			d, n := binary.Uvarint(b)
-			if n <= 0 || d == 0 || int64(d) < 0 || key > key+int64(d) {
+			next := int64(uint64(key) + d)
+			if n <= 0 || d == 0 || next <= key {
 				return errHistoryBlock
 			}
-			key += int64(d)
+			key = next
 			b = b[n:]
 		}
 		if len(b) < 4 {
@@ -158,25 +161,36 @@ func walkBlock(b []byte, fn func(ViewerHistory) bool) error {
 	return nil
 }
 
-// runBuilder cuts sorted entries into a run's blocks.
+// runBuilder cuts sorted entries into a run's blocks and writes them in
+// t as they fill (a merge's run need not be held in memory), then the
+// run's row.
 type runBuilder struct {
-	blocks [][]byte
-	firsts []int64
-	filter *bloom.Filter
-	keys   int
-	cur    []byte
-	prev   int64
+	t       *RollupTx
+	id      int64
+	full    [][]byte // blocks filled, not yet written
+	written int      // blocks written
+	firsts  []int64
+	filter  *bloom.Filter
+	keys    int
+	cur     []byte
+	prev    int64
 }
 
-func newRunBuilder(keys int) *runBuilder {
-	return &runBuilder{filter: bloom.New(keys)}
+// newRunBuilder starts run id in t, sized for about keys keys.
+func newRunBuilder(t *RollupTx, id int64, keys int) *runBuilder {
+	return &runBuilder{t: t, id: id, filter: bloom.New(keys)}
 }
 
 // add appends h, whose key is above every key added before.
-func (r *runBuilder) add(h ViewerHistory) {
+func (r *runBuilder) add(ctx context.Context, h ViewerHistory) error {
 	if len(r.cur) >= historyBlockBytes {
-		r.blocks = append(r.blocks, r.cur)
+		r.full = append(r.full, r.cur)
 		r.cur = nil
+		if len(r.full) == rollupChunk {
+			if err := r.flush(ctx); err != nil {
+				return err
+			}
+		}
 	}
 	if len(r.cur) == 0 {
 		r.cur = make([]byte, 0, historyBlockBytes+64)
@@ -186,44 +200,88 @@ func (r *runBuilder) add(h ViewerHistory) {
 	r.prev = h.Key
 	r.filter.Add(uint64(h.Key))
 	r.keys++
+	return nil
 }
 
-// write writes the run as id (its batch's sequence seq, at level) in tx
-// and returns it.
-func (r *runBuilder) write(ctx context.Context, t *RollupTx, id, seq int64, level int) (*historyRun, error) {
-	if len(r.cur) > 0 {
-		r.blocks = append(r.blocks, r.cur)
-		r.cur = nil
+// flush writes the blocks filled.
+func (r *runBuilder) flush(ctx context.Context) error {
+	if r.written+len(r.full) > 1<<historyBlockBits {
+		return fmt.Errorf("write history run: over %d blocks", 1<<historyBlockBits)
 	}
-	if len(r.blocks) >= 1<<historyBlockBits {
-		return nil, fmt.Errorf("write history run: %d blocks", len(r.blocks))
-	}
-	type block struct {
-		id   int64
-		data []byte
-	}
-	blocks := make([]block, len(r.blocks))
-	for i, b := range r.blocks {
-		blocks[i] = block{id<<historyBlockBits | int64(i), b}
-	}
-	for chunk := range rollupChunks(t.d, blocks) {
+	for chunk := range rollupChunks(r.t.d, r.full) {
 		args := make([]any, 0, 2*len(chunk))
 		for _, b := range chunk {
-			args = append(args, b.id, b.data)
+			args = append(args, r.id<<historyBlockBits|int64(r.written), b)
+			r.written++
 		}
-		if _, err := t.exec(ctx, `INSERT INTO history_blocks (id, data) VALUES `+rowsOf(len(chunk), 2), args...); err != nil {
-			return nil, fmt.Errorf("write history run: %w", err)
+		if _, err := r.t.exec(ctx, `INSERT INTO history_blocks (id, data) VALUES `+rowsOf(len(chunk), 2), args...); err != nil {
+			return fmt.Errorf("write history run: %w", err)
 		}
+	}
+	r.full = r.full[:0]
+	return nil
+}
+
+// finish writes the rest of the run and its row, as of its batch's
+// sequence seq, at level, and returns it.
+func (r *runBuilder) finish(ctx context.Context, seq int64, level int) (*historyRun, error) {
+	if len(r.cur) > 0 {
+		r.full = append(r.full, r.cur)
+		r.cur = nil
+	}
+	if err := r.flush(ctx); err != nil {
+		return nil, err
 	}
 	firsts := make([]byte, 0, 8*len(r.firsts))
 	for _, k := range r.firsts {
 		firsts = binary.LittleEndian.AppendUint64(firsts, uint64(k))
 	}
-	if _, err := t.exec(ctx, `INSERT INTO history_runs (id, seq, level, keys, filter, firsts) VALUES (?, ?, ?, ?, ?, ?)`,
-		id, seq, level, r.keys, r.filter.AppendBinary(nil), firsts); err != nil {
+	if _, err := r.t.exec(ctx, `INSERT INTO history_runs (id, seq, level, keys, filter, firsts) VALUES (?, ?, ?, ?, ?, ?)`,
+		r.id, seq, level, r.keys, r.filter.AppendBinary(nil), firsts); err != nil {
 		return nil, fmt.Errorf("write history run: %w", err)
 	}
-	return &historyRun{id: id, seq: seq, level: level, keys: r.keys, filter: r.filter, firsts: r.firsts}, nil
+	return &historyRun{id: r.id, seq: seq, level: level, keys: r.keys, filter: r.filter, firsts: r.firsts}, nil
+}
+
+// runCursor reads a run's entries in key order, mergeChunk blocks at a
+// time.
+type runCursor struct {
+	r    *historyRun
+	next int // the next block to read
+	buf  []ViewerHistory
+	at   int
+}
+
+// mergeChunk is the blocks a merge reads of an input at a time.
+const mergeChunk = 64
+
+// head returns the cursor's entry, or nil past the run's end.
+func (c *runCursor) head(ctx context.Context, t *RollupTx) (*ViewerHistory, error) {
+	if c.at == len(c.buf) && c.next < len(c.r.firsts) {
+		hi := min(c.next+mergeChunk, len(c.r.firsts))
+		c.buf, c.at = c.buf[:0], 0
+		rows, err := t.query(ctx, `SELECT data FROM history_blocks WHERE id >= ? AND id < ? ORDER BY id`, c.r.id<<historyBlockBits|int64(c.next), c.r.id<<historyBlockBits|int64(hi))
+		n := 0
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
+			var b []byte
+			if err := rows.Scan(&b); err != nil {
+				return err
+			}
+			n++
+			return walkBlock(b, func(h ViewerHistory) bool { c.buf = append(c.buf, h); return true })
+		})
+		if err == nil && n != hi-c.next {
+			err = fmt.Errorf("%d of blocks %d..%d", n, c.next, hi-1)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("run %d: %w", c.r.id, err)
+		}
+		c.next = hi
+	}
+	if c.at == len(c.buf) {
+		return nil, nil
+	}
+	return &c.buf[c.at], nil
 }
 
 // historyEntries calls fn with each entry of t's batch's runs and own
@@ -321,11 +379,13 @@ func (s *Store) writeBatchRun(ctx context.Context, t *RollupTx, seq uint64) (*hi
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	rb := newRunBuilder(len(keys))
+	rb := newRunBuilder(t, s.histRuns.nextID(), len(keys))
 	for _, k := range keys {
-		rb.add(hb.pending[k])
+		if err := rb.add(ctx, hb.pending[k]); err != nil {
+			return nil, err
+		}
 	}
-	return rb.write(ctx, t, s.histRuns.nextID(), int64(seq), 0)
+	return rb.finish(ctx, int64(seq), 0)
 }
 
 // loadHistoryRuns reads history.db's runs into memory.
@@ -366,8 +426,9 @@ func (s *Store) loadHistoryRuns(ctx context.Context) error {
 	return nil
 }
 
-// sortRuns puts runs oldest first: by level, highest first, then by id
-// (a merged run takes its newest input's id).
+// sortRuns puts runs oldest first: by level, highest first, then by id.
+// A merged run takes a new id: its inputs were the oldest runs of their
+// level, newer than every run of the levels above.
 func sortRuns(runs []*historyRun) {
 	slices.SortFunc(runs, func(x, y *historyRun) int {
 		return cmp.Or(cmp.Compare(y.level, x.level), cmp.Compare(x.id, y.id))
@@ -444,53 +505,52 @@ func (s *Store) MergeHistory(ctx context.Context) error {
 	if in == nil {
 		return nil
 	}
-	// Read every input (oldest first), then keep each key's newest entry.
-	entries := make([][]ViewerHistory, len(in))
-	keys := 0
-	for i, r := range in {
-		err := readHistoryRun(ctx, s.hist, r, func(h ViewerHistory) { entries[i] = append(entries[i], h) })
-		if err != nil {
-			return fmt.Errorf("merge viewers' history: run %d: %w", r.id, err)
-		}
-		keys += len(entries[i])
-	}
-	rb := newRunBuilder(keys)
-	at := make([]int, len(in))
-	for {
-		next := -1
-		for i := range in {
-			if at[i] == len(entries[i]) {
-				continue
-			}
-			// Of equal keys the newest input's wins.
-			if next < 0 || entries[i][at[i]].Key <= entries[next][at[next]].Key {
-				next = i
-			}
-		}
-		if next < 0 {
-			break
-		}
-		h := entries[next][at[next]]
-		for i := range in {
-			if at[i] < len(entries[i]) && entries[i][at[i]].Key == h.Key {
-				at[i]++
-			}
-		}
-		rb.add(h)
-	}
-	newest := in[len(in)-1]
 	tx, err := s.hist.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("merge viewers' history: %w", s.writeErr(err))
 	}
 	defer tx.Rollback()
+	rt := &RollupTx{tx: tx, d: SQLite}
+	keys := 0
+	cur := make([]*runCursor, len(in))
+	for i, r := range in {
+		keys += r.keys
+		cur[i] = &runCursor{r: r}
+	}
+	// The merged run sorts after every run of its level and before the
+	// runs left at its inputs' (sortRuns).
+	rb := newRunBuilder(rt, s.histRuns.nextID(), keys)
+	heads := make([]*ViewerHistory, len(in))
+	for {
+		var next *ViewerHistory
+		for i, c := range cur {
+			if heads[i], err = c.head(ctx, rt); err != nil {
+				return fmt.Errorf("merge viewers' history: %w", err)
+			}
+			// Of equal keys the newest input's (the last) wins.
+			if h := heads[i]; h != nil && (next == nil || h.Key <= next.Key) {
+				next = h
+			}
+		}
+		if next == nil {
+			break
+		}
+		if err := rb.add(ctx, *next); err != nil {
+			return fmt.Errorf("merge viewers' history: %w", s.writeErr(err))
+		}
+		for i, c := range cur {
+			if heads[i] != nil && heads[i].Key == next.Key {
+				c.at++
+			}
+		}
+	}
 	for _, r := range in {
 		if err := deleteRun(ctx, tx, r.id); err != nil {
 			return fmt.Errorf("merge viewers' history: %w", s.writeErr(err))
 		}
 	}
-	rt := &RollupTx{tx: tx, d: SQLite}
-	merged, err := rb.write(ctx, rt, newest.id, newest.seq, newest.level+1)
+	newest := in[len(in)-1]
+	merged, err := rb.finish(ctx, newest.seq, newest.level+1)
 	if err != nil {
 		return fmt.Errorf("merge viewers' history: %w", s.writeErr(err))
 	}
@@ -511,8 +571,8 @@ func (s *Store) MergeHistory(ctx context.Context) error {
 // convertHistoryRows makes the rows of viewer_history (history.db of an
 // earlier version) one run, oldest of all, and deletes them.
 func (s *Store) convertHistoryRows(ctx context.Context) error {
-	var any bool
-	if err := s.hist.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM viewer_history)`).Scan(&any); err != nil || !any {
+	var some bool
+	if err := s.hist.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM viewer_history)`).Scan(&some); err != nil || !some {
 		return err
 	}
 	if len(s.histRuns.list()) > 0 {
@@ -524,30 +584,47 @@ func (s *Store) convertHistoryRows(ctx context.Context) error {
 	if _, err := s.write.ExecContext(ctx, `PRAGMA wal_checkpoint(FULL)`); err != nil {
 		return err
 	}
-	var n int
-	if err := s.hist.QueryRowContext(ctx, `SELECT COUNT(*) FROM viewer_history`).Scan(&n); err != nil {
-		return err
-	}
-	rb := newRunBuilder(n)
-	rows, err := s.hist.QueryContext(ctx, `SELECT key, video_tag, days FROM viewer_history ORDER BY key`)
-	err = eachRow(rows, err, func(rows *sql.Rows) error {
-		var h ViewerHistory
-		if err := rows.Scan(&h.Key, &h.VideoTag, &h.Days); err != nil {
-			return err
-		}
-		rb.add(h)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
 	tx, err := s.hist.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	rt := &RollupTx{tx: tx, d: SQLite}
-	if _, err := rb.write(ctx, rt, s.histRuns.nextID(), 0, historyMaxLevel); err != nil {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM viewer_history`).Scan(&n); err != nil {
+		return err
+	}
+	rb := newRunBuilder(rt, s.histRuns.nextID(), n)
+	// A page of rows read, then added (its blocks written as they fill).
+	for after, first := int64(0), true; ; first = false {
+		q, args := `SELECT key, video_tag, days FROM viewer_history ORDER BY key LIMIT ?`, []any{movePage}
+		if !first {
+			q, args = `SELECT key, video_tag, days FROM viewer_history WHERE key > ? ORDER BY key LIMIT ?`, []any{after, movePage}
+		}
+		var page []ViewerHistory
+		rows, err := tx.QueryContext(ctx, q, args...)
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
+			var h ViewerHistory
+			if err := rows.Scan(&h.Key, &h.VideoTag, &h.Days); err != nil {
+				return err
+			}
+			page = append(page, h)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, h := range page {
+			if err := rb.add(ctx, h); err != nil {
+				return err
+			}
+			after = h.Key
+		}
+		if len(page) < movePage {
+			break
+		}
+	}
+	if _, err := rb.finish(ctx, 0, historyMaxLevel); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM viewer_history`); err != nil {
