@@ -24,6 +24,7 @@ type historyWriter struct {
 	recorded  chan error // the chunks are recorded
 	commit    chan bool  // commit (true) or give up (false)
 	committed chan error
+	done      chan struct{} // closed when the goroutine ends, its merge too
 	// step is how far the aggregation goroutine has taken the writer:
 	// 0 chunks going in, 1 recorded, 2 commit asked or given up, 3 done.
 	step int
@@ -34,14 +35,17 @@ var errHistoryAbandoned = errors.New("batch abandoned")
 // startHistory begins a batch's transaction on history.db and its writer;
 // last is the batch's last log sequence.
 func (a *Aggregator) startHistory(ctx context.Context, last uint64) (*historyWriter, error) {
+	a.waitHistory() // the batch before's merge
 	tx, err := a.store.BeginHistory(ctx)
 	if err != nil {
 		return nil, err
 	}
 	in := make(chan []viewerDay, 2)
 	w := &historyWriter{tx: tx, in: in, d: newHistoryDelta(),
-		recorded: make(chan error, 1), commit: make(chan bool, 1), committed: make(chan error, 1)}
+		recorded: make(chan error, 1), commit: make(chan bool, 1), committed: make(chan error, 1), done: make(chan struct{})}
+	a.historyDone = w.done
 	go func() {
+		defer close(w.done)
 		var err error
 		for vdays := range in {
 			if err == nil && len(vdays) > 0 {
@@ -68,6 +72,16 @@ func (a *Aggregator) startHistory(ctx context.Context, last uint64) (*historyWri
 		}
 	}()
 	return w, nil
+}
+
+// waitHistory waits for the last batch's history goroutine to end, its
+// merge of runs included: before the next batch's history begins, and
+// before Run returns (the store may close then).
+func (a *Aggregator) waitHistory() {
+	if a.historyDone != nil {
+		<-a.historyDone
+		a.historyDone = nil
+	}
 }
 
 // add records a chunk's new viewer-days.

@@ -76,6 +76,9 @@ type Aggregator struct {
 	// clock is when its current lap began (zero before the first batch).
 	stages stages
 	clock  time.Time
+	// historyDone is closed when the last batch's history goroutine
+	// has ended (history.go).
+	historyDone chan struct{}
 	// historyAhead: history.db committed a batch whose own transaction
 	// has not (history.go); the next batch undoes it first.
 	historyAhead bool
@@ -182,6 +185,7 @@ func (a *Aggregator) Checkpoint(ctx context.Context) (uint64, error) {
 
 // Run consumes the log from the checkpoints until ctx is done.
 func (a *Aggregator) Run(ctx context.Context) error {
+	defer a.waitHistory()
 	if err := a.LoadState(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while loading
