@@ -84,7 +84,7 @@ func BenchmarkHistory(b *testing.B) {
 		n += batch
 	}
 	wall := time.Since(start)
-	b.ReportMetric(float64((cputime.Process() - cpu).Nanoseconds())/float64(n), "cpu-ns/key")
+	b.ReportMetric(float64((cputime.Process()-cpu).Nanoseconds())/float64(n), "cpu-ns/key")
 	b.ReportMetric(float64(wall.Nanoseconds())/float64(n), "wall-ns/key")
 	b.ReportMetric(100*merging.Seconds()/wall.Seconds(), "merging-%")
 	b.ReportMetric(float64(found)/float64(n), "found/key")
