@@ -175,6 +175,21 @@ func eachRow(rows *sql.Rows, err error, scan func(*sql.Rows) error) error {
 	return rows.Err()
 }
 
+// int64Rows returns the first column of every row of a query (rows, err)
+// of one integer column.
+func int64Rows(rows *sql.Rows, err error) ([]int64, error) {
+	var out []int64
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	return out, err
+}
+
 // VideoCreation is a video's id and creation time.
 type VideoCreation struct {
 	ID      string

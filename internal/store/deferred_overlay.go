@@ -3,7 +3,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"sync"
@@ -165,16 +164,7 @@ func (s *Store) deferredRows(ctx context.Context, t *tx, creator string, section
 	if s.dialect != SQLite {
 		return nil
 	}
-	var ids []int64
-	rows, err := t.query(ctx, `SELECT id FROM creator_rows_deferred ORDER BY id`)
-	err = eachRow(rows, err, func(rows *sql.Rows) error {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
-		ids = append(ids, id)
-		return nil
-	})
+	ids, err := int64Rows(t.query(ctx, `SELECT id FROM creator_rows_deferred ORDER BY id`))
 	if err != nil {
 		return fmt.Errorf("deferred creator rows: %w", err)
 	}

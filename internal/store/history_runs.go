@@ -446,16 +446,7 @@ func deleteRun(ctx context.Context, tx *sql.Tx, id int64) error {
 
 // undoRuns deletes the runs of batches beyond seq at, in tx.
 func undoRuns(ctx context.Context, tx *sql.Tx, at uint64) error {
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM history_runs WHERE seq > ?`, int64(at))
-	var ids []int64
-	err = eachRow(rows, err, func(rows *sql.Rows) error {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
-		ids = append(ids, id)
-		return nil
-	})
+	ids, err := int64Rows(tx.QueryContext(ctx, `SELECT id FROM history_runs WHERE seq > ?`, int64(at)))
 	if err != nil {
 		return err
 	}
