@@ -17,14 +17,14 @@ var ErrBackupUnsupported = errors.New("backups of a PostgreSQL store are Postgre
 // snapshot of the database, on a connection of its own (the readers are
 // query_only, which VACUUM INTO refuses; the writer must stay free), so
 // writers go on. history.db is copied beside it (HistoryFile in path's
-// directory) after it: its undo entries are held meanwhile, so that the
+// directory) after it: its runs are held unmerged meanwhile, so that the
 // copy, once opened, undoes the batches it holds beyond crowd.db's copy
 // (history_db.go).
 func (s *Store) BackupTo(ctx context.Context, path string) error {
 	if s.dialect != SQLite {
 		return ErrBackupUnsupported
 	}
-	release := s.HoldHistoryUndo()
+	release := s.HoldHistoryRuns()
 	defer release()
 	if err := vacuumInto(ctx, s.path, path); err != nil {
 		return err

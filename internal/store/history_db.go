@@ -24,23 +24,23 @@ import (
 //
 // Two files commit apart, so exactly once takes a protocol. A batch
 // commits history.db first, durably (synchronous FULL), then crowd.db with
-// its checkpoint. history.db's commit holds, beside the rows, the batch's
-// last log sequence (history_mark) and an undo entry (history_undo): each
-// changed row as it was before the batch, or its absence. A crash between
-// the two commits leaves history.db one batch ahead of crowd.db's
-// checkpoints; opening the store (and aggregation, after a batch that
-// failed between the commits) undoes the batches beyond the checkpoints,
-// newest first, and the log replays them.
+// its checkpoint. history.db's commit holds the batch's entries as a run
+// marked with the batch's last log sequence (history_runs.go) and that
+// sequence as history.db's mark (history_mark). A crash between the two
+// commits leaves history.db one batch ahead of crowd.db's checkpoints;
+// opening the store (and aggregation, after a batch that failed between
+// the commits) deletes the runs of the batches beyond the checkpoints, and
+// the log replays them.
 //
 // crowd.db's batch commits are not synced (aggregates are rebuilt from the
 // log), so a power failure can take it back several batches, while
-// history.db, synced before each of them, is never behind it. An undo
-// entry is therefore kept until crowd.db's file holds its batch synced:
-// until a checkpoint of crowd.db's write-ahead log, which syncs it, has
-// copied every frame of a commit at or past the entry's sequence
-// (checkpointer.durable, noteDurable); and while a backup copies the two
-// files one after the other (HoldHistoryUndo). Between two such
-// checkpoints (about a second under load) a few batches' entries wait.
+// history.db, synced before each of them, is never behind it. A batch's
+// run is therefore kept apart (not merged) until crowd.db's file holds its
+// batch synced: until a checkpoint of crowd.db's write-ahead log, which
+// syncs it, has copied every frame of a commit at or past the run's
+// sequence (checkpointer.durable, noteDurable); and while a backup copies
+// the two files one after the other (HoldHistoryRuns). Between two such
+// checkpoints (about a second under load) a few batches' runs wait.
 
 // historySchema is history.db's schema: the runs of viewers' history
 // (history_runs.go) and the sequence of the last batch committed;
@@ -80,7 +80,7 @@ const HistoryFile = "history.db"
 func (s *Store) openHistory(ctx context.Context, dir, pragmas string) error {
 	s.histPath = filepath.Join(dir, HistoryFile)
 	// secure_delete off: history.db holds hashes, tags and days, nothing
-	// to erase, and its undo entries are deleted batch after batch.
+	// to erase, and its merged runs are deleted as they merge.
 	// cache_size 16 MiB: its keys are hashes, so a batch's rows fall on
 	// pages all over the table, which outgrows any cache the memory target
 	// allows (a million videos: hundreds of MiB); the operating system's
@@ -158,28 +158,17 @@ func (s *Store) noteDurable(seq uint64) {
 	}
 }
 
-// HoldHistoryUndo keeps every batch's run of viewers' history as it is
+// HoldHistoryRuns keeps every batch's run of viewers' history as it is
 // (no merge) until the returned func is called: a backup copies crowd.db,
 // then history.db, which may be batches ahead by then; opening the copy
 // undoes them.
-func (s *Store) HoldHistoryUndo() (release func()) {
-	s.undoHeld.Add(1)
-	return func() { s.undoHeld.Add(-1) }
+func (s *Store) HoldHistoryRuns() (release func()) {
+	s.runsHeld.Add(1)
+	return func() { s.runsHeld.Add(-1) }
 }
 
-// appendHistoryUndo appends to undo the state of a history row before a
-// batch changed it: absent (stored false), or its tag and days.
-func appendHistoryUndo(undo []byte, key int64, stored bool, tag int32, days []byte) []byte {
-	undo = binary.AppendVarint(undo, key)
-	if !stored {
-		return binary.AppendUvarint(undo, 0)
-	}
-	undo = binary.AppendUvarint(undo, uint64(len(days))+1)
-	undo = binary.LittleEndian.AppendUint32(undo, uint32(tag))
-	return append(undo, days...)
-}
-
-// historyBefore is an entry of an undo entry.
+// historyBefore is an entry of an earlier version's undo entry (history_undo):
+// a row as it was before a batch changed it.
 type historyBefore struct {
 	key    int64
 	stored bool

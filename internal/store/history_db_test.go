@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"math"
@@ -96,7 +97,7 @@ func TestRecoverHistory_UndoesBeyondCheckpoint(t *testing.T) {
 	if err := s.MergeHistory(ctx); err != nil {
 		t.Fatal(err)
 	}
-	release := s.HoldHistoryUndo()
+	release := s.HoldHistoryRuns()
 	s.noteDurable(12)
 	if err := s.MergeHistory(ctx); err != nil {
 		t.Fatal(err)
@@ -365,4 +366,17 @@ func FuzzHistoryBlock(f *testing.F) {
 			}
 		}
 	})
+}
+
+// appendHistoryUndo appends to undo the state of a history row before a
+// batch changed it, as an earlier version wrote undo entries: absent
+// (stored false), or its tag and days.
+func appendHistoryUndo(undo []byte, key int64, stored bool, tag int32, days []byte) []byte {
+	undo = binary.AppendVarint(undo, key)
+	if !stored {
+		return binary.AppendUvarint(undo, 0)
+	}
+	undo = binary.AppendUvarint(undo, uint64(len(days))+1)
+	undo = binary.LittleEndian.AppendUint32(undo, uint32(tag))
+	return append(undo, days...)
 }

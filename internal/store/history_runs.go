@@ -43,8 +43,8 @@ import (
 // Exactly once keeps history.db's protocol (history_db.go): a batch's run
 // carries its last log sequence, so undoing the batches beyond crowd.db's
 // checkpoints deletes their runs. Runs merge only once crowd.db holds their
-// batches synced (Store.durable) and no backup holds the undo
-// (HoldHistoryUndo), so a merged run is never one to undo. A history.db
+// batches synced (Store.durable) and no backup holds the runs
+// (HoldHistoryRuns), so a merged run is never one to undo. A history.db
 // of rows (the B-tree of earlier versions) becomes one run as it opens.
 
 // historyBlockBytes is a block's size: a key some run holds reads one
@@ -475,7 +475,7 @@ func readHistoryRun(ctx context.Context, db *sql.DB, r *historyRun, fn func(View
 // holds the undo): one merge a call, the lowest level first. Aggregation's
 // history writer calls it after each batch's commit.
 func (s *Store) MergeHistory(ctx context.Context) error {
-	if s.hist == nil || s.undoHeld.Load() > 0 || !s.histMerge.TryLock() {
+	if s.hist == nil || s.runsHeld.Load() > 0 || !s.histMerge.TryLock() {
 		return nil // a merge at a time: the next batch's finds what is left
 	}
 	defer s.histMerge.Unlock()

@@ -93,10 +93,10 @@ type Store struct {
 	// held by a merge of them and by RecoverHistory (history_runs.go).
 	histRuns  historyRuns
 	histMerge sync.Mutex
-	// undoHeld counts the backups holding history.db's undo entries;
+	// runsHeld counts the backups holding history.db's runs unmerged;
 	// durable is the highest of aggregation's checkpoints crowd.db's
 	// file holds synced (history_db.go).
-	undoHeld atomic.Int32
+	runsHeld atomic.Int32
 	durable  atomic.Uint64
 }
 
