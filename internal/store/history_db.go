@@ -71,6 +71,9 @@ CREATE TABLE IF NOT EXISTS history_runs (
 CREATE TABLE IF NOT EXISTS history_blocks (
 	id   INTEGER PRIMARY KEY,
 	data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history_garbage (
+	id INTEGER PRIMARY KEY
 )`
 
 // HistoryFile is history.db's name in the data dir.
@@ -97,6 +100,17 @@ func (s *Store) openHistory(ctx context.Context, dir, pragmas string) error {
 	}
 	s.hist = db
 	s.histStmts = newStmtCache(db, stmtCacheBytes)
+	// Readers: a batch's look-ups and a merge's reads of its inputs go
+	// beside the writer (history_runs.go), on runs' blocks, which never
+	// change once written; the operating system's page cache holds the
+	// hot ones.
+	r, err := sql.Open("sqlite", "file:"+s.histPath+"?"+pragmas+"&_pragma=cache_size(-4096)&_pragma=query_only(1)")
+	if err != nil {
+		return fmt.Errorf("open history: %w", err)
+	}
+	r.SetMaxOpenConns(4)
+	s.histRead = r
+	s.histReads = newReadStmts(r, readStmtBytes)
 	return s.loadHistoryRuns(ctx)
 }
 
@@ -104,34 +118,38 @@ func (s *Store) openHistory(ctx context.Context, dir, pragmas string) error {
 // written by BeginHistory's transactions beside aggregation's.
 func (s *Store) HistoryApart() bool { return s.hist != nil }
 
-// BeginHistory starts a batch's transaction on history.db. Commit it with
-// CommitHistory.
+// BeginHistory starts a batch of history.db's. Its look-ups read the runs
+// as it began, on history.db's readers; its entries are held in memory
+// until CommitHistory writes them as a run in one short transaction of
+// history.db's writer, so a merge being built writes between batches
+// (MergeHistory). Call Rollback when done with it, after CommitHistory
+// too.
 func (s *Store) BeginHistory(ctx context.Context) (*RollupTx, error) {
-	conn, err := s.hist.Conn(ctx)
-	if err != nil {
-		return nil, s.writeErr(err)
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	tx, err := conn.BeginTx(context.WithoutCancel(ctx), nil) // RollupTx.stmtContext
-	if err != nil {
-		conn.Close()
-		return nil, s.writeErr(err)
-	}
-	// The runs as the transaction began (it holds history.db's one
-	// connection: no merge commits meanwhile).
-	hb := &historyBatch{runs: s.histRuns.list(), pending: map[int64]ViewerHistory{}}
-	return &RollupTx{tx: tx, d: SQLite, done: func() { conn.Close() }, cache: s.histStmts, hist: hb}, nil
+	// A run the batch sees stays whole until the batch ends: runs merged
+	// away lose their blocks only in MergeHistory, which aggregation's
+	// history writer calls between batches.
+	hb := &historyBatch{runs: s.histRuns.list(), pending: map[int64]ViewerHistory{}, db: s.histRead, stmts: s.histReads}
+	return &RollupTx{d: SQLite, hist: hb}, nil
 }
 
-// CommitHistory commits a batch's history transaction tx: its entries as
-// a run of the batch's last log sequence seq, and seq as history.db's
-// mark.
-func (s *Store) CommitHistory(ctx context.Context, tx *RollupTx, seq uint64) error {
-	run, err := s.writeBatchRun(ctx, tx, seq)
+// CommitHistory commits a batch of history.db's, hb: its entries as a run
+// of the batch's last log sequence seq, and seq as history.db's mark, in
+// one transaction.
+func (s *Store) CommitHistory(ctx context.Context, hb *RollupTx, seq uint64) error {
+	tx, err := s.beginHistoryWrite(ctx)
+	if err != nil {
+		return fmt.Errorf("commit history: %w", s.writeErr(err))
+	}
+	defer tx.Rollback()
+	run, err := s.writeBatchRun(ctx, tx, hb.hist, seq)
 	if err != nil {
 		return fmt.Errorf("commit history: %w", s.writeErr(err))
 	}
 	if _, err := tx.exec(ctx, `INSERT OR REPLACE INTO history_mark (id, seq) VALUES (0, ?)`, int64(seq)); err != nil {
-		return fmt.Errorf("commit history: %w", err)
+		return fmt.Errorf("commit history: %w", s.writeErr(err))
 	}
 	if run != nil {
 		s.histRuns.mu.Lock()
@@ -144,6 +162,23 @@ func (s *Store) CommitHistory(ctx context.Context, tx *RollupTx, seq uint64) err
 		s.histRuns.runs = append(s.histRuns.runs, run)
 	}
 	return nil
+}
+
+// beginHistoryWrite begins a transaction of history.db's writer.
+func (s *Store) beginHistoryWrite(ctx context.Context) (*RollupTx, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	conn, err := s.hist.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := conn.BeginTx(context.WithoutCancel(ctx), nil) // RollupTx.stmtContext
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &RollupTx{tx: tx, d: SQLite, done: func() { conn.Close() }, cache: s.histStmts}, nil
 }
 
 // noteDurable notes that crowd.db's file holds aggregation's checkpoints
@@ -235,6 +270,7 @@ func (s *Store) RecoverHistory(ctx context.Context) error {
 	}
 	s.histMerge.Lock() // no merge changes the runs meanwhile
 	defer s.histMerge.Unlock()
+	s.stopHistoryBuild() // its inputs may be reloaded below
 	at, err := s.lastBatchAt(ctx)
 	if err != nil {
 		return err
@@ -269,6 +305,9 @@ func (s *Store) RecoverHistory(ctx context.Context) error {
 	}
 	if err := s.convertHistoryRows(ctx); err != nil {
 		return fmt.Errorf("recover history: convert rows to a run: %w", mapErr(err))
+	}
+	if err := s.collectGarbage(ctx, -1); err != nil {
+		return fmt.Errorf("recover history: %w", mapErr(err))
 	}
 	return nil
 }

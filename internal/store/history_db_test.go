@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"maps"
@@ -58,6 +59,27 @@ func setHistory(t *testing.T, s *Store, seq uint64, rows map[int64]string) {
 	}
 }
 
+// mergeHistoryNow runs MergeHistory until no merge is left to build, each
+// built one swapped in (unless a backup holds the runs).
+func mergeHistoryNow(t *testing.T, s *Store) {
+	t.Helper()
+	for {
+		if err := s.MergeHistory(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		s.histMerge.Lock()
+		done := s.histBuild.done
+		s.histMerge.Unlock()
+		if done == nil {
+			return
+		}
+		<-done
+		if s.runsHeld.Load() > 0 {
+			return
+		}
+	}
+}
+
 // countRuns returns the runs of history.db's table and in memory.
 func countRuns(t *testing.T, s *Store) (stored, held int) {
 	t.Helper()
@@ -86,22 +108,16 @@ func TestRecoverHistory_UndoesBeyondCheckpoint(t *testing.T) {
 	// merge; later batches' runs stay as they are until it holds theirs,
 	// and while a backup holds them.
 	s.noteDurable(10)
-	if err := s.MergeHistory(ctx); err != nil {
-		t.Fatal(err)
-	}
+	mergeHistoryNow(t, s)
 	if stored, held := countRuns(t, s); stored != 1 || held != 1 {
 		t.Fatalf("after merging 9 and 10: %d runs stored, %d held, want 1", stored, held)
 	}
 	setHistory(t, s, 11, map[int64]string{2: "bb", 3: "c"})
 	setHistory(t, s, 12, map[int64]string{2: "bbb", 3: "cc", 4: "d"})
-	if err := s.MergeHistory(ctx); err != nil {
-		t.Fatal(err)
-	}
+	mergeHistoryNow(t, s)
 	release := s.HoldHistoryRuns()
 	s.noteDurable(12)
-	if err := s.MergeHistory(ctx); err != nil {
-		t.Fatal(err)
-	}
+	mergeHistoryNow(t, s)
 	release()
 	if got := historyRows(t, s); len(got) != 4 || got[2] != "bbb" {
 		t.Fatalf("before the crash: %v", got)
@@ -132,10 +148,23 @@ func TestRecoverHistory_UndoesBeyondCheckpoint(t *testing.T) {
 // TestHistoryRuns: many batches of entries over a shared set of keys,
 // merged as crowd.db holds them synced: every look-up in a batch finds
 // each key's newest entry, keys no batch wrote find nothing, the runs
-// stay few, and a reopened store reads the same.
+// stay few, and a reopened store reads the same. Merges are either
+// settled after each batch, or built beside the batches as aggregation
+// has them (MergeHistory after each commit, swapped in whenever built;
+// a block a transaction and a block of garbage a call).
 func TestHistoryRuns(t *testing.T) {
-	defer func(n, b int) { historyFanout, historyBlockBytes = n, b }(historyFanout, historyBlockBytes)
+	t.Run("settled", func(t *testing.T) { testHistoryRuns(t, true) })
+	t.Run("beside", func(t *testing.T) { testHistoryRuns(t, false) })
+}
+
+func testHistoryRuns(t *testing.T, settle bool) {
+	defer func(n, b, w, g int) {
+		historyFanout, historyBlockBytes, mergeWriteBlocks, garbageBlocks = n, b, w, g
+	}(historyFanout, historyBlockBytes, mergeWriteBlocks, garbageBlocks)
 	historyFanout, historyBlockBytes = 3, 64 // merges at every level, and blocks of a few entries
+	if !settle {
+		mergeWriteBlocks, garbageBlocks = 1, 1
+	}
 	dir := t.TempDir()
 	s := openDir(t, dir)
 	ctx := t.Context()
@@ -189,10 +218,28 @@ func TestHistoryRuns(t *testing.T) {
 		if seq%2 == 0 {
 			s.noteDurable(seq - 1)
 		}
-		if err := s.MergeHistory(ctx); err != nil {
+		if settle {
+			mergeHistoryNow(t, s)
+		} else if err := s.MergeHistory(ctx); err != nil {
 			t.Fatal(err)
 		}
 		check(seq)
+	}
+	mergeHistoryNow(t, s)
+	for {
+		var garbage int
+		if err := s.hist.QueryRowContext(ctx, `SELECT COUNT(*) FROM history_garbage`).Scan(&garbage); err != nil {
+			t.Fatal(err)
+		}
+		if garbage == 0 {
+			break
+		}
+		mergeHistoryNow(t, s) // a block of garbage a call
+	}
+	var stray int
+	err := s.hist.QueryRowContext(ctx, `SELECT COUNT(*) FROM history_blocks WHERE id >> 20 NOT IN (SELECT id FROM history_runs)`).Scan(&stray)
+	if err != nil || stray != 0 {
+		t.Fatalf("%d blocks of no run (%v), want every merged-away run's gone", stray, err)
 	}
 	if got := historyRows(t, s); !maps.Equal(got, want) {
 		t.Fatalf("%d entries, want %d", len(got), len(want))
@@ -218,6 +265,80 @@ func TestHistoryRuns(t *testing.T) {
 		t.Fatalf("reopened: %d entries, want %d", len(got), len(want))
 	}
 	check(61)
+}
+
+// TestMergeHistory_Halfway: batches look up and commit while a merge is
+// being built; a merge stopped halfway (the store closed, as by a crash)
+// leaves blocks of no run, which the next Open deletes, and the entries
+// read as before.
+func TestMergeHistory_Halfway(t *testing.T) {
+	defer func(n, b, w int, hook func(context.Context)) {
+		historyFanout, historyBlockBytes, mergeWriteBlocks, mergeWritten = n, b, w, hook
+	}(historyFanout, historyBlockBytes, mergeWriteBlocks, mergeWritten)
+	historyFanout, historyBlockBytes, mergeWriteBlocks = 3, 64, 1
+	dir := t.TempDir()
+	s := openDir(t, dir)
+	ctx := t.Context()
+	if _, err := s.write.ExecContext(ctx, `INSERT INTO rollup_checkpoint (name, seq) VALUES ('p0', 10)`); err != nil {
+		t.Fatal(err)
+	}
+	want := map[int64]string{}
+	for seq := uint64(1); seq <= 3; seq++ {
+		rows := map[int64]string{}
+		for k := range int64(40) {
+			rows[k*int64(seq)] = fmt.Sprintf("%d.%d", seq, k)
+		}
+		setHistory(t, s, seq, rows)
+		maps.Copy(want, rows)
+	}
+	s.noteDurable(3)
+	halfway := make(chan struct{})
+	mergeWritten = func(ctx context.Context) {
+		close(halfway)
+		mergeWritten = func(context.Context) {}
+		<-ctx.Done() // until the store closes
+	}
+	if err := s.MergeHistory(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-halfway
+	var garbage, blocks int
+	if err := s.hist.QueryRowContext(ctx, `SELECT COUNT(*) FROM history_garbage`).Scan(&garbage); err != nil || garbage != 1 {
+		t.Fatalf("%d runs in history_garbage (%v) while the merge is built, want its own", garbage, err)
+	}
+	// A batch beside it.
+	setHistory(t, s, 4, map[int64]string{1: "4.1", 1000: "4.1000"})
+	want[1], want[1000] = "4.1", "4.1000"
+	if got := historyRows(t, s); !maps.Equal(got, want) {
+		t.Fatalf("beside the merge: %d entries, want %d", len(got), len(want))
+	}
+	if stored, held := countRuns(t, s); stored != 4 || held != 4 {
+		t.Fatalf("beside the merge: %d runs stored, %d held, want 4", stored, held)
+	}
+	s.Close()
+
+	s = openDir(t, dir)
+	defer s.Close()
+	if err := s.hist.QueryRowContext(ctx, `SELECT COUNT(*) FROM history_garbage`).Scan(&garbage); err != nil || garbage != 0 {
+		t.Fatalf("reopened: %d runs in history_garbage (%v), want none", garbage, err)
+	}
+	if err := s.hist.QueryRowContext(ctx, `SELECT COUNT(*) FROM history_blocks WHERE id >> 20 NOT IN (SELECT id FROM history_runs)`).Scan(&blocks); err != nil || blocks != 0 {
+		t.Fatalf("reopened: %d blocks of no run (%v), want none", blocks, err)
+	}
+	if got := historyRows(t, s); !maps.Equal(got, want) {
+		t.Fatalf("reopened: %d entries, want %d", len(got), len(want))
+	}
+	// Merged once the store is open again.
+	setHistory(t, s, 5, map[int64]string{2: "5.2"})
+	want[2] = "5.2"
+	s.noteDurable(5)
+	mergeHistoryNow(t, s)
+	if got := historyRows(t, s); !maps.Equal(got, want) {
+		t.Fatalf("merged: %d entries, want %d", len(got), len(want))
+	}
+	if stored, _ := countRuns(t, s); stored != 3 {
+		t.Fatalf("merged: %d runs stored, want 3 (three merged into one, two left)", stored)
+	}
 }
 
 // TestRecoverHistory_ConvertsRows: history.db of an earlier version (rows,

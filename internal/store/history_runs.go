@@ -100,6 +100,22 @@ func (h *historyRuns) nextID() int64 {
 type historyBatch struct {
 	runs    []*historyRun
 	pending map[int64]ViewerHistory
+	// db and stmts are history.db's readers and their statements kept.
+	db    *sql.DB
+	stmts *readStmts
+}
+
+// query runs q on history.db's readers. As a batch's statements on a
+// writer (RollupTx.stmtContext), it does not hand ctx to the driver.
+func (hb *historyBatch) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	if st := hb.stmts.get(q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return hb.db.QueryContext(ctx, q, args...)
 }
 
 // Block encoding: the first entry's key as 8 bytes little-endian, each
@@ -161,11 +177,12 @@ func walkBlock(b []byte, fn func(ViewerHistory) bool) error {
 	return nil
 }
 
-// runBuilder cuts sorted entries into a run's blocks and writes them in
-// t as they fill (a merge's run need not be held in memory), then the
-// run's row.
+// runBuilder cuts sorted entries into a run's blocks and writes them as
+// they fill (a merge's run need not be held in memory): write stores
+// blocks first, first+1, … of the run.
 type runBuilder struct {
-	t       *RollupTx
+	write   func(ctx context.Context, first int, blocks [][]byte) error
+	flushAt int // blocks filled that are written at once
 	id      int64
 	full    [][]byte // blocks filled, not yet written
 	written int      // blocks written
@@ -176,9 +193,13 @@ type runBuilder struct {
 	prev    int64
 }
 
-// newRunBuilder starts run id in t, sized for about keys keys.
+// newRunBuilder starts run id, written in t, sized for about keys keys.
 func newRunBuilder(t *RollupTx, id int64, keys int) *runBuilder {
-	return &runBuilder{t: t, id: id, filter: bloom.New(keys)}
+	r := &runBuilder{id: id, filter: bloom.New(keys), flushAt: rollupChunk}
+	r.write = func(ctx context.Context, first int, blocks [][]byte) error {
+		return insertBlocks(ctx, t, id, first, blocks)
+	}
+	return r
 }
 
 // add appends h, whose key is above every key added before.
@@ -186,7 +207,7 @@ func (r *runBuilder) add(ctx context.Context, h ViewerHistory) error {
 	if len(r.cur) >= historyBlockBytes {
 		r.full = append(r.full, r.cur)
 		r.cur = nil
-		if len(r.full) == rollupChunk {
+		if len(r.full) >= r.flushAt {
 			if err := r.flush(ctx); err != nil {
 				return err
 			}
@@ -208,22 +229,35 @@ func (r *runBuilder) flush(ctx context.Context) error {
 	if r.written+len(r.full) > 1<<historyBlockBits {
 		return fmt.Errorf("write history run: over %d blocks", 1<<historyBlockBits)
 	}
-	for chunk := range rollupChunks(r.t.d, r.full) {
-		args := make([]any, 0, 2*len(chunk))
-		for _, b := range chunk {
-			args = append(args, r.id<<historyBlockBits|int64(r.written), b)
-			r.written++
-		}
-		if _, err := r.t.exec(ctx, `INSERT INTO history_blocks (id, data) VALUES `+rowsOf(len(chunk), 2), args...); err != nil {
-			return fmt.Errorf("write history run: %w", err)
-		}
+	if len(r.full) == 0 {
+		return nil
 	}
+	if err := r.write(ctx, r.written, r.full); err != nil {
+		return fmt.Errorf("write history run: %w", err)
+	}
+	r.written += len(r.full)
 	r.full = r.full[:0]
 	return nil
 }
 
-// finish writes the rest of the run and its row, as of its batch's
-// sequence seq, at level, and returns it.
+// insertBlocks inserts blocks first, first+1, … of run id in t.
+func insertBlocks(ctx context.Context, t *RollupTx, id int64, first int, blocks [][]byte) error {
+	for chunk := range rollupChunks(t.d, blocks) {
+		args := make([]any, 0, 2*len(chunk))
+		for _, b := range chunk {
+			args = append(args, id<<historyBlockBits|int64(first), b)
+			first++
+		}
+		if _, err := t.exec(ctx, `INSERT INTO history_blocks (id, data) VALUES `+rowsOf(len(chunk), 2), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish writes the rest of the run's blocks and returns the run, of its
+// batch's sequence seq at level; its row is for the caller to write
+// (insertRun).
 func (r *runBuilder) finish(ctx context.Context, seq int64, level int) (*historyRun, error) {
 	if len(r.cur) > 0 {
 		r.full = append(r.full, r.cur)
@@ -232,35 +266,41 @@ func (r *runBuilder) finish(ctx context.Context, seq int64, level int) (*history
 	if err := r.flush(ctx); err != nil {
 		return nil, err
 	}
+	return &historyRun{id: r.id, seq: seq, level: level, keys: r.keys, filter: r.filter, firsts: r.firsts}, nil
+}
+
+// insertRun writes run r's row in t.
+func insertRun(ctx context.Context, t *RollupTx, r *historyRun) error {
 	firsts := make([]byte, 0, 8*len(r.firsts))
 	for _, k := range r.firsts {
 		firsts = binary.LittleEndian.AppendUint64(firsts, uint64(k))
 	}
-	if _, err := r.t.exec(ctx, `INSERT INTO history_runs (id, seq, level, keys, filter, firsts) VALUES (?, ?, ?, ?, ?, ?)`,
-		r.id, seq, level, r.keys, r.filter.AppendBinary(nil), firsts); err != nil {
-		return nil, fmt.Errorf("write history run: %w", err)
+	if _, err := t.exec(ctx, `INSERT INTO history_runs (id, seq, level, keys, filter, firsts) VALUES (?, ?, ?, ?, ?, ?)`,
+		r.id, r.seq, r.level, r.keys, r.filter.AppendBinary(nil), firsts); err != nil {
+		return fmt.Errorf("write history run: %w", err)
 	}
-	return &historyRun{id: r.id, seq: seq, level: level, keys: r.keys, filter: r.filter, firsts: r.firsts}, nil
+	return nil
 }
 
 // runCursor reads a run's entries in key order, mergeChunk blocks at a
-// time.
+// time, through query.
 type runCursor struct {
-	r    *historyRun
-	next int // the next block to read
-	buf  []ViewerHistory
-	at   int
+	r     *historyRun
+	query func(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	next  int // the next block to read
+	buf   []ViewerHistory
+	at    int
 }
 
 // mergeChunk is the blocks a merge reads of an input at a time.
 const mergeChunk = 64
 
 // head returns the cursor's entry, or nil past the run's end.
-func (c *runCursor) head(ctx context.Context, t *RollupTx) (*ViewerHistory, error) {
+func (c *runCursor) head(ctx context.Context) (*ViewerHistory, error) {
 	if c.at == len(c.buf) && c.next < len(c.r.firsts) {
 		hi := min(c.next+mergeChunk, len(c.r.firsts))
 		c.buf, c.at = c.buf[:0], 0
-		rows, err := t.query(ctx, `SELECT data FROM history_blocks WHERE id >= ? AND id < ? ORDER BY id`, c.r.id<<historyBlockBits|int64(c.next), c.r.id<<historyBlockBits|int64(hi))
+		rows, err := c.query(ctx, `SELECT data FROM history_blocks WHERE id >= ? AND id < ? ORDER BY id`, c.r.id<<historyBlockBits|int64(c.next), c.r.id<<historyBlockBits|int64(hi))
 		n := 0
 		err = eachRow(rows, err, func(rows *sql.Rows) error {
 			var b []byte
@@ -326,7 +366,7 @@ func (t *RollupTx) historyEntries(ctx context.Context, keys []int64, fn func(Vie
 			for i, id := range chunk {
 				args[i] = id
 			}
-			rows, err := t.query(ctx, `SELECT id, data FROM history_blocks WHERE id IN (`+placeholders(len(chunk))+`)`, args...)
+			rows, err := hb.query(ctx, `SELECT id, data FROM history_blocks WHERE id IN (`+placeholders(len(chunk))+`)`, args...)
 			err = eachRow(rows, err, func(rows *sql.Rows) error {
 				var id int64
 				var b []byte
@@ -368,9 +408,8 @@ func (t *RollupTx) historyEntries(ctx context.Context, keys []int64, fn func(Vie
 	return nil
 }
 
-// writeBatchRun writes the entries of t's batch as a run of seq.
-func (s *Store) writeBatchRun(ctx context.Context, t *RollupTx, seq uint64) (*historyRun, error) {
-	hb := t.hist
+// writeBatchRun writes the entries of batch hb as a run of seq, in t.
+func (s *Store) writeBatchRun(ctx context.Context, t *RollupTx, hb *historyBatch, seq uint64) (*historyRun, error) {
 	if len(hb.pending) == 0 {
 		return nil, nil
 	}
@@ -385,7 +424,11 @@ func (s *Store) writeBatchRun(ctx context.Context, t *RollupTx, seq uint64) (*hi
 			return nil, err
 		}
 	}
-	return rb.finish(ctx, int64(seq), 0)
+	r, err := rb.finish(ctx, int64(seq), 0)
+	if err != nil {
+		return nil, err
+	}
+	return r, insertRun(ctx, t, r)
 }
 
 // loadHistoryRuns reads history.db's runs into memory.
@@ -416,7 +459,12 @@ func (s *Store) loadHistoryRuns(ctx context.Context) error {
 		return fmt.Errorf("load viewers' history runs: %w", err)
 	}
 	sortRuns(runs)
-	next := int64(1)
+	// Ids are never used again while blocks of theirs may be left: a
+	// merge's output not swapped in, runs merged away (history_garbage).
+	var next int64
+	if err := s.hist.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM history_garbage`).Scan(&next); err != nil {
+		return fmt.Errorf("load viewers' history runs: %w", err)
+	}
 	for _, r := range runs {
 		next = max(next, r.id+1)
 	}
@@ -470,19 +518,88 @@ func readHistoryRun(ctx context.Context, db *sql.DB, r *historyRun, fn func(View
 	})
 }
 
-// MergeHistory merges historyFanout runs of a level into one of the next,
-// if some level has that many that crowd.db holds synced (and no backup
-// holds the undo): one merge a call, the lowest level first. Aggregation's
-// history writer calls it after each batch's commit.
+// Merges are built beside the batches. A merge of a level 2 run at
+// 30M keys rewrites about 70 MB, 1.5-2.4 s in one transaction that the
+// next batch's history waited for (docs/PERFORMANCE.md, "Viewers' history
+// as sorted runs"). So MergeHistory, which aggregation's history writer
+// calls after each batch's commit, only starts a merge on a goroutine of
+// its own (historyBuild) and swaps a built one in:
+//
+//   - The goroutine reads its inputs on history.db's readers and writes the
+//     merged run's blocks in transactions of mergeWriteBlocks blocks, which
+//     batches' commits come between. The first of them records the run's
+//     id in history_garbage: until it is swapped in, its blocks are no
+//     run's, and a crash or a cancelled merge leaves them to be deleted.
+//   - The swap is one transaction, in MergeHistory between two batches: the
+//     merged run's row in, its inputs' rows out and their ids into
+//     history_garbage. No batch is reading then (a batch's look-ups read
+//     the runs as it began: BeginHistory), so their blocks can go.
+//   - Blocks of history_garbage's runs are deleted garbageBlocks at a time
+//     by each MergeHistory, and all of them by RecoverHistory.
+
+// mergeWriteBlocks is the blocks of a merged run one transaction writes
+// (about 2 MiB), and garbageBlocks the blocks of runs merged away that a
+// call of MergeHistory deletes. Variables for tests.
+var (
+	mergeWriteBlocks = 512
+	garbageBlocks    = 1024
+)
+
+// mergeWritten runs after each transaction of a merge being built: tests
+// stop a merge halfway with it.
+var mergeWritten = func(context.Context) {}
+
+// historyBuild is a merge of runs being built, or built and waiting to be
+// swapped in. Its fields are MergeHistory's (under histMerge); out and
+// err are set by the goroutine before done closes.
+type historyBuild struct {
+	in     []*historyRun
+	id     int64 // the merged run's
+	cancel context.CancelFunc
+	done   chan struct{}
+	out    *historyRun
+	err    error
+}
+
+// MergeHistory moves the merges of viewers' history on: it swaps in a
+// merge built (unless a backup holds the runs), deletes some blocks of
+// runs merged away, and, if no merge is being built, starts one of
+// historyFanout runs of a level into one of the next, if some level has
+// that many that crowd.db holds synced (the lowest level first).
+// Aggregation's history writer calls it after each batch's commit,
+// between batches (see above).
 func (s *Store) MergeHistory(ctx context.Context) error {
-	if s.hist == nil || s.runsHeld.Load() > 0 || !s.histMerge.TryLock() {
-		return nil // a merge at a time: the next batch's finds what is left
+	if s.hist == nil || !s.histMerge.TryLock() {
+		return nil
 	}
 	defer s.histMerge.Unlock()
+	b := &s.histBuild
+	if b.done != nil {
+		select {
+		case <-b.done:
+			if b.err != nil {
+				err := b.err
+				*b = historyBuild{} // its blocks are garbage
+				return fmt.Errorf("merge viewers' history: %w", err)
+			}
+			if s.runsHeld.Load() > 0 {
+				break
+			}
+			if err := s.swapMerge(ctx); err != nil {
+				return fmt.Errorf("merge viewers' history: %w", s.writeErr(err))
+			}
+		default: // still being built
+		}
+	}
+	if err := s.collectGarbage(ctx, garbageBlocks); err != nil {
+		return fmt.Errorf("merge viewers' history: %w", s.writeErr(err))
+	}
+	if b.done != nil || s.runsHeld.Load() > 0 {
+		return nil
+	}
 	durable := int64(s.durable.Load())
 	runs := s.histRuns.list()
-	var in []*historyRun
-	for level := 0; level < historyMaxLevel && in == nil; level++ {
+	for level := 0; level < historyMaxLevel; level++ {
 		var at []*historyRun
 		for _, r := range runs {
 			if r.level == level {
@@ -490,33 +607,66 @@ func (s *Store) MergeHistory(ctx context.Context) error {
 			}
 		}
 		if len(at) >= historyFanout && at[historyFanout-1].seq <= durable {
-			in = at[:historyFanout]
+			s.startMerge(at[:historyFanout])
+			return nil
 		}
 	}
-	if in == nil {
-		return nil
-	}
-	tx, err := s.hist.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("merge viewers' history: %w", s.writeErr(err))
-	}
-	defer tx.Rollback()
-	rt := &RollupTx{tx: tx, d: SQLite}
-	keys := 0
-	cur := make([]*runCursor, len(in))
-	for i, r := range in {
-		keys += r.keys
-		cur[i] = &runCursor{r: r}
-	}
+	return nil
+}
+
+// startMerge starts building the merge of runs in (historyBuild).
+func (s *Store) startMerge(in []*historyRun) {
+	ctx, cancel := context.WithCancel(context.Background())
 	// The merged run sorts after every run of its level and before the
 	// runs left at its inputs' (sortRuns).
-	rb := newRunBuilder(rt, s.histRuns.nextID(), keys)
+	b := &s.histBuild
+	id, done := s.histRuns.nextID(), make(chan struct{})
+	*b = historyBuild{in: in, id: id, cancel: cancel, done: done}
+	go func() {
+		defer close(done)
+		out, err := s.buildMerge(ctx, in, id)
+		b.out, b.err = out, err
+	}()
+}
+
+// buildMerge writes the merge of runs in as run id's blocks and returns
+// the run, its row not written.
+func (s *Store) buildMerge(ctx context.Context, in []*historyRun, id int64) (*historyRun, error) {
+	keys := 0
+	cur := make([]*runCursor, len(in))
+	read := &historyBatch{db: s.histRead, stmts: s.histReads}
+	for i, r := range in {
+		keys += r.keys
+		cur[i] = &runCursor{r: r, query: read.query}
+	}
+	rb := &runBuilder{id: id, filter: bloom.New(keys), flushAt: mergeWriteBlocks}
+	rb.write = func(ctx context.Context, first int, blocks [][]byte) error {
+		t, err := s.beginHistoryWrite(ctx)
+		if err != nil {
+			return err
+		}
+		defer t.Rollback()
+		if first == 0 {
+			if _, err := t.exec(ctx, `INSERT INTO history_garbage (id) VALUES (?)`, id); err != nil {
+				return err
+			}
+		}
+		if err := insertBlocks(ctx, t, id, first, blocks); err != nil {
+			return err
+		}
+		if err := t.Commit(); err != nil {
+			return err
+		}
+		mergeWritten(ctx)
+		return nil
+	}
 	heads := make([]*ViewerHistory, len(in))
 	for {
 		var next *ViewerHistory
 		for i, c := range cur {
-			if heads[i], err = c.head(ctx, rt); err != nil {
-				return fmt.Errorf("merge viewers' history: %w", err)
+			var err error
+			if heads[i], err = c.head(ctx); err != nil {
+				return nil, err
 			}
 			// Of equal keys the newest input's (the last) wins.
 			if h := heads[i]; h != nil && (next == nil || h.Key <= next.Key) {
@@ -527,7 +677,7 @@ func (s *Store) MergeHistory(ctx context.Context) error {
 			break
 		}
 		if err := rb.add(ctx, *next); err != nil {
-			return fmt.Errorf("merge viewers' history: %w", s.writeErr(err))
+			return nil, err
 		}
 		for i, c := range cur {
 			if heads[i] != nil && heads[i].Key == next.Key {
@@ -535,28 +685,101 @@ func (s *Store) MergeHistory(ctx context.Context) error {
 			}
 		}
 	}
-	for _, r := range in {
-		if err := deleteRun(ctx, tx, r.id); err != nil {
-			return fmt.Errorf("merge viewers' history: %w", s.writeErr(err))
+	newest := in[len(in)-1]
+	return rb.finish(ctx, newest.seq, newest.level+1)
+}
+
+// swapMerge swaps the merge built in: its run's row in, its inputs' rows
+// out and their blocks to history_garbage.
+func (s *Store) swapMerge(ctx context.Context) error {
+	b := &s.histBuild
+	t, err := s.beginHistoryWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.Rollback()
+	for _, r := range b.in {
+		if _, err := t.exec(ctx, `DELETE FROM history_runs WHERE id = ?`, r.id); err != nil {
+			return err
+		}
+		if _, err := t.exec(ctx, `INSERT INTO history_garbage (id) VALUES (?)`, r.id); err != nil {
+			return err
 		}
 	}
-	newest := in[len(in)-1]
-	merged, err := rb.finish(ctx, newest.seq, newest.level+1)
-	if err != nil {
-		return fmt.Errorf("merge viewers' history: %w", s.writeErr(err))
+	if err := insertRun(ctx, t, b.out); err != nil {
+		return err
 	}
-	// The list changes as the merge commits: a batch's transaction that
-	// begins after the commit takes the runs after the change.
+	if _, err := t.exec(ctx, `DELETE FROM history_garbage WHERE id = ?`, b.out.id); err != nil {
+		return err
+	}
+	// The list changes as the swap commits: a batch that begins after it
+	// takes the runs after the change.
 	s.histRuns.mu.Lock()
 	defer s.histRuns.mu.Unlock()
-	err = rt.Commit()
-	if err != nil {
-		return fmt.Errorf("merge viewers' history: %w", s.writeErr(err))
+	if err := t.Commit(); err != nil {
+		return err
 	}
-	s.histRuns.runs = slices.DeleteFunc(s.histRuns.runs, func(r *historyRun) bool { return slices.Contains(in, r) })
-	s.histRuns.runs = append(s.histRuns.runs, merged)
+	s.histRuns.runs = slices.DeleteFunc(s.histRuns.runs, func(r *historyRun) bool { return slices.Contains(b.in, r) })
+	s.histRuns.runs = append(s.histRuns.runs, b.out)
 	sortRuns(s.histRuns.runs)
+	*b = historyBuild{}
 	return nil
+}
+
+// collectGarbage deletes up to limit blocks (all, if limit < 0) of the
+// runs in history_garbage, but the merge's being built, and the rows of
+// those it empties. The caller holds histMerge.
+func (s *Store) collectGarbage(ctx context.Context, limit int) error {
+	building := int64(-1)
+	if s.histBuild.done != nil {
+		building = s.histBuild.id
+	}
+	ids, err := int64Rows(s.hist.QueryContext(ctx, `SELECT id FROM history_garbage WHERE id != ? ORDER BY id`, building))
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	t, err := s.beginHistoryWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.Rollback()
+	for _, id := range ids {
+		n := limit
+		if n < 0 {
+			n = 1 << historyBlockBits
+		}
+		res, err := t.exec(ctx, `DELETE FROM history_blocks WHERE id IN (SELECT id FROM history_blocks WHERE id >= ? AND id < ? LIMIT ?)`,
+			id<<historyBlockBits, (id+1)<<historyBlockBits, n)
+		if err != nil {
+			return err
+		}
+		deleted, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if deleted < int64(n) {
+			if _, err := t.exec(ctx, `DELETE FROM history_garbage WHERE id = ?`, id); err != nil {
+				return err
+			}
+		}
+		if limit >= 0 {
+			if limit -= int(deleted); limit <= 0 {
+				break
+			}
+		}
+	}
+	return t.Commit()
+}
+
+// stopHistoryBuild stops the merge being built, if any, and waits for it:
+// its blocks are left to collectGarbage. The caller holds histMerge, or
+// the store is closing.
+func (s *Store) stopHistoryBuild() {
+	if b := &s.histBuild; b.done != nil {
+		b.cancel()
+		<-b.done
+		*b = historyBuild{}
+	}
 }
 
 // convertHistoryRows makes the rows of viewer_history (history.db of an
@@ -615,7 +838,11 @@ func (s *Store) convertHistoryRows(ctx context.Context) error {
 			break
 		}
 	}
-	if _, err := rb.finish(ctx, 0, historyMaxLevel); err != nil {
+	r, err := rb.finish(ctx, 0, historyMaxLevel)
+	if err != nil {
+		return err
+	}
+	if err := insertRun(ctx, rt, r); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM viewer_history`); err != nil {
@@ -646,6 +873,8 @@ func (s *Store) HistoryEntries(ctx context.Context) ([]ViewerHistory, error) {
 		})
 		return out, err
 	}
+	s.histMerge.Lock() // no swap, no block of a run read deleted
+	defer s.histMerge.Unlock()
 	byKey := map[int64]ViewerHistory{}
 	for _, r := range s.histRuns.list() { // oldest first: newer entries replace
 		if err := readHistoryRun(ctx, s.hist, r, func(h ViewerHistory) { byKey[h.Key] = h }); err != nil {

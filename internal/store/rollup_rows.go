@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"iter"
 	"maps"
@@ -120,6 +121,9 @@ func (s *Store) BeginRollup(ctx context.Context) (*RollupTx, error) {
 
 // Commit commits the transaction and gives its connection back.
 func (t *RollupTx) Commit() error {
+	if t.tx == nil {
+		return errors.New("commit a batch of history.db's with Store.CommitHistory")
+	}
 	err := t.tx.Commit()
 	t.noteStages(err == nil)
 	t.release()
@@ -137,8 +141,12 @@ func (t *RollupTx) Commit() error {
 }
 
 // Rollback rolls the transaction back, unless it is committed, and gives
-// its connection back.
+// its connection back. (A batch of history.db's holds no transaction:
+// nothing to do.)
 func (t *RollupTx) Rollback() error {
+	if t.tx == nil {
+		return nil
+	}
 	err := t.tx.Rollback()
 	t.noteStages(false)
 	t.release()

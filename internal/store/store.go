@@ -84,15 +84,20 @@ type Store struct {
 	// deferred indexes the creators' rows deferred, for the creators'
 	// reads (SQLite only; deferred_overlay.go).
 	deferred deferredCache
-	// hist is history.db's one writer, histStmts its statements kept
-	// (SQLite only; history_db.go).
+	// hist is history.db's one writer, histStmts its statements kept;
+	// histRead its readers, histReads their statements kept (SQLite
+	// only; history_db.go).
 	hist      *sql.DB
 	histStmts *stmtCache
+	histRead  *sql.DB
+	histReads *readStmts
 	histPath  string
 	// histRuns are viewers' history's runs in history.db; histMerge is
-	// held by a merge of them and by RecoverHistory (history_runs.go).
+	// held by MergeHistory and by RecoverHistory; histBuild is the merge
+	// being built beside the batches (history_runs.go).
 	histRuns  historyRuns
 	histMerge sync.Mutex
+	histBuild historyBuild
 	// runsHeld counts the backups holding history.db's runs unmerged;
 	// durable is the highest of aggregation's checkpoints crowd.db's
 	// file holds synced (history_db.go).
@@ -246,8 +251,13 @@ func (s *Store) Close() error {
 		s.stmts.close()
 	}
 	s.readStmts.close()
+	s.stopHistoryBuild()
 	if s.histStmts != nil {
 		s.histStmts.close()
+	}
+	s.histReads.close()
+	if s.histRead != nil {
+		err = errors.Join(err, s.histRead.Close())
 	}
 	if s.hist != nil {
 		err = errors.Join(err, s.hist.Close())
