@@ -100,15 +100,17 @@ func (s *Store) openHistory(ctx context.Context, dir, pragmas string) error {
 	}
 	s.hist = db
 	s.histStmts = newStmtCache(db, stmtCacheBytes)
-	// Readers: a batch's look-ups and a merge's reads of its inputs go
-	// beside the writer (history_runs.go), on runs' blocks, which never
-	// change once written; the operating system's page cache holds the
-	// hot ones.
-	r, err := sql.Open("sqlite", "file:"+s.histPath+"?"+pragmas+"&_pragma=cache_size(-4096)&_pragma=query_only(1)")
+	// A reader, for a merge being built to read its inputs beside the
+	// writer (history_runs.go): runs' blocks never change once written.
+	// (A batch's look-ups stay on the writer's connection, whose page
+	// cache its own writes never invalidate: on a reader, which drops
+	// its cache at each read after a write, they cost a third more CPU
+	// in BenchmarkHistory.)
+	r, err := sql.Open("sqlite", "file:"+s.histPath+"?"+pragmas+"&_pragma=cache_size(-2048)&_pragma=query_only(1)")
 	if err != nil {
 		return fmt.Errorf("open history: %w", err)
 	}
-	r.SetMaxOpenConns(4)
+	r.SetMaxOpenConns(1)
 	s.histRead = r
 	s.histReads = newReadStmts(r, readStmtBytes)
 	return s.loadHistoryRuns(ctx)
@@ -118,12 +120,12 @@ func (s *Store) openHistory(ctx context.Context, dir, pragmas string) error {
 // written by BeginHistory's transactions beside aggregation's.
 func (s *Store) HistoryApart() bool { return s.hist != nil }
 
-// BeginHistory starts a batch of history.db's. Its look-ups read the runs
-// as it began, on history.db's readers; its entries are held in memory
-// until CommitHistory writes them as a run in one short transaction of
-// history.db's writer, so a merge being built writes between batches
-// (MergeHistory). Call Rollback when done with it, after CommitHistory
-// too.
+// BeginHistory starts a batch of history.db's. It holds no transaction:
+// its look-ups read the runs as it began, a statement at a time on
+// history.db's writer connection, and its entries are held in memory until
+// CommitHistory writes them as a run in one short transaction, so a merge
+// being built writes between its statements (MergeHistory). Call Rollback
+// when done with it, after CommitHistory too.
 func (s *Store) BeginHistory(ctx context.Context) (*RollupTx, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -131,7 +133,7 @@ func (s *Store) BeginHistory(ctx context.Context) (*RollupTx, error) {
 	// A run the batch sees stays whole until the batch ends: runs merged
 	// away lose their blocks only in MergeHistory, which aggregation's
 	// history writer calls between batches.
-	hb := &historyBatch{runs: s.histRuns.list(), pending: map[int64]ViewerHistory{}, db: s.histRead, stmts: s.histReads}
+	hb := &historyBatch{runs: s.histRuns.list(), pending: map[int64]ViewerHistory{}, db: s.hist, kept: s.histStmts.get}
 	return &RollupTx{d: SQLite, hist: hb}, nil
 }
 

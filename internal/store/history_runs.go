@@ -100,19 +100,19 @@ func (h *historyRuns) nextID() int64 {
 type historyBatch struct {
 	runs    []*historyRun
 	pending map[int64]ViewerHistory
-	// db and stmts are history.db's readers and their statements kept.
-	db    *sql.DB
-	stmts *readStmts
+	// db is the pool the batch reads on, kept its statements kept.
+	db   *sql.DB
+	kept func(q string) *sql.Stmt
 }
 
-// query runs q on history.db's readers. As a batch's statements on a
-// writer (RollupTx.stmtContext), it does not hand ctx to the driver.
+// query runs q on hb's pool. As a batch's statements on a writer
+// (RollupTx.stmtContext), it does not hand ctx to the driver.
 func (hb *historyBatch) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	ctx = context.WithoutCancel(ctx)
-	if st := hb.stmts.get(q); st != nil {
+	if st := hb.kept(q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
 	return hb.db.QueryContext(ctx, q, args...)
@@ -634,7 +634,7 @@ func (s *Store) startMerge(in []*historyRun) {
 func (s *Store) buildMerge(ctx context.Context, in []*historyRun, id int64) (*historyRun, error) {
 	keys := 0
 	cur := make([]*runCursor, len(in))
-	read := &historyBatch{db: s.histRead, stmts: s.histReads}
+	read := &historyBatch{db: s.histRead, kept: s.histReads.get}
 	for i, r := range in {
 		keys += r.keys
 		cur[i] = &runCursor{r: r, query: read.query}
