@@ -123,7 +123,8 @@ func TestMinimization(t *testing.T) {
 		return nil
 	})
 	// Every analytics table, of crowd.db and of history.db (viewers'
-	// history: its runs, and the rows and undo entries of earlier versions).
+	// history: its runs, the ids of runs whose blocks are left to delete,
+	// and the rows and undo entries of earlier versions).
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "crowd.db")+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +137,7 @@ func TestMinimization(t *testing.T) {
 	defer hist.Close()
 	for _, table := range []string{"rollup_journal", "rollup_spill_runs", "rollup_snapshot_chunks", "video_totals", "video_hour", "video_day",
 		"account_hour", "account_day", "account_audience_month", "creator_rows_deferred", "viewer_history", "video_viewer_gaps", "actor_state", "actor_firsts", "creator_day_counts", "cells", "outbox",
-		"history.viewer_history", "history.history_undo", "history.history_runs", "history.history_blocks"} {
+		"history.viewer_history", "history.history_undo", "history.history_runs", "history.history_blocks", "history.history_garbage"} {
 		db := db
 		if name, ok := strings.CutPrefix(table, "history."); ok {
 			db, table = hist, name

@@ -36,7 +36,8 @@ import (
 //     searched newest first, and an entry holds the viewer's days in full,
 //     so the newest run holding a key answers for it.
 //   - historyFanout runs of a level merge into one run of the next
-//     (MergeHistory, after a batch's commit), newest entry of a key kept,
+//     (MergeHistory: built beside the batches, swapped in between two),
+//     newest entry of a key kept,
 //     up to historyMaxLevel: at most about historyFanout runs a level to
 //     search, and each entry rewritten historyMaxLevel times.
 //
@@ -518,16 +519,16 @@ func readHistoryRun(ctx context.Context, db *sql.DB, r *historyRun, fn func(View
 	})
 }
 
-// Merges are built beside the batches. A merge of a level 2 run at
-// 30M keys rewrites about 70 MB, 1.5-2.4 s in one transaction that the
-// next batch's history waited for (docs/PERFORMANCE.md, "Viewers' history
+// Merges are built beside the batches. A merge into level 2 at 30M keys
+// rewrites about 70 MB: 1.5-2.4 s in one transaction, which the next
+// batch's history waited for (docs/PERFORMANCE.md, "Viewers' history
 // as sorted runs"). So MergeHistory, which aggregation's history writer
 // calls after each batch's commit, only starts a merge on a goroutine of
 // its own (historyBuild) and swaps a built one in:
 //
-//   - The goroutine reads its inputs on history.db's readers and writes the
+//   - The goroutine reads its inputs on history.db's reader and writes the
 //     merged run's blocks in transactions of mergeWriteBlocks blocks, which
-//     batches' commits come between. The first of them records the run's
+//     the batches' statements and commits come between. The first of them records the run's
 //     id in history_garbage: until it is swapped in, its blocks are no
 //     run's, and a crash or a cancelled merge leaves them to be deleted.
 //   - The swap is one transaction, in MergeHistory between two batches: the
