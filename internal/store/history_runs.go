@@ -773,8 +773,7 @@ func (s *Store) collectGarbage(ctx context.Context, limit int) error {
 }
 
 // stopHistoryBuild stops the merge being built, if any, and waits for it:
-// its blocks are left to collectGarbage. The caller holds histMerge, or
-// the store is closing.
+// its blocks are left to collectGarbage. The caller holds histMerge.
 func (s *Store) stopHistoryBuild() {
 	if b := &s.histBuild; b.done != nil {
 		b.cancel()

@@ -251,7 +251,9 @@ func (s *Store) Close() error {
 		s.stmts.close()
 	}
 	s.readStmts.close()
+	s.histMerge.Lock() // a MergeHistory running ends first
 	s.stopHistoryBuild()
+	s.histMerge.Unlock()
 	if s.histStmts != nil {
 		s.histStmts.close()
 	}
