@@ -15,7 +15,7 @@ import (
 // chunks are recorded; history.db then commits, synced, with the batch's
 // entries as a run of its sequence while the batch writes its rows, and
 // the batch commits after it (internal/store/history_db.go); the writer
-// then merges runs if some level has enough (store.MergeHistory).
+// then moves the merges of runs on (store.MergeHistory).
 type historyWriter struct {
 	tx *store.RollupTx
 	in chan []viewerDay
@@ -24,7 +24,7 @@ type historyWriter struct {
 	recorded  chan error // the chunks are recorded
 	commit    chan bool  // commit (true) or give up (false)
 	committed chan error
-	done      chan struct{} // closed when the goroutine ends, its merge too
+	done      chan struct{} // closed when the goroutine ends, its MergeHistory call too
 	// step is how far the aggregation goroutine has taken the writer:
 	// 0 chunks going in, 1 recorded, 2 commit asked or given up, 3 done.
 	step int
@@ -64,8 +64,10 @@ func (a *Aggregator) startHistory(ctx context.Context, last uint64) (*historyWri
 		}
 		w.committed <- err
 		if err == nil {
-			// After the batch's commit, beside its rows' commit; the next
-			// batch's history waits for it (one connection).
+			// After the batch's commit, beside its rows' commit: it
+			// starts a merge on a goroutine of the store's, or swaps a
+			// built one in; the next batch's history waits for this call
+			// only.
 			if err := a.store.MergeHistory(ctx); err != nil && ctx.Err() == nil {
 				a.lg.Warn("merge viewers' history", slog.Any("err", err))
 			}
@@ -75,8 +77,10 @@ func (a *Aggregator) startHistory(ctx context.Context, last uint64) (*historyWri
 }
 
 // waitHistory waits for the last batch's history goroutine to end, its
-// merge of runs included: before the next batch's history begins, and
-// before Run returns (the store may close then).
+// MergeHistory call included (a built merge swapped in, some blocks of
+// runs merged away deleted): before the next batch's history begins, and
+// before Run returns (the store may close then). A merge being built goes
+// on beside the batches; closing the store stops it.
 func (a *Aggregator) waitHistory() {
 	if a.historyDone != nil {
 		<-a.historyDone

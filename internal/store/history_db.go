@@ -133,7 +133,7 @@ func (s *Store) BeginHistory(ctx context.Context) (*RollupTx, error) {
 	// A run the batch sees stays whole until the batch ends: runs merged
 	// away lose their blocks only in MergeHistory, which aggregation's
 	// history writer calls between batches.
-	hb := &historyBatch{runs: s.histRuns.list(), pending: map[int64]ViewerHistory{}, db: s.hist, kept: s.histStmts.get}
+	hb := &historyBatch{historyReader: historyReader{db: s.hist, kept: s.histStmts.get}, runs: s.histRuns.list(), pending: map[int64]ViewerHistory{}}
 	return &RollupTx{d: SQLite, hist: hb}, nil
 }
 

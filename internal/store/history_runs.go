@@ -99,24 +99,29 @@ func (h *historyRuns) nextID() int64 {
 // writes: the runs as it began, and its own entries, which its commit
 // writes as a run.
 type historyBatch struct {
+	historyReader
 	runs    []*historyRun
 	pending map[int64]ViewerHistory
-	// db is the pool the batch reads on, kept its statements kept.
+}
+
+// historyReader reads runs' blocks on a pool of history.db's (db), with
+// the statements kept for it (kept).
+type historyReader struct {
 	db   *sql.DB
 	kept func(q string) *sql.Stmt
 }
 
-// query runs q on hb's pool. As a batch's statements on a writer
+// query runs q on r's pool. As a batch's statements on a writer
 // (RollupTx.stmtContext), it does not hand ctx to the driver.
-func (hb *historyBatch) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (r historyReader) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	ctx = context.WithoutCancel(ctx)
-	if st := hb.kept(q); st != nil {
+	if st := r.kept(q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
-	return hb.db.QueryContext(ctx, q, args...)
+	return r.db.QueryContext(ctx, q, args...)
 }
 
 // Block encoding: the first entry's key as 8 bytes little-endian, each
@@ -635,7 +640,7 @@ func (s *Store) startMerge(in []*historyRun) {
 func (s *Store) buildMerge(ctx context.Context, in []*historyRun, id int64) (*historyRun, error) {
 	keys := 0
 	cur := make([]*runCursor, len(in))
-	read := &historyBatch{db: s.histRead, kept: s.histReads.get}
+	read := historyReader{db: s.histRead, kept: s.histReads.get}
 	for i, r := range in {
 		keys += r.keys
 		cur[i] = &runCursor{r: r, query: read.query}

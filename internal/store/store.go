@@ -85,8 +85,8 @@ type Store struct {
 	// reads (SQLite only; deferred_overlay.go).
 	deferred deferredCache
 	// hist is history.db's one writer, histStmts its statements kept;
-	// histRead its readers, histReads their statements kept (SQLite
-	// only; history_db.go).
+	// histRead its reader (a merge's inputs), histReads its statements
+	// kept (SQLite only; history_db.go).
 	hist      *sql.DB
 	histStmts *stmtCache
 	histRead  *sql.DB
