@@ -77,16 +77,7 @@ ON CONFLICT (day) DO UPDATE SET closed_seq = excluded.closed_seq WHERE rollup_da
 // ClosedDays returns, in order, the days closed at a log sequence of seq
 // or before.
 func (s *Store) ClosedDays(ctx context.Context, seq uint64) ([]int64, error) {
-	var days []int64
-	err := s.scanRows(ctx, `SELECT day FROM rollup_days WHERE closed_seq IS NOT NULL AND closed_seq <= ? ORDER BY day`, []any{int64(seq)}, func(rows *sql.Rows) error {
-		var d int64
-		if err := rows.Scan(&d); err != nil {
-			return err
-		}
-		days = append(days, d)
-		return nil
-	})
-	return days, err
+	return int64Rows(s.queryRead(ctx, `SELECT day FROM rollup_days WHERE closed_seq IS NOT NULL AND closed_seq <= ? ORDER BY day`, int64(seq)))
 }
 
 // FirstHeldAt returns the earliest time (Unix microseconds) from which
