@@ -37,6 +37,10 @@ type readStmts struct {
 // longest (200 ids in a list) about 1 KiB: every route's fit.
 const readStmtBytes = 64 << 10
 
+// readConns is the SQLite read pool's size; all of them stay open once
+// opened, so their page caches and prepared statements are kept.
+const readConns = 8
+
 func newReadStmts(db *sql.DB, maxBytes int) *readStmts {
 	r := &readStmts{cache: newStmtCache(db, maxBytes), kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go r.run()

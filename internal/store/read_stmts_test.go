@@ -178,3 +178,45 @@ func TestReadStmts_Bounded(t *testing.T) {
 		t.Errorf("rows of the evicted statement: %v, want [1 2]", got)
 	}
 }
+
+// TestReadPoolKeepsConnections checks that every connection of the read
+// pool stays open once opened: one closed when it is put back takes its
+// page cache and its prepared statements with it, and the next read on a
+// new one reads the working set from the file again.
+func TestReadPoolKeepsConnections(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, Options{Dir: t.TempDir()})
+	// readConns read transactions at once, each waiting inside until all
+	// are open, so that the pool opens all its connections.
+	holdAll := func() {
+		var inside, release sync.WaitGroup
+		inside.Add(readConns)
+		release.Add(1)
+		errs := make(chan error, readConns)
+		for range readConns {
+			go func() {
+				errs <- s.view(ctx, func(t *tx) error {
+					var n int
+					err := t.queryRow(ctx, `SELECT count(*) FROM instance_settings`).Scan(&n)
+					inside.Done()
+					release.Wait()
+					return err
+				})
+			}()
+		}
+		inside.Wait()
+		release.Done()
+		for range readConns {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	holdAll()
+	holdAll()
+	st := s.read.Stats()
+	if st.OpenConnections != readConns || st.MaxIdleClosed != 0 || st.Idle != readConns {
+		t.Errorf("read pool after two bursts of %d: %d open, %d idle, %d closed for lack of idle room; want all %d kept open",
+			readConns, st.OpenConnections, st.Idle, st.MaxIdleClosed, readConns)
+	}
+}

@@ -179,7 +179,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			w.Close()
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
-		r.SetMaxOpenConns(8)
+		// Every reader stays open: database/sql keeps two idle connections
+		// unless told otherwise, and closes the others when they are put
+		// back, so a burst of reads (or a request that holds two at once)
+		// would open a connection with an empty page cache and a fresh
+		// schema to parse, then read the working set from the file again.
+		r.SetMaxOpenConns(readConns)
+		r.SetMaxIdleConns(readConns)
 		s.write, s.read = w, r
 		s.stmts = newStmtCache(w, stmtCacheBytes)
 		s.readStmts = newReadStmts(r, readStmtBytes)
