@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -79,13 +78,14 @@ func notModified(w http.ResponseWriter, r *http.Request, etag string) bool {
 
 // writeReport answers a report as JSON with its ETag, or 304.
 func writeReport(w http.ResponseWriter, r *http.Request, rep *analytics.Report) {
-	b, err := json.Marshal(rep)
+	buf, err := marshalJSON(rep)
 	if err != nil {
 		writeJSON(w, http.StatusOK, rep) // answers the error
 		return
 	}
-	if notModified(w, r, reportETag(b)) {
+	defer jsonBuffers.put(buf)
+	if notModified(w, r, reportETag(buf.Bytes())) {
 		return
 	}
-	writeJSONBytes(w, http.StatusOK, b)
+	writeJSONBytes(w, http.StatusOK, buf.Bytes())
 }

@@ -91,6 +91,12 @@ func (g *gzipWriter) Write(b []byte) (int, error) {
 		}
 		return g.w.Write(b)
 	}
+	if g.buf.Len() == 0 && len(b) >= gzipMin {
+		// Large enough at once (a report, written whole): decided without
+		// copying it into buf first.
+		g.decide(compressible(g.w.Header()))
+		return g.Write(b)
+	}
 	g.buf.Write(b)
 	if g.buf.Len() >= gzipMin {
 		g.decide(compressible(g.w.Header()))

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"slices"
 	"time"
 )
 
@@ -21,8 +22,14 @@ const timeLayout = "2006-01-02T15:04:05.000Z07:00"
 // within one), checks that the key is a time's (…_at, since) and starts
 // right after "{" or ",", and rewrites a value that parses as RFC 3339.
 // One pass, no allocation when there is nothing to rewrite.
-func normalizeTimes(b []byte) []byte {
+func normalizeTimes(b []byte) []byte { return appendNormalizedTimes(nil, b) }
+
+// appendNormalizedTimes is normalizeTimes writing into dst's storage: it
+// returns b itself when there is nothing to rewrite, else b rewritten in
+// dst[:0], grown as needed (b must not share dst's storage).
+func appendNormalizedTimes(dst, b []byte) []byte {
 	var out []byte
+	started := false
 	last, i := 0, 0
 	for {
 		j := bytes.Index(b[i:], []byte(`":"`))
@@ -45,11 +52,16 @@ func normalizeTimes(b []byte) []byte {
 		if err != nil {
 			continue
 		}
+		if !started {
+			// One allocation at most: the rewritten times are about as
+			// long as the originals.
+			out, started = slices.Grow(dst[:0], len(b)+64), true
+		}
 		out = append(out, b[last:val]...)
 		out = t.UTC().AppendFormat(out, timeLayout)
 		last, i = end, end
 	}
-	if out == nil {
+	if !started {
 		return b
 	}
 	return append(out, b[last:]...)
