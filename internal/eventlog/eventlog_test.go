@@ -14,8 +14,11 @@ import (
 )
 
 // testTimeout bounds every wait in these tests; a healthy run needs a small
-// fraction of it.
-const testTimeout = 15 * time.Second
+// fraction of it. It leaves room for one recovery of an ordered consumer
+// whose pull went unanswered (on a loaded machine, a replicated stream's
+// new consumer): the client recreates it after two missed heartbeats of
+// 5 s. Consume from a 3-node cluster once got nothing in 15 s on CI.
+const testTimeout = 30 * time.Second
 
 // MustOpen opens a Log and closes it when the test ends.
 func MustOpen(tb testing.TB, cfg Config) *Log {

@@ -79,8 +79,11 @@ func (s *Store) periodRows(ctx context.Context, sc RollupScope, section int, q s
 	id := cmp.Or(sc.VideoID, sc.AccountID)
 	args := []any{id, from, to}
 	if sc.VideoID != "" || s.dialect != SQLite {
+		// One row's counters, reused: scan is called through a func
+		// value, so a row's own would escape, an allocation a row.
+		var r periodCounters
 		return s.scanRows(ctx, q, args, func(rows *sql.Rows) error {
-			var r periodCounters
+			r = periodCounters{}
 			if err := scan(rows, &r); err != nil {
 				return err
 			}
