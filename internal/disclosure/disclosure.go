@@ -10,6 +10,7 @@
 package disclosure
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -336,19 +337,26 @@ func (l *Layer) Breakdown(ctx context.Context, s Scope, from, to time.Time) (map
 	if to.AddDate(0, 0, 1).Month() != to.Month() {
 		afterLastFull = afterLastFull.AddDate(0, 1, 0) // to is a month's last day
 	}
-	sums := map[[2]string]*Bucket{}
-	var order [][2]string
+	// The buckets summed, in the order first met (sorted below), found by
+	// (dimension, bucket): sized for every known bucket, so a report's
+	// breakdown grows neither.
+	type dimBucket struct {
+		dim string
+		b   Bucket
+	}
+	idx := make(map[[2]string]int, breakdownBuckets)
+	all := make([]dimBucket, 0, breakdownBuckets)
 	add := func(months bool, from, to int64) error {
 		return l.store.AudienceSums(ctx, s.rollups(), months, from, to, func(dim, bucket string, views, viewers int64) {
 			k := [2]string{dim, bucket}
-			b := sums[k]
-			if b == nil {
-				b = &Bucket{Bucket: bucket}
-				sums[k] = b
-				order = append(order, k)
+			i, ok := idx[k]
+			if !ok {
+				i = len(all)
+				idx[k] = i
+				all = append(all, dimBucket{dim: dim, b: Bucket{Bucket: bucket}})
 			}
-			b.Views += views
-			b.Viewers += viewers
+			all[i].b.Views += views
+			all[i].b.Viewers += viewers
 		})
 	}
 	day := func(t time.Time) int64 { return int64(period.DayOf(t)) }
@@ -370,17 +378,30 @@ func (l *Layer) Breakdown(ctx context.Context, s Scope, from, to time.Time) (map
 	} else if err := add(false, day(from), day(to)); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(order, func(a, b [2]string) int {
-		if c := strings.Compare(a[0], b[0]); c != 0 {
-			return c
-		}
-		return strings.Compare(a[1], b[1])
+	slices.SortFunc(all, func(a, b dimBucket) int {
+		return cmp.Or(strings.Compare(a.dim, b.dim), strings.Compare(a.b.Bucket, b.b.Bucket))
 	})
-	for _, k := range order {
-		out[k[0]] = append(out[k[0]], *sums[k])
+	// Each dimension's buckets are a run of the sorted buckets: one array
+	// holds them all.
+	buckets := make([]Bucket, len(all))
+	for i, start := 0, 0; i < len(all); i++ {
+		buckets[i] = all[i].b
+		if i+1 == len(all) || all[i+1].dim != all[i].dim {
+			out[all[i].dim] = buckets[start : i+1 : i+1]
+			start = i + 1
+		}
 	}
 	return out, nil
 }
+
+// breakdownBuckets is how many buckets the known domains have.
+var breakdownBuckets = func() int {
+	n := 0
+	for _, bs := range domains {
+		n += len(bs)
+	}
+	return n
+}()
 
 // VideoTrend is one video's released views over a trend's window and
 // over its baseline days.
