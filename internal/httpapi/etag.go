@@ -78,14 +78,14 @@ func notModified(w http.ResponseWriter, r *http.Request, etag string) bool {
 
 // writeReport answers a report as JSON with its ETag, or 304.
 func writeReport(w http.ResponseWriter, r *http.Request, rep *analytics.Report) {
-	buf, err := marshalJSON(rep)
+	p, err := marshalJSON(rep)
 	if err != nil {
 		writeJSON(w, http.StatusOK, rep) // answers the error
 		return
 	}
-	defer jsonBuffers.put(buf)
-	if notModified(w, r, reportETag(buf.Bytes())) {
+	defer putBuffer(p)
+	if notModified(w, r, reportETag(*p)) {
 		return
 	}
-	writeJSONBytes(w, http.StatusOK, buf.Bytes())
+	writeJSONBytes(w, http.StatusOK, *p)
 }

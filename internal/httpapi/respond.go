@@ -66,71 +66,62 @@ type ErrorBody struct {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	buf, err := marshalJSON(v)
+	p, err := marshalJSON(v)
 	if err != nil {
 		writeJSONBytes(w, http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal error"}}`))
 		return
 	}
-	defer jsonBuffers.put(buf)
-	writeJSONBytes(w, status, buf.Bytes())
+	defer putBuffer(p)
+	writeJSONBytes(w, status, *p)
 }
 
 // writeJSONBytes answers b, a marshalled JSON value, with its times in
 // the API's one precision.
 func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
-	p := normBuffers.Get().(*[]byte)
-	if out := appendNormalizedTimes(*p, b); len(out) > 0 && (len(b) == 0 || &out[0] != &b[0]) {
-		b, *p = out, out[:0] // rewritten: keep its storage, however grown
+	p := answerBuffers.Get().(*[]byte)
+	defer putBuffer(p)
+	if out, rewritten := appendNormalizedTimes(*p, b); rewritten {
+		b, *p = out, out // its storage kept for the next answer, however grown
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	w.Write(b)
 	w.Write([]byte{'\n'})
-	if cap(*p) <= maxPooledJSON {
-		normBuffers.Put(p)
-	}
 }
 
-// jsonBuffers are the buffers answers are marshalled into, normBuffers
-// those their times are rewritten in. An answer's bytes are written and
-// dropped, so the next answer reuses them: a video's report allocated its
-// JSON three times over (docs/PERFORMANCE.md, "A report's answer in
-// reused buffers").
-var (
-	jsonBuffers = bufferPool{pool: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
-	normBuffers = sync.Pool{New: func() any { return new([]byte) }}
-)
+// answerBuffers hold the bytes answers are marshalled into and their times
+// rewritten in. An answer's bytes are written and dropped, so the next
+// answer reuses them: a video's report allocated its JSON three times over
+// (docs/PERFORMANCE.md, "The hottest report's tail traced again; answers
+// in reused buffers").
+var answerBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // maxPooledJSON is the largest buffer kept for reuse: a larger answer (a
 // long export) lets its buffer go rather than hold it.
 const maxPooledJSON = 1 << 20
 
-type bufferPool struct{ pool sync.Pool }
-
-func (p *bufferPool) get() *bytes.Buffer {
-	b := p.pool.Get().(*bytes.Buffer)
-	b.Reset()
-	return b
-}
-
-func (p *bufferPool) put(b *bytes.Buffer) {
-	if b.Cap() <= maxPooledJSON {
-		p.pool.Put(b)
+// putBuffer gives p back to answerBuffers, unless it grew past
+// maxPooledJSON.
+func putBuffer(p *[]byte) {
+	if cap(*p) <= maxPooledJSON {
+		*p = (*p)[:0]
+		answerBuffers.Put(p)
 	}
 }
 
-// marshalJSON marshals v into a buffer of jsonBuffers, as json.Marshal
-// does (HTML characters escaped), without the encoder's newline. The
-// caller puts the buffer back once its bytes are written.
-func marshalJSON(v any) (*bytes.Buffer, error) {
-	buf := jsonBuffers.get()
+// marshalJSON marshals v as json.Marshal does (HTML characters escaped)
+// into a buffer of answerBuffers. The caller puts it back (putBuffer) once
+// its bytes are written.
+func marshalJSON(v any) (*[]byte, error) {
+	p := answerBuffers.Get().(*[]byte)
+	buf := bytes.NewBuffer((*p)[:0])
 	if err := json.NewEncoder(buf).Encode(v); err != nil {
-		jsonBuffers.put(buf)
+		putBuffer(p)
 		return nil, err
 	}
-	buf.Truncate(buf.Len() - 1) // Encode's newline
-	return buf, nil
+	*p = bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}) // Encode's newline
+	return p, nil
 }
 
 func writeCode(w http.ResponseWriter, code, msg string) {

@@ -22,14 +22,15 @@ const timeLayout = "2006-01-02T15:04:05.000Z07:00"
 // within one), checks that the key is a time's (…_at, since) and starts
 // right after "{" or ",", and rewrites a value that parses as RFC 3339.
 // One pass, no allocation when there is nothing to rewrite.
-func normalizeTimes(b []byte) []byte { return appendNormalizedTimes(nil, b) }
+func normalizeTimes(b []byte) []byte {
+	out, _ := appendNormalizedTimes(nil, b)
+	return out
+}
 
 // appendNormalizedTimes is normalizeTimes writing into dst's storage: it
 // returns b itself when there is nothing to rewrite, else b rewritten in
-// dst[:0], grown as needed (b must not share dst's storage).
-func appendNormalizedTimes(dst, b []byte) []byte {
-	var out []byte
-	started := false
+// dst[:0], grown as needed (b must not share dst's storage), and true.
+func appendNormalizedTimes(dst, b []byte) (out []byte, rewritten bool) {
 	last, i := 0, 0
 	for {
 		j := bytes.Index(b[i:], []byte(`":"`))
@@ -52,19 +53,19 @@ func appendNormalizedTimes(dst, b []byte) []byte {
 		if err != nil {
 			continue
 		}
-		if !started {
+		if !rewritten {
 			// One allocation at most: the rewritten times are about as
 			// long as the originals.
-			out, started = slices.Grow(dst[:0], len(b)+64), true
+			out, rewritten = slices.Grow(dst[:0], len(b)+64), true
 		}
 		out = append(out, b[last:val]...)
 		out = t.UTC().AppendFormat(out, timeLayout)
 		last, i = end, end
 	}
-	if !started {
-		return b
+	if !rewritten {
+		return b, false
 	}
-	return append(out, b[last:]...)
+	return append(out, b[last:]...), true
 }
 
 // isTimeKey reports whether key names a time: lower-case letters and

@@ -31,7 +31,7 @@ type readStmts struct {
 }
 
 // readStmtBytes bounds the kept read statements by their text: each is
-// compiled on up to the pool's eight connections, at about 35 bytes of
+// compiled on up to the pool's readConns connections, at about 35 bytes of
 // memory per byte of text (stmtCacheBytes), so 64 KiB of text is at most
 // about 18 MiB. A report's queries are a few hundred bytes each, the
 // longest (200 ids in a list) about 1 KiB: every route's fit.
